@@ -1,0 +1,1 @@
+//! TURN cores (placeholder while the crate is written).
