@@ -15,8 +15,7 @@ mod session;
 mod write;
 
 pub use attributes::{
-    Crypto, Direction, Extmap, Fingerprint, Fmtp, Group, RemoteCandidate, Rtcp, Rtpmap, Setup,
-    Ssrc,
+    Crypto, Direction, Extmap, Fingerprint, Fmtp, Group, RemoteCandidate, Rtcp, Rtpmap, Setup, Ssrc,
 };
 pub use candidate::{CandidateAttr, CandidateType, TcpType};
 pub use error::{Error, Result};

@@ -113,12 +113,18 @@ pub struct Attribute {
 impl Attribute {
     /// A property attribute such as `a=rtcp-mux`.
     pub fn property(name: &str) -> Self {
-        Attribute { name: name.into(), value: None }
+        Attribute {
+            name: name.into(),
+            value: None,
+        }
     }
 
     /// A value attribute such as `a=mid:0`.
     pub fn value(name: &str, value: impl Into<String>) -> Self {
-        Attribute { name: name.into(), value: Some(value.into()) }
+        Attribute {
+            name: name.into(),
+            value: Some(value.into()),
+        }
     }
 }
 
@@ -206,14 +212,20 @@ impl Default for SessionDescription {
 
 /// Helpers shared by session and media attribute lists.
 pub(crate) fn attr_value<'a>(attrs: &'a [Attribute], name: &str) -> Option<&'a str> {
-    attrs.iter().find(|a| a.name == name).and_then(|a| a.value.as_deref())
+    attrs
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| a.value.as_deref())
 }
 
 pub(crate) fn attr_values<'a>(
     attrs: &'a [Attribute],
     name: &'a str,
 ) -> impl Iterator<Item = &'a str> + 'a {
-    attrs.iter().filter(move |a| a.name == name).filter_map(|a| a.value.as_deref())
+    attrs
+        .iter()
+        .filter(move |a| a.name == name)
+        .filter_map(|a| a.value.as_deref())
 }
 
 pub(crate) fn has_attr(attrs: &[Attribute], name: &str) -> bool {
@@ -233,12 +245,17 @@ impl SessionDescription {
 
     /// `a=group:` lines (BUNDLE and others) that parse.
     pub fn groups(&self) -> Vec<Group> {
-        attr_values(&self.attributes, "group").filter_map(|v| Group::parse(v).ok()).collect()
+        attr_values(&self.attributes, "group")
+            .filter_map(|v| Group::parse(v).ok())
+            .collect()
     }
 
     /// The mids in the first BUNDLE group, if any (RFC 9143).
     pub fn bundle_mids(&self) -> Option<Vec<String>> {
-        self.groups().into_iter().find(|g| g.semantics == "BUNDLE").map(|g| g.mids)
+        self.groups()
+            .into_iter()
+            .find(|g| g.semantics == "BUNDLE")
+            .map(|g| g.mids)
     }
 
     /// Whether the session declares `a=ice-lite` (RFC 8839 §5.3).
@@ -396,7 +413,8 @@ impl Media {
             .attributes
             .iter()
             .position(|a| Direction::from_name(&a.name).is_some() && a.value.is_none());
-        self.attributes.retain(|a| !(Direction::from_name(&a.name).is_some() && a.value.is_none()));
+        self.attributes
+            .retain(|a| !(Direction::from_name(&a.name).is_some() && a.value.is_none()));
         let attr = Attribute::property(dir.as_str());
         match pos {
             Some(p) if p <= self.attributes.len() => self.attributes.insert(p, attr),
@@ -444,7 +462,8 @@ impl Media {
 
     /// `a=rtcp` (RFC 3605).
     pub fn rtcp(&self) -> Option<crate::Rtcp> {
-        self.attribute("rtcp").and_then(|v| crate::Rtcp::parse(v).ok())
+        self.attribute("rtcp")
+            .and_then(|v| crate::Rtcp::parse(v).ok())
     }
 
     /// Whether RTP and RTCP share a port (RFC 5761).
@@ -471,7 +490,8 @@ impl Media {
 
     /// `a=setup` (RFC 4145).
     pub fn setup(&self) -> Option<crate::Setup> {
-        self.attribute("setup").and_then(|v| crate::Setup::parse(v).ok())
+        self.attribute("setup")
+            .and_then(|v| crate::Setup::parse(v).ok())
     }
 
     /// `a=fingerprint` lines (RFC 8122).
