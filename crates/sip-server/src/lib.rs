@@ -1,0 +1,1 @@
+//! natter-sip-server: registrar and proxy cores (sans-IO).

@@ -1,0 +1,128 @@
+//! Constructing messages: new requests, and responses derived from a request
+//! as RFC 3261 §8.2.6.2 prescribes (Via, From, To, Call-ID, CSeq copied; a To
+//! tag added for non-100 responses).
+
+use std::borrow::Cow;
+
+use crate::header::{Header, HeaderName};
+use crate::message::{Message, StartLine};
+use crate::method::Method;
+
+/// Default reason phrase for a status code.
+pub fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => match code / 100 {
+            1 => "Progress",
+            2 => "OK",
+            3 => "Redirect",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
+    }
+}
+
+impl<'a> Message<'a> {
+    /// A request with no headers yet.
+    pub fn request(method: Method<'a>, uri: impl Into<Cow<'a, str>>) -> Message<'a> {
+        Message {
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+            },
+            headers: Vec::new(),
+            body: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// A response with no headers yet.
+    pub fn response(code: u16, reason: impl Into<Cow<'a, str>>) -> Message<'a> {
+        Message {
+            start: StartLine::Response {
+                code,
+                reason: reason.into(),
+            },
+            headers: Vec::new(),
+            body: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// A response to `req` (§8.2.6): copies Via, From, To, Call-ID, CSeq (and
+    /// Record-Route for dialog-creating answers, §12.1.1), adds `to_tag` when
+    /// the To header has none, ends with `Content-Length: 0`.
+    pub fn response_to(
+        req: &Message<'_>,
+        code: u16,
+        reason: Option<&str>,
+        to_tag: Option<&str>,
+    ) -> Message<'static> {
+        let mut resp = Message::response(
+            code,
+            Cow::Owned(reason.unwrap_or(reason_phrase(code)).to_owned()),
+        );
+        let copy_rr = (101..300).contains(&code);
+        for h in &req.headers {
+            let keep = matches!(
+                h.kind,
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq
+            ) || (copy_rr && h.kind == HeaderName::RecordRoute);
+            if keep {
+                resp.headers.push(h.clone().into_owned());
+            } else if h.kind == HeaderName::To {
+                let mut value = h.value.to_string();
+                let has_tag = req.to().map(|t| t.tag().is_some()).unwrap_or(true);
+                if let (Some(tag), false) = (to_tag, has_tag) {
+                    value.push_str(";tag=");
+                    value.push_str(tag);
+                }
+                resp.headers.push(Header {
+                    kind: HeaderName::To,
+                    name: Cow::Borrowed("To"),
+                    value: Cow::Owned(value),
+                });
+            }
+        }
+        resp.push(HeaderName::ContentLength, "0");
+        resp
+    }
+}

@@ -1,0 +1,336 @@
+//! Zero-copy message parser (RFC 3261 §7, §25) with the checks a server needs
+//! before it can act on a message: every mandatory header present once and
+//! well-formed, start line strict, Content-Length consistent. Errors carry a
+//! reason for the `400` answer; nothing here panics and allocation is bounded
+//! by the input size and [`Limits`].
+
+use std::borrow::Cow;
+
+use crate::error::ParseError;
+use crate::header::{Header, HeaderName};
+use crate::message::{Message, StartLine};
+use crate::method::Method;
+use crate::syntax::{is_token, is_ws, trim_ws};
+use crate::uri::{Scheme, Uri};
+
+/// Size limits applied while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message (headers + body) accepted.
+    pub max_message: usize,
+    /// Most header fields accepted.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 65_535,
+            max_headers: 256,
+        }
+    }
+}
+
+/// How the message arrived: datagrams may omit Content-Length (the body is
+/// the rest of the datagram); stream messages must carry it (§18.3, §20.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One message per datagram; trailing octets beyond Content-Length are discarded.
+    Datagram,
+    /// Already framed by [`crate::framer::StreamFramer`]: Content-Length must match.
+    Stream,
+}
+
+/// Skip CRLFs that may precede a start line (§7.5).
+pub(crate) fn skip_leading_crlf(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
+    b.get(n..).unwrap_or(&[])
+}
+
+/// Find the end of the header section: index of the first byte after the
+/// empty line, and the index where the header lines end.
+pub(crate) fn find_header_end(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\n' {
+            // "\n\n" or "\n\r\n"
+            match (b.get(i + 1), b.get(i + 2)) {
+                (Some(b'\n'), _) => return Some((i + 2, i)),
+                (Some(b'\r'), Some(b'\n')) => return Some((i + 3, i)),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let (version, rest) = rest
+            .split_once(' ')
+            .ok_or(ParseError::StartLine("status line"))?;
+        if version != "2.0" {
+            return Err(ParseError::Version);
+        }
+        let code_str = rest.get(..3).ok_or(ParseError::StartLine("status code"))?;
+        let after = rest.get(3..).unwrap_or("");
+        if !code_str.bytes().all(|b| b.is_ascii_digit())
+            || !(after.is_empty() || after.starts_with(' '))
+        {
+            return Err(ParseError::StartLine("status code"));
+        }
+        let code: u16 = code_str
+            .parse()
+            .map_err(|_| ParseError::StartLine("status code"))?;
+        if !(100..=699).contains(&code) {
+            return Err(ParseError::StartLine("status code"));
+        }
+        let reason = after.strip_prefix(' ').unwrap_or("");
+        if reason.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ParseError::StartLine("reason phrase"));
+        }
+        return Ok(StartLine::Response {
+            code,
+            reason: Cow::Borrowed(reason),
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version: exactly single spaces.
+    let mut parts = line.split(' ');
+    let (Some(m), Some(u), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::StartLine(
+            "request line must be Method SP URI SP SIP/2.0",
+        ));
+    };
+    let method = Method::parse(m).map_err(|_| ParseError::StartLine("method"))?;
+    if !v.eq_ignore_ascii_case("SIP/2.0") {
+        return if v.len() > 4 && v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) {
+            Err(ParseError::Version)
+        } else {
+            Err(ParseError::StartLine("version"))
+        };
+    }
+    let uri = Uri::parse(u)?;
+    if uri.is_sip() && !uri.headers.is_empty() {
+        // §19.1.5: headers are not allowed in a Request-URI (RFC 4475 escruri).
+        return Err(ParseError::Uri("headers in Request-URI"));
+    }
+    Ok(StartLine::Request {
+        method,
+        uri: Cow::Borrowed(u),
+    })
+}
+
+/// Split the header block into fields, unfolding continuation lines.
+fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>, ParseError> {
+    let mut headers: Vec<Header<'a>> = Vec::new();
+    for raw in block.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.contains('\r') {
+            return Err(ParseError::HeaderLine);
+        }
+        if line.starts_with(is_ws) {
+            // Continuation: fold into the previous field with a single SP.
+            let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
+            let piece = trim_ws(line);
+            if !piece.is_empty() {
+                let v = last.value.to_mut();
+                if !v.is_empty() {
+                    v.push(' ');
+                }
+                v.push_str(piece);
+            }
+            continue;
+        }
+        if headers.len() >= limits.max_headers {
+            return Err(ParseError::TooLarge("too many headers"));
+        }
+        let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
+        let name = name.trim_end_matches(is_ws);
+        if !is_token(name) {
+            return Err(ParseError::HeaderLine);
+        }
+        headers.push(Header {
+            kind: HeaderName::from_wire(name),
+            name: Cow::Borrowed(name),
+            value: Cow::Borrowed(trim_ws(value)),
+        });
+    }
+    Ok(headers)
+}
+
+/// Check a parsed message has what every SIP element relies on.
+pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
+    let vias = msg.vias().map_err(|e| e.in_header("Via"))?;
+    if vias.is_empty() {
+        return Err(ParseError::Missing("Via"));
+    }
+    msg.from()?;
+    msg.to()?;
+    msg.call_id()?;
+    let cseq = msg.cseq()?;
+    if let Some(m) = msg.method() {
+        if *m != cseq.method {
+            return Err(ParseError::CSeqMismatch);
+        }
+    }
+    msg.max_forwards()?;
+    msg.content_length()?;
+    msg.expires()?;
+    msg.u32_header(HeaderName::MinExpires)?;
+    msg.contacts()?;
+    msg.addr_list(HeaderName::Route)?;
+    msg.addr_list(HeaderName::RecordRoute)?;
+    msg.addr_list(HeaderName::Path)?;
+    if let Some(date) = msg.header(HeaderName::Date) {
+        // rfc1123-date always ends in "GMT" (RFC 4475 baddate).
+        if !date.ends_with(" GMT") {
+            return Err(ParseError::BadHeader("Date"));
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Message<'a> {
+    /// Parse one message from a UDP datagram with default limits.
+    pub fn parse(input: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        Self::parse_with(input, Framing::Datagram, &Limits::default())
+    }
+
+    /// Parse and validate one message.
+    pub fn parse_with(
+        input: &'a [u8],
+        framing: Framing,
+        limits: &Limits,
+    ) -> Result<Message<'a>, ParseError> {
+        if input.len() > limits.max_message {
+            return Err(ParseError::TooLarge("message"));
+        }
+        let input = skip_leading_crlf(input);
+        let (body_start, head_end) = find_header_end(input).ok_or(ParseError::Incomplete)?;
+        let head = input.get(..head_end).ok_or(ParseError::Incomplete)?;
+        let head = std::str::from_utf8(head).map_err(|_| ParseError::NotUtf8)?;
+        let head = head.strip_suffix('\r').unwrap_or(head);
+        let (start_line, header_block) = match head.split_once('\n') {
+            Some((s, h)) => (s.strip_suffix('\r').unwrap_or(s), h),
+            None => (head, ""),
+        };
+        let start = parse_start_line(start_line)?;
+        let headers = if header_block.is_empty() {
+            Vec::new()
+        } else {
+            parse_headers(header_block, limits)?
+        };
+        let rest = input.get(body_start..).unwrap_or(&[]);
+        let mut msg = Message {
+            start,
+            headers,
+            body: Cow::Borrowed(&[]),
+        };
+        let declared = msg.content_length()?;
+        let body = match (declared, framing) {
+            (Some(n), _) => {
+                let n = usize::try_from(n).map_err(|_| ParseError::ContentLength)?;
+                match framing {
+                    Framing::Datagram => rest.get(..n).ok_or(ParseError::ContentLength)?,
+                    Framing::Stream if rest.len() == n => rest,
+                    Framing::Stream => return Err(ParseError::ContentLength),
+                }
+            }
+            (None, Framing::Datagram) => rest,
+            (None, Framing::Stream) => return Err(ParseError::Missing("Content-Length")),
+        };
+        msg.body = Cow::Borrowed(body);
+        validate(&msg)?;
+        Ok(msg)
+    }
+
+    /// Parse without the mandatory-header validation: only framing, start line
+    /// and header splitting. Useful to answer `400` with the right Via/Call-ID
+    /// when [`Message::parse`] fails.
+    pub fn parse_lenient(input: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        let input = skip_leading_crlf(input);
+        let (body_start, head_end) = find_header_end(input).ok_or(ParseError::Incomplete)?;
+        let head = std::str::from_utf8(input.get(..head_end).unwrap_or(&[]))
+            .map_err(|_| ParseError::NotUtf8)?;
+        let head = head.strip_suffix('\r').unwrap_or(head);
+        let (start_line, header_block) = match head.split_once('\n') {
+            Some((s, h)) => (s.strip_suffix('\r').unwrap_or(s), h),
+            None => (head, ""),
+        };
+        let start = parse_start_line(start_line)?;
+        let headers = if header_block.is_empty() {
+            Vec::new()
+        } else {
+            parse_headers(header_block, &Limits::default())?
+        };
+        Ok(Message {
+            start,
+            headers,
+            body: Cow::Borrowed(input.get(body_start..).unwrap_or(&[])),
+        })
+    }
+}
+
+/// True if `uri` uses a scheme this stack routes (sip/sips/tel).
+pub fn is_known_scheme(uri: &Uri<'_>) -> bool {
+    !matches!(uri.scheme, Scheme::Other(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@example.com>\r\n\
+From: Alice <sip:alice@example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.example.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\r\n";
+
+    #[test]
+    fn parses_basic_invite() {
+        let m = Message::parse(INVITE).unwrap();
+        assert_eq!(m.method(), Some(&Method::Invite));
+        assert_eq!(m.request_uri_str(), Some("sip:bob@example.com"));
+        assert_eq!(m.headers.len(), 9);
+        assert_eq!(&*m.body, b"v=0\r");
+        assert_eq!(m.cseq().unwrap().seq, 314159);
+        assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
+        // zero-copy: single-line values borrow from the input
+        assert!(matches!(m.headers[0].value, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn stream_framing_requires_exact_length() {
+        let l = Limits::default();
+        assert_eq!(
+            Message::parse_with(INVITE, Framing::Stream, &l),
+            Err(ParseError::ContentLength)
+        );
+        let trimmed = &INVITE[..INVITE.len() - 1];
+        assert!(Message::parse_with(trimmed, Framing::Stream, &l).is_ok());
+    }
+
+    #[test]
+    fn status_line() {
+        assert!(matches!(
+            parse_start_line("SIP/2.0 180 Ringing"),
+            Ok(StartLine::Response { code: 180, .. })
+        ));
+        assert!(parse_start_line("SIP/2.0 4294967301 x").is_err());
+        assert!(parse_start_line("SIP/2.0 099 x").is_err());
+        assert_eq!(parse_start_line("SIP/3.0 200 OK"), Err(ParseError::Version));
+        assert!(parse_start_line("INVITE  sip:a@b SIP/2.0").is_err());
+        assert!(parse_start_line("INVITE sip:a@b SIP/2.0 ").is_err());
+    }
+}

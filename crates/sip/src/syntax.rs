@@ -1,0 +1,305 @@
+//! Character classes and small lexical helpers from the RFC 3261 §25 grammar.
+//!
+//! Everything here works on `&str` slices and returns sub-slices, so typed header
+//! parsers stay zero-copy. Nothing here panics: all slicing goes through `get`
+//! or happens at ASCII boundaries found by scanning.
+
+use crate::error::ParseError;
+
+/// `token` characters (RFC 3261 §25.1).
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~'
+        )
+}
+
+/// `word` characters: token plus the separators that Call-ID allows.
+pub fn is_word_char(c: char) -> bool {
+    is_token_char(c)
+        || matches!(
+            c,
+            '(' | ')' | '<' | '>' | ':' | '\\' | '"' | '/' | '[' | ']' | '?' | '{' | '}'
+        )
+}
+
+/// True when `s` is a non-empty `token`.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(is_token_char)
+}
+
+/// True when `s` is a non-empty `word` run, optionally `word@word` (Call-ID).
+pub fn is_callid(s: &str) -> bool {
+    let mut parts = s.splitn(2, '@');
+    let first = parts.next().unwrap_or("");
+    let ok = |p: &str| !p.is_empty() && p.chars().all(is_word_char);
+    ok(first) && parts.next().map_or(true, ok)
+}
+
+/// Whitespace inside a header value (folding already removed).
+pub fn is_ws(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// Trim SP/HT on both ends.
+pub fn trim_ws(s: &str) -> &str {
+    s.trim_matches(is_ws)
+}
+
+/// Parse a quoted string starting at the opening `"` of `s`.
+/// Returns (content between quotes, still escaped; rest after closing quote).
+pub fn quoted_string(s: &str) -> Result<(&str, &str), ParseError> {
+    let inner = s
+        .strip_prefix('"')
+        .ok_or(ParseError::Syntax("expected quoted string"))?;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        if escaped {
+            // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+            if c == '\r' || c == '\n' || !c.is_ascii() {
+                return Err(ParseError::Syntax("bad quoted-pair"));
+            }
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            let content = inner.get(..i).unwrap_or("");
+            let rest = inner.get(i + 1..).unwrap_or("");
+            return Ok((content, rest));
+        } else if c == '\r' || c == '\n' {
+            return Err(ParseError::Syntax("line break in quoted string"));
+        }
+    }
+    Err(ParseError::Syntax("unterminated quoted string"))
+}
+
+/// Remove quoted-pair escapes from the content of a quoted string.
+pub fn unescape_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut esc = false;
+    for c in s.chars() {
+        if esc {
+            out.push(c);
+            esc = false;
+        } else if c == '\\' {
+            esc = true;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Split a header value at top-level commas: commas inside quoted strings or
+/// `<...>` do not count. Empty elements are an error (RFC 4475 badinv01).
+/// The result is bounded by the value's length.
+pub fn split_commas(value: &str) -> Result<Vec<&str>, ParseError> {
+    let mut out = Vec::new();
+    let bytes = value.as_bytes();
+    let mut start = 0usize;
+    let mut in_quote = false;
+    let mut in_angle = false;
+    let mut esc = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_quote {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_quote = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_quote = true,
+            b'<' => in_angle = true,
+            b'>' => in_angle = false,
+            b',' if !in_angle => {
+                let part = trim_ws(value.get(start..i).unwrap_or(""));
+                if part.is_empty() {
+                    return Err(ParseError::Syntax("empty element in comma-separated list"));
+                }
+                out.push(part);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if in_quote {
+        return Err(ParseError::Syntax("unterminated quoted string"));
+    }
+    let last = trim_ws(value.get(start..).unwrap_or(""));
+    if last.is_empty() {
+        return Err(ParseError::Syntax("empty element in comma-separated list"));
+    }
+    out.push(last);
+    Ok(out)
+}
+
+/// A `generic-param` (`name[=value]`) as found after `;` in headers and URIs.
+/// The value is kept as written (quoted strings keep their quotes) so the
+/// writer reproduces it exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param<'a> {
+    /// Parameter name as written.
+    pub name: &'a str,
+    /// Raw value, if any (quoted strings keep their quotes).
+    pub value: Option<&'a str>,
+}
+
+impl<'a> Param<'a> {
+    /// Value with surrounding quotes removed and escapes resolved.
+    pub fn unquoted(&self) -> Option<std::borrow::Cow<'a, str>> {
+        self.value.map(
+            |v| match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+                Some(inner) if inner.contains('\\') => {
+                    std::borrow::Cow::Owned(unescape_quoted(inner))
+                }
+                Some(inner) => std::borrow::Cow::Borrowed(inner),
+                None => std::borrow::Cow::Borrowed(v),
+            },
+        )
+    }
+}
+
+/// Find a parameter by case-insensitive name.
+pub fn find_param<'p, 'a>(params: &'p [Param<'a>], name: &str) -> Option<&'p Param<'a>> {
+    params.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Parse `*( SEMI generic-param )` with LWS allowed around `;` and `=`.
+/// `s` must start with `;` or be empty/whitespace. Values are `token`,
+/// `host` (incl. IPv6 reference) or `quoted-string`.
+pub fn header_params(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
+    let mut out = Vec::new();
+    let mut rest = trim_ws(s);
+    while !rest.is_empty() {
+        rest = rest
+            .strip_prefix(';')
+            .ok_or(ParseError::Syntax("expected ';' before parameter"))?;
+        rest = rest.trim_start_matches(is_ws);
+        let name_end = rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len());
+        let name = rest.get(..name_end).unwrap_or("");
+        if name.is_empty() {
+            return Err(ParseError::Syntax("empty parameter"));
+        }
+        rest = rest.get(name_end..).unwrap_or("").trim_start_matches(is_ws);
+        let mut value = None;
+        if let Some(after_eq) = rest.strip_prefix('=') {
+            let v = after_eq.trim_start_matches(is_ws);
+            if v.starts_with('"') {
+                let (_, after) = quoted_string(v)?;
+                let raw_len = v.len() - after.len();
+                value = Some(v.get(..raw_len).unwrap_or(""));
+                rest = after;
+            } else {
+                let end = v
+                    .find(|c: char| !(is_token_char(c) || matches!(c, '[' | ']' | ':')))
+                    .unwrap_or(v.len());
+                let raw = v.get(..end).unwrap_or("");
+                if raw.is_empty() {
+                    return Err(ParseError::Syntax("empty parameter value"));
+                }
+                value = Some(raw);
+                rest = v.get(end..).unwrap_or("");
+            }
+            rest = rest.trim_start_matches(is_ws);
+        }
+        out.push(Param { name, value });
+        if !rest.is_empty() && !rest.starts_with(';') {
+            return Err(ParseError::Syntax("junk after parameter"));
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a decimal number that fits in `u32`, rejecting signs and overflow.
+pub fn parse_u32(s: &str, what: &'static str) -> Result<u32, ParseError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::BadValue(what));
+    }
+    // Leading zeros are legal (RFC 4475 wsinv); strip them before length checks.
+    let digits = s.trim_start_matches('0');
+    if digits.len() > 10 {
+        return Err(ParseError::BadValue(what));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .or(if digits.is_empty() { Some(0) } else { None })
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or(ParseError::BadValue(what))
+}
+
+/// Write `s` as a quoted string, escaping `"` and `\`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Lower-case hex of bytes (digest responses, nonces).
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_respect_quotes_and_angles() {
+        let v = split_commas(r#""a,b" <sip:x@y;p=1,2>, <sip:z>"#).unwrap();
+        assert_eq!(v, vec![r#""a,b" <sip:x@y;p=1,2>"#, "<sip:z>"]);
+        assert!(split_commas("a,,b").is_err());
+        assert!(split_commas("a,").is_err());
+    }
+
+    #[test]
+    fn params_with_lws() {
+        let p = header_params(" ;   tag    = 1918181833n ; lr ;x=\"q;\\\"v\"").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            p[0],
+            Param {
+                name: "tag",
+                value: Some("1918181833n")
+            }
+        );
+        assert_eq!(
+            p[1],
+            Param {
+                name: "lr",
+                value: None
+            }
+        );
+        assert_eq!(p[2].unquoted().unwrap(), "q;\"v");
+        assert!(header_params(";;").is_err());
+        assert!(header_params(";a=").is_err());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32("0009", "x").unwrap(), 9);
+        assert_eq!(parse_u32("4294967295", "x").unwrap(), u32::MAX);
+        assert!(parse_u32("4294967296", "x").is_err());
+        assert!(parse_u32("-1", "x").is_err());
+        assert!(parse_u32("36893488147419103232", "x").is_err());
+        assert_eq!(parse_u32("000", "x").unwrap(), 0);
+    }
+}
