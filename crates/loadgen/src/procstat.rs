@@ -119,7 +119,7 @@ mod tests {
                 system: 567
             }
         );
-        let tricky = "7 (a) b) R 1 2 3 4 5 6 7 8 9 10 11 22 33 0";
+        let tricky = "7 (a) b) R 1 2 3 4 5 6 7 8 9 10 22 33 0";
         assert_eq!(
             parse_stat(tricky).unwrap(),
             CpuTicks {
