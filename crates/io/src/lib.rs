@@ -1,0 +1,11 @@
+//! Natter's drivers: the thin layer that owns sockets, timers and TLS, and feeds the sans-IO
+//! protocol cores.
+//!
+//! Everything that makes the data path fast lives here and not in the cores: batched socket
+//! calls ([`batch`]: `recvmmsg`/`sendmmsg`), `SO_REUSEPORT` sharding of listening sockets over
+//! one thread per core ([`socket`]), and TLS ([`tls`]). The TURN server driver ([`turn_server`])
+//! composes them.
+
+pub mod batch;
+pub mod socket;
+pub mod tls;
