@@ -122,10 +122,10 @@ pub fn run(config: &RelayConfig) -> Result<Report, LoadgenError> {
                 let packet = if config.mode == RelayMode::Channel {
                     let channel = FIRST_CHANNEL + index as u16;
                     client.channel_bind(peer_addr, channel)?;
-                    turn_client::channel_data(channel, &data)
+                    turn_client::channel_data(channel, &data)?
                 } else {
                     client.create_permission(peer_addr)?;
-                    turn_client::send_indication(peer_addr, &data)
+                    turn_client::send_indication(peer_addr, &data)?
                 };
                 clients.push(client);
                 packet

@@ -1,70 +1,398 @@
-//! TEMPORARY stub until natter-stun's writer lands.
+//! The TURN control exchanges a benchmark needs (Allocate, CreatePermission, ChannelBind,
+//! Refresh), with RFC 8656 long-term credentials, over one connected blocking UDP socket.
+//!
+//! This is deliberately not a general TURN client (that is `natter-turn`'s job): it runs one
+//! transaction at a time, retransmits on a short loopback-sized timer, and keeps no state but
+//! the realm, nonce and key learnt from the server's 401. Messages are built and parsed with
+//! `natter-stun`; the pure halves ([`build_request`], [`read_answer`]) are separate from the
+//! socket so they can be tested on exact bytes.
+
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Default allocation lifetime asked for, seconds.
+use natter_stun::credentials::long_term_key;
+use natter_stun::{
+    ChannelData, Class, EncodeError, Message, MessageWriter, Method, TransactionId, PROTOCOL_UDP,
+};
+
+/// Allocation lifetime asked for, seconds (RFC 8656 default).
 pub const DEFAULT_LIFETIME: u32 = 600;
+/// First retransmission timeout: loopback answers in microseconds, so 250 ms only fires when
+/// the server is overloaded or dropped the request.
+pub const INITIAL_RTO: Duration = Duration::from_millis(250);
+/// Sends per transaction before giving up (the wait doubles each time: 250 ms .. 2 s).
+pub const MAX_SENDS: u32 = 4;
+/// Authentication rounds (401 or 438 answers) per transaction before giving up.
+pub const MAX_AUTH_ROUNDS: u32 = 2;
 
+/// Why a control exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
-    #[error("unavailable")]
-    Unavailable,
+    /// `--user` was not `USER:PASSWORD`.
     #[error("bad credentials format, expected USER:PASSWORD")]
     BadCredentials,
+    /// The request could not be encoded.
+    #[error("encode: {0}")]
+    Encode(#[from] EncodeError),
+    /// Socket failure.
+    #[error("socket: {0}")]
+    Io(#[from] io::Error),
+    /// The answer was not usable (missing attribute, not STUN).
+    #[error("malformed answer: {0}")]
+    Malformed(&'static str),
+    /// The server answered with an error code other than a recoverable 401/438.
+    #[error("{method} rejected: {code} {reason}")]
+    Rejected {
+        /// Method of the request.
+        method: &'static str,
+        /// ERROR-CODE number.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// No answer after all retransmissions.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// The server kept asking for credentials.
+    #[error("{0}: credentials refused")]
+    Unauthorized(&'static str),
 }
 
-#[derive(Clone, Debug)]
+/// Long-term credentials, `USER:PASSWORD` on the command line.
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Credentials {
+    /// USERNAME.
     pub username: String,
+    /// Password (the key is derived with the realm the server names).
     pub password: String,
 }
 
 impl FromStr for Credentials {
     type Err = TurnError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (u, p) = s.split_once(':').ok_or(TurnError::BadCredentials)?;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (username, password) = text.split_once(':').ok_or(TurnError::BadCredentials)?;
+        if username.is_empty() {
+            return Err(TurnError::BadCredentials);
+        }
         Ok(Self {
-            username: u.to_string(),
-            password: p.to_string(),
+            username: username.to_string(),
+            password: password.to_string(),
         })
     }
 }
 
+/// What the server told us to authenticate with.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Auth {
+    /// REALM from the 401.
+    pub realm: String,
+    /// NONCE from the latest 401/438.
+    pub nonce: String,
+    /// MD5(username:realm:password).
+    pub key: [u8; 16],
+}
+
+/// The part of a request that differs between methods.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Request {
+    /// Allocate a UDP relay for `lifetime` seconds.
+    Allocate {
+        /// LIFETIME asked for.
+        lifetime: u32,
+    },
+    /// Install a permission for `peer`.
+    CreatePermission {
+        /// XOR-PEER-ADDRESS.
+        peer: SocketAddr,
+    },
+    /// Bind `channel` to `peer` (also installs the permission).
+    ChannelBind {
+        /// XOR-PEER-ADDRESS.
+        peer: SocketAddr,
+        /// CHANNEL-NUMBER.
+        channel: u16,
+    },
+    /// Refresh the allocation; lifetime 0 deletes it.
+    Refresh {
+        /// LIFETIME.
+        lifetime: u32,
+    },
+}
+
+impl Request {
+    fn method(self) -> Method {
+        match self {
+            Self::Allocate { .. } => Method::ALLOCATE,
+            Self::CreatePermission { .. } => Method::CREATE_PERMISSION,
+            Self::ChannelBind { .. } => Method::CHANNEL_BIND,
+            Self::Refresh { .. } => Method::REFRESH,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Allocate { .. } => "Allocate",
+            Self::CreatePermission { .. } => "CreatePermission",
+            Self::ChannelBind { .. } => "ChannelBind",
+            Self::Refresh { .. } => "Refresh",
+        }
+    }
+}
+
+/// How an answer moves the exchange on.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Answer {
+    /// Success; for Allocate, the relayed address.
+    Success {
+        /// XOR-RELAYED-ADDRESS of an Allocate success.
+        relayed: Option<SocketAddr>,
+    },
+    /// 401 or 438 with a realm and nonce: retry with these.
+    Challenge {
+        /// REALM (kept from before when a 438 omits it).
+        realm: String,
+        /// Fresh NONCE.
+        nonce: String,
+    },
+}
+
+/// Encodes `request` into `buf` with transaction `tid`, signed with `auth` when there is one
+/// (USERNAME, REALM, NONCE, MESSAGE-INTEGRITY), always followed by FINGERPRINT.
+pub fn build_request(
+    buf: &mut Vec<u8>,
+    request: Request,
+    tid: TransactionId,
+    username: &str,
+    auth: Option<&Auth>,
+) -> Result<usize, TurnError> {
+    let mut writer = MessageWriter::new(buf, request.method(), Class::Request, tid);
+    match request {
+        Request::Allocate { lifetime } => {
+            writer
+                .add_requested_transport(PROTOCOL_UDP)
+                .add_lifetime(lifetime);
+        }
+        Request::CreatePermission { peer } => {
+            writer.add_xor_peer_address(peer);
+        }
+        Request::ChannelBind { peer, channel } => {
+            writer
+                .add_channel_number(channel)
+                .add_xor_peer_address(peer);
+        }
+        Request::Refresh { lifetime } => {
+            writer.add_lifetime(lifetime);
+        }
+    }
+    if let Some(auth) = auth {
+        writer
+            .add_username(username)
+            .add_realm(&auth.realm)
+            .add_nonce(&auth.nonce)
+            .add_message_integrity(&auth.key);
+    }
+    writer.add_fingerprint();
+    Ok(writer.finish()?)
+}
+
+/// Reads the answer to a request of kind `request` and transaction `tid`.
+///
+/// `Ok(None)`: not an answer to this transaction (stray, late retransmission answer, not STUN);
+/// keep waiting. `previous_realm` fills in the realm when a 438 answer leaves it out.
+pub fn read_answer(
+    packet: &[u8],
+    request: Request,
+    tid: TransactionId,
+    previous_realm: Option<&str>,
+) -> Result<Option<Answer>, TurnError> {
+    let Ok(message) = Message::parse(packet) else {
+        return Ok(None);
+    };
+    if message.transaction_id() != tid || message.method() != request.method() {
+        return Ok(None);
+    }
+    match message.class() {
+        Class::Success => {
+            let relayed = match request {
+                Request::Allocate { .. } => Some(
+                    message
+                        .xor_relayed_address()
+                        .map_err(|_| TurnError::Malformed("bad XOR-RELAYED-ADDRESS"))?
+                        .ok_or(TurnError::Malformed("no XOR-RELAYED-ADDRESS"))?,
+                ),
+                _ => None,
+            };
+            Ok(Some(Answer::Success { relayed }))
+        }
+        Class::Error => {
+            let error = message
+                .error_code()
+                .map_err(|_| TurnError::Malformed("bad ERROR-CODE"))?
+                .ok_or(TurnError::Malformed("error answer without ERROR-CODE"))?;
+            if error.code == 401 || error.code == 438 {
+                let nonce = message.nonce().ok().flatten();
+                let realm = message.realm().ok().flatten().or(previous_realm);
+                if let (Some(nonce), Some(realm)) = (nonce, realm) {
+                    return Ok(Some(Answer::Challenge {
+                        realm: realm.to_string(),
+                        nonce: nonce.to_string(),
+                    }));
+                }
+            }
+            Err(TurnError::Rejected {
+                method: request.name(),
+                code: error.code,
+                reason: error.reason.to_string(),
+            })
+        }
+        Class::Request | Class::Indication => Ok(None),
+    }
+}
+
+/// One client 5-tuple with (at most) one allocation on it.
 pub struct TurnClient {
-    _socket: Arc<UdpSocket>,
-    _credentials: Credentials,
+    socket: Arc<UdpSocket>,
+    credentials: Credentials,
+    auth: Option<Auth>,
+    relayed: Option<SocketAddr>,
+    buf: Vec<u8>,
 }
 
 impl TurnClient {
+    /// A client on `socket`, which must already be connected to the server.
     pub fn new(socket: Arc<UdpSocket>, credentials: Credentials) -> Self {
         Self {
-            _socket: socket,
-            _credentials: credentials,
+            socket,
+            credentials,
+            auth: None,
+            relayed: None,
+            buf: Vec::with_capacity(256),
         }
     }
-    pub fn allocate(&mut self, _lifetime: u32) -> Result<SocketAddr, TurnError> {
-        Err(TurnError::Unavailable)
+
+    /// Allocates a UDP relay; returns the relayed address.
+    pub fn allocate(&mut self, lifetime: u32) -> Result<SocketAddr, TurnError> {
+        let answer = self.transact(Request::Allocate { lifetime })?;
+        let relayed = answer.ok_or(TurnError::Malformed("no XOR-RELAYED-ADDRESS"))?;
+        self.relayed = Some(relayed);
+        Ok(relayed)
     }
-    pub fn channel_bind(&mut self, _peer: SocketAddr, _channel: u16) -> Result<(), TurnError> {
-        Err(TurnError::Unavailable)
+
+    /// Installs a permission for `peer`.
+    pub fn create_permission(&mut self, peer: SocketAddr) -> Result<(), TurnError> {
+        self.transact(Request::CreatePermission { peer })
+            .map(|_| ())
     }
-    pub fn create_permission(&mut self, _peer: SocketAddr) -> Result<(), TurnError> {
-        Err(TurnError::Unavailable)
+
+    /// Binds `channel` to `peer`.
+    pub fn channel_bind(&mut self, peer: SocketAddr, channel: u16) -> Result<(), TurnError> {
+        self.transact(Request::ChannelBind { peer, channel })
+            .map(|_| ())
     }
-    pub fn refresh(&mut self, _lifetime: u32) -> Result<(), TurnError> {
-        Err(TurnError::Unavailable)
+
+    /// Refreshes the allocation; `0` deletes it.
+    pub fn refresh(&mut self, lifetime: u32) -> Result<(), TurnError> {
+        self.transact(Request::Refresh { lifetime }).map(|_| ())
+    }
+
+    /// The relayed address of the allocation, once allocated.
+    pub fn relayed(&self) -> Option<SocketAddr> {
+        self.relayed
+    }
+
+    /// Runs one request to completion: retransmits, and answers 401/438 challenges by signing
+    /// the request with the (new) nonce.
+    fn transact(&mut self, request: Request) -> Result<Option<SocketAddr>, TurnError> {
+        let mut rounds = 0;
+        loop {
+            let tid = TransactionId::random();
+            build_request(
+                &mut self.buf,
+                request,
+                tid,
+                &self.credentials.username,
+                self.auth.as_ref(),
+            )?;
+            match self.exchange(request, tid)? {
+                Answer::Success { relayed } => return Ok(relayed),
+                Answer::Challenge { realm, nonce } => {
+                    rounds += 1;
+                    if rounds > MAX_AUTH_ROUNDS {
+                        return Err(TurnError::Unauthorized(request.name()));
+                    }
+                    let key = long_term_key(
+                        &self.credentials.username,
+                        &realm,
+                        &self.credentials.password,
+                    );
+                    self.auth = Some(Auth { realm, nonce, key });
+                }
+            }
+        }
+    }
+
+    /// Sends the request in `self.buf` and waits for its answer, retransmitting.
+    fn exchange(&mut self, request: Request, tid: TransactionId) -> Result<Answer, TurnError> {
+        let mut inbound = [0u8; 2048];
+        let mut rto = INITIAL_RTO;
+        for _ in 0..MAX_SENDS {
+            self.socket.send(&self.buf)?;
+            let deadline = Instant::now() + rto;
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                self.socket.set_read_timeout(Some(deadline - now))?;
+                let len = match self.socket.recv(&mut inbound) {
+                    Ok(len) => len,
+                    Err(err)
+                        if matches!(
+                            err.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                };
+                let realm = self.auth.as_ref().map(|a| a.realm.as_str());
+                if let Some(answer) = read_answer(&inbound[..len], request, tid, realm)? {
+                    return Ok(answer);
+                }
+            }
+            rto *= 2;
+        }
+        Err(TurnError::Timeout(request.name()))
     }
 }
 
-pub fn channel_data(channel: u16, data: &[u8]) -> Vec<u8> {
+/// A ChannelData message (UDP: no padding) carrying `data` on `channel`.
+pub fn channel_data(channel: u16, data: &[u8]) -> Result<Vec<u8>, TurnError> {
     let mut out = Vec::with_capacity(4 + data.len());
-    out.extend_from_slice(&channel.to_be_bytes());
-    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    out.extend_from_slice(data);
-    out
+    ChannelData::encode(channel, data, false, &mut out)
+        .map_err(|_| TurnError::Malformed("channel number or payload out of range"))?;
+    Ok(out)
 }
 
-pub fn send_indication(_peer: SocketAddr, data: &[u8]) -> Vec<u8> {
-    data.to_vec()
+/// A Send indication carrying `data` to `peer`. The generator reuses one per session: servers
+/// do not track indication transaction ids, so a fixed id costs them nothing extra.
+pub fn send_indication(peer: SocketAddr, data: &[u8]) -> Result<Vec<u8>, TurnError> {
+    let mut out = Vec::with_capacity(40 + data.len());
+    MessageWriter::new(
+        &mut out,
+        Method::SEND,
+        Class::Indication,
+        TransactionId::random(),
+    )
+    .add_xor_peer_address(peer)
+    .add_data(data)
+    .finish()?;
+    Ok(out)
 }
