@@ -84,9 +84,13 @@ pub mod attr;
 mod attribute;
 mod channel_data;
 pub mod credentials;
+pub mod error_code;
 mod integrity;
 mod message;
 mod method;
+mod nat;
+pub mod server;
+mod transaction;
 mod unknown;
 mod writer;
 
@@ -108,5 +112,11 @@ pub use message::{
     HEADER_LEN, MAGIC_COOKIE, MAX_ATTRIBUTES,
 };
 pub use method::{message_type, split_message_type, Class, Method};
+pub use nat::{
+    FilteringBehavior, MappingBehavior, NatProbe, NatProbeConfig, NatProbeResult, NatType, Transmit,
+};
+pub use transaction::{
+    ClientTransaction, TransactionState, DEFAULT_RC, DEFAULT_RM, DEFAULT_RTO, RELIABLE_TIMEOUT,
+};
 pub use unknown::{unknown_comprehension_required, UnknownList};
 pub use writer::{EncodeError, MessageWriter};
