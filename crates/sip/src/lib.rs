@@ -21,6 +21,7 @@ pub mod message;
 pub mod method;
 pub mod parser;
 pub mod syntax;
+pub mod transaction;
 
 pub mod uri;
 pub mod via;

@@ -1,0 +1,408 @@
+//! A table of transactions: matches incoming messages to transactions,
+//! creates server transactions, runs timers from one deadline heap, and
+//! turns state-machine actions into addressed events.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+
+use super::{
+    Action, InviteClient, InviteServer, NonInviteClient, NonInviteServer, TimerConfig,
+    TransactionKey,
+};
+use crate::message::Message;
+use crate::method::Method;
+
+/// Transaction handle.
+pub type TxId = u64;
+
+/// What the layer asks its owner (the TU or the I/O driver) to do or know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<P> {
+    /// Transmit bytes to a peer.
+    Send {
+        /// Transaction that produced them.
+        tx: TxId,
+        /// Destination.
+        to: P,
+        /// Wire bytes.
+        bytes: Vec<u8>,
+    },
+    /// A new request created server transaction `tx`; the TU must answer it.
+    Request {
+        /// New server transaction.
+        tx: TxId,
+        /// Where it came from.
+        from: P,
+        /// The request.
+        msg: Message<'static>,
+    },
+    /// A client transaction received a response for the TU.
+    Response {
+        /// Client transaction.
+        tx: TxId,
+        /// The response.
+        msg: Message<'static>,
+    },
+    /// A message outside any transaction: an ACK for a 2xx, or a response
+    /// with no matching client transaction (a proxy forwards these
+    /// statelessly, §16.7/§16.10 and RFC 6026).
+    Stray {
+        /// Where it came from.
+        from: P,
+        /// The message.
+        msg: Message<'static>,
+    },
+    /// Timer B/F/H fired.
+    Timeout {
+        /// Transaction.
+        tx: TxId,
+    },
+    /// Transport failure reported for the transaction.
+    TransportError {
+        /// Transaction.
+        tx: TxId,
+    },
+    /// The transaction ended and was removed.
+    Terminated {
+        /// Transaction.
+        tx: TxId,
+    },
+}
+
+#[derive(Debug)]
+enum Machine {
+    InviteClient(InviteClient),
+    NonInviteClient(NonInviteClient),
+    InviteServer(InviteServer),
+    NonInviteServer(NonInviteServer),
+}
+
+impl Machine {
+    fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Machine::InviteClient(t) => t.next_deadline(),
+            Machine::NonInviteClient(t) => t.next_deadline(),
+            Machine::InviteServer(t) => t.next_deadline(),
+            Machine::NonInviteServer(t) => t.next_deadline(),
+        }
+    }
+
+    fn is_server(&self) -> bool {
+        matches!(self, Machine::InviteServer(_) | Machine::NonInviteServer(_))
+    }
+}
+
+#[derive(Debug)]
+struct Entry<P> {
+    machine: Machine,
+    peer: P,
+    key: TransactionKey,
+    deadline: Option<Instant>,
+}
+
+/// Transactions keyed and timed together. `P` is whatever identifies a peer
+/// for the I/O layer (e.g. transport + socket address).
+#[derive(Debug)]
+pub struct TransactionLayer<P> {
+    cfg: TimerConfig,
+    auto_trying: bool,
+    next_id: TxId,
+    entries: HashMap<TxId, Entry<P>>,
+    client_index: HashMap<TransactionKey, TxId>,
+    server_index: HashMap<TransactionKey, TxId>,
+    timers: BinaryHeap<Reverse<(Instant, TxId)>>,
+}
+
+impl<P: Clone> TransactionLayer<P> {
+    /// An empty layer. With `auto_trying`, INVITE server transactions send
+    /// `100 Trying` as soon as they are created (what a proxy wants).
+    pub fn new(cfg: TimerConfig, auto_trying: bool) -> TransactionLayer<P> {
+        TransactionLayer {
+            cfg,
+            auto_trying,
+            next_id: 1,
+            entries: HashMap::new(),
+            client_index: HashMap::new(),
+            server_index: HashMap::new(),
+            timers: BinaryHeap::new(),
+        }
+    }
+
+    /// Timer configuration.
+    pub fn config(&self) -> TimerConfig {
+        self.cfg
+    }
+
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no transaction is live.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Earliest pending timer (may be slightly early after state changes;
+    /// calling [`TransactionLayer::on_timer`] then is harmless).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// The request of a client or INVITE server transaction.
+    pub fn request(&self, tx: TxId) -> Option<&Message<'static>> {
+        match &self.entries.get(&tx)?.machine {
+            Machine::InviteClient(t) => Some(t.request()),
+            Machine::NonInviteClient(t) => Some(t.request()),
+            Machine::InviteServer(t) => Some(t.request()),
+            Machine::NonInviteServer(_) => None,
+        }
+    }
+
+    /// The peer a transaction talks to.
+    pub fn peer(&self, tx: TxId) -> Option<&P> {
+        self.entries.get(&tx).map(|e| &e.peer)
+    }
+
+    /// Find the INVITE server transaction a CANCEL targets.
+    pub fn find_cancel_target(&self, cancel: &Message<'_>) -> Option<TxId> {
+        let key = TransactionKey::cancel_target(cancel).ok()?;
+        self.server_index.get(&key).copied()
+    }
+
+    fn alloc(&mut self) -> TxId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Convert machine actions to events and refresh the timer heap.
+    fn apply(&mut self, tx: TxId, actions: Vec<Action>, out: &mut Vec<Event<P>>) {
+        let Some(entry) = self.entries.get_mut(&tx) else {
+            return;
+        };
+        let mut terminated = false;
+        for a in actions {
+            match a {
+                Action::Send(bytes) => out.push(Event::Send {
+                    tx,
+                    to: entry.peer.clone(),
+                    bytes,
+                }),
+                Action::Deliver(msg) if entry.machine.is_server() => {
+                    out.push(Event::Stray {
+                        from: entry.peer.clone(),
+                        msg,
+                    });
+                }
+                Action::Deliver(msg) => out.push(Event::Response { tx, msg }),
+                Action::Timeout => out.push(Event::Timeout { tx }),
+                Action::TransportError => out.push(Event::TransportError { tx }),
+                Action::Terminated => terminated = true,
+            }
+        }
+        if terminated {
+            if let Some(e) = self.entries.remove(&tx) {
+                let index = if e.machine.is_server() {
+                    &mut self.server_index
+                } else {
+                    &mut self.client_index
+                };
+                if index.get(&e.key) == Some(&tx) {
+                    index.remove(&e.key);
+                }
+            }
+            out.push(Event::Terminated { tx });
+            return;
+        }
+        let next = entry.machine.next_deadline();
+        if next != entry.deadline {
+            entry.deadline = next;
+            if let Some(t) = next {
+                self.timers.push(Reverse((t, tx)));
+            }
+        }
+    }
+
+    fn insert(&mut self, machine: Machine, peer: P, key: TransactionKey) -> TxId {
+        let id = self.alloc();
+        if machine.is_server() {
+            self.server_index.insert(key.clone(), id);
+        } else {
+            self.client_index.insert(key.clone(), id);
+        }
+        self.entries.insert(
+            id,
+            Entry {
+                machine,
+                peer,
+                key,
+                deadline: None,
+            },
+        );
+        id
+    }
+
+    /// Start a client transaction for `req` (not for ACK: the ACK of a 2xx is
+    /// sent by the TU directly, §13.2.2.4).
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        to: P,
+        reliable: bool,
+        req: Message<'static>,
+    ) -> (TxId, Vec<Event<P>>) {
+        let mut out = Vec::new();
+        let key = TransactionKey::client(&req).unwrap_or(TransactionKey::Branch {
+            branch: String::new(),
+            sent_by: String::new(),
+            method: String::new(),
+        });
+        let (machine, actions) = if req.method() == Some(&Method::Invite) {
+            let (t, a) = InviteClient::new(now, req, reliable, self.cfg);
+            (Machine::InviteClient(t), a)
+        } else {
+            let (t, a) = NonInviteClient::new(now, req, reliable, self.cfg);
+            (Machine::NonInviteClient(t), a)
+        };
+        let id = self.insert(machine, to, key);
+        self.apply(id, actions, &mut out);
+        (id, out)
+    }
+
+    /// The TU answers server transaction `tx`.
+    pub fn send_response(&mut self, now: Instant, tx: TxId, resp: &Message<'_>) -> Vec<Event<P>> {
+        let mut out = Vec::new();
+        let actions = match self.entries.get_mut(&tx).map(|e| &mut e.machine) {
+            Some(Machine::InviteServer(t)) => t.send_response(now, resp),
+            Some(Machine::NonInviteServer(t)) => t.send_response(now, resp),
+            _ => return out,
+        };
+        self.apply(tx, actions, &mut out);
+        out
+    }
+
+    /// Report a transport failure for `tx`.
+    pub fn transport_error(&mut self, tx: TxId) -> Vec<Event<P>> {
+        let mut out = Vec::new();
+        let actions = match self.entries.get_mut(&tx).map(|e| &mut e.machine) {
+            Some(Machine::InviteClient(t)) => t.on_transport_error(),
+            Some(Machine::NonInviteClient(t)) => t.on_transport_error(),
+            Some(Machine::InviteServer(t)) => t.on_transport_error(),
+            Some(Machine::NonInviteServer(t)) => t.on_transport_error(),
+            None => return out,
+        };
+        self.apply(tx, actions, &mut out);
+        out
+    }
+
+    /// Feed a received (already parsed and validated) message.
+    pub fn on_message(
+        &mut self,
+        now: Instant,
+        from: P,
+        reliable: bool,
+        msg: Message<'_>,
+    ) -> Vec<Event<P>> {
+        let mut out = Vec::new();
+        if msg.is_request() {
+            let Ok(key) = TransactionKey::server(&msg) else {
+                return out;
+            };
+            let is_ack = msg.method() == Some(&Method::Ack);
+            if let Some(&id) = self.server_index.get(&key) {
+                let actions = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+                    Some(Machine::InviteServer(t)) => {
+                        // RFC 2543 ACK matching also needs the To tag of our final response.
+                        let tag_ok = !matches!(key, TransactionKey::Rfc2543 { .. })
+                            || !is_ack
+                            || t.final_to_tag().is_none()
+                            || msg.to().ok().and_then(|to| to.tag()) == t.final_to_tag();
+                        if !tag_ok {
+                            out.push(Event::Stray {
+                                from,
+                                msg: msg.into_owned(),
+                            });
+                            return out;
+                        }
+                        t.on_request(now, &msg)
+                    }
+                    Some(Machine::NonInviteServer(t)) => t.on_request(now, &msg),
+                    _ => Vec::new(),
+                };
+                self.apply(id, actions, &mut out);
+                return out;
+            }
+            if is_ack {
+                out.push(Event::Stray {
+                    from,
+                    msg: msg.into_owned(),
+                });
+                return out;
+            }
+            let msg = msg.into_owned();
+            let (machine, actions) = if msg.method() == Some(&Method::Invite) {
+                let (t, a) =
+                    InviteServer::new(now, msg.clone(), reliable, self.cfg, self.auto_trying);
+                (Machine::InviteServer(t), a)
+            } else {
+                (
+                    Machine::NonInviteServer(NonInviteServer::new(now, reliable, self.cfg)),
+                    Vec::new(),
+                )
+            };
+            let id = self.insert(machine, from.clone(), key);
+            out.push(Event::Request { tx: id, from, msg });
+            self.apply(id, actions, &mut out);
+            return out;
+        }
+        let Ok(key) = TransactionKey::client(&msg) else {
+            out.push(Event::Stray {
+                from,
+                msg: msg.into_owned(),
+            });
+            return out;
+        };
+        let Some(&id) = self.client_index.get(&key) else {
+            out.push(Event::Stray {
+                from,
+                msg: msg.into_owned(),
+            });
+            return out;
+        };
+        let actions = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::InviteClient(t)) => t.on_response(now, &msg),
+            Some(Machine::NonInviteClient(t)) => t.on_response(now, &msg),
+            _ => Vec::new(),
+        };
+        self.apply(id, actions, &mut out);
+        out
+    }
+
+    /// Fire all timers due at `now`.
+    pub fn on_timer(&mut self, now: Instant) -> Vec<Event<P>> {
+        let mut out = Vec::new();
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if entry.deadline != Some(t) {
+                continue; // stale heap entry
+            }
+            entry.deadline = None;
+            let actions = match &mut entry.machine {
+                Machine::InviteClient(m) => m.on_timer(now),
+                Machine::NonInviteClient(m) => m.on_timer(now),
+                Machine::InviteServer(m) => m.on_timer(now),
+                Machine::NonInviteServer(m) => m.on_timer(now),
+            };
+            self.apply(id, actions, &mut out);
+        }
+        out
+    }
+}
