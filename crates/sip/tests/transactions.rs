@@ -25,7 +25,9 @@ CSeq: 314159 INVITE\r\n\
 Contact: <sip:alice@pc33.example.com>\r\n\
 Content-Length: 0\r\n\r\n"
     );
-    Message::parse(s.as_bytes()).expect("fixture parses").into_owned()
+    Message::parse(s.as_bytes())
+        .expect("fixture parses")
+        .into_owned()
 }
 
 fn request(method: &str, branch: &str) -> Message<'static> {
@@ -39,7 +41,9 @@ Call-ID: 843817637684230@998sdasdh09\r\n\
 CSeq: 1826 {method}\r\n\
 Content-Length: 0\r\n\r\n"
     );
-    Message::parse(s.as_bytes()).expect("fixture parses").into_owned()
+    Message::parse(s.as_bytes())
+        .expect("fixture parses")
+        .into_owned()
 }
 
 fn response(req: &Message<'_>, code: u16) -> Message<'static> {
