@@ -1,0 +1,242 @@
+//! A two-agent harness on natter-netsim: signalling is instant and in-process, relayed
+//! candidates go through netsim's toy relay via a small adapter (what the TURN client
+//! will do for real).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use natter_ice::{Agent, AgentConfig, Candidate, CandidateType, Event, IceState, InterfaceFilter};
+use natter_netsim::{HostId, LinkConfig, NatType, Network, RealmId, RelayMessage, RelayServer, StunServer};
+
+pub const STUN: &str = "198.51.100.1:3478";
+pub const RELAY: &str = "198.51.100.2:3478";
+
+pub fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+pub struct Peer {
+    pub agent: Agent,
+    pub host: HostId,
+    pub addr: SocketAddr,
+    pub relay: Option<SocketAddr>,
+    relay_token: Option<natter_ice::RelayToken>,
+    pub relayed: Option<SocketAddr>,
+    pub events: Vec<Event>,
+    pub app_data: Vec<Vec<u8>>,
+    pub connected_at: Option<Instant>,
+}
+
+pub struct Sim {
+    pub net: Network,
+    pub peers: Vec<Peer>,
+    pub now: Instant,
+    pub t0: Instant,
+    pub trickle: bool,
+}
+
+pub struct Scenario {
+    pub nat_a: NatType,
+    pub nat_b: NatType,
+    pub turn: bool,
+    pub link: LinkConfig,
+    pub seed: u64,
+    pub stun_alive: bool,
+}
+
+impl Scenario {
+    pub fn new(nat_a: NatType, nat_b: NatType) -> Self {
+        Scenario { nat_a, nat_b, turn: false, link: LinkConfig::default(), seed: 1, stun_alive: true }
+    }
+}
+
+pub fn base_config(controlling: bool, seed: u64) -> AgentConfig {
+    AgentConfig {
+        controlling,
+        seed: Some(seed),
+        interfaces: InterfaceFilter::allow_all(),
+        ..AgentConfig::default()
+    }
+}
+
+impl Sim {
+    /// Two peers, each on the Internet (Open) or behind its own NAT, STUN server and
+    /// relay on the Internet.
+    pub fn new(sc: &Scenario, cfg_a: AgentConfig, cfg_b: AgentConfig) -> Self {
+        let t0 = Instant::now();
+        let mut net = Network::new(t0, sc.seed);
+        if sc.stun_alive {
+            net.add_server(RealmId::INTERNET, sa(STUN).ip(), Box::new(StunServer::new()));
+        }
+        net.add_server(RealmId::INTERNET, sa(RELAY).ip(), Box::new(RelayServer::new(3478)));
+        let mut peers = Vec::new();
+        for (i, (nat, cfg)) in [(sc.nat_a, cfg_a), (sc.nat_b, cfg_b)].into_iter().enumerate() {
+            let ip: IpAddr = match nat.config() {
+                None => format!("203.0.113.{}", 10 + i).parse().unwrap(),
+                Some(nc) => {
+                    let public: IpAddr = format!("203.0.113.{}", 1 + i).parse().unwrap();
+                    let (_, lan) = net.add_nat(RealmId::INTERNET, public, nc, LinkConfig::default());
+                    let private: IpAddr = format!("10.0.{}.2", 1 + i).parse().unwrap();
+                    let host = net.add_host(lan, &[private], sc.link);
+                    peers.push(Peer::new(cfg, host, SocketAddr::new(private, 5000), sc.turn));
+                    continue;
+                }
+            };
+            let host = net.add_host(RealmId::INTERNET, &[ip], sc.link);
+            peers.push(Peer::new(cfg, host, SocketAddr::new(ip, 5000), sc.turn));
+        }
+        let mut sim = Sim { net, peers, now: t0, t0, trickle: true };
+        // credentials are exchanged up front (offer/answer)
+        let ca = sim.peers[0].agent.local_credentials().clone();
+        let cb = sim.peers[1].agent.local_credentials().clone();
+        sim.peers[0].agent.set_remote_credentials(&cb.ufrag, &cb.pwd);
+        sim.peers[1].agent.set_remote_credentials(&ca.ufrag, &ca.pwd);
+        for i in 0..2 {
+            let now = sim.now;
+            let p = &mut sim.peers[i];
+            p.agent.add_host_candidate(1, "eth0", p.addr);
+            if p.relay.is_some() {
+                p.relay_token = Some(p.agent.expect_relay(now));
+                sim.net.send(p.host, p.addr, sa(RELAY), RelayMessage::Allocate.encode());
+            }
+            p.agent.gather(now);
+        }
+        sim
+    }
+
+    fn signal(&mut self) {
+        for i in 0..2 {
+            let evs: Vec<Event> = std::iter::from_fn(|| self.peers[i].agent.poll_event()).collect();
+            for e in evs {
+                match &e {
+                    Event::LocalCandidate(c) => {
+                        self.peers[1 - i].agent.add_remote_candidate(c.clone()).unwrap();
+                    }
+                    Event::GatheringComplete => self.peers[1 - i].agent.end_of_remote_candidates(),
+                    Event::StateChanged(IceState::Connected | IceState::Completed) => {
+                        self.peers[i].connected_at.get_or_insert(self.now);
+                    }
+                    _ => {}
+                }
+                self.peers[i].events.push(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        for i in 0..2 {
+            while let Some(t) = self.peers[i].agent.poll_transmit() {
+                let p = &self.peers[i];
+                if t.relayed {
+                    assert_eq!(Some(t.source), p.relayed);
+                    self.net.send(p.host, p.addr, sa(RELAY), RelayMessage::Send(t.destination, t.data).encode());
+                } else {
+                    self.net.send(p.host, t.source, t.destination, t.data);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self) {
+        while let Some(d) = self.net.poll_delivery() {
+            let i = self.peers.iter().position(|p| p.host == d.host).unwrap();
+            let now = self.now;
+            let p = &mut self.peers[i];
+            if p.relay.is_some() && d.remote == sa(RELAY) {
+                match RelayMessage::decode(&d.data) {
+                    Some(RelayMessage::Allocated(relayed)) => {
+                        p.relayed = Some(relayed);
+                        if let Some(t) = p.relay_token.take() {
+                            p.agent.relay_allocated(t, 1, relayed, p.addr);
+                        }
+                    }
+                    Some(RelayMessage::Data(from, payload)) => {
+                        let local = p.relayed.unwrap();
+                        if !p.agent.handle_receive(now, local, from, &payload) {
+                            p.app_data.push(payload);
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if !p.agent.handle_receive(now, d.local, d.remote, &d.data) {
+                p.app_data.push(d.data);
+            }
+        }
+    }
+
+    /// Runs until `done` holds or virtual time passes `limit`. Returns whether `done` held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let deadline = self.t0 + limit;
+        for _ in 0..2_000_000 {
+            self.flush();
+            self.deliver();
+            self.signal();
+            self.flush();
+            if done(self) {
+                return true;
+            }
+            let next = [self.peers[0].agent.poll_timeout(), self.peers[1].agent.poll_timeout(), self.net.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { return false };
+            if next > deadline {
+                return false;
+            }
+            if next > self.now {
+                self.now = next;
+            }
+            self.net.advance_to(self.now);
+            for p in &mut self.peers {
+                if p.agent.poll_timeout().is_some_and(|t| t <= self.now) {
+                    p.agent.handle_timeout(self.now);
+                }
+            }
+        }
+        panic!("simulation loop did not settle");
+    }
+
+    pub fn state(&self, i: usize) -> IceState {
+        self.peers[i].agent.state()
+    }
+
+    pub fn both(&self, s: IceState) -> bool {
+        self.state(0) == s && self.state(1) == s
+    }
+
+    pub fn selected_types(&self, i: usize) -> Option<(CandidateType, CandidateType)> {
+        self.peers[i].agent.selected_pair(1).map(|(l, r): (Candidate, Candidate)| (l.kind, r.kind))
+    }
+
+    /// Sends `data` from peer `i` over its selected pair.
+    pub fn send_app(&mut self, i: usize, data: &[u8]) {
+        let now = self.now;
+        let t = self.peers[i].agent.send(now, 1, data).unwrap();
+        let p = &self.peers[i];
+        if t.relayed {
+            self.net.send(p.host, p.addr, sa(RELAY), RelayMessage::Send(t.destination, t.data).encode());
+        } else {
+            self.net.send(p.host, t.source, t.destination, t.data);
+        }
+    }
+}
+
+impl Peer {
+    fn new(cfg: AgentConfig, host: HostId, addr: SocketAddr, turn: bool) -> Self {
+        let cfg = AgentConfig { stun_servers: vec![sa(STUN)], ..cfg };
+        Peer {
+            agent: Agent::new(cfg),
+            host,
+            addr,
+            relay: turn.then(|| sa(RELAY)),
+            relay_token: None,
+            relayed: None,
+            events: Vec::new(),
+            app_data: Vec::new(),
+            connected_at: None,
+        }
+    }
+}
