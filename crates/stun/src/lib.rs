@@ -85,6 +85,8 @@ mod attribute;
 mod channel_data;
 pub mod credentials;
 pub mod error_code;
+#[doc(hidden)]
+pub mod fuzzing;
 mod integrity;
 mod message;
 mod method;
