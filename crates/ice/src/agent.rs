@@ -178,7 +178,11 @@ impl Agent {
         };
         let local_creds = Credentials::random(&mut rng);
         let tie_breaker = rng.gen();
-        let role = if cfg.controlling && !cfg.lite { Role::Controlling } else { Role::Controlled };
+        let role = if cfg.controlling && !cfg.lite {
+            Role::Controlling
+        } else {
+            Role::Controlled
+        };
         let comps = vec![Comp::default(); usize::from(cfg.components.max(1))];
         Agent {
             cfg,
@@ -241,7 +245,11 @@ impl Agent {
 
     /// Local candidates to signal (excludes peer-reflexive ones, which are learned).
     pub fn local_candidates(&self) -> Vec<Candidate> {
-        self.locals.iter().filter(|l| l.cand.kind != CandidateType::Prflx).map(|l| l.cand.clone()).collect()
+        self.locals
+            .iter()
+            .filter(|l| l.cand.kind != CandidateType::Prflx)
+            .map(|l| l.cand.clone())
+            .collect()
     }
 
     /// Remote candidates known, including peer-reflexive ones.
@@ -282,7 +290,7 @@ impl Agent {
                 })
             })
             .collect();
-        v.sort_by(|a, b| b.priority.cmp(&a.priority));
+        v.sort_by_key(|p| std::cmp::Reverse(p.priority));
         v
     }
 
@@ -315,14 +323,28 @@ impl Agent {
     /// Registers a bound UDP socket on interface `iface` as a host candidate for
     /// `component`. Returns `None` when the interface filter rejects it (close the
     /// socket), when it is a duplicate, or when limits are reached.
-    pub fn add_host_candidate(&mut self, component: u16, iface: &str, addr: SocketAddr) -> Option<Candidate> {
+    pub fn add_host_candidate(
+        &mut self,
+        component: u16,
+        iface: &str,
+        addr: SocketAddr,
+    ) -> Option<Candidate> {
         if self.comp(component).is_none() || !self.cfg.interfaces.allows(iface, addr.ip()) {
             return None;
         }
-        if self.locals.len() >= MAX_CANDIDATES || self.locals.iter().any(|l| l.cand.base == addr && l.cand.component == component) {
+        if self.locals.len() >= MAX_CANDIDATES
+            || self
+                .locals
+                .iter()
+                .any(|l| l.cand.base == addr && l.cand.component == component)
+        {
             return None;
         }
-        let n_hosts = self.locals.iter().filter(|l| l.cand.kind == CandidateType::Host && l.cand.component == component).count();
+        let n_hosts = self
+            .locals
+            .iter()
+            .filter(|l| l.cand.kind == CandidateType::Host && l.cand.component == component)
+            .count();
         let local_pref = 65535u16.saturating_sub(u16::try_from(n_hosts * 256).unwrap_or(u16::MAX));
         let foundation = self.foundation(CandidateType::Host, addr.ip(), None);
         let cand = Candidate {
@@ -334,7 +356,10 @@ impl Agent {
             foundation,
             related: None,
         };
-        self.locals.push(LocalCand { cand: cand.clone(), local_pref });
+        self.locals.push(LocalCand {
+            cand: cand.clone(),
+            local_pref,
+        });
         let idx = self.locals.len() - 1;
         self.events.push_back(Event::LocalCandidate(cand.clone()));
         if self.gathering == GatheringState::Gathering {
@@ -364,7 +389,9 @@ impl Agent {
     }
 
     fn start_srflx(&mut self, local: usize, now: Instant) {
-        let Some(l) = self.locals.get(local) else { return };
+        let Some(l) = self.locals.get(local) else {
+            return;
+        };
         if l.cand.kind != CandidateType::Host || self.cfg.lite {
             return;
         }
@@ -396,7 +423,10 @@ impl Agent {
     /// only when it is resolved with [`Agent::relay_allocated`] or [`Agent::relay_failed`],
     /// or after `gather_timeout`.
     pub fn expect_relay(&mut self, now: Instant) -> RelayToken {
-        self.relays.push(RelayWait { deadline: now + self.cfg.gather_timeout, done: false });
+        self.relays.push(RelayWait {
+            deadline: now + self.cfg.gather_timeout,
+            done: false,
+        });
         if self.gathering == GatheringState::Complete {
             self.gathering = GatheringState::Gathering;
         }
@@ -405,7 +435,13 @@ impl Agent {
 
     /// Resolves a [`RelayToken`] with the allocation's relayed address and the mapped
     /// (server-reflexive) address the TURN server reported.
-    pub fn relay_allocated(&mut self, token: RelayToken, component: u16, relayed: SocketAddr, mapped: SocketAddr) -> Option<Candidate> {
+    pub fn relay_allocated(
+        &mut self,
+        token: RelayToken,
+        component: u16,
+        relayed: SocketAddr,
+        mapped: SocketAddr,
+    ) -> Option<Candidate> {
         if let Some(w) = self.relays.get_mut(token.0) {
             w.done = true;
         }
@@ -424,11 +460,20 @@ impl Agent {
 
     /// Adds a relayed candidate (relayed address on the TURN server, `mapped` being our
     /// reflexive address as seen by the server). Transmits for it have `relayed: true`.
-    pub fn add_relay_candidate(&mut self, component: u16, relayed: SocketAddr, mapped: SocketAddr) -> Option<Candidate> {
+    pub fn add_relay_candidate(
+        &mut self,
+        component: u16,
+        relayed: SocketAddr,
+        mapped: SocketAddr,
+    ) -> Option<Candidate> {
         if self.comp(component).is_none() || self.locals.len() >= MAX_CANDIDATES {
             return None;
         }
-        if self.locals.iter().any(|l| l.cand.base == relayed && l.cand.component == component) {
+        if self
+            .locals
+            .iter()
+            .any(|l| l.cand.base == relayed && l.cand.component == component)
+        {
             return None;
         }
         let foundation = self.foundation(CandidateType::Relay, mapped.ip(), Some(relayed.ip()));
@@ -442,7 +487,10 @@ impl Agent {
             foundation,
             related: Some(mapped),
         };
-        self.locals.push(LocalCand { cand: cand.clone(), local_pref });
+        self.locals.push(LocalCand {
+            cand: cand.clone(),
+            local_pref,
+        });
         let idx = self.locals.len() - 1;
         self.events.push_back(Event::LocalCandidate(cand.clone()));
         self.pair_local(idx);
@@ -465,7 +513,10 @@ impl Agent {
     /// restarted ICE: its old candidates and our checks are dropped (the selected pair
     /// keeps carrying data until a new one is chosen).
     pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
-        let new = Credentials { ufrag: ufrag.into(), pwd: pwd.into() };
+        let new = Credentials {
+            ufrag: ufrag.into(),
+            pwd: pwd.into(),
+        };
         if let Some(old) = &self.remote_creds {
             if *old == new {
                 return;
@@ -480,11 +531,18 @@ impl Agent {
         if self.comp(cand.component).is_none() {
             return Err(Error::NoSuchComponent(cand.component));
         }
-        if let Some(i) = self.remotes.iter().position(|r| r.addr == cand.addr && r.component == cand.component) {
+        if let Some(i) = self
+            .remotes
+            .iter()
+            .position(|r| r.addr == cand.addr && r.component == cand.component)
+        {
             // Signalled after we learned it as peer-reflexive: take the signalled form.
             if let Some(r) = self.remotes.get_mut(i) {
                 if r.kind == CandidateType::Prflx && cand.kind != CandidateType::Prflx {
-                    *r = Candidate { base: cand.addr, ..cand };
+                    *r = Candidate {
+                        base: cand.addr,
+                        ..cand
+                    };
                     self.recompute_priorities();
                 }
             }
@@ -493,7 +551,10 @@ impl Agent {
         if self.remotes.len() >= MAX_CANDIDATES {
             return Err(Error::TooMany("remote candidates"));
         }
-        self.remotes.push(Candidate { base: cand.addr, ..cand });
+        self.remotes.push(Candidate {
+            base: cand.addr,
+            ..cand
+        });
         let r = self.remotes.len() - 1;
         self.pair_remote(r);
         Ok(())
@@ -547,13 +608,19 @@ impl Agent {
     fn make_pair(&mut self, l: usize, r: usize) -> Option<usize> {
         let lc = self.locals.get(l)?.cand.clone();
         let rc = self.remotes.get(r)?.clone();
-        if lc.component != rc.component || !matches!(lc.kind, CandidateType::Host | CandidateType::Relay) {
+        if lc.component != rc.component
+            || !matches!(lc.kind, CandidateType::Host | CandidateType::Relay)
+        {
             return None;
         }
         if !Self::compatible(lc.base, rc.addr) {
             return None;
         }
-        if let Some(i) = self.pairs.iter().position(|p| p.local == l && p.remote == r) {
+        if let Some(i) = self
+            .pairs
+            .iter()
+            .position(|p| p.local == l && p.remote == r)
+        {
             return Some(i);
         }
         if self.pairs.len() >= self.cfg.max_pairs {
@@ -585,7 +652,9 @@ impl Agent {
         let mut order: Vec<usize> = (0..self.pairs.len()).collect();
         order.sort_by(|&a, &b| {
             let (pa, pb) = (&self.pairs[a], &self.pairs[b]);
-            pa.component.cmp(&pb.component).then(pb.priority.cmp(&pa.priority))
+            pa.component
+                .cmp(&pb.component)
+                .then(pb.priority.cmp(&pa.priority))
         });
         for i in order {
             let Some(p) = self.pairs.get(i) else { continue };
@@ -594,9 +663,16 @@ impl Agent {
             }
             let f = p.foundation.clone();
             let active = self.pairs.iter().any(|q| {
-                q.foundation == f && matches!(q.state, PairState::Waiting | PairState::InProgress | PairState::Succeeded)
+                q.foundation == f
+                    && matches!(
+                        q.state,
+                        PairState::Waiting | PairState::InProgress | PairState::Succeeded
+                    )
             });
-            let succeeded = self.pairs.iter().any(|q| q.foundation == f && q.state == PairState::Succeeded);
+            let succeeded = self
+                .pairs
+                .iter()
+                .any(|q| q.foundation == f && q.state == PairState::Succeeded);
             if !active || succeeded {
                 if let Some(p) = self.pairs.get_mut(i) {
                     p.state = PairState::Waiting;
@@ -611,7 +687,9 @@ impl Agent {
                 Some(p) => (p.local, p.remote),
                 None => continue,
             };
-            let (Some(lc), Some(rc)) = (self.locals.get(l), self.remotes.get(r)) else { continue };
+            let (Some(lc), Some(rc)) = (self.locals.get(l), self.remotes.get(r)) else {
+                continue;
+            };
             let pr = self.compute_pair_priority(&lc.cand, rc);
             if let Some(p) = self.pairs.get_mut(i) {
                 p.priority = pr;
@@ -652,7 +730,10 @@ impl Agent {
         if self.gathering == GatheringState::Complete {
             self.events.push_back(Event::GatheringComplete);
         }
-        if matches!(self.state, IceState::Failed | IceState::Disconnected | IceState::New) {
+        if matches!(
+            self.state,
+            IceState::Failed | IceState::Disconnected | IceState::New
+        ) {
             self.set_state(IceState::Checking);
         }
     }
@@ -676,7 +757,9 @@ impl Agent {
     }
 
     fn is_relay_base(&self, addr: SocketAddr) -> bool {
-        self.locals.iter().any(|l| l.cand.base == addr && l.cand.kind == CandidateType::Relay)
+        self.locals
+            .iter()
+            .any(|l| l.cand.base == addr && l.cand.kind == CandidateType::Relay)
     }
 
     fn push_transmit(&mut self, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
@@ -684,7 +767,12 @@ impl Agent {
             return;
         }
         let relayed = self.is_relay_base(source);
-        self.transmits.push_back(Transmit { source, destination, relayed, data });
+        self.transmits.push_back(Transmit {
+            source,
+            destination,
+            relayed,
+            data,
+        });
     }
 
     /// Application data for `component` over the selected pair.
@@ -693,9 +781,16 @@ impl Agent {
             return Err(Error::NotConnected(component));
         }
         let relay_of = |a: SocketAddr| self.is_relay_base(a);
-        let c = self.comp(component).ok_or(Error::NoSuchComponent(component))?;
+        let c = self
+            .comp(component)
+            .ok_or(Error::NoSuchComponent(component))?;
         let s = c.selected.as_ref().ok_or(Error::NotConnected(component))?;
-        let t = Transmit { source: s.local.base, destination: s.remote.addr, relayed: relay_of(s.local.base), data: data.to_vec() };
+        let t = Transmit {
+            source: s.local.base,
+            destination: s.remote.addr,
+            relayed: relay_of(s.local.base),
+            data: data.to_vec(),
+        };
         if let Some(c) = self.comp_mut(component) {
             c.last_sent = Some(now);
         }
@@ -708,19 +803,36 @@ impl Agent {
             .iter()
             .filter(|l| l.cand.base == local)
             .map(|l| l.cand.component)
-            .find(|&c| self.remotes.iter().any(|r| r.component == c && r.addr == remote))
-            .or_else(|| self.locals.iter().find(|l| l.cand.base == local).map(|l| l.cand.component))
+            .find(|&c| {
+                self.remotes
+                    .iter()
+                    .any(|r| r.component == c && r.addr == remote)
+            })
+            .or_else(|| {
+                self.locals
+                    .iter()
+                    .find(|l| l.cand.base == local)
+                    .map(|l| l.cand.component)
+            })
     }
 
     /// Feeds a datagram received on `local` (a host socket, or a relayed address when it
     /// came through TURN) from `remote`. Returns `true` if ICE consumed it (a STUN
     /// Binding message for us); `false` means application data or another protocol.
-    pub fn handle_receive(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> bool {
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) -> bool {
         self.last_now = Some(now);
         if self.state == IceState::Closed {
             return false;
         }
-        let Some(msg) = stun_msg::parse(bytes) else { return false };
+        let Some(msg) = stun_msg::parse(bytes) else {
+            return false;
+        };
         if msg.method() != Method::BINDING {
             return false;
         }
@@ -737,13 +849,18 @@ impl Agent {
         }
     }
 
-    fn handle_request(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, msg: &Message<'_>) {
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) {
         let tid = msg.transaction_id();
-        let Some(li) = self
-            .locals
-            .iter()
-            .position(|l| l.cand.base == local && matches!(l.cand.kind, CandidateType::Host | CandidateType::Relay))
-        else {
+        let Some(li) = self.locals.iter().position(|l| {
+            l.cand.base == local
+                && matches!(l.cand.kind, CandidateType::Host | CandidateType::Relay)
+        }) else {
             return;
         };
         let key = self.local_creds.pwd.clone();
@@ -791,7 +908,11 @@ impl Agent {
         self.checking_since.get_or_insert(now);
 
         let component = self.locals.get(li).map(|l| l.cand.component).unwrap_or(1);
-        let ri = match self.remotes.iter().position(|r| r.addr == remote && r.component == component) {
+        let ri = match self
+            .remotes
+            .iter()
+            .position(|r| r.addr == remote && r.component == component)
+        {
             Some(i) => i,
             None => {
                 if self.remotes.len() >= MAX_CANDIDATES {
@@ -814,7 +935,9 @@ impl Agent {
                 self.remotes.len() - 1
             }
         };
-        let Some(pi) = self.make_pair(li, ri) else { return };
+        let Some(pi) = self.make_pair(li, ri) else {
+            return;
+        };
         let use_candidate = msg.use_candidate();
         if self.cfg.lite {
             if let Some(p) = self.pairs.get_mut(pi) {
@@ -831,7 +954,9 @@ impl Agent {
             self.update_state(now);
             return;
         }
-        let Some(p) = self.pairs.get_mut(pi) else { return };
+        let Some(p) = self.pairs.get_mut(pi) else {
+            return;
+        };
         match p.state {
             PairState::Succeeded => {}
             PairState::InProgress => {
@@ -876,11 +1001,19 @@ impl Agent {
         }
     }
 
-    fn handle_response(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, msg: &Message<'_>) -> bool {
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) -> bool {
         let tid = msg.transaction_id();
         // server-reflexive gathering
         if let Some(gi) = self.gathers.iter().position(|g| g.tid == tid && !g.done) {
-            let Some(g) = self.gathers.get(gi).cloned() else { return true };
+            let Some(g) = self.gathers.get(gi).cloned() else {
+                return true;
+            };
             if g.server != remote || g.base != local {
                 return true;
             }
@@ -895,9 +1028,15 @@ impl Agent {
             self.check_gathering_complete();
             return true;
         }
-        let Some(creds) = self.remote_creds.clone() else { return false };
+        let Some(creds) = self.remote_creds.clone() else {
+            return true;
+        };
         // consent freshness
-        if let Some(ci) = self.comps.iter().position(|c| c.consent_tids.contains(&tid)) {
+        if let Some(ci) = self
+            .comps
+            .iter()
+            .position(|c| c.consent_tids.contains(&tid))
+        {
             if msg.class() == Class::Success && msg.verify_integrity(creds.pwd.as_bytes()).is_ok() {
                 if let Some(c) = self.comps.get_mut(ci) {
                     c.consent_last = Some(now);
@@ -907,11 +1046,17 @@ impl Agent {
             }
             return true;
         }
-        let Some(pi) = self.pairs.iter().position(|p| p.owns_tid(&tid)) else { return false };
+        // Binding belongs to ICE: a response to an expired transaction is dropped,
+        // not handed to the application as data.
+        let Some(pi) = self.pairs.iter().position(|p| p.owns_tid(&tid)) else {
+            return true;
+        };
         if msg.verify_integrity(creds.pwd.as_bytes()).is_err() {
             return true;
         }
-        let Some(p) = self.pairs.get(pi) else { return true };
+        let Some(p) = self.pairs.get(pi) else {
+            return true;
+        };
         let (l, r, component) = (p.local, p.remote, p.component);
         let base = self.locals.get(l).map(|c| c.cand.base);
         let raddr = self.remotes.get(r).map(|c| c.addr);
@@ -923,7 +1068,11 @@ impl Agent {
         if msg.class() == Class::Error {
             let code = msg.error_code().ok().flatten().map(|e| e.code);
             if code == Some(487) {
-                let flip = if self.role == Role::Controlling { Role::Controlled } else { Role::Controlling };
+                let flip = if self.role == Role::Controlling {
+                    Role::Controlled
+                } else {
+                    Role::Controlling
+                };
                 self.switch_role(flip);
                 if let Some(p) = self.pairs.get_mut(pi) {
                     p.tx = None;
@@ -941,7 +1090,11 @@ impl Agent {
         };
         // The valid pair's local candidate: the one whose address is the mapped one,
         // else a new peer-reflexive candidate (RFC 8445 §7.2.5.3.1).
-        let vl = match self.locals.iter().position(|c| c.cand.addr == mapped && c.cand.component == component) {
+        let vl = match self
+            .locals
+            .iter()
+            .position(|c| c.cand.addr == mapped && c.cand.component == component)
+        {
             Some(i) => i,
             None => {
                 let lp = self.locals.get(l).map(|c| c.local_pref).unwrap_or(65535);
@@ -992,10 +1145,18 @@ impl Agent {
 
     fn add_srflx(&mut self, g: &GatherTx, mapped: SocketAddr) {
         // Redundant when equal to an existing candidate with the same base (no NAT).
-        if self.locals.iter().any(|l| l.cand.addr == mapped && l.cand.base == g.base) {
+        if self
+            .locals
+            .iter()
+            .any(|l| l.cand.addr == mapped && l.cand.base == g.base)
+        {
             return;
         }
-        if self.locals.iter().any(|l| l.cand.addr == mapped && l.cand.kind == CandidateType::Srflx && l.cand.component == g.component) {
+        if self.locals.iter().any(|l| {
+            l.cand.addr == mapped
+                && l.cand.kind == CandidateType::Srflx
+                && l.cand.component == g.component
+        }) {
             return;
         }
         if self.locals.len() >= MAX_CANDIDATES {
@@ -1011,7 +1172,10 @@ impl Agent {
             foundation,
             related: Some(g.base),
         };
-        self.locals.push(LocalCand { cand: cand.clone(), local_pref: g.local_pref });
+        self.locals.push(LocalCand {
+            cand: cand.clone(),
+            local_pref: g.local_pref,
+        });
         self.events.push_back(Event::LocalCandidate(cand));
     }
 
@@ -1035,7 +1199,9 @@ impl Agent {
     }
 
     fn nominate(&mut self, pi: usize, now: Instant) {
-        let Some(p) = self.pairs.get_mut(pi) else { return };
+        let Some(p) = self.pairs.get_mut(pi) else {
+            return;
+        };
         p.nominated = true;
         p.nominate_on_success = false;
         let (component, prio) = (p.component, p.priority);
@@ -1051,7 +1217,8 @@ impl Agent {
         }
         // RFC 8445 §8.1.2: stop checking pairs of a component once it is nominated.
         for q in &mut self.pairs {
-            if q.component == component && matches!(q.state, PairState::Frozen | PairState::Waiting) {
+            if q.component == component && matches!(q.state, PairState::Frozen | PairState::Waiting)
+            {
                 q.state = PairState::Failed;
             }
         }
@@ -1068,7 +1235,9 @@ impl Agent {
     }
 
     fn update_selected(&mut self, component: u16, now: Instant) {
-        let Some(c) = self.comp(component) else { return };
+        let Some(c) = self.comp(component) else {
+            return;
+        };
         let choice = c.nominated.or_else(|| self.best_valid(component));
         let Some(pi) = choice else {
             // keep a selection made before a restart; drop one whose pair failed
@@ -1080,12 +1249,22 @@ impl Agent {
             return;
         };
         let Some(p) = self.pairs.get(pi) else { return };
-        let (Some(l), Some(r)) = (self.locals.get(p.valid_local.unwrap_or(p.local)), self.remotes.get(p.remote)) else {
+        let (Some(l), Some(r)) = (
+            self.locals.get(p.valid_local.unwrap_or(p.local)),
+            self.remotes.get(p.remote),
+        ) else {
             return;
         };
         let nominated = p.nominated;
-        let sel = Selected { pair: Some(pi), local: l.cand.clone(), remote: r.clone(), nominated };
-        let changed = c.selected.as_ref().is_none_or(|s| s.pair != sel.pair || s.local != sel.local || s.remote != sel.remote);
+        let sel = Selected {
+            pair: Some(pi),
+            local: l.cand.clone(),
+            remote: r.clone(),
+            nominated,
+        };
+        let changed = c.selected.as_ref().map_or(true, |s| {
+            s.pair != sel.pair || s.local != sel.local || s.remote != sel.remote
+        });
         let first = c.selected.is_none();
         let interval = self.cfg.consent_interval;
         if let Some(c) = self.comp_mut(component) {
@@ -1096,7 +1275,11 @@ impl Agent {
             }
         }
         if changed {
-            self.events.push_back(Event::SelectedPair { component, local: sel.local, remote: sel.remote });
+            self.events.push_back(Event::SelectedPair {
+                component,
+                local: sel.local,
+                remote: sel.remote,
+            });
         }
     }
 
@@ -1109,8 +1292,15 @@ impl Agent {
 
     fn checks_exhausted(&self, component: u16) -> bool {
         !self.pairs.iter().any(|p| {
-            p.component == component && matches!(p.state, PairState::Frozen | PairState::Waiting | PairState::InProgress)
-        }) && !self.triggered.iter().any(|&i| self.pairs.get(i).is_some_and(|p| p.component == component))
+            p.component == component
+                && matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+        }) && !self
+            .triggered
+            .iter()
+            .any(|&i| self.pairs.get(i).is_some_and(|p| p.component == component))
     }
 
     fn update_state(&mut self, now: Instant) {
@@ -1118,7 +1308,9 @@ impl Agent {
             return;
         }
         let lost = self.comps.iter().any(|c| {
-            c.selected.is_some() && c.consent_last.is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.consent_timeout)
+            c.selected.is_some()
+                && c.consent_last
+                    .is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.consent_timeout)
         }) && self.cfg.consent_interval.is_some();
         if lost {
             self.set_state(IceState::Failed);
@@ -1128,11 +1320,16 @@ impl Agent {
             return;
         }
         let all_selected = self.comps.iter().all(|c| c.selected.is_some());
-        let all_nominated = self.comps.iter().all(|c| c.selected.as_ref().is_some_and(|s| s.nominated));
+        let all_nominated = self
+            .comps
+            .iter()
+            .all(|c| c.selected.as_ref().is_some_and(|s| s.nominated));
         if all_selected {
             let stale = self.cfg.consent_interval.is_some()
                 && self.comps.iter().any(|c| {
-                    c.consent_last.is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.disconnected_timeout)
+                    c.consent_last.is_some_and(|t| {
+                        now.saturating_duration_since(t) >= self.cfg.disconnected_timeout
+                    })
                 });
             if stale {
                 self.set_state(IceState::Disconnected);
@@ -1148,8 +1345,16 @@ impl Agent {
         let exhausted = (1..=self.cfg.components)
             .filter(|&c| self.comp(c).is_some_and(|x| x.selected.is_none()))
             .all(|c| self.checks_exhausted(c));
-        let timed_out = self.checking_since.is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.connect_timeout);
-        if (self.remote_eoc && gathering_done && exhausted && self.remote_creds.is_some() && !self.cfg.lite) || timed_out {
+        let timed_out = self
+            .checking_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.connect_timeout);
+        if (self.remote_eoc
+            && gathering_done
+            && exhausted
+            && self.remote_creds.is_some()
+            && !self.cfg.lite)
+            || timed_out
+        {
             self.set_state(IceState::Failed);
         } else if self.state != IceState::New && self.state != IceState::Checking {
             self.set_state(IceState::Checking);
@@ -1175,7 +1380,8 @@ impl Agent {
         }
         !self.triggered.is_empty()
             || self.pairs.iter().any(|p| {
-                matches!(p.state, PairState::Waiting | PairState::Frozen) && !self.component_done(p.component)
+                matches!(p.state, PairState::Waiting | PairState::Frozen)
+                    && !self.component_done(p.component)
             })
     }
 
@@ -1202,11 +1408,19 @@ impl Agent {
         for p in &self.pairs {
             consider(p.tx.as_ref().map(|tx| tx.next));
         }
-        if self.role == Role::Controlling && self.cfg.nomination == Nomination::Regular && !self.cfg.lite {
+        if self.role == Role::Controlling
+            && self.cfg.nomination == Nomination::Regular
+            && !self.cfg.lite
+        {
             for (i, c) in self.comps.iter().enumerate() {
                 let comp = u16::try_from(i + 1).unwrap_or(1);
-                if c.nominated.is_none() && !self.pairs.iter().any(|p| p.component == comp && p.nominating) {
-                    consider(c.first_valid.map(|f| f + self.cfg.nomination_delay));
+                if c.nominated.is_none()
+                    && !self
+                        .pairs
+                        .iter()
+                        .any(|p| p.component == comp && p.nominating)
+                {
+                    consider(self.nomination_plan(comp).map(|(_, t)| t));
                 }
             }
         }
@@ -1225,11 +1439,17 @@ impl Agent {
                     }
                 }
             } else if !self.cfg.lite {
-                consider(Some(c.last_sent.or(c.consent_last).map_or(self.last_now?, |l| l + self.cfg.keepalive_interval)));
+                consider(Some(
+                    c.last_sent
+                        .or(c.consent_last)
+                        .map_or(self.last_now?, |l| l + self.cfg.keepalive_interval),
+                ));
             }
         }
         if let Some(since) = self.checking_since {
-            if !matches!(self.state, IceState::Failed) && self.comps.iter().any(|c| c.selected.is_none()) {
+            if !matches!(self.state, IceState::Failed)
+                && self.comps.iter().any(|c| c.selected.is_none())
+            {
                 consider(Some(since + self.cfg.connect_timeout));
             }
         }
@@ -1246,7 +1466,7 @@ impl Agent {
         }
         self.gather_timers(now);
         self.retransmit_checks(now);
-        if self.next_pace.is_none_or(|t| now >= t) {
+        if self.next_pace.map_or(true, |t| now >= t) {
             if self.send_paced(now) {
                 self.next_pace = Some(now + self.cfg.ta);
             } else {
@@ -1326,7 +1546,11 @@ impl Agent {
     /// One new transaction: gathering first, then triggered checks, then the best
     /// Waiting pair, then unfreezing. Returns whether something was sent.
     fn send_paced(&mut self, now: Instant) -> bool {
-        if let Some(g) = self.gathers.iter_mut().find(|g| g.next.is_none() && !g.done) {
+        if let Some(g) = self
+            .gathers
+            .iter_mut()
+            .find(|g| g.next.is_none() && !g.done)
+        {
             g.next = Some(now + g.rto);
             let (s, d, b) = (g.base, g.server, g.bytes.clone());
             self.push_transmit(s, d, b);
@@ -1336,7 +1560,9 @@ impl Agent {
             return false;
         }
         while let Some(pi) = self.triggered.pop_front() {
-            let Some(p) = self.pairs.get_mut(pi) else { continue };
+            let Some(p) = self.pairs.get_mut(pi) else {
+                continue;
+            };
             p.in_triggered_queue = false;
             let nominating = p.nominating;
             if p.state == PairState::Succeeded && !nominating {
@@ -1357,7 +1583,8 @@ impl Agent {
                 .filter(|(_, p)| {
                     state != PairState::Frozen
                         || !agent.pairs.iter().any(|q| {
-                            q.foundation == p.foundation && matches!(q.state, PairState::Waiting | PairState::InProgress)
+                            q.foundation == p.foundation
+                                && matches!(q.state, PairState::Waiting | PairState::InProgress)
                         })
                 })
                 .max_by_key(|(_, p)| p.priority)
@@ -1371,11 +1598,17 @@ impl Agent {
     }
 
     fn send_check(&mut self, pi: usize, now: Instant) {
-        let Some(creds) = self.remote_creds.clone() else { return };
+        let Some(creds) = self.remote_creds.clone() else {
+            return;
+        };
         let Some(p) = self.pairs.get(pi) else { return };
         let (l, r, nominating) = (p.local, p.remote, p.nominating);
-        let (Some(lc), Some(rc)) = (self.locals.get(l).cloned(), self.remotes.get(r).cloned()) else { return };
-        let use_candidate = self.role == Role::Controlling && (nominating || self.cfg.nomination == Nomination::Aggressive);
+        let (Some(lc), Some(rc)) = (self.locals.get(l).cloned(), self.remotes.get(r).cloned())
+        else {
+            return;
+        };
+        let use_candidate = self.role == Role::Controlling
+            && (nominating || self.cfg.nomination == Nomination::Aggressive);
         let tid = self.new_tid();
         let username = format!("{}:{}", creds.ufrag, self.local_creds.ufrag);
         let bytes = stun_msg::check_request(&CheckRequest {
@@ -1396,7 +1629,14 @@ impl Agent {
             if p.state != PairState::Succeeded {
                 p.state = PairState::InProgress;
             }
-            p.tx = Some(Transaction { tid, next: now + self.cfg.rto, rto: self.cfg.rto, sends: 1, use_candidate, bytes: bytes.clone() });
+            p.tx = Some(Transaction {
+                tid,
+                next: now + self.cfg.rto,
+                rto: self.cfg.rto,
+                sends: 1,
+                use_candidate,
+                bytes: bytes.clone(),
+            });
         }
         if self.state == IceState::New {
             self.set_state(IceState::Checking);
@@ -1406,23 +1646,26 @@ impl Agent {
     }
 
     fn regular_nomination(&mut self, now: Instant) {
-        if self.role != Role::Controlling || self.cfg.nomination != Nomination::Regular || self.cfg.lite {
+        if self.role != Role::Controlling
+            || self.cfg.nomination != Nomination::Regular
+            || self.cfg.lite
+        {
             return;
         }
         for comp in 1..=self.cfg.components {
             let Some(c) = self.comp(comp) else { continue };
-            if c.nominated.is_some() || self.pairs.iter().any(|p| p.component == comp && p.nominating) {
+            if c.nominated.is_some()
+                || self
+                    .pairs
+                    .iter()
+                    .any(|p| p.component == comp && p.nominating)
+            {
                 continue;
             }
-            let Some(first) = c.first_valid else { continue };
-            let Some(best) = self.best_valid(comp) else { continue };
-            let best_prio = self.pairs.get(best).map(|p| p.priority).unwrap_or(0);
-            let better_pending = self.pairs.iter().any(|p| {
-                p.component == comp
-                    && p.priority > best_prio
-                    && matches!(p.state, PairState::Frozen | PairState::Waiting | PairState::InProgress)
-            });
-            if !better_pending || now >= first + self.cfg.nomination_delay {
+            let Some((best, deadline)) = self.nomination_plan(comp) else {
+                continue;
+            };
+            if now >= deadline {
                 if let Some(p) = self.pairs.get_mut(best) {
                     p.nominating = true;
                 }
@@ -1430,29 +1673,71 @@ impl Agent {
                 if let Some(p) = self.pairs.get_mut(best) {
                     p.in_triggered_queue = true;
                 }
+                self.triggered.retain(|&i| i != best);
                 self.triggered.push_front(best);
-                if self.next_pace.is_none_or(|t| now >= t) {
-                    if self.send_paced(now) {
-                        self.next_pace = Some(now + self.cfg.ta);
-                    }
+                if self.next_pace.map_or(true, |t| now >= t) && self.send_paced(now) {
+                    self.next_pace = Some(now + self.cfg.ta);
                 }
             }
         }
+    }
+
+    /// The pair regular nomination would pick for `comp` and when: at once if no
+    /// higher-priority pair is still being checked, else after the nomination delay
+    /// (longer when the best pair is relayed: relays cost money and latency, and under
+    /// loss direct checks need retransmissions).
+    fn nomination_plan(&self, comp: u16) -> Option<(usize, Instant)> {
+        let first = self.comp(comp)?.first_valid?;
+        let best = self.best_valid(comp)?;
+        let best_prio = self.pairs.get(best).map(|p| p.priority).unwrap_or(0);
+        let better_pending = self.pairs.iter().any(|p| {
+            p.component == comp
+                && p.priority > best_prio
+                && matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+        });
+        if !better_pending {
+            return Some((best, first));
+        }
+        let relayed = self
+            .pairs
+            .get(best)
+            .and_then(|p| self.locals.get(p.local).zip(self.remotes.get(p.remote)))
+            .is_some_and(|(l, r)| {
+                l.cand.kind == CandidateType::Relay || r.kind == CandidateType::Relay
+            });
+        let delay = if relayed {
+            self.cfg.relay_nomination_delay
+        } else {
+            self.cfg.nomination_delay
+        };
+        Some((best, first + delay))
     }
 
     fn consent_and_keepalive(&mut self, now: Instant) {
         if self.cfg.lite {
             return;
         }
-        let Some(creds) = self.remote_creds.clone() else { return };
+        let Some(creds) = self.remote_creds.clone() else {
+            return;
+        };
         for comp in 1..=self.cfg.components {
             let Some(c) = self.comp(comp) else { continue };
-            let Some(sel) = c.selected.clone() else { continue };
+            let Some(sel) = c.selected.clone() else {
+                continue;
+            };
             match self.cfg.consent_interval {
                 Some(interval) => {
                     if c.consent_next.is_some_and(|t| now >= t) {
                         let tid = self.new_tid();
-                        let lp = self.locals.iter().find(|l| l.cand.base == sel.local.base).map(|l| l.local_pref).unwrap_or(65535);
+                        let lp = self
+                            .locals
+                            .iter()
+                            .find(|l| l.cand.base == sel.local.base)
+                            .map(|l| l.local_pref)
+                            .unwrap_or(65535);
                         let username = format!("{}:{}", creds.ufrag, self.local_creds.ufrag);
                         let bytes = stun_msg::check_request(&CheckRequest {
                             tid,
@@ -1479,12 +1764,16 @@ impl Agent {
                 }
                 None => {
                     let last = c.last_sent.or(c.consent_last);
-                    if last.is_none_or(|l| now >= l + self.cfg.keepalive_interval) {
+                    if last.map_or(true, |l| now >= l + self.cfg.keepalive_interval) {
                         let tid = self.new_tid();
                         if let Some(c) = self.comp_mut(comp) {
                             c.last_sent = Some(now);
                         }
-                        self.push_transmit(sel.local.base, sel.remote.addr, stun_msg::binding_indication(tid));
+                        self.push_transmit(
+                            sel.local.base,
+                            sel.remote.addr,
+                            stun_msg::binding_indication(tid),
+                        );
                     }
                 }
             }

@@ -2,8 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-pub use natter_sdp::CandidateType;
 use natter_sdp::CandidateAttr;
+pub use natter_sdp::CandidateType;
 
 use crate::error::{Error, Result};
 
@@ -21,9 +21,21 @@ impl Credentials {
     pub fn random(rng: &mut impl rand::Rng) -> Self {
         const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut pick = |n: usize| -> String {
-            (0..n).map(|_| char::from(CHARS.get(rng.gen_range(0..CHARS.len())).copied().unwrap_or(b'x'))).collect()
+            (0..n)
+                .map(|_| {
+                    char::from(
+                        CHARS
+                            .get(rng.gen_range(0..CHARS.len()))
+                            .copied()
+                            .unwrap_or(b'x'),
+                    )
+                })
+                .collect()
         };
-        Credentials { ufrag: pick(8), pwd: pick(24) }
+        Credentials {
+            ufrag: pick(8),
+            pwd: pick(24),
+        }
     }
 }
 
@@ -59,7 +71,9 @@ pub(crate) fn type_preference(kind: CandidateType) -> u32 {
 
 /// RFC 8445 §5.1.2.1 priority.
 pub(crate) fn priority(kind: CandidateType, local_pref: u16, component: u16) -> u32 {
-    (type_preference(kind) << 24) | (u32::from(local_pref) << 8) | (256 - u32::from(component.clamp(1, 256)))
+    (type_preference(kind) << 24)
+        | (u32::from(local_pref) << 8)
+        | (256 - u32::from(component.clamp(1, 256)))
 }
 
 /// RFC 8445 §6.1.2.3 pair priority, `g` being the controlling agent's candidate.
@@ -104,9 +118,16 @@ impl Candidate {
         if !attr.is_udp() {
             return Err(Error::UnsupportedCandidate("non-UDP transport"));
         }
-        let ip: IpAddr = attr.ip().ok_or(Error::UnsupportedCandidate("FQDN address"))?;
+        let ip: IpAddr = attr
+            .ip()
+            .ok_or(Error::UnsupportedCandidate("FQDN address"))?;
         let addr = SocketAddr::new(ip, attr.port);
-        let related = match (attr.related_address.as_deref().and_then(|a| a.parse::<IpAddr>().ok()), attr.related_port) {
+        let related = match (
+            attr.related_address
+                .as_deref()
+                .and_then(|a| a.parse::<IpAddr>().ok()),
+            attr.related_port,
+        ) {
             (Some(ip), Some(p)) => Some(SocketAddr::new(ip, p)),
             _ => None,
         };

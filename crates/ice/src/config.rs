@@ -36,10 +36,24 @@ impl Default for InterfaceFilter {
     fn default() -> Self {
         InterfaceFilter {
             allow: Vec::new(),
-            deny: ["docker", "br-", "veth", "virbr", "tun", "tap", "wg", "utun", "zt", "tailscale", "lxc", "cni", "flannel"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            deny: [
+                "docker",
+                "br-",
+                "veth",
+                "virbr",
+                "tun",
+                "tap",
+                "wg",
+                "utun",
+                "zt",
+                "tailscale",
+                "lxc",
+                "cni",
+                "flannel",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
             loopback: false,
             link_local: false,
             ipv6: true,
@@ -50,7 +64,13 @@ impl Default for InterfaceFilter {
 impl InterfaceFilter {
     /// A filter that allows everything (tests, explicit `--bind`).
     pub fn allow_all() -> Self {
-        InterfaceFilter { allow: Vec::new(), deny: Vec::new(), loopback: true, link_local: true, ipv6: true }
+        InterfaceFilter {
+            allow: Vec::new(),
+            deny: Vec::new(),
+            loopback: true,
+            link_local: true,
+            ipv6: true,
+        }
     }
 
     /// Whether an address on interface `name` should become a host candidate.
@@ -103,6 +123,8 @@ pub struct AgentConfig {
     /// How long the controlling agent waits after the first valid pair for better
     /// pairs to finish before nominating the best one.
     pub nomination_delay: Duration,
+    /// Same, when the best valid pair is relayed and direct pairs are still pending.
+    pub relay_nomination_delay: Duration,
     /// Interface filter for host candidates.
     pub interfaces: InterfaceFilter,
     /// Maximum pairs in the check list (RFC 8445 §6.1.2.5 limit).
@@ -135,7 +157,8 @@ impl Default for AgentConfig {
             max_rto: Duration::from_millis(1600),
             max_check_sends: 7,
             nomination: Nomination::Regular,
-            nomination_delay: Duration::from_millis(300),
+            nomination_delay: Duration::from_millis(500),
+            relay_nomination_delay: Duration::from_secs(2),
             interfaces: InterfaceFilter::default(),
             max_pairs: 100,
             keepalive_interval: Duration::from_secs(15),

@@ -37,7 +37,9 @@ pub(crate) fn check_request(r: &CheckRequest<'_>) -> Vec<u8> {
 pub(crate) fn check_success(tid: TransactionId, mapped: SocketAddr, key: &[u8]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(80);
     let mut w = MessageWriter::new(&mut buf, Method::BINDING, Class::Success, tid);
-    w.add_xor_mapped_address(mapped).add_message_integrity(key).add_fingerprint();
+    w.add_xor_mapped_address(mapped)
+        .add_message_integrity(key)
+        .add_fingerprint();
     match w.finish() {
         Ok(_) => buf,
         Err(_) => Vec::new(),
@@ -45,7 +47,12 @@ pub(crate) fn check_success(tid: TransactionId, mapped: SocketAddr, key: &[u8]) 
 }
 
 /// Error response; integrity only when the request authenticated (RFC 8489 §9.1.3).
-pub(crate) fn check_error(tid: TransactionId, code: u16, reason: &str, key: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn check_error(
+    tid: TransactionId,
+    code: u16,
+    reason: &str,
+    key: Option<&[u8]>,
+) -> Vec<u8> {
     let mut buf = Vec::with_capacity(80);
     let mut w = MessageWriter::new(&mut buf, Method::BINDING, Class::Error, tid);
     w.add_error_code(code, reason);

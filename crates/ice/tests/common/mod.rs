@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use natter_ice::{Agent, AgentConfig, Candidate, CandidateType, Event, IceState, InterfaceFilter};
-use natter_netsim::{HostId, LinkConfig, NatType, Network, RealmId, RelayMessage, RelayServer, StunServer};
+use natter_netsim::{
+    HostId, LinkConfig, NatType, Network, RealmId, RelayMessage, RelayServer, StunServer,
+};
 
 pub const STUN: &str = "198.51.100.1:3478";
 pub const RELAY: &str = "198.51.100.2:3478";
@@ -47,7 +49,14 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn new(nat_a: NatType, nat_b: NatType) -> Self {
-        Scenario { nat_a, nat_b, turn: false, link: LinkConfig::default(), seed: 1, stun_alive: true }
+        Scenario {
+            nat_a,
+            nat_b,
+            turn: false,
+            link: LinkConfig::default(),
+            seed: 1,
+            stun_alive: true,
+        }
     }
 }
 
@@ -67,38 +76,66 @@ impl Sim {
         let t0 = Instant::now();
         let mut net = Network::new(t0, sc.seed);
         if sc.stun_alive {
-            net.add_server(RealmId::INTERNET, sa(STUN).ip(), Box::new(StunServer::new()));
+            net.add_server(
+                RealmId::INTERNET,
+                sa(STUN).ip(),
+                Box::new(StunServer::new()),
+            );
         }
-        net.add_server(RealmId::INTERNET, sa(RELAY).ip(), Box::new(RelayServer::new(3478)));
+        net.add_server(
+            RealmId::INTERNET,
+            sa(RELAY).ip(),
+            Box::new(RelayServer::new(3478)),
+        );
         let mut peers = Vec::new();
-        for (i, (nat, cfg)) in [(sc.nat_a, cfg_a), (sc.nat_b, cfg_b)].into_iter().enumerate() {
+        for (i, (nat, cfg)) in [(sc.nat_a, cfg_a), (sc.nat_b, cfg_b)]
+            .into_iter()
+            .enumerate()
+        {
             let ip: IpAddr = match nat.config() {
                 None => format!("203.0.113.{}", 10 + i).parse().unwrap(),
                 Some(nc) => {
                     let public: IpAddr = format!("203.0.113.{}", 1 + i).parse().unwrap();
-                    let (_, lan) = net.add_nat(RealmId::INTERNET, public, nc, LinkConfig::default());
+                    let (_, lan) =
+                        net.add_nat(RealmId::INTERNET, public, nc, LinkConfig::default());
                     let private: IpAddr = format!("10.0.{}.2", 1 + i).parse().unwrap();
                     let host = net.add_host(lan, &[private], sc.link);
-                    peers.push(Peer::new(cfg, host, SocketAddr::new(private, 5000), sc.turn));
+                    peers.push(Peer::new(
+                        cfg,
+                        host,
+                        SocketAddr::new(private, 5000),
+                        sc.turn,
+                    ));
                     continue;
                 }
             };
             let host = net.add_host(RealmId::INTERNET, &[ip], sc.link);
             peers.push(Peer::new(cfg, host, SocketAddr::new(ip, 5000), sc.turn));
         }
-        let mut sim = Sim { net, peers, now: t0, t0, trickle: true };
+        let mut sim = Sim {
+            net,
+            peers,
+            now: t0,
+            t0,
+            trickle: true,
+        };
         // credentials are exchanged up front (offer/answer)
         let ca = sim.peers[0].agent.local_credentials().clone();
         let cb = sim.peers[1].agent.local_credentials().clone();
-        sim.peers[0].agent.set_remote_credentials(&cb.ufrag, &cb.pwd);
-        sim.peers[1].agent.set_remote_credentials(&ca.ufrag, &ca.pwd);
+        sim.peers[0]
+            .agent
+            .set_remote_credentials(&cb.ufrag, &cb.pwd);
+        sim.peers[1]
+            .agent
+            .set_remote_credentials(&ca.ufrag, &ca.pwd);
         for i in 0..2 {
             let now = sim.now;
             let p = &mut sim.peers[i];
             p.agent.add_host_candidate(1, "eth0", p.addr);
             if p.relay.is_some() {
                 p.relay_token = Some(p.agent.expect_relay(now));
-                sim.net.send(p.host, p.addr, sa(RELAY), RelayMessage::Allocate.encode());
+                sim.net
+                    .send(p.host, p.addr, sa(RELAY), RelayMessage::Allocate.encode());
             }
             p.agent.gather(now);
         }
@@ -111,7 +148,10 @@ impl Sim {
             for e in evs {
                 match &e {
                     Event::LocalCandidate(c) => {
-                        self.peers[1 - i].agent.add_remote_candidate(c.clone()).unwrap();
+                        self.peers[1 - i]
+                            .agent
+                            .add_remote_candidate(c.clone())
+                            .unwrap();
                     }
                     Event::GatheringComplete => self.peers[1 - i].agent.end_of_remote_candidates(),
                     Event::StateChanged(IceState::Connected | IceState::Completed) => {
@@ -130,7 +170,12 @@ impl Sim {
                 let p = &self.peers[i];
                 if t.relayed {
                     assert_eq!(Some(t.source), p.relayed);
-                    self.net.send(p.host, p.addr, sa(RELAY), RelayMessage::Send(t.destination, t.data).encode());
+                    self.net.send(
+                        p.host,
+                        p.addr,
+                        sa(RELAY),
+                        RelayMessage::Send(t.destination, t.data).encode(),
+                    );
                 } else {
                     self.net.send(p.host, t.source, t.destination, t.data);
                 }
@@ -178,10 +223,14 @@ impl Sim {
             if done(self) {
                 return true;
             }
-            let next = [self.peers[0].agent.poll_timeout(), self.peers[1].agent.poll_timeout(), self.net.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                self.peers[0].agent.poll_timeout(),
+                self.peers[1].agent.poll_timeout(),
+                self.net.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let Some(next) = next else { return false };
             if next > deadline {
                 return false;
@@ -208,7 +257,10 @@ impl Sim {
     }
 
     pub fn selected_types(&self, i: usize) -> Option<(CandidateType, CandidateType)> {
-        self.peers[i].agent.selected_pair(1).map(|(l, r): (Candidate, Candidate)| (l.kind, r.kind))
+        self.peers[i]
+            .agent
+            .selected_pair(1)
+            .map(|(l, r): (Candidate, Candidate)| (l.kind, r.kind))
     }
 
     /// Sends `data` from peer `i` over its selected pair.
@@ -217,7 +269,12 @@ impl Sim {
         let t = self.peers[i].agent.send(now, 1, data).unwrap();
         let p = &self.peers[i];
         if t.relayed {
-            self.net.send(p.host, p.addr, sa(RELAY), RelayMessage::Send(t.destination, t.data).encode());
+            self.net.send(
+                p.host,
+                p.addr,
+                sa(RELAY),
+                RelayMessage::Send(t.destination, t.data).encode(),
+            );
         } else {
             self.net.send(p.host, t.source, t.destination, t.data);
         }
@@ -226,7 +283,10 @@ impl Sim {
 
 impl Peer {
     fn new(cfg: AgentConfig, host: HostId, addr: SocketAddr, turn: bool) -> Self {
-        let cfg = AgentConfig { stun_servers: vec![sa(STUN)], ..cfg };
+        let cfg = AgentConfig {
+            stun_servers: vec![sa(STUN)],
+            ..cfg
+        };
         Peer {
             agent: Agent::new(cfg),
             host,
