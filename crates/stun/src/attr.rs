@@ -15,7 +15,8 @@ pub const CHANGE_REQUEST: u16 = 0x0003;
 pub const SOURCE_ADDRESS: u16 = 0x0004;
 /// CHANGED-ADDRESS (RFC 3489, reserved; superseded by OTHER-ADDRESS).
 pub const CHANGED_ADDRESS: u16 = 0x0005;
-/// USERNAME (RFC 8489 section 14.3), at most 513 bytes of UTF-8.
+/// USERNAME (RFC 8489 section 14.3): UTF-8, fewer than 509 bytes in RFC 8489
+/// (513 in RFC 5389, the bound this crate enforces).
 pub const USERNAME: u16 = 0x0006;
 /// MESSAGE-INTEGRITY (RFC 8489 section 14.5): HMAC-SHA1, 20 bytes.
 pub const MESSAGE_INTEGRITY: u16 = 0x0008;

@@ -36,11 +36,16 @@ impl TransactionId {
 
 impl fmt::Debug for TransactionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TransactionId(")?;
+        write!(f, "TransactionId({self})")
+    }
+}
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in self.0 {
             write!(f, "{b:02x}")?;
         }
-        f.write_str(")")
+        Ok(())
     }
 }
 

@@ -15,9 +15,10 @@ use sha2::Sha256;
 
 use crate::address::{self, AddressFamily};
 use crate::attr;
+use crate::attribute::Attribute;
 use crate::attribute::{ChangeRequest, Icmp, PasswordAlgorithm};
 use crate::integrity::FINGERPRINT_XOR;
-use crate::message::{TransactionId, HEADER_LEN, MAGIC_COOKIE};
+use crate::message::{Message, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 use crate::method::{message_type, Class, Method};
 
 /// Why a message could not be built.
@@ -101,14 +102,9 @@ impl<'b> MessageWriter<'b> {
         }
     }
 
-    /// Starts a response (success or error) to `request`'s transaction.
-    pub fn response(
-        buf: &'b mut Vec<u8>,
-        method: Method,
-        class: Class,
-        tid: TransactionId,
-    ) -> Self {
-        Self::new(buf, method, class, tid)
+    /// Starts a response of `class` to `request`: same method, same transaction ID.
+    pub fn reply(buf: &'b mut Vec<u8>, request: &Message<'_>, class: Class) -> Self {
+        Self::new(buf, request.method(), class, request.transaction_id())
     }
 
     /// Sets the byte used to pad values to 4 bytes (default 0). RFC 8489
@@ -255,7 +251,9 @@ impl<'b> MessageWriter<'b> {
         self.add_plain_address(attr::OTHER_ADDRESS, addr)
     }
 
-    /// USERNAME (at most 513 bytes).
+    /// USERNAME, at most 513 bytes: RFC 5389's limit. RFC 8489 lowered it to
+    /// fewer than 509 bytes; the encoder keeps the older bound so it can
+    /// repeat any username it decoded.
     pub fn add_username(&mut self, username: &str) -> &mut Self {
         self.add_text(attr::USERNAME, username, 513, usize::MAX)
     }
@@ -449,6 +447,57 @@ impl<'b> MessageWriter<'b> {
         self.attr_with(attr::PADDING, |b| b.resize(b.len() + len, 0))
     }
 
+    /// Appends a typed attribute (the inverse of [`Attribute::decode`]).
+    ///
+    /// MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT values are
+    /// copied as they are, not recomputed: use the dedicated methods to sign.
+    pub fn add_attribute(&mut self, attribute: &Attribute<'_>) -> &mut Self {
+        match *attribute {
+            Attribute::MappedAddress(a) => self.add_mapped_address(a),
+            Attribute::XorMappedAddress(a) => self.add_xor_mapped_address(a),
+            Attribute::XorPeerAddress(a) => self.add_xor_peer_address(a),
+            Attribute::XorRelayedAddress(a) => self.add_xor_relayed_address(a),
+            Attribute::AlternateServer(a) => self.add_alternate_server(a),
+            Attribute::ResponseOrigin(a) => self.add_response_origin(a),
+            Attribute::OtherAddress(a) => self.add_other_address(a),
+            Attribute::Username(s) => self.add_username(s),
+            Attribute::Userhash(h) => self.add_userhash(h),
+            Attribute::Realm(s) => self.add_realm(s),
+            Attribute::Nonce(s) => self.add_nonce(s),
+            Attribute::Software(s) => self.add_software(s),
+            Attribute::AlternateDomain(s) => self.add_alternate_domain(s),
+            Attribute::MessageIntegrity(v) => self.add_raw(attr::MESSAGE_INTEGRITY, v),
+            Attribute::MessageIntegritySha256(v) => self.add_raw(attr::MESSAGE_INTEGRITY_SHA256, v),
+            Attribute::Fingerprint(v) => self.add_raw(attr::FINGERPRINT, &v.to_be_bytes()),
+            Attribute::ErrorCode(e) => self.add_error_code(e.code, e.reason),
+            Attribute::UnknownAttributes(list) => self.add_raw(attr::UNKNOWN_ATTRIBUTES, list.0),
+            Attribute::PasswordAlgorithm(p) => self.add_password_algorithm(p.algorithm, p.params),
+            Attribute::PasswordAlgorithms(list) => self.add_raw(attr::PASSWORD_ALGORITHMS, list.0),
+            Attribute::ChannelNumber(c) => self.add_channel_number(c),
+            Attribute::Lifetime(l) => self.add_lifetime(l),
+            Attribute::Data(d) => self.add_data(d),
+            Attribute::RequestedAddressFamily(f) => self.add_requested_address_family(f),
+            Attribute::AdditionalAddressFamily(f) => self.add_additional_address_family(f),
+            Attribute::AddressErrorCode(e) => {
+                self.add_address_error_code(e.family, e.code, e.reason)
+            }
+            Attribute::EvenPort(e) => self.add_even_port(e.reserve_next),
+            Attribute::RequestedTransport(p) => self.add_requested_transport(p),
+            Attribute::DontFragment => self.add_dont_fragment(),
+            Attribute::ReservationToken(t) => self.add_reservation_token(t),
+            Attribute::Icmp(i) => self.add_icmp(i),
+            Attribute::ConnectionId(c) => self.add_connection_id(c),
+            Attribute::Priority(p) => self.add_priority(p),
+            Attribute::UseCandidate => self.add_use_candidate(),
+            Attribute::IceControlled(t) => self.add_ice_controlled(t),
+            Attribute::IceControlling(t) => self.add_ice_controlling(t),
+            Attribute::ChangeRequest(c) => self.add_change_request(c),
+            Attribute::ResponsePort(p) => self.add_response_port(p),
+            Attribute::Padding(p) => self.add_raw(attr::PADDING, p),
+            Attribute::Other { typ, value } => self.add_raw(typ, value),
+        }
+    }
+
     /// MESSAGE-INTEGRITY: HMAC-SHA1 keyed with `key` over the message so far,
     /// with the header length already counting this attribute (RFC 8489
     /// section 14.5). `key` is the short-term password or a long-term key from
@@ -560,7 +609,6 @@ fn write_algorithm_entry(b: &mut Vec<u8>, a: PasswordAlgorithm, len: u16, params
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Message;
 
     #[test]
     fn padding_and_length_are_written() {

@@ -132,3 +132,132 @@ proptest! {
         fuzzing::exercise(&buf);
     }
 }
+
+/// Inputs for one typed attribute; `typed` picks a variant from `kind`.
+#[derive(Clone, Debug)]
+struct Spec {
+    kind: u8,
+    n64: u64,
+    n32: u32,
+    text: String,
+    bytes: Vec<u8>,
+    addr: std::net::SocketAddr,
+    flag: bool,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    let addr = prop_oneof![
+        (any::<[u8; 4]>(), any::<u16>())
+            .prop_map(|(ip, port)| std::net::SocketAddr::from((ip, port))),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| std::net::SocketAddr::from((ip, port))),
+    ];
+    (
+        0u8..36,
+        any::<u64>(),
+        any::<u32>(),
+        "[a-zA-Z0-9 äö:]{0,40}",
+        proptest::collection::vec(any::<u8>(), 0..48),
+        addr,
+        any::<bool>(),
+    )
+        .prop_map(|(kind, n64, n32, text, bytes, addr, flag)| Spec {
+            kind,
+            n64,
+            n32,
+            text,
+            bytes,
+            addr,
+            flag,
+        })
+}
+
+fn typed(s: &Spec) -> natter_stun::Attribute<'_> {
+    use natter_stun::{
+        AddressErrorCode, AddressFamily, Attribute as A, ChangeRequest, ErrorCode, EvenPort, Icmp,
+        PasswordAlgorithm, PasswordAlgorithmParams,
+    };
+    let family = if s.flag {
+        AddressFamily::V4
+    } else {
+        AddressFamily::V6
+    };
+    let code = 300 + (s.n32 % 400) as u16;
+    match s.kind {
+        0 => A::MappedAddress(s.addr),
+        1 => A::XorMappedAddress(s.addr),
+        2 => A::XorPeerAddress(s.addr),
+        3 => A::XorRelayedAddress(s.addr),
+        4 => A::AlternateServer(s.addr),
+        5 => A::ResponseOrigin(s.addr),
+        6 => A::OtherAddress(s.addr),
+        7 => A::Username(&s.text),
+        8 => A::Realm(&s.text),
+        9 => A::Nonce(&s.text),
+        10 => A::Software(&s.text),
+        11 => A::AlternateDomain(&s.text),
+        12 => A::ErrorCode(ErrorCode {
+            code,
+            reason: &s.text,
+        }),
+        13 => A::AddressErrorCode(AddressErrorCode {
+            family,
+            code,
+            reason: &s.text,
+        }),
+        14 => A::PasswordAlgorithm(PasswordAlgorithmParams {
+            algorithm: PasswordAlgorithm(s.n32 as u16),
+            params: &s.bytes,
+        }),
+        15 => A::ChannelNumber(s.n32 as u16),
+        16 => A::Lifetime(s.n32),
+        17 => A::Data(&s.bytes),
+        18 => A::RequestedAddressFamily(family),
+        19 => A::AdditionalAddressFamily(family),
+        20 => A::EvenPort(EvenPort {
+            reserve_next: s.flag,
+        }),
+        21 => A::RequestedTransport(s.n32 as u8),
+        22 => A::DontFragment,
+        23 => A::ReservationToken(s.n64),
+        24 => A::Icmp(Icmp {
+            icmp_type: s.n32 as u8,
+            icmp_code: (s.n32 >> 8) as u8,
+            error_data: s.n64 as u32,
+        }),
+        25 => A::ConnectionId(s.n32),
+        26 => A::Priority(s.n32),
+        27 => A::UseCandidate,
+        28 => A::IceControlled(s.n64),
+        29 => A::IceControlling(s.n64),
+        30 => A::ChangeRequest(ChangeRequest {
+            change_ip: s.flag,
+            change_port: s.n32 & 1 == 1,
+        }),
+        31 => A::ResponsePort(s.n32 as u16),
+        32 => A::Padding(&s.bytes),
+        33 => A::Lifetime(s.n32.rotate_left(7)),
+        34 => A::Software(""),
+        _ => A::Other {
+            typ: 0x8000 | 0x0100 | (s.n32 as u16 & 0x00FF),
+            value: &s.bytes,
+        },
+    }
+}
+
+proptest! {
+    #[test]
+    fn typed_attributes_round_trip(specs in proptest::collection::vec(spec(), 0..10)) {
+        let attrs: Vec<natter_stun::Attribute<'_>> = specs.iter().map(typed).collect();
+        let mut buf = Vec::new();
+        let tid = TransactionId([9; 12]);
+        let mut w = MessageWriter::new(&mut buf, Method::ALLOCATE, Class::Success, tid);
+        for a in &attrs {
+            w.add_attribute(a);
+        }
+        w.finish().expect("typed attributes encode");
+        let msg = Message::parse(&buf).expect("decodes");
+        let back: Vec<_> = msg.typed_attributes().collect::<Result<_, _>>().expect("typed decode");
+        prop_assert_eq!(back, attrs);
+    }
+}
