@@ -1,0 +1,720 @@
+//! HTTP Digest authentication for SIP (RFC 3261 §22.4, RFC 2617, RFC 7616,
+//! RFC 8760): challenge/credential parsing and formatting, the response
+//! computation for MD5 and SHA-256 (and their `-sess` variants), a client
+//! helper that answers 401/407, and a server that issues stateless,
+//! HMAC-protected nonces, detects stale ones and rejects nonce-count replays.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::syntax::{hex, is_token, is_ws, quote, split_commas, trim_ws, unescape_quoted};
+
+/// Digest errors.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DigestError {
+    /// Not a `Digest` challenge or credential.
+    #[error("not a Digest header")]
+    NotDigest,
+    /// Syntax error in the parameters.
+    #[error("malformed Digest parameters")]
+    Syntax,
+    /// A required parameter is missing.
+    #[error("missing Digest parameter {0}")]
+    Missing(&'static str),
+    /// Algorithm not supported.
+    #[error("unsupported digest algorithm")]
+    Algorithm,
+    /// Only qop=auth (or no qop) is supported.
+    #[error("unsupported qop")]
+    Qop,
+}
+
+/// Hash algorithm (RFC 7616 §3.3; RFC 8760 adds SHA-256 to SIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// MD5 (the default when absent).
+    Md5,
+    /// MD5-sess.
+    Md5Sess,
+    /// SHA-256.
+    Sha256,
+    /// SHA-256-sess.
+    Sha256Sess,
+}
+
+impl Algorithm {
+    /// Parse the `algorithm` parameter value.
+    pub fn parse(s: &str) -> Result<Algorithm, DigestError> {
+        match s.to_ascii_uppercase().as_str() {
+            "MD5" => Ok(Algorithm::Md5),
+            "MD5-SESS" => Ok(Algorithm::Md5Sess),
+            "SHA-256" => Ok(Algorithm::Sha256),
+            "SHA-256-SESS" => Ok(Algorithm::Sha256Sess),
+            _ => Err(DigestError::Algorithm),
+        }
+    }
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Md5Sess => "MD5-sess",
+            Algorithm::Sha256 => "SHA-256",
+            Algorithm::Sha256Sess => "SHA-256-sess",
+        }
+    }
+
+    fn is_sess(self) -> bool {
+        matches!(self, Algorithm::Md5Sess | Algorithm::Sha256Sess)
+    }
+
+    /// Hex digest of `data`.
+    pub fn hash(self, data: &[u8]) -> String {
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess => hex(&Md5::digest(data)),
+            Algorithm::Sha256 | Algorithm::Sha256Sess => hex(&Sha256::digest(data)),
+        }
+    }
+
+    /// Preference order when several challenges are offered (RFC 8760 §2.4).
+    fn strength(self) -> u8 {
+        match self {
+            Algorithm::Sha256 | Algorithm::Sha256Sess => 2,
+            Algorithm::Md5 | Algorithm::Md5Sess => 1,
+        }
+    }
+}
+
+/// Split `Digest a=b, c="d"` into the scheme check and a parameter map.
+fn parse_params(value: &str) -> Result<HashMap<String, Cow<'_, str>>, DigestError> {
+    let v = trim_ws(value);
+    let (scheme, rest) = v.split_once(is_ws).ok_or(DigestError::NotDigest)?;
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(DigestError::NotDigest);
+    }
+    let mut map = HashMap::new();
+    for part in split_commas(rest).map_err(|_| DigestError::Syntax)? {
+        let (name, val) = part.split_once('=').ok_or(DigestError::Syntax)?;
+        let name = trim_ws(name);
+        let val = trim_ws(val);
+        if !is_token(name) {
+            return Err(DigestError::Syntax);
+        }
+        let val = if let Some(q) = val.strip_prefix('"') {
+            let inner = q.strip_suffix('"').ok_or(DigestError::Syntax)?;
+            if inner.contains('\\') {
+                Cow::Owned(unescape_quoted(inner))
+            } else {
+                Cow::Borrowed(inner)
+            }
+        } else {
+            Cow::Borrowed(val)
+        };
+        map.insert(name.to_ascii_lowercase(), val);
+    }
+    Ok(map)
+}
+
+/// A `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// Protection realm.
+    pub realm: String,
+    /// Server nonce.
+    pub nonce: String,
+    /// Opaque value to echo.
+    pub opaque: Option<String>,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Offered qop values (empty: RFC 2069 compatibility mode).
+    pub qop: Vec<String>,
+    /// The previous nonce was stale: retry without asking the user.
+    pub stale: bool,
+}
+
+impl Challenge {
+    /// Parse a challenge header value.
+    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
+        let p = parse_params(value)?;
+        let get = |k: &str| p.get(k).map(|v| v.to_string());
+        Ok(Challenge {
+            realm: get("realm").ok_or(DigestError::Missing("realm"))?,
+            nonce: get("nonce").ok_or(DigestError::Missing("nonce"))?,
+            opaque: get("opaque"),
+            algorithm: match p.get("algorithm") {
+                Some(a) => Algorithm::parse(a)?,
+                None => Algorithm::Md5,
+            },
+            qop: p
+                .get("qop")
+                .map(|q| {
+                    q.split(',')
+                        .map(|s| trim_ws(s).to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            stale: p
+                .get("stale")
+                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        })
+    }
+
+    /// Header value.
+    pub fn to_header_value(&self) -> String {
+        let mut s = format!(
+            "Digest realm={}, nonce={}, algorithm={}",
+            quote(&self.realm),
+            quote(&self.nonce),
+            self.algorithm.as_str()
+        );
+        if !self.qop.is_empty() {
+            s.push_str(&format!(", qop={}", quote(&self.qop.join(","))));
+        }
+        if let Some(o) = &self.opaque {
+            s.push_str(&format!(", opaque={}", quote(o)));
+        }
+        if self.stale {
+            s.push_str(", stale=TRUE");
+        }
+        s
+    }
+
+    /// Pick the strongest supported challenge among several header values
+    /// (RFC 8760 §2.4: a server may offer SHA-256 and MD5).
+    pub fn pick_best<'v>(values: impl IntoIterator<Item = &'v str>) -> Option<Challenge> {
+        values
+            .into_iter()
+            .filter_map(|v| Challenge::parse(v).ok())
+            .max_by_key(|c| c.algorithm.strength())
+    }
+}
+
+/// `Authorization` / `Proxy-Authorization` Digest credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestCredentials {
+    /// User name.
+    pub username: String,
+    /// Realm.
+    pub realm: String,
+    /// Nonce being answered.
+    pub nonce: String,
+    /// digest-uri (the Request-URI).
+    pub uri: String,
+    /// Response hash (hex).
+    pub response: String,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Client nonce (with qop).
+    pub cnonce: Option<String>,
+    /// Echoed opaque.
+    pub opaque: Option<String>,
+    /// qop chosen (`auth`) or none.
+    pub qop: Option<String>,
+    /// Nonce count (with qop).
+    pub nc: Option<u32>,
+}
+
+impl DigestCredentials {
+    /// Parse a credentials header value.
+    pub fn parse(value: &str) -> Result<DigestCredentials, DigestError> {
+        let p = parse_params(value)?;
+        let get = |k: &str| p.get(k).map(|v| v.to_string());
+        let req = |k: &'static str| get(k).ok_or(DigestError::Missing(k));
+        let nc = match p.get("nc") {
+            Some(n) => {
+                if n.len() != 8 {
+                    return Err(DigestError::Syntax);
+                }
+                Some(u32::from_str_radix(n, 16).map_err(|_| DigestError::Syntax)?)
+            }
+            None => None,
+        };
+        Ok(DigestCredentials {
+            username: req("username")?,
+            realm: req("realm")?,
+            nonce: req("nonce")?,
+            uri: req("uri")?,
+            response: req("response")?,
+            algorithm: match p.get("algorithm") {
+                Some(a) => Algorithm::parse(a)?,
+                None => Algorithm::Md5,
+            },
+            cnonce: get("cnonce"),
+            opaque: get("opaque"),
+            qop: get("qop"),
+            nc,
+        })
+    }
+
+    /// Header value.
+    pub fn to_header_value(&self) -> String {
+        let mut s = format!(
+            "Digest username={}, realm={}, nonce={}, uri={}, response={}, algorithm={}",
+            quote(&self.username),
+            quote(&self.realm),
+            quote(&self.nonce),
+            quote(&self.uri),
+            quote(&self.response),
+            self.algorithm.as_str()
+        );
+        if let (Some(qop), Some(nc), Some(cnonce)) = (&self.qop, self.nc, &self.cnonce) {
+            s.push_str(&format!(
+                ", qop={qop}, nc={nc:08x}, cnonce={}",
+                quote(cnonce)
+            ));
+        }
+        if let Some(o) = &self.opaque {
+            s.push_str(&format!(", opaque={}", quote(o)));
+        }
+        s
+    }
+}
+
+/// H(username:realm:password).
+pub fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> String {
+    alg.hash(format!("{username}:{realm}:{password}").as_bytes())
+}
+
+/// The request-digest (RFC 7616 §3.4.1; RFC 2069 form when `qop` is None).
+/// `ha1` is H(username:realm:password); for `-sess` algorithms the session
+/// key is derived here.
+#[allow(clippy::too_many_arguments)]
+pub fn response(
+    alg: Algorithm,
+    ha1: &str,
+    nonce: &str,
+    nc: Option<u32>,
+    cnonce: Option<&str>,
+    qop: Option<&str>,
+    method: &str,
+    uri: &str,
+) -> String {
+    let ha1 = if alg.is_sess() {
+        alg.hash(format!("{ha1}:{nonce}:{}", cnonce.unwrap_or("")).as_bytes())
+    } else {
+        ha1.to_owned()
+    };
+    let ha2 = alg.hash(format!("{method}:{uri}").as_bytes());
+    match qop {
+        Some(q) => alg.hash(
+            format!(
+                "{ha1}:{nonce}:{:08x}:{}:{q}:{ha2}",
+                nc.unwrap_or(0),
+                cnonce.unwrap_or("")
+            )
+            .as_bytes(),
+        ),
+        None => alg.hash(format!("{ha1}:{nonce}:{ha2}").as_bytes()),
+    }
+}
+
+/// Build credentials answering `challenge` (client side, §22.2/§22.3).
+/// `cnonce` should be random; `nc` counts uses of this nonce starting at 1.
+pub fn answer(
+    challenge: &Challenge,
+    method: &str,
+    uri: &str,
+    username: &str,
+    password: &str,
+    cnonce: &str,
+    nc: u32,
+) -> Result<DigestCredentials, DigestError> {
+    let use_qop = if challenge.qop.is_empty() {
+        None
+    } else if challenge.qop.iter().any(|q| q.eq_ignore_ascii_case("auth")) {
+        Some("auth".to_owned())
+    } else {
+        return Err(DigestError::Qop);
+    };
+    let h1 = ha1(challenge.algorithm, username, &challenge.realm, password);
+    let (nc, cnonce) = match use_qop {
+        Some(_) => (Some(nc), Some(cnonce.to_owned())),
+        None => (None, None),
+    };
+    let resp = response(
+        challenge.algorithm,
+        &h1,
+        &challenge.nonce,
+        nc,
+        cnonce.as_deref(),
+        use_qop.as_deref(),
+        method,
+        uri,
+    );
+    Ok(DigestCredentials {
+        username: username.to_owned(),
+        realm: challenge.realm.clone(),
+        nonce: challenge.nonce.clone(),
+        uri: uri.to_owned(),
+        response: resp,
+        algorithm: challenge.algorithm,
+        cnonce,
+        opaque: challenge.opaque.clone(),
+        qop: use_qop,
+        nc,
+    })
+}
+
+/// Outcome of checking credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Credentials are valid.
+    Ok,
+    /// Response correct but the nonce expired: challenge again with `stale=true`.
+    Stale,
+    /// Nonce not issued by us (or tampered with).
+    BadNonce,
+    /// Wrong password / response.
+    BadResponse,
+    /// Nonce count not increasing (replay).
+    Replay,
+    /// Realm, algorithm or qop not what we offer.
+    Mismatch,
+}
+
+/// Server side: issues nonces and verifies credentials. Nonces are
+/// `<issue-second-hex>.<serial-hex>.<HMAC-SHA256(secret, second|serial|realm) prefix>`, so no
+/// per-nonce state is needed except the last nonce-count seen.
+#[derive(Debug)]
+pub struct DigestServer {
+    realm: String,
+    secret: [u8; 32],
+    epoch: Instant,
+    nonce_ttl: Duration,
+    check_nc: bool,
+    nc_seen: HashMap<String, u32>,
+    max_tracked: usize,
+    counter: u64,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl DigestServer {
+    /// A server for `realm`. `secret` keys the nonce MAC; `now` is the epoch
+    /// nonce timestamps count from.
+    pub fn new(realm: impl Into<String>, secret: [u8; 32], now: Instant) -> DigestServer {
+        DigestServer {
+            realm: realm.into(),
+            secret,
+            epoch: now,
+            nonce_ttl: Duration::from_secs(300),
+            check_nc: true,
+            nc_seen: HashMap::new(),
+            max_tracked: 100_000,
+            counter: 0,
+        }
+    }
+
+    /// Change how long a nonce stays fresh (default 300 s).
+    pub fn with_nonce_ttl(mut self, ttl: Duration) -> DigestServer {
+        self.nonce_ttl = ttl;
+        self
+    }
+
+    /// Enable or disable nonce-count replay checks (default on).
+    pub fn with_nc_check(mut self, on: bool) -> DigestServer {
+        self.check_nc = on;
+        self
+    }
+
+    /// The realm.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    fn mac(&self, stamp: u64, serial: u64) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = match <HmacSha256 as Mac>::new_from_slice(&self.secret) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
+        };
+        mac.update(&stamp.to_be_bytes());
+        mac.update(&serial.to_be_bytes());
+        mac.update(self.realm.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        hex(tag.get(..16).unwrap_or(&[]))
+    }
+
+    /// A fresh nonce, unique per call (the serial keeps two clients
+    /// challenged in the same second from sharing a nonce-count space).
+    pub fn nonce(&mut self, now: Instant) -> String {
+        let stamp = now.saturating_duration_since(self.epoch).as_secs();
+        self.counter = self.counter.wrapping_add(1);
+        let serial = self.counter;
+        format!("{stamp:x}.{serial:x}.{}", self.mac(stamp, serial))
+    }
+
+    /// A challenge (qop=auth) for `alg`.
+    pub fn challenge(&mut self, now: Instant, alg: Algorithm, stale: bool) -> Challenge {
+        Challenge {
+            realm: self.realm.clone(),
+            nonce: self.nonce(now),
+            opaque: None,
+            algorithm: alg,
+            qop: vec!["auth".to_owned()],
+            stale,
+        }
+    }
+
+    /// Verify credentials for `method` given the user's HA1 for the
+    /// credentials' algorithm.
+    pub fn verify(
+        &mut self,
+        now: Instant,
+        creds: &DigestCredentials,
+        method: &str,
+        ha1: &str,
+    ) -> Verdict {
+        if creds.realm != self.realm {
+            return Verdict::Mismatch;
+        }
+        if creds
+            .qop
+            .as_deref()
+            .is_some_and(|q| !q.eq_ignore_ascii_case("auth"))
+        {
+            return Verdict::Mismatch;
+        }
+        let mut parts = creds.nonce.splitn(3, '.');
+        let (Some(stamp_hex), Some(serial_hex), Some(mac)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Verdict::BadNonce;
+        };
+        let (Ok(stamp), Ok(serial)) = (
+            u64::from_str_radix(stamp_hex, 16),
+            u64::from_str_radix(serial_hex, 16),
+        ) else {
+            return Verdict::BadNonce;
+        };
+        if !constant_time_eq(mac.as_bytes(), self.mac(stamp, serial).as_bytes()) {
+            return Verdict::BadNonce;
+        }
+        let expected = response(
+            creds.algorithm,
+            ha1,
+            &creds.nonce,
+            creds.nc,
+            creds.cnonce.as_deref(),
+            creds.qop.as_deref(),
+            method,
+            &creds.uri,
+        );
+        if !constant_time_eq(expected.as_bytes(), creds.response.as_bytes()) {
+            return Verdict::BadResponse;
+        }
+        let age = now
+            .saturating_duration_since(self.epoch)
+            .as_secs()
+            .saturating_sub(stamp);
+        if age > self.nonce_ttl.as_secs() {
+            return Verdict::Stale;
+        }
+        if self.check_nc {
+            if let Some(nc) = creds.nc {
+                if self.nc_seen.len() >= self.max_tracked
+                    && !self.nc_seen.contains_key(&creds.nonce)
+                {
+                    // Bounded memory: forget everything; old nonces just lose replay protection.
+                    self.nc_seen.clear();
+                }
+                let last = self.nc_seen.entry(creds.nonce.clone()).or_insert(0);
+                if nc <= *last {
+                    return Verdict::Replay;
+                }
+                *last = nc;
+            }
+        }
+        Verdict::Ok
+    }
+
+    /// Convenience: verify with a clear-text password.
+    pub fn verify_password(
+        &mut self,
+        now: Instant,
+        creds: &DigestCredentials,
+        method: &str,
+        password: &str,
+    ) -> Verdict {
+        let h = ha1(creds.algorithm, &creds.username, &creds.realm, password);
+        self.verify(now, creds, method, &h)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2617_vector() {
+        let h1 = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
+        let r = response(
+            Algorithm::Md5,
+            &h1,
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            Some(1),
+            Some("0a4f113b"),
+            Some("auth"),
+            "GET",
+            "/dir/index.html",
+        );
+        assert_eq!(r, "6629fae49393a05397450978507c4ef1");
+    }
+
+    #[test]
+    fn rfc7616_vectors_md5_and_sha256() {
+        let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        for (alg, expected) in [
+            (Algorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec"),
+            (
+                Algorithm::Sha256,
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+        ] {
+            let h1 = ha1(alg, "Mufasa", "http-auth@example.org", "Circle of Life");
+            let r = response(
+                alg,
+                &h1,
+                nonce,
+                Some(1),
+                Some(cnonce),
+                Some("auth"),
+                "GET",
+                "/dir/index.html",
+            );
+            assert_eq!(r, expected, "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn challenge_round_trip_and_best_pick() {
+        let c = Challenge::parse(
+            "Digest realm=\"atlanta.example.com\", qop=\"auth,auth-int\", nonce=\"84a4cc6f3082121f32b42a2187831a9e\", opaque=\"o\", stale=FALSE, algorithm=MD5",
+        )
+        .unwrap();
+        assert_eq!(c.realm, "atlanta.example.com");
+        assert_eq!(c.qop, vec!["auth", "auth-int"]);
+        assert_eq!(Challenge::parse(&c.to_header_value()).unwrap(), c);
+        let best = Challenge::pick_best([
+            "Digest realm=\"r\", nonce=\"n1\", algorithm=MD5, qop=\"auth\"",
+            "Digest realm=\"r\", nonce=\"n2\", algorithm=SHA-256, qop=\"auth\"",
+            "Basic realm=\"r\"",
+        ])
+        .unwrap();
+        assert_eq!(best.algorithm, Algorithm::Sha256);
+        assert_eq!(
+            Challenge::parse("Basic realm=x"),
+            Err(DigestError::NotDigest)
+        );
+    }
+
+    #[test]
+    fn client_server_round_trip() {
+        let t0 = Instant::now();
+        let mut server = DigestServer::new("natter", [7; 32], t0);
+        for alg in [
+            Algorithm::Md5,
+            Algorithm::Sha256,
+            Algorithm::Md5Sess,
+            Algorithm::Sha256Sess,
+        ] {
+            let ch = server.challenge(t0, alg, false);
+            let parsed = Challenge::parse(&ch.to_header_value()).unwrap();
+            let creds = answer(&parsed, "REGISTER", "sip:natter", "alice", "pw", "abc", 1).unwrap();
+            let wire = DigestCredentials::parse(&creds.to_header_value()).unwrap();
+            assert_eq!(wire, creds);
+            assert_eq!(
+                server.verify_password(t0, &wire, "REGISTER", "pw"),
+                Verdict::Ok,
+                "{alg:?}"
+            );
+            // Same nc again: replay.
+            assert_eq!(
+                server.verify_password(t0, &wire, "REGISTER", "pw"),
+                Verdict::Replay
+            );
+            let next = answer(&parsed, "REGISTER", "sip:natter", "alice", "pw", "abc", 2).unwrap();
+            assert_eq!(
+                server.verify_password(t0, &next, "REGISTER", "pw"),
+                Verdict::Ok
+            );
+            let wrong =
+                answer(&parsed, "REGISTER", "sip:natter", "alice", "nope", "abc", 3).unwrap();
+            assert_eq!(
+                server.verify_password(t0, &wrong, "REGISTER", "pw"),
+                Verdict::BadResponse
+            );
+        }
+    }
+
+    #[test]
+    fn stale_and_forged_nonces() {
+        let t0 = Instant::now();
+        let mut server =
+            DigestServer::new("natter", [1; 32], t0).with_nonce_ttl(Duration::from_secs(30));
+        let ch = server.challenge(t0, Algorithm::Md5, false);
+        let creds = answer(&ch, "INVITE", "sip:bob@natter", "alice", "pw", "c", 1).unwrap();
+        assert_eq!(
+            server.verify_password(t0 + Duration::from_secs(31), &creds, "INVITE", "pw"),
+            Verdict::Stale
+        );
+        let mut forged = ch.clone();
+        forged.nonce = "0.1.00000000000000000000000000000000".to_owned();
+        let creds = answer(&forged, "INVITE", "sip:bob@natter", "alice", "pw", "c", 1).unwrap();
+        assert_eq!(
+            server.verify_password(t0, &creds, "INVITE", "pw"),
+            Verdict::BadNonce
+        );
+        let mut other = DigestServer::new("natter", [2; 32], t0);
+        let foreign = other.challenge(t0, Algorithm::Md5, false);
+        let creds = answer(&foreign, "INVITE", "sip:bob@natter", "alice", "pw", "c", 1).unwrap();
+        assert_eq!(
+            server.verify_password(t0, &creds, "INVITE", "pw"),
+            Verdict::BadNonce
+        );
+    }
+
+    #[test]
+    fn rfc2069_mode_without_qop() {
+        let t0 = Instant::now();
+        let mut server = DigestServer::new("r", [3; 32], t0);
+        let mut ch = server.challenge(t0, Algorithm::Md5, false);
+        ch.qop.clear();
+        let creds = answer(&ch, "REGISTER", "sip:r", "u", "p", "ignored", 1).unwrap();
+        assert_eq!(creds.qop, None);
+        assert!(!creds.to_header_value().contains("nc="));
+        assert_eq!(
+            server.verify_password(t0, &creds, "REGISTER", "p"),
+            Verdict::Ok
+        );
+    }
+
+    #[test]
+    fn sipp_style_credentials_parse() {
+        let v = "Digest username=\"1000\",realm=\"natter\",cnonce=\"6b8b4567\",nc=00000001,qop=auth,uri=\"sip:127.0.0.1:5060\",nonce=\"1.abcd\",response=\"0123\",algorithm=MD5";
+        let c = DigestCredentials::parse(v).unwrap();
+        assert_eq!(c.username, "1000");
+        assert_eq!(c.nc, Some(1));
+        assert_eq!(c.qop.as_deref(), Some("auth"));
+    }
+}
