@@ -223,6 +223,11 @@ impl Agent {
         self.local_creds = creds;
     }
 
+    /// The random tie-breaker sent in ICE-CONTROLLING/ICE-CONTROLLED (RFC 8445 §7.1.1).
+    pub fn tie_breaker(&self) -> u64 {
+        self.tie_breaker
+    }
+
     /// Current role.
     pub fn role(&self) -> Role {
         self.role
@@ -1068,12 +1073,24 @@ impl Agent {
         if msg.class() == Class::Error {
             let code = msg.error_code().ok().flatten().map(|e| e.code);
             if code == Some(487) {
-                let flip = if self.role == Role::Controlling {
+                // RFC 8445 §7.2.5.1: take the role opposite to the one the request
+                // claimed (a no-op if an incoming check already switched us).
+                // A 487 to a superseded transaction is stale: a newer check, sent with
+                // the current role, is already in flight.
+                let Some(sent_controlling) = self
+                    .pairs
+                    .get(pi)
+                    .and_then(|p| p.tx.as_ref())
+                    .filter(|t| t.tid == tid)
+                    .map(|t| t.controlling)
+                else {
+                    return true;
+                };
+                self.switch_role(if sent_controlling {
                     Role::Controlled
                 } else {
                     Role::Controlling
-                };
-                self.switch_role(flip);
+                });
                 if let Some(p) = self.pairs.get_mut(pi) {
                     p.tx = None;
                     p.state = PairState::Waiting;
@@ -1123,7 +1140,10 @@ impl Agent {
             p.old_tids.clear();
             p.state = PairState::Succeeded;
             p.valid_local = Some(vl);
-            nominate = was_nominating && self.role == Role::Controlling || p.nominate_on_success;
+            // Aggressive: every check carried USE-CANDIDATE, so any success nominates.
+            let aggressive = self.cfg.nomination == Nomination::Aggressive;
+            nominate = (self.role == Role::Controlling && (was_nominating || aggressive))
+                || p.nominate_on_success;
             p.nominating = false;
             foundation = p.foundation.clone();
         }
@@ -1378,11 +1398,7 @@ impl Agent {
         if !self.can_check() {
             return false;
         }
-        !self.triggered.is_empty()
-            || self.pairs.iter().any(|p| {
-                matches!(p.state, PairState::Waiting | PairState::Frozen)
-                    && !self.component_done(p.component)
-            })
+        !self.triggered.is_empty() || self.next_ordinary().is_some()
     }
 
     /// When [`Agent::handle_timeout`] should next be called.
@@ -1574,27 +1590,35 @@ impl Agent {
             self.send_check(pi, now);
             return true;
         }
-        let pick = |agent: &Agent, state: PairState| {
-            agent
-                .pairs
+        if let Some(pi) = self.next_ordinary() {
+            self.send_check(pi, now);
+            return true;
+        }
+        false
+    }
+
+    /// The ordinary check to send next: the best Waiting pair, else the best Frozen
+    /// pair whose foundation has nothing Waiting or In-Progress (RFC 8445 §6.1.4.2).
+    /// Components that already have a nominated pair are skipped.
+    fn next_ordinary(&self) -> Option<usize> {
+        let live = |p: &Pair| !self.component_done(p.component);
+        let pick = |state: PairState| {
+            self.pairs
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p.state == state && !agent.component_done(p.component))
+                .filter(|(_, p)| p.state == state && live(p))
                 .filter(|(_, p)| {
                     state != PairState::Frozen
-                        || !agent.pairs.iter().any(|q| {
+                        || !self.pairs.iter().any(|q| {
                             q.foundation == p.foundation
+                                && live(q)
                                 && matches!(q.state, PairState::Waiting | PairState::InProgress)
                         })
                 })
                 .max_by_key(|(_, p)| p.priority)
                 .map(|(i, _)| i)
         };
-        if let Some(pi) = pick(self, PairState::Waiting).or_else(|| pick(self, PairState::Frozen)) {
-            self.send_check(pi, now);
-            return true;
-        }
-        false
+        pick(PairState::Waiting).or_else(|| pick(PairState::Frozen))
     }
 
     fn send_check(&mut self, pi: usize, now: Instant) {
@@ -1630,6 +1654,7 @@ impl Agent {
                 p.state = PairState::InProgress;
             }
             p.tx = Some(Transaction {
+                controlling: self.role == Role::Controlling,
                 tid,
                 next: now + self.cfg.rto,
                 rto: self.cfg.rto,

@@ -30,6 +30,8 @@ pub(crate) struct Transaction {
     pub(crate) rto: Duration,
     pub(crate) sends: u32,
     pub(crate) use_candidate: bool,
+    /// Whether the request claimed ICE-CONTROLLING (for 487 handling).
+    pub(crate) controlling: bool,
     /// The message, kept for retransmission.
     pub(crate) bytes: Vec<u8>,
 }

@@ -27,6 +27,8 @@ pub struct Peer {
     pub relayed: Option<SocketAddr>,
     pub events: Vec<Event>,
     pub app_data: Vec<Vec<u8>>,
+    /// (local address, payload) of application data, for component checks.
+    pub app_local: Vec<SocketAddr>,
     pub connected_at: Option<Instant>,
 }
 
@@ -36,6 +38,10 @@ pub struct Sim {
     pub now: Instant,
     pub t0: Instant,
     pub trickle: bool,
+    /// Whether each peer's candidates reach the other (false: only checks reveal them).
+    pub signal_candidates: [bool; 2],
+    /// Candidates held back per receiving peer while `signal_candidates` is false.
+    pub held: [Vec<Candidate>; 2],
 }
 
 pub struct Scenario {
@@ -45,6 +51,7 @@ pub struct Scenario {
     pub link: LinkConfig,
     pub seed: u64,
     pub stun_alive: bool,
+    pub components: u16,
 }
 
 impl Scenario {
@@ -56,6 +63,7 @@ impl Scenario {
             link: LinkConfig::default(),
             seed: 1,
             stun_alive: true,
+            components: 1,
         }
     }
 }
@@ -118,6 +126,8 @@ impl Sim {
             now: t0,
             t0,
             trickle: true,
+            signal_candidates: [true, true],
+            held: [Vec::new(), Vec::new()],
         };
         // credentials are exchanged up front (offer/answer)
         let ca = sim.peers[0].agent.local_credentials().clone();
@@ -131,7 +141,10 @@ impl Sim {
         for i in 0..2 {
             let now = sim.now;
             let p = &mut sim.peers[i];
-            p.agent.add_host_candidate(1, "eth0", p.addr);
+            for comp in 1..=sc.components {
+                let a = SocketAddr::new(p.addr.ip(), p.addr.port() + comp - 1);
+                p.agent.add_host_candidate(comp, "eth0", a);
+            }
             if p.relay.is_some() {
                 p.relay_token = Some(p.agent.expect_relay(now));
                 sim.net
@@ -148,10 +161,14 @@ impl Sim {
             for e in evs {
                 match &e {
                     Event::LocalCandidate(c) => {
-                        self.peers[1 - i]
-                            .agent
-                            .add_remote_candidate(c.clone())
-                            .unwrap();
+                        if self.signal_candidates[i] {
+                            self.peers[1 - i]
+                                .agent
+                                .add_remote_candidate(c.clone())
+                                .unwrap();
+                        } else {
+                            self.held[1 - i].push(c.clone());
+                        }
                     }
                     Event::GatheringComplete => self.peers[1 - i].agent.end_of_remote_candidates(),
                     Event::StateChanged(IceState::Connected | IceState::Completed) => {
@@ -207,6 +224,7 @@ impl Sim {
                 continue;
             }
             if !p.agent.handle_receive(now, d.local, d.remote, &d.data) {
+                p.app_local.push(d.local);
                 p.app_data.push(d.data);
             }
         }
@@ -248,6 +266,30 @@ impl Sim {
         panic!("simulation loop did not settle");
     }
 
+    /// Releases candidates held back for peer `i` and lets future ones through.
+    pub fn release(&mut self, i: usize) {
+        self.signal_candidates[1 - i] = true;
+        for c in std::mem::take(&mut self.held[i]) {
+            self.peers[i].agent.add_remote_candidate(c).unwrap();
+        }
+    }
+
+    /// ICE restart on both sides with a fresh credential exchange; candidates are
+    /// re-trickled by the agents' events.
+    pub fn restart_both(&mut self) {
+        let now = self.now;
+        self.peers[0].agent.restart(now);
+        self.peers[1].agent.restart(now);
+        let ca = self.peers[0].agent.local_credentials().clone();
+        let cb = self.peers[1].agent.local_credentials().clone();
+        self.peers[0]
+            .agent
+            .set_remote_credentials(&cb.ufrag, &cb.pwd);
+        self.peers[1]
+            .agent
+            .set_remote_credentials(&ca.ufrag, &ca.pwd);
+    }
+
     pub fn state(&self, i: usize) -> IceState {
         self.peers[i].agent.state()
     }
@@ -257,16 +299,24 @@ impl Sim {
     }
 
     pub fn selected_types(&self, i: usize) -> Option<(CandidateType, CandidateType)> {
+        self.selected_types_of(i, 1)
+    }
+
+    pub fn selected_types_of(&self, i: usize, comp: u16) -> Option<(CandidateType, CandidateType)> {
         self.peers[i]
             .agent
-            .selected_pair(1)
+            .selected_pair(comp)
             .map(|(l, r): (Candidate, Candidate)| (l.kind, r.kind))
     }
 
     /// Sends `data` from peer `i` over its selected pair.
     pub fn send_app(&mut self, i: usize, data: &[u8]) {
+        self.send_app_on(i, 1, data);
+    }
+
+    pub fn send_app_on(&mut self, i: usize, comp: u16, data: &[u8]) {
         let now = self.now;
-        let t = self.peers[i].agent.send(now, 1, data).unwrap();
+        let t = self.peers[i].agent.send(now, comp, data).unwrap();
         let p = &self.peers[i];
         if t.relayed {
             self.net.send(
@@ -296,6 +346,7 @@ impl Peer {
             relayed: None,
             events: Vec::new(),
             app_data: Vec::new(),
+            app_local: Vec::new(),
             connected_at: None,
         }
     }
