@@ -330,7 +330,12 @@ mod tests {
             Some(sha256_key("alice", "natter", "secret"))
         );
         assert_eq!(s.key_md5("alice", "other").unwrap(), None);
-        let names: Vec<_> = s.list_users().unwrap().into_iter().map(|u| u.name).collect();
+        let names: Vec<_> = s
+            .list_users()
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
         assert_eq!(names, ["alice", "bob"]);
         assert_eq!(s.remove_user("alice", None).unwrap(), 1);
         assert_eq!(s.key_md5("alice", "natter").unwrap(), None);

@@ -1,0 +1,1 @@
+//! TURN client core (being written).
