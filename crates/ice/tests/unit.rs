@@ -1,0 +1,305 @@
+//! Single-agent tests: message contents, priorities, pacing, the frozen algorithm,
+//! interface filtering, candidate lines, and robustness against garbage.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use natter_ice::{Agent, AgentConfig, Candidate, CandidateType, InterfaceFilter, PairState};
+use natter_stun::{Class, Message, MessageWriter, Method, TransactionId};
+use rand::{Rng, SeedableRng};
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn agent(controlling: bool) -> Agent {
+    Agent::new(AgentConfig {
+        controlling,
+        seed: Some(5),
+        interfaces: InterfaceFilter::allow_all(),
+        ..AgentConfig::default()
+    })
+}
+
+fn remote(addr: &str, foundation: &str, prio: u32) -> Candidate {
+    Candidate {
+        kind: CandidateType::Host,
+        component: 1,
+        addr: sa(addr),
+        base: sa(addr),
+        priority: prio,
+        foundation: foundation.into(),
+        related: None,
+    }
+}
+
+#[test]
+fn host_priority_and_sdp_line() {
+    let mut a = agent(true);
+    let c = a
+        .add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    // (126 << 24) + (65535 << 8) + (256 - 1)
+    assert_eq!(c.priority, 2_130_706_431);
+    assert_eq!(
+        c.to_sdp_line(),
+        "a=candidate:1 1 UDP 2130706431 192.0.2.1 5000 typ host"
+    );
+    let second = a
+        .add_host_candidate(1, "eth1", sa("192.0.2.2:5000"))
+        .unwrap();
+    assert!(second.priority < c.priority);
+    assert_ne!(second.foundation, c.foundation);
+    let parsed = Candidate::from_sdp("a=candidate:4 1 udp 1686052607 203.0.113.11 46864 typ srflx raddr 10.10.1.2 rport 46864 generation 0").unwrap();
+    assert_eq!(parsed.kind, CandidateType::Srflx);
+    assert_eq!(parsed.related, Some(sa("10.10.1.2:46864")));
+    assert!(Candidate::from_sdp("candidate:1 1 TCP 1 10.0.0.1 9 typ host tcptype active").is_err());
+    assert!(Candidate::from_sdp("candidate:1 1 UDP 1 abc.local 9 typ host").is_err());
+}
+
+#[test]
+fn interface_filter_defaults() {
+    let f = InterfaceFilter::default();
+    assert!(f.allows("eth0", "192.0.2.1".parse().unwrap()));
+    assert!(!f.allows("docker0", "172.17.0.1".parse().unwrap()));
+    assert!(!f.allows("wg0", "10.8.0.2".parse().unwrap()));
+    assert!(!f.allows("lo", "127.0.0.1".parse().unwrap()));
+    assert!(!f.allows("eth0", "fe80::1".parse().unwrap()));
+    assert!(f.allows("eth0", "2001:db8::1".parse().unwrap()));
+    let only = InterfaceFilter {
+        allow: vec!["en".into()],
+        ..InterfaceFilter::default()
+    };
+    assert!(only.allows("enp3s0", "192.0.2.1".parse().unwrap()));
+    assert!(!only.allows("eth0", "192.0.2.1".parse().unwrap()));
+    let mut a = Agent::new(AgentConfig::default());
+    assert!(a
+        .add_host_candidate(1, "docker0", sa("172.17.0.1:5000"))
+        .is_none());
+    assert!(
+        a.add_host_candidate(2, "eth0", sa("192.0.2.1:5000"))
+            .is_none(),
+        "no component 2"
+    );
+}
+
+#[test]
+fn check_request_contents() {
+    let mut a = agent(true);
+    a.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    a.set_remote_credentials("RUFRAG", "remote-password-0123456789");
+    a.add_remote_candidate(remote("192.0.2.9:6000", "7", 2_130_706_431))
+        .unwrap();
+    let now = Instant::now();
+    a.handle_timeout(now);
+    let t = a.poll_transmit().unwrap();
+    assert_eq!(
+        (t.source, t.destination, t.relayed),
+        (sa("192.0.2.1:5000"), sa("192.0.2.9:6000"), false)
+    );
+    let m = Message::parse(&t.data).unwrap();
+    assert_eq!((m.method(), m.class()), (Method::BINDING, Class::Request));
+    let user = format!("RUFRAG:{}", a.local_credentials().ufrag);
+    assert_eq!(m.username().unwrap(), Some(user.as_str()));
+    // PRIORITY is the peer-reflexive priority: (110 << 24) + (65535 << 8) + 255
+    assert_eq!(m.priority().unwrap(), Some(1_862_270_975));
+    assert_eq!(m.ice_controlling().unwrap(), Some(a.tie_breaker()));
+    assert!(
+        !m.use_candidate(),
+        "regular nomination: first check has no USE-CANDIDATE"
+    );
+    m.verify_integrity(b"remote-password-0123456789").unwrap();
+    m.verify_fingerprint().unwrap();
+}
+
+#[test]
+fn answers_a_check_and_learns_prflx() {
+    let mut a = agent(false);
+    a.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    let local = a.local_credentials().clone();
+    let mut buf = Vec::new();
+    let tid = TransactionId([9; 12]);
+    MessageWriter::new(&mut buf, Method::BINDING, Class::Request, tid)
+        .add_username(&format!("{}:PEER", local.ufrag))
+        .add_priority(1_862_270_975)
+        .add_ice_controlling(1)
+        .add_use_candidate()
+        .add_message_integrity(local.pwd.as_bytes())
+        .add_fingerprint()
+        .finish()
+        .unwrap();
+    let now = Instant::now();
+    assert!(a.handle_receive(now, sa("192.0.2.1:5000"), sa("198.51.100.7:7000"), &buf));
+    let t = a.poll_transmit().unwrap();
+    assert_eq!(t.destination, sa("198.51.100.7:7000"));
+    let m = Message::parse(&t.data).unwrap();
+    assert_eq!((m.class(), m.transaction_id()), (Class::Success, tid));
+    assert_eq!(
+        m.xor_mapped_address().unwrap(),
+        Some(sa("198.51.100.7:7000"))
+    );
+    m.verify_integrity(local.pwd.as_bytes()).unwrap();
+    let r = &a.remote_candidates()[0];
+    assert_eq!(
+        (r.kind, r.priority, r.addr),
+        (CandidateType::Prflx, 1_862_270_975, sa("198.51.100.7:7000"))
+    );
+    // wrong password: 401, nothing learned
+    let mut bad = buf.clone();
+    let n = bad.len();
+    bad[n - 12] ^= 1; // inside MESSAGE-INTEGRITY
+    let mut a2 = agent(false);
+    a2.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    let mut buf2 = Vec::new();
+    MessageWriter::new(&mut buf2, Method::BINDING, Class::Request, tid)
+        .add_username(&format!("{}:PEER", a2.local_credentials().ufrag))
+        .add_message_integrity(b"not the password")
+        .add_fingerprint()
+        .finish()
+        .unwrap();
+    assert!(a2.handle_receive(now, sa("192.0.2.1:5000"), sa("198.51.100.7:7000"), &buf2));
+    let m = Message::parse(&a2.poll_transmit().unwrap().data)
+        .unwrap()
+        .error_code()
+        .unwrap()
+        .unwrap()
+        .code;
+    assert_eq!(m, 401);
+    assert!(a2.remote_candidates().is_empty());
+    // application data is not ICE's
+    assert!(!a.handle_receive(
+        now,
+        sa("192.0.2.1:5000"),
+        sa("198.51.100.7:7000"),
+        b"\x80\x00rtp"
+    ));
+}
+
+#[test]
+fn checks_are_paced_by_ta_and_frozen_pairs_wait_for_their_foundation() {
+    let mut a = agent(true);
+    a.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    a.set_remote_credentials("R", "remote-password-0123456789");
+    // three remote candidates sharing a foundation, two with another
+    for (i, f) in ["x", "x", "x", "y", "y"].iter().enumerate() {
+        a.add_remote_candidate(remote(
+            &format!("192.0.2.{}:6000", 10 + i),
+            f,
+            2_130_706_431 - i as u32,
+        ))
+        .unwrap();
+    }
+    let states = |a: &Agent| a.pairs().iter().map(|p| p.state).collect::<Vec<_>>();
+    use PairState::*;
+    assert_eq!(states(&a), vec![Waiting, Frozen, Frozen, Waiting, Frozen]);
+    let t0 = Instant::now();
+    let mut sends = Vec::new();
+    let mut now = t0;
+    for _ in 0..200 {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit() {
+            let m = Message::parse(&t.data).unwrap();
+            sends.push((now - t0, t.destination, m.transaction_id()));
+        }
+        match a.poll_timeout() {
+            Some(t) if t < t0 + Duration::from_secs(30) => now = t.max(now),
+            _ => break,
+        }
+    }
+    let firsts: Vec<(Duration, SocketAddr)> = {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for (t, d, tid) in &sends {
+            if !seen.contains(tid) {
+                seen.push(*tid);
+                out.push((*t, *d));
+            }
+        }
+        out
+    };
+    // Waiting pairs first, by priority, one per Ta (20 ms). Frozen pairs of a foundation
+    // stay frozen while its pair is in progress, and are checked once it has failed.
+    let order: Vec<SocketAddr> = firsts.iter().map(|f| f.1).collect();
+    assert_eq!(
+        order,
+        [
+            "192.0.2.10:6000",
+            "192.0.2.13:6000",
+            "192.0.2.11:6000",
+            "192.0.2.14:6000",
+            "192.0.2.12:6000"
+        ]
+        .map(sa)
+        .to_vec()
+    );
+    assert_eq!(firsts[0].0, Duration::ZERO);
+    assert_eq!(firsts[1].0, Duration::from_millis(20));
+    // 7 sends at RTO 250 ms doubling to a 1.6 s cap: the first pair fails at 8.15 s
+    assert_eq!(firsts[2].0, Duration::from_millis(8150));
+    for w in firsts.windows(2) {
+        assert!(w[1].0 - w[0].0 >= Duration::from_millis(20));
+    }
+    let per_dest = |d: &str| sends.iter().filter(|s| s.1 == sa(d)).count();
+    assert_eq!(per_dest("192.0.2.10:6000"), 7);
+    assert!(
+        a.pairs().iter().all(|p| p.state == Failed)
+            || a.pairs().iter().any(|p| p.state == InProgress)
+    );
+}
+
+#[test]
+fn garbage_and_mutated_checks_never_panic() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+    let mut a = agent(false);
+    a.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    a.set_remote_credentials("R", "remote-password-0123456789");
+    let local = a.local_credentials().clone();
+    let mut valid = Vec::new();
+    MessageWriter::new(
+        &mut valid,
+        Method::BINDING,
+        Class::Request,
+        TransactionId([1; 12]),
+    )
+    .add_username(&format!("{}:R", local.ufrag))
+    .add_priority(1)
+    .add_ice_controlling(5)
+    .add_use_candidate()
+    .add_message_integrity(local.pwd.as_bytes())
+    .add_fingerprint()
+    .finish()
+    .unwrap();
+    let mut now = Instant::now();
+    for i in 0..20_000 {
+        let data: Vec<u8> = if i % 3 == 0 {
+            (0..rng.gen_range(0..120)).map(|_| rng.gen()).collect()
+        } else {
+            let mut b = valid.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..b.len());
+                b[at] = rng.gen();
+            }
+            b
+        };
+        let from = SocketAddr::new(
+            format!("198.51.100.{}", rng.gen_range(1..20))
+                .parse()
+                .unwrap(),
+            rng.gen(),
+        );
+        a.handle_receive(now, sa("192.0.2.1:5000"), from, &data);
+        while a.poll_transmit().is_some() {}
+        if i % 100 == 0 {
+            now += Duration::from_millis(50);
+            a.handle_timeout(now);
+        }
+    }
+    assert!(a.remote_candidates().len() <= 200);
+    assert!(a.pairs().len() <= 100);
+}
