@@ -45,6 +45,12 @@
 //! ([`Message::get`] and the typed getters); [`Message::attributes`] still
 //! shows the wire as it was.
 //!
+//! Measured with `examples/parse_rate.rs` (optimised build, one core of a
+//! shared 2-core machine): parsing a 1000-byte Send indication and reading
+//! XOR-PEER-ADDRESS + DATA takes about 0.12 µs, ChannelData parsing about
+//! 0.01 µs, building a Data indication about 0.08 µs, and an ICE check with
+//! MESSAGE-INTEGRITY + FINGERPRINT about 0.5 µs to build or verify.
+//!
 //! # Encoding: into the caller's buffer
 //!
 //! [`MessageWriter`] clears a caller-owned `Vec<u8>` and appends the header

@@ -46,6 +46,30 @@ pub enum TransactionState {
 /// `handle_*` method, drain [`ClientTransaction::poll_transmit`], then sleep
 /// until [`ClientTransaction::poll_timeout`] and call
 /// [`ClientTransaction::handle_timeout`].
+///
+/// ```
+/// # #![allow(clippy::disallowed_methods)]
+/// use std::time::Instant;
+/// use natter_stun::{Class, ClientTransaction, MessageWriter, Method, TransactionId, TransactionState};
+///
+/// let mut request = Vec::new();
+/// MessageWriter::new(&mut request, Method::BINDING, Class::Request, TransactionId([1; 12]))
+///     .finish()
+///     .unwrap();
+/// let start = Instant::now(); // a driver's clock; the core only sees the values
+/// let mut txn = ClientTransaction::with_defaults(start, request, false);
+/// let mut sends = 0;
+/// while !txn.is_done() {
+///     while let Some(_datagram) = txn.poll_transmit() {
+///         sends += 1; // socket.send_to(datagram, server)
+///     }
+///     // A driver would also feed received datagrams to `handle_response`.
+///     if let Some(deadline) = txn.poll_timeout() {
+///         txn.handle_timeout(deadline); // after sleeping until `deadline`
+///     }
+/// }
+/// assert_eq!((sends, txn.state()), (7, TransactionState::TimedOut));
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientTransaction {
     request: Vec<u8>,
