@@ -103,6 +103,10 @@ where
     stats
 }
 
+/// How long a receiver waits after the first datagram wakes it, so that `recvmmsg` returns a
+/// batch rather than one datagram (at 100 k/s, 200 µs gathers about 20).
+pub const COALESCE: Duration = Duration::from_micros(200);
+
 /// Counters a sink thread updates while it runs.
 #[derive(Debug, Default)]
 pub struct SinkCounters {
@@ -139,7 +143,13 @@ impl Sink {
                 if wait_readable(&fds, Duration::from_millis(20), &mut ready).is_err() {
                     break;
                 }
-                for &index in &ready {
+                if ready.is_empty() {
+                    continue;
+                }
+                // Let a batch build up: one wake-up per datagram would make the sink, not the
+                // server, the bottleneck. The socket buffers (4 MiB) absorb far more than this.
+                std::thread::sleep(COALESCE);
+                for index in 0..fds.len() {
                     // Drain this socket, bounded so one busy socket cannot starve the others.
                     for _ in 0..64 {
                         let n = batch.recv(fds[index]).unwrap_or(0);

@@ -65,6 +65,11 @@ pub fn run(
     let mut ready_fds = Vec::new();
     while Instant::now() < deadline && !stop() {
         wait_readable(&[fd], Duration::from_millis(100), &mut ready_fds)?;
+        if ready_fds.is_empty() {
+            continue;
+        }
+        // Same coalescing as the generator's receivers: the ceiling uses full batches.
+        std::thread::sleep(crate::flow::COALESCE);
         // Drain what is queued, bounded so the stop checks still run under full load.
         for _ in 0..1024 {
             let n = inbound.recv(fd)?;

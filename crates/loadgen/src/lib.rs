@@ -58,13 +58,38 @@ pub fn run_cookie() -> [u8; 4] {
     folded.to_be_bytes()
 }
 
-/// The wildcard-port local address on loopback of the server's family.
+/// The local address client sockets bind to: a loopback address picked per process in
+/// 127.0.0.0/8 when the server is on IPv4 loopback, else the wildcard address; the port is
+/// chosen by the kernel.
+///
+/// Why not 127.0.0.1: a server keeps a deleted allocation's 5-tuple around for a while (coturn
+/// answers 437 to a new Allocate from it), and the kernel hands out recently used ephemeral
+/// ports again, so back-to-back runs from 127.0.0.1 collide. A fresh source address per run
+/// makes every run's 5-tuples new.
 pub fn any_local_for(server: SocketAddr) -> SocketAddr {
-    if server.is_ipv4() {
-        SocketAddr::from(([127, 0, 0, 1], 0))
-    } else {
-        SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 0))
+    match server {
+        SocketAddr::V4(v4) if v4.ip().is_loopback() => {
+            SocketAddr::from((client_ipv4(run_cookie_once()), 0))
+        }
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(v6) if v6.ip().is_loopback() => SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
     }
+}
+
+/// The per-process client address for `cookie`: 127.a.b.c with a, c never 0 or 255.
+pub fn client_ipv4(cookie: [u8; 4]) -> [u8; 4] {
+    [
+        127,
+        1 + cookie[0] % 254,
+        cookie[1],
+        1 + cookie[2] % 254,
+    ]
+}
+
+fn run_cookie_once() -> [u8; 4] {
+    static COOKIE: std::sync::OnceLock<[u8; 4]> = std::sync::OnceLock::new();
+    *COOKIE.get_or_init(run_cookie)
 }
 
 /// Loss in percent of `offered` (0 when nothing was offered).
