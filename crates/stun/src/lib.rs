@@ -74,6 +74,9 @@
 //! - [`ClientTransaction`]: one request's retransmissions (RFC 8489 section
 //!   6.2.1): RTO doubling, Rc sends, Rm × RTO final wait, or one send and Ti
 //!   on reliable transports.
+//! - [`StunClient`]: a bounded table of transactions towards any servers,
+//!   matching responses by transaction ID and source, reporting timeouts as
+//!   events.
 //! - [`NatProbe`]: RFC 5780 mapping/filtering tests and the RFC 3489
 //!   classification, emitting requests and consuming responses and timeouts.
 //! - [`server::answer_binding`] / [`server::answer_error`]: the Binding
@@ -89,6 +92,7 @@ mod address;
 pub mod attr;
 mod attribute;
 mod channel_data;
+mod client;
 pub mod credentials;
 pub mod error_code;
 #[doc(hidden)]
@@ -114,6 +118,7 @@ pub use attribute::{
 pub use channel_data::{
     classify, stream_frame_len, ChannelData, ChannelDataError, PacketKind, CHANNEL_MAX, CHANNEL_MIN,
 };
+pub use client::{Answered, SendError, StunClient, StunClientConfig, StunClientEvent, Transmit};
 pub use integrity::{IntegrityError, FINGERPRINT_XOR};
 pub use message::{
     is_stun, peek_header, Attributes, DecodeError, Header, Message, RawAttr, TransactionId,
@@ -121,7 +126,7 @@ pub use message::{
 };
 pub use method::{message_type, split_message_type, Class, Method};
 pub use nat::{
-    FilteringBehavior, MappingBehavior, NatProbe, NatProbeConfig, NatProbeResult, NatType, Transmit,
+    FilteringBehavior, MappingBehavior, NatProbe, NatProbeConfig, NatProbeResult, NatType,
 };
 pub use transaction::{
     ClientTransaction, TransactionState, DEFAULT_RC, DEFAULT_RM, DEFAULT_RTO, RELIABLE_TIMEOUT,

@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::attribute::ChangeRequest;
+use crate::client::Transmit;
 use crate::message::{Message, TransactionId};
 use crate::method::{Class, Method};
 use crate::transaction::{ClientTransaction, TransactionState};
@@ -113,15 +114,6 @@ impl Default for NatProbeConfig {
             rm: crate::transaction::DEFAULT_RM,
         }
     }
-}
-
-/// A datagram the probe wants sent.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub struct Transmit<'a> {
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The bytes.
-    pub payload: &'a [u8],
 }
 
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]

@@ -154,6 +154,11 @@ impl ClientTransaction {
         }
     }
 
+    /// Whether [`ClientTransaction::poll_transmit`] would return the request.
+    pub fn has_pending_transmit(&self) -> bool {
+        self.transmit_pending && self.state == TransactionState::Waiting
+    }
+
     /// When [`ClientTransaction::handle_timeout`] must next be called; `None` once finished.
     pub fn poll_timeout(&self) -> Option<Instant> {
         (self.state == TransactionState::Waiting).then_some(self.deadline)
