@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use crate::attr;
-use crate::attribute::ChangeRequest;
+use crate::attribute::{ChangeRequest, PasswordAlgorithm};
 use crate::error_code;
 use crate::message::Message;
 use crate::method::{Class, Method};
@@ -69,6 +69,39 @@ pub fn answer_error(
     w.add_error_code(code, reason.unwrap_or(error_code::reason_phrase(code)));
     if !unknown.is_empty() {
         w.add_unknown_attributes(unknown);
+    }
+    finish(&mut w, opts)
+}
+
+/// What a long-term-credential challenge carries (RFC 8489 section 9.2.4).
+#[derive(Clone, Copy, Debug)]
+pub struct Challenge<'a> {
+    /// REALM.
+    pub realm: &'a str,
+    /// NONCE; start it with [`crate::credentials::nonce_cookie`] to announce
+    /// RFC 8489 security features.
+    pub nonce: &'a str,
+    /// PASSWORD-ALGORITHMS to offer, in preference order; empty for an
+    /// RFC 5389-style challenge.
+    pub password_algorithms: &'a [PasswordAlgorithm],
+}
+
+/// Writes a 401 (Unauthenticated) or 438 (Stale Nonce) challenge with REALM,
+/// NONCE and, when given, PASSWORD-ALGORITHMS. Integrity is only added when
+/// `opts.integrity_key` is set (438 to a request that authenticated).
+pub fn answer_challenge(
+    req: &Message<'_>,
+    code: u16,
+    challenge: &Challenge<'_>,
+    opts: &ResponseOptions<'_>,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    let mut w = MessageWriter::new(out, req.method(), Class::Error, req.transaction_id());
+    w.add_error_code(code, error_code::reason_phrase(code))
+        .add_realm(challenge.realm)
+        .add_nonce(challenge.nonce);
+    if !challenge.password_algorithms.is_empty() {
+        w.add_password_algorithms(challenge.password_algorithms);
     }
     finish(&mut w, opts)
 }
@@ -262,6 +295,38 @@ mod tests {
         let resp = Message::parse(&out).unwrap();
         assert_eq!(resp.error_code().unwrap().unwrap().code, 400);
         assert_eq!(resp.error_code().unwrap().unwrap().reason, "Bad Request");
+    }
+
+    #[test]
+    fn challenge_carries_realm_nonce_and_algorithms() {
+        let req = request(|_| {});
+        let req = Message::parse(&req).unwrap();
+        let mut out = Vec::new();
+        let c = Challenge {
+            realm: "example.org",
+            nonce: "obMatJos2AAABabc",
+            password_algorithms: &[PasswordAlgorithm::SHA256, PasswordAlgorithm::MD5],
+        };
+        answer_challenge(&req, 401, &c, &ResponseOptions::default(), &mut out).unwrap();
+        let resp = Message::parse(&out).unwrap();
+        assert_eq!(resp.class(), Class::Error);
+        assert_eq!(
+            resp.error_code().unwrap().unwrap(),
+            crate::ErrorCode {
+                code: 401,
+                reason: "Unauthenticated"
+            }
+        );
+        assert_eq!(resp.realm(), Ok(Some("example.org")));
+        assert_eq!(resp.nonce(), Ok(Some("obMatJos2AAABabc")));
+        let algos: Vec<_> = resp
+            .password_algorithms()
+            .unwrap()
+            .unwrap()
+            .map(|p| p.algorithm)
+            .collect();
+        assert_eq!(algos, [PasswordAlgorithm::SHA256, PasswordAlgorithm::MD5]);
+        assert!(!resp.contains(attr::MESSAGE_INTEGRITY));
     }
 
     #[test]

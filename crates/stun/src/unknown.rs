@@ -68,3 +68,44 @@ pub fn unknown_comprehension_required(msg: &Message<'_>, known: &[u16]) -> Unkno
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::method::{Class, Method};
+    use crate::writer::MessageWriter;
+    use crate::TransactionId;
+
+    #[test]
+    fn lists_unknown_required_types_once_and_skips_optional_and_ignored() {
+        let mut buf = Vec::new();
+        MessageWriter::new(
+            &mut buf,
+            Method::ALLOCATE,
+            Class::Request,
+            TransactionId([0; 12]),
+        )
+        .add_raw(0x0777, b"a")
+        .add_raw(0x0777, b"b")
+        .add_raw(0x8777, b"c")
+        .add_lifetime(600)
+        .add_raw(0x0778, b"d")
+        .add_message_integrity(b"k")
+        .finish()
+        .unwrap();
+        // Smuggle a required attribute after MESSAGE-INTEGRITY: it is ignored.
+        buf.extend_from_slice(&[0x07, 0x79, 0, 0]);
+        let body = (buf.len() - 20) as u16;
+        buf[2..4].copy_from_slice(&body.to_be_bytes());
+        let msg = Message::parse(&buf).unwrap();
+        let unknown =
+            unknown_comprehension_required(&msg, &[attr::LIFETIME, attr::MESSAGE_INTEGRITY]);
+        assert_eq!(unknown.as_slice(), &[0x0777, 0x0778]);
+        assert_eq!(unknown.len(), 2);
+        assert!(unknown_comprehension_required(
+            &msg,
+            &[0x0777, 0x0778, attr::LIFETIME, attr::MESSAGE_INTEGRITY]
+        )
+        .is_empty());
+    }
+}

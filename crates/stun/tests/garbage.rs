@@ -261,3 +261,90 @@ proptest! {
         prop_assert_eq!(back, attrs);
     }
 }
+
+/// State machines fed random datagrams (some valid responses with random
+/// transaction IDs or sources) keep their invariants: no panic, deadlines
+/// never in the past, and they always finish.
+#[test]
+#[allow(clippy::disallowed_methods)] // one real origin instant, virtual time after it
+fn state_machines_tolerate_garbage() {
+    use natter_stun::{NatProbe, NatProbeConfig, StunClient, StunClientConfig};
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    let start = Instant::now();
+    let server: SocketAddr = "192.0.2.1:3478".parse().expect("addr");
+    let mut rng = StdRng::seed_from_u64(99);
+    for round in 0..200 {
+        let config = NatProbeConfig {
+            rto: Duration::from_millis(50),
+            rc: 2,
+            rm: 2,
+        };
+        let mut probe = NatProbe::new(
+            start,
+            "10.0.0.1:5000".parse().expect("addr"),
+            server,
+            TransactionId([round as u8; 12]),
+            config,
+        );
+        let mut client = StunClient::new(StunClientConfig::default());
+        let mut req = Vec::new();
+        MessageWriter::new(
+            &mut req,
+            Method::BINDING,
+            Class::Request,
+            TransactionId([1; 12]),
+        )
+        .finish()
+        .expect("encodes");
+        client
+            .send_request(start, server, req, false)
+            .expect("accepted");
+        let mut now = start;
+        for _ in 0..200 {
+            while probe.poll_transmit().is_some() {}
+            while client.poll_transmit().is_some() {}
+            let mut junk = Vec::new();
+            let tid = if rng.gen_bool(0.5) {
+                TransactionId([round as u8; 12])
+            } else {
+                TransactionId([1; 12])
+            };
+            let class = Class::from_bits(rng.gen_range(0..4));
+            let mut w = MessageWriter::new(&mut junk, Method(rng.gen_range(0..3)), class, tid);
+            if rng.gen_bool(0.7) {
+                w.add_xor_mapped_address(SocketAddr::from((rng.gen::<[u8; 4]>(), rng.gen())));
+            }
+            if rng.gen_bool(0.5) {
+                w.add_other_address(SocketAddr::from(([192, 0, 2, 2], 3479)));
+            }
+            w.finish().expect("encodes");
+            if rng.gen_bool(0.3) {
+                let i = rng.gen_range(0..junk.len());
+                junk[i] = rng.gen();
+            }
+            let from = if rng.gen_bool(0.5) {
+                server
+            } else {
+                SocketAddr::from(([192, 0, 2, 2], 3479))
+            };
+            probe.handle_response(now, from, &junk);
+            if let Ok(m) = Message::parse(&junk) {
+                client.handle_response(now, from, &m);
+            }
+            while client.poll_event().is_some() {}
+            let next = [probe.poll_timeout(), client.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { break };
+            assert!(next >= now, "deadline in the past");
+            now = next;
+            probe.handle_timeout(now);
+            client.handle_timeout(now);
+        }
+        assert!(probe.result().is_some(), "probe finished");
+        assert_eq!(client.in_flight(), 0);
+    }
+}
