@@ -1,1 +1,18 @@
-//! natter-sip-server: registrar and proxy cores (sans-IO).
+//! natter-sip-server: the registrar (RFC 3261 §10, RFC 3327 Path), the
+//! stateful proxy (§16) and a redirect mode, as a sans-IO core built on
+//! `natter-sip`'s parser, transaction layer and digest authentication.
+//!
+//! The driver feeds [`SipServer::handle`] with `(now, transport, source,
+//! bytes)` and gets back the messages to send plus the next timer deadline.
+//! Users and bindings come from the [`Credentials`] and [`BindingStore`]
+//! traits so the SQLite store can back them.
+
+pub mod peer;
+pub mod registrar;
+pub mod server;
+pub mod store;
+
+pub use peer::{Peer, Transmit, Transport};
+pub use registrar::RegistrarConfig;
+pub use server::{Mode, Output, ServerConfig, SipServer, Stats};
+pub use store::{Binding, BindingStore, Credentials, MemoryBindings, StaticCredentials};

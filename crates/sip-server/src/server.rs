@@ -1,0 +1,1295 @@
+//! The SIP server core: registrar + stateful proxy (or redirect server),
+//! sans-IO. The driver calls [`SipServer::handle`] with each received message
+//! and [`SipServer::on_timer`] when [`Output::next_timeout`] passes; both
+//! return the datagrams/segments to send.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natter_sip::digest::{Algorithm, DigestCredentials, DigestServer, Verdict};
+use natter_sip::transaction::{Event, TimerConfig, TransactionLayer, TxId};
+use natter_sip::{Framing, HeaderName, Limits, Message, Method, StartLine, Uri, Via};
+
+use crate::peer::{Peer, Transmit, Transport};
+use crate::registrar::{self, RegistrarConfig};
+use crate::store::{BindingStore, Credentials};
+
+/// Proxy or redirect behaviour for requests to local users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stateful proxy (§16).
+    Proxy,
+    /// Redirect server (§8.3): answer 302 with the registered contacts.
+    Redirect,
+}
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Domains this server is responsible for (registrar + location).
+    pub domains: Vec<String>,
+    /// Addresses we listen on, used in Via/Record-Route and to recognise
+    /// URIs that point at us.
+    pub listeners: Vec<(Transport, SocketAddr)>,
+    /// Require digest authentication for REGISTER and initial requests from
+    /// local users.
+    pub auth: bool,
+    /// Digest realm.
+    pub realm: String,
+    /// Challenge algorithms, most preferred first. MD5 alone by default
+    /// because common tools (SIPp 3.6) cannot answer SHA-256.
+    pub auth_algorithms: Vec<Algorithm>,
+    /// Proxy or redirect.
+    pub mode: Mode,
+    /// Insert Record-Route in dialog-creating requests.
+    pub record_route: bool,
+    /// Registrar limits.
+    pub registrar: RegistrarConfig,
+    /// T1/T2/T4.
+    pub timers: TimerConfig,
+    /// Timer C: how long an INVITE branch may stay in Proceeding (> 3 min, §16.6).
+    pub timer_c: Duration,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Key for nonce MACs.
+    pub secret: [u8; 32],
+}
+
+impl ServerConfig {
+    /// Defaults for one domain and one listener.
+    pub fn new(domain: impl Into<String>, listener: (Transport, SocketAddr)) -> ServerConfig {
+        ServerConfig {
+            domains: vec![domain.into()],
+            listeners: vec![listener],
+            auth: true,
+            realm: String::new(),
+            auth_algorithms: vec![Algorithm::Md5],
+            mode: Mode::Proxy,
+            record_route: true,
+            registrar: RegistrarConfig::default(),
+            timers: TimerConfig::default(),
+            timer_c: Duration::from_secs(181),
+            limits: Limits::default(),
+            secret: [0x5a; 32],
+        }
+    }
+}
+
+/// What to do after an input.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Messages to send.
+    pub transmits: Vec<Transmit>,
+    /// When to call [`SipServer::on_timer`] next.
+    pub next_timeout: Option<Instant>,
+}
+
+/// Counters for monitoring and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages that failed to parse.
+    pub parse_errors: u64,
+    /// REGISTERs answered 200.
+    pub registrations: u64,
+    /// Requests forwarded statefully (per branch).
+    pub forwarded: u64,
+    /// Messages relayed statelessly (2xx ACKs, stray responses).
+    pub stateless: u64,
+}
+
+#[derive(Debug)]
+struct Target {
+    uri: Option<String>,
+    routes: Vec<String>,
+    dest: Peer,
+    q: u16,
+}
+
+#[derive(Debug)]
+struct Branch {
+    tx: TxId,
+    request: Message<'static>,
+    peer: Peer,
+    provisional: bool,
+    done: bool,
+    cancel_pending: bool,
+    timer_c: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct ProxyCtx {
+    request: Message<'static>,
+    is_invite: bool,
+    pending_groups: Vec<Vec<Target>>,
+    branches: Vec<Branch>,
+    best: Option<Message<'static>>,
+    challenges: Vec<(HeaderName, String)>,
+    final_sent: bool,
+    cancelled: bool,
+    server_alive: bool,
+}
+
+/// Registrar + proxy core.
+pub struct SipServer {
+    cfg: ServerConfig,
+    creds: Arc<dyn Credentials>,
+    bindings: Arc<dyn BindingStore>,
+    layer: TransactionLayer<Peer>,
+    digest: DigestServer,
+    ctxs: HashMap<TxId, ProxyCtx>,
+    branch_of: HashMap<TxId, TxId>,
+    timer_c: BinaryHeap<Reverse<(Instant, TxId)>>,
+    counter: u64,
+    ticks: u64,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for SipServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipServer")
+            .field("cfg", &self.cfg)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// FNV-1a, for loop-detection hashes and stateless branches (no security role).
+fn fnv(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Host part of a URI/Via as an IP (brackets stripped).
+fn host_ip(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Next hop for a URI (no DNS: the host must be an IP literal).
+fn uri_dest(uri: &Uri<'_>) -> Option<Peer> {
+    let ip = host_ip(uri.host)?;
+    let transport = uri
+        .param("transport")
+        .and_then(|p| p.value)
+        .and_then(Transport::from_token)
+        .unwrap_or(if uri.scheme == natter_sip::Scheme::Sips {
+            Transport::Tls
+        } else {
+            Transport::Udp
+        });
+    Some(Peer {
+        transport,
+        addr: SocketAddr::new(ip, uri.port_or_default()),
+    })
+}
+
+/// Where a response goes according to a Via (§18.2.2, RFC 3581).
+fn via_dest(via: &Via<'_>) -> Option<Peer> {
+    let ip = via
+        .received()
+        .and_then(host_ip)
+        .or_else(|| host_ip(via.host))?;
+    let port = via.rport().flatten().or(via.port).unwrap_or(5060);
+    let transport = Transport::from_token(via.transport).unwrap_or(Transport::Udp);
+    Some(Peer {
+        transport,
+        addr: SocketAddr::new(ip, port),
+    })
+}
+
+impl SipServer {
+    /// A server over the given stores.
+    pub fn new(
+        cfg: ServerConfig,
+        creds: Arc<dyn Credentials>,
+        bindings: Arc<dyn BindingStore>,
+        now: Instant,
+    ) -> SipServer {
+        let realm = if cfg.realm.is_empty() {
+            cfg.domains
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "natter".to_owned())
+        } else {
+            cfg.realm.clone()
+        };
+        let digest = DigestServer::new(realm, cfg.secret, now);
+        SipServer {
+            layer: TransactionLayer::new(cfg.timers, true),
+            cfg,
+            creds,
+            bindings,
+            digest,
+            ctxs: HashMap::new(),
+            branch_of: HashMap::new(),
+            timer_c: BinaryHeap::new(),
+            counter: 0,
+            ticks: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Live transactions (for tests and monitoring).
+    pub fn transactions(&self) -> usize {
+        self.layer.len()
+    }
+
+    /// Live proxy contexts.
+    pub fn proxy_contexts(&self) -> usize {
+        self.ctxs.len()
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        let c = self.timer_c.peek().map(|Reverse((t, _))| *t);
+        match (self.layer.next_deadline(), c) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn listener(&self, transport: Transport) -> Option<SocketAddr> {
+        self.cfg
+            .listeners
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .or_else(|| self.cfg.listeners.first())
+            .map(|(_, a)| *a)
+    }
+
+    fn local_hostport(&self, transport: Transport) -> String {
+        match self.listener(transport) {
+            Some(SocketAddr::V6(a)) => format!("[{}]:{}", a.ip(), a.port()),
+            Some(a) => a.to_string(),
+            None => self
+                .cfg
+                .domains
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".to_owned()),
+        }
+    }
+
+    /// True if (host, port) names this server.
+    fn is_local(&self, host: &str, port: Option<u16>) -> bool {
+        if self
+            .cfg
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(host))
+        {
+            return true;
+        }
+        let Some(ip) = host_ip(host) else {
+            return false;
+        };
+        let port = port.unwrap_or(5060);
+        self.cfg.listeners.iter().any(|(_, a)| {
+            a.port() == port
+                && (a.ip() == ip
+                    || (a.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+        })
+    }
+
+    fn is_local_uri(&self, uri: &Uri<'_>) -> bool {
+        uri.is_sip() && self.is_local(uri.host, uri.port)
+    }
+
+    /// Location-service key: local hosts (our IPs, aliases) collapse onto the
+    /// primary domain so `sip:bob@127.0.0.1:5060` and `sip:bob@natter.test`
+    /// name the same user.
+    fn canonical_aor(&self, uri: &Uri<'_>) -> String {
+        match (self.is_local_uri(uri), uri.user, self.cfg.domains.first()) {
+            (true, Some(user), Some(domain)) => {
+                let user = natter_sip::uri::unescape(user);
+                format!(
+                    "sip:{}@{}",
+                    String::from_utf8_lossy(&user),
+                    domain.to_ascii_lowercase()
+                )
+            }
+            _ => uri.aor(),
+        }
+    }
+
+    /// Feed one received message (one datagram, or one framed stream message).
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        src: SocketAddr,
+        bytes: &[u8],
+    ) -> Output {
+        let peer = Peer {
+            transport,
+            addr: src,
+        };
+        let mut tx_out = Vec::new();
+        let framing = if transport.is_reliable() {
+            Framing::Stream
+        } else {
+            Framing::Datagram
+        };
+        match Message::parse_with(bytes, framing, &self.cfg.limits) {
+            Ok(msg) => {
+                let msg = if msg.is_request() {
+                    fix_top_via(msg, src)
+                } else {
+                    msg
+                };
+                let events = self
+                    .layer
+                    .on_message(now, peer, transport.is_reliable(), msg);
+                self.process(now, events, &mut tx_out);
+            }
+            Err(e) => {
+                self.stats.parse_errors += 1;
+                // Answer 400 statelessly when enough of the request is readable (§16.3, RFC 4475).
+                if let Ok(m) = Message::parse_lenient(bytes) {
+                    if m.is_request() && m.method() != Some(&Method::Ack) && m.top_via().is_ok() {
+                        let resp = Message::response_to(&m, 400, Some(&e.reason_phrase()), None);
+                        tx_out.push(Transmit {
+                            to: peer,
+                            bytes: resp.to_bytes(),
+                        });
+                    }
+                }
+            }
+        }
+        Output {
+            transmits: tx_out,
+            next_timeout: self.next_timeout(),
+        }
+    }
+
+    /// Run due timers.
+    pub fn on_timer(&mut self, now: Instant) -> Output {
+        let mut out = Vec::new();
+        let events = self.layer.on_timer(now);
+        self.process(now, events, &mut out);
+        while let Some(Reverse((t, tx))) = self.timer_c.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timer_c.pop();
+            self.fire_timer_c(now, tx, t, &mut out);
+        }
+        // Expired bindings are filtered on lookup; purge occasionally.
+        self.ticks += 1;
+        if self.ticks % 1024 == 0 {
+            self.bindings.purge_expired(now);
+        }
+        Output {
+            transmits: out,
+            next_timeout: self.next_timeout(),
+        }
+    }
+
+    fn process(&mut self, now: Instant, events: Vec<Event<Peer>>, out: &mut Vec<Transmit>) {
+        let mut queue: std::collections::VecDeque<Event<Peer>> = events.into();
+        let mut guard = 0usize;
+        while let Some(ev) = queue.pop_front() {
+            guard += 1;
+            if guard > 100_000 {
+                break;
+            }
+            let more = match ev {
+                Event::Send { to, bytes, .. } => {
+                    out.push(Transmit { to, bytes });
+                    Vec::new()
+                }
+                Event::Request { tx, from, msg } => self.on_request(now, tx, from, msg),
+                Event::Response { tx, msg } => self.on_branch_response(now, tx, msg),
+                Event::Stray { from, msg } => {
+                    self.on_stray(now, from, msg, out);
+                    Vec::new()
+                }
+                Event::Timeout { tx } => self.on_branch_failure(now, tx, 408),
+                Event::TransportError { tx } => self.on_branch_failure(now, tx, 503),
+                Event::Terminated { tx } => {
+                    self.on_terminated(tx);
+                    Vec::new()
+                }
+            };
+            queue.extend(more);
+        }
+    }
+
+    fn respond(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Message<'_>,
+        code: u16,
+    ) -> Vec<Event<Peer>> {
+        let tag = self.to_tag(req);
+        let resp = Message::response_to(req, code, None, Some(&tag));
+        self.layer.send_response(now, tx, &resp)
+    }
+
+    fn to_tag(&self, req: &Message<'_>) -> String {
+        // Deterministic per request so retransmitted answers agree.
+        let call_id = req.call_id().unwrap_or("");
+        let from_tag = req.from().ok().and_then(|f| f.tag()).unwrap_or("");
+        format!("nt{:x}", fnv(&[call_id, from_tag, "natter"]))
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        from: Peer,
+        req: Message<'static>,
+    ) -> Vec<Event<Peer>> {
+        let method = req.method().cloned().unwrap_or(Method::Options);
+        if method == Method::Cancel {
+            return self.on_cancel(now, tx, &req);
+        }
+        if req.max_forwards().ok().flatten() == Some(0) {
+            let to_us = req
+                .request_uri()
+                .and_then(Result::ok)
+                .is_some_and(|u| self.is_local_uri(&u) && u.user.is_none());
+            let code = if method == Method::Options && to_us {
+                200
+            } else {
+                483
+            };
+            return self.respond(now, tx, &req, code);
+        }
+        if self.is_loop(&req) {
+            return self.respond(now, tx, &req, 482);
+        }
+        let mut req = req;
+        // §16.4: remove our own Route entry (loose routing).
+        if let Some(first) = req
+            .addr_list(HeaderName::Route)
+            .ok()
+            .and_then(|l| l.into_iter().next())
+        {
+            if self.is_local_uri(&first.uri) {
+                remove_top_route(&mut req);
+            }
+        }
+        let Some(Ok(ruri)) = req.request_uri() else {
+            return self.respond(now, tx, &req, 416);
+        };
+        let has_route = req.header(HeaderName::Route).is_some();
+        if !has_route && !ruri.is_sip() && ruri.scheme != natter_sip::Scheme::Tel {
+            return self.respond(now, tx, &req, 416);
+        }
+        if !has_route && self.is_local_uri(&ruri) {
+            if method == Method::Register {
+                return self.on_register(now, tx, from, &req);
+            }
+            if ruri.user.is_none() {
+                let code = if method == Method::Options { 200 } else { 404 };
+                return self.respond(now, tx, &req, code);
+            }
+            let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
+            if self.cfg.auth && !in_dialog && method != Method::Ack {
+                if let Some(ev) = self.check_auth(now, tx, &req, true) {
+                    return ev;
+                }
+            }
+            let aor = self.canonical_aor(&ruri);
+            let user = ruri.user.unwrap_or("").to_owned();
+            let bindings = self.bindings.lookup(&aor, now);
+            if bindings.is_empty() {
+                let code = if self.creds.user_exists(&user) {
+                    480
+                } else {
+                    404
+                };
+                return self.respond(now, tx, &req, code);
+            }
+            if self.cfg.mode == Mode::Redirect {
+                let tag = self.to_tag(&req);
+                let mut resp = Message::response_to(&req, 302, None, Some(&tag));
+                resp.remove(HeaderName::ContentLength);
+                for b in &bindings {
+                    resp.push(
+                        HeaderName::Contact,
+                        format!("<{}>;q=0.{:03}", b.contact, b.q.min(999)),
+                    );
+                }
+                resp.push(HeaderName::ContentLength, "0");
+                return self.layer.send_response(now, tx, &resp);
+            }
+            let targets: Vec<Target> = bindings
+                .iter()
+                .filter_map(|b| {
+                    let parsed = Uri::parse(&b.contact).ok()?;
+                    let dest = match b.source {
+                        Some((t, a)) => Peer {
+                            transport: t,
+                            addr: a,
+                        },
+                        None => uri_dest(&parsed)?,
+                    };
+                    Some(Target {
+                        uri: Some(b.contact.clone()),
+                        routes: b.path.clone(),
+                        dest,
+                        q: b.q,
+                    })
+                })
+                .collect();
+            drop(ruri);
+            return self.start_proxy(now, tx, req, targets);
+        }
+        // Route set or foreign Request-URI: forward to the next hop.
+        let dest = if has_route {
+            req.addr_list(HeaderName::Route)
+                .ok()
+                .and_then(|l| l.first().and_then(|r| uri_dest(&r.uri)))
+        } else {
+            uri_dest(&ruri)
+        };
+        drop(ruri);
+        match dest {
+            Some(dest) => self.start_proxy(
+                now,
+                tx,
+                req,
+                vec![Target {
+                    uri: None,
+                    routes: Vec::new(),
+                    dest,
+                    q: 1000,
+                }],
+            ),
+            None => self.respond(now, tx, &req, 404),
+        }
+    }
+
+    /// Authenticate a request; `Some(events)` means it was answered (401/407/403).
+    fn check_auth(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Message<'_>,
+        proxy: bool,
+    ) -> Option<Vec<Event<Peer>>> {
+        let (cred_h, chal_h, code) = if proxy {
+            (
+                HeaderName::ProxyAuthorization,
+                HeaderName::ProxyAuthenticate,
+                407,
+            )
+        } else {
+            (HeaderName::Authorization, HeaderName::WwwAuthenticate, 401)
+        };
+        let method = req
+            .method()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        let realm = self.digest.realm().to_owned();
+        let creds = req
+            .header_values(cred_h)
+            .filter_map(|v| DigestCredentials::parse(v).ok())
+            .find(|c| c.realm == realm);
+        let mut stale = false;
+        if let Some(c) = creds {
+            match self.creds.ha1(&c.username, &realm, c.algorithm) {
+                None => return Some(self.respond(now, tx, req, 403)),
+                Some(h) => match self.digest.verify(now, &c, &method, &h) {
+                    Verdict::Ok => {
+                        // For REGISTER the authenticated user must own the AOR (§10.3 step 3).
+                        if !proxy {
+                            let to_user = req.to().ok().and_then(|t| t.uri.user.map(str::to_owned));
+                            if to_user.as_deref() != Some(c.username.as_str()) {
+                                return Some(self.respond(now, tx, req, 403));
+                            }
+                        }
+                        return None;
+                    }
+                    Verdict::Stale => stale = true,
+                    Verdict::BadResponse => return Some(self.respond(now, tx, req, 403)),
+                    Verdict::BadNonce | Verdict::Replay | Verdict::Mismatch => {}
+                },
+            }
+        }
+        let tag = self.to_tag(req);
+        let mut resp = Message::response_to(req, code, None, Some(&tag));
+        resp.remove(HeaderName::ContentLength);
+        for alg in self.cfg.auth_algorithms.clone() {
+            let ch = self.digest.challenge(now, alg, stale);
+            resp.push(chal_h, ch.to_header_value());
+        }
+        resp.push(HeaderName::ContentLength, "0");
+        Some(self.layer.send_response(now, tx, &resp))
+    }
+
+    fn on_register(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        from: Peer,
+        req: &Message<'_>,
+    ) -> Vec<Event<Peer>> {
+        if self.cfg.auth {
+            if let Some(ev) = self.check_auth(now, tx, req, false) {
+                return ev;
+            }
+        }
+        let aor = match req.to() {
+            Ok(t) => self.canonical_aor(&t.uri),
+            Err(_) => return self.respond(now, tx, req, 400),
+        };
+        let tag = self.to_tag(req);
+        let resp = registrar::register(
+            &self.cfg.registrar,
+            self.bindings.as_ref(),
+            now,
+            req,
+            &aor,
+            from,
+            &tag,
+        );
+        if resp.code() == Some(200) {
+            self.stats.registrations += 1;
+        }
+        self.layer.send_response(now, tx, &resp)
+    }
+
+    fn on_cancel(&mut self, now: Instant, tx: TxId, cancel: &Message<'_>) -> Vec<Event<Peer>> {
+        let Some(target) = self.layer.find_cancel_target(cancel) else {
+            return self.respond(now, tx, cancel, 481);
+        };
+        let mut ev = self.respond(now, tx, cancel, 200);
+        if let Some(ctx) = self.ctxs.get_mut(&target) {
+            ctx.cancelled = true;
+            ctx.pending_groups.clear();
+        }
+        ev.extend(self.cancel_branches(now, target, None));
+        // If no branch was ever started, answer 487 ourselves.
+        let no_branches = self
+            .ctxs
+            .get(&target)
+            .map_or(true, |c| c.branches.is_empty() && !c.final_sent);
+        if no_branches {
+            if let Some(req) = self.layer.request(target).cloned() {
+                ev.extend(self.respond(now, target, &req, 487));
+            }
+            if let Some(ctx) = self.ctxs.get_mut(&target) {
+                ctx.final_sent = true;
+            }
+        }
+        ev
+    }
+
+    /// Loop detection (§16.3 step 4): one of our Vias carries the hash this
+    /// request would get again.
+    fn is_loop(&self, req: &Message<'_>) -> bool {
+        let hash = format!("{:x}", loop_hash(req));
+        let Ok(vias) = req.vias() else { return false };
+        vias.iter().skip(1).chain(vias.first()).any(|v| {
+            self.is_local(v.host, v.port)
+                && v.branch()
+                    .is_some_and(|b| b.split('.').nth(1) == Some(hash.as_str()))
+        })
+    }
+
+    fn start_proxy(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Message<'static>,
+        mut targets: Vec<Target>,
+    ) -> Vec<Event<Peer>> {
+        let is_invite = req.method() == Some(&Method::Invite);
+        // Sequential groups by descending q; equal q forked in parallel (§16.6, §10.2.1.2).
+        targets.sort_by_key(|t| Reverse(t.q));
+        let mut groups: Vec<Vec<Target>> = Vec::new();
+        for t in targets {
+            match groups.last_mut() {
+                Some(g) if g.first().is_some_and(|f| f.q == t.q) => g.push(t),
+                _ => groups.push(vec![t]),
+            }
+        }
+        groups.reverse(); // pop() takes the highest q first
+        let ctx = ProxyCtx {
+            request: req,
+            is_invite,
+            pending_groups: groups,
+            branches: Vec::new(),
+            best: None,
+            challenges: Vec::new(),
+            final_sent: false,
+            cancelled: false,
+            server_alive: true,
+        };
+        self.ctxs.insert(tx, ctx);
+        self.next_group(now, tx)
+    }
+
+    fn next_group(&mut self, now: Instant, server_tx: TxId) -> Vec<Event<Peer>> {
+        let mut ev = Vec::new();
+        let Some(ctx) = self.ctxs.get_mut(&server_tx) else {
+            return ev;
+        };
+        let Some(group) = ctx.pending_groups.pop() else {
+            return ev;
+        };
+        let base = ctx.request.clone();
+        let is_invite = ctx.is_invite;
+        for target in group {
+            let fwd = self.forward_request(&base, &target);
+            let reliable = target.dest.transport.is_reliable();
+            let (ctx_tx, events) = self
+                .layer
+                .send_request(now, target.dest, reliable, fwd.clone());
+            self.stats.forwarded += 1;
+            let timer_c = if is_invite {
+                Some(now + self.cfg.timer_c)
+            } else {
+                None
+            };
+            if let Some(t) = timer_c {
+                self.timer_c.push(Reverse((t, ctx_tx)));
+            }
+            self.branch_of.insert(ctx_tx, server_tx);
+            if let Some(ctx) = self.ctxs.get_mut(&server_tx) {
+                ctx.branches.push(Branch {
+                    tx: ctx_tx,
+                    request: fwd,
+                    peer: target.dest,
+                    provisional: false,
+                    done: false,
+                    cancel_pending: false,
+                    timer_c,
+                });
+            }
+            ev.extend(events);
+        }
+        ev
+    }
+
+    /// Build the forwarded copy of a request for one target (§16.6).
+    fn forward_request(&mut self, base: &Message<'static>, target: &Target) -> Message<'static> {
+        let mut fwd = base.clone();
+        if let (Some(uri), StartLine::Request { uri: ruri, .. }) = (&target.uri, &mut fwd.start) {
+            *ruri = uri.clone().into();
+        }
+        let mf = base
+            .max_forwards()
+            .ok()
+            .flatten()
+            .map_or(70, |m| m.saturating_sub(1));
+        fwd.set(HeaderName::MaxForwards, mf.to_string());
+        let transport = target.dest.transport;
+        let me = self.local_hostport(transport);
+        let initial = base.to().ok().and_then(|t| t.tag().map(|_| ())).is_none();
+        let dialog_creating = matches!(
+            base.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer)
+        );
+        if self.cfg.record_route && initial && dialog_creating {
+            let tp = if transport == Transport::Udp {
+                String::new()
+            } else {
+                format!(";transport={}", transport.via_token().to_ascii_lowercase())
+            };
+            fwd.push_front(HeaderName::RecordRoute, format!("<sip:{me}{tp};lr>"));
+        }
+        for r in target.routes.iter().rev() {
+            fwd.push_front(HeaderName::Route, r.clone());
+        }
+        self.counter += 1;
+        let branch = format!("z9hG4bK-nt.{:x}.{:x}", loop_hash(base), self.counter);
+        let via = format!(
+            "SIP/2.0/{} {me};branch={branch};rport",
+            transport.via_token()
+        );
+        if fwd.headers.iter().any(|h| h.kind == HeaderName::Via) {
+            fwd.push_front(HeaderName::Via, via);
+        } else {
+            fwd.headers
+                .insert(0, natter_sip::Header::new(HeaderName::Via, via));
+        }
+        fwd
+    }
+
+    fn on_branch_response(
+        &mut self,
+        now: Instant,
+        client_tx: TxId,
+        resp: Message<'static>,
+    ) -> Vec<Event<Peer>> {
+        let mut ev = Vec::new();
+        let Some(&server_tx) = self.branch_of.get(&client_tx) else {
+            return ev;
+        };
+        let Some(code) = resp.code() else { return ev };
+        let Some(ctx) = self.ctxs.get_mut(&server_tx) else {
+            return ev;
+        };
+        let Some(idx) = ctx.branches.iter().position(|b| b.tx == client_tx) else {
+            return ev;
+        };
+        if code == 100 {
+            return ev;
+        }
+        let mut up = resp;
+        up.pop_via();
+        if code < 200 {
+            let send_cancel = {
+                let b = &mut ctx.branches[idx];
+                b.provisional = true;
+                if b.timer_c.is_some() {
+                    let t = now + self.cfg.timer_c;
+                    b.timer_c = Some(t);
+                    self.timer_c.push(Reverse((t, client_tx)));
+                }
+                std::mem::take(&mut b.cancel_pending)
+            };
+            if send_cancel {
+                ev.extend(self.send_cancel(now, server_tx, idx));
+            }
+            let final_sent = self.ctxs.get(&server_tx).is_some_and(|c| c.final_sent);
+            if !final_sent {
+                ev.extend(self.layer.send_response(now, server_tx, &up));
+            }
+            return ev;
+        }
+        if (200..300).contains(&code) {
+            ctx.branches[idx].done = true;
+            ctx.branches[idx].timer_c = None;
+            ctx.final_sent = true;
+            let alive = ctx.server_alive;
+            let is_invite = ctx.is_invite;
+            if alive {
+                ev.extend(self.layer.send_response(now, server_tx, &up));
+            } else {
+                // Late 2xx after the server transaction ended: relay by Via.
+                if let Some(dest) = up.top_via().ok().and_then(|v| via_dest(&v)) {
+                    ev.push(Event::Send {
+                        tx: server_tx,
+                        to: dest,
+                        bytes: up.to_bytes(),
+                    });
+                }
+            }
+            if is_invite {
+                ev.extend(self.cancel_branches(now, server_tx, Some(idx)));
+            }
+            self.maybe_cleanup(server_tx);
+            return ev;
+        }
+        // 3xx-6xx: remember the best, continue.
+        ctx.branches[idx].done = true;
+        ctx.branches[idx].timer_c = None;
+        if code == 401 || code == 407 {
+            for kind in [HeaderName::WwwAuthenticate, HeaderName::ProxyAuthenticate] {
+                for v in up.header_values(kind) {
+                    ctx.challenges.push((kind, v.to_owned()));
+                }
+            }
+        }
+        let better = match &ctx.best {
+            None => true,
+            Some(b) => response_rank(code) < response_rank(b.code().unwrap_or(500)),
+        };
+        if better {
+            ctx.best = Some(up);
+        }
+        if code >= 600 {
+            ctx.pending_groups.clear();
+            ev.extend(self.cancel_branches(now, server_tx, Some(idx)));
+        }
+        ev.extend(self.check_complete(now, server_tx));
+        ev
+    }
+
+    fn on_branch_failure(&mut self, now: Instant, client_tx: TxId, code: u16) -> Vec<Event<Peer>> {
+        let Some(&server_tx) = self.branch_of.get(&client_tx) else {
+            return Vec::new();
+        };
+        let Some(req) = self.ctxs.get(&server_tx).and_then(|c| {
+            c.branches
+                .iter()
+                .find(|b| b.tx == client_tx && !b.done)
+                .map(|b| b.request.clone())
+        }) else {
+            return Vec::new();
+        };
+        // Synthesise the branch's final response (§16.7 step 1: 408 on timeout).
+        // It carries the forwarded request's Vias; ours on top is popped as
+        // for a real response.
+        let tag = self.to_tag(&req);
+        let resp = Message::response_to(&req, code, None, Some(&tag));
+        self.on_branch_response(now, client_tx, resp)
+    }
+
+    fn check_complete(&mut self, now: Instant, server_tx: TxId) -> Vec<Event<Peer>> {
+        let Some(ctx) = self.ctxs.get_mut(&server_tx) else {
+            return Vec::new();
+        };
+        if ctx.final_sent || ctx.branches.iter().any(|b| !b.done) {
+            return Vec::new();
+        }
+        if !ctx.pending_groups.is_empty() && !ctx.cancelled {
+            return self.next_group(now, server_tx);
+        }
+        ctx.final_sent = true;
+        let mut best = match ctx.best.take() {
+            Some(b) => b,
+            None => Message::response_to(&ctx.request, 408, None, None),
+        };
+        // §16.7 step 6: a 503 is forwarded as 500.
+        if best.code() == Some(503) {
+            if let StartLine::Response { code, reason } = &mut best.start {
+                *code = 500;
+                *reason = "Server Internal Error".into();
+            }
+        }
+        if matches!(best.code(), Some(401 | 407)) {
+            for kind in [HeaderName::WwwAuthenticate, HeaderName::ProxyAuthenticate] {
+                best.remove(kind);
+            }
+            let cl = best.header(HeaderName::ContentLength).map(str::to_owned);
+            best.remove(HeaderName::ContentLength);
+            for (k, v) in std::mem::take(&mut ctx.challenges) {
+                best.push(k, v);
+            }
+            best.push(
+                HeaderName::ContentLength,
+                cl.unwrap_or_else(|| "0".to_owned()),
+            );
+        }
+        let ev = self.layer.send_response(now, server_tx, &best);
+        self.maybe_cleanup(server_tx);
+        ev
+    }
+
+    fn cancel_branches(
+        &mut self,
+        now: Instant,
+        server_tx: TxId,
+        except: Option<usize>,
+    ) -> Vec<Event<Peer>> {
+        let mut ev = Vec::new();
+        let n = self.ctxs.get(&server_tx).map_or(0, |c| c.branches.len());
+        for idx in 0..n {
+            if Some(idx) == except {
+                continue;
+            }
+            let action = match self
+                .ctxs
+                .get_mut(&server_tx)
+                .and_then(|c| c.branches.get_mut(idx))
+            {
+                Some(b) if !b.done && b.provisional => Some(true),
+                Some(b) if !b.done => {
+                    // §9.1: wait for a provisional before sending CANCEL.
+                    b.cancel_pending = true;
+                    None
+                }
+                _ => None,
+            };
+            if action == Some(true) {
+                ev.extend(self.send_cancel(now, server_tx, idx));
+            }
+        }
+        ev
+    }
+
+    fn send_cancel(&mut self, now: Instant, server_tx: TxId, idx: usize) -> Vec<Event<Peer>> {
+        let Some((inv, peer)) = self
+            .ctxs
+            .get(&server_tx)
+            .and_then(|c| c.branches.get(idx))
+            .filter(|b| b.request.method() == Some(&Method::Invite))
+            .map(|b| (b.request.clone(), b.peer))
+        else {
+            return Vec::new();
+        };
+        let mut cancel = Message::request(
+            Method::Cancel,
+            inv.request_uri_str().unwrap_or("").to_owned(),
+        );
+        if let Ok(v) = inv.top_via() {
+            cancel.push(HeaderName::Via, v.to_string());
+        }
+        for h in &inv.headers {
+            if matches!(
+                h.kind,
+                HeaderName::Route | HeaderName::From | HeaderName::To | HeaderName::CallId
+            ) {
+                cancel.headers.push(h.clone());
+            }
+        }
+        cancel.push(HeaderName::MaxForwards, "70");
+        let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
+        cancel.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+        cancel.push(HeaderName::ContentLength, "0");
+        let (_, ev) = self
+            .layer
+            .send_request(now, peer, peer.transport.is_reliable(), cancel);
+        ev
+    }
+
+    fn fire_timer_c(
+        &mut self,
+        now: Instant,
+        client_tx: TxId,
+        at: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let Some(&server_tx) = self.branch_of.get(&client_tx) else {
+            return;
+        };
+        let state = self
+            .ctxs
+            .get(&server_tx)
+            .and_then(|c| {
+                c.branches
+                    .iter()
+                    .position(|b| b.tx == client_tx && b.timer_c == Some(at) && !b.done)
+            })
+            .and_then(|idx| {
+                self.ctxs
+                    .get(&server_tx)
+                    .and_then(|c| c.branches.get(idx))
+                    .map(|b| (idx, b.provisional))
+            });
+        let Some((idx, provisional)) = state else {
+            return;
+        };
+        let ev = if provisional {
+            // §16.8: CANCEL the branch; its 487 completes it.
+            self.send_cancel(now, server_tx, idx)
+        } else {
+            self.on_branch_failure(now, client_tx, 408)
+        };
+        self.process(now, ev, out);
+    }
+
+    fn on_terminated(&mut self, tx: TxId) {
+        if let Some(server_tx) = self.branch_of.get(&tx).copied() {
+            // A branch's client transaction ended; the context keeps the branch state.
+            let _ = server_tx;
+            self.branch_of.remove(&tx);
+            return;
+        }
+        if let Some(ctx) = self.ctxs.get_mut(&tx) {
+            ctx.server_alive = false;
+            self.maybe_cleanup(tx);
+        }
+    }
+
+    fn maybe_cleanup(&mut self, server_tx: TxId) {
+        let done = self.ctxs.get(&server_tx).is_some_and(|c| {
+            c.final_sent && c.branches.iter().all(|b| b.done) && (!c.server_alive || !c.is_invite)
+        });
+        if done {
+            if let Some(ctx) = self.ctxs.remove(&server_tx) {
+                for b in ctx.branches {
+                    self.branch_of.remove(&b.tx);
+                }
+            }
+        }
+    }
+
+    /// Messages outside transactions: ACK for 2xx and stray responses are
+    /// relayed statelessly (§16.11 / §16.7).
+    fn on_stray(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        msg: Message<'static>,
+        out: &mut Vec<Transmit>,
+    ) {
+        let _ = from;
+        if msg.is_request() {
+            if msg.method() != Some(&Method::Ack) {
+                return;
+            }
+            let mut ack = msg;
+            if ack.max_forwards().ok().flatten() == Some(0) {
+                return;
+            }
+            if let Some(first) = ack
+                .addr_list(HeaderName::Route)
+                .ok()
+                .and_then(|l| l.into_iter().next())
+            {
+                if self.is_local_uri(&first.uri) {
+                    remove_top_route(&mut ack);
+                }
+            }
+            let route_dest = ack
+                .addr_list(HeaderName::Route)
+                .ok()
+                .and_then(|l| l.first().and_then(|r| uri_dest(&r.uri)));
+            let dest = match route_dest {
+                Some(d) => Some(d),
+                None => match ack.request_uri().and_then(Result::ok) {
+                    Some(u) if self.is_local_uri(&u) && u.user.is_some() => {
+                        let aor = self.canonical_aor(&u);
+                        self.bindings.lookup(&aor, now).first().and_then(|b| {
+                            b.source.map(|(t, a)| Peer {
+                                transport: t,
+                                addr: a,
+                            })
+                        })
+                    }
+                    Some(u) => uri_dest(&u),
+                    None => None,
+                },
+            };
+            let Some(dest) = dest else { return };
+            let mf = ack
+                .max_forwards()
+                .ok()
+                .flatten()
+                .map_or(70, |m| m.saturating_sub(1));
+            ack.set(HeaderName::MaxForwards, mf.to_string());
+            let in_branch = ack
+                .top_via()
+                .ok()
+                .and_then(|v| v.branch().map(str::to_owned))
+                .unwrap_or_default();
+            let me = self.local_hostport(dest.transport);
+            let via = format!(
+                "SIP/2.0/{} {me};branch=z9hG4bK-nt.{:x}.s{:x}",
+                dest.transport.via_token(),
+                loop_hash(&ack),
+                fnv(&[&in_branch, "ack"])
+            );
+            ack.push_front(HeaderName::Via, via);
+            self.stats.stateless += 1;
+            out.push(Transmit {
+                to: dest,
+                bytes: ack.to_bytes(),
+            });
+            return;
+        }
+        // Stray response: relay if the top Via is ours.
+        let mut resp = msg;
+        let ours = resp.top_via().is_ok_and(|v| self.is_local(v.host, v.port));
+        if !ours {
+            return;
+        }
+        resp.pop_via();
+        if let Some(dest) = resp.top_via().ok().and_then(|v| via_dest(&v)) {
+            self.stats.stateless += 1;
+            out.push(Transmit {
+                to: dest,
+                bytes: resp.to_bytes(),
+            });
+        }
+    }
+}
+
+/// Lower is better (§16.7 step 6): 6xx first, then by class, 2xx never here.
+fn response_rank(code: u16) -> u32 {
+    match code {
+        600..=699 => 0,
+        // Prefer challenges and specific errors over the generic 408/503 ones.
+        401 | 407 => 1,
+        408 | 503 => 50 + u32::from(code) / 100,
+        _ => 10 + u32::from(code / 100),
+    }
+}
+
+/// Hash of the fields that identify a request for loop detection (§16.6 step 8).
+fn loop_hash(req: &Message<'_>) -> u64 {
+    let ruri = req.request_uri_str().unwrap_or("");
+    let call_id = req.call_id().unwrap_or("");
+    let from_tag = req.from().ok().and_then(|f| f.tag()).unwrap_or("");
+    let to_tag = req.to().ok().and_then(|t| t.tag()).unwrap_or("");
+    let seq = req.cseq().map(|c| c.seq.to_string()).unwrap_or_default();
+    let route = req.header(HeaderName::Route).unwrap_or("");
+    fnv(&[ruri, call_id, from_tag, to_tag, &seq, route]) & 0xffff_ffff
+}
+
+fn remove_top_route(req: &mut Message<'static>) {
+    let Some(i) = req.headers.iter().position(|h| h.kind == HeaderName::Route) else {
+        return;
+    };
+    let rest = natter_sip::syntax::split_commas(&req.headers[i].value)
+        .ok()
+        .and_then(|parts| {
+            if parts.len() > 1 {
+                Some(parts[1..].join(", "))
+            } else {
+                None
+            }
+        });
+    match rest {
+        Some(r) => req.headers[i].value = r.into(),
+        None => {
+            req.headers.remove(i);
+        }
+    }
+}
+
+/// §18.2.1 / RFC 3581: record where the request really came from.
+fn fix_top_via(mut msg: Message<'_>, src: SocketAddr) -> Message<'_> {
+    let Some(i) = msg.headers.iter().position(|h| h.kind == HeaderName::Via) else {
+        return msg;
+    };
+    let value = msg.headers[i].value.to_string();
+    let Ok(parts) = natter_sip::syntax::split_commas(&value) else {
+        return msg;
+    };
+    let Some(first) = parts.first() else {
+        return msg;
+    };
+    let Ok(via) = Via::parse(first) else {
+        return msg;
+    };
+    let src_ip = src.ip().to_string();
+    let needs_received = host_ip(via.host) != Some(src.ip());
+    let has_rport = via.rport().is_some();
+    if !needs_received && !has_rport {
+        return msg;
+    }
+    let mut params: Vec<String> = Vec::new();
+    for p in &via.params {
+        if p.name.eq_ignore_ascii_case("received") || p.name.eq_ignore_ascii_case("rport") {
+            continue;
+        }
+        params.push(match p.value {
+            Some(v) => format!("{}={v}", p.name),
+            None => p.name.to_owned(),
+        });
+    }
+    if needs_received || has_rport {
+        params.push(format!("received={src_ip}"));
+    }
+    if has_rport {
+        params.push(format!("rport={}", src.port()));
+    }
+    let port = via.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let mut new_first = format!("SIP/2.0/{} {}{port}", via.transport, via.host);
+    for p in params {
+        new_first.push(';');
+        new_first.push_str(&p);
+    }
+    let rest: Vec<&str> = parts.iter().skip(1).copied().collect();
+    let joined = if rest.is_empty() {
+        new_first
+    } else {
+        format!("{new_first}, {}", rest.join(", "))
+    };
+    msg.headers[i].value = joined.into();
+    msg
+}

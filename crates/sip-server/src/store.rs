@@ -1,0 +1,180 @@
+//! Storage interfaces the cores need: user credentials and the location
+//! service. Both are traits so `natter-store` can back them with SQLite; an
+//! in-memory implementation of each ships here for tests and small setups.
+//!
+//! Times are `Instant`s because the cores are sans-IO. A persistent store
+//! converts them to wall-clock on write (`SystemTime::now() + (t - Instant::now())`)
+//! and back on read, which is what makes bindings survive a restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use natter_sip::digest::{ha1, Algorithm};
+
+use crate::peer::Transport;
+
+/// User credential lookup (the same users as TURN).
+pub trait Credentials: Send + Sync {
+    /// Clear-text password of `user`, if the store has one.
+    fn password(&self, user: &str) -> Option<String>;
+
+    /// H(user:realm:password) for `alg`. Stores that keep only HA1 values
+    /// override this (and may return `None` from [`Credentials::password`]).
+    fn ha1(&self, user: &str, realm: &str, alg: Algorithm) -> Option<String> {
+        self.password(user).map(|p| ha1(alg, user, realm, &p))
+    }
+
+    /// Whether `user` exists (decides 480 vs 404 for unregistered targets).
+    fn user_exists(&self, user: &str) -> bool {
+        self.password(user).is_some()
+    }
+}
+
+/// Fixed user list.
+#[derive(Debug, Default, Clone)]
+pub struct StaticCredentials {
+    users: HashMap<String, String>,
+}
+
+impl StaticCredentials {
+    /// Empty list.
+    pub fn new() -> StaticCredentials {
+        StaticCredentials::default()
+    }
+
+    /// Add or replace a user.
+    pub fn with_user(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> StaticCredentials {
+        self.users.insert(user.into(), password.into());
+        self
+    }
+}
+
+impl Credentials for StaticCredentials {
+    fn password(&self, user: &str) -> Option<String> {
+        self.users.get(user).cloned()
+    }
+}
+
+/// One registered contact of an address-of-record (RFC 3261 §10.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Canonical AOR (`sip:user@domain`, see `Uri::aor`).
+    pub aor: String,
+    /// Contact URI as registered (without `<>` and header parameters).
+    pub contact: String,
+    /// q-value in thousandths.
+    pub q: u16,
+    /// When the binding lapses.
+    pub expires_at: Instant,
+    /// Call-ID of the REGISTER that created or last refreshed it.
+    pub call_id: String,
+    /// CSeq of that REGISTER.
+    pub cseq: u32,
+    /// Path header values (RFC 3327), used as a pre-loaded route set.
+    pub path: Vec<String>,
+    /// Where the REGISTER came from (flow to reuse for NATed/TCP clients).
+    pub source: Option<(Transport, SocketAddr)>,
+}
+
+/// The location service.
+pub trait BindingStore: Send + Sync {
+    /// Unexpired bindings of `aor`.
+    fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding>;
+    /// Insert or replace the binding with the same (aor, contact).
+    fn upsert(&self, binding: Binding);
+    /// Remove one binding.
+    fn remove(&self, aor: &str, contact: &str);
+    /// Remove every binding of `aor`.
+    fn remove_all(&self, aor: &str);
+    /// Drop expired bindings; returns how many were removed.
+    fn purge_expired(&self, now: Instant) -> usize;
+    /// Number of stored bindings (all AORs).
+    fn len(&self) -> usize;
+    /// True when no binding is stored.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// In-memory location service.
+#[derive(Debug, Default)]
+pub struct MemoryBindings {
+    inner: Mutex<HashMap<String, Vec<Binding>>>,
+}
+
+impl MemoryBindings {
+    /// Empty store.
+    pub fn new() -> MemoryBindings {
+        MemoryBindings::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Vec<Binding>>) -> R) -> R {
+        // A poisoned lock only means another thread panicked mid-update;
+        // the map itself is still usable.
+        let mut guard = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut guard)
+    }
+}
+
+impl BindingStore for MemoryBindings {
+    fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding> {
+        self.with(|m| {
+            m.get(aor)
+                .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    fn upsert(&self, binding: Binding) {
+        self.with(|m| {
+            let list = m.entry(binding.aor.clone()).or_default();
+            match list.iter_mut().find(|b| b.contact == binding.contact) {
+                Some(b) => *b = binding,
+                None => list.push(binding),
+            }
+        });
+    }
+
+    fn remove(&self, aor: &str, contact: &str) {
+        self.with(|m| {
+            if let Some(list) = m.get_mut(aor) {
+                list.retain(|b| b.contact != contact);
+                if list.is_empty() {
+                    m.remove(aor);
+                }
+            }
+        });
+    }
+
+    fn remove_all(&self, aor: &str) {
+        self.with(|m| {
+            m.remove(aor);
+        });
+    }
+
+    fn purge_expired(&self, now: Instant) -> usize {
+        self.with(|m| {
+            let mut removed = 0;
+            m.retain(|_, list| {
+                let before = list.len();
+                list.retain(|b| b.expires_at > now);
+                removed += before - list.len();
+                !list.is_empty()
+            });
+            removed
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.with(|m| m.values().map(Vec::len).sum())
+    }
+}

@@ -1,0 +1,597 @@
+//! Registrar + proxy driven in memory with simulated UAs (virtual time, no sockets).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natter_sip::digest::{answer, Challenge};
+use natter_sip::{HeaderName, Message, Method};
+use natter_sip_server::{
+    BindingStore, MemoryBindings, Mode, ServerConfig, SipServer, StaticCredentials, Transmit,
+    Transport,
+};
+
+const PROXY: &str = "127.0.0.1:5060";
+const ALICE: &str = "127.0.0.1:5071";
+const BOB: &str = "127.0.0.1:5072";
+const BOB2: &str = "127.0.0.1:5073";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+struct Net {
+    server: SipServer,
+    bindings: Arc<MemoryBindings>,
+    now: Instant,
+    t0: Instant,
+}
+
+impl Net {
+    fn new(auth: bool, mode: Mode) -> Net {
+        let t0 = Instant::now();
+        let mut cfg = ServerConfig::new("natter.test", (Transport::Udp, addr(PROXY)));
+        cfg.auth = auth;
+        cfg.mode = mode;
+        let creds = StaticCredentials::new()
+            .with_user("alice", "alicepw")
+            .with_user("bob", "bobpw")
+            .with_user("carol", "c");
+        let bindings = Arc::new(MemoryBindings::new());
+        let server = SipServer::new(cfg, Arc::new(creds), bindings.clone(), t0);
+        Net {
+            server,
+            bindings,
+            now: t0,
+            t0,
+        }
+    }
+
+    fn send(&mut self, from: &str, msg: &str) -> Vec<Transmit> {
+        self.server
+            .handle(self.now, Transport::Udp, addr(from), msg.as_bytes())
+            .transmits
+    }
+
+    fn send_msg(&mut self, from: &str, msg: &Message<'_>) -> Vec<Transmit> {
+        self.server
+            .handle(self.now, Transport::Udp, addr(from), &msg.to_bytes())
+            .transmits
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<Transmit> {
+        let end = self.now + d;
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            let next = self.server.on_timer(self.now).next_timeout;
+            match next {
+                Some(t) if t <= end => {
+                    self.now = t.max(self.now);
+                    out.extend(self.server.on_timer(self.now).transmits);
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+        out.extend(self.server.on_timer(self.now).transmits);
+        out
+    }
+}
+
+fn parse(t: &Transmit) -> Message<'static> {
+    Message::parse(&t.bytes)
+        .expect("server output parses")
+        .into_owned()
+}
+
+fn to(ts: &[Transmit], who: &str) -> Vec<Message<'static>> {
+    ts.iter()
+        .filter(|t| t.to.addr == addr(who))
+        .map(parse)
+        .collect()
+}
+
+fn codes(ms: &[Message<'_>]) -> Vec<u16> {
+    ms.iter().filter_map(Message::code).collect()
+}
+
+fn register(user: &str, contact_addr: &str, branch: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "REGISTER sip:natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP {contact_addr};branch=z9hG4bK{branch};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:{user}@natter.test>;tag=r{user}\r\n\
+To: <sip:{user}@natter.test>\r\n\
+Call-ID: reg-{user}@{contact_addr}\r\n\
+CSeq: {cseq} REGISTER\r\n\
+Contact: <sip:{user}@{contact_addr}>\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn invite(from_user: &str, from_addr: &str, to_user: &str, branch: &str, extra: &str) -> String {
+    format!(
+        "INVITE sip:{to_user}@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP {from_addr};branch=z9hG4bK{branch};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:{from_user}@natter.test>;tag=f{branch}\r\n\
+To: <sip:{to_user}@natter.test>\r\n\
+Call-ID: call-{branch}@{from_addr}\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:{from_user}@{from_addr}>\r\n\
+{extra}Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\r\nv=0\n"
+    )
+}
+
+/// A UAS answer to a forwarded request: copies Vias etc., adds To tag and Contact.
+fn answer_from(req: &Message<'_>, code: u16, uas: &str, tag: &str) -> Message<'static> {
+    let mut r = Message::response_to(req, code, None, Some(tag));
+    if code > 100 && code < 300 {
+        r.remove(HeaderName::ContentLength);
+        r.push(HeaderName::Contact, format!("<sip:bob@{uas}>"));
+        r.push(HeaderName::ContentLength, "0");
+    }
+    r
+}
+
+fn register_plain(net: &mut Net, user: &str, at: &str, extra: &str) {
+    let out = net.send(at, &register(user, at, &format!("reg{user}{at}"), 1, extra));
+    assert_eq!(codes(&to(&out, at)), vec![200], "register {user}");
+}
+
+#[test]
+fn register_with_digest_challenge() {
+    let mut net = Net::new(true, Mode::Proxy);
+    let out = net.send(ALICE, &register("alice", ALICE, "a1", 1, ""));
+    let r = to(&out, ALICE);
+    assert_eq!(codes(&r), vec![401]);
+    let ch = Challenge::parse(r[0].header(HeaderName::WwwAuthenticate).expect("challenge"))
+        .expect("parses");
+    assert_eq!(ch.realm, "natter.test");
+    assert_eq!(ch.qop, vec!["auth"]);
+    // Wrong password: refused with 403.
+    let bad = answer(
+        &ch,
+        "REGISTER",
+        "sip:natter.test",
+        "alice",
+        "wrong",
+        "cn",
+        1,
+    )
+    .expect("answer");
+    let msg = register(
+        "alice",
+        ALICE,
+        "a2",
+        2,
+        &format!("Authorization: {}\r\n", bad.to_header_value()),
+    );
+    assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![403]);
+    // Right password.
+    let good = answer(
+        &ch,
+        "REGISTER",
+        "sip:natter.test",
+        "alice",
+        "alicepw",
+        "cn",
+        2,
+    )
+    .expect("answer");
+    let msg = register(
+        "alice",
+        ALICE,
+        "a3",
+        3,
+        &format!("Authorization: {}\r\n", good.to_header_value()),
+    );
+    let r = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&r), vec![200]);
+    assert_eq!(
+        r[0].header(HeaderName::Contact),
+        Some("<sip:alice@127.0.0.1:5071>;expires=3600")
+    );
+    assert_eq!(
+        net.bindings.lookup("sip:alice@natter.test", net.now).len(),
+        1
+    );
+    // Authenticating as bob for alice's AOR is forbidden.
+    let as_bob =
+        answer(&ch, "REGISTER", "sip:natter.test", "bob", "bobpw", "cn", 4).expect("answer");
+    let msg = register(
+        "alice",
+        ALICE,
+        "a4",
+        4,
+        &format!("Authorization: {}\r\n", as_bob.to_header_value()),
+    );
+    assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![403]);
+}
+
+#[test]
+fn register_retransmission_gets_same_answer() {
+    let mut net = Net::new(false, Mode::Proxy);
+    let msg = register("alice", ALICE, "rt", 1, "");
+    let first = net.send(ALICE, &msg);
+    let again = net.send(ALICE, &msg);
+    assert_eq!(first.len(), 1);
+    assert_eq!(again, first, "answered from the server transaction");
+    assert_eq!(net.server.stats().registrations, 1);
+}
+
+#[test]
+fn registrar_expires_min_expires_star_and_q() {
+    let mut net = Net::new(false, Mode::Proxy);
+    let r = to(
+        &net.send(ALICE, &register("alice", ALICE, "e1", 1, "Expires: 10\r\n")),
+        ALICE,
+    );
+    assert_eq!(codes(&r), vec![423]);
+    assert_eq!(r[0].header(HeaderName::MinExpires), Some("60"));
+    let r = to(
+        &net.send(
+            ALICE,
+            &register("alice", ALICE, "e2", 2, "Expires: 120\r\n"),
+        ),
+        ALICE,
+    );
+    assert_eq!(
+        r[0].header(HeaderName::Contact),
+        Some("<sip:alice@127.0.0.1:5071>;expires=120")
+    );
+    // Second contact with q and Path, via its own Contact header.
+    let msg = format!(
+        "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKe3\r\nFrom: <sip:alice@natter.test>;tag=x\r\n\
+To: <sip:alice@natter.test>\r\nCall-ID: reg-alice@{ALICE}\r\nCSeq: 3 REGISTER\r\nSupported: path\r\nPath: <sip:edge.natter.test;lr>\r\n\
+Contact: <sip:alice@192.0.2.7:5080>;q=0.5;expires=300\r\nContent-Length: 0\r\n\r\n"
+    );
+    let r = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&r), vec![200]);
+    let contacts: Vec<&str> = r[0].header_values(HeaderName::Contact).collect();
+    assert_eq!(
+        contacts,
+        vec![
+            "<sip:alice@127.0.0.1:5071>;expires=120",
+            "<sip:alice@192.0.2.7:5080>;expires=300;q=0.500"
+        ]
+    );
+    assert_eq!(
+        r[0].header(HeaderName::Path),
+        Some("<sip:edge.natter.test;lr>")
+    );
+    // Expiry is honoured by lookups.
+    net.advance(Duration::from_secs(121));
+    assert_eq!(
+        net.bindings.lookup("sip:alice@natter.test", net.now).len(),
+        1
+    );
+    // Out-of-order CSeq on the same Call-ID is refused.
+    let stale = register("alice", ALICE, "e4", 2, "").replace(
+        "Contact: <sip:alice@127.0.0.1:5071>",
+        "Contact: <sip:alice@192.0.2.7:5080>",
+    );
+    let r = to(&net.send(ALICE, &stale), ALICE);
+    assert_eq!(codes(&r), vec![500]);
+    // "*" needs Expires: 0.
+    let star = |exp: &str, cseq: u32, b: &str| {
+        format!(
+            "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{b}\r\nFrom: <sip:alice@natter.test>;tag=x\r\n\
+To: <sip:alice@natter.test>\r\nCall-ID: reg-alice@{ALICE}\r\nCSeq: {cseq} REGISTER\r\nContact: *\r\n{exp}Content-Length: 0\r\n\r\n"
+        )
+    };
+    assert_eq!(
+        codes(&to(&net.send(ALICE, &star("", 10, "s1")), ALICE)),
+        vec![400]
+    );
+    let r = to(&net.send(ALICE, &star("Expires: 0\r\n", 11, "s2")), ALICE);
+    assert_eq!(codes(&r), vec![200]);
+    assert_eq!(r[0].header(HeaderName::Contact), None);
+    assert!(net.bindings.is_empty());
+}
+
+#[test]
+fn call_through_proxy_with_record_route_ack_and_bye() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "c1", ""));
+    assert_eq!(codes(&to(&out, ALICE)), vec![100]);
+    let fwd = to(&out, BOB);
+    assert_eq!(fwd.len(), 1);
+    let inv = &fwd[0];
+    assert_eq!(inv.request_uri_str(), Some("sip:bob@127.0.0.1:5072"));
+    assert_eq!(inv.max_forwards().expect("mf"), Some(69));
+    assert_eq!(
+        inv.header(HeaderName::RecordRoute),
+        Some("<sip:127.0.0.1:5060;lr>")
+    );
+    let vias = inv.vias().expect("vias");
+    assert_eq!(vias.len(), 2);
+    assert_eq!((vias[0].host, vias[0].port), ("127.0.0.1", Some(5060)));
+    assert!(vias[0].branch().expect("branch").starts_with("z9hG4bK"));
+    assert_eq!(vias[1].received(), Some("127.0.0.1"));
+    assert_eq!(vias[1].rport(), Some(Some(5071)));
+    assert_eq!(&*inv.body, b"v=0\n");
+    // 180 and 200 relayed with our Via removed.
+    let out = net.send_msg(BOB, &answer_from(inv, 180, BOB, "bobtag"));
+    let up = to(&out, ALICE);
+    assert_eq!(codes(&up), vec![180]);
+    assert_eq!(up[0].vias().expect("vias").len(), 1);
+    let ok = answer_from(inv, 200, BOB, "bobtag");
+    let up = to(&net.send_msg(BOB, &ok), ALICE);
+    assert_eq!(codes(&up), vec![200]);
+    assert_eq!(
+        up[0].header(HeaderName::RecordRoute),
+        Some("<sip:127.0.0.1:5060;lr>")
+    );
+    // 2xx retransmission from bob is relayed too (RFC 6026).
+    assert_eq!(codes(&to(&net.send_msg(BOB, &ok), ALICE)), vec![200]);
+    // ACK with the route set goes statelessly to bob's contact.
+    let ack = format!(
+        "ACK sip:bob@{BOB} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKack1\r\nRoute: <sip:127.0.0.1:5060;lr>\r\nMax-Forwards: 70\r\n\
+From: <sip:alice@natter.test>;tag=fc1\r\nTo: <sip:bob@natter.test>;tag=bobtag\r\nCall-ID: call-c1@{ALICE}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = net.send(ALICE, &ack);
+    let acks = to(&out, BOB);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].method(), Some(&Method::Ack));
+    assert_eq!(
+        acks[0].header(HeaderName::Route),
+        None,
+        "our Route entry removed"
+    );
+    // Retransmitted ACK gets the same stateless branch.
+    let again = to(&net.send(ALICE, &ack), BOB);
+    assert_eq!(
+        again[0].top_via().expect("via").branch(),
+        acks[0].top_via().expect("via").branch()
+    );
+    // BYE from bob to alice through the route set.
+    let bye = format!(
+        "BYE sip:alice@{ALICE} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKbye1\r\nRoute: <sip:127.0.0.1:5060;lr>\r\nMax-Forwards: 70\r\n\
+From: <sip:bob@natter.test>;tag=bobtag\r\nTo: <sip:alice@natter.test>;tag=fc1\r\nCall-ID: call-c1@{ALICE}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = net.send(BOB, &bye);
+    let fwd = to(&out, ALICE);
+    assert_eq!(fwd.len(), 1);
+    assert_eq!(fwd[0].method(), Some(&Method::Bye));
+    let up = to(
+        &net.send_msg(ALICE, &Message::response_to(&fwd[0], 200, None, None)),
+        BOB,
+    );
+    assert_eq!(codes(&up), vec![200]);
+    assert_eq!(net.server.stats().stateless, 2);
+}
+
+#[test]
+fn unknown_and_unregistered_users() {
+    let mut net = Net::new(false, Mode::Proxy);
+    let out = net.send(ALICE, &invite("alice", ALICE, "carol", "u1", ""));
+    assert_eq!(codes(&to(&out, ALICE)), vec![100, 480]);
+    let out = net.send(ALICE, &invite("alice", ALICE, "nobody", "u2", ""));
+    assert_eq!(codes(&to(&out, ALICE)), vec![100, 404]);
+}
+
+#[test]
+fn max_forwards_zero_and_loop_detection() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let msg =
+        invite("alice", ALICE, "bob", "mf", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![100, 483]);
+    // Bob's binding is his AOR itself, registered from the proxy's own
+    // address: the forwarded INVITE comes back unchanged and is a loop.
+    let mut net = Net::new(false, Mode::Proxy);
+    let reg = register("bob", PROXY, "loopreg", 1, "").replace(
+        "Contact: <sip:bob@127.0.0.1:5060>",
+        "Contact: <sip:bob@natter.test>",
+    );
+    assert_eq!(codes(&to(&net.send(PROXY, &reg), PROXY)), vec![200]);
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "lp", ""));
+    let looped = to(&out, PROXY);
+    assert_eq!(looped.len(), 1, "forwarded to the registered source");
+    assert_eq!(looped[0].request_uri_str(), Some("sip:bob@natter.test"));
+    let out = net.send_msg(PROXY, &looped[0]);
+    assert_eq!(codes(&to(&out, PROXY)), vec![100, 482]);
+}
+
+#[test]
+fn cancel_before_answer() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let inv_text = invite("alice", ALICE, "bob", "cx", "");
+    let out = net.send(ALICE, &inv_text);
+    let fwd = to(&out, BOB).remove(0);
+    net.send_msg(BOB, &answer_from(&fwd, 180, BOB, "bt"));
+    let cancel = inv_text
+        .replace("INVITE sip:bob@natter.test", "CANCEL sip:bob@natter.test")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace(
+            "Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n",
+            "Content-Length: 0\r\n\r\n",
+        );
+    let out = net.send(ALICE, &cancel);
+    assert_eq!(codes(&to(&out, ALICE)), vec![200]);
+    let down = to(&out, BOB);
+    assert_eq!(down.len(), 1);
+    assert_eq!(down[0].method(), Some(&Method::Cancel));
+    assert_eq!(
+        down[0].top_via().expect("via").branch(),
+        fwd.top_via().expect("via").branch()
+    );
+    // Bob: 200 for CANCEL, 487 for INVITE; the proxy ACKs the 487 and relays it.
+    net.send_msg(BOB, &Message::response_to(&down[0], 200, None, Some("bt")));
+    let out = net.send_msg(BOB, &answer_from(&fwd, 487, BOB, "bt"));
+    let acks = to(&out, BOB);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].method(), Some(&Method::Ack));
+    assert_eq!(codes(&to(&out, ALICE)), vec![487]);
+}
+
+#[test]
+fn parallel_fork_first_2xx_wins_and_cancels_other() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let second =
+        register("bob", BOB2, "reg2", 1, "").replace("Call-ID: reg-bob@", "Call-ID: reg2-bob@");
+    assert_eq!(codes(&to(&net.send(BOB2, &second), BOB2)), vec![200]);
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "pf", ""));
+    let a = to(&out, BOB).remove(0);
+    let b = to(&out, BOB2).remove(0);
+    net.send_msg(BOB2, &answer_from(&b, 180, BOB2, "t2"));
+    let out = net.send_msg(BOB, &answer_from(&a, 200, BOB, "t1"));
+    assert_eq!(codes(&to(&out, ALICE)), vec![200]);
+    let cancels = to(&out, BOB2);
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(cancels[0].method(), Some(&Method::Cancel));
+    // The 487 from the cancelled branch is absorbed (ACKed, not relayed).
+    let out = net.send_msg(BOB2, &answer_from(&b, 487, BOB2, "t2"));
+    assert!(to(&out, ALICE).is_empty());
+    assert_eq!(to(&out, BOB2)[0].method(), Some(&Method::Ack));
+}
+
+#[test]
+fn sequential_fork_by_q() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let low = register("bob", BOB2, "regq", 1, "")
+        .replace("Call-ID: reg-bob@", "Call-ID: regq-bob@")
+        .replace(
+            &format!("Contact: <sip:bob@{BOB2}>"),
+            &format!("Contact: <sip:bob@{BOB2}>;q=0.5"),
+        );
+    assert_eq!(codes(&to(&net.send(BOB2, &low), BOB2)), vec![200]);
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "sf", ""));
+    assert!(to(&out, BOB2).is_empty(), "lower q waits");
+    let a = to(&out, BOB).remove(0);
+    let out = net.send_msg(BOB, &answer_from(&a, 486, BOB, "t1"));
+    assert!(
+        to(&out, ALICE).is_empty(),
+        "486 not final while targets remain"
+    );
+    let b = to(&out, BOB2);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].request_uri_str(), Some("sip:bob@127.0.0.1:5073"));
+    let out = net.send_msg(BOB2, &answer_from(&b[0], 603, BOB2, "t2"));
+    assert_eq!(codes(&to(&out, ALICE)), vec![603]);
+}
+
+#[test]
+fn best_response_prefers_6xx_then_lowest_class() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let second =
+        register("bob", BOB2, "reg3", 1, "").replace("Call-ID: reg-bob@", "Call-ID: reg3-bob@");
+    net.send(BOB2, &second);
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "br", ""));
+    let a = to(&out, BOB).remove(0);
+    let b = to(&out, BOB2).remove(0);
+    let out = net.send_msg(BOB, &answer_from(&a, 503, BOB, "t1"));
+    assert!(to(&out, ALICE).is_empty());
+    let out = net.send_msg(BOB2, &answer_from(&b, 486, BOB2, "t2"));
+    assert_eq!(codes(&to(&out, ALICE)), vec![486]);
+}
+
+#[test]
+fn unanswered_invite_times_out_with_408() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "to", ""));
+    assert_eq!(to(&out, BOB).len(), 1);
+    let out = net.advance(Duration::from_millis(31_999));
+    assert_eq!(
+        to(&out, BOB).len(),
+        6,
+        "timer A retransmissions at 0.5,1.5,3.5,7.5,15.5,31.5 s"
+    );
+    assert!(to(&out, ALICE).is_empty());
+    let out = net.advance(Duration::from_millis(1));
+    assert_eq!(codes(&to(&out, ALICE)), vec![408]);
+    assert_eq!(net.now - net.t0, Duration::from_secs(32));
+}
+
+#[test]
+fn redirect_mode_answers_302() {
+    let mut net = Net::new(false, Mode::Redirect);
+    register_plain(&mut net, "bob", BOB, "");
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "rd", ""));
+    let r = to(&out, ALICE);
+    assert_eq!(codes(&r), vec![100, 302]);
+    assert_eq!(
+        r[1].header(HeaderName::Contact),
+        Some("<sip:bob@127.0.0.1:5072>;q=0.999")
+    );
+}
+
+#[test]
+fn invite_requires_proxy_auth_when_enabled() {
+    let mut net = Net::new(true, Mode::Proxy);
+    // Register bob directly in the store.
+    net.bindings.upsert(natter_sip_server::Binding {
+        aor: "sip:bob@natter.test".into(),
+        contact: format!("sip:bob@{BOB}"),
+        q: 1000,
+        expires_at: net.now + Duration::from_secs(600),
+        call_id: "x".into(),
+        cseq: 1,
+        path: Vec::new(),
+        source: None,
+    });
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "au1", ""));
+    let r = to(&out, ALICE);
+    assert_eq!(codes(&r), vec![100, 407]);
+    let ch = Challenge::parse(
+        r[1].header(HeaderName::ProxyAuthenticate)
+            .expect("challenge"),
+    )
+    .expect("parses");
+    let creds = answer(
+        &ch,
+        "INVITE",
+        "sip:bob@natter.test",
+        "alice",
+        "alicepw",
+        "q",
+        1,
+    )
+    .expect("answer");
+    let msg = invite(
+        "alice",
+        ALICE,
+        "bob",
+        "au2",
+        &format!("Proxy-Authorization: {}\r\n", creds.to_header_value()),
+    );
+    let out = net.send(ALICE, &msg);
+    assert_eq!(to(&out, BOB).len(), 1, "forwarded after authentication");
+}
+
+#[test]
+fn malformed_request_gets_400_with_reason() {
+    let mut net = Net::new(false, Mode::Proxy);
+    let bad = "OPTIONS sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKbad\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: <sip:b@natter.test>\r\nCall-ID: bad1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let r = to(&net.send(ALICE, bad), ALICE);
+    assert_eq!(codes(&r), vec![400]);
+    assert!(
+        matches!(&r[0].start, natter_sip::StartLine::Response { reason, .. } if reason.contains("CSeq"))
+    );
+    assert_eq!(net.server.stats().parse_errors, 1);
+    // Garbage is dropped silently.
+    assert!(net.send(ALICE, "\u{1}\u{2}garbage").is_empty());
+}
+
+#[test]
+fn options_keepalive_to_proxy() {
+    let mut net = Net::new(false, Mode::Proxy);
+    let opt = "OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKopt\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: <sip:127.0.0.1:5060>\r\nCall-ID: opt1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let r = to(&net.send(ALICE, opt), ALICE);
+    assert_eq!(codes(&r), vec![200]);
+    assert_eq!(
+        to(&net.send(ALICE, opt), ALICE).len(),
+        1,
+        "retransmission answered from the transaction"
+    );
+}
