@@ -424,6 +424,40 @@ impl Agent {
         }
     }
 
+    /// Adds a server-reflexive candidate learned outside the agent, typically the
+    /// XOR-MAPPED-ADDRESS of a TURN Allocate response (saving a separate STUN query).
+    /// `base` must be a registered host candidate's address.
+    pub fn add_server_reflexive_candidate(
+        &mut self,
+        component: u16,
+        base: SocketAddr,
+        mapped: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Candidate> {
+        let local_pref = self
+            .locals
+            .iter()
+            .find(|l| {
+                l.cand.base == base
+                    && l.cand.kind == CandidateType::Host
+                    && l.cand.component == component
+            })?
+            .local_pref;
+        let before = self.locals.len();
+        self.add_srflx(base, component, local_pref, server, mapped);
+        (self.locals.len() > before)
+            .then(|| self.locals.last().map(|l| l.cand.clone()))
+            .flatten()
+    }
+
+    /// Tells the agent the peer is an ICE-lite implementation (`a=ice-lite`): a full
+    /// agent must then be controlling (RFC 8445 §6.1.1).
+    pub fn set_remote_lite(&mut self, lite: bool) {
+        if lite && !self.cfg.lite {
+            self.switch_role(Role::Controlling);
+        }
+    }
+
     /// Announces a relay allocation the application is starting; gathering completes
     /// only when it is resolved with [`Agent::relay_allocated`] or [`Agent::relay_failed`],
     /// or after `gather_timeout`.
@@ -1027,7 +1061,7 @@ impl Agent {
             }
             if msg.class() == Class::Success {
                 if let Ok(Some(mapped)) = msg.xor_mapped_address() {
-                    self.add_srflx(&g, mapped);
+                    self.add_srflx(g.base, g.component, g.local_pref, g.server, mapped);
                 }
             }
             self.check_gathering_complete();
@@ -1163,38 +1197,45 @@ impl Agent {
         true
     }
 
-    fn add_srflx(&mut self, g: &GatherTx, mapped: SocketAddr) {
+    fn add_srflx(
+        &mut self,
+        base: SocketAddr,
+        component: u16,
+        local_pref: u16,
+        server: SocketAddr,
+        mapped: SocketAddr,
+    ) {
         // Redundant when equal to an existing candidate with the same base (no NAT).
         if self
             .locals
             .iter()
-            .any(|l| l.cand.addr == mapped && l.cand.base == g.base)
+            .any(|l| l.cand.addr == mapped && l.cand.base == base)
         {
             return;
         }
         if self.locals.iter().any(|l| {
             l.cand.addr == mapped
                 && l.cand.kind == CandidateType::Srflx
-                && l.cand.component == g.component
+                && l.cand.component == component
         }) {
             return;
         }
         if self.locals.len() >= MAX_CANDIDATES {
             return;
         }
-        let foundation = self.foundation(CandidateType::Srflx, g.base.ip(), Some(g.server.ip()));
+        let foundation = self.foundation(CandidateType::Srflx, base.ip(), Some(server.ip()));
         let cand = Candidate {
             kind: CandidateType::Srflx,
-            component: g.component,
+            component,
             addr: mapped,
-            base: g.base,
-            priority: priority(CandidateType::Srflx, g.local_pref, g.component),
+            base,
+            priority: priority(CandidateType::Srflx, local_pref, component),
             foundation,
-            related: Some(g.base),
+            related: Some(base),
         };
         self.locals.push(LocalCand {
             cand: cand.clone(),
-            local_pref: g.local_pref,
+            local_pref,
         });
         self.events.push_back(Event::LocalCandidate(cand));
     }

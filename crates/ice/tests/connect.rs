@@ -44,3 +44,81 @@ fn open_to_open_connects_host_host_and_carries_data() {
         vec![IceState::Checking, IceState::Connected, IceState::Completed]
     );
 }
+
+#[test]
+fn ipv6_hosts_connect_and_do_not_pair_across_families() {
+    use natter_ice::{Agent, AgentConfig, InterfaceFilter};
+    use natter_netsim::{LinkConfig, Network, RealmId};
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Instant;
+    let t0 = Instant::now();
+    let mut net = Network::new(t0, 3);
+    let v6a: IpAddr = "2001:db8::a".parse().unwrap();
+    let v6b: IpAddr = "2001:db8::b".parse().unwrap();
+    let v4a: IpAddr = "192.0.2.10".parse().unwrap();
+    let ha = net.add_host(RealmId::INTERNET, &[v6a, v4a], LinkConfig::default());
+    let hb = net.add_host(RealmId::INTERNET, &[v6b], LinkConfig::default());
+    let cfg = |c, s| AgentConfig {
+        controlling: c,
+        seed: Some(s),
+        interfaces: InterfaceFilter::allow_all(),
+        ..AgentConfig::default()
+    };
+    let mut a = Agent::new(cfg(true, 1));
+    let mut b = Agent::new(cfg(false, 2));
+    a.add_host_candidate(1, "eth0", SocketAddr::new(v4a, 5000))
+        .unwrap();
+    a.add_host_candidate(1, "eth0", SocketAddr::new(v6a, 5000))
+        .unwrap();
+    b.add_host_candidate(1, "eth0", SocketAddr::new(v6b, 5000))
+        .unwrap();
+    let (ca, cb) = (a.local_credentials().clone(), b.local_credentials().clone());
+    a.set_remote_credentials(&cb.ufrag, &cb.pwd);
+    b.set_remote_credentials(&ca.ufrag, &ca.pwd);
+    for c in a.local_candidates() {
+        b.add_remote_candidate(c).unwrap();
+    }
+    for c in b.local_candidates() {
+        a.add_remote_candidate(c).unwrap();
+    }
+    assert_eq!(
+        a.pairs().len(),
+        1,
+        "the IPv4 host does not pair with an IPv6 remote"
+    );
+    a.gather(t0);
+    b.gather(t0);
+    let mut now = t0;
+    for _ in 0..10_000 {
+        for (ag, h) in [(&mut a, ha), (&mut b, hb)] {
+            while let Some(t) = ag.poll_transmit() {
+                net.send(h, t.source, t.destination, t.data);
+            }
+        }
+        if a.state() == IceState::Completed && b.state() == IceState::Completed {
+            break;
+        }
+        let next = [a.poll_timeout(), b.poll_timeout(), net.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap();
+        now = now.max(next);
+        net.advance_to(now);
+        while let Some(d) = net.poll_delivery() {
+            let ag = if d.host == ha { &mut a } else { &mut b };
+            ag.handle_receive(now, d.local, d.remote, &d.data);
+        }
+        for ag in [&mut a, &mut b] {
+            if ag.poll_timeout().is_some_and(|t| t <= now) {
+                ag.handle_timeout(now);
+            }
+        }
+    }
+    assert_eq!(a.state(), IceState::Completed);
+    let (l, r) = a.selected_pair(1).unwrap();
+    assert_eq!(
+        (l.addr, r.addr),
+        (SocketAddr::new(v6a, 5000), SocketAddr::new(v6b, 5000))
+    );
+}

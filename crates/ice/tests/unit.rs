@@ -303,3 +303,39 @@ fn garbage_and_mutated_checks_never_panic() {
     assert!(a.remote_candidates().len() <= 200);
     assert!(a.pairs().len() <= 100);
 }
+
+#[test]
+fn lite_peer_makes_us_controlling_and_turn_mapped_address_becomes_srflx() {
+    let mut a = agent(false);
+    a.set_remote_lite(true);
+    assert_eq!(a.role(), natter_ice::Role::Controlling);
+    a.add_host_candidate(1, "eth0", sa("10.0.0.2:5000"))
+        .unwrap();
+    let c = a
+        .add_server_reflexive_candidate(
+            1,
+            sa("10.0.0.2:5000"),
+            sa("203.0.113.5:40000"),
+            sa("198.51.100.2:3478"),
+        )
+        .unwrap();
+    assert_eq!(c.kind, CandidateType::Srflx);
+    assert_eq!(c.related, Some(sa("10.0.0.2:5000")));
+    // (100 << 24) + (65535 << 8) + 255
+    assert_eq!(c.priority, 1_694_498_815);
+    assert!(a
+        .add_server_reflexive_candidate(
+            1,
+            sa("10.0.0.9:5000"),
+            sa("203.0.113.5:1"),
+            sa("198.51.100.2:3478")
+        )
+        .is_none());
+    let r = a
+        .add_relay_candidate(1, sa("198.51.100.2:50000"), sa("203.0.113.5:40000"))
+        .unwrap();
+    assert_eq!(
+        r.to_sdp_line(),
+        "a=candidate:3 1 UDP 16777215 198.51.100.2 50000 typ relay raddr 203.0.113.5 rport 40000"
+    );
+}
