@@ -158,7 +158,7 @@ impl<'a> Message<'a> {
         };
         let mut pos = 0usize;
         while pos < body.len() {
-            let Some(tl) = body.get(pos..pos + 4) else {
+            let Some(tl) = body.get(pos..).and_then(<[u8]>::first_chunk::<4>) else {
                 return Err(DecodeError::AttributeOverrun { typ: 0 });
             };
             let typ = u16::from_be_bytes([tl[0], tl[1]]);

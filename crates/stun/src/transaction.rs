@@ -27,6 +27,9 @@ pub const DEFAULT_RM: u32 = 16;
 /// RFC 8489 Ti: how long a reliable-transport transaction waits.
 pub const RELIABLE_TIMEOUT: Duration = Duration::from_millis(39_500);
 
+/// Longest single wait the schedule uses, whatever the configuration.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
 /// Where a transaction stands.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum TransactionState {
@@ -133,15 +136,17 @@ impl ClientTransaction {
         self.sends += 1;
         self.transmit_pending = true;
         let last = self.reliable || self.sends >= self.rc;
-        self.deadline = if self.reliable {
-            now + RELIABLE_TIMEOUT
+        let wait = if self.reliable {
+            RELIABLE_TIMEOUT
         } else if last {
-            now + self.initial_rto * self.rm
+            self.initial_rto.saturating_mul(self.rm)
         } else {
-            let d = now + self.next_interval;
-            self.next_interval *= 2;
+            let d = self.next_interval;
+            self.next_interval = self.next_interval.saturating_mul(2);
             d
         };
+        // Absurd configurations (huge RTO or Rc) must not overflow `Instant`.
+        self.deadline = now + wait.min(MAX_WAIT);
     }
 
     /// The request bytes when a (re)transmission is due.

@@ -135,3 +135,25 @@ fn requests_with_same_tid_are_not_responses() {
     let echo = request(tid);
     assert!(!t.handle_response(start, &Message::parse(&echo).expect("parses")));
 }
+
+#[test]
+fn absurd_configuration_does_not_overflow() {
+    let start = Instant::now();
+    let mut t = ClientTransaction::new(
+        start,
+        request(TransactionId([8; 12])),
+        Duration::from_secs(u64::MAX / 4),
+        200,
+        u32::MAX,
+        false,
+    );
+    for _ in 0..300 {
+        while t.poll_transmit().is_some() {}
+        let Some(next) = t.poll_timeout() else {
+            break;
+        };
+        t.handle_timeout(next);
+    }
+    assert_eq!(t.state(), TransactionState::TimedOut);
+    assert_eq!(t.sends(), 200);
+}
