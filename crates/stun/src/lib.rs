@@ -129,7 +129,8 @@ pub use nat::{
     FilteringBehavior, MappingBehavior, NatProbe, NatProbeConfig, NatProbeResult, NatType,
 };
 pub use transaction::{
-    ClientTransaction, TransactionState, DEFAULT_RC, DEFAULT_RM, DEFAULT_RTO, RELIABLE_TIMEOUT,
+    ClientTransaction, RtoEstimator, TransactionState, DEFAULT_RC, DEFAULT_RM, DEFAULT_RTO,
+    RELIABLE_TIMEOUT,
 };
 pub use unknown::{unknown_comprehension_required, UnknownList};
 pub use writer::{EncodeError, MessageWriter};

@@ -239,3 +239,88 @@ impl ClientTransaction {
         &self.request
     }
 }
+
+/// Smoothed RTO from measured round trips (RFC 6298 section 2, which RFC
+/// 8489 section 6.2.1 points to). Feed it [`ClientTransaction::rtt`] samples
+/// (already filtered by Karn's rule) and start new transactions towards the
+/// same server with [`RtoEstimator::rto`]; RFC 8489 suggests remembering the
+/// value for 10 minutes.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct RtoEstimator {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    min_rto: Duration,
+    max_rto: Duration,
+}
+
+impl RtoEstimator {
+    /// An estimator with RTO bounds; before any sample `rto()` is [`DEFAULT_RTO`]
+    /// clamped to them.
+    pub fn new(min_rto: Duration, max_rto: Duration) -> Self {
+        Self {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            min_rto,
+            max_rto: max_rto.max(min_rto),
+        }
+    }
+
+    /// Takes one RTT sample.
+    pub fn update(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|, SRTT = 7/8 SRTT + 1/8 R'.
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    /// The smoothed RTT, once sampled.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// RTO = SRTT + 4 RTTVAR, clamped to the bounds.
+    pub fn rto(&self) -> Duration {
+        let raw = match self.srtt {
+            None => DEFAULT_RTO,
+            Some(srtt) => srtt.saturating_add(self.rttvar.saturating_mul(4)),
+        };
+        raw.clamp(self.min_rto, self.max_rto)
+    }
+}
+
+impl Default for RtoEstimator {
+    /// Bounds of 500 ms (RFC 8489's floor for the initial RTO) and 60 s (RFC 6298's ceiling).
+    fn default() -> Self {
+        Self::new(Duration::from_millis(500), Duration::from_secs(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rto_follows_rfc6298() {
+        let mut e = RtoEstimator::new(Duration::from_millis(10), Duration::from_secs(60));
+        assert_eq!(e.rto(), DEFAULT_RTO);
+        e.update(Duration::from_millis(100));
+        // SRTT 100, RTTVAR 50: RTO 300.
+        assert_eq!(e.rto(), Duration::from_millis(300));
+        e.update(Duration::from_millis(200));
+        // RTTVAR = (150 + 100) / 4 = 62.5, SRTT = (700 + 200) / 8 = 112.5: RTO 362.5.
+        assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(e.rto(), Duration::from_micros(362_500));
+        let floor = RtoEstimator::default();
+        let mut f = floor;
+        f.update(Duration::from_millis(1));
+        assert_eq!(f.rto(), Duration::from_millis(500));
+    }
+}
