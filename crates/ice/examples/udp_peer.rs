@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use natter_ice::{Agent, AgentConfig, Event, IceState, InterfaceFilter};
+use natter_ice::{Agent, AgentConfig, Event, IceState, InterfaceFilter, RemoteLines};
 
 fn main() {
     let mut controlling = true;
@@ -66,8 +66,9 @@ fn run(
     let t0 = Instant::now();
     let out = std::io::stdout();
     let mut out = out.lock();
-    let creds = agent.local_credentials().clone();
-    let _ = writeln!(out, "a=ice-ufrag:{}\na=ice-pwd:{}", creds.ufrag, creds.pwd);
+    for l in agent.credential_lines() {
+        let _ = writeln!(out, "{l}");
+    }
     agent.add_host_candidate(1, "bind", local);
     agent.gather(t0);
 
@@ -87,7 +88,7 @@ fn run(
         let _ = tx.send(None);
     });
 
-    let (mut ufrag, mut pwd) = (None::<String>, None::<String>);
+    let mut remote = RemoteLines::new();
     let mut remote_done = false;
     let mut connected = false;
     let mut stdin_eof = false;
@@ -104,20 +105,9 @@ fn run(
                 Ok(Some(line)) => {
                     let line = line.trim().to_owned();
                     if !remote_done {
-                        if let Some(u) = line.strip_prefix("a=ice-ufrag:") {
-                            ufrag = Some(u.to_owned());
-                        } else if let Some(p) = line.strip_prefix("a=ice-pwd:") {
-                            pwd = Some(p.to_owned());
-                        } else if line.starts_with("a=candidate:") {
-                            if let Err(e) = agent.add_remote_candidate_sdp(&line) {
-                                eprintln!("skipping candidate ({e}): {line}");
-                            }
-                        } else if line.starts_with("a=end-of-candidates") {
-                            remote_done = true;
-                            agent.end_of_remote_candidates();
-                        }
-                        if let (Some(u), Some(p)) = (&ufrag, &pwd) {
-                            agent.set_remote_credentials(u, p);
+                        match remote.apply(&mut agent, &line) {
+                            Ok(done) => remote_done = done,
+                            Err(e) => eprintln!("skipping line ({e}): {line}"),
                         }
                     } else if !line.is_empty() {
                         pending_data.push(line);
@@ -171,7 +161,7 @@ fn run(
             .poll_timeout()
             .map(|t| t.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_millis(10))
-            .clamp(Duration::from_micros(200), Duration::from_millis(10));
+            .clamp(Duration::from_micros(200), Duration::from_millis(2));
         let _ = sock.set_read_timeout(Some(wait));
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
             let now = Instant::now();

@@ -29,6 +29,7 @@ mod candidate;
 mod checklist;
 mod config;
 mod error;
+mod signal;
 mod stun_msg;
 
 pub use agent::{Agent, Event, GatheringState, IceState, RelayToken, Role, Transmit};
@@ -36,3 +37,4 @@ pub use candidate::{Candidate, CandidateType, Credentials};
 pub use checklist::{PairInfo, PairState};
 pub use config::{AgentConfig, InterfaceFilter, Nomination};
 pub use error::{Error, Result};
+pub use signal::{IceLine, RemoteLines};

@@ -339,3 +339,57 @@ fn lite_peer_makes_us_controlling_and_turn_mapped_address_becomes_srflx() {
         "a=candidate:3 1 UDP 16777215 198.51.100.2 50000 typ relay raddr 203.0.113.5 rport 40000"
     );
 }
+
+#[test]
+fn signalling_lines_and_descriptions() {
+    use natter_ice::{IceLine, RemoteLines};
+    assert_eq!(
+        IceLine::parse("a=ice-ufrag:abcd").unwrap(),
+        Some(IceLine::Ufrag("abcd".into()))
+    );
+    assert_eq!(
+        IceLine::parse("a=end-of-candidates").unwrap(),
+        Some(IceLine::EndOfCandidates)
+    );
+    assert_eq!(IceLine::parse("# state comp=1").unwrap(), None);
+    assert_eq!(IceLine::parse("a=rtcp-mux").unwrap(), None);
+    assert!(IceLine::parse("a=candidate:1 1 UDP x 1.2.3.4 5 typ host").is_err());
+    let line = "a=candidate:1 1 UDP 2015364095 127.0.0.1 44113 typ host";
+    assert_eq!(IceLine::parse(line).unwrap().unwrap().to_string(), line);
+
+    // the nice_peer.py / `natter ice connect` order: candidates may come before creds
+    let mut a = agent(true);
+    a.add_host_candidate(1, "lo", sa("127.0.0.1:5000")).unwrap();
+    let mut r = RemoteLines::new();
+    assert!(!r.apply(&mut a, line).unwrap());
+    assert!(!r.apply(&mut a, "a=ice-ufrag:zj5V").unwrap());
+    assert!(!r.apply(&mut a, "a=ice-pwd:9pro3cE1TBFwJkXN8neehF").unwrap());
+    assert!(r.apply(&mut a, "a=end-of-candidates").unwrap());
+    assert_eq!(a.remote_candidates().len(), 1);
+    a.handle_timeout(Instant::now());
+    let t = a.poll_transmit().unwrap();
+    let m = Message::parse(&t.data).unwrap();
+    assert!(m.username().unwrap().unwrap().starts_with("zj5V:"));
+
+    // from a full SDP: Chromium's offer, first m-line
+    let text = std::fs::read_to_string(format!(
+        "{}/../sdp/tests/data/chromium156-nat-offer-host-srflx-relay.sdp",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let sd = natter_sdp::SessionDescription::parse(&text).unwrap();
+    let mut b = agent(false);
+    b.add_host_candidate(1, "eth0", sa("10.0.0.2:5000"))
+        .unwrap();
+    assert_eq!(
+        b.apply_remote_description(&sd, 0),
+        3,
+        "the TCP candidate is skipped"
+    );
+    let attrs = b.local_attributes();
+    assert_eq!(attrs[0].name, "ice-ufrag");
+    assert_eq!(
+        attrs[3].value.as_deref(),
+        Some("1 1 UDP 2130706431 10.0.0.2 5000 typ host")
+    );
+}
