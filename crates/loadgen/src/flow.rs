@@ -149,10 +149,10 @@ impl Sink {
                 // Let a batch build up: one wake-up per datagram would make the sink, not the
                 // server, the bottleneck. The socket buffers (4 MiB) absorb far more than this.
                 std::thread::sleep(COALESCE);
-                for index in 0..fds.len() {
+                for (index, &fd) in fds.iter().enumerate() {
                     // Drain this socket, bounded so one busy socket cannot starve the others.
                     for _ in 0..64 {
-                        let n = batch.recv(fds[index]).unwrap_or(0);
+                        let n = batch.recv(fd).unwrap_or(0);
                         if n == 0 {
                             break;
                         }

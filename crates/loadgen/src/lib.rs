@@ -72,19 +72,16 @@ pub fn any_local_for(server: SocketAddr) -> SocketAddr {
             SocketAddr::from((client_ipv4(run_cookie_once()), 0))
         }
         SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(v6) if v6.ip().is_loopback() => SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 0)),
+        SocketAddr::V6(v6) if v6.ip().is_loopback() => {
+            SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 0))
+        }
         SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
     }
 }
 
 /// The per-process client address for `cookie`: 127.a.b.c with a, c never 0 or 255.
 pub fn client_ipv4(cookie: [u8; 4]) -> [u8; 4] {
-    [
-        127,
-        1 + cookie[0] % 254,
-        cookie[1],
-        1 + cookie[2] % 254,
-    ]
+    [127, 1 + cookie[0] % 254, cookie[1], 1 + cookie[2] % 254]
 }
 
 fn run_cookie_once() -> [u8; 4] {

@@ -396,3 +396,211 @@ pub fn send_indication(peer: SocketAddr, data: &[u8]) -> Result<Vec<u8>, TurnErr
     .finish()?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TID: TransactionId = TransactionId([7; 12]);
+
+    fn peer() -> SocketAddr {
+        "192.0.2.10:4000".parse().unwrap()
+    }
+
+    fn auth() -> Auth {
+        Auth {
+            realm: "natter".into(),
+            nonce: "n0nce".into(),
+            key: long_term_key("u", "natter", "p"),
+        }
+    }
+
+    #[test]
+    fn credentials_parse_user_and_password() {
+        assert_eq!(
+            "u:p:q".parse::<Credentials>().unwrap(),
+            Credentials {
+                username: "u".into(),
+                password: "p:q".into()
+            }
+        );
+        assert!("nocolon".parse::<Credentials>().is_err());
+        assert!(":p".parse::<Credentials>().is_err());
+    }
+
+    #[test]
+    fn first_allocate_is_unsigned_with_exact_bytes() {
+        let mut buf = Vec::new();
+        build_request(
+            &mut buf,
+            Request::Allocate { lifetime: 600 },
+            TID,
+            "u",
+            None,
+        )
+        .unwrap();
+        let mut expected = vec![0x00, 0x03, 0x00, 0x18, 0x21, 0x12, 0xA4, 0x42];
+        expected.extend_from_slice(&[7; 12]);
+        // REQUESTED-TRANSPORT UDP, LIFETIME 600.
+        expected.extend_from_slice(&[0x00, 0x19, 0x00, 0x04, 17, 0, 0, 0]);
+        expected.extend_from_slice(&[0x00, 0x0D, 0x00, 0x04, 0x00, 0x00, 0x02, 0x58]);
+        // FINGERPRINT header; its value is checked by parsing below.
+        expected.extend_from_slice(&[0x80, 0x28, 0x00, 0x04]);
+        assert_eq!(&buf[..expected.len()], &expected[..]);
+        assert_eq!(buf.len(), expected.len() + 4);
+        let message = Message::parse(&buf).unwrap();
+        assert!(message.verify_fingerprint().is_ok());
+    }
+
+    #[test]
+    fn signed_requests_carry_credentials_and_valid_integrity() {
+        let mut buf = Vec::new();
+        let request = Request::ChannelBind {
+            peer: peer(),
+            channel: 0x4001,
+        };
+        build_request(&mut buf, request, TID, "u", Some(&auth())).unwrap();
+        let message = Message::parse(&buf).unwrap();
+        assert_eq!(message.method(), Method::CHANNEL_BIND);
+        assert_eq!(message.channel_number(), Ok(Some(0x4001)));
+        assert_eq!(message.xor_peer_address(), Ok(Some(peer())));
+        assert_eq!(message.username(), Ok(Some("u")));
+        assert_eq!(message.realm(), Ok(Some("natter")));
+        assert_eq!(message.nonce(), Ok(Some("n0nce")));
+        assert!(message
+            .verify_integrity(&long_term_key("u", "natter", "p"))
+            .is_ok());
+        assert!(message
+            .verify_integrity(&long_term_key("u", "natter", "wrong"))
+            .is_err());
+        assert!(message.verify_fingerprint().is_ok());
+    }
+
+    fn answer(
+        method: Method,
+        class: Class,
+        tid: TransactionId,
+        build: impl Fn(&mut MessageWriter),
+    ) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut writer = MessageWriter::new(&mut buf, method, class, tid);
+        build(&mut writer);
+        writer.finish().unwrap();
+        buf
+    }
+
+    #[test]
+    fn challenge_gives_realm_and_nonce() {
+        let reply = answer(Method::ALLOCATE, Class::Error, TID, |w| {
+            w.add_error_code(401, "Unauthorized")
+                .add_realm("natter")
+                .add_nonce("abc");
+        });
+        assert_eq!(
+            read_answer(&reply, Request::Allocate { lifetime: 600 }, TID, None).unwrap(),
+            Some(Answer::Challenge {
+                realm: "natter".into(),
+                nonce: "abc".into()
+            })
+        );
+    }
+
+    #[test]
+    fn stale_nonce_keeps_the_known_realm() {
+        let reply = answer(Method::REFRESH, Class::Error, TID, |w| {
+            w.add_error_code(438, "Stale Nonce").add_nonce("fresh");
+        });
+        let request = Request::Refresh { lifetime: 0 };
+        assert_eq!(
+            read_answer(&reply, request, TID, Some("natter")).unwrap(),
+            Some(Answer::Challenge {
+                realm: "natter".into(),
+                nonce: "fresh".into()
+            })
+        );
+        // Without a known realm a nonce alone cannot be used.
+        assert!(matches!(
+            read_answer(&reply, request, TID, None),
+            Err(TurnError::Rejected { code: 438, .. })
+        ));
+    }
+
+    #[test]
+    fn other_errors_are_rejections() {
+        let reply = answer(Method::ALLOCATE, Class::Error, TID, |w| {
+            w.add_error_code(486, "Allocation Quota Reached");
+        });
+        match read_answer(
+            &reply,
+            Request::Allocate { lifetime: 600 },
+            TID,
+            Some("natter"),
+        ) {
+            Err(TurnError::Rejected {
+                method,
+                code,
+                reason,
+            }) => {
+                assert_eq!((method, code), ("Allocate", 486));
+                assert_eq!(reason, "Allocation Quota Reached");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn allocate_success_needs_the_relayed_address() {
+        let relayed: SocketAddr = "198.51.100.1:50000".parse().unwrap();
+        let reply = answer(Method::ALLOCATE, Class::Success, TID, |w| {
+            w.add_xor_relayed_address(relayed).add_lifetime(600);
+        });
+        let request = Request::Allocate { lifetime: 600 };
+        assert_eq!(
+            read_answer(&reply, request, TID, None).unwrap(),
+            Some(Answer::Success {
+                relayed: Some(relayed)
+            })
+        );
+        let bare = answer(Method::ALLOCATE, Class::Success, TID, |_| {});
+        assert!(matches!(
+            read_answer(&bare, request, TID, None),
+            Err(TurnError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn answers_to_other_transactions_are_ignored() {
+        let other = TransactionId([8; 12]);
+        let reply = answer(Method::CREATE_PERMISSION, Class::Success, other, |_| {});
+        let request = Request::CreatePermission { peer: peer() };
+        assert_eq!(read_answer(&reply, request, TID, None).unwrap(), None);
+        let wrong_method = answer(Method::REFRESH, Class::Success, TID, |_| {});
+        assert_eq!(
+            read_answer(&wrong_method, request, TID, None).unwrap(),
+            None
+        );
+        assert_eq!(read_answer(b"garbage", request, TID, None).unwrap(), None);
+        let ok = answer(Method::CREATE_PERMISSION, Class::Success, TID, |_| {});
+        assert_eq!(
+            read_answer(&ok, request, TID, None).unwrap(),
+            Some(Answer::Success { relayed: None })
+        );
+    }
+
+    #[test]
+    fn data_path_messages_have_exact_framing() {
+        assert_eq!(
+            channel_data(0x4002, b"abc").unwrap(),
+            vec![0x40, 0x02, 0x00, 0x03, b'a', b'b', b'c']
+        );
+        assert!(channel_data(0x3fff, b"abc").is_err());
+        let indication = send_indication(peer(), b"hello").unwrap();
+        let message = Message::parse(&indication).unwrap();
+        assert_eq!(
+            (message.method(), message.class()),
+            (Method::SEND, Class::Indication)
+        );
+        assert_eq!(message.xor_peer_address(), Ok(Some(peer())));
+        assert_eq!(message.data(), Some(&b"hello"[..]));
+    }
+}
