@@ -89,6 +89,7 @@ fn run(
     });
 
     let mut remote = RemoteLines::new();
+    let mut remote_at: Option<Instant> = None;
     let mut remote_done = false;
     let mut connected = false;
     let mut stdin_eof = false;
@@ -106,7 +107,12 @@ fn run(
                     let line = line.trim().to_owned();
                     if !remote_done {
                         match remote.apply(&mut agent, &line) {
-                            Ok(done) => remote_done = done,
+                            Ok(done) => {
+                                remote_done = done;
+                                if remote_at.is_none() && line.starts_with("a=candidate") {
+                                    remote_at = Some(Instant::now());
+                                }
+                            }
                             Err(e) => eprintln!("skipping line ({e}): {line}"),
                         }
                     } else if !line.is_empty() {
@@ -133,7 +139,11 @@ fn run(
                         connected = true;
                         let _ =
                             writeln!(out, "connected {} {} {} {}", l.kind, l.addr, r.kind, r.addr);
-                        eprintln!("connected after {:?}", now - t0);
+                        let since = remote_at.map(|r| now.saturating_duration_since(r));
+                        eprintln!(
+                            "connected after {:?} (since first remote candidate {since:?})",
+                            now - t0
+                        );
                     }
                 }
                 Event::StateChanged(IceState::Failed) => {

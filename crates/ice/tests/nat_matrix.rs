@@ -149,3 +149,29 @@ fn nat_matrix_lossy_high_rtt() {
         loss: 0.025,
     });
 }
+
+#[test]
+fn simulation_is_deterministic() {
+    let go = || {
+        let link = LinkConfig {
+            delay: Duration::from_millis(30),
+            jitter: Duration::from_millis(10),
+            loss: 0.05,
+        };
+        let sc = Scenario {
+            turn: true,
+            link,
+            seed: 99,
+            ..Scenario::new(NatType::Symmetric, NatType::RestrictedCone)
+        };
+        let mut sim = Sim::new(&sc, base_config(true, 7), base_config(false, 8));
+        sim.run_until(Duration::from_secs(20), |s| s.both(IceState::Completed));
+        (
+            sim.now - sim.t0,
+            sim.peers[0].events.clone(),
+            sim.peers[1].events.clone(),
+            sim.net.stats(),
+        )
+    };
+    assert_eq!(go(), go());
+}
