@@ -1,6 +1,9 @@
 //! Never panics on garbage: every reader of outside bytes gets seeded random input and mutated
 //! real messages. Deterministic (fixed xorshift seed), bounded.
 
+// Test helpers outside #[test] functions may panic: a panic is a test failure here.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 
 use natter_loadgen::binding::{answered_seq, mark_seen, request, BINDING_SUCCESS};

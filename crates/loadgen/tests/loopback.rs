@@ -1,6 +1,9 @@
 //! Behaviour on loopback: the TURN control exchanges against a scripted fake server, the bare
 //! forwarder in both modes, and batched I/O. Every loop is bounded; nothing sleeps to wait.
 
+// Test helpers outside #[test] functions may panic: a panic is a test failure here.
+#![allow(clippy::unwrap_used)]
+
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
