@@ -34,6 +34,17 @@ pub enum AttrError {
     },
 }
 
+/// USERNAME byte limit: RFC 5389's 513 (RFC 8489 says fewer than 509; the
+/// older bound keeps RFC 5389 peers working).
+pub(crate) const MAX_USERNAME_BYTES: usize = 513;
+/// Byte limit of REALM, NONCE, SOFTWARE and reason phrases (128 characters
+/// of up to 6 bytes each, as RFC 8489 counts them).
+pub(crate) const MAX_TEXT_BYTES: usize = 763;
+/// Character limit of REALM, NONCE, SOFTWARE and reason phrases ("fewer than 128").
+pub(crate) const MAX_TEXT_CHARS: usize = 127;
+/// ALTERNATE-DOMAIN byte limit (a DNS name).
+pub(crate) const MAX_DOMAIN_BYTES: usize = 255;
+
 /// IANA protocol number for UDP, the value REQUESTED-TRANSPORT carries (RFC 8656).
 pub const PROTOCOL_UDP: u8 = 17;
 /// IANA protocol number for TCP (RFC 6062 allocations).
@@ -278,12 +289,14 @@ impl<'a> Attribute<'a> {
             attr::XOR_MAPPED_ADDRESS => Self::XorMappedAddress(xor_addr(typ, value, tid)?),
             attr::XOR_PEER_ADDRESS => Self::XorPeerAddress(xor_addr(typ, value, tid)?),
             attr::XOR_RELAYED_ADDRESS => Self::XorRelayedAddress(xor_addr(typ, value, tid)?),
-            attr::USERNAME => Self::Username(text(typ, value, 513, usize::MAX)?),
+            attr::USERNAME => Self::Username(text(typ, value, MAX_USERNAME_BYTES, usize::MAX)?),
             attr::USERHASH => Self::Userhash(value.try_into().map_err(|_| bad)?),
-            attr::REALM => Self::Realm(text(typ, value, 763, 127)?),
-            attr::NONCE => Self::Nonce(text(typ, value, 763, 127)?),
-            attr::SOFTWARE => Self::Software(text(typ, value, 763, 127)?),
-            attr::ALTERNATE_DOMAIN => Self::AlternateDomain(text(typ, value, 255, 255)?),
+            attr::REALM => Self::Realm(text(typ, value, MAX_TEXT_BYTES, MAX_TEXT_CHARS)?),
+            attr::NONCE => Self::Nonce(text(typ, value, MAX_TEXT_BYTES, MAX_TEXT_CHARS)?),
+            attr::SOFTWARE => Self::Software(text(typ, value, MAX_TEXT_BYTES, MAX_TEXT_CHARS)?),
+            attr::ALTERNATE_DOMAIN => {
+                Self::AlternateDomain(text(typ, value, MAX_DOMAIN_BYTES, MAX_DOMAIN_BYTES)?)
+            }
             attr::MESSAGE_INTEGRITY => Self::MessageIntegrity(value.try_into().map_err(|_| bad)?),
             attr::MESSAGE_INTEGRITY_SHA256 => {
                 if !(16..=32).contains(&value.len()) || value.len() % 4 != 0 {
@@ -416,7 +429,7 @@ fn code_and_reason(
     if !(3..=6).contains(&class) || number > 99 {
         return Err(AttrError::Malformed { typ });
     }
-    let reason = text(typ, reason, 763, 127)?;
+    let reason = text(typ, reason, MAX_TEXT_BYTES, MAX_TEXT_CHARS)?;
     Ok((class * 100 + number, reason))
 }
 
@@ -460,6 +473,8 @@ fn decode_password_algorithm_entry(buf: &[u8]) -> Option<(PasswordAlgorithmParam
 
 /// Typed getters. Each returns `Ok(None)` when the attribute is absent and
 /// `Err` when it is present but malformed, so a server can answer 400 with `?`.
+/// All of them decode through [`Attribute::decode`], the one place value
+/// formats are checked.
 impl<'a> Message<'a> {
     /// Decodes every effective attribute in order.
     pub fn typed_attributes(&self) -> impl Iterator<Item = Result<Attribute<'a>, AttrError>> + '_ {
@@ -468,28 +483,34 @@ impl<'a> Message<'a> {
             .map(move |a| Attribute::decode(a.typ, a.value, &tid))
     }
 
-    fn typed<T>(
+    /// Decodes the first effective `typ` attribute and picks the variant out.
+    fn decoded<T>(
         &self,
         typ: u16,
-        f: impl FnOnce(&'a [u8]) -> Result<T, AttrError>,
+        pick: impl FnOnce(Attribute<'a>) -> Option<T>,
     ) -> Result<Option<T>, AttrError> {
-        self.get(typ).map(f).transpose()
-    }
-
-    fn xor_address(&self, typ: u16) -> Result<Option<SocketAddr>, AttrError> {
-        let tid = self.transaction_id();
-        self.typed(typ, |v| xor_addr(typ, v, &tid))
+        let Some(value) = self.get(typ) else {
+            return Ok(None);
+        };
+        let attribute = Attribute::decode(typ, value, &self.transaction_id())?;
+        pick(attribute)
+            .map(Some)
+            .ok_or(AttrError::Malformed { typ })
     }
 
     /// XOR-MAPPED-ADDRESS.
     pub fn xor_mapped_address(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.xor_address(attr::XOR_MAPPED_ADDRESS)
+        self.decoded(attr::XOR_MAPPED_ADDRESS, |a| match a {
+            Attribute::XorMappedAddress(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// MAPPED-ADDRESS.
     pub fn mapped_address(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.typed(attr::MAPPED_ADDRESS, |v| {
-            plain_addr(attr::MAPPED_ADDRESS, v)
+        self.decoded(attr::MAPPED_ADDRESS, |a| match a {
+            Attribute::MappedAddress(v) => Some(v),
+            _ => None,
         })
     }
 
@@ -503,7 +524,7 @@ impl<'a> Message<'a> {
 
     /// The first XOR-PEER-ADDRESS.
     pub fn xor_peer_address(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.xor_address(attr::XOR_PEER_ADDRESS)
+        self.decoded(attr::XOR_PEER_ADDRESS, pick_peer)
     }
 
     /// Every XOR-PEER-ADDRESS (CreatePermission may carry several).
@@ -515,7 +536,7 @@ impl<'a> Message<'a> {
 
     /// The first XOR-RELAYED-ADDRESS.
     pub fn xor_relayed_address(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.xor_address(attr::XOR_RELAYED_ADDRESS)
+        self.decoded(attr::XOR_RELAYED_ADDRESS, pick_relayed)
     }
 
     /// Every XOR-RELAYED-ADDRESS (dual-stack allocations return two).
@@ -529,113 +550,122 @@ impl<'a> Message<'a> {
 
     /// ALTERNATE-SERVER.
     pub fn alternate_server(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.typed(attr::ALTERNATE_SERVER, |v| {
-            plain_addr(attr::ALTERNATE_SERVER, v)
+        self.decoded(attr::ALTERNATE_SERVER, |a| match a {
+            Attribute::AlternateServer(v) => Some(v),
+            _ => None,
         })
     }
 
     /// RESPONSE-ORIGIN (RFC 5780).
     pub fn response_origin(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.typed(attr::RESPONSE_ORIGIN, |v| {
-            plain_addr(attr::RESPONSE_ORIGIN, v)
+        self.decoded(attr::RESPONSE_ORIGIN, |a| match a {
+            Attribute::ResponseOrigin(v) => Some(v),
+            _ => None,
         })
     }
 
     /// OTHER-ADDRESS (RFC 5780).
     pub fn other_address(&self) -> Result<Option<SocketAddr>, AttrError> {
-        self.typed(attr::OTHER_ADDRESS, |v| plain_addr(attr::OTHER_ADDRESS, v))
+        self.decoded(attr::OTHER_ADDRESS, |a| match a {
+            Attribute::OtherAddress(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// USERNAME.
     pub fn username(&self) -> Result<Option<&'a str>, AttrError> {
-        self.typed(attr::USERNAME, |v| text(attr::USERNAME, v, 513, usize::MAX))
+        self.decoded(attr::USERNAME, |a| match a {
+            Attribute::Username(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// USERHASH.
     pub fn userhash(&self) -> Result<Option<&'a [u8; 32]>, AttrError> {
-        self.typed(attr::USERHASH, |v| {
-            v.try_into().map_err(|_| AttrError::Malformed {
-                typ: attr::USERHASH,
-            })
+        self.decoded(attr::USERHASH, |a| match a {
+            Attribute::Userhash(v) => Some(v),
+            _ => None,
         })
     }
 
     /// REALM.
     pub fn realm(&self) -> Result<Option<&'a str>, AttrError> {
-        self.typed(attr::REALM, |v| text(attr::REALM, v, 763, 127))
+        self.decoded(attr::REALM, |a| match a {
+            Attribute::Realm(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// NONCE.
     pub fn nonce(&self) -> Result<Option<&'a str>, AttrError> {
-        self.typed(attr::NONCE, |v| text(attr::NONCE, v, 763, 127))
+        self.decoded(attr::NONCE, |a| match a {
+            Attribute::Nonce(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// SOFTWARE.
     pub fn software(&self) -> Result<Option<&'a str>, AttrError> {
-        self.typed(attr::SOFTWARE, |v| text(attr::SOFTWARE, v, 763, 127))
+        self.decoded(attr::SOFTWARE, |a| match a {
+            Attribute::Software(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// ALTERNATE-DOMAIN.
     pub fn alternate_domain(&self) -> Result<Option<&'a str>, AttrError> {
-        self.typed(attr::ALTERNATE_DOMAIN, |v| {
-            text(attr::ALTERNATE_DOMAIN, v, 255, 255)
+        self.decoded(attr::ALTERNATE_DOMAIN, |a| match a {
+            Attribute::AlternateDomain(v) => Some(v),
+            _ => None,
         })
     }
 
     /// ERROR-CODE.
     pub fn error_code(&self) -> Result<Option<ErrorCode<'a>>, AttrError> {
-        self.typed(attr::ERROR_CODE, decode_error_code)
+        self.decoded(attr::ERROR_CODE, |a| match a {
+            Attribute::ErrorCode(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// UNKNOWN-ATTRIBUTES entries.
     pub fn unknown_attributes(&self) -> Result<Option<U16List<'a>>, AttrError> {
-        self.typed(attr::UNKNOWN_ATTRIBUTES, |v| {
-            if v.len() % 2 == 0 {
-                Ok(U16List::new(v))
-            } else {
-                Err(AttrError::Malformed {
-                    typ: attr::UNKNOWN_ATTRIBUTES,
-                })
-            }
+        self.decoded(attr::UNKNOWN_ATTRIBUTES, |a| match a {
+            Attribute::UnknownAttributes(v) => Some(v.iter()),
+            _ => None,
         })
     }
 
     /// PASSWORD-ALGORITHM.
     pub fn password_algorithm(&self) -> Result<Option<PasswordAlgorithmParams<'a>>, AttrError> {
-        let tid = self.transaction_id();
-        self.typed(attr::PASSWORD_ALGORITHM, |v| {
-            match Attribute::decode(attr::PASSWORD_ALGORITHM, v, &tid)? {
-                Attribute::PasswordAlgorithm(p) => Ok(p),
-                _ => Err(AttrError::Malformed {
-                    typ: attr::PASSWORD_ALGORITHM,
-                }),
-            }
+        self.decoded(attr::PASSWORD_ALGORITHM, |a| match a {
+            Attribute::PasswordAlgorithm(v) => Some(v),
+            _ => None,
         })
     }
 
     /// PASSWORD-ALGORITHMS entries.
     pub fn password_algorithms(&self) -> Result<Option<PasswordAlgorithmList<'a>>, AttrError> {
-        let tid = self.transaction_id();
-        self.typed(attr::PASSWORD_ALGORITHMS, |v| {
-            match Attribute::decode(attr::PASSWORD_ALGORITHMS, v, &tid)? {
-                Attribute::PasswordAlgorithms(p) => Ok(p.iter()),
-                _ => Err(AttrError::Malformed {
-                    typ: attr::PASSWORD_ALGORITHMS,
-                }),
-            }
+        self.decoded(attr::PASSWORD_ALGORITHMS, |a| match a {
+            Attribute::PasswordAlgorithms(v) => Some(v.iter()),
+            _ => None,
         })
     }
 
     /// CHANNEL-NUMBER (the upper 16 bits of the value).
     pub fn channel_number(&self) -> Result<Option<u16>, AttrError> {
-        self.typed(attr::CHANNEL_NUMBER, |v| {
-            Ok((u32_value(attr::CHANNEL_NUMBER, v)? >> 16) as u16)
+        self.decoded(attr::CHANNEL_NUMBER, |a| match a {
+            Attribute::ChannelNumber(v) => Some(v),
+            _ => None,
         })
     }
 
     /// LIFETIME in seconds.
     pub fn lifetime(&self) -> Result<Option<u32>, AttrError> {
-        self.typed(attr::LIFETIME, |v| u32_value(attr::LIFETIME, v))
+        self.decoded(attr::LIFETIME, |a| match a {
+            Attribute::Lifetime(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// DATA, borrowed from the datagram (the relay hot path copies nothing).
@@ -645,42 +675,41 @@ impl<'a> Message<'a> {
 
     /// REQUESTED-ADDRESS-FAMILY.
     pub fn requested_address_family(&self) -> Result<Option<AddressFamily>, AttrError> {
-        self.typed(attr::REQUESTED_ADDRESS_FAMILY, |v| {
-            family(attr::REQUESTED_ADDRESS_FAMILY, v)
+        self.decoded(attr::REQUESTED_ADDRESS_FAMILY, |a| match a {
+            Attribute::RequestedAddressFamily(v) => Some(v),
+            _ => None,
         })
     }
 
     /// ADDITIONAL-ADDRESS-FAMILY.
     pub fn additional_address_family(&self) -> Result<Option<AddressFamily>, AttrError> {
-        self.typed(attr::ADDITIONAL_ADDRESS_FAMILY, |v| {
-            family(attr::ADDITIONAL_ADDRESS_FAMILY, v)
+        self.decoded(attr::ADDITIONAL_ADDRESS_FAMILY, |a| match a {
+            Attribute::AdditionalAddressFamily(v) => Some(v),
+            _ => None,
         })
     }
 
     /// ADDRESS-ERROR-CODE.
     pub fn address_error_code(&self) -> Result<Option<AddressErrorCode<'a>>, AttrError> {
-        self.typed(attr::ADDRESS_ERROR_CODE, decode_address_error_code)
+        self.decoded(attr::ADDRESS_ERROR_CODE, |a| match a {
+            Attribute::AddressErrorCode(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// EVEN-PORT.
     pub fn even_port(&self) -> Result<Option<EvenPort>, AttrError> {
-        self.typed(attr::EVEN_PORT, |v| match v {
-            [b] => Ok(EvenPort {
-                reserve_next: b & 0x80 != 0,
-            }),
-            _ => Err(AttrError::Malformed {
-                typ: attr::EVEN_PORT,
-            }),
+        self.decoded(attr::EVEN_PORT, |a| match a {
+            Attribute::EvenPort(v) => Some(v),
+            _ => None,
         })
     }
 
     /// REQUESTED-TRANSPORT protocol number ([`PROTOCOL_UDP`] or [`PROTOCOL_TCP`]).
     pub fn requested_transport(&self) -> Result<Option<u8>, AttrError> {
-        self.typed(attr::REQUESTED_TRANSPORT, |v| match v {
-            [p, _, _, _] => Ok(*p),
-            _ => Err(AttrError::Malformed {
-                typ: attr::REQUESTED_TRANSPORT,
-            }),
+        self.decoded(attr::REQUESTED_TRANSPORT, |a| match a {
+            Attribute::RequestedTransport(v) => Some(v),
+            _ => None,
         })
     }
 
@@ -691,30 +720,34 @@ impl<'a> Message<'a> {
 
     /// RESERVATION-TOKEN.
     pub fn reservation_token(&self) -> Result<Option<u64>, AttrError> {
-        self.typed(attr::RESERVATION_TOKEN, |v| {
-            u64_value(attr::RESERVATION_TOKEN, v)
+        self.decoded(attr::RESERVATION_TOKEN, |a| match a {
+            Attribute::ReservationToken(v) => Some(v),
+            _ => None,
         })
     }
 
     /// ICMP.
     pub fn icmp(&self) -> Result<Option<Icmp>, AttrError> {
-        let tid = self.transaction_id();
-        self.typed(attr::ICMP, |v| {
-            match Attribute::decode(attr::ICMP, v, &tid)? {
-                Attribute::Icmp(i) => Ok(i),
-                _ => Err(AttrError::Malformed { typ: attr::ICMP }),
-            }
+        self.decoded(attr::ICMP, |a| match a {
+            Attribute::Icmp(v) => Some(v),
+            _ => None,
         })
     }
 
     /// CONNECTION-ID (RFC 6062).
     pub fn connection_id(&self) -> Result<Option<u32>, AttrError> {
-        self.typed(attr::CONNECTION_ID, |v| u32_value(attr::CONNECTION_ID, v))
+        self.decoded(attr::CONNECTION_ID, |a| match a {
+            Attribute::ConnectionId(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// PRIORITY (ICE).
     pub fn priority(&self) -> Result<Option<u32>, AttrError> {
-        self.typed(attr::PRIORITY, |v| u32_value(attr::PRIORITY, v))
+        self.decoded(attr::PRIORITY, |a| match a {
+            Attribute::Priority(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// Whether USE-CANDIDATE is present.
@@ -724,37 +757,56 @@ impl<'a> Message<'a> {
 
     /// ICE-CONTROLLED tie-breaker.
     pub fn ice_controlled(&self) -> Result<Option<u64>, AttrError> {
-        self.typed(attr::ICE_CONTROLLED, |v| u64_value(attr::ICE_CONTROLLED, v))
+        self.decoded(attr::ICE_CONTROLLED, |a| match a {
+            Attribute::IceControlled(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// ICE-CONTROLLING tie-breaker.
     pub fn ice_controlling(&self) -> Result<Option<u64>, AttrError> {
-        self.typed(attr::ICE_CONTROLLING, |v| {
-            u64_value(attr::ICE_CONTROLLING, v)
+        self.decoded(attr::ICE_CONTROLLING, |a| match a {
+            Attribute::IceControlling(v) => Some(v),
+            _ => None,
         })
     }
 
     /// CHANGE-REQUEST (RFC 5780).
     pub fn change_request(&self) -> Result<Option<ChangeRequest>, AttrError> {
-        self.typed(attr::CHANGE_REQUEST, |v| {
-            let w = u32_value(attr::CHANGE_REQUEST, v)?;
-            Ok(ChangeRequest {
-                change_ip: w & 0x4 != 0,
-                change_port: w & 0x2 != 0,
-            })
+        self.decoded(attr::CHANGE_REQUEST, |a| match a {
+            Attribute::ChangeRequest(v) => Some(v),
+            _ => None,
         })
     }
 
     /// RESPONSE-PORT (RFC 5780).
     pub fn response_port(&self) -> Result<Option<u16>, AttrError> {
-        self.typed(attr::RESPONSE_PORT, |v| {
-            Ok((u32_value(attr::RESPONSE_PORT, v)? >> 16) as u16)
+        self.decoded(attr::RESPONSE_PORT, |a| match a {
+            Attribute::ResponsePort(v) => Some(v),
+            _ => None,
         })
     }
 
     /// FINGERPRINT value.
     pub fn fingerprint(&self) -> Result<Option<u32>, AttrError> {
-        self.typed(attr::FINGERPRINT, |v| u32_value(attr::FINGERPRINT, v))
+        self.decoded(attr::FINGERPRINT, |a| match a {
+            Attribute::Fingerprint(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+fn pick_peer(a: Attribute<'_>) -> Option<SocketAddr> {
+    match a {
+        Attribute::XorPeerAddress(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn pick_relayed(a: Attribute<'_>) -> Option<SocketAddr> {
+    match a {
+        Attribute::XorRelayedAddress(v) => Some(v),
+        _ => None,
     }
 }
 

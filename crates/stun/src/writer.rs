@@ -16,7 +16,10 @@ use sha2::Sha256;
 use crate::address::{self, AddressFamily};
 use crate::attr;
 use crate::attribute::Attribute;
-use crate::attribute::{ChangeRequest, Icmp, PasswordAlgorithm};
+use crate::attribute::{
+    ChangeRequest, Icmp, PasswordAlgorithm, MAX_DOMAIN_BYTES, MAX_TEXT_BYTES, MAX_TEXT_CHARS,
+    MAX_USERNAME_BYTES,
+};
 use crate::integrity::FINGERPRINT_XOR;
 use crate::message::{Message, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 use crate::method::{message_type, Class, Method};
@@ -255,7 +258,7 @@ impl<'b> MessageWriter<'b> {
     /// fewer than 509 bytes; the encoder keeps the older bound so it can
     /// repeat any username it decoded.
     pub fn add_username(&mut self, username: &str) -> &mut Self {
-        self.add_text(attr::USERNAME, username, 513, usize::MAX)
+        self.add_text(attr::USERNAME, username, MAX_USERNAME_BYTES, usize::MAX)
     }
 
     /// USERHASH.
@@ -265,22 +268,27 @@ impl<'b> MessageWriter<'b> {
 
     /// REALM (fewer than 128 characters).
     pub fn add_realm(&mut self, realm: &str) -> &mut Self {
-        self.add_text(attr::REALM, realm, 763, 127)
+        self.add_text(attr::REALM, realm, MAX_TEXT_BYTES, MAX_TEXT_CHARS)
     }
 
     /// NONCE (fewer than 128 characters).
     pub fn add_nonce(&mut self, nonce: &str) -> &mut Self {
-        self.add_text(attr::NONCE, nonce, 763, 127)
+        self.add_text(attr::NONCE, nonce, MAX_TEXT_BYTES, MAX_TEXT_CHARS)
     }
 
     /// SOFTWARE (fewer than 128 characters).
     pub fn add_software(&mut self, software: &str) -> &mut Self {
-        self.add_text(attr::SOFTWARE, software, 763, 127)
+        self.add_text(attr::SOFTWARE, software, MAX_TEXT_BYTES, MAX_TEXT_CHARS)
     }
 
     /// ALTERNATE-DOMAIN.
     pub fn add_alternate_domain(&mut self, domain: &str) -> &mut Self {
-        self.add_text(attr::ALTERNATE_DOMAIN, domain, 255, 255)
+        self.add_text(
+            attr::ALTERNATE_DOMAIN,
+            domain,
+            MAX_DOMAIN_BYTES,
+            MAX_DOMAIN_BYTES,
+        )
     }
 
     /// ERROR-CODE; `code` must be within 300..=699.
@@ -302,7 +310,7 @@ impl<'b> MessageWriter<'b> {
         if !(300..=699).contains(&code) {
             return self.fail(EncodeError::InvalidValue { typ });
         }
-        if reason.len() > 763 || reason.chars().count() > 127 {
+        if reason.len() > MAX_TEXT_BYTES || reason.chars().count() > MAX_TEXT_CHARS {
             return self.fail(EncodeError::ValueTooLong { typ });
         }
         // Both fit in a byte: code / 100 is 3..=6 and code % 100 is below 100.
