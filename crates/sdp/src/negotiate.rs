@@ -125,6 +125,41 @@ fn static_rtpmap(pt: u8) -> Option<Rtpmap> {
     })
 }
 
+fn is_rtx(r: &Rtpmap) -> bool {
+    r.encoding.eq_ignore_ascii_case("rtx")
+}
+
+/// Whether fmtp parameters allow matching a local codec to an offered one. For H.264
+/// (RFC 6184 §8.2.2) the packetization-mode must be equal (absent means 0) and the
+/// profile_idc (first two hex digits of profile-level-id) must agree when both sides
+/// state one; the level may differ. Constraint flags (profile-iop) are not compared,
+/// so Constrained Baseline written as 42e0 and as 4200 match (a simplification).
+/// Other codecs match on name, clock rate and channels alone.
+fn fmtp_compatible(encoding: &str, local: Option<&str>, remote: Option<&Fmtp>) -> bool {
+    if !encoding.eq_ignore_ascii_case("H264") {
+        return true;
+    }
+    let local = Fmtp {
+        format: String::new(),
+        params: local.unwrap_or("").to_owned(),
+    };
+    let mode = |f: Option<&Fmtp>| {
+        f.and_then(|f| f.get("packetization-mode"))
+            .unwrap_or_else(|| "0".into())
+    };
+    if mode(Some(&local)) != mode(remote) {
+        return false;
+    }
+    let profile = |f: Option<&Fmtp>| {
+        f.and_then(|f| f.get("profile-level-id"))
+            .and_then(|p| p.get(..2).map(str::to_ascii_lowercase))
+    };
+    match (profile(Some(&local)), profile(remote)) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
 /// The rtpmap in effect for each format of an RTP media section, in m-line order.
 pub(crate) fn effective_rtpmaps(m: &Media) -> Vec<Rtpmap> {
     let maps = m.rtpmaps();
@@ -273,17 +308,44 @@ fn answer_media(
         m.push_attribute(Attribute::value("mid", mid));
     }
     if cap.is_rtp() {
-        for r in effective_rtpmaps(offered) {
-            if let Some(c) = cap.codecs.iter().find(|c| c.matches(&r)) {
-                let fmtp = c
-                    .fmtp
-                    .clone()
-                    .or_else(|| offered.fmtp(&r.payload_type.to_string()).map(|f| f.params));
+        let offered_maps = effective_rtpmaps(offered);
+        let offered_fmtp = |pt: u8| offered.fmtp(&pt.to_string());
+        for r in offered_maps.iter().filter(|r| !is_rtx(r)) {
+            let remote_fmtp = offered_fmtp(r.payload_type);
+            if let Some(c) = cap.codecs.iter().find(|c| {
+                c.matches(r)
+                    && fmtp_compatible(&r.encoding, c.fmtp.as_deref(), remote_fmtp.as_ref())
+            }) {
+                let fmtp = c.fmtp.clone().or_else(|| remote_fmtp.map(|f| f.params));
                 let codec = Codec {
                     name: r.encoding.clone(),
                     ..c.clone()
                 };
                 push_codec_attrs(&mut m, &codec, r.payload_type, fmtp.as_deref());
+            }
+        }
+        // RTX (RFC 4588) is accepted only for accepted codecs, keeping the offer's
+        // apt mapping.
+        if let Some(rtx) = cap
+            .codecs
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case("rtx"))
+        {
+            for r in offered_maps
+                .iter()
+                .filter(|r| is_rtx(r) && r.clock_rate == rtx.clock_rate)
+            {
+                let Some(f) = offered_fmtp(r.payload_type) else {
+                    continue;
+                };
+                let Some(apt) = f.get("apt") else { continue };
+                if m.formats.contains(&apt) {
+                    let codec = Codec {
+                        name: r.encoding.clone(),
+                        ..rtx.clone()
+                    };
+                    push_codec_attrs(&mut m, &codec, r.payload_type, Some(&f.params));
+                }
             }
         }
         // Comfort noise and DTMF alone are not a usable stream.

@@ -27,7 +27,7 @@ fn every_corpus_file_round_trips_exactly() {
         assert_eq!(sd.to_string(), text, "{}", path.display());
         n += 1;
     }
-    assert_eq!(n, 18);
+    assert_eq!(n, 19);
 }
 
 #[test]

@@ -220,3 +220,35 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:1\r\na=sendrecv\r\na=s
     assert_eq!(answer.bundle_mids().unwrap(), vec!["0", "1"]);
     assert_eq!(answer.media[1].formats, vec!["webrtc-datachannel"]);
 }
+
+#[test]
+fn h264_packetization_mode_and_rtx_apt() {
+    let offer = load("chromium-video-offer-h264-rtx.sdp");
+    let caps = MediaCapabilities {
+        kind: "video".into(),
+        proto: "UDP/TLS/RTP/SAVPF".into(),
+        port: 9,
+        codecs: vec![
+            Codec {
+                fmtp: Some("packetization-mode=1;profile-level-id=42e01f".into()),
+                ..Codec::new("H264", 90000, None, 100)
+            },
+            Codec::new("rtx", 90000, None, 101),
+        ],
+        formats: vec![],
+        direction: Direction::RecvOnly,
+        rtcp_mux: true,
+        extra_attributes: vec![],
+    };
+    let answer = create_answer(&offer, bob(), &[caps]).unwrap();
+    let m = &answer.media[0];
+    // 102 (mode 1) accepted with its rtx 103; 104 (mode 0), VP8 and AV1 and their rtx not
+    assert_eq!(m.formats, vec!["102", "103"]);
+    assert_eq!(m.fmtp("103").unwrap().params, "apt=102");
+    assert_eq!(m.direction_attr(), Some(Direction::RecvOnly));
+    let neg = negotiated_codecs(m, &offer.media[0]);
+    assert_eq!(
+        neg.iter().map(|n| n.send_pt).collect::<Vec<_>>(),
+        vec![102, 103]
+    );
+}
