@@ -384,22 +384,55 @@ pub fn negotiated_codecs(local: &Media, remote: &Media) -> Vec<NegotiatedCodec> 
         return Vec::new();
     }
     let ours = effective_rtpmaps(local);
-    effective_rtpmaps(remote)
-        .into_iter()
-        .filter_map(|r| {
-            let l = ours.iter().find(|l| {
-                l.encoding.eq_ignore_ascii_case(&r.encoding)
-                    && l.clock_rate == r.clock_rate
-                    && l.channels.unwrap_or(1) == r.channels.unwrap_or(1)
-            })?;
-            Some(NegotiatedCodec {
-                name: r.encoding.clone(),
-                clock_rate: r.clock_rate,
-                channels: r.channels,
-                send_pt: r.payload_type,
-                recv_pt: l.payload_type,
-                remote_fmtp: remote.fmtp(&r.payload_type.to_string()).map(|f| f.params),
-            })
-        })
-        .collect()
+    let params = |m: &Media, pt: u8| m.fmtp(&pt.to_string());
+    let same = |l: &Rtpmap, r: &Rtpmap| {
+        l.encoding.eq_ignore_ascii_case(&r.encoding)
+            && l.clock_rate == r.clock_rate
+            && l.channels.unwrap_or(1) == r.channels.unwrap_or(1)
+    };
+    let entry = |r: &Rtpmap, l: &Rtpmap| NegotiatedCodec {
+        name: r.encoding.clone(),
+        clock_rate: r.clock_rate,
+        channels: r.channels,
+        send_pt: r.payload_type,
+        recv_pt: l.payload_type,
+        remote_fmtp: params(remote, r.payload_type).map(|f| f.params),
+    };
+    let theirs = effective_rtpmaps(remote);
+    let mut out: Vec<NegotiatedCodec> = Vec::new();
+    for r in theirs.iter().filter(|r| !is_rtx(r)) {
+        let rf = params(remote, r.payload_type);
+        let found = ours.iter().find(|l| {
+            let lf = params(local, l.payload_type).map(|f| f.params);
+            same(l, r) && fmtp_compatible(&r.encoding, lf.as_deref(), rf.as_ref())
+        });
+        if let Some(l) = found {
+            out.push(entry(r, l));
+        }
+    }
+    // RTX pairs up through apt: the remote rtx protecting a negotiated send PT, with
+    // our rtx protecting the matching receive PT.
+    let apt = |m: &Media, pt: u8| {
+        params(m, pt)
+            .and_then(|f| f.get("apt"))
+            .and_then(|a| a.parse::<u8>().ok())
+    };
+    let mut rtx = Vec::new();
+    for r in theirs.iter().filter(|r| is_rtx(r)) {
+        let Some(ra) = apt(remote, r.payload_type) else {
+            continue;
+        };
+        let Some(base) = out.iter().find(|n| n.send_pt == ra) else {
+            continue;
+        };
+        let recv_base = base.recv_pt;
+        if let Some(l) = ours
+            .iter()
+            .find(|l| same(l, r) && apt(local, l.payload_type) == Some(recv_base))
+        {
+            rtx.push(entry(r, l));
+        }
+    }
+    out.extend(rtx);
+    out
 }
