@@ -688,14 +688,14 @@ impl Agent {
     /// per foundation with nothing active yet, the best pair (lowest component first)
     /// becomes Waiting.
     fn unfreeze_initial(&mut self) {
-        let mut order: Vec<usize> = (0..self.pairs.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (pa, pb) = (&self.pairs[a], &self.pairs[b]);
-            pa.component
-                .cmp(&pb.component)
-                .then(pb.priority.cmp(&pa.priority))
-        });
-        for i in order {
+        let mut order: Vec<(u16, std::cmp::Reverse<u64>, usize)> = self
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.component, std::cmp::Reverse(p.priority), i))
+            .collect();
+        order.sort_unstable();
+        for (_, _, i) in order {
             let Some(p) = self.pairs.get(i) else { continue };
             if p.state != PairState::Frozen {
                 continue;
