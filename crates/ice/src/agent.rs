@@ -903,6 +903,18 @@ impl Agent {
             return;
         };
         let key = self.local_creds.pwd.clone();
+        let unknown = natter_stun::unknown_comprehension_required(msg, stun_msg::KNOWN_CHECK_ATTRS);
+        if !unknown.is_empty() {
+            let resp = stun_msg::check_error_unknown(
+                tid,
+                420,
+                "Unknown Attribute",
+                None,
+                unknown.as_slice(),
+            );
+            self.push_transmit(local, remote, resp);
+            return;
+        }
         let username = match msg.username() {
             Ok(Some(u)) => u,
             _ => {

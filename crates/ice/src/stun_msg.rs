@@ -53,9 +53,22 @@ pub(crate) fn check_error(
     reason: &str,
     key: Option<&[u8]>,
 ) -> Vec<u8> {
+    check_error_unknown(tid, code, reason, key, &[])
+}
+
+pub(crate) fn check_error_unknown(
+    tid: TransactionId,
+    code: u16,
+    reason: &str,
+    key: Option<&[u8]>,
+    unknown: &[u16],
+) -> Vec<u8> {
     let mut buf = Vec::with_capacity(80);
     let mut w = MessageWriter::new(&mut buf, Method::BINDING, Class::Error, tid);
     w.add_error_code(code, reason);
+    if !unknown.is_empty() {
+        w.add_unknown_attributes(unknown);
+    }
     if let Some(k) = key {
         w.add_message_integrity(k);
     }
@@ -85,6 +98,21 @@ pub(crate) fn binding_indication(tid: TransactionId) -> Vec<u8> {
         Err(_) => Vec::new(),
     }
 }
+
+/// Attributes a connectivity check may carry that we understand (RFC 8445 §7.1.2,
+/// RFC 8489 §14); any other comprehension-required one gets a 420.
+pub(crate) const KNOWN_CHECK_ATTRS: &[u16] = &[
+    natter_stun::attr::USERNAME,
+    natter_stun::attr::MESSAGE_INTEGRITY,
+    natter_stun::attr::MESSAGE_INTEGRITY_SHA256,
+    natter_stun::attr::PRIORITY,
+    natter_stun::attr::USE_CANDIDATE,
+    natter_stun::attr::XOR_MAPPED_ADDRESS,
+    natter_stun::attr::MAPPED_ADDRESS,
+    natter_stun::attr::ERROR_CODE,
+    natter_stun::attr::UNKNOWN_ATTRIBUTES,
+    natter_stun::attr::USERHASH,
+];
 
 /// Parses a datagram as STUN if it looks like STUN (RFC 7983 first-byte demux plus
 /// a valid header); `None` means application data.

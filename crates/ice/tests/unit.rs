@@ -393,3 +393,41 @@ fn signalling_lines_and_descriptions() {
         Some("1 1 UDP 2130706431 10.0.0.2 5000 typ host")
     );
 }
+
+#[test]
+fn unknown_comprehension_required_attribute_gets_420() {
+    let mut a = agent(false);
+    a.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    let local = a.local_credentials().clone();
+    let mut buf = Vec::new();
+    MessageWriter::new(
+        &mut buf,
+        Method::BINDING,
+        Class::Request,
+        TransactionId([3; 12]),
+    )
+    .add_username(&format!("{}:PEER", local.ufrag))
+    .add_raw(0x0042, b"????")
+    .add_message_integrity(local.pwd.as_bytes())
+    .add_fingerprint()
+    .finish()
+    .unwrap();
+    assert!(a.handle_receive(
+        Instant::now(),
+        sa("192.0.2.1:5000"),
+        sa("198.51.100.7:7000"),
+        &buf
+    ));
+    let t = a.poll_transmit().unwrap();
+    let m = Message::parse(&t.data).unwrap();
+    assert_eq!(m.error_code().unwrap().unwrap().code, 420);
+    assert_eq!(
+        m.unknown_attributes()
+            .unwrap()
+            .unwrap()
+            .collect::<Vec<u16>>(),
+        vec![0x0042]
+    );
+    assert!(a.remote_candidates().is_empty());
+}
