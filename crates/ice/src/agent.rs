@@ -761,7 +761,17 @@ impl Agent {
         self.last_now = Some(now);
         self.local_creds = Credentials::random(&mut self.rng);
         self.remote_creds = None;
+        let failed = self.state == IceState::Failed;
         self.clear_checks();
+        for c in &mut self.comps {
+            if failed {
+                // consent was lost: the old pair must not carry data any more
+                c.selected = None;
+            } else if c.selected.is_some() {
+                // give the old pair a fresh consent window while the restart runs
+                c.consent_last = Some(now);
+            }
+        }
         self.locals.retain(|l| l.cand.kind != CandidateType::Prflx);
         for l in &self.locals {
             self.events.push_back(Event::LocalCandidate(l.cand.clone()));
@@ -1002,6 +1012,13 @@ impl Agent {
                 self.nominate(pi, now);
             }
             self.update_selected(component, now);
+            // A lite agent sends no checks; the peer's consent checks on the selected
+            // pair are its evidence that the peer is alive.
+            if let Some(c) = self.comp_mut(component) {
+                if c.selected.as_ref().is_some_and(|s| s.pair == Some(pi)) {
+                    c.consent_last = Some(now);
+                }
+            }
             self.update_state(now);
             return;
         }
@@ -1493,10 +1510,10 @@ impl Agent {
                 }
             }
         }
-        let consent = self.cfg.consent_interval.is_some() && !self.cfg.lite;
+        let consent = self.cfg.consent_interval.is_some();
         for c in self.comps.iter().filter(|c| c.selected.is_some()) {
             if consent {
-                if self.remote_creds.is_some() {
+                if self.remote_creds.is_some() && !self.cfg.lite {
                     consider(c.consent_next);
                 }
                 if let Some(last) = c.consent_last {

@@ -89,6 +89,19 @@ fn full_agent_with_lite_peer() {
         .all(|c| c.kind == CandidateType::Host));
     sim.send_app(1, b"from lite");
     assert!(sim.run_until(Duration::from_secs(11), |s| !s.peers[0].app_data.is_empty()));
+    // the full agent's consent checks keep the lite side alive well past 30 s
+    sim.run_until(Duration::from_secs(100), |_| false);
+    assert!(sim.both(IceState::Completed));
+    // and when the full agent goes away, the lite side notices
+    let host_a = sim.peers[0].host;
+    sim.net.set_host_link(
+        host_a,
+        LinkConfig {
+            loss: 1.0,
+            ..LinkConfig::default()
+        },
+    );
+    assert!(sim.run_until(Duration::from_secs(200), |s| s.state(1) == IceState::Failed));
 }
 
 #[test]
@@ -187,6 +200,19 @@ fn consent_loss_goes_disconnected_then_failed_and_stops_data() {
     );
     let now = sim.now;
     assert!(sim.peers[0].agent.send(now, 1, b"x").is_err());
+    // the network comes back; an ICE restart recovers the session
+    sim.net.set_host_link(host_b, LinkConfig::default());
+    sim.restart_both();
+    assert!(
+        sim.peers[0].agent.selected_pair(1).is_none(),
+        "the dead pair is dropped"
+    );
+    let t = sim.now - sim.t0;
+    assert!(sim.run_until(t + Duration::from_secs(10), |s| s.both(IceState::Completed)));
+    sim.send_app(0, b"back");
+    assert!(sim.run_until(t + Duration::from_secs(11), |s| !s.peers[1]
+        .app_data
+        .is_empty()));
 }
 
 #[test]
