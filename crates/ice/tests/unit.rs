@@ -431,3 +431,72 @@ fn unknown_comprehension_required_attribute_gets_420() {
     );
     assert!(a.remote_candidates().is_empty());
 }
+
+#[test]
+fn unresolved_relay_and_dead_stun_server_complete_gathering_at_the_timeout() {
+    use natter_ice::{Event, GatheringState};
+    let mut a = Agent::new(AgentConfig {
+        seed: Some(1),
+        stun_servers: vec![sa("198.51.100.1:3478"), sa("198.51.100.99:3478")],
+        interfaces: InterfaceFilter::allow_all(),
+        gather_timeout: Duration::from_millis(1500),
+        ..AgentConfig::default()
+    });
+    a.add_host_candidate(1, "eth0", sa("10.0.0.2:5000"))
+        .unwrap();
+    let t0 = Instant::now();
+    let _token = a.expect_relay(t0);
+    a.gather(t0);
+    let mut now = t0;
+    let mut sent_to = Vec::new();
+    let mut complete_at = None;
+    for _ in 0..1000 {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit() {
+            sent_to.push((now - t0, t.destination));
+            // the first server answers its first request
+            if t.destination == sa("198.51.100.1:3478")
+                && sent_to.iter().filter(|s| s.1 == t.destination).count() == 1
+            {
+                let req = Message::parse(&t.data).unwrap();
+                let mut resp = Vec::new();
+                MessageWriter::new(
+                    &mut resp,
+                    Method::BINDING,
+                    Class::Success,
+                    req.transaction_id(),
+                )
+                .add_xor_mapped_address(sa("203.0.113.1:40000"))
+                .add_fingerprint()
+                .finish()
+                .unwrap();
+                assert!(a.handle_receive(now, t.source, t.destination, &resp));
+            }
+        }
+        while let Some(e) = a.poll_event() {
+            if e == Event::GatheringComplete {
+                complete_at = Some(now - t0);
+            }
+        }
+        if complete_at.is_some() {
+            break;
+        }
+        now = a.poll_timeout().unwrap().max(now);
+    }
+    assert_eq!(complete_at, Some(Duration::from_millis(1500)));
+    assert_eq!(a.gathering_state(), GatheringState::Complete);
+    // requests to the dead server: paced after the live one (Ta), then RTO doubling
+    let dead: Vec<Duration> = sent_to
+        .iter()
+        .filter(|s| s.1 == sa("198.51.100.99:3478"))
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(dead, [20, 270, 770].map(Duration::from_millis).to_vec());
+    assert_eq!(
+        a.local_candidates()
+            .iter()
+            .filter(|c| c.kind == CandidateType::Srflx)
+            .count(),
+        1
+    );
+}
