@@ -1,0 +1,414 @@
+//! natter-sip-io: runs the sans-IO [`SipServer`] core on tokio sockets.
+//!
+//! * UDP: one receive task per socket; each datagram goes straight into the
+//!   core (behind a mutex) and the answers leave on the same socket.
+//! * TCP / TLS: an accept loop per listener; every connection gets a
+//!   [`StreamFramer`] reader and a writer task. Connections are indexed by
+//!   peer address so responses and later requests to that peer reuse them
+//!   (RFC 3261 §18.2.2, RFC 5923-style reuse); requests to a TCP peer with no
+//!   connection open one.
+//! * One timer task sleeps until the core's next deadline (woken early when
+//!   the deadline moves forward) and calls [`SipServer::on_timer`].
+//!
+//! The clock is read here, never in the core.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use natter_sip::{Frame, Limits, StreamFramer};
+use natter_sip_server::{
+    BindingStore, Credentials, Output, Peer, ServerConfig, SipServer, Transmit, Transport,
+};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch, Notify};
+
+pub use natter_sip_server::{Mode, RegistrarConfig};
+
+/// Driver errors.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Binding or socket failure.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Inconsistent configuration.
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+/// What to listen on and how to behave.
+#[derive(Clone)]
+pub struct SipServeConfig {
+    /// UDP listen addresses.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listen addresses.
+    pub tcp: Vec<SocketAddr>,
+    /// TLS listen addresses (need `tls`).
+    pub tls_listen: Vec<SocketAddr>,
+    /// rustls server configuration for the TLS listeners.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Core configuration. Its `listeners` are filled in from the bound
+    /// sockets (so port 0 works); everything else is used as given.
+    pub server: ServerConfig,
+}
+
+impl std::fmt::Debug for SipServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipServeConfig")
+            .field("udp", &self.udp)
+            .field("tcp", &self.tcp)
+            .field("tls_listen", &self.tls_listen)
+            .field("tls", &self.tls.is_some())
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl SipServeConfig {
+    /// UDP and TCP on `addr` for `domain`, authentication on.
+    pub fn new(domain: &str, addr: SocketAddr) -> SipServeConfig {
+        SipServeConfig {
+            udp: vec![addr],
+            tcp: vec![addr],
+            tls_listen: Vec::new(),
+            tls: None,
+            server: ServerConfig::new(domain, (Transport::Udp, addr)),
+        }
+    }
+}
+
+/// Addresses actually bound (useful with port 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bound {
+    /// (transport, local address) per listener.
+    pub listeners: Vec<(Transport, SocketAddr)>,
+}
+
+type ConnMap = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Vec<u8>>>>>;
+
+struct Shared {
+    core: Mutex<SipServer>,
+    udp: Vec<Arc<UdpSocket>>,
+    conns: ConnMap,
+    deadline: Mutex<Option<Instant>>,
+    wake: Notify,
+    limits: Limits,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Shared {
+    /// Send the core's output and move the timer if needed.
+    fn dispatch(self: &Arc<Self>, out: Output) {
+        for t in out.transmits {
+            self.transmit(t);
+        }
+        let mut d = lock(&self.deadline);
+        if out.next_timeout.is_some() && (d.is_none() || out.next_timeout < *d) {
+            *d = out.next_timeout;
+            self.wake.notify_one();
+        } else if d.is_none() {
+            *d = out.next_timeout;
+        }
+    }
+
+    fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
+        self.udp
+            .iter()
+            .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == to.is_ipv4()))
+            .or_else(|| self.udp.first())
+    }
+
+    fn transmit(self: &Arc<Self>, t: Transmit) {
+        match t.to.transport {
+            Transport::Udp => {
+                let Some(sock) = self.udp_for(t.to.addr).cloned() else {
+                    return;
+                };
+                match sock.try_send_to(&t.bytes, t.to.addr) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        tokio::spawn(async move {
+                            let _ = sock.send_to(&t.bytes, t.to.addr).await;
+                        });
+                    }
+                    Err(e) => tracing::debug!("udp send to {} failed: {e}", t.to.addr),
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                let key = (t.to.transport, t.to.addr);
+                let sender = lock(&self.conns).get(&key).cloned();
+                match sender {
+                    Some(s) => {
+                        if s.try_send(t.bytes).is_err() {
+                            tracing::debug!(
+                                "connection to {} congested or closed; message dropped",
+                                t.to.addr
+                            );
+                        }
+                    }
+                    None if t.to.transport == Transport::Tcp => {
+                        let shared = self.clone();
+                        tokio::spawn(async move {
+                            match TcpStream::connect(t.to.addr).await {
+                                Ok(stream) => {
+                                    let tx =
+                                        spawn_connection(shared, stream, Transport::Tcp, t.to.addr);
+                                    let _ = tx.send(t.bytes).await;
+                                }
+                                Err(e) => {
+                                    tracing::debug!("tcp connect to {} failed: {e}", t.to.addr)
+                                }
+                            }
+                        });
+                    }
+                    None => tracing::debug!(
+                        "no TLS connection to {}; outbound TLS not supported",
+                        t.to.addr
+                    ),
+                }
+            }
+        }
+    }
+
+    fn handle(self: &Arc<Self>, transport: Transport, src: SocketAddr, bytes: &[u8]) {
+        let out = lock(&self.core).handle(Instant::now(), transport, src, bytes);
+        self.dispatch(out);
+    }
+}
+
+/// Start reader/writer tasks for a stream connection and register it.
+fn spawn_connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    transport: Transport,
+    peer: SocketAddr,
+) -> mpsc::Sender<Vec<u8>>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
+    lock(&shared.conns).insert((transport, peer), tx.clone());
+    let writer_tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let shared2 = shared.clone();
+    tokio::spawn(async move {
+        let mut framer = StreamFramer::new(shared2.limits);
+        let mut buf = vec![0u8; 16 * 1024];
+        'outer: loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if framer.push(buf.get(..n).unwrap_or(&[])).is_err() {
+                break;
+            }
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(Frame::Message(m))) => shared2.handle(transport, peer, &m),
+                    Ok(Some(Frame::Ping)) => {
+                        // RFC 5626 §3.5.1: answer a CRLFCRLF ping with CRLF.
+                        let _ = writer_tx.try_send(b"\r\n".to_vec());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!("closing {transport} connection from {peer}: {e}");
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        lock(&shared2.conns).remove(&(transport, peer));
+    });
+    tx
+}
+
+/// Run the SIP server until `shutdown` turns true.
+///
+/// Binds every listener first (so errors surface before anything runs),
+/// then serves. Returns when shutdown is signalled or a listener fails.
+pub async fn serve(
+    config: SipServeConfig,
+    creds: Arc<dyn Credentials>,
+    bindings: Arc<dyn BindingStore>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let (bound, fut) = bind(config, creds, bindings, shutdown).await?;
+    tracing::info!("SIP listening on {:?}", bound.listeners);
+    fut.await
+}
+
+/// Bind all listeners and return their addresses plus the future that serves
+/// them (tests use this to learn ports chosen by the OS).
+pub async fn bind(
+    config: SipServeConfig,
+    creds: Arc<dyn Credentials>,
+    bindings: Arc<dyn BindingStore>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(Bound, impl std::future::Future<Output = Result<(), Error>>), Error> {
+    if !config.tls_listen.is_empty() && config.tls.is_none() {
+        return Err(Error::Config(
+            "TLS listeners need a rustls server config".into(),
+        ));
+    }
+    let mut listeners = Vec::new();
+    let mut udp = Vec::new();
+    for a in &config.udp {
+        let s = UdpSocket::bind(a).await?;
+        listeners.push((Transport::Udp, s.local_addr()?));
+        udp.push(Arc::new(s));
+    }
+    let mut tcp = Vec::new();
+    for a in &config.tcp {
+        let l = TcpListener::bind(a).await?;
+        listeners.push((Transport::Tcp, l.local_addr()?));
+        tcp.push(l);
+    }
+    let mut tls = Vec::new();
+    for a in &config.tls_listen {
+        let l = TcpListener::bind(a).await?;
+        listeners.push((Transport::Tls, l.local_addr()?));
+        tls.push(l);
+    }
+    if listeners.is_empty() {
+        return Err(Error::Config("no SIP listeners configured".into()));
+    }
+    let mut server_cfg = config.server.clone();
+    server_cfg.listeners = listeners.clone();
+    let limits = server_cfg.limits;
+    let core = SipServer::new(server_cfg, creds, bindings, Instant::now());
+    let shared = Arc::new(Shared {
+        core: Mutex::new(core),
+        udp,
+        conns: Arc::new(Mutex::new(HashMap::new())),
+        deadline: Mutex::new(None),
+        wake: Notify::new(),
+        limits,
+    });
+    let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let bound = Bound { listeners };
+    let fut = run(shared, tcp, tls, tls_acceptor, shutdown);
+    Ok((bound, fut))
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    tcp: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for sock in shared.udp.clone() {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let mut buf = vec![0u8; 65_535];
+            loop {
+                let (n, src) = sock.recv_from(&mut buf).await?;
+                if let Some(dgram) = buf.get(..n) {
+                    // Bare CRLF keep-alives on UDP are ignored.
+                    if dgram.iter().all(|b| *b == b'\r' || *b == b'\n') {
+                        continue;
+                    }
+                    shared.handle(Transport::Udp, src, dgram);
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        });
+    }
+    for l in tcp {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            loop {
+                let (stream, peer) = l.accept().await?;
+                let _ = stream.set_nodelay(true);
+                spawn_connection(shared.clone(), stream, Transport::Tcp, peer);
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        });
+    }
+    if let Some(acceptor) = acceptor {
+        for l in tls {
+            let shared = shared.clone();
+            let acceptor = acceptor.clone();
+            tasks.spawn(async move {
+                loop {
+                    let (stream, peer) = l.accept().await?;
+                    let acceptor = acceptor.clone();
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let handshake =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                .await;
+                        match handshake {
+                            Ok(Ok(s)) => {
+                                spawn_connection(shared, s, Transport::Tls, peer);
+                            }
+                            _ => tracing::debug!("TLS handshake with {peer} failed"),
+                        }
+                    });
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), Error>(())
+            });
+        }
+    }
+    {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            loop {
+                let deadline = *lock(&shared.deadline);
+                let sleep_until =
+                    deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+                tokio::select! {
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(sleep_until)) => {
+                        *lock(&shared.deadline) = None;
+                        let out = lock(&shared.core).on_timer(Instant::now());
+                        shared.dispatch(out);
+                    }
+                    _ = shared.wake.notified() => {}
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        });
+    }
+    let result = tokio::select! {
+        r = tasks.join_next() => match r {
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(e)) => Err(Error::Config(format!("SIP task failed: {e}"))),
+            _ => Ok(()),
+        },
+        _ = async {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        } => Ok(()),
+    };
+    tasks.abort_all();
+    lock(&shared.conns).clear();
+    result
+}
+
+/// Convenience for drivers and tests: the core's peer type.
+pub type SipPeer = Peer;
