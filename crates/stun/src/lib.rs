@@ -45,11 +45,12 @@
 //! ([`Message::get`] and the typed getters); [`Message::attributes`] still
 //! shows the wire as it was.
 //!
-//! Measured with `examples/parse_rate.rs` (optimised build, one core of a
-//! shared 2-core machine): parsing a 1000-byte Send indication and reading
-//! XOR-PEER-ADDRESS + DATA takes about 0.12 µs, ChannelData parsing about
-//! 0.01 µs, building a Data indication about 0.08 µs, and an ICE check with
-//! MESSAGE-INTEGRITY + FINGERPRINT about 0.5 µs to build or verify.
+//! Measured with `examples/parse_rate.rs` (opt-level 3, one core of a 2-core
+//! machine shared with other builds, so the two runs differ by up to 2x):
+//! parsing a 1000-byte Send indication and reading XOR-PEER-ADDRESS + DATA
+//! took 0.12-0.18 µs, ChannelData parsing about 0.01 µs, building a Data
+//! indication 0.08-0.16 µs, and an ICE check with MESSAGE-INTEGRITY +
+//! FINGERPRINT 0.5-1.1 µs to build or verify.
 //!
 //! # Encoding: into the caller's buffer
 //!
