@@ -502,7 +502,11 @@ impl SipServer {
                 return self.respond(now, tx, &req, code);
             }
             let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
-            if self.cfg.auth && !in_dialog && method != Method::Ack {
+            // Like a typical Kamailio setup: challenge initial requests that
+            // claim to come from one of our users (From is local); calls from
+            // foreign domains are routed to local users unauthenticated.
+            let from_local = req.from().is_ok_and(|f| self.is_local_uri(&f.uri));
+            if self.cfg.auth && !in_dialog && from_local && method != Method::Ack {
                 if let Some(ev) = self.check_auth(now, tx, &req, true) {
                     return ev;
                 }
@@ -848,6 +852,10 @@ impl SipServer {
         }
         let mut up = resp;
         up.pop_via();
+        if up.header(HeaderName::Via).is_none() {
+            // §16.7 step 3: nothing left to route it by; it was meant for us.
+            return ev;
+        }
         if code < 200 {
             let send_cancel = {
                 let b = &mut ctx.branches[idx];
