@@ -157,7 +157,7 @@ impl Default for AgentConfig {
             max_rto: Duration::from_millis(1600),
             max_check_sends: 7,
             nomination: Nomination::Regular,
-            nomination_delay: Duration::from_millis(500),
+            nomination_delay: Duration::from_millis(100),
             relay_nomination_delay: Duration::from_secs(2),
             interfaces: InterfaceFilter::default(),
             max_pairs: 100,
