@@ -354,3 +354,24 @@ fn two_components_each_get_their_pair() {
     assert!(sim.run_until(Duration::from_secs(11), |s| !s.peers[1].app_data.is_empty()));
     assert_eq!(sim.peers[1].app_local[0].port(), 5001);
 }
+
+#[test]
+fn peers_on_one_lan_use_host_candidates_with_or_without_hairpin() {
+    for hairpin in [false, true] {
+        for nat in [NatType::PortRestrictedCone, NatType::Symmetric] {
+            let sc = Scenario {
+                same_lan: Some(hairpin),
+                ..Scenario::new(nat, nat)
+            };
+            let mut sim = Sim::new(&sc, base_config(true, 141), base_config(false, 142));
+            assert!(sim.run_until(Duration::from_secs(10), |s| s.both(IceState::Completed)));
+            assert_eq!(
+                sim.selected_types(0),
+                Some((CandidateType::Host, CandidateType::Host)),
+                "{nat:?} hairpin={hairpin}"
+            );
+            let (l, r) = sim.peers[0].agent.selected_pair(1).unwrap();
+            assert_eq!((l.addr, r.addr), (sa("10.0.1.2:5000"), sa("10.0.1.3:5000")));
+        }
+    }
+}

@@ -52,6 +52,8 @@ pub struct Scenario {
     pub seed: u64,
     pub stun_alive: bool,
     pub components: u16,
+    /// Both peers behind the NAT of `nat_a` on one LAN, with this hairpin setting.
+    pub same_lan: Option<bool>,
 }
 
 impl Scenario {
@@ -64,6 +66,7 @@ impl Scenario {
             seed: 1,
             stun_alive: true,
             components: 1,
+            same_lan: None,
         }
     }
 }
@@ -96,9 +99,33 @@ impl Sim {
             Box::new(RelayServer::new(3478)),
         );
         let mut peers = Vec::new();
+        if let Some(hairpin) = sc.same_lan {
+            // both peers on one LAN behind one NAT
+            let nc = natter_netsim::NatConfig {
+                hairpin,
+                ..sc.nat_a.config().unwrap_or_default()
+            };
+            let (_, lan) = net.add_nat(
+                RealmId::INTERNET,
+                "203.0.113.1".parse().unwrap(),
+                nc,
+                LinkConfig::default(),
+            );
+            for (i, cfg) in [cfg_a.clone(), cfg_b.clone()].into_iter().enumerate() {
+                let private: IpAddr = format!("10.0.1.{}", 2 + i).parse().unwrap();
+                let host = net.add_host(lan, &[private], sc.link);
+                peers.push(Peer::new(
+                    cfg,
+                    host,
+                    SocketAddr::new(private, 5000),
+                    sc.turn,
+                ));
+            }
+        }
         for (i, (nat, cfg)) in [(sc.nat_a, cfg_a), (sc.nat_b, cfg_b)]
             .into_iter()
             .enumerate()
+            .filter(|_| sc.same_lan.is_none())
         {
             let ip: IpAddr = match nat.config() {
                 None => format!("203.0.113.{}", 10 + i).parse().unwrap(),
