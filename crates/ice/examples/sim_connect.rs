@@ -5,7 +5,6 @@
 //! `cargo run -p natter-ice --example sim_connect`
 
 #[path = "../tests/common/mod.rs"]
-#[allow(clippy::unwrap_used)]
 mod common;
 
 use std::time::Duration;
