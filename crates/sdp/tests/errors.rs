@@ -103,6 +103,33 @@ fn garbage_never_panics() {
             // anything that parses must also write and re-parse to the same model
             let again = SessionDescription::parse(&sd.to_string()).unwrap();
             assert_eq!(again, sd);
+            // offer/answer on arbitrary input must not panic either
+            let caps = vec![natter_sdp::MediaCapabilities {
+                kind: "audio".into(),
+                proto: "RTP/AVP".into(),
+                port: 4000,
+                codecs: vec![
+                    natter_sdp::Codec::new("PCMU", 8000, None, 0),
+                    natter_sdp::Codec::new("rtx", 8000, None, 99),
+                ],
+                formats: vec![],
+                direction: natter_sdp::Direction::SendRecv,
+                rtcp_mux: true,
+                extra_attributes: vec![],
+            }];
+            let mut webrtc = caps[0].clone();
+            webrtc.proto = "UDP/TLS/RTP/SAVPF".into();
+            webrtc.codecs = vec![
+                natter_sdp::Codec::new("opus", 48000, Some(2), 111),
+                natter_sdp::Codec::new("telephone-event", 8000, None, 126),
+            ];
+            let caps = vec![caps[0].clone(), webrtc];
+            if let Ok(ans) = natter_sdp::create_answer(&sd, natter_sdp::Origin::default(), &caps) {
+                assert_eq!(ans.media.len(), sd.media.len());
+                for (a, o) in ans.media.iter().zip(&sd.media) {
+                    let _ = natter_sdp::negotiated_codecs(a, o);
+                }
+            }
             for m in &sd.media {
                 let _ = (
                     m.candidates(),
