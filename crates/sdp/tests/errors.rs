@@ -104,7 +104,7 @@ fn garbage_never_panics() {
             let again = SessionDescription::parse(&sd.to_string()).unwrap();
             assert_eq!(again, sd);
             // offer/answer on arbitrary input must not panic either
-            let caps = vec![natter_sdp::MediaCapabilities {
+            let audio = natter_sdp::MediaCapabilities {
                 kind: "audio".into(),
                 proto: "RTP/AVP".into(),
                 port: 4000,
@@ -116,14 +116,14 @@ fn garbage_never_panics() {
                 direction: natter_sdp::Direction::SendRecv,
                 rtcp_mux: true,
                 extra_attributes: vec![],
-            }];
-            let mut webrtc = caps[0].clone();
+            };
+            let mut webrtc = audio.clone();
             webrtc.proto = "UDP/TLS/RTP/SAVPF".into();
             webrtc.codecs = vec![
                 natter_sdp::Codec::new("opus", 48000, Some(2), 111),
                 natter_sdp::Codec::new("telephone-event", 8000, None, 126),
             ];
-            let caps = vec![caps[0].clone(), webrtc];
+            let caps = vec![audio, webrtc];
             if let Ok(ans) = natter_sdp::create_answer(&sd, natter_sdp::Origin::default(), &caps) {
                 assert_eq!(ans.media.len(), sd.media.len());
                 for (a, o) in ans.media.iter().zip(&sd.media) {
