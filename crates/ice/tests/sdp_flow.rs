@@ -58,7 +58,7 @@ fn ice_over_sdp_offer_answer() {
         agents.push(a);
     }
     let mut now = t0;
-    let mut step = |agents: &mut Vec<Agent>, net: &mut Network, now: &mut Instant| {
+    let step = |agents: &mut Vec<Agent>, net: &mut Network, now: &mut Instant| {
         for (a, (h, _)) in agents.iter_mut().zip(&hosts) {
             while let Some(t) = a.poll_transmit() {
                 net.send(*h, t.source, t.destination, t.data);
