@@ -378,3 +378,43 @@ fn relay_codec_rejects_garbage() {
         assert_eq!(RelayMessage::decode(b), None);
     }
 }
+
+#[test]
+fn servers_and_nats_survive_garbage() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut l = lab(NatType::Symmetric.config().unwrap());
+    l.net.add_server(
+        RealmId::INTERNET,
+        ip("198.51.100.9"),
+        Box::new(StunServer::new()),
+    );
+    l.net.add_server(
+        RealmId::INTERNET,
+        ip("198.51.100.10"),
+        Box::new(RelayServer::new(3478)),
+    );
+    let targets = [
+        "198.51.100.9:3478",
+        "198.51.100.10:3478",
+        "198.51.100.10:50000",
+        "203.0.113.1:40000",
+    ];
+    for i in 0..5000 {
+        let mut data: Vec<u8> = (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect();
+        if i % 3 == 0 && data.len() >= 4 {
+            let tags: [&[u8; 4]; 4] = [b"ALOC", b"SEND", b"DATA", b"ALOK"];
+            data[..4].copy_from_slice(tags[rng.gen_range(0..4)]);
+        }
+        let to = sa(targets[rng.gen_range(0..targets.len())]);
+        let from_inside = rng.gen_bool(0.5);
+        if from_inside {
+            l.net.send(l.inside, sa("10.0.0.2:5000"), to, data);
+        } else {
+            l.net.send(l.a, sa("198.51.100.1:9"), to, data);
+        }
+    }
+    l.run();
+    let s = l.net.stats();
+    assert!(s.sent >= 5000);
+}
