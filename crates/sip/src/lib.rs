@@ -13,6 +13,7 @@
 
 pub mod addr;
 pub mod build;
+pub mod dialog;
 pub mod digest;
 
 pub mod error;
@@ -23,6 +24,7 @@ pub mod method;
 pub mod parser;
 pub mod syntax;
 pub mod transaction;
+pub mod ua;
 
 pub mod uri;
 pub mod via;
