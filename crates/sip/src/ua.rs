@@ -280,7 +280,7 @@ impl<P: Clone> UserAgent<P> {
         format!("sip:{}@{}", self.cfg.user, self.cfg.domain)
     }
 
-    fn from_header_value(&self, tag: &str) -> String {
+    fn our_from(&self, tag: &str) -> String {
         match &self.cfg.display {
             Some(d) => format!("{} <{}>;tag={tag}", crate::syntax::quote(d), self.aor()),
             None => format!("<{}>;tag={tag}", self.aor()),
@@ -380,7 +380,7 @@ impl<P: Clone> UserAgent<P> {
     ) -> Message<'static> {
         let mut m = Message::request(method.clone(), Cow::Owned(uri.to_owned()));
         m.push(HeaderName::MaxForwards, "70");
-        m.push(HeaderName::From, self.from_header_value(tag));
+        m.push(HeaderName::From, self.our_from(tag));
         m.push(HeaderName::To, format!("<{uri}>"));
         m.push(HeaderName::CallId, call_id.to_owned());
         m.push(HeaderName::CSeq, format!("{seq} {}", method.as_str()));
