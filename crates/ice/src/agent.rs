@@ -576,6 +576,7 @@ impl Agent {
             .position(|r| r.addr == cand.addr && r.component == cand.component)
         {
             // Signalled after we learned it as peer-reflexive: take the signalled form.
+            let component = cand.component;
             if let Some(r) = self.remotes.get_mut(i) {
                 if r.kind == CandidateType::Prflx && cand.kind != CandidateType::Prflx {
                     *r = Candidate {
@@ -583,6 +584,7 @@ impl Agent {
                         ..cand
                     };
                     self.recompute_priorities();
+                    self.refresh_selected(component);
                 }
             }
             return Ok(());
@@ -1125,6 +1127,14 @@ impl Agent {
         let Some(p) = self.pairs.get(pi) else {
             return true;
         };
+        // A late answer to a superseded transaction counts only while the pair has not
+        // succeeded yet (RFC 8445 §7.2.5.4: cancelled checks may still succeed); on a
+        // valid pair it must neither fail it nor stand in for a nomination check.
+        let current = p.tx.as_ref().is_some_and(|t| t.tid == tid);
+        if !current && p.valid() {
+            return true;
+        }
+        let nominating_tx = current && p.tx.as_ref().is_some_and(|t| t.use_candidate);
         let (l, r, component) = (p.local, p.remote, p.component);
         let base = self.locals.get(l).map(|c| c.cand.base);
         let raddr = self.remotes.get(r).map(|c| c.addr);
@@ -1176,6 +1186,7 @@ impl Agent {
             .position(|c| c.cand.addr == mapped && c.cand.component == component)
         {
             Some(i) => i,
+            None if self.locals.len() >= MAX_CANDIDATES => l,
             None => {
                 let lp = self.locals.get(l).map(|c| c.local_pref).unwrap_or(65535);
                 let base_addr = base.unwrap_or(local);
@@ -1198,16 +1209,19 @@ impl Agent {
         let mut nominate = false;
         let mut foundation = String::new();
         if let Some(p) = self.pairs.get_mut(pi) {
-            let was_nominating = p.tx.as_ref().is_some_and(|t| t.use_candidate) || p.nominating;
-            p.tx = None;
-            p.old_tids.clear();
+            if current {
+                p.tx = None;
+                p.old_tids.clear();
+                p.nominating = false;
+            } else {
+                p.old_tids.retain(|t| *t != tid);
+            }
             p.state = PairState::Succeeded;
             p.valid_local = Some(vl);
             // Aggressive: every check carried USE-CANDIDATE, so any success nominates.
             let aggressive = self.cfg.nomination == Nomination::Aggressive;
-            nominate = (self.role == Role::Controlling && (was_nominating || aggressive))
+            nominate = (self.role == Role::Controlling && (nominating_tx || aggressive))
                 || p.nominate_on_success;
-            p.nominating = false;
             foundation = p.foundation.clone();
         }
         for q in &mut self.pairs {
@@ -1234,6 +1248,25 @@ impl Agent {
         server: SocketAddr,
         mapped: SocketAddr,
     ) {
+        // Learned earlier as peer-reflexive from a check: it is really our
+        // server-reflexive address, so take that form (and signal it).
+        if let Some(l) = self.locals.iter().position(|l| {
+            l.cand.addr == mapped && l.cand.base == base && l.cand.kind == CandidateType::Prflx
+        }) {
+            let foundation = self.foundation(CandidateType::Srflx, base.ip(), Some(server.ip()));
+            if let Some(lc) = self.locals.get_mut(l) {
+                lc.cand.kind = CandidateType::Srflx;
+                lc.cand.priority = priority(CandidateType::Srflx, local_pref, component);
+                lc.cand.foundation = foundation;
+                lc.cand.related = Some(base);
+                self.events
+                    .push_back(Event::LocalCandidate(lc.cand.clone()));
+            }
+            for c in 1..=self.cfg.components {
+                self.refresh_selected(c);
+            }
+            return;
+        }
         // Redundant when equal to an existing candidate with the same base (no NAT).
         if self
             .locals
@@ -1369,6 +1402,37 @@ impl Agent {
                 component,
                 local: sel.local,
                 remote: sel.remote,
+            });
+        }
+    }
+
+    /// Re-reads the selected pair's candidates after one of them changed form
+    /// (peer-reflexive learned to be server-reflexive); reports the new form.
+    fn refresh_selected(&mut self, component: u16) {
+        let Some(sel) = self.comp(component).and_then(|c| c.selected.clone()) else {
+            return;
+        };
+        let Some(p) = sel.pair.and_then(|i| self.pairs.get(i)) else {
+            return;
+        };
+        let (Some(l), Some(r)) = (
+            self.locals.get(p.valid_local.unwrap_or(p.local)),
+            self.remotes.get(p.remote),
+        ) else {
+            return;
+        };
+        if l.cand != sel.local || *r != sel.remote {
+            let (local, remote) = (l.cand.clone(), r.clone());
+            if let Some(c) = self.comp_mut(component) {
+                if let Some(s) = &mut c.selected {
+                    s.local = local.clone();
+                    s.remote = remote.clone();
+                }
+            }
+            self.events.push_back(Event::SelectedPair {
+                component,
+                local,
+                remote,
             });
         }
     }

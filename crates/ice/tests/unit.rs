@@ -500,3 +500,74 @@ fn unresolved_relay_and_dead_stun_server_complete_gathering_at_the_timeout() {
         1
     );
 }
+
+#[test]
+fn late_stun_answer_turns_a_peer_reflexive_local_into_server_reflexive() {
+    use natter_ice::Event;
+    let stun = sa("198.51.100.1:3478");
+    let mut a = Agent::new(AgentConfig {
+        seed: Some(3),
+        stun_servers: vec![stun],
+        interfaces: InterfaceFilter::allow_all(),
+        ..AgentConfig::default()
+    });
+    let base = sa("10.0.0.2:5000");
+    let mapped = sa("203.0.113.1:5000");
+    let peer = sa("198.51.100.50:6000");
+    a.add_host_candidate(1, "eth0", base).unwrap();
+    a.set_remote_credentials("R", "remote-password-0123456789");
+    a.add_remote_candidate(remote("198.51.100.50:6000", "9", 2_130_706_431))
+        .unwrap();
+    let now = Instant::now();
+    a.gather(now);
+    a.handle_timeout(now); // STUN request (paced first)
+    let stun_req = a.poll_transmit().unwrap();
+    assert_eq!(stun_req.destination, stun);
+    a.handle_timeout(now + Duration::from_millis(20)); // the check
+    let check = a.poll_transmit().unwrap();
+    assert_eq!(check.destination, peer);
+    // the peer answers the check first: mapped address unknown so far -> prflx
+    let req = Message::parse(&check.data).unwrap();
+    let mut resp = Vec::new();
+    MessageWriter::new(
+        &mut resp,
+        Method::BINDING,
+        Class::Success,
+        req.transaction_id(),
+    )
+    .add_xor_mapped_address(mapped)
+    .add_message_integrity(b"remote-password-0123456789")
+    .add_fingerprint()
+    .finish()
+    .unwrap();
+    assert!(a.handle_receive(now + Duration::from_millis(30), base, peer, &resp));
+    assert_eq!(a.selected_pair(1).unwrap().0.kind, CandidateType::Prflx);
+    while a.poll_event().is_some() {}
+    // then the STUN server's answer shows the same address
+    let sreq = Message::parse(&stun_req.data).unwrap();
+    let mut sresp = Vec::new();
+    MessageWriter::new(
+        &mut sresp,
+        Method::BINDING,
+        Class::Success,
+        sreq.transaction_id(),
+    )
+    .add_xor_mapped_address(mapped)
+    .add_fingerprint()
+    .finish()
+    .unwrap();
+    assert!(a.handle_receive(now + Duration::from_millis(40), base, stun, &sresp));
+    let (l, _) = a.selected_pair(1).unwrap();
+    assert_eq!(
+        (l.kind, l.addr, l.related),
+        (CandidateType::Srflx, mapped, Some(base))
+    );
+    let evs: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(
+        matches!(&evs[0], Event::LocalCandidate(c) if c.kind == CandidateType::Srflx && c.addr == mapped)
+    );
+    assert!(
+        matches!(&evs[1], Event::SelectedPair { local, .. } if local.kind == CandidateType::Srflx)
+    );
+    assert_eq!(evs[2], Event::GatheringComplete);
+}
