@@ -24,6 +24,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub relay: Option<SocketAddr>,
     relay_token: Option<natter_ice::RelayToken>,
+    /// Next retransmission of the relay allocation request (as a TURN client would).
+    aloc_next: Option<Instant>,
     pub relayed: Option<SocketAddr>,
     pub events: Vec<Event>,
     pub app_data: Vec<Vec<u8>>,
@@ -176,6 +178,7 @@ impl Sim {
                 p.relay_token = Some(p.agent.expect_relay(now));
                 sim.net
                     .send(p.host, p.addr, sa(RELAY), RelayMessage::Allocate.encode());
+                p.aloc_next = Some(now + Duration::from_millis(500));
             }
             p.agent.gather(now);
         }
@@ -236,6 +239,7 @@ impl Sim {
                 match RelayMessage::decode(&d.data) {
                     Some(RelayMessage::Allocated(relayed)) => {
                         p.relayed = Some(relayed);
+                        p.aloc_next = None;
                         if let Some(t) = p.relay_token.take() {
                             p.agent.relay_allocated(t, 1, relayed, p.addr);
                         }
@@ -272,6 +276,8 @@ impl Sim {
                 self.peers[0].agent.poll_timeout(),
                 self.peers[1].agent.poll_timeout(),
                 self.net.poll_timeout(),
+                self.peers[0].aloc_next,
+                self.peers[1].aloc_next,
             ]
             .into_iter()
             .flatten()
@@ -285,6 +291,14 @@ impl Sim {
             }
             self.net.advance_to(self.now);
             for p in &mut self.peers {
+                if let Some(t) = p.aloc_next.filter(|t| *t <= self.now) {
+                    let give_up = p.relay_token.is_none() || t - self.t0 > Duration::from_secs(3);
+                    p.aloc_next = (!give_up).then(|| self.now + Duration::from_millis(500));
+                    if !give_up {
+                        self.net
+                            .send(p.host, p.addr, sa(RELAY), RelayMessage::Allocate.encode());
+                    }
+                }
                 if p.agent.poll_timeout().is_some_and(|t| t <= self.now) {
                     p.agent.handle_timeout(self.now);
                 }
@@ -370,6 +384,7 @@ impl Peer {
             addr,
             relay: turn.then(|| sa(RELAY)),
             relay_token: None,
+            aloc_next: None,
             relayed: None,
             events: Vec::new(),
             app_data: Vec::new(),
