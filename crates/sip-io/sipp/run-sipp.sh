@@ -43,6 +43,18 @@ check "uas side" 0 $?
 sipp -sn uac 127.0.0.1:5060 -s nobody $COMMON -p 25072 -m 1 -trace_err -error_file "$OUT/unreg.err" >"$OUT/unreg.out" 2>&1
 grep -q "SIP/2.0 404" "$OUT/unreg.err"
 check "call to unknown user gets 404" 0 $?
+# 3b. The same over TCP (-t t1): REGISTER, then uac -> proxy -> uas.
+T="$COMMON -t t1"
+sipp -sf "$HERE/reg-only.xml" 127.0.0.1:5060 -s service -au service -ap svcpw $T -p 25170 -m 1 \
+  -default_behaviors all,-bye >"$OUT/tcp-reg.out" 2>&1
+check "TCP REGISTER digest" 0 $?
+sipp -sn uas $T -p 25170 -m 5 >"$OUT/tcp-uas.out" 2>&1 &
+UAS=$!
+sleep 0.3
+sipp -sn uac 127.0.0.1:5060 -s service $T -p 25171 -m 5 -r 5 -l 5 -d 200 >"$OUT/tcp-uac.out" 2>&1
+check "TCP uac -> natter proxy -> uas, 5 calls" 0 $?
+wait $UAS
+check "TCP uas side" 0 $?
 kill "$SRV"; wait "$SRV" 2>/dev/null
 
 # 4. CANCEL before answer (no auth).

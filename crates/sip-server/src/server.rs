@@ -506,10 +506,13 @@ impl SipServer {
             // claim to come from one of our users (From is local); calls from
             // foreign domains are routed to local users unauthenticated.
             let from_local = req.from().is_ok_and(|f| self.is_local_uri(&f.uri));
+            let mut strip_auth = false;
             if self.cfg.auth && !in_dialog && from_local && method != Method::Ack {
                 if let Some(ev) = self.check_auth(now, tx, &req, true) {
                     return ev;
                 }
+                // Our credentials are consumed here, not forwarded (§22.3).
+                strip_auth = true;
             }
             let aor = self.canonical_aor(&ruri);
             let user = ruri.user.unwrap_or("").to_owned();
@@ -539,11 +542,24 @@ impl SipServer {
                 .iter()
                 .filter_map(|b| {
                     let parsed = Uri::parse(&b.contact).ok()?;
+                    // UDP: reply to the flow the REGISTER came from (NAT friendly).
+                    // TCP/TLS: that connection may be gone and its port was
+                    // ephemeral, so use the Contact (clients listen there),
+                    // falling back to the flow when the Contact is not an IP.
                     let dest = match b.source {
-                        Some((t, a)) => Peer {
-                            transport: t,
+                        Some((Transport::Udp, a)) => Peer {
+                            transport: Transport::Udp,
                             addr: a,
                         },
+                        Some((t, a)) => uri_dest(&parsed)
+                            .map(|p| Peer {
+                                transport: t,
+                                addr: p.addr,
+                            })
+                            .unwrap_or(Peer {
+                                transport: t,
+                                addr: a,
+                            }),
                         None => uri_dest(&parsed)?,
                     };
                     Some(Target {
@@ -555,6 +571,9 @@ impl SipServer {
                 })
                 .collect();
             drop(ruri);
+            if strip_auth {
+                req.remove(HeaderName::ProxyAuthorization);
+            }
             return self.start_proxy(now, tx, req, targets);
         }
         // Route set or foreign Request-URI: forward to the next hop.
