@@ -375,3 +375,64 @@ fn peers_on_one_lan_use_host_candidates_with_or_without_hairpin() {
         }
     }
 }
+
+#[test]
+fn consent_and_keepalives_keep_short_nat_bindings_open() {
+    for consent in [true, false] {
+        let cfg = |c, seed| AgentConfig {
+            consent_interval: if consent {
+                Some(Duration::from_secs(5))
+            } else {
+                None
+            },
+            ..base_config(c, seed)
+        };
+        let sc = Scenario {
+            binding_timeout: Some(Duration::from_secs(20)),
+            ..Scenario::new(NatType::RestrictedCone, NatType::Symmetric)
+        };
+        let mut sim = Sim::new(&sc, cfg(true, 151), cfg(false, 152));
+        assert!(sim.run_until(Duration::from_secs(10), |s| s.both(IceState::Completed)));
+        // five idle minutes: only consent checks or keepalives cross the NATs
+        sim.run_until(Duration::from_secs(310), |_| false);
+        assert!(sim.both(IceState::Completed), "consent={consent}");
+        sim.send_app(0, b"still there?");
+        sim.send_app(1, b"yes");
+        assert!(sim.run_until(Duration::from_secs(311), |s| !s.peers[0]
+            .app_data
+            .is_empty()
+            && !s.peers[1].app_data.is_empty()));
+        assert_eq!(
+            sim.net.stats().no_mapping,
+            0,
+            "no packet hit an expired binding"
+        );
+    }
+}
+
+#[test]
+fn keepalives_slower_than_the_binding_timeout_lose_the_path() {
+    // the control for the test above: Tr = 15 s against a 10 s binding
+    let cfg = |c, seed| AgentConfig {
+        consent_interval: None,
+        ..base_config(c, seed)
+    };
+    let sc = Scenario {
+        binding_timeout: Some(Duration::from_secs(10)),
+        ..Scenario::new(NatType::RestrictedCone, NatType::Symmetric)
+    };
+    let mut sim = Sim::new(&sc, cfg(true, 161), cfg(false, 162));
+    assert!(sim.run_until(Duration::from_secs(10), |s| s.both(IceState::Completed)));
+    sim.run_until(Duration::from_secs(100), |_| false);
+    assert!(sim.net.stats().no_mapping > 0);
+    // with consent on, the same NATs are kept open (checks every 4-6 s)
+    let sc = Scenario {
+        binding_timeout: Some(Duration::from_secs(10)),
+        ..Scenario::new(NatType::RestrictedCone, NatType::Symmetric)
+    };
+    let mut sim = Sim::new(&sc, base_config(true, 161), base_config(false, 162));
+    assert!(sim.run_until(Duration::from_secs(10), |s| s.both(IceState::Completed)));
+    sim.run_until(Duration::from_secs(100), |_| false);
+    assert_eq!(sim.net.stats().no_mapping, 0);
+    assert!(sim.both(IceState::Completed));
+}

@@ -56,6 +56,8 @@ pub struct Scenario {
     pub components: u16,
     /// Both peers behind the NAT of `nat_a` on one LAN, with this hairpin setting.
     pub same_lan: Option<bool>,
+    /// NAT binding timeout override.
+    pub binding_timeout: Option<Duration>,
 }
 
 impl Scenario {
@@ -69,6 +71,7 @@ impl Scenario {
             stun_alive: true,
             components: 1,
             same_lan: None,
+            binding_timeout: None,
         }
     }
 }
@@ -131,7 +134,10 @@ impl Sim {
         {
             let ip: IpAddr = match nat.config() {
                 None => format!("203.0.113.{}", 10 + i).parse().unwrap(),
-                Some(nc) => {
+                Some(mut nc) => {
+                    if let Some(t) = sc.binding_timeout {
+                        nc.binding_timeout = t;
+                    }
                     let public: IpAddr = format!("203.0.113.{}", 1 + i).parse().unwrap();
                     let (_, lan) =
                         net.add_nat(RealmId::INTERNET, public, nc, LinkConfig::default());
