@@ -274,6 +274,29 @@ impl Agent {
         Some((s.local.clone(), s.remote.clone()))
     }
 
+    /// The candidate to put in the m-line and `c=` of a description (RFC 8839
+    /// §4.2.1.2): the selected pair's local candidate once there is one, else the one
+    /// most likely to work for a peer that does not do ICE: relayed, then
+    /// server-reflexive, then host (highest priority within a type).
+    pub fn default_candidate(&self, component: u16) -> Option<Candidate> {
+        if let Some((l, _)) = self.selected_pair(component) {
+            return Some(l);
+        }
+        [
+            CandidateType::Relay,
+            CandidateType::Srflx,
+            CandidateType::Host,
+        ]
+        .iter()
+        .find_map(|k| {
+            self.locals
+                .iter()
+                .filter(|l| l.cand.component == component && l.cand.kind == *k)
+                .max_by_key(|l| l.cand.priority)
+                .map(|l| l.cand.clone())
+        })
+    }
+
     /// Snapshot of the check list, highest priority first.
     pub fn pairs(&self) -> Vec<PairInfo> {
         let mut v: Vec<PairInfo> = self

@@ -103,10 +103,17 @@ fn ice_over_sdp_offer_answer() {
         }
         step(&mut agents, &mut net, &mut now);
     }
-    let offer = create_offer(Origin::default(), &caps(agents[0].local_attributes()));
+    let mut offer = create_offer(Origin::default(), &caps(agents[0].local_attributes()));
+    let default = agents[0].default_candidate(1).unwrap();
+    assert_eq!(default.kind, CandidateType::Srflx);
+    offer.media[0].set_address(default.addr);
     let offer_text = offer.to_string();
     assert!(offer_text.contains("a=candidate:2 1 UDP 1694498815 203.0.113.1 5000 typ srflx raddr 10.0.1.2 rport 5000\r\n"), "{offer_text}");
     assert!(offer_text.contains("a=end-of-candidates\r\n"));
+    assert!(
+        offer_text.contains("m=audio 5000 RTP/AVP 0\r\nc=IN IP4 203.0.113.1\r\n"),
+        "{offer_text}"
+    );
     // the answerer parses the text, as it would off the wire
     let offer = SessionDescription::parse(&offer_text).unwrap();
     assert_eq!(agents[1].apply_remote_description(&offer, 0), 2);

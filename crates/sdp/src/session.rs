@@ -354,6 +354,13 @@ impl Media {
         }
     }
 
+    /// Sets the transport address of the stream: the m-line port and a single media
+    /// level `c=` line (e.g. from ICE's default candidate, RFC 8839 §4.2.1.2).
+    pub fn set_address(&mut self, addr: std::net::SocketAddr) {
+        self.port = addr.port();
+        self.connections = vec![Connection::new(addr.ip())];
+    }
+
     /// First attribute value named `name`.
     pub fn attribute(&self, name: &str) -> Option<&str> {
         attr_value(&self.attributes, name)
