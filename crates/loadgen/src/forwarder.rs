@@ -31,12 +31,14 @@ pub struct ForwardStats {
     pub forwarded: u64,
 }
 
+/// `coalesce`: how long to wait after a wake-up so a batch builds up (zero: none).
 /// Runs until `max_duration` passes or `stop()` returns true (checked at least every 100 ms).
 /// `ready` is called once the socket is bound, with the bound address.
 pub fn run(
     listen: SocketAddr,
     target: Target,
     batch: usize,
+    coalesce: Duration,
     max_duration: Duration,
     mut ready: impl FnMut(SocketAddr),
     mut stop: impl FnMut() -> bool,
@@ -68,8 +70,9 @@ pub fn run(
         if ready_fds.is_empty() {
             continue;
         }
-        // Same coalescing as the generator's receivers: the ceiling uses full batches.
-        std::thread::sleep(crate::flow::COALESCE);
+        if !coalesce.is_zero() {
+            std::thread::sleep(coalesce);
+        }
         // Drain what is queued, bounded so the stop checks still run under full load.
         for _ in 0..1024 {
             let n = inbound.recv(fd)?;

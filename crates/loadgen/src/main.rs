@@ -145,6 +145,9 @@ enum Command {
         /// Datagrams per recvmmsg/sendmmsg.
         #[arg(long, default_value_t = 32)]
         batch: usize,
+        /// Microseconds to wait after a wake-up so a batch builds up (0: none).
+        #[arg(long, default_value_t = 0)]
+        coalesce_us: u64,
         /// Exit after this many seconds at the latest.
         #[arg(long, default_value_t = 900)]
         max_seconds: u64,
@@ -235,6 +238,7 @@ fn run(command: Command) -> Result<(), LoadgenError> {
             listen,
             to,
             batch,
+            coalesce_us,
             max_seconds,
         } => {
             let target = to.map_or(Target::Echo, Target::Forward);
@@ -242,6 +246,7 @@ fn run(command: Command) -> Result<(), LoadgenError> {
                 listen,
                 target,
                 batch,
+                Duration::from_micros(coalesce_us),
                 Duration::from_secs(max_seconds),
                 |bound| {
                     println!("LISTENING {bound}");

@@ -154,6 +154,7 @@ fn start_forwarder(target: Target) -> (SocketAddr, Arc<AtomicBool>, thread::Join
             "127.0.0.1:0".parse().unwrap(),
             target,
             32,
+            Duration::ZERO,
             Duration::from_secs(60),
             |addr| tx.send(addr).unwrap(),
             || thread_stop.load(Ordering::Relaxed),
