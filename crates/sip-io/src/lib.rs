@@ -26,6 +26,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch, Notify};
 
+pub mod client;
+
 pub use natter_sip_server::{Mode, RegistrarConfig};
 
 /// Driver errors.

@@ -125,3 +125,62 @@ Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn client_helpers_register_options_message() {
+    use natter_sip_io::client::{self, ClientConfig, Direction};
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.tcp.clear();
+    let creds = StaticCredentials::new()
+        .with_user("alice", "pw")
+        .with_user("bob", "pw2");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, fut) = bind(cfg, Arc::new(creds), Arc::new(MemoryBindings::new()), rx)
+        .await
+        .unwrap();
+    let server = tokio::spawn(fut);
+    let udp_addr = bound.listeners[0].1;
+    let mut c = ClientConfig {
+        server: udp_addr,
+        bind: any,
+        user: "alice".into(),
+        domain: "natter.test".into(),
+        password: Some("pw".into()),
+        timeout: Duration::from_secs(5),
+    };
+    let ex = client::register(&c, 300).await.unwrap();
+    assert_eq!(ex.code, 200);
+    // REGISTER, 401, REGISTER with credentials, 200.
+    let dirs: Vec<Direction> = ex.log.iter().map(|(d, _)| *d).collect();
+    assert_eq!(
+        dirs,
+        vec![
+            Direction::Sent,
+            Direction::Received,
+            Direction::Sent,
+            Direction::Received
+        ]
+    );
+    assert!(ex.log[1].1.starts_with("SIP/2.0 401"));
+    assert!(ex.log[2]
+        .1
+        .contains("Authorization: Digest username=\"alice\""));
+    let ex = client::options(&c, "sip:natter.test").await.unwrap();
+    assert_eq!(ex.code, 200);
+    // MESSAGE to a known but unregistered user: 407 answered, then 480.
+    let ex = client::message(&c, "sip:bob@natter.test", "hello")
+        .await
+        .unwrap();
+    assert_eq!(ex.code, 480);
+    // Wrong password: refused.
+    c.password = Some("nope".into());
+    let ex = client::register(&c, 300).await.unwrap();
+    assert_eq!(ex.code, 403);
+    tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
