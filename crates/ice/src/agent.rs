@@ -177,7 +177,8 @@ impl Agent {
             None => StdRng::from_entropy(),
         };
         let local_creds = Credentials::random(&mut rng);
-        let tie_breaker = rng.gen();
+        let random: u64 = rng.gen();
+        let tie_breaker = cfg.tie_breaker.unwrap_or(random);
         let role = if cfg.controlling && !cfg.lite {
             Role::Controlling
         } else {

@@ -142,6 +142,10 @@ pub struct AgentConfig {
     pub connect_timeout: Duration,
     /// Seed for ufrag/pwd, tie-breaker and transaction ids; `None` uses OS randomness.
     pub seed: Option<u64>,
+    /// Fixed tie-breaker. Set the same value on the agents of one session when it has
+    /// several data streams (one agent per m-line), so a role conflict resolves the
+    /// same way for all of them (RFC 8445 §6.1.1: one tie-breaker per session).
+    pub tie_breaker: Option<u64>,
 }
 
 impl Default for AgentConfig {
@@ -167,6 +171,7 @@ impl Default for AgentConfig {
             disconnected_timeout: Duration::from_secs(12),
             connect_timeout: Duration::from_secs(30),
             seed: None,
+            tie_breaker: None,
         }
     }
 }
