@@ -475,6 +475,10 @@ impl SipServer {
         if self.is_loop(&req) {
             return self.respond(now, tx, &req, 482);
         }
+        // §16.3 step 5: option tags in Proxy-Require we do not support -> 420.
+        if let Some(ev) = self.reject_unsupported(now, tx, &req, HeaderName::ProxyRequire) {
+            return ev;
+        }
         let mut req = req;
         // §16.4: remove our own Route entry (loose routing).
         if let Some(first) = req
@@ -666,6 +670,10 @@ impl SipServer {
         from: Peer,
         req: &Message<'_>,
     ) -> Vec<Event<Peer>> {
+        // The registrar is a UAS: Require it does not understand -> 420 (§8.2.2.3).
+        if let Some(ev) = self.reject_unsupported(now, tx, req, HeaderName::Require) {
+            return ev;
+        }
         if self.cfg.auth {
             if let Some(ev) = self.check_auth(now, tx, req, false) {
                 return ev;
@@ -715,6 +723,33 @@ impl SipServer {
             }
         }
         ev
+    }
+
+    /// Answer 420 with `Unsupported` if `kind` lists option tags other than
+    /// the ones we implement (`path`).
+    fn reject_unsupported(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Message<'_>,
+        kind: HeaderName,
+    ) -> Option<Vec<Event<Peer>>> {
+        let unknown: Vec<String> = req
+            .list(kind)
+            .ok()?
+            .into_iter()
+            .filter(|t| !t.eq_ignore_ascii_case("path"))
+            .map(str::to_owned)
+            .collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        let tag = self.to_tag(req);
+        let mut resp = Message::response_to(req, 420, None, Some(&tag));
+        resp.remove(HeaderName::ContentLength);
+        resp.push(HeaderName::Unsupported, unknown.join(", "));
+        resp.push(HeaderName::ContentLength, "0");
+        Some(self.layer.send_response(now, tx, &resp))
     }
 
     /// Loop detection (§16.3 step 4): one of our Vias carries the hash this

@@ -595,3 +595,41 @@ From: <sip:a@natter.test>;tag=1\r\nTo: <sip:127.0.0.1:5060>\r\nCall-ID: opt1\r\n
         "retransmission answered from the transaction"
     );
 }
+
+#[test]
+fn unsupported_proxy_require_and_require() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let msg = invite("alice", ALICE, "bob", "pr", "Proxy-Require: foo, path\r\n");
+    let r = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&r), vec![100, 420]);
+    assert_eq!(r[1].header(HeaderName::Unsupported), Some("foo"));
+    let reg = register("alice", ALICE, "rq", 1, "Require: nonexistent\r\n");
+    let r = to(&net.send(ALICE, &reg), ALICE);
+    assert_eq!(codes(&r), vec![420]);
+    assert_eq!(r[0].header(HeaderName::Unsupported), Some("nonexistent"));
+    // Require is end-to-end: a proxy forwards it untouched.
+    let msg = invite("alice", ALICE, "bob", "rq2", "Require: 100rel\r\n");
+    let fwd = to(&net.send(ALICE, &msg), BOB);
+    assert_eq!(fwd[0].header(HeaderName::Require), Some("100rel"));
+}
+
+#[test]
+fn timer_c_cancels_a_branch_stuck_in_proceeding() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "tc", ""));
+    let fwd = to(&out, BOB).remove(0);
+    net.advance(Duration::from_secs(10));
+    net.send_msg(BOB, &answer_from(&fwd, 180, BOB, "bt"));
+    // Timer C (181 s) restarts on the provisional; nothing before it fires.
+    let out = net.advance(Duration::from_secs(180));
+    assert!(to(&out, BOB).is_empty());
+    let out = net.advance(Duration::from_secs(1));
+    let down = to(&out, BOB);
+    assert_eq!(down.len(), 1);
+    assert_eq!(down[0].method(), Some(&Method::Cancel));
+    net.send_msg(BOB, &Message::response_to(&down[0], 200, None, Some("bt")));
+    let out = net.send_msg(BOB, &answer_from(&fwd, 487, BOB, "bt"));
+    assert_eq!(codes(&to(&out, ALICE)), vec![487]);
+}
