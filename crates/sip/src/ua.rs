@@ -651,7 +651,11 @@ impl<P: Clone> UserAgent<P> {
             return;
         };
         c.ok_interval = (c.ok_interval * 2).min(t2);
-        let next = now + c.ok_interval;
+        // The last wake-up is the give-up instant itself (64*T1).
+        let next = match c.ok_giveup {
+            Some(g) => (now + c.ok_interval).min(g),
+            None => now + c.ok_interval,
+        };
         c.ok_deadline = Some(next);
         let ev = self.layer.send_response(now, tx, &ok);
         self.collect(now, ev);

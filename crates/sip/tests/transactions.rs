@@ -612,3 +612,63 @@ fn layer_timeout_and_transport_error_events() {
     );
     assert!(layer.is_empty());
 }
+
+#[test]
+fn reliable_non_invite_client_only_timer_f() {
+    let t0 = Instant::now();
+    let (mut tx, first) = NonInviteClient::new(
+        t0,
+        request("OPTIONS", "z9hG4bKrel"),
+        true,
+        TimerConfig::default(),
+    );
+    assert_eq!(sends(&first), 1);
+    assert_eq!(tx.next_deadline(), Some(t0 + 32_000 * MS));
+    assert_eq!(
+        tx.on_timer(t0 + 32_000 * MS),
+        vec![Action::Timeout, Action::Terminated]
+    );
+    assert_eq!(tx.retransmissions(), 0);
+}
+
+#[test]
+fn invite_client_custom_t1_scales_every_timer() {
+    let cfg = TimerConfig {
+        t1: 100 * MS,
+        t2: 400 * MS,
+        t4: 500 * MS,
+    };
+    let t0 = Instant::now();
+    let (tx, _) = InviteClient::new(t0, invite("z9hG4bKct"), false, cfg);
+    let tx = std::cell::RefCell::new(tx);
+    let log = run_timers(
+        t0,
+        t0 + Duration::from_secs(100),
+        || tx.borrow().next_deadline(),
+        |t| tx.borrow_mut().on_timer(t),
+    );
+    let times: Vec<u128> = log.iter().map(|(t, _)| *t).collect();
+    // A is not capped by T2 for INVITE: 100, 300, 700, 1500, 3100, then B at 6400.
+    assert_eq!(times, vec![100, 300, 700, 1500, 3100, 6300, 6400]);
+    // Timer D stays at least 32 s even with a small T1 (§17.1.1.2).
+    let inv = invite("z9hG4bKct2");
+    let (mut tx, _) = InviteClient::new(t0, inv.clone(), false, cfg);
+    tx.on_response(t0, &response(&inv, 404));
+    assert_eq!(tx.next_deadline(), Some(t0 + 32_000 * MS));
+}
+
+#[test]
+fn invite_server_reliable_2xx_waits_timer_l() {
+    let t0 = Instant::now();
+    let inv = invite("z9hG4bKrl");
+    let (mut tx, _) = InviteServer::new(t0, inv.clone(), true, TimerConfig::default(), true);
+    let ok = response(&inv, 200);
+    assert_eq!(tx.send_response(t0, &ok), vec![Action::Send(ok.to_bytes())]);
+    assert_eq!(tx.next_deadline(), Some(t0 + 32_000 * MS));
+    assert_eq!(
+        tx.on_transport_error(),
+        vec![Action::TransportError],
+        "Accepted survives transport errors"
+    );
+    assert_eq!(tx.on_timer(t0 + 32_000 * MS), vec![Action::Terminated]);
+}
