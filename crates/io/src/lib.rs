@@ -7,5 +7,8 @@
 //! composes them.
 
 pub mod batch;
+pub mod metrics;
+pub mod relay_ports;
 pub mod socket;
 pub mod tls;
+pub mod turn_server;

@@ -75,12 +75,13 @@ pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         return Err(TlsError::NoCertificate(files.cert.clone()));
     }
     let key_pem = read(&files.key)?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(&key_pem[..]))
-        .map_err(|source| TlsError::Read {
-            path: files.key.clone(),
-            source,
-        })?
-        .ok_or_else(|| TlsError::NoKey(files.key.clone()))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut BufReader::new(&key_pem[..]))
+            .map_err(|source| TlsError::Read {
+                path: files.key.clone(),
+                source,
+            })?
+            .ok_or_else(|| TlsError::NoKey(files.key.clone()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -1,1 +1,61 @@
-fn main() {}
+//! `natter`: the one binary. `natter serve` runs the servers; the other subcommands are small
+//! clients for operators and scripts.
+
+mod auth;
+mod config;
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "natter",
+    version,
+    about = "Natter: STUN/TURN, SIP and ICE in one binary"
+)]
+struct Cli {
+    /// Log filter (tracing syntax), e.g. `info`, `natter_io=debug`.
+    #[arg(long, global = true, env = "NATTER_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the servers (STUN/TURN on 3478/5349) with embedded defaults.
+    Serve(Box<config::ServeArgs>),
+    /// Manage users in the embedded store.
+    User {
+        /// Directory of the store (same as `serve --data-dir`).
+        #[arg(long, env = "NATTER_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: user::UserCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let r = match cli.cmd {
+        Cmd::Serve(a) => serve::run(*a),
+        Cmd::User { data_dir, cmd } => user::run(cmd, serve::data_dir_or_default(data_dir)),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("natter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -15,6 +15,10 @@ use crate::message::{peek_header, HEADER_LEN};
 pub const CHANNEL_MIN: u16 = 0x4000;
 /// The largest channel number a client may bind (RFC 8656 narrowed the range).
 pub const CHANNEL_MAX: u16 = 0x4FFF;
+/// The largest channel number RFC 5766 allowed. Deployed clients (coturn's own tools among them)
+/// still bind numbers up to here, so the codec accepts the old range on the wire; new bindings
+/// made by Natter stay within [`CHANNEL_MAX`].
+pub const CHANNEL_MAX_RFC5766: u16 = 0x7FFF;
 
 /// Why a buffer is not a ChannelData message.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
@@ -23,8 +27,8 @@ pub enum ChannelDataError {
     /// Fewer than 4 bytes, or fewer than the length field announces.
     #[error("ChannelData shorter than its length field")]
     Truncated,
-    /// The channel number is outside 0x4000..=0x4FFF.
-    #[error("channel number {0:#06x} outside 0x4000..=0x4FFF")]
+    /// The channel number is outside 0x4000..=0x7FFF.
+    #[error("channel number {0:#06x} outside 0x4000..=0x7FFF")]
     BadChannel(u16),
     /// The payload does not fit the 16-bit length field.
     #[error("payload longer than 65535 bytes")]
@@ -49,7 +53,7 @@ impl<'a> ChannelData<'a> {
             .split_first_chunk::<4>()
             .ok_or(ChannelDataError::Truncated)?;
         let channel = u16::from_be_bytes([head[0], head[1]]);
-        if !(CHANNEL_MIN..=CHANNEL_MAX).contains(&channel) {
+        if !(CHANNEL_MIN..=CHANNEL_MAX_RFC5766).contains(&channel) {
             return Err(ChannelDataError::BadChannel(channel));
         }
         let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
@@ -60,7 +64,7 @@ impl<'a> ChannelData<'a> {
     /// The 4-byte header for `channel` and a payload of `len` bytes, for
     /// callers that send header and payload as two slices (vectored I/O).
     pub fn header(channel: u16, len: usize) -> Result<[u8; 4], ChannelDataError> {
-        if !(CHANNEL_MIN..=CHANNEL_MAX).contains(&channel) {
+        if !(CHANNEL_MIN..=CHANNEL_MAX_RFC5766).contains(&channel) {
             return Err(ChannelDataError::BadChannel(channel));
         }
         let len = u16::try_from(len).map_err(|_| ChannelDataError::TooLong)?;
@@ -120,7 +124,7 @@ impl<'a> ChannelData<'a> {
 pub enum PacketKind {
     /// A STUN message (top bits zero and magic cookie present).
     Stun,
-    /// A TURN ChannelData message (first byte 0x40..=0x4F).
+    /// A TURN ChannelData message (first byte 0x40..=0x7F: RFC 8656's range plus RFC 5766's).
     ChannelData,
     /// Anything else (DTLS, RTP, garbage).
     Other,
@@ -130,7 +134,7 @@ pub enum PacketKind {
 pub fn classify(buf: &[u8]) -> PacketKind {
     match buf.first() {
         Some(0..=3) if peek_header(buf).is_ok() => PacketKind::Stun,
-        Some(0x40..=0x4F) if buf.len() >= 4 => PacketKind::ChannelData,
+        Some(0x40..=0x7F) if buf.len() >= 4 => PacketKind::ChannelData,
         _ => PacketKind::Other,
     }
 }
@@ -146,7 +150,7 @@ pub fn stream_frame_len(buf: &[u8]) -> Result<Option<usize>, ChannelDataError> {
     let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
     match head[0] {
         0..=3 => Ok(Some(HEADER_LEN + len)),
-        0x40..=0x4F => Ok(Some(4 + ((len + 3) & !3))),
+        0x40..=0x7F => Ok(Some(4 + ((len + 3) & !3))),
         _ => Err(ChannelDataError::BadChannel(u16::from_be_bytes([
             head[0], head[1],
         ]))),
@@ -188,8 +192,8 @@ mod tests {
     #[test]
     fn bad_channel_and_truncation_are_rejected() {
         assert_eq!(
-            ChannelData::parse(&[0x50, 0x00, 0, 0]),
-            Err(ChannelDataError::BadChannel(0x5000))
+            ChannelData::parse(&[0x80, 0x00, 0, 0]),
+            Err(ChannelDataError::BadChannel(0x8000))
         );
         assert_eq!(
             ChannelData::parse(&[0x40, 0x00, 0, 5, 1, 2]),

@@ -117,7 +117,8 @@ pub use attribute::{
     PROTOCOL_UDP,
 };
 pub use channel_data::{
-    classify, stream_frame_len, ChannelData, ChannelDataError, PacketKind, CHANNEL_MAX, CHANNEL_MIN,
+    classify, stream_frame_len, ChannelData, ChannelDataError, PacketKind, CHANNEL_MAX,
+    CHANNEL_MAX_RFC5766, CHANNEL_MIN,
 };
 pub use client::{Answered, SendError, StunClient, StunClientConfig, StunClientEvent, Transmit};
 pub use integrity::{IntegrityError, FINGERPRINT_XOR};

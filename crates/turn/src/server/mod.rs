@@ -333,6 +333,7 @@ pub struct Server<R, A> {
     limiter: RateLimiter,
     stats: Stats,
     next_sweep: Instant,
+    events: std::collections::VecDeque<Event>,
 }
 
 impl<R: RelayProvider, A: Authenticator> Server<R, A> {
@@ -363,6 +364,25 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             limiter,
             stats: Stats::default(),
             next_sweep: start + Duration::from_secs(1),
+            events: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(e);
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// A stream connection closed: its allocation goes with it (RFC 8656 §3.1).
+    pub fn connection_closed(&mut self, five: FiveTuple) {
+        if let Some(i) = self.by_five.get(&five).copied() {
+            self.remove(i);
         }
     }
 
@@ -437,6 +457,10 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         self.quotas.release(&a.username);
         self.free.push(i);
         self.stats.allocations_ended += 1;
+        self.push_event(Event::Ended {
+            five: a.five,
+            username: a.username,
+        });
     }
 
     /// Handles one datagram (or one stream frame) from a client. Replies are written into
@@ -707,24 +731,24 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         now: Instant,
         five: FiveTuple,
         msg: &Message<'_>,
-    ) -> Result<Authed, (u16, bool)> {
-        // (code, counts-as-auth-failure)
+    ) -> Result<Authed, (u16, Refusal)> {
         let has_mi = msg.contains(attr::MESSAGE_INTEGRITY);
         let has_mi256 = msg.contains(attr::MESSAGE_INTEGRITY_SHA256);
         if !has_mi && !has_mi256 {
-            return Err((401, false));
+            return Err((401, Refusal::NoCredentials));
         }
         let (Ok(Some(username)), Ok(Some(realm)), Ok(Some(nonce))) =
             (msg.username(), msg.realm(), msg.nonce())
         else {
-            return Err((400, false));
+            return Err((400, Refusal::MissingAttributes));
         };
         let cookie = match self.nonces.check(nonce, five.client.ip(), self.secs(now)) {
             NonceCheck::Valid { cookie } => cookie,
-            NonceCheck::Stale | NonceCheck::Invalid => return Err((438, false)),
+            NonceCheck::Stale => return Err((438, Refusal::StaleNonce)),
+            NonceCheck::Invalid => return Err((438, Refusal::ForeignNonce)),
         };
         if realm != self.cfg.realm {
-            return Err((401, true));
+            return Err((401, Refusal::WrongRealm));
         }
         // RFC 8489 §9.2.4: with the cookie, PASSWORD-ALGORITHMS must be echoed unchanged and
         // PASSWORD-ALGORITHM, if present, must be one of ours; without them MD5 is used.
@@ -737,21 +761,20 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
                 (Ok(Some(list)), Ok(Some(chosen))) => {
                     let offered: Vec<u16> = list.map(|p| p.algorithm.0).collect();
                     if offered != [PasswordAlgorithm::MD5.0, PasswordAlgorithm::SHA256.0] {
-                        return Err((400, false));
+                        return Err((400, Refusal::BadPasswordAlgorithms));
                     }
                     if chosen.algorithm == PasswordAlgorithm::SHA256 {
                         algorithm = Algorithm::Sha256;
                     } else if chosen.algorithm != PasswordAlgorithm::MD5 {
-                        return Err((400, false));
+                        return Err((400, Refusal::BadPasswordAlgorithms));
                     }
                 }
-                _ => return Err((400, false)),
+                _ => return Err((400, Refusal::BadPasswordAlgorithms)),
             }
         }
         let unix_now = self.unix_start + self.secs(now);
         let Some(keys) = self.auth.keys(username, realm, unix_now) else {
-            tracing_hint("unknown user or expired REST username");
-            return Err((401, true));
+            return Err((401, Refusal::UnknownUser));
         };
         let verified = if has_mi256 {
             algorithm = Algorithm::Sha256;
@@ -759,12 +782,12 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
                 .is_some_and(|k| msg.verify_integrity_sha256(&k).is_ok())
         } else {
             if algorithm == Algorithm::Sha256 {
-                return Err((400, false));
+                return Err((400, Refusal::BadPasswordAlgorithms));
             }
             msg.verify_integrity(&keys.md5).is_ok()
         };
         if !verified {
-            return Err((401, true));
+            return Err((401, Refusal::BadIntegrity));
         }
         Ok(Authed {
             username: username.to_owned(),
@@ -790,9 +813,16 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         let authed = if self.cfg.auth_required {
             match self.authenticate(now, five, msg) {
                 Ok(a) => a,
-                Err((code, failure)) => {
-                    if failure {
+                Err((code, why)) => {
+                    if why.is_failure() {
                         self.stats.auth_failures += 1;
+                    }
+                    if why != Refusal::NoCredentials {
+                        self.push_event(Event::Refused {
+                            five,
+                            username: msg.username().ok().flatten().map(str::to_owned),
+                            why,
+                        });
                     }
                     if !self.limiter.allow(five.client.ip(), now) {
                         self.stats.rate_limited += 1;
@@ -822,6 +852,11 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             if let Some(a) = self.slots.get(i).and_then(Option::as_ref) {
                 if sealed && a.username != authed.username {
                     self.stats.auth_failures += 1;
+                    self.push_event(Event::Refused {
+                        five,
+                        username: Some(authed.username.clone()),
+                        why: Refusal::WrongUser,
+                    });
                     let mut w = MessageWriter::new(out, method, Class::Error, msg.transaction_id());
                     w.add_error_code(441, "Wrong Credentials");
                     return self.finish_reply(five, msg, None, w);
@@ -1007,6 +1042,14 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             self.by_relay.insert(r, i);
         }
         self.stats.allocations_created += 1;
+        if let Some(a) = self.slots.get(i).and_then(Option::as_ref) {
+            let e = Event::Allocated {
+                five,
+                username: a.username.clone(),
+                relayed: a.advertised.first().copied().unwrap_or(a.relays[0]),
+            };
+            self.push_event(e);
+        }
         let reply = self.allocate_success(now, five, msg, i, seal, out);
         let _ = second_failed;
         reply
@@ -1151,10 +1194,26 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         };
         let (Ok(Some(number)), Ok(Some(peer))) = (msg.channel_number(), msg.xor_peer_address())
         else {
-            return self.error(five, msg, seal, 400, "Bad Request", out);
+            return self.error(
+                five,
+                msg,
+                seal,
+                400,
+                "CHANNEL-NUMBER and XOR-PEER-ADDRESS required",
+                out,
+            );
         };
-        if !(natter_stun::CHANNEL_MIN..=natter_stun::CHANNEL_MAX).contains(&number) {
-            return self.error(five, msg, seal, 400, "Bad Request", out);
+        // RFC 8656 allows 0x4000-0x4FFF; RFC 5766 clients (coturn's tools among them) still use
+        // its wider 0x4000-0x7FFF, and accepting them costs nothing.
+        if !(natter_stun::CHANNEL_MIN..=natter_stun::CHANNEL_MAX_RFC5766).contains(&number) {
+            return self.error(
+                five,
+                msg,
+                seal,
+                400,
+                "Channel number outside 0x4000-0x7FFF",
+                out,
+            );
         }
         let Some(a) = self.slots.get(i).and_then(Option::as_ref) else {
             return Act::Drop;
@@ -1169,7 +1228,14 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             .iter()
             .any(|c| (c.number == number) != (c.peer == peer));
         if clash {
-            return self.error(five, msg, seal, 400, "Bad Request", out);
+            return self.error(
+                five,
+                msg,
+                seal,
+                400,
+                "Channel or peer already bound otherwise",
+                out,
+            );
         }
         let expires = now + self.cfg.channel_lifetime;
         let perm_expires = now + self.cfg.permission_lifetime;
@@ -1338,9 +1404,87 @@ enum Act<'a> {
     },
 }
 
-/// Reasons for refusals are logged by the driver with the client address; the core keeps no
-/// logger. This marker keeps the call sites documented.
-fn tracing_hint(_why: &'static str) {}
+/// Why a request was refused on credentials. The driver logs these with the client address,
+/// so an operator sees "unknown user alice" instead of an opaque 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No MESSAGE-INTEGRITY: the normal first step, answered with a 401 challenge.
+    NoCredentials,
+    /// MESSAGE-INTEGRITY without USERNAME, REALM or NONCE (400).
+    MissingAttributes,
+    /// The nonce expired (438, the client retries).
+    StaleNonce,
+    /// The nonce was not issued by this server for this address, e.g. from before a restart
+    /// (438, the client retries).
+    ForeignNonce,
+    /// REALM differs from the server's.
+    WrongRealm,
+    /// No such user, or an expired REST API username.
+    UnknownUser,
+    /// The MAC did not verify: wrong password (or a realm/username mismatch in the key).
+    BadIntegrity,
+    /// PASSWORD-ALGORITHMS/PASSWORD-ALGORITHM do not match what the server offered (400).
+    BadPasswordAlgorithms,
+    /// A different user than the allocation's owner (441).
+    WrongUser,
+}
+
+impl Refusal {
+    /// True when this counts as a failed authentication (not a normal challenge round).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Self::WrongRealm | Self::UnknownUser | Self::BadIntegrity | Self::WrongUser
+        )
+    }
+
+    /// A sentence for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoCredentials => "no credentials yet (challenge sent)",
+            Self::MissingAttributes => "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE",
+            Self::StaleNonce => "nonce expired (client should retry)",
+            Self::ForeignNonce => "nonce not issued by this server for this address",
+            Self::WrongRealm => "realm does not match the server's realm",
+            Self::UnknownUser => "unknown user, or REST API username expired",
+            Self::BadIntegrity => "MESSAGE-INTEGRITY did not verify: wrong password?",
+            Self::BadPasswordAlgorithms => "PASSWORD-ALGORITHMS not echoed as offered",
+            Self::WrongUser => "request for another user's allocation",
+        }
+    }
+}
+
+/// Things the driver may log or count. Bounded: when nobody drains them, new ones are dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A request was refused on credentials.
+    Refused {
+        /// Who sent it.
+        five: FiveTuple,
+        /// The USERNAME it carried.
+        username: Option<String>,
+        /// Why.
+        why: Refusal,
+    },
+    /// An allocation was created.
+    Allocated {
+        /// Its 5-tuple.
+        five: FiveTuple,
+        /// Its user.
+        username: String,
+        /// Its relayed address (as advertised).
+        relayed: SocketAddr,
+    },
+    /// An allocation ended (deleted, expired, connection closed, shutdown).
+    Ended {
+        /// Its 5-tuple.
+        five: FiveTuple,
+        /// Its user.
+        username: String,
+    },
+}
+
+const MAX_EVENTS: usize = 4096;
 
 #[cfg(test)]
 mod tests;

@@ -490,7 +490,12 @@ fn channel_bind_conflicts_and_bad_numbers_are_400() {
     assert_eq!(bind(&mut s, 0x4000, p2, 12), Some(400), "number taken");
     assert_eq!(bind(&mut s, 0x4001, p1, 13), Some(400), "peer taken");
     assert_eq!(bind(&mut s, 0x3FFF, p2, 14), Some(400), "out of range");
-    assert_eq!(bind(&mut s, 0x5000, p2, 15), Some(400), "out of range");
+    assert_eq!(bind(&mut s, 0x8000, p2, 15), Some(400), "out of range");
+    assert_eq!(
+        bind(&mut s, 0x7FFF, p2, 16),
+        None,
+        "RFC 5766 range accepted"
+    );
 }
 
 #[test]

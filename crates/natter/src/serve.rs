@@ -1,0 +1,352 @@
+//! `natter serve`: every server with embedded defaults. STUN/TURN on UDP+TCP 3478 and TLS 5349.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_io::tls::{files_or_self_signed, ReloadableTls, TlsFiles};
+use natter_io::turn_server::{self, TurnConfig};
+use natter_store::Store;
+use natter_turn::server::{IpNet, PeerPolicy, ServerConfig};
+
+use crate::auth::Keys;
+use crate::config::{self, ServeArgs};
+
+/// Runs until SIGINT/SIGTERM; SIGHUP reloads the TLS certificate and forgets cached user keys.
+pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let args = args.merged()?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(config::default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
+    let store = Arc::new(Store::open(&data_dir.join("natter.sqlite3"))?);
+    let realm = args.realm.clone().unwrap_or_else(|| "natter".into());
+    let users = args
+        .user
+        .iter()
+        .map(|u| config::parse_user(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys = Arc::new(Keys::new(
+        &realm,
+        &users,
+        args.auth_secret.clone(),
+        Some(store.clone()),
+    ));
+    if keys.is_empty() {
+        tracing::warn!(
+            "no users configured: every TURN request will be refused. Add one with \
+             `natter user add NAME --password PW` or `--user NAME:PASSWORD`"
+        );
+    }
+
+    let turn_listen = if args.turn_listen.is_empty() {
+        vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3478),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 3478),
+        ]
+    } else {
+        args.turn_listen.clone()
+    };
+    let mut udp = turn_listen.clone();
+    let mut alternates = Vec::new();
+    if let Some(alt) = args.alt_ip {
+        // RFC 5780: answer from (alt IP, port+1) and friends; listen on all four combinations
+        // of each primary address of alt's family.
+        for a in turn_listen.iter().filter(|a| a.is_ipv4() == alt.is_ipv4()) {
+            let p2 = a.port().wrapping_add(1);
+            let extra = [
+                SocketAddr::new(a.ip(), p2),
+                SocketAddr::new(alt, a.port()),
+                SocketAddr::new(alt, p2),
+            ];
+            alternates.push((*a, alt, p2));
+            alternates.push((extra[0], alt, a.port()));
+            alternates.push((extra[1], a.ip(), p2));
+            alternates.push((extra[2], a.ip(), a.port()));
+            udp.extend(extra);
+        }
+    }
+    let tls_listen = if args.no_tls {
+        Vec::new()
+    } else if args.tls_listen.is_empty() {
+        turn_listen
+            .iter()
+            .map(|a| SocketAddr::new(a.ip(), 5349))
+            .collect()
+    } else {
+        args.tls_listen.clone()
+    };
+    let tls = if tls_listen.is_empty() {
+        None
+    } else {
+        let configured = match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => Some(TlsFiles {
+                cert: c.clone(),
+                key: k.clone(),
+            }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        let files = files_or_self_signed(configured, &data_dir, &["localhost".to_owned()])?;
+        Some(ReloadableTls::new(files)?)
+    };
+
+    let relay_ipv4 = args
+        .relay_ip
+        .iter()
+        .copied()
+        .find(IpAddr::is_ipv4)
+        .or_else(|| {
+            turn_listen
+                .iter()
+                .map(SocketAddr::ip)
+                .find(|i| i.is_ipv4() && !i.is_unspecified())
+        })
+        .or_else(|| config::first_interface_ip(true))
+        .or(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let relay_ipv6 = args
+        .relay_ip
+        .iter()
+        .copied()
+        .find(IpAddr::is_ipv6)
+        .or_else(|| {
+            turn_listen
+                .iter()
+                .map(SocketAddr::ip)
+                .find(|i| i.is_ipv6() && !i.is_unspecified())
+        })
+        .or_else(|| config::first_interface_ip(false));
+    let ports = match &args.relay_ports {
+        Some(p) => config::parse_ports(p)?,
+        None => (49152, 65535),
+    };
+    let parse_nets = |v: &[String]| -> Result<Vec<IpNet>, String> {
+        v.iter()
+            .map(|s| IpNet::parse(s).map_err(|e| format!("peer range {s:?}: {e}")))
+            .collect()
+    };
+    let defaults = ServerConfig::default();
+    let core = ServerConfig {
+        realm: realm.clone(),
+        user_quota: args.user_quota.unwrap_or(defaults.user_quota),
+        total_quota: args.total_quota.unwrap_or(defaults.total_quota),
+        bandwidth_limit: args.max_bps.unwrap_or(0),
+        unauth_rate: args.unauth_rate.unwrap_or(defaults.unauth_rate),
+        peers: PeerPolicy {
+            allow_loopback: args.allow_loopback_peers,
+            allow_private: args.allow_private_peers,
+            allowed: parse_nets(&args.allow_peer)?,
+            denied: parse_nets(&args.deny_peer)?,
+        },
+        external_ipv4: args.external_ip.iter().copied().find(IpAddr::is_ipv4),
+        external_ipv6: args.external_ip.iter().copied().find(IpAddr::is_ipv6),
+        alternates,
+        ..defaults
+    };
+    let shards = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let cfg = TurnConfig {
+        udp,
+        tcp: turn_listen.clone(),
+        tls: tls_listen,
+        relay_ipv4,
+        relay_ipv6,
+        ports,
+        core,
+        shards,
+        tls_config: tls.clone(),
+    };
+    // IPv6 wildcard listeners are best effort: a host without IPv6 still serves IPv4.
+    let handle = match turn_server::start(cfg.clone(), keys.clone()) {
+        Ok(h) => h,
+        Err(e) if args.turn_listen.is_empty() => {
+            tracing::warn!(error = %e, "IPv6 listeners unavailable; serving IPv4 only");
+            let v4 = |v: &Vec<SocketAddr>| v.iter().copied().filter(SocketAddr::is_ipv4).collect();
+            let cfg = TurnConfig {
+                udp: v4(&cfg.udp),
+                tcp: v4(&cfg.tcp),
+                tls: v4(&cfg.tls),
+                ..cfg
+            };
+            turn_server::start(cfg, keys.clone())?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        udp = ?handle.udp_addrs, tcp = ?handle.tcp_addrs, tls = ?handle.tls_addrs,
+        relay_v4 = ?relay_ipv4, relay_v6 = ?relay_ipv6, realm = %realm, shards,
+        "STUN/TURN server listening"
+    );
+    // Scripts wait for this line on stdout to know the server is up.
+    println!(
+        "natter: turn udp={} tcp={} tls={}",
+        join(&handle.udp_addrs),
+        join(&handle.tcp_addrs),
+        join(&handle.tls_addrs)
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stats, quotas) = handle.stats_source();
+    let metrics = args.metrics_listen;
+    rt.block_on(async move {
+        if let Some(addr) = metrics {
+            let l = natter_io::metrics::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
+            println!("natter: metrics http://{}/metrics", l.local_addr()?);
+            let render: natter_io::metrics::Render = Arc::new(move || {
+                let v = match stats.lock() {
+                    Ok(v) => v.clone(),
+                    Err(p) => p.into_inner().clone(),
+                };
+                render_metrics(&turn_server::sum(&v), quotas.total())
+            });
+            tokio::spawn(natter_io::metrics::serve(l, render));
+        }
+        wait_for_signals(tls, keys).await
+    })?;
+    tracing::info!("shutting down: deleting allocations");
+    handle.shutdown();
+    Ok(())
+}
+
+fn join(v: &[SocketAddr]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn wait_for_signals(
+    tls: Option<ReloadableTls>,
+    keys: Arc<Keys>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                keys.clear_cache();
+                if let Some(t) = &tls {
+                    match t.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificate"),
+                    }
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    // Give in-flight work a moment; the shards delete allocations on their own.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
+
+/// Prometheus text for the TURN counters.
+pub fn render_metrics(s: &natter_turn::server::Stats, allocations: u32) -> String {
+    use natter_io::metrics::push;
+    let mut o = String::new();
+    push(
+        &mut o,
+        "natter_turn_allocations",
+        "gauge",
+        "Live TURN allocations.",
+        u64::from(allocations),
+    );
+    push(
+        &mut o,
+        "natter_turn_allocations_created_total",
+        "counter",
+        "Allocations created.",
+        s.allocations_created,
+    );
+    push(
+        &mut o,
+        "natter_turn_allocations_ended_total",
+        "counter",
+        "Allocations ended (deleted, expired, closed).",
+        s.allocations_ended,
+    );
+    push(
+        &mut o,
+        "natter_stun_binding_requests_total",
+        "counter",
+        "STUN Binding requests answered.",
+        s.binding_requests,
+    );
+    push(
+        &mut o,
+        "natter_turn_auth_failures_total",
+        "counter",
+        "Requests refused for bad credentials.",
+        s.auth_failures,
+    );
+    push(
+        &mut o,
+        "natter_turn_relayed_packets_to_peer_total",
+        "counter",
+        "Packets relayed client to peer.",
+        s.to_peer_packets,
+    );
+    push(
+        &mut o,
+        "natter_turn_relayed_bytes_to_peer_total",
+        "counter",
+        "Payload bytes relayed client to peer.",
+        s.to_peer_bytes,
+    );
+    push(
+        &mut o,
+        "natter_turn_relayed_packets_to_client_total",
+        "counter",
+        "Packets relayed peer to client.",
+        s.to_client_packets,
+    );
+    push(
+        &mut o,
+        "natter_turn_relayed_bytes_to_client_total",
+        "counter",
+        "Payload bytes relayed peer to client.",
+        s.to_client_bytes,
+    );
+    push(
+        &mut o,
+        "natter_turn_dropped_total",
+        "counter",
+        "Datagrams dropped (malformed, no permission, over budget, rate limited).",
+        s.dropped,
+    );
+    push(
+        &mut o,
+        "natter_turn_rate_limited_total",
+        "counter",
+        "Unauthenticated requests dropped by the rate limiter.",
+        s.rate_limited,
+    );
+    push(
+        &mut o,
+        "natter_turn_bad_requests_total",
+        "counter",
+        "Requests answered 400.",
+        s.bad_requests,
+    );
+    let _ = write!(o, "");
+    o
+}
+
+/// Where the data dir is when none is given (for `natter user`).
+pub fn data_dir_or_default(d: Option<PathBuf>) -> PathBuf {
+    d.unwrap_or_else(config::default_data_dir)
+}
