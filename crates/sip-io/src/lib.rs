@@ -241,6 +241,22 @@ where
     tx
 }
 
+/// A UDP socket with large kernel buffers: at tens of thousands of
+/// messages per second the default receive buffer overflows during short
+/// scheduling hiccups, and every lost datagram costs a retransmission.
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+    let _ = sock.set_send_buffer_size(UDP_BUFFER);
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    Ok(UdpSocket::from_std(sock.into())?)
+}
+
+const UDP_BUFFER: usize = 8 << 20;
+
 /// Run the SIP server until `shutdown` turns true.
 ///
 /// Binds every listener first (so errors surface before anything runs),
@@ -272,7 +288,7 @@ pub async fn bind(
     let mut listeners = Vec::new();
     let mut udp = Vec::new();
     for a in &config.udp {
-        let s = UdpSocket::bind(a).await?;
+        let s = bind_udp(*a)?;
         listeners.push((Transport::Udp, s.local_addr()?));
         udp.push(Arc::new(s));
     }

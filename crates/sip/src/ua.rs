@@ -650,7 +650,7 @@ impl<P: Clone> UserAgent<P> {
         let (Some(tx), Some(ok)) = (c.invite_tx, c.ok.clone()) else {
             return;
         };
-        c.ok_interval = (c.ok_interval * 2).min(t2);
+        c.ok_interval = c.ok_interval.saturating_mul(2).min(t2);
         // The last wake-up is the give-up instant itself (64*T1).
         let next = match c.ok_giveup {
             Some(g) => (now + c.ok_interval).min(g),
