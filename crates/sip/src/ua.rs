@@ -26,6 +26,9 @@ use crate::method::Method;
 use crate::transaction::{Event, TimerConfig, TransactionLayer, TxId};
 use crate::via::MAGIC_COOKIE;
 
+/// Methods this UA accepts.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, UPDATE, PRACK";
+
 /// Handle of a request sent with [`UserAgent::options`], [`UserAgent::message`] etc.
 pub type ReqId = u64;
 /// Handle of a call.
@@ -153,6 +156,8 @@ enum Owner {
     Register,
     Invite(CallId),
     InDialog(CallId, ReqId),
+    ReInvite(CallId, ReqId),
+    ReInviteDone(CallId),
     Cancel,
 }
 
@@ -190,6 +195,7 @@ struct Call {
     ok_giveup: Option<Instant>,
     cancel_requested: bool,
     provisional_seen: bool,
+    last_rseq: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,10 +446,8 @@ impl<P: Clone> UserAgent<P> {
         let cid = format!("{}@{}", self.token(), self.cfg.domain);
         let mut m = self.new_request(Method::Invite, uri, &tag, &cid, 1);
         m.push(HeaderName::Contact, self.contact());
-        m.push(
-            HeaderName::Allow,
-            "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO",
-        );
+        m.push(HeaderName::Allow, ALLOW);
+        m.push(HeaderName::Supported, "100rel");
         if let Some(b) = sdp {
             m.set_body(Some("application/sdp"), b);
         }
@@ -468,6 +472,7 @@ impl<P: Clone> UserAgent<P> {
                 ok_giveup: None,
                 cancel_requested: false,
                 provisional_seen: false,
+                last_rseq: None,
             },
         );
         call
@@ -597,6 +602,65 @@ impl<P: Clone> UserAgent<P> {
         Some(id)
     }
 
+    /// Send UPDATE (RFC 3311) with a new SDP offer, in an early or
+    /// confirmed dialog.
+    pub fn update(&mut self, now: Instant, call: CallId, sdp: Vec<u8>) -> Option<ReqId> {
+        let contact = self.contact();
+        let d = self.calls.get_mut(&call)?.dialog.as_mut()?;
+        let mut up = d.request(Method::Update, None);
+        up.push(HeaderName::Contact, contact);
+        up.set_body(Some("application/sdp"), sdp);
+        let id = self.handle_id();
+        self.send(now, up, Owner::InDialog(call, id), 0);
+        Some(id)
+    }
+
+    /// Send a re-INVITE with a new SDP offer on an established call. The
+    /// answer comes as [`UaEvent::Response`]; the ACK is sent automatically.
+    pub fn reinvite(&mut self, now: Instant, call: CallId, sdp: Vec<u8>) -> Option<ReqId> {
+        let contact = self.contact();
+        let c = self.calls.get_mut(&call)?;
+        if c.state != CallState::Confirmed {
+            return None;
+        }
+        let d = c.dialog.as_mut()?;
+        let mut inv = d.request(Method::Invite, None);
+        inv.push(HeaderName::Contact, contact);
+        inv.set_body(Some("application/sdp"), sdp);
+        let id = self.handle_id();
+        self.send(now, inv, Owner::ReInvite(call, id), 0);
+        Some(id)
+    }
+
+    /// RFC 3262: acknowledge a reliable provisional response with PRACK.
+    fn send_prack(&mut self, now: Instant, call: CallId, resp: &Message<'_>) {
+        if !resp
+            .list(HeaderName::Require)
+            .is_ok_and(|l| l.iter().any(|t| t.eq_ignore_ascii_case("100rel")))
+        {
+            return;
+        }
+        let Some(rseq) = resp.u32_header(HeaderName::RSeq).ok().flatten() else {
+            return;
+        };
+        let Ok(cseq) = resp.cseq() else { return };
+        let invite_seq = cseq.seq;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        // Retransmissions of the same reliable 1xx are covered by the PRACK
+        // transaction already running (RFC 3262 §4: one PRACK per RSeq).
+        if c.last_rseq.is_some_and(|r| rseq <= r) {
+            return;
+        }
+        c.last_rseq = Some(rseq);
+        let Some(d) = c.dialog.as_mut() else { return };
+        let mut prack = d.request(Method::Prack, None);
+        prack.push(HeaderName::RAck, format!("{rseq} {invite_seq} INVITE"));
+        let id = self.handle_id();
+        self.send(now, prack, Owner::InDialog(call, id), 0);
+    }
+
     /// Feed a received message from `from`.
     pub fn handle(&mut self, now: Instant, from: P, bytes: &[u8]) {
         let Ok(msg) = Message::parse(bytes) else {
@@ -714,6 +778,7 @@ impl<P: Clone> UserAgent<P> {
                         ok_giveup: None,
                         cancel_requested: false,
                         provisional_seen: false,
+                        last_rseq: None,
                     },
                 );
                 self.events
@@ -755,10 +820,7 @@ impl<P: Clone> UserAgent<P> {
                 let tag = self.token();
                 let mut resp = Message::response_to(&req, 200, None, Some(&tag));
                 resp.remove(HeaderName::ContentLength);
-                resp.push(
-                    HeaderName::Allow,
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO",
-                );
+                resp.push(HeaderName::Allow, ALLOW);
                 resp.push(HeaderName::ContentLength, "0");
                 self.layer.send_response(now, tx, &resp)
             }
@@ -895,6 +957,28 @@ impl<P: Clone> UserAgent<P> {
                     });
                 }
             }
+            Owner::ReInvite(call, req) => {
+                if code < 200 {
+                    return Vec::new();
+                }
+                if code < 300 {
+                    self.ack_reinvite(call, &resp);
+                }
+                // Later 2xx retransmissions are only ACKed, not reported again.
+                if let Some(p) = self.pending.get_mut(&tx) {
+                    p.owner = Owner::ReInviteDone(call);
+                }
+                self.events.push_back(UaEvent::Response {
+                    req,
+                    code,
+                    msg: resp,
+                });
+            }
+            Owner::ReInviteDone(call) => {
+                if (200..300).contains(&code) {
+                    self.ack_reinvite(call, &resp);
+                }
+            }
             Owner::Cancel => {}
             Owner::Register => {
                 if code < 200 {
@@ -919,6 +1003,36 @@ impl<P: Clone> UserAgent<P> {
             Owner::Invite(call) => return self.on_invite_response(now, call, tx, resp, code),
         }
         Vec::new()
+    }
+
+    /// Accept-then-terminate a second dialog created by a forked 2xx.
+    fn end_forked_dialog(&mut self, now: Instant, inv: &Message<'_>, resp: &Message<'_>) {
+        let Ok(mut d) = Dialog::from_uac(inv, resp) else {
+            return;
+        };
+        let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
+        let mut ack = d.request(Method::Ack, Some(seq));
+        ack.push(HeaderName::ContentLength, "0");
+        self.add_via(&mut ack);
+        self.out
+            .push_back((self.cfg.outbound.clone(), ack.to_bytes()));
+        let bye = d.request(Method::Bye, None);
+        self.send(now, bye, Owner::Cancel, 0);
+    }
+
+    /// ACK a 2xx to our re-INVITE (every 2xx, including retransmissions)
+    /// and take the refreshed remote target.
+    fn ack_reinvite(&mut self, call: CallId, resp: &Message<'_>) {
+        let seq = resp.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(d) = self.calls.get_mut(&call).and_then(|c| c.dialog.as_mut()) else {
+            return;
+        };
+        d.update_from_response(resp);
+        let mut ack = d.request(Method::Ack, Some(seq));
+        ack.push(HeaderName::ContentLength, "0");
+        self.add_via(&mut ack);
+        self.out
+            .push_back((self.cfg.outbound.clone(), ack.to_bytes()));
     }
 
     fn granted_expires(&self, resp: &Message<'_>) -> u32 {
@@ -965,8 +1079,14 @@ impl<P: Clone> UserAgent<P> {
             } else {
                 c.provisional_seen = true;
             }
-            if c.cancel_requested && c.state == CallState::Calling {
+            let cancel_now = c.cancel_requested && c.state == CallState::Calling;
+            if cancel_now {
                 c.cancel_requested = false;
+            }
+            if code > 100 {
+                self.send_prack(now, call, &resp);
+            }
+            if cancel_now {
                 self.send_cancel(now, call);
             }
             return Vec::new();
@@ -974,9 +1094,22 @@ impl<P: Clone> UserAgent<P> {
         if code < 300 {
             // 2xx: (re)build the dialog, send ACK directly (§13.2.2.4).
             if let Some(ack) = &c.ack {
-                // Retransmitted 2xx: the same ACK again.
-                let a = ack.clone();
-                self.out.push_back((self.cfg.outbound.clone(), a));
+                let resp_tag = resp.to().ok().and_then(|t| t.tag().map(str::to_owned));
+                let same = c
+                    .dialog
+                    .as_ref()
+                    .is_some_and(|d| Some(&d.id.remote_tag) == resp_tag.as_ref());
+                if same {
+                    // Retransmitted 2xx: the same ACK again.
+                    let a = ack.clone();
+                    self.out.push_back((self.cfg.outbound.clone(), a));
+                    return Vec::new();
+                }
+                // A 2xx from another fork (§13.2.2.4): ACK it, then BYE it.
+                let Some(inv) = c.invite.clone() else {
+                    return Vec::new();
+                };
+                self.end_forked_dialog(now, &inv, &resp);
                 return Vec::new();
             }
             let Some(inv) = c.invite.clone() else {
@@ -1069,6 +1202,13 @@ impl<P: Clone> UserAgent<P> {
                         .push_back(UaEvent::CallClosed { call, code: 408 });
                 }
             }
+            Owner::ReInvite(_, req) => {
+                self.events.push_back(UaEvent::RequestFailed {
+                    req,
+                    reason: "re-INVITE timed out".into(),
+                });
+            }
+            Owner::ReInviteDone(_) => {}
             Owner::Cancel => {}
         }
         Vec::new()

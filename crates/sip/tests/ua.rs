@@ -185,3 +185,158 @@ fn ack_stops_retransmission_and_options_message_answered() {
         .iter()
         .any(|e| matches!(e, UaEvent::Response { req, code: 200, .. } if *req == m)));
 }
+
+fn answer_to(
+    inv: &Message<'_>,
+    code: u16,
+    tag: &str,
+    extra: &[(natter_sip::HeaderName, &str)],
+) -> Vec<u8> {
+    let mut r = Message::response_to(inv, code, None, Some(tag));
+    r.remove(natter_sip::HeaderName::ContentLength);
+    r.push(
+        natter_sip::HeaderName::Contact,
+        format!("<sip:bob@192.0.2.{}>", if tag == "b" { 3 } else { 2 }),
+    );
+    for (k, v) in extra {
+        r.push(*k, v.to_string());
+    }
+    r.push(natter_sip::HeaderName::ContentLength, "0");
+    r.to_bytes()
+}
+
+#[test]
+fn reliable_provisional_gets_one_prack() {
+    use natter_sip::HeaderName;
+    let t0 = Instant::now();
+    let mut alice = ua("alice", "192.0.2.1:5060", "bob", 5);
+    let _call = alice.invite(t0, "sip:bob@192.0.2.2", None);
+    let inv = Message::parse(&drain(&mut alice)[0]).unwrap().into_owned();
+    assert_eq!(inv.header(HeaderName::Supported), Some("100rel"));
+    let ringing = answer_to(
+        &inv,
+        180,
+        "a",
+        &[(HeaderName::Require, "100rel"), (HeaderName::RSeq, "7")],
+    );
+    alice.handle(t0, "bob", &ringing);
+    let out = drain(&mut alice);
+    assert_eq!(out.len(), 1);
+    let prack = Message::parse(&out[0]).unwrap();
+    assert_eq!(prack.method(), Some(&Method::Prack));
+    assert_eq!(prack.request_uri_str(), Some("sip:bob@192.0.2.2"));
+    assert_eq!(prack.header(HeaderName::RAck), Some("7 1 INVITE"));
+    assert_eq!(prack.cseq().unwrap().seq, 2);
+    assert_eq!(prack.to().unwrap().tag(), Some("a"));
+    // The same reliable 180 again: no second PRACK transaction.
+    alice.handle(t0, "bob", &ringing);
+    assert!(drain(&mut alice).is_empty());
+    // A plain 183 without 100rel: no PRACK.
+    alice.handle(t0, "bob", &answer_to(&inv, 183, "a", &[]));
+    assert!(drain(&mut alice).is_empty());
+}
+
+#[test]
+fn second_forked_2xx_is_acked_and_byed() {
+    let t0 = Instant::now();
+    let mut alice = ua("alice", "192.0.2.1:5060", "proxy", 6);
+    let call = alice.invite(t0, "sip:bob@example.test", None);
+    let inv = Message::parse(&drain(&mut alice)[0]).unwrap().into_owned();
+    alice.handle(t0, "proxy", &answer_to(&inv, 200, "a", &[]));
+    let first = drain(&mut alice);
+    assert_eq!(first.len(), 1);
+    let ack_a = Message::parse(&first[0]).unwrap();
+    assert_eq!(ack_a.method(), Some(&Method::Ack));
+    assert_eq!(ack_a.request_uri_str(), Some("sip:bob@192.0.2.2"));
+    assert!(events(&mut alice).contains(&UaEvent::CallAnswered {
+        call,
+        body: Vec::new()
+    }));
+    // Fork b answers too.
+    alice.handle(t0, "proxy", &answer_to(&inv, 200, "b", &[]));
+    let out: Vec<Message<'static>> = drain(&mut alice)
+        .iter()
+        .map(|b| Message::parse(b).unwrap().into_owned())
+        .collect();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].method(), Some(&Method::Ack));
+    assert_eq!(out[0].request_uri_str(), Some("sip:bob@192.0.2.3"));
+    assert_eq!(out[0].to().unwrap().tag(), Some("b"));
+    assert_eq!(out[1].method(), Some(&Method::Bye));
+    assert_eq!(out[1].to().unwrap().tag(), Some("b"));
+    // Fork a's retransmitted 2xx just gets its ACK again.
+    alice.handle(t0, "proxy", &answer_to(&inv, 200, "a", &[]));
+    assert_eq!(drain(&mut alice), first);
+    assert!(
+        events(&mut alice).is_empty(),
+        "the established call is untouched"
+    );
+}
+
+#[test]
+fn reinvite_and_update_in_dialog() {
+    let t0 = Instant::now();
+    let mut alice = ua("alice", "192.0.2.1:5060", "bob", 7);
+    let mut bob = ua("bob", "192.0.2.2:5060", "alice", 8);
+    let call = alice.invite(t0, "sip:bob@192.0.2.2", Some(b"o1".to_vec()));
+    for b in drain(&mut alice) {
+        bob.handle(t0, "alice", &b);
+    }
+    let incoming = match events(&mut bob).as_slice() {
+        [UaEvent::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    drain(&mut bob);
+    bob.answer(t0, incoming, 200, Some(b"a1".to_vec()));
+    let exchange = |from: &mut UserAgent<&'static str>,
+                    to: &mut UserAgent<&'static str>,
+                    who: &'static str| {
+        for b in drain(from) {
+            to.handle(t0, who, &b);
+        }
+    };
+    exchange(&mut bob, &mut alice, "bob");
+    exchange(&mut alice, &mut bob, "alice");
+    events(&mut alice);
+    assert_eq!(events(&mut bob), vec![UaEvent::CallAck { call: incoming }]);
+    // re-INVITE from alice: bob answers 200 with its current SDP, alice ACKs.
+    let req = alice.reinvite(t0, call, b"o2".to_vec()).unwrap();
+    exchange(&mut alice, &mut bob, "alice");
+    assert_eq!(
+        events(&mut bob),
+        vec![UaEvent::InDialogRequest {
+            call: incoming,
+            method: "INVITE".into(),
+            body: b"o2".to_vec()
+        }]
+    );
+    exchange(&mut bob, &mut alice, "bob");
+    let ev = events(&mut alice);
+    assert!(
+        matches!(ev.as_slice(), [UaEvent::Response { req: r, code: 200, msg }] if *r == req && &*msg.body == b"a1")
+    );
+    let acks = drain(&mut alice);
+    assert_eq!(acks.len(), 1);
+    let ack = Message::parse(&acks[0]).unwrap();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(
+        ack.cseq().unwrap().seq,
+        2,
+        "ACK carries the re-INVITE's CSeq"
+    );
+    // UPDATE from bob.
+    let up = bob.update(t0, incoming, b"o3".to_vec()).unwrap();
+    exchange(&mut bob, &mut alice, "bob");
+    assert_eq!(
+        events(&mut alice),
+        vec![UaEvent::InDialogRequest {
+            call,
+            method: "UPDATE".into(),
+            body: b"o3".to_vec()
+        }]
+    );
+    exchange(&mut alice, &mut bob, "alice");
+    assert!(
+        matches!(events(&mut bob).as_slice(), [UaEvent::Response { req: r, code: 200, .. }] if *r == up)
+    );
+}
