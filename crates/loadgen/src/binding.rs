@@ -138,7 +138,8 @@ pub fn run(config: &BindingConfig) -> Result<Report, LoadgenError> {
             crate::per_second(answered, stats.elapsed),
             0,
         )
-        .int("stray", stray);
+        .int("stray", stray)
+        .int("sender_lag_ms", crate::lag_ms(&stats, config.pace.duration));
     sample.add_to(&mut report, answered);
     Ok(report)
 }

@@ -105,3 +105,9 @@ pub fn per_second(count: u64, elapsed: Duration) -> f64 {
     }
     count as f64 / secs
 }
+
+/// How far the paced sender finished behind schedule, in milliseconds. More than a few
+/// milliseconds means the generator, not the server, could not keep up with the offered rate.
+pub fn lag_ms(stats: &flow::SendStats, duration: Duration) -> u64 {
+    stats.elapsed.saturating_sub(duration).as_millis() as u64
+}

@@ -167,6 +167,7 @@ pub fn run(config: &RelayConfig) -> Result<Report, LoadgenError> {
             0,
         )
         .int("stray", stray)
+        .int("sender_lag_ms", crate::lag_ms(&stats, config.pace.duration))
         .int("teardown_failures", teardown_failures);
     sample.add_to(&mut report, relayed);
     Ok(report)
