@@ -161,6 +161,18 @@ fn wsinv_details() {
 }
 
 #[test]
+fn mpart01_binary_body_exact_length() {
+    let m = Message::parse(dat!("mpart01")).unwrap();
+    assert_eq!(m.method(), Some(&Method::Message));
+    assert_eq!(m.body.len(), 553);
+    // The body ends with the closing multipart boundary, and the DER blob
+    // (a 342-byte PKCS#7 SEQUENCE) survives byte for byte.
+    assert!(m.body.ends_with(b"--7a9cbec02ceef655--\r\n"));
+    let der = b"0\x82\x01R";
+    assert!(m.body.windows(4).any(|w| w == der));
+}
+
+#[test]
 fn dblreq_keeps_only_first_message() {
     let m = Message::parse(dat!("dblreq")).unwrap();
     assert_eq!(m.method(), Some(&Method::Register));
