@@ -13,7 +13,7 @@ use natter_sip_io::{serve, Mode, SipServeConfig};
 use natter_sip_server::{MemoryBindings, StaticCredentials};
 
 fn usage() -> ! {
-    eprintln!("usage: sip_server [--listen ADDR]... [--domain D] [--user NAME:PASS]... [--no-auth] [--redirect] [--udp-only]");
+    eprintln!("usage: sip_server [--listen ADDR]... [--domain D] [--user NAME:PASS]... [--no-auth] [--redirect] [--udp-only] [--advertise HOST]");
     std::process::exit(2)
 }
 
@@ -25,6 +25,7 @@ async fn main() {
     let mut auth = true;
     let mut redirect = false;
     let mut udp_only = false;
+    let mut advertise = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -43,6 +44,7 @@ async fn main() {
             "--no-auth" => auth = false,
             "--redirect" => redirect = true,
             "--udp-only" => udp_only = true,
+            "--advertise" => advertise = Some(args.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -53,6 +55,7 @@ async fn main() {
     cfg.udp = listen.clone();
     cfg.tcp = if udp_only { Vec::new() } else { listen.clone() };
     cfg.server.auth = auth;
+    cfg.server.advertise = advertise;
     cfg.server.mode = if redirect {
         Mode::Redirect
     } else {

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     /// Challenge algorithms, most preferred first. MD5 alone by default
     /// because common tools (SIPp 3.6) cannot answer SHA-256.
     pub auth_algorithms: Vec<Algorithm>,
+    /// Host (name or IP) to put in Via and Record-Route when a listener is
+    /// a wildcard address (0.0.0.0 / ::), e.g. the machine's public address.
+    pub advertise: Option<String>,
     /// Proxy or redirect.
     pub mode: Mode,
     /// Insert Record-Route in dialog-creating requests.
@@ -67,6 +70,7 @@ impl ServerConfig {
             auth: true,
             realm: String::new(),
             auth_algorithms: vec![Algorithm::Md5],
+            advertise: None,
             mode: Mode::Proxy,
             record_route: true,
             registrar: RegistrarConfig::default(),
@@ -272,16 +276,40 @@ impl SipServer {
             .map(|(_, a)| *a)
     }
 
-    fn local_hostport(&self, transport: Transport) -> String {
-        match self.listener(transport) {
-            Some(SocketAddr::V6(a)) => format!("[{}]:{}", a.ip(), a.port()),
-            Some(a) => a.to_string(),
-            None => self
+    /// Our `host:port` for Via and Record-Route towards `dest`. A wildcard
+    /// listener (0.0.0.0 / ::) is not an address anyone can reach: use the
+    /// configured `advertise` host, else loopback when talking to a
+    /// loopback peer, else the primary domain.
+    fn local_hostport(&self, transport: Transport, dest: Option<SocketAddr>) -> String {
+        let Some(a) = self.listener(transport) else {
+            return self
                 .cfg
                 .domains
                 .first()
                 .cloned()
-                .unwrap_or_else(|| "localhost".to_owned()),
+                .unwrap_or_else(|| "localhost".to_owned());
+        };
+        let host = if !a.ip().is_unspecified() {
+            a.ip().to_string()
+        } else if let Some(adv) = &self.cfg.advertise {
+            adv.clone()
+        } else if dest.is_some_and(|d| d.ip().is_loopback()) {
+            if a.is_ipv6() {
+                "::1".to_owned()
+            } else {
+                "127.0.0.1".to_owned()
+            }
+        } else {
+            self.cfg
+                .domains
+                .first()
+                .cloned()
+                .unwrap_or_else(|| a.ip().to_string())
+        };
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{}", a.port())
+        } else {
+            format!("{host}:{}", a.port())
         }
     }
 
@@ -295,10 +323,18 @@ impl SipServer {
         {
             return true;
         }
+        let port = port.unwrap_or(5060);
+        let advertised = self
+            .cfg
+            .advertise
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(host));
+        if advertised && self.cfg.listeners.iter().any(|(_, a)| a.port() == port) {
+            return true;
+        }
         let Some(ip) = host_ip(host) else {
             return false;
         };
-        let port = port.unwrap_or(5060);
         self.cfg.listeners.iter().any(|(_, a)| {
             a.port() == port
                 && (a.ip() == ip
@@ -852,7 +888,7 @@ impl SipServer {
             .map_or(70, |m| m.saturating_sub(1));
         fwd.set(HeaderName::MaxForwards, mf.to_string());
         let transport = target.dest.transport;
-        let me = self.local_hostport(transport);
+        let me = self.local_hostport(transport, Some(target.dest.addr));
         let initial = base.to().ok().and_then(|t| t.tag().map(|_| ())).is_none();
         let dialog_creating = matches!(
             base.method(),
@@ -1228,7 +1264,7 @@ impl SipServer {
                 .ok()
                 .and_then(|v| v.branch().map(str::to_owned))
                 .unwrap_or_default();
-            let me = self.local_hostport(dest.transport);
+            let me = self.local_hostport(dest.transport, Some(dest.addr));
             let via = format!(
                 "SIP/2.0/{} {me};branch=z9hG4bK-nt.{:x}.s{:x}",
                 dest.transport.via_token(),

@@ -633,3 +633,40 @@ fn timer_c_cancels_a_branch_stuck_in_proceeding() {
     let out = net.send_msg(BOB, &answer_from(&fwd, 487, BOB, "bt"));
     assert_eq!(codes(&to(&out, ALICE)), vec![487]);
 }
+
+#[test]
+fn wildcard_listener_uses_loopback_or_advertised_address() {
+    let t0 = Instant::now();
+    for (advertise, expect) in [
+        (None, "<sip:127.0.0.1:5060;lr>"),
+        (Some("sip.example.net"), "<sip:sip.example.net:5060;lr>"),
+    ] {
+        let mut cfg = ServerConfig::new("natter.test", (Transport::Udp, addr("0.0.0.0:5060")));
+        cfg.auth = false;
+        cfg.advertise = advertise.map(str::to_owned);
+        let bindings = Arc::new(MemoryBindings::new());
+        let mut server = SipServer::new(cfg, Arc::new(StaticCredentials::new()), bindings, t0);
+        let reg = register("bob", BOB, "wc", 1, "");
+        let out = server
+            .handle(t0, Transport::Udp, addr(BOB), reg.as_bytes())
+            .transmits;
+        assert_eq!(codes(&to(&out, BOB)), vec![200]);
+        let inv = invite("alice", ALICE, "bob", "wc1", "");
+        let out = server
+            .handle(t0, Transport::Udp, addr(ALICE), inv.as_bytes())
+            .transmits;
+        let fwd = to(&out, BOB);
+        assert_eq!(fwd[0].header(HeaderName::RecordRoute), Some(expect));
+        // A request routed to the advertised name is recognised as ours.
+        if let Some(adv) = advertise {
+            let opt = format!(
+                "OPTIONS sip:{adv} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKadv\r\nFrom: <sip:a@natter.test>;tag=1\r\n\
+To: <sip:{adv}>\r\nCall-ID: adv1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            );
+            let out = server
+                .handle(t0, Transport::Udp, addr(ALICE), opt.as_bytes())
+                .transmits;
+            assert_eq!(codes(&to(&out, ALICE)), vec![200]);
+        }
+    }
+}
