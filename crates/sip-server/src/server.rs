@@ -120,6 +120,7 @@ struct Branch {
     provisional: bool,
     done: bool,
     cancel_pending: bool,
+    cancel_sent: bool,
     timer_c: Option<Instant>,
 }
 
@@ -867,6 +868,7 @@ impl SipServer {
                     provisional: false,
                     done: false,
                     cancel_pending: false,
+                    cancel_sent: false,
                     timer_c,
                 });
             }
@@ -1140,6 +1142,19 @@ impl SipServer {
         let (_, ev) = self
             .layer
             .send_request(now, peer, peer.transport.is_reliable(), cancel);
+        // Give the cancelled branch 64*T1 to finish (§16.8), then drop it.
+        let giveup = now + self.cfg.timers.t1x64();
+        if let Some(b) = self
+            .ctxs
+            .get_mut(&server_tx)
+            .and_then(|c| c.branches.get_mut(idx))
+        {
+            b.cancel_sent = true;
+            if let Some(tx) = Some(b.tx).filter(|_| b.timer_c.is_some()) {
+                b.timer_c = Some(giveup);
+                self.timer_c.push(Reverse((giveup, tx)));
+            }
+        }
         ev
     }
 
@@ -1165,16 +1180,21 @@ impl SipServer {
                 self.ctxs
                     .get(&server_tx)
                     .and_then(|c| c.branches.get(idx))
-                    .map(|b| (idx, b.provisional))
+                    .map(|b| (idx, b.provisional, b.cancel_sent))
             });
-        let Some((idx, provisional)) = state else {
+        let Some((idx, provisional, cancel_sent)) = state else {
             return;
         };
-        let ev = if provisional {
-            // §16.8: CANCEL the branch; its 487 completes it.
+        let ev = if provisional && !cancel_sent {
+            // §16.8: CANCEL the branch; its 487 normally completes it.
             self.send_cancel(now, server_tx, idx)
         } else {
-            self.on_branch_failure(now, client_tx, 408)
+            // No provisional, or the CANCEL went unanswered for 64*T1:
+            // the branch is over (408), and its INVITE transaction, which
+            // has no timer left in Proceeding, is dropped.
+            let mut ev = self.on_branch_failure(now, client_tx, 408);
+            ev.extend(self.layer.terminate(client_tx));
+            ev
         };
         self.process(now, ev, out);
     }

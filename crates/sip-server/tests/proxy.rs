@@ -670,3 +670,27 @@ To: <sip:{adv}>\r\nCall-ID: adv1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nConte
         }
     }
 }
+
+#[test]
+fn cancelled_branch_that_never_answers_is_dropped() {
+    let mut net = Net::new(false, Mode::Proxy);
+    register_plain(&mut net, "bob", BOB, "");
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "gv", ""));
+    let fwd = to(&out, BOB).remove(0);
+    net.send_msg(BOB, &answer_from(&fwd, 180, BOB, "bt"));
+    // Timer C fires at 181 s and CANCELs; bob never answers anything.
+    let out = net.advance(Duration::from_secs(181));
+    assert_eq!(
+        to(&out, BOB)
+            .iter()
+            .filter(|m| m.method() == Some(&Method::Cancel))
+            .count(),
+        1
+    );
+    // 64*T1 later the branch is given up: 408 upstream, nothing left behind.
+    let out = net.advance(Duration::from_secs(32));
+    assert_eq!(codes(&to(&out, ALICE)), vec![408]);
+    net.advance(Duration::from_secs(40));
+    assert_eq!(net.server.proxy_contexts(), 0);
+    assert_eq!(net.server.transactions(), 0);
+}

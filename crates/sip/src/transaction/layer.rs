@@ -297,6 +297,16 @@ impl<P: Clone> TransactionLayer<P> {
         out
     }
 
+    /// Drop a transaction at once (a proxy giving up on a branch whose
+    /// INVITE was cancelled but never completed, §16.8). No message is sent.
+    pub fn terminate(&mut self, tx: TxId) -> Vec<Event<P>> {
+        let mut out = Vec::new();
+        if self.entries.contains_key(&tx) {
+            self.apply(tx, vec![Action::Terminated], &mut out);
+        }
+        out
+    }
+
     /// Feed a received (already parsed and validated) message.
     pub fn on_message(
         &mut self,
