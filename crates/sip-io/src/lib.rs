@@ -214,9 +214,10 @@ where
         let mut framer = StreamFramer::new(shared2.limits);
         let mut buf = vec![0u8; 16 * 1024];
         'outer: loop {
-            let n = match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            // Idle connections are closed; keep-alives (RFC 5626) count as traffic.
+            let n = match tokio::time::timeout(STREAM_IDLE, rd.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => n,
             };
             if framer.push(buf.get(..n).unwrap_or(&[])).is_err() {
                 break;
@@ -256,6 +257,10 @@ fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
 }
 
 const UDP_BUFFER: usize = 8 << 20;
+/// Stream connections silent this long are closed.
+const STREAM_IDLE: Duration = Duration::from_secs(600);
+/// Accepted stream connections beyond this are refused (memory bound).
+const MAX_STREAMS: usize = 10_000;
 
 /// Run the SIP server until `shutdown` turns true.
 ///
@@ -356,6 +361,10 @@ async fn run(
         tasks.spawn(async move {
             loop {
                 let (stream, peer) = l.accept().await?;
+                if lock(&shared.conns).len() >= MAX_STREAMS {
+                    tracing::warn!("refusing TCP connection from {peer}: {MAX_STREAMS} open");
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 spawn_connection(shared.clone(), stream, Transport::Tcp, peer);
             }
@@ -370,6 +379,10 @@ async fn run(
             tasks.spawn(async move {
                 loop {
                     let (stream, peer) = l.accept().await?;
+                    if lock(&shared.conns).len() >= MAX_STREAMS {
+                        tracing::warn!("refusing TLS connection from {peer}: {MAX_STREAMS} open");
+                        continue;
+                    }
                     let acceptor = acceptor.clone();
                     let shared = shared.clone();
                     tokio::spawn(async move {
