@@ -196,12 +196,24 @@ struct Call {
     cancel_requested: bool,
     provisional_seen: bool,
     last_rseq: Option<u32>,
+    rel: Option<RelProv>,
+    next_rseq: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     Refresh,
     OkRetransmit(CallId),
+    RelRetransmit(CallId),
+}
+
+/// A reliable provisional response awaiting PRACK (RFC 3262 §3).
+#[derive(Debug)]
+struct RelProv {
+    msg: Message<'static>,
+    rseq: u32,
+    interval: Duration,
+    giveup: Instant,
 }
 
 /// The user agent core.
@@ -473,6 +485,8 @@ impl<P: Clone> UserAgent<P> {
                 cancel_requested: false,
                 provisional_seen: false,
                 last_rseq: None,
+                rel: None,
+                next_rseq: 1,
             },
         );
         call
@@ -524,6 +538,38 @@ impl<P: Clone> UserAgent<P> {
     /// Answer an incoming call: 1xx (e.g. 180) or 2xx with an optional SDP
     /// answer. A 2xx is retransmitted until the ACK arrives.
     pub fn answer(&mut self, now: Instant, call: CallId, code: u16, sdp: Option<Vec<u8>>) {
+        // A caller that *requires* 100rel gets reliable provisionals.
+        let required = self.invite_lists(call, HeaderName::Require, "100rel");
+        self.answer_inner(now, call, code, sdp, required);
+    }
+
+    /// Like [`UserAgent::answer`], but a 1xx is sent reliably (RFC 3262:
+    /// `Require: 100rel`, `RSeq`, retransmitted until PRACKed) whenever the
+    /// caller supports it.
+    pub fn answer_reliable(&mut self, now: Instant, call: CallId, code: u16, sdp: Option<Vec<u8>>) {
+        let ok = self.invite_lists(call, HeaderName::Require, "100rel")
+            || self.invite_lists(call, HeaderName::Supported, "100rel");
+        self.answer_inner(now, call, code, sdp, ok);
+    }
+
+    fn invite_lists(&self, call: CallId, kind: HeaderName, tag: &str) -> bool {
+        self.calls
+            .get(&call)
+            .and_then(|c| c.invite.as_ref())
+            .is_some_and(|inv| {
+                inv.list(kind)
+                    .is_ok_and(|l| l.iter().any(|t| t.eq_ignore_ascii_case(tag)))
+            })
+    }
+
+    fn answer_inner(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        code: u16,
+        sdp: Option<Vec<u8>>,
+        reliable: bool,
+    ) {
         let contact = self.contact();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -543,6 +589,36 @@ impl<P: Clone> UserAgent<P> {
         }
         let timers = self.cfg.timers;
         let mut first_retransmit = None;
+        let reliable = reliable && (101..200).contains(&code);
+        if reliable {
+            if c.rel.is_some() {
+                // §3: no new reliable provisional until the last one is PRACKed.
+                return;
+            }
+            if c.dialog.is_none() {
+                c.dialog = Dialog::from_uas(&inv, &c.local_tag, false).ok();
+            }
+            let rseq = c.next_rseq;
+            c.next_rseq += 1;
+            let cl = resp.header(HeaderName::ContentLength).map(str::to_owned);
+            resp.remove(HeaderName::ContentLength);
+            resp.push(HeaderName::Require, "100rel");
+            resp.push(HeaderName::RSeq, rseq.to_string());
+            resp.push(
+                HeaderName::ContentLength,
+                cl.unwrap_or_else(|| "0".to_owned()),
+            );
+            c.rel = Some(RelProv {
+                msg: resp.clone(),
+                rseq,
+                interval: timers.t1,
+                giveup: now + timers.t1x64(),
+            });
+        }
+        if code >= 200 {
+            c.rel = None;
+        }
+        let rel_first = reliable.then(|| now + timers.t1);
         if (200..300).contains(&code) {
             c.state = CallState::Answered;
             c.dialog = Dialog::from_uas(&inv, &c.local_tag, true).ok();
@@ -555,6 +631,9 @@ impl<P: Clone> UserAgent<P> {
         }
         if let Some(first) = first_retransmit {
             self.set_timer(first, Timer::OkRetransmit(call));
+        }
+        if let Some(first) = rel_first {
+            self.set_timer(first, Timer::RelRetransmit(call));
         }
         let ev = self.layer.send_response(now, tx, &resp);
         self.collect(now, ev);
@@ -694,8 +773,30 @@ impl<P: Clone> UserAgent<P> {
                     }
                 }
                 Timer::OkRetransmit(call) => self.retransmit_ok(now, call),
+                Timer::RelRetransmit(call) => self.retransmit_rel(now, call),
             }
         }
+    }
+
+    /// RFC 3262 §3: resend the reliable provisional (T1, doubling) until
+    /// PRACKed; after 64*T1 give up and reject the INVITE with 500.
+    fn retransmit_rel(&mut self, now: Instant, call: CallId) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(rel) = c.rel.as_mut() else { return };
+        if now >= rel.giveup {
+            c.rel = None;
+            self.reject(now, call, 500);
+            return;
+        }
+        rel.interval = rel.interval.saturating_mul(2);
+        let next = (now + rel.interval).min(rel.giveup);
+        let msg = rel.msg.clone();
+        let Some(tx) = c.invite_tx else { return };
+        let ev = self.layer.send_response(now, tx, &msg);
+        self.collect(now, ev);
+        self.set_timer(next, Timer::RelRetransmit(call));
     }
 
     fn retransmit_ok(&mut self, now: Instant, call: CallId) {
@@ -779,6 +880,8 @@ impl<P: Clone> UserAgent<P> {
                         cancel_requested: false,
                         provisional_seen: false,
                         last_rseq: None,
+                        rel: None,
+                        next_rseq: 1,
                     },
                 );
                 self.events
@@ -837,6 +940,28 @@ impl<P: Clone> UserAgent<P> {
                     return self.respond(now, tx, &req, 500);
                 }
                 match method {
+                    Method::Prack => {
+                        let rack = req
+                            .header(HeaderName::RAck)
+                            .map(str::to_owned)
+                            .unwrap_or_default();
+                        let mut parts = rack.split_whitespace();
+                        let rseq = parts.next().and_then(|v| v.parse::<u32>().ok());
+                        let cseq = parts.next().and_then(|v| v.parse::<u32>().ok());
+                        let Some(c) = self.calls.get_mut(&call) else {
+                            return Vec::new();
+                        };
+                        let invite_seq =
+                            c.invite.as_ref().and_then(|i| i.cseq().ok().map(|s| s.seq));
+                        let matches = c.rel.as_ref().is_some_and(|r| Some(r.rseq) == rseq)
+                            && cseq == invite_seq;
+                        if matches {
+                            c.rel = None;
+                            self.respond(now, tx, &req, 200)
+                        } else {
+                            self.respond(now, tx, &req, 481)
+                        }
+                    }
                     Method::Bye => {
                         self.calls.remove(&call);
                         self.events

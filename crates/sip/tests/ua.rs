@@ -340,3 +340,87 @@ fn reinvite_and_update_in_dialog() {
         matches!(events(&mut bob).as_slice(), [UaEvent::Response { req: r, code: 200, .. }] if *r == up)
     );
 }
+
+#[test]
+fn uas_reliable_provisional_prack_and_retransmission() {
+    use natter_sip::HeaderName;
+    let t0 = Instant::now();
+    let mut alice = ua("alice", "192.0.2.1:5060", "bob", 9);
+    let mut bob = ua("bob", "192.0.2.2:5060", "alice", 10);
+    let call = alice.invite(t0, "sip:bob@192.0.2.2", None);
+    for b in drain(&mut alice) {
+        bob.handle(t0, "alice", &b);
+    }
+    let incoming = match events(&mut bob).as_slice() {
+        [UaEvent::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    drain(&mut bob); // 100 Trying
+    bob.answer_reliable(t0, incoming, 180, None);
+    let out = drain(&mut bob);
+    assert_eq!(out.len(), 1);
+    let ringing = Message::parse(&out[0]).unwrap().into_owned();
+    assert_eq!(ringing.header(HeaderName::Require), Some("100rel"));
+    assert_eq!(ringing.header(HeaderName::RSeq), Some("1"));
+    alice.handle(t0, "bob", &out[0]);
+    assert!(events(&mut alice).contains(&UaEvent::CallRinging {
+        call,
+        code: 180,
+        body: Vec::new()
+    }));
+    let prack = drain(&mut alice);
+    assert_eq!(prack.len(), 1);
+    bob.handle(t0, "alice", &prack[0]);
+    let ok = drain(&mut bob);
+    assert_eq!(ok.len(), 1);
+    assert!(ok[0].starts_with(b"SIP/2.0 200 OK"));
+    alice.handle(t0, "bob", &ok[0]);
+    assert!(matches!(
+        events(&mut alice).as_slice(),
+        [UaEvent::Response { code: 200, .. }]
+    ));
+    // PRACKed: no more 180 retransmissions.
+    for ms in [500u64, 1500, 3500] {
+        bob.on_timer(t0 + Duration::from_millis(ms));
+    }
+    assert!(drain(&mut bob).is_empty());
+
+    // Second call: the PRACK never arrives -> 180 retransmitted, then 500.
+    let t1 = t0 + Duration::from_secs(100);
+    let _call2 = alice.invite(t1, "sip:bob@192.0.2.2", None);
+    for b in drain(&mut alice) {
+        bob.handle(t1, "alice", &b);
+    }
+    let incoming2 = match events(&mut bob).as_slice() {
+        [UaEvent::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    drain(&mut bob);
+    bob.answer_reliable(t1, incoming2, 180, None);
+    assert_eq!(drain(&mut bob).len(), 1);
+    let mut resends = Vec::new();
+    let mut final_code = None;
+    for _ in 0..50 {
+        let Some(t) = bob.next_timeout() else { break };
+        if t > t1 + Duration::from_secs(40) {
+            break;
+        }
+        bob.on_timer(t);
+        for b in drain(&mut bob) {
+            let m = Message::parse(&b).unwrap().into_owned();
+            match m.code() {
+                Some(180) => resends.push((t - t1).as_millis()),
+                Some(c) if c >= 200 && final_code.is_none() => {
+                    final_code = Some(((t - t1).as_millis(), c))
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(resends, vec![500, 1500, 3500, 7500, 15500, 31500]);
+    assert_eq!(final_code, Some((32_000, 500)));
+    assert!(events(&mut bob).contains(&UaEvent::CallClosed {
+        call: incoming2,
+        code: 500
+    }));
+}
