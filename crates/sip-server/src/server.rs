@@ -587,12 +587,19 @@ impl SipServer {
                     // TCP/TLS: that connection may be gone and its port was
                     // ephemeral, so use the Contact (clients listen there),
                     // falling back to the flow when the Contact is not an IP.
-                    let dest = match b.source {
-                        Some((Transport::Udp, a)) => Peer {
+                    // RFC 3327: with a Path, the first Path entry is the next hop.
+                    let path_hop = b.path.first().and_then(|p| {
+                        natter_sip::NameAddr::parse(p)
+                            .ok()
+                            .and_then(|na| uri_dest(&na.uri))
+                    });
+                    let dest = match (path_hop, b.source) {
+                        (Some(hop), _) => hop,
+                        (None, Some((Transport::Udp, a))) => Peer {
                             transport: Transport::Udp,
                             addr: a,
                         },
-                        Some((t, a)) => uri_dest(&parsed)
+                        (None, Some((t, a))) => uri_dest(&parsed)
                             .map(|p| Peer {
                                 transport: t,
                                 addr: p.addr,
@@ -601,7 +608,7 @@ impl SipServer {
                                 transport: t,
                                 addr: a,
                             }),
-                        None => uri_dest(&parsed)?,
+                        (None, None) => uri_dest(&parsed)?,
                     };
                     Some(Target {
                         uri: Some(b.contact.clone()),

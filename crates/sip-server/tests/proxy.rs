@@ -694,3 +694,31 @@ fn cancelled_branch_that_never_answers_is_dropped() {
     assert_eq!(net.server.proxy_contexts(), 0);
     assert_eq!(net.server.transactions(), 0);
 }
+
+#[test]
+fn path_routes_requests_through_the_edge_proxy() {
+    const EDGE: &str = "127.0.0.1:5090";
+    let mut net = Net::new(false, Mode::Proxy);
+    // The REGISTER arrives from an edge proxy that added Path (RFC 3327).
+    let reg = register(
+        "bob",
+        BOB,
+        "pth",
+        1,
+        "Supported: path\r\nPath: <sip:127.0.0.1:5090;lr>\r\n",
+    );
+    let r = to(&net.send(EDGE, &reg), EDGE);
+    assert_eq!(codes(&r), vec![200]);
+    assert_eq!(
+        r[0].header(HeaderName::Path),
+        Some("<sip:127.0.0.1:5090;lr>")
+    );
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "ptc", ""));
+    let fwd = to(&out, EDGE);
+    assert_eq!(fwd.len(), 1, "sent to the Path hop");
+    assert_eq!(
+        fwd[0].header(HeaderName::Route),
+        Some("<sip:127.0.0.1:5090;lr>")
+    );
+    assert_eq!(fwd[0].request_uri_str(), Some("sip:bob@127.0.0.1:5072"));
+}
