@@ -160,9 +160,17 @@ impl<'a> Header<'a> {
 
     /// Detach from the input buffer.
     pub fn into_owned(self) -> Header<'static> {
+        // Names spelled canonically (the common case) point at the static
+        // string instead of allocating a copy.
+        let canonical = self.kind.as_str();
+        let name = if !canonical.is_empty() && self.name == canonical {
+            Cow::Borrowed(canonical)
+        } else {
+            Cow::Owned(self.name.into_owned())
+        };
         Header {
             kind: self.kind,
-            name: Cow::Owned(self.name.into_owned()),
+            name,
             value: Cow::Owned(self.value.into_owned()),
         }
     }
