@@ -72,9 +72,11 @@ pub enum Event<P> {
 
 #[derive(Debug)]
 enum Machine {
-    InviteClient(InviteClient),
-    NonInviteClient(NonInviteClient),
-    InviteServer(InviteServer),
+    // The large machines are boxed so the many short-lived non-INVITE
+    // server entries (REGISTER at high rates) stay small in the table.
+    InviteClient(Box<InviteClient>),
+    NonInviteClient(Box<NonInviteClient>),
+    InviteServer(Box<InviteServer>),
     NonInviteServer(NonInviteServer),
 }
 
@@ -261,10 +263,10 @@ impl<P: Clone> TransactionLayer<P> {
         });
         let (machine, actions) = if req.method() == Some(&Method::Invite) {
             let (t, a) = InviteClient::new(now, req, reliable, self.cfg);
-            (Machine::InviteClient(t), a)
+            (Machine::InviteClient(Box::new(t)), a)
         } else {
             let (t, a) = NonInviteClient::new(now, req, reliable, self.cfg);
-            (Machine::NonInviteClient(t), a)
+            (Machine::NonInviteClient(Box::new(t)), a)
         };
         let id = self.insert(machine, to, key);
         self.apply(id, actions, &mut out);
@@ -355,7 +357,7 @@ impl<P: Clone> TransactionLayer<P> {
             let (machine, actions) = if msg.method() == Some(&Method::Invite) {
                 let (t, a) =
                     InviteServer::new(now, msg.clone(), reliable, self.cfg, self.auto_trying);
-                (Machine::InviteServer(t), a)
+                (Machine::InviteServer(Box::new(t)), a)
             } else {
                 (
                     Machine::NonInviteServer(NonInviteServer::new(now, reliable, self.cfg)),
