@@ -199,6 +199,16 @@ fn uri_dest(uri: &Uri<'_>) -> Option<Peer> {
     })
 }
 
+/// Next hop of a request being forwarded: the first Route entry, else the
+/// Request-URI (§16.6 step 7, loose routing only).
+fn next_hop(req: &Message<'_>) -> Option<Peer> {
+    if req.header(HeaderName::Route).is_some() {
+        let routes = req.addr_list(HeaderName::Route).ok()?;
+        return routes.first().and_then(|r| uri_dest(&r.uri));
+    }
+    req.request_uri()?.ok().as_ref().and_then(uri_dest)
+}
+
 /// Where a response goes according to a Via (§18.2.2, RFC 3581).
 fn via_dest(via: &Via<'_>) -> Option<Peer> {
     let ip = via
@@ -624,27 +634,33 @@ impl SipServer {
             }
             return self.start_proxy(now, tx, req, targets);
         }
-        // Route set or foreign Request-URI: forward to the next hop.
-        let dest = if has_route {
-            req.addr_list(HeaderName::Route)
-                .ok()
-                .and_then(|l| l.first().and_then(|r| uri_dest(&r.uri)))
-        } else {
-            uri_dest(&ruri)
-        };
+        // Route set or foreign Request-URI: forward to the next hop. With
+        // authentication on this is not an open relay: initial requests
+        // (no To tag) must come from an authenticated local user.
         drop(ruri);
-        match dest {
-            Some(dest) => self.start_proxy(
-                now,
-                tx,
-                req,
-                vec![Target {
+        let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
+        if self.cfg.auth && !in_dialog && method != Method::Ack {
+            let from_local = req.from().is_ok_and(|f| self.is_local_uri(&f.uri));
+            if !from_local {
+                let tag = self.to_tag(&req);
+                let resp = Message::response_to(&req, 403, Some("Relaying Forbidden"), Some(&tag));
+                return self.layer.send_response(now, tx, &resp);
+            }
+            if let Some(ev) = self.check_auth(now, tx, &req, true) {
+                return ev;
+            }
+            req.remove(HeaderName::ProxyAuthorization);
+        }
+        match next_hop(&req) {
+            Some(dest) => {
+                let target = Target {
                     uri: None,
                     routes: Vec::new(),
                     dest,
                     q: 1000,
-                }],
-            ),
+                };
+                self.start_proxy(now, tx, req, vec![target])
+            }
             None => self.respond(now, tx, &req, 404),
         }
     }

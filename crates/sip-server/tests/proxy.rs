@@ -722,3 +722,28 @@ fn path_routes_requests_through_the_edge_proxy() {
     );
     assert_eq!(fwd[0].request_uri_str(), Some("sip:bob@127.0.0.1:5072"));
 }
+
+#[test]
+fn no_open_relay_when_auth_is_on() {
+    let mut net = Net::new(true, Mode::Proxy);
+    // Foreign caller to a foreign target: refused.
+    let msg = format!(
+        "INVITE sip:someone@{BOB} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKrelay\r\nMax-Forwards: 70\r\n\
+From: <sip:mallory@evil.example>;tag=m\r\nTo: <sip:someone@{BOB}>\r\nCall-ID: relay1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let r = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&r), vec![100, 403]);
+    // A local user must authenticate (407) before relaying.
+    let msg = msg
+        .replace("sip:mallory@evil.example", "sip:alice@natter.test")
+        .replace("z9hG4bKrelay", "z9hG4bKrelay2");
+    let r = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&r), vec![100, 407]);
+    // In-dialog requests (To tag) are routed without a challenge.
+    let bye = format!(
+        "BYE sip:someone@{BOB} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKrelay3\r\nMax-Forwards: 70\r\n\
+From: <sip:mallory@evil.example>;tag=m\r\nTo: <sip:someone@{BOB}>;tag=x\r\nCall-ID: relay1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = net.send(ALICE, &bye);
+    assert_eq!(to(&out, BOB).len(), 1);
+}
