@@ -594,7 +594,7 @@ impl SipServer {
                 .filter_map(|b| {
                     let parsed = Uri::parse(&b.contact).ok()?;
                     // UDP: reply to the flow the REGISTER came from (NAT friendly).
-                    // TCP/TLS: that connection may be gone and its port was
+                    // TCP: that connection may be gone and its port was
                     // ephemeral, so use the Contact (clients listen there),
                     // falling back to the flow when the Contact is not an IP.
                     // RFC 3327: with a Path, the first Path entry is the next hop.
@@ -607,6 +607,12 @@ impl SipServer {
                         (Some(hop), _) => hop,
                         (None, Some((Transport::Udp, a))) => Peer {
                             transport: Transport::Udp,
+                            addr: a,
+                        },
+                        // TLS: the driver cannot open outbound TLS, so the
+                        // registration's own connection is the only way back.
+                        (None, Some((Transport::Tls, a))) => Peer {
+                            transport: Transport::Tls,
                             addr: a,
                         },
                         (None, Some((t, a))) => uri_dest(&parsed)
