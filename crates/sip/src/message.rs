@@ -340,3 +340,77 @@ impl<'a> Message<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp, SIP/2.0/UDP ua.example.com;branch=z9hG4bKu\r\n\
+v: SIP/2.0/TCP last.example.com;branch=z9hG4bKl\r\n\
+From: <sip:a@example.com>;tag=1\r\n\
+To: <sip:b@example.com>;tag=2\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn pop_via_splits_combined_values() {
+        let mut m = Message::parse(MSG).unwrap();
+        assert_eq!(m.vias().unwrap().len(), 3);
+        assert!(m.pop_via());
+        let hosts: Vec<String> = m
+            .vias()
+            .unwrap()
+            .iter()
+            .map(|v| v.host.to_owned())
+            .collect();
+        assert_eq!(hosts, vec!["ua.example.com", "last.example.com"]);
+        assert!(m.pop_via());
+        assert!(m.pop_via());
+        assert!(!m.pop_via());
+        assert!(m.header(HeaderName::Via).is_none());
+    }
+
+    #[test]
+    fn set_push_front_and_remove() {
+        let mut m = Message::parse(MSG).unwrap();
+        m.push_front(
+            HeaderName::Via,
+            "SIP/2.0/UDP new.example.com;branch=z9hG4bKn",
+        );
+        assert_eq!(m.top_via().unwrap().host, "new.example.com");
+        assert_eq!(m.headers[0].name, "Via");
+        m.set(HeaderName::CSeq, "2 INVITE");
+        assert_eq!(m.cseq().unwrap().seq, 2);
+        assert_eq!(m.header_values(HeaderName::CSeq).count(), 1);
+        m.set_body(Some("text/plain"), b"hello".to_vec());
+        assert_eq!(m.content_length().unwrap(), Some(5));
+        assert_eq!(m.header(HeaderName::ContentType), Some("text/plain"));
+        let bytes = m.to_bytes();
+        let again = Message::parse(&bytes).unwrap();
+        assert_eq!(&*again.body, b"hello");
+        m.remove(HeaderName::Via);
+        assert!(m.top_via().is_err());
+    }
+
+    #[test]
+    fn typed_errors_name_the_header() {
+        let bad = String::from_utf8_lossy(MSG).replace("CSeq: 1 INVITE", "CSeq: x INVITE");
+        assert_eq!(
+            Message::parse(bad.as_bytes()).unwrap_err(),
+            ParseError::BadHeader("CSeq")
+        );
+        let bad = String::from_utf8_lossy(MSG).replace("Call-ID: c1", "Call-ID: c 1");
+        assert_eq!(
+            Message::parse(bad.as_bytes()).unwrap_err(),
+            ParseError::BadHeader("Call-ID")
+        );
+        let dup =
+            String::from_utf8_lossy(MSG).replace("Call-ID: c1\r\n", "Call-ID: c1\r\ni: c2\r\n");
+        assert_eq!(
+            Message::parse(dup.as_bytes()).unwrap_err(),
+            ParseError::Duplicate("Call-ID")
+        );
+    }
+}
