@@ -93,7 +93,9 @@ type ConnMap = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Vec<u8>>>
 
 struct Shared {
     core: Mutex<SipServer>,
-    udp: Vec<Arc<UdpSocket>>,
+    /// UDP sockets with their bound addresses (looked up per send; cached
+    /// to avoid a getsockname per datagram).
+    udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     conns: ConnMap,
     deadline: Mutex<Option<Instant>>,
     wake: Notify,
@@ -125,8 +127,9 @@ impl Shared {
     fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
         self.udp
             .iter()
-            .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == to.is_ipv4()))
+            .find(|(_, a)| a.is_ipv4() == to.is_ipv4())
             .or_else(|| self.udp.first())
+            .map(|(s, _)| s)
     }
 
     fn transmit(self: &Arc<Self>, t: Transmit) {
@@ -294,8 +297,9 @@ pub async fn bind(
     let mut udp = Vec::new();
     for a in &config.udp {
         let s = bind_udp(*a)?;
-        listeners.push((Transport::Udp, s.local_addr()?));
-        udp.push(Arc::new(s));
+        let local = s.local_addr()?;
+        listeners.push((Transport::Udp, local));
+        udp.push((Arc::new(s), local));
     }
     let mut tcp = Vec::new();
     for a in &config.tcp {
@@ -338,7 +342,7 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let mut tasks = tokio::task::JoinSet::new();
-    for sock in shared.udp.clone() {
+    for (sock, _) in shared.udp.clone() {
         let shared = shared.clone();
         tasks.spawn(async move {
             let mut buf = vec![0u8; 65_535];
