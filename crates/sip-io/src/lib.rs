@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch, Notify};
 
 pub mod client;
+pub mod ws;
 
 pub use natter_sip_server::{Mode, RegistrarConfig};
 
@@ -50,6 +51,10 @@ pub struct SipServeConfig {
     pub tcp: Vec<SocketAddr>,
     /// TLS listen addresses (need `tls`).
     pub tls_listen: Vec<SocketAddr>,
+    /// SIP over WebSocket (RFC 7118) listen addresses.
+    pub ws_listen: Vec<SocketAddr>,
+    /// SIP over secure WebSocket listen addresses (need `tls`).
+    pub wss_listen: Vec<SocketAddr>,
     /// rustls server configuration for the TLS listeners.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Core configuration. Its `listeners` are filled in from the bound
@@ -63,6 +68,8 @@ impl std::fmt::Debug for SipServeConfig {
             .field("udp", &self.udp)
             .field("tcp", &self.tcp)
             .field("tls_listen", &self.tls_listen)
+            .field("ws_listen", &self.ws_listen)
+            .field("wss_listen", &self.wss_listen)
             .field("tls", &self.tls.is_some())
             .field("server", &self.server)
             .finish()
@@ -76,6 +83,8 @@ impl SipServeConfig {
             udp: vec![addr],
             tcp: vec![addr],
             tls_listen: Vec::new(),
+            ws_listen: Vec::new(),
+            wss_listen: Vec::new(),
             tls: None,
             server: ServerConfig::new(domain, (Transport::Udp, addr)),
         }
@@ -148,7 +157,7 @@ impl Shared {
                     Err(e) => tracing::debug!("udp send to {} failed: {e}", t.to.addr),
                 }
             }
-            Transport::Tcp | Transport::Tls => {
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
                 let key = (t.to.transport, t.to.addr);
                 let sender = lock(&self.conns).get(&key).cloned();
                 match sender {
@@ -176,7 +185,8 @@ impl Shared {
                         });
                     }
                     None => tracing::debug!(
-                        "no TLS connection to {}; outbound TLS not supported",
+                        "no {} connection to {}; only inbound connections are reused",
+                        t.to.transport,
                         t.to.addr
                     ),
                 }
@@ -265,6 +275,89 @@ const STREAM_IDLE: Duration = Duration::from_secs(600);
 /// Accepted stream connections beyond this are refused (memory bound).
 const MAX_STREAMS: usize = 10_000;
 
+/// WebSocket opening handshake, then the SIP message loop (RFC 7118).
+async fn ws_accept<S>(shared: Arc<Shared>, mut stream: S, transport: Transport, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let leftover = loop {
+        match ws::server_handshake(&buf, 8192) {
+            Ok(Some((used, resp))) => {
+                if stream.write_all(&resp).await.is_err() {
+                    return;
+                }
+                break buf.split_off(used);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("WebSocket handshake from {peer} refused: {e}");
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(chunk.get(..n).unwrap_or(&[])),
+            _ => return,
+        }
+    };
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
+    let (ctrl_tx, mut ctrl_rx) = mpsc::channel::<Vec<u8>>(16);
+    lock(&shared.conns).insert((transport, peer), tx);
+    tokio::spawn(async move {
+        loop {
+            // SIP messages are wrapped in text frames; control frames go as is.
+            let frame = tokio::select! {
+                m = rx.recv() => match m { Some(m) => ws::encode(0x1, &m), None => break },
+                c = ctrl_rx.recv() => match c { Some(c) => c, None => break },
+            };
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let max = shared.limits.max_message;
+    let mut dec = ws::WsDecoder::new(max);
+    let mut pending = Some(leftover);
+    let mut chunk = vec![0u8; 16 * 1024];
+    'outer: loop {
+        let data = match pending.take() {
+            Some(l) => l,
+            None => match tokio::time::timeout(STREAM_IDLE, rd.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => chunk.get(..n).unwrap_or(&[]).to_vec(),
+                _ => break,
+            },
+        };
+        if dec.push(&data).is_err() {
+            break;
+        }
+        loop {
+            match dec.next_event() {
+                Ok(Some(ws::WsEvent::Message(m))) => shared.handle(transport, peer, &m),
+                Ok(Some(ws::WsEvent::Pong(p))) => {
+                    let _ = ctrl_tx.try_send(p);
+                }
+                Ok(Some(ws::WsEvent::Close(c))) => {
+                    let _ = ctrl_tx.try_send(c);
+                    break 'outer;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!("closing {transport} connection from {peer}: {e}");
+                    break 'outer;
+                }
+            }
+        }
+    }
+    lock(&shared.conns).remove(&(transport, peer));
+}
+
 /// Run the SIP server until `shutdown` turns true.
 ///
 /// Binds every listener first (so errors surface before anything runs),
@@ -288,7 +381,7 @@ pub async fn bind(
     bindings: Arc<dyn BindingStore>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(Bound, impl std::future::Future<Output = Result<(), Error>>), Error> {
-    if !config.tls_listen.is_empty() && config.tls.is_none() {
+    if (!config.tls_listen.is_empty() || !config.wss_listen.is_empty()) && config.tls.is_none() {
         return Err(Error::Config(
             "TLS listeners need a rustls server config".into(),
         ));
@@ -313,6 +406,17 @@ pub async fn bind(
         listeners.push((Transport::Tls, l.local_addr()?));
         tls.push(l);
     }
+    let mut ws = Vec::new();
+    for (t, list) in [
+        (Transport::Ws, &config.ws_listen),
+        (Transport::Wss, &config.wss_listen),
+    ] {
+        for a in list {
+            let l = TcpListener::bind(a).await?;
+            listeners.push((t, l.local_addr()?));
+            ws.push((t, l));
+        }
+    }
     if listeners.is_empty() {
         return Err(Error::Config("no SIP listeners configured".into()));
     }
@@ -330,7 +434,7 @@ pub async fn bind(
     });
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };
-    let fut = run(shared, tcp, tls, tls_acceptor, shutdown);
+    let fut = run(shared, tcp, tls, ws, tls_acceptor, shutdown);
     Ok((bound, fut))
 }
 
@@ -338,10 +442,44 @@ async fn run(
     shared: Arc<Shared>,
     tcp: Vec<TcpListener>,
     tls: Vec<TcpListener>,
+    ws: Vec<(Transport, TcpListener)>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let mut tasks = tokio::task::JoinSet::new();
+    for (transport, l) in ws {
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        tasks.spawn(async move {
+            loop {
+                let (stream, peer) = l.accept().await?;
+                if lock(&shared.conns).len() >= MAX_STREAMS {
+                    tracing::warn!(
+                        "refusing {transport} connection from {peer}: {MAX_STREAMS} open"
+                    );
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match (transport, acceptor) {
+                        (Transport::Wss, Some(acc)) => {
+                            let hs =
+                                tokio::time::timeout(Duration::from_secs(10), acc.accept(stream))
+                                    .await;
+                            if let Ok(Ok(s)) = hs {
+                                ws_accept(shared, s, transport, peer).await;
+                            }
+                        }
+                        _ => ws_accept(shared, stream, transport, peer).await,
+                    }
+                });
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        });
+    }
     for (sock, _) in shared.udp.clone() {
         let shared = shared.clone();
         tasks.spawn(async move {

@@ -12,6 +12,10 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP.
     Tls,
+    /// SIP over WebSocket (RFC 7118).
+    Ws,
+    /// SIP over secure WebSocket.
+    Wss,
 }
 
 impl Transport {
@@ -20,12 +24,26 @@ impl Transport {
         !matches!(self, Transport::Udp)
     }
 
+    /// Message-oriented transports deliver whole messages (UDP datagrams,
+    /// WebSocket messages): no Content-Length framing needed (RFC 7118 §5).
+    pub fn is_message_oriented(self) -> bool {
+        matches!(self, Transport::Udp | Transport::Ws | Transport::Wss)
+    }
+
+    /// Transports we can only answer over an existing connection (the
+    /// client does not listen): TLS without a client config, WebSocket.
+    pub fn needs_flow(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Ws | Transport::Wss)
+    }
+
     /// Via transport token.
     pub fn via_token(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
             Transport::Tls => "TLS",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
         }
     }
 
@@ -37,6 +55,10 @@ impl Transport {
             Some(Transport::Tcp)
         } else if s.eq_ignore_ascii_case("tls") {
             Some(Transport::Tls)
+        } else if s.eq_ignore_ascii_case("ws") {
+            Some(Transport::Ws)
+        } else if s.eq_ignore_ascii_case("wss") {
+            Some(Transport::Wss)
         } else {
             None
         }

@@ -127,6 +127,8 @@ struct Branch {
 #[derive(Debug)]
 struct ProxyCtx {
     request: Message<'static>,
+    /// Transport the request arrived on (for RFC 5658 double Record-Route).
+    inbound: Transport,
     is_invite: bool,
     pending_groups: Vec<Vec<Target>>,
     branches: Vec<Branch>,
@@ -357,6 +359,20 @@ impl SipServer {
         uri.is_sip() && self.is_local(uri.host, uri.port)
     }
 
+    /// Pop leading Route entries that point at us (at most two: RFC 5658).
+    fn strip_own_routes(&self, req: &mut Message<'static>) {
+        for _ in 0..2 {
+            let first = req
+                .addr_list(HeaderName::Route)
+                .ok()
+                .and_then(|l| l.into_iter().next());
+            match first {
+                Some(r) if self.is_local_uri(&r.uri) => remove_top_route(req),
+                _ => break,
+            }
+        }
+    }
+
     /// Location-service key: local hosts (our IPs, aliases) collapse onto the
     /// primary domain so `sip:bob@127.0.0.1:5060` and `sip:bob@natter.test`
     /// name the same user.
@@ -387,10 +403,10 @@ impl SipServer {
             addr: src,
         };
         let mut tx_out = Vec::new();
-        let framing = if transport.is_reliable() {
-            Framing::Stream
-        } else {
+        let framing = if transport.is_message_oriented() {
             Framing::Datagram
+        } else {
+            Framing::Stream
         };
         match Message::parse_with(bytes, framing, &self.cfg.limits) {
             Ok(msg) => {
@@ -527,16 +543,9 @@ impl SipServer {
             return ev;
         }
         let mut req = req;
-        // §16.4: remove our own Route entry (loose routing).
-        if let Some(first) = req
-            .addr_list(HeaderName::Route)
-            .ok()
-            .and_then(|l| l.into_iter().next())
-        {
-            if self.is_local_uri(&first.uri) {
-                remove_top_route(&mut req);
-            }
-        }
+        // §16.4: remove our own Route entries (loose routing; two of them
+        // after RFC 5658 double record-routing).
+        self.strip_own_routes(&mut req);
         let Some(Ok(ruri)) = req.request_uri() else {
             return self.respond(now, tx, &req, 416);
         };
@@ -611,8 +620,8 @@ impl SipServer {
                         },
                         // TLS: the driver cannot open outbound TLS, so the
                         // registration's own connection is the only way back.
-                        (None, Some((Transport::Tls, a))) => Peer {
-                            transport: Transport::Tls,
+                        (None, Some((t, a))) if t.needs_flow() => Peer {
+                            transport: t,
                             addr: a,
                         },
                         (None, Some((t, a))) => uri_dest(&parsed)
@@ -638,7 +647,7 @@ impl SipServer {
             if strip_auth {
                 req.remove(HeaderName::ProxyAuthorization);
             }
-            return self.start_proxy(now, tx, req, targets);
+            return self.start_proxy(now, tx, req, targets, from.transport);
         }
         // Route set or foreign Request-URI: forward to the next hop. With
         // authentication on this is not an open relay: initial requests
@@ -665,7 +674,7 @@ impl SipServer {
                     dest,
                     q: 1000,
                 };
-                self.start_proxy(now, tx, req, vec![target])
+                self.start_proxy(now, tx, req, vec![target], from.transport)
             }
             None => self.respond(now, tx, &req, 404),
         }
@@ -836,6 +845,7 @@ impl SipServer {
         tx: TxId,
         req: Message<'static>,
         mut targets: Vec<Target>,
+        inbound: Transport,
     ) -> Vec<Event<Peer>> {
         let is_invite = req.method() == Some(&Method::Invite);
         // Sequential groups by descending q; equal q forked in parallel (§16.6, §10.2.1.2).
@@ -858,6 +868,7 @@ impl SipServer {
             final_sent: false,
             cancelled: false,
             server_alive: true,
+            inbound,
         };
         self.ctxs.insert(tx, ctx);
         self.next_group(now, tx)
@@ -872,9 +883,10 @@ impl SipServer {
             return ev;
         };
         let base = ctx.request.clone();
+        let inbound = ctx.inbound;
         let is_invite = ctx.is_invite;
         for target in group {
-            let fwd = self.forward_request(&base, &target);
+            let fwd = self.forward_request(&base, &target, inbound);
             let reliable = target.dest.transport.is_reliable();
             let (ctx_tx, events) = self
                 .layer
@@ -907,7 +919,12 @@ impl SipServer {
     }
 
     /// Build the forwarded copy of a request for one target (§16.6).
-    fn forward_request(&mut self, base: &Message<'static>, target: &Target) -> Message<'static> {
+    fn forward_request(
+        &mut self,
+        base: &Message<'static>,
+        target: &Target,
+        inbound: Transport,
+    ) -> Message<'static> {
         let mut fwd = base.clone();
         if let (Some(uri), StartLine::Request { uri: ruri, .. }) = (&target.uri, &mut fwd.start) {
             *ruri = uri.clone().into();
@@ -926,12 +943,21 @@ impl SipServer {
             Some(Method::Invite | Method::Subscribe | Method::Refer)
         );
         if self.cfg.record_route && initial && dialog_creating {
-            let tp = if transport == Transport::Udp {
-                String::new()
-            } else {
-                format!(";transport={}", transport.via_token().to_ascii_lowercase())
+            let rr = |t: Transport, hostport: &str| {
+                let tp = if t == Transport::Udp {
+                    String::new()
+                } else {
+                    format!(";transport={}", t.via_token().to_ascii_lowercase())
+                };
+                format!("<sip:{hostport}{tp};lr>")
             };
-            fwd.push_front(HeaderName::RecordRoute, format!("<sip:{me}{tp};lr>"));
+            if inbound != transport {
+                // RFC 5658: one entry per side, so each UA routes back over
+                // the transport it can use (e.g. a WebSocket caller).
+                let them = self.local_hostport(inbound, None);
+                fwd.push_front(HeaderName::RecordRoute, rr(inbound, &them));
+            }
+            fwd.push_front(HeaderName::RecordRoute, rr(transport, &me));
         }
         for r in target.routes.iter().rev() {
             fwd.push_front(HeaderName::Route, r.clone());
@@ -1272,15 +1298,7 @@ impl SipServer {
             if ack.max_forwards().ok().flatten() == Some(0) {
                 return;
             }
-            if let Some(first) = ack
-                .addr_list(HeaderName::Route)
-                .ok()
-                .and_then(|l| l.into_iter().next())
-            {
-                if self.is_local_uri(&first.uri) {
-                    remove_top_route(&mut ack);
-                }
-            }
+            self.strip_own_routes(&mut ack);
             let route_dest = ack
                 .addr_list(HeaderName::Route)
                 .ok()
