@@ -13,7 +13,7 @@ use natter_sip_io::{serve, Mode, SipServeConfig};
 use natter_sip_server::{MemoryBindings, StaticCredentials};
 
 fn usage() -> ! {
-    eprintln!("usage: sip_server [--listen ADDR]... [--domain D] [--user NAME:PASS]... [--no-auth] [--redirect] [--udp-only] [--advertise HOST]");
+    eprintln!("usage: sip_server [--listen ADDR]... [--domain D] [--user NAME:PASS]... [--no-auth] [--redirect] [--udp-only] [--advertise HOST] [--ws ADDR]");
     std::process::exit(2)
 }
 
@@ -26,6 +26,7 @@ async fn main() {
     let mut redirect = false;
     let mut udp_only = false;
     let mut advertise = None;
+    let mut ws_listen: Vec<SocketAddr> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -45,6 +46,10 @@ async fn main() {
             "--redirect" => redirect = true,
             "--udp-only" => udp_only = true,
             "--advertise" => advertise = Some(args.next().unwrap_or_else(|| usage())),
+            "--ws" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(v) => ws_listen.push(v),
+                None => usage(),
+            },
             _ => usage(),
         }
     }
@@ -56,6 +61,7 @@ async fn main() {
     cfg.tcp = if udp_only { Vec::new() } else { listen.clone() };
     cfg.server.auth = auth;
     cfg.server.advertise = advertise;
+    cfg.ws_listen = ws_listen;
     cfg.server.mode = if redirect {
         Mode::Redirect
     } else {
