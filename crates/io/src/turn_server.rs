@@ -353,11 +353,23 @@ struct Shard {
     relays: HashMap<SocketAddr, RelayEntry>,
     streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
     send_errors: u64,
+    published: Arc<Mutex<Vec<Stats>>>,
 }
 
 type ShardRef = Rc<RefCell<Shard>>;
 
 impl Shard {
+    /// Copies the core's counters where `/metrics` reads them. Called after every batch, so a
+    /// scrape sees everything handled so far; the lock is per batch, not per packet.
+    fn publish(&self) {
+        let s = self.core.stats();
+        if let Ok(mut v) = self.published.lock() {
+            if let Some(slot) = v.get_mut(self.idx) {
+                *slot = s;
+            }
+        }
+    }
+
     fn udp_socket(&self, local: SocketAddr) -> Option<&Rc<UdpSocket>> {
         self.udp.iter().find(|(a, _)| *a == local).map(|(_, s)| s)
     }
@@ -401,6 +413,7 @@ fn settle(shard: &ShardRef) {
     let (opened, closed) = {
         let mut sh = shard.borrow_mut();
         sh.log_events();
+        sh.publish();
         let p = sh.core.relay_provider();
         (std::mem::take(&mut p.opened), std::mem::take(&mut p.closed))
     };
@@ -453,6 +466,7 @@ async fn run_shard(
         relays: HashMap::new(),
         streams: HashMap::new(),
         send_errors: 0,
+        published: stats.clone(),
     }));
     let mut tasks = Vec::new();
     for (addr, sock) in udp {
@@ -472,14 +486,7 @@ async fn run_shard(
             Err(e) => tracing::error!(error = %e, "cannot register TCP listener"),
         }
     }
-    let publish = |shard: &ShardRef| {
-        let s = shard.borrow().core.stats();
-        if let Ok(mut v) = stats.lock() {
-            if let Some(slot) = v.get_mut(idx) {
-                *slot = s;
-            }
-        }
-    };
+    let publish = |shard: &ShardRef| shard.borrow().publish();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
@@ -630,6 +637,7 @@ async fn relay_task(shard: ShardRef, sock: Rc<UdpSocket>, relay: SocketAddr) {
                 break;
             }
         }
+        sh.publish();
     }
 }
 

@@ -4,6 +4,9 @@
 mod auth;
 mod config;
 mod serve;
+mod stun_cmd;
+mod turn_cmd;
+mod uri;
 mod user;
 
 use std::path::PathBuf;
@@ -37,6 +40,37 @@ enum Cmd {
         #[command(subcommand)]
         cmd: user::UserCmd,
     },
+    /// STUN client tools.
+    Stun {
+        #[command(subcommand)]
+        cmd: StunCmd,
+    },
+    /// TURN client tools.
+    Turn {
+        #[command(subcommand)]
+        cmd: TurnCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum StunCmd {
+    /// Print the mapped address and the NAT type (RFC 5780 tests, classic RFC 3489 names).
+    Probe(stun_cmd::ProbeArgs),
+}
+
+#[derive(Subcommand)]
+enum TurnCmd {
+    /// Allocate, bind a channel to --peer, exchange packets, print what happened.
+    Allocate(turn_cmd::AllocateArgs),
+}
+
+fn block_on<F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>>(
+    f: F,
+) -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
 }
 
 fn main() -> ExitCode {
@@ -50,6 +84,12 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Serve(a) => serve::run(*a),
         Cmd::User { data_dir, cmd } => user::run(cmd, serve::data_dir_or_default(data_dir)),
+        Cmd::Stun {
+            cmd: StunCmd::Probe(a),
+        } => block_on(stun_cmd::probe(a)),
+        Cmd::Turn {
+            cmd: TurnCmd::Allocate(a),
+        } => block_on(turn_cmd::allocate(a)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

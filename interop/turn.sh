@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# TURN/STUN interop: coturn's own tools (turnutils_uclient, turnutils_peer, turnutils_stunclient)
+# against `natter serve`, and natter's TURN client against coturn's turnserver.
+# Usage: interop/turn.sh [path/to/natter]   (default target/debug/natter)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. interop/lib.sh
+in_private_netns "$@"
+NATTER=${1:-${NATTER:-target/debug/natter}}
+
+for t in turnutils_uclient turnutils_peer turnutils_stunclient turnserver; do
+    command -v "$t" >/dev/null || { echo "missing $t (apt-get install coturn)"; exit 1; }
+done
+
+turnutils_peer -L 127.0.0.1 -p 3480 >"$TMP/peer.log" 2>&1 &
+PIDS+=($!)
+"$NATTER" serve --no-sip --turn-listen 127.0.0.1:3478 --tls-listen 127.0.0.1:5349 \
+    --user u:p --auth-secret s3cret --allow-loopback-peers --alt-ip 127.0.0.2 \
+    --data-dir "$TMP/data" --metrics-listen 127.0.0.1:9641 \
+    >"$TMP/serve.out" 2>"$TMP/serve.err" &
+PIDS+=($!)
+wait_for "$TMP/serve.out" "natter: metrics" || { cat "$TMP/serve.err"; exit 1; }
+wait_udp 3480
+
+# uclient: 4 clients x 50 messages of 100 bytes, each echoed by turnutils_peer.
+uclient() { # NAME ARGS...
+    local name=$1
+    shift
+    local log="$TMP/uc-$name.log"
+    timeout 60 turnutils_uclient "$@" -e 127.0.0.1 -r 3480 -n 50 -m 4 -l 100 127.0.0.1 >"$log" 2>&1
+    if grep -q "tot_send_msgs=200, tot_recv_msgs=200" "$log" &&
+        grep -q "Total lost packets 0 (0.000000%)" "$log"; then
+        ok "turnutils_uclient $name: 200/200 echoed, zero loss"
+    else
+        bad "turnutils_uclient $name" "$log"
+    fi
+}
+uclient "udp channel" -u u -w p -p 3478
+uclient "udp send-indication" -s -u u -w p -p 3478
+uclient "tcp channel" -t -u u -w p -p 3478
+uclient "tcp send-indication" -t -s -u u -w p -p 3478
+uclient "tls channel" -t -S -u u -w p -p 5349
+uclient "tls send-indication" -t -S -s -u u -w p -p 5349
+uclient "udp REST secret" -W s3cret -u restuser -p 3478
+uclient "tcp REST secret" -t -W s3cret -u restuser -p 3478
+
+log="$TMP/uc-wrong.log"
+timeout 30 turnutils_uclient -u u -w wrong -e 127.0.0.1 -r 3480 -n 5 -m 1 -p 3478 127.0.0.1 >"$log" 2>&1
+if grep -q "Cannot complete Allocation" "$log" &&
+    grep -q "MESSAGE-INTEGRITY did not verify" "$TMP/serve.err"; then
+    ok "wrong password refused, and the log says why"
+else
+    bad "wrong password refused" "$log"
+fi
+
+log="$TMP/stunclient.log"
+timeout 20 turnutils_stunclient -p 3478 127.0.0.1 >"$log" 2>&1
+if grep -Eq "UDP reflexive addr: 127\.0\.0\.1:[1-9][0-9]*" "$log"; then
+    ok "turnutils_stunclient gets its mapped address"
+else
+    bad "turnutils_stunclient" "$log"
+fi
+
+log="$TMP/probe.log"
+timeout 30 "$NATTER" stun probe stun:127.0.0.1:3478 --rto-ms 100 >"$log" 2>&1
+if grep -Eq "^mapped 127\.0\.0\.1:[1-9]" "$log" && grep -q "^nat-type open internet" "$log" &&
+    grep -q "^other-address 127.0.0.2:3479" "$log"; then
+    ok "natter stun probe: RFC 5780 tests through natter's alternate address say open internet"
+else
+    bad "natter stun probe" "$log"
+fi
+
+metrics="$TMP/metrics.txt"
+curl -s http://127.0.0.1:9641/metrics >"$metrics"
+if grep -Eq "^natter_turn_relayed_packets_to_client_total [1-9]" "$metrics" &&
+    grep -Eq "^natter_turn_auth_failures_total [1-9]" "$metrics" &&
+    ! grep -q "restuser\|127.0.0.1" "$metrics"; then
+    ok "/metrics counts relayed packets and auth failures, and names no user or address"
+else
+    bad "/metrics" "$metrics"
+fi
+
+# natter's client against natter and against coturn.
+turnserver -n --no-cli --listening-ip 127.0.0.1 --listening-port 3578 --relay-ip 127.0.0.1 \
+    --min-port 40000 --max-port 40999 --lt-cred-mech --user u:p --realm natter \
+    --allow-loopback-peers --no-tls --no-dtls --log-file stdout --simple-log \
+    >"$TMP/coturn.log" 2>&1 &
+PIDS+=($!)
+wait_udp 3578
+for target in "natter 3478" "coturn 3578"; do
+    set -- $target
+    for mode in "udp:" "tcp:" "udp:--send-indication"; do
+        tr=${mode%%:*}
+        extra=${mode#*:}
+        log="$TMP/client-$1-$tr$extra.log"
+        timeout 30 "$NATTER" turn allocate "turn:127.0.0.1:$2?transport=$tr" --user u:p \
+            --peer 127.0.0.1:3480 --count 10 $extra >"$log" 2>&1
+        if grep -q "^allocated relayed=127.0.0.1:" "$log" && grep -q "received 10 from" "$log" &&
+            grep -q "^deleted" "$log"; then
+            ok "natter turn allocate against $1 over $tr ${extra:-(channel)}: 10/10 echoed"
+        else
+            bad "natter turn allocate against $1 over $tr $extra" "$log"
+        fi
+    done
+done
+
+summary
