@@ -17,6 +17,7 @@ use crate::config::{self, ServeArgs};
 /// Runs until SIGINT/SIGTERM; SIGHUP reloads the TLS certificate and forgets cached user keys.
 pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let args = args.merged()?;
+    raise_fd_limit();
     let data_dir = args
         .data_dir
         .clone()
@@ -217,6 +218,27 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down: deleting allocations");
     handle.shutdown();
     Ok(())
+}
+
+/// Every allocation holds a relay socket, so the default soft limit of 1024 descriptors would cap
+/// a server at about a thousand allocations. Raise the soft limit to the hard limit.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                tracing::debug!(from = r.rlim_cur, to = r.rlim_max, "raised the open-file limit");
+            }
+        }
+    }
 }
 
 fn join(v: &[SocketAddr]) -> String {

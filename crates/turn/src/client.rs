@@ -192,7 +192,6 @@ impl Client {
         // Every attribute above is well-formed by construction; an error here would be a bug,
         // and the request is then simply not sent (the transaction times out).
         let _ = w.finish();
-        drop(w);
         buf
     }
 
@@ -265,7 +264,6 @@ impl Client {
         );
         w.add_xor_peer_address(peer).add_data(data);
         let _ = w.finish();
-        drop(w);
         buf
     }
 

@@ -602,7 +602,6 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             w.add_fingerprint();
         }
         let ok = w.finish().is_ok();
-        drop(w);
         if !ok {
             self.stats.dropped += 1;
             return Act::Drop;
@@ -1385,7 +1384,6 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             self.stats.dropped += 1;
             return PeerOutput::Drop;
         }
-        drop(w);
         PeerOutput::ToClient { five, data: out }
     }
 }

@@ -114,7 +114,6 @@ fn request(
     }
     w.add_fingerprint();
     w.finish().unwrap();
-    drop(w);
     buf
 }
 
@@ -661,7 +660,6 @@ fn sha256_credentials_are_accepted_and_responses_sealed_with_sha256() {
         .add_message_integrity_sha256(&key)
         .finish()
         .unwrap();
-    drop(w);
     let r = reply(s.handle_client(t0, five(), &buf, &mut out));
     let m = Message::parse(&r).unwrap();
     assert_eq!(m.class(), Class::Success, "{:?}", m.error_code());
