@@ -142,8 +142,8 @@ enum Command {
         /// Address to forward to; without it, echo each datagram to its source.
         #[arg(long)]
         to: Option<SocketAddr>,
-        /// Datagrams per recvmmsg/sendmmsg.
-        #[arg(long, default_value_t = 32)]
+        /// Datagrams per recvmmsg/sendmmsg (64: what the generator's receivers take per call).
+        #[arg(long, default_value_t = 64)]
         batch: usize,
         /// Microseconds to wait after a wake-up so a batch builds up (0: none).
         #[arg(long, default_value_t = 0)]
