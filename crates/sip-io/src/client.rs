@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub password: Option<String>,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Contact URI to register instead of our own socket address.
+    pub contact: Option<String>,
 }
 
 /// Direction of a logged message.
@@ -55,7 +57,15 @@ enum Op<'a> {
 
 async fn run(cfg: &ClientConfig, op: Op<'_>) -> Result<Exchange, Error> {
     let sock = UdpSocket::bind(cfg.bind).await?;
-    let local = sock.local_addr()?;
+    let mut local = sock.local_addr()?;
+    if local.ip().is_unspecified() {
+        // Via and Contact need an address the server can reach: the one the
+        // kernel would route from (a connected probe socket tells us).
+        let probe = UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await?;
+        if probe.connect(cfg.server).await.is_ok() {
+            local.set_ip(probe.local_addr()?.ip());
+        }
+    }
     let mut ua = UserAgent::new(UaConfig {
         user: cfg.user.clone(),
         domain: cfg.domain.clone(),
@@ -68,6 +78,9 @@ async fn run(cfg: &ClientConfig, op: Op<'_>) -> Result<Exchange, Error> {
         timers: TimerConfig::default(),
         seed: u64::from(local.port()) ^ 0x6e61_7474_6572,
     });
+    if let Some(c) = &cfg.contact {
+        ua.set_contact(c.clone());
+    }
     let start = Instant::now();
     match op {
         Op::Options(uri) => {

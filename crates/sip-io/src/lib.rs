@@ -98,6 +98,56 @@ pub struct Bound {
     pub listeners: Vec<(Transport, SocketAddr)>,
 }
 
+impl Bound {
+    /// The bound addresses of one transport.
+    pub fn of(&self, transport: Transport) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter(|(t, _)| *t == transport)
+            .map(|(_, a)| *a)
+            .collect()
+    }
+}
+
+/// Live view of a running server's counters (for `/metrics`). Holds the
+/// server weakly: once it stops, [`StatsHandle::get`] returns `None`.
+#[derive(Clone)]
+pub struct StatsHandle(std::sync::Weak<Shared>);
+
+/// A snapshot of the driver's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LiveStats {
+    /// The core's counters.
+    pub core: natter_sip_server::Stats,
+    /// Live transactions.
+    pub transactions: usize,
+    /// Open TCP/TLS/WS connections.
+    pub connections: usize,
+}
+
+impl std::fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatsHandle")
+    }
+}
+
+impl StatsHandle {
+    /// Current counters, or `None` when the server has stopped.
+    pub fn get(&self) -> Option<LiveStats> {
+        let shared = self.0.upgrade()?;
+        let (core, transactions) = {
+            let c = lock(&shared.core);
+            (c.stats(), c.transactions())
+        };
+        let connections = lock(&shared.conns).len();
+        Some(LiveStats {
+            core,
+            transactions,
+            connections,
+        })
+    }
+}
+
 type ConnMap = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Vec<u8>>>>>;
 
 struct Shared {
@@ -381,6 +431,24 @@ pub async fn bind(
     bindings: Arc<dyn BindingStore>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(Bound, impl std::future::Future<Output = Result<(), Error>>), Error> {
+    let (bound, _, fut) = bind_with_stats(config, creds, bindings, shutdown).await?;
+    Ok((bound, fut))
+}
+
+/// [`bind`], plus a handle to read the counters while it runs.
+pub async fn bind_with_stats(
+    config: SipServeConfig,
+    creds: Arc<dyn Credentials>,
+    bindings: Arc<dyn BindingStore>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<
+    (
+        Bound,
+        StatsHandle,
+        impl std::future::Future<Output = Result<(), Error>>,
+    ),
+    Error,
+> {
     if (!config.tls_listen.is_empty() || !config.wss_listen.is_empty()) && config.tls.is_none() {
         return Err(Error::Config(
             "TLS listeners need a rustls server config".into(),
@@ -434,8 +502,9 @@ pub async fn bind(
     });
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };
+    let stats = StatsHandle(Arc::downgrade(&shared));
     let fut = run(shared, tcp, tls, ws, tls_acceptor, shutdown);
-    Ok((bound, fut))
+    Ok((bound, stats, fut))
 }
 
 async fn run(

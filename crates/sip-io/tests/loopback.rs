@@ -148,6 +148,7 @@ async fn client_helpers_register_options_message() {
         domain: "natter.test".into(),
         password: Some("pw".into()),
         timeout: Duration::from_secs(5),
+        contact: None,
     };
     let ex = client::register(&c, 300).await.unwrap();
     assert_eq!(ex.code, 200);

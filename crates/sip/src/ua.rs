@@ -234,6 +234,9 @@ pub struct UserAgent<P> {
     reg_cseq: u32,
     reg_expires: u32,
     registered: bool,
+    /// Contact URI to advertise instead of the one derived from `local`
+    /// (operators registering a third-party contact).
+    contact_override: Option<String>,
 }
 
 fn body_of(m: &Message<'_>) -> Vec<u8> {
@@ -262,7 +265,14 @@ impl<P: Clone> UserAgent<P> {
             reg_cseq: 0,
             reg_expires: 0,
             registered: false,
+            contact_override: None,
         }
+    }
+
+    /// Advertise `uri` as our Contact (in REGISTER and dialog-creating
+    /// requests) instead of `sip:user@local`.
+    pub fn set_contact(&mut self, uri: impl Into<String>) {
+        self.contact_override = Some(uri.into());
     }
 
     /// Next event for the application.
@@ -306,6 +316,9 @@ impl<P: Clone> UserAgent<P> {
     }
 
     fn contact(&self) -> String {
+        if let Some(c) = &self.contact_override {
+            return format!("<{c}>");
+        }
         let tp = if self.cfg.transport.eq_ignore_ascii_case("UDP") {
             String::new()
         } else {

@@ -1,0 +1,532 @@
+//! The SIP registrar/proxy inside `natter serve`: the sans-IO core of `natter-sip-server`
+//! driven by `natter-sip-io` on its own thread, with users from the same keys as TURN and
+//! bindings persisted in the embedded store so a restart keeps every registration.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use natter_sip::digest::Algorithm;
+use natter_sip_io::{Mode, SipServeConfig, StatsHandle};
+use natter_sip_server::{Binding, BindingStore, Credentials, MemoryBindings, Transport};
+use natter_store::{BindingRecord, Store};
+use natter_turn::server::Authenticator;
+
+use crate::auth::Keys;
+
+/// SIP users are the TURN users: static `--user` entries and the store, looked up by HA1
+/// (the store keeps only MD5(user:realm:password) and its SHA-256 twin, never passwords).
+pub struct SipCredentials {
+    keys: Arc<Keys>,
+    realm: String,
+}
+
+impl SipCredentials {
+    /// Credentials for digest `realm` over the server's key source.
+    pub fn new(keys: Arc<Keys>, realm: &str) -> Self {
+        Self {
+            keys,
+            realm: realm.to_owned(),
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Credentials for SipCredentials {
+    fn password(&self, _user: &str) -> Option<String> {
+        None
+    }
+
+    fn ha1(&self, user: &str, realm: &str, alg: Algorithm) -> Option<String> {
+        let k = self.keys.keys(user, realm, unix_now())?;
+        match alg {
+            // The -sess variants derive their session key from the same HA1.
+            Algorithm::Md5 | Algorithm::Md5Sess => Some(hex(&k.md5)),
+            Algorithm::Sha256 | Algorithm::Sha256Sess => k.sha256.map(|s| hex(&s)),
+        }
+    }
+
+    fn user_exists(&self, user: &str) -> bool {
+        self.keys.keys(user, &self.realm, unix_now()).is_some()
+    }
+}
+
+/// Pending writes to the store, coalesced per binding so a refresh storm costs one row write
+/// per contact per flush, and memory stays bounded by the number of bindings.
+#[derive(Default)]
+struct Dirty {
+    /// AORs whose every binding was removed (applied before `ops`).
+    cleared: HashSet<String>,
+    /// Latest state per (aor, contact): `Some` to write, `None` to delete.
+    ops: HashMap<(String, String), Option<Binding>>,
+    stop: bool,
+}
+
+/// The location service: an in-memory table (every lookup is served from memory) written
+/// behind to the SQLite store by a background thread, and reloaded from it at start.
+pub struct StoreBindings {
+    mem: MemoryBindings,
+    store: Arc<Store>,
+    dirty: Mutex<Dirty>,
+    wake: Condvar,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Clock pair used to turn the core's `Instant`s into unix seconds and back.
+#[derive(Clone, Copy)]
+struct Clock {
+    instant: Instant,
+    unix: u64,
+}
+
+impl Clock {
+    fn now() -> Self {
+        Self {
+            instant: Instant::now(),
+            unix: unix_now(),
+        }
+    }
+
+    /// Rounds up, so a binding never lapses earlier in the store than in memory.
+    fn to_unix(self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.instant);
+        self.unix + d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    }
+
+    fn to_instant(self, unix: u64) -> Instant {
+        self.instant + Duration::from_secs(unix.saturating_sub(self.unix))
+    }
+}
+
+/// `transport:ip:port`, e.g. `UDP:127.0.0.1:5060` or `TCP:[::1]:5060`.
+fn source_text(s: Option<(Transport, SocketAddr)>) -> String {
+    s.map(|(t, a)| format!("{}:{a}", t.via_token()))
+        .unwrap_or_default()
+}
+
+fn parse_source(s: &str) -> Option<(Transport, SocketAddr)> {
+    let (t, a) = s.split_once(':')?;
+    Some((Transport::from_token(t)?, a.parse().ok()?))
+}
+
+fn to_record(b: &Binding, clock: Clock) -> BindingRecord {
+    BindingRecord {
+        aor: b.aor.clone(),
+        contact: b.contact.clone(),
+        expires_at: clock.to_unix(b.expires_at),
+        q: f32::from(b.q) / 1000.0,
+        call_id: b.call_id.clone(),
+        cseq: b.cseq,
+        // Path values are name-addrs that may hold commas; one per line.
+        path: b.path.join("\n"),
+        source: source_text(b.source),
+    }
+}
+
+fn from_record(r: BindingRecord, clock: Clock) -> Binding {
+    Binding {
+        expires_at: clock.to_instant(r.expires_at),
+        q: (r.q.clamp(0.0, 1.0) * 1000.0).round() as u16,
+        path: r
+            .path
+            .split('\n')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        source: parse_source(&r.source),
+        aor: r.aor,
+        contact: r.contact,
+        call_id: r.call_id,
+        cseq: r.cseq,
+    }
+}
+
+/// How often the writer flushes and how often it purges expired rows.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+impl StoreBindings {
+    /// Loads the live bindings from `store` and starts the write-behind thread.
+    pub fn open(store: Arc<Store>) -> Result<Arc<Self>, natter_store::StoreError> {
+        let clock = Clock::now();
+        let mem = MemoryBindings::new();
+        for r in store.live_bindings(clock.unix)? {
+            mem.upsert(from_record(r, clock));
+        }
+        let me = Arc::new(Self {
+            mem,
+            store,
+            dirty: Mutex::new(Dirty::default()),
+            wake: Condvar::new(),
+            writer: Mutex::new(None),
+        });
+        let w = me.clone();
+        let h = std::thread::Builder::new()
+            .name("sip-bindings".into())
+            .spawn(move || w.write_loop())
+            .map_err(|_| natter_store::StoreError::Poisoned)?;
+        *lock(&me.writer) = Some(h);
+        Ok(me)
+    }
+
+    fn write_loop(&self) {
+        let mut last_purge = Instant::now();
+        loop {
+            let (batch, stop) = {
+                let mut d = lock(&self.dirty);
+                if !d.stop && d.cleared.is_empty() && d.ops.is_empty() {
+                    d = match self.wake.wait_timeout(d, FLUSH_EVERY) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    };
+                }
+                let stop = d.stop;
+                (
+                    (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops)),
+                    stop,
+                )
+            };
+            self.apply(batch);
+            if last_purge.elapsed() >= PURGE_EVERY {
+                last_purge = Instant::now();
+                if let Err(e) = self.store.purge_expired(unix_now()) {
+                    tracing::warn!(error = %e, "purging expired SIP bindings failed");
+                }
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn apply(&self, (cleared, ops): Batch) {
+        if cleared.is_empty() && ops.is_empty() {
+            return;
+        }
+        let clock = Clock::now();
+        for aor in cleared {
+            if let Err(e) = self.store.remove_binding(&aor, None) {
+                tracing::warn!(error = %e, "cannot remove SIP bindings from the store");
+            }
+        }
+        for ((aor, contact), op) in ops {
+            let r = match op {
+                Some(b) => self.store.put_binding(&to_record(&b, clock)),
+                None => self.store.remove_binding(&aor, Some(&contact)).map(|_| ()),
+            };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot persist a SIP binding");
+            }
+        }
+    }
+
+    /// Writes everything pending and stops the writer (at shutdown).
+    pub fn flush_and_stop(&self) {
+        lock(&self.dirty).stop = true;
+        self.wake.notify_one();
+        if let Some(h) = lock(&self.writer).take() {
+            let _ = h.join();
+        }
+        // Anything queued after the writer stopped goes out here.
+        let batch = {
+            let mut d = lock(&self.dirty);
+            (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops))
+        };
+        self.apply(batch);
+    }
+
+    fn mark(&self, f: impl FnOnce(&mut Dirty)) {
+        let mut d = lock(&self.dirty);
+        f(&mut d);
+        if d.stop {
+            // The writer is gone: write through.
+            let batch = (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops));
+            drop(d);
+            self.apply(batch);
+        }
+    }
+}
+
+type Batch = (HashSet<String>, HashMap<(String, String), Option<Binding>>);
+
+impl BindingStore for StoreBindings {
+    fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding> {
+        self.mem.lookup(aor, now)
+    }
+
+    fn upsert(&self, binding: Binding) {
+        self.mem.upsert(binding.clone());
+        self.mark(|d| {
+            d.ops
+                .insert((binding.aor.clone(), binding.contact.clone()), Some(binding));
+        });
+    }
+
+    fn remove(&self, aor: &str, contact: &str) {
+        self.mem.remove(aor, contact);
+        self.mark(|d| {
+            d.ops.insert((aor.to_owned(), contact.to_owned()), None);
+        });
+    }
+
+    fn remove_all(&self, aor: &str) {
+        self.mem.remove_all(aor);
+        self.mark(|d| {
+            d.ops.retain(|(a, _), _| a != aor);
+            d.cleared.insert(aor.to_owned());
+        });
+    }
+
+    fn purge_expired(&self, now: Instant) -> usize {
+        // The store drops its expired rows on its own schedule (the writer thread).
+        self.mem.purge_expired(now)
+    }
+
+    fn len(&self) -> usize {
+        self.mem.len()
+    }
+}
+
+/// What `natter serve` passes in.
+pub struct SipSettings {
+    /// UDP+TCP listeners.
+    pub listen: Vec<SocketAddr>,
+    /// TLS listeners (used only with `tls`).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Domain we are registrar and proxy for.
+    pub domain: String,
+    /// Digest realm (the TURN realm: the stored keys are derived for it).
+    pub realm: String,
+    /// Require digest authentication.
+    pub auth: bool,
+    /// Answer 302 instead of proxying.
+    pub redirect: bool,
+    /// Server certificate (the TURN one).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// A running SIP server.
+pub struct SipHandle {
+    /// UDP addresses bound.
+    pub udp: Vec<SocketAddr>,
+    /// TCP addresses bound.
+    pub tcp: Vec<SocketAddr>,
+    /// TLS addresses bound.
+    pub tls: Vec<SocketAddr>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+    bindings: Arc<StoreBindings>,
+    stats: StatsHandle,
+}
+
+/// The default listeners: UDP+TCP 5060 on all IPv4 addresses.
+pub fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5060)]
+}
+
+/// Binds every listener (errors surface here) and serves on a thread of its own.
+pub fn start(
+    s: SipSettings,
+    keys: Arc<Keys>,
+    store: Arc<Store>,
+) -> Result<SipHandle, Box<dyn std::error::Error>> {
+    let first = *s.listen.first().ok_or("no SIP listen address")?;
+    let mut cfg = SipServeConfig::new(&s.domain, first);
+    cfg.udp = s.listen.clone();
+    cfg.tcp = s.listen.clone();
+    if s.tls.is_some() {
+        cfg.tls_listen = s.tls_listen.clone();
+        cfg.tls = s.tls.clone();
+    }
+    cfg.server.auth = s.auth;
+    cfg.server.realm = s.realm.clone();
+    cfg.server.mode = if s.redirect {
+        Mode::Redirect
+    } else {
+        Mode::Proxy
+    };
+    if s.listen.iter().any(|a| a.ip().is_unspecified()) {
+        // Via/Record-Route need a reachable host when we listen on a wildcard.
+        let ip = crate::config::first_interface_ip(true).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        cfg.server.advertise = Some(ip.to_string());
+    }
+    cfg.server.secret = rand::random();
+    let bindings = StoreBindings::open(store)?;
+    let creds: Arc<dyn Credentials> = Arc::new(SipCredentials::new(keys, &s.realm));
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let b2: Arc<dyn BindingStore> = bindings.clone();
+    let thread = std::thread::Builder::new()
+        .name("sip".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match natter_sip_io::bind_with_stats(cfg, creds, b2, rx).await {
+                    Ok((bound, stats, fut)) => {
+                        let _ = ready_tx.send(Ok((bound, stats)));
+                        if let Err(e) = fut.await {
+                            tracing::error!(error = %e, "SIP server stopped");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        })?;
+    let (bound, stats) = match ready_rx.recv() {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            bindings.flush_and_stop();
+            return Err(format!("SIP: {e}").into());
+        }
+        Err(_) => return Err("SIP server thread died".into()),
+    };
+    tracing::info!(listeners = ?bound.listeners, domain = %s.domain, auth = s.auth, "SIP server listening");
+    Ok(SipHandle {
+        udp: bound.of(Transport::Udp),
+        tcp: bound.of(Transport::Tcp),
+        tls: bound.of(Transport::Tls),
+        shutdown: tx,
+        thread: Some(thread),
+        bindings,
+        stats,
+    })
+}
+
+impl SipHandle {
+    /// The readiness line scripts wait for.
+    pub fn ready_line(&self) -> String {
+        let j = |v: &[SocketAddr]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "natter: sip udp={} tcp={} tls={}",
+            j(&self.udp),
+            j(&self.tcp),
+            j(&self.tls)
+        )
+    }
+
+    /// A handle for `/metrics` that outlives borrowing `self`.
+    pub fn metrics_source(&self) -> SipMetrics {
+        SipMetrics {
+            stats: self.stats.clone(),
+            bindings: self.bindings.clone(),
+        }
+    }
+
+    /// Stops serving and writes pending bindings to the store.
+    pub fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.bindings.flush_and_stop();
+    }
+}
+
+/// Renders the SIP counters in Prometheus text.
+#[derive(Clone)]
+pub struct SipMetrics {
+    stats: StatsHandle,
+    bindings: Arc<StoreBindings>,
+}
+
+impl SipMetrics {
+    /// Prometheus text (empty once the server stopped).
+    pub fn render(&self) -> String {
+        use natter_io::metrics::push;
+        let mut o = String::new();
+        let Some(s) = self.stats.get() else {
+            return o;
+        };
+        push(
+            &mut o,
+            "natter_sip_bindings",
+            "gauge",
+            "Registered SIP contacts.",
+            self.bindings.len() as u64,
+        );
+        push(
+            &mut o,
+            "natter_sip_transactions",
+            "gauge",
+            "Live SIP transactions.",
+            s.transactions as u64,
+        );
+        push(
+            &mut o,
+            "natter_sip_connections",
+            "gauge",
+            "Open SIP TCP/TLS/WebSocket connections.",
+            s.connections as u64,
+        );
+        push(
+            &mut o,
+            "natter_sip_registrations_total",
+            "counter",
+            "REGISTER requests answered 200.",
+            s.core.registrations,
+        );
+        push(
+            &mut o,
+            "natter_sip_forwarded_total",
+            "counter",
+            "Requests forwarded statefully (per branch).",
+            s.core.forwarded,
+        );
+        push(
+            &mut o,
+            "natter_sip_stateless_total",
+            "counter",
+            "Messages relayed statelessly (2xx ACKs, stray responses).",
+            s.core.stateless,
+        );
+        push(
+            &mut o,
+            "natter_sip_parse_errors_total",
+            "counter",
+            "SIP messages that failed to parse.",
+            s.core.parse_errors,
+        );
+        o
+    }
+}
