@@ -4,6 +4,8 @@
 mod auth;
 mod config;
 mod serve;
+mod sip_cmd;
+mod sip_serve;
 mod stun_cmd;
 mod turn_cmd;
 mod uri;
@@ -50,6 +52,21 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TurnCmd,
     },
+    /// SIP client tools: one request, the exchange printed.
+    Sip {
+        #[command(subcommand)]
+        cmd: SipCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SipCmd {
+    /// Send OPTIONS to URI.
+    Options(sip_cmd::OptionsArgs),
+    /// REGISTER sip:USER@DOMAIN at the registrar URI (--user NAME:PASSWORD).
+    Register(sip_cmd::RegisterArgs),
+    /// Send a MESSAGE (RFC 3428) with TEXT to URI.
+    Message(sip_cmd::MessageArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +107,13 @@ fn main() -> ExitCode {
         Cmd::Turn {
             cmd: TurnCmd::Allocate(a),
         } => block_on(turn_cmd::allocate(a)),
+        Cmd::Sip { cmd } => block_on(async move {
+            match cmd {
+                SipCmd::Options(a) => sip_cmd::options(a).await,
+                SipCmd::Register(a) => sip_cmd::register(a).await,
+                SipCmd::Message(a) => sip_cmd::message(a).await,
+            }
+        }),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

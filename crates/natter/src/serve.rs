@@ -193,6 +193,39 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         join(&handle.tls_addrs)
     );
 
+    let sip = if args.no_sip {
+        None
+    } else {
+        let listen = if args.sip_listen.is_empty() {
+            crate::sip_serve::default_listen()
+        } else {
+            args.sip_listen.clone()
+        };
+        let tls_listen = if args.sip_tls_listen.is_empty() {
+            listen
+                .iter()
+                .map(|a| SocketAddr::new(a.ip(), 5061))
+                .collect()
+        } else {
+            args.sip_tls_listen.clone()
+        };
+        let settings = crate::sip_serve::SipSettings {
+            domain: args.sip_domain.clone().unwrap_or_else(|| realm.clone()),
+            realm: realm.clone(),
+            auth: !args.no_sip_auth,
+            redirect: args.sip_redirect,
+            tls: tls.as_ref().map(ReloadableTls::current),
+            listen,
+            tls_listen,
+        };
+        let h = crate::sip_serve::start(settings, keys.clone(), store.clone())?;
+        println!("{}", h.ready_line());
+        Some(h)
+    };
+    let sip_metrics = sip
+        .as_ref()
+        .map(crate::sip_serve::SipHandle::metrics_source);
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -209,7 +242,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                     Ok(v) => v.clone(),
                     Err(p) => p.into_inner().clone(),
                 };
-                render_metrics(&turn_server::sum(&v), quotas.total())
+                let mut o = render_metrics(&turn_server::sum(&v), quotas.total());
+                if let Some(m) = &sip_metrics {
+                    o.push_str(&m.render());
+                }
+                o
             });
             tokio::spawn(natter_io::metrics::serve(l, render));
         }
@@ -217,6 +254,9 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     tracing::info!("shutting down: deleting allocations");
     handle.shutdown();
+    if let Some(s) = sip {
+        s.shutdown();
+    }
     Ok(())
 }
 
@@ -235,7 +275,11 @@ fn raise_fd_limit() {
                 rlim_max: r.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                tracing::debug!(from = r.rlim_cur, to = r.rlim_max, "raised the open-file limit");
+                tracing::debug!(
+                    from = r.rlim_cur,
+                    to = r.rlim_max,
+                    "raised the open-file limit"
+                );
             }
         }
     }

@@ -117,10 +117,7 @@ fn config(uri: &str, c: &Common, contact: Option<String>) -> Result<ClientConfig
         server,
         bind: c.bind,
         user,
-        domain: c
-            .domain
-            .clone()
-            .unwrap_or_else(|| host_of(hp).to_owned()),
+        domain: c.domain.clone().unwrap_or_else(|| host_of(hp).to_owned()),
         password,
         timeout: Duration::from_secs(c.timeout.max(1)),
         contact,
@@ -171,7 +168,10 @@ mod tests {
 
     #[test]
     fn uri_parts() {
-        assert_eq!(uri_hostport("sip:alice@127.0.0.1:5070;transport=udp").unwrap(), "127.0.0.1:5070");
+        assert_eq!(
+            uri_hostport("sip:alice@127.0.0.1:5070;transport=udp").unwrap(),
+            "127.0.0.1:5070"
+        );
         assert_eq!(uri_hostport("sip:natter").unwrap(), "natter");
         assert_eq!(uri_hostport("sips:[::1]:5061").unwrap(), "[::1]:5061");
         assert!(uri_hostport("tel:+123").is_err());
@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(host_of("127.0.0.1:5070"), "127.0.0.1");
         assert_eq!(host_of("[::1]:5061"), "[::1]");
         assert_eq!(host_of("natter"), "natter");
-        assert_eq!(resolve("127.0.0.1").unwrap(), "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(
+            resolve("127.0.0.1").unwrap(),
+            "127.0.0.1:5060".parse().unwrap()
+        );
         assert_eq!(resolve("[::1]").unwrap(), "[::1]:5060".parse().unwrap());
     }
 }

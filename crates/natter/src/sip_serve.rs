@@ -281,8 +281,10 @@ impl BindingStore for StoreBindings {
     fn upsert(&self, binding: Binding) {
         self.mem.upsert(binding.clone());
         self.mark(|d| {
-            d.ops
-                .insert((binding.aor.clone(), binding.contact.clone()), Some(binding));
+            d.ops.insert(
+                (binding.aor.clone(), binding.contact.clone()),
+                Some(binding),
+            );
         });
     }
 
@@ -528,5 +530,139 @@ impl SipMetrics {
             s.core.parse_errors,
         );
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_sip_io::client::{self, ClientConfig};
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn settings() -> SipSettings {
+        SipSettings {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            tls_listen: Vec::new(),
+            domain: "natter".into(),
+            realm: "natter".into(),
+            auth: true,
+            redirect: false,
+            tls: None,
+        }
+    }
+
+    fn serve(path: &std::path::Path) -> (SipHandle, Arc<Store>) {
+        let store = Arc::new(Store::open(path).unwrap());
+        let keys = Arc::new(Keys::new(
+            "natter",
+            &[("alice".into(), "pw".into())],
+            None,
+            Some(store.clone()),
+        ));
+        (start(settings(), keys, store.clone()).unwrap(), store)
+    }
+
+    fn client(server: SocketAddr, contact: Option<String>) -> ClientConfig {
+        ClientConfig {
+            server,
+            bind: "127.0.0.1:0".parse().unwrap(),
+            user: "alice".into(),
+            domain: "natter".into(),
+            password: Some("pw".into()),
+            timeout: Duration::from_secs(3),
+            contact,
+        }
+    }
+
+    #[test]
+    fn instants_and_records_round_trip() {
+        let clock = Clock::now();
+        let b = Binding {
+            aor: "sip:alice@natter".into(),
+            contact: "sip:alice@192.0.2.1:5070".into(),
+            q: 500,
+            expires_at: clock.instant + Duration::from_secs(60),
+            call_id: "c1".into(),
+            cseq: 7,
+            path: vec!["<sip:p1;lr>".into(), "<sip:p2;lr>".into()],
+            source: Some((Transport::Tcp, "[::1]:5070".parse().unwrap())),
+        };
+        let r = to_record(&b, clock);
+        assert_eq!(r.expires_at, clock.unix + 60);
+        assert_eq!(r.source, "TCP:[::1]:5070");
+        assert_eq!(from_record(r, clock), b);
+        assert_eq!(parse_source("bogus"), None);
+    }
+
+    /// Register, stop the server, start it again on the same store: the proxy still knows
+    /// where alice is and delivers a MESSAGE to her contact.
+    #[test]
+    fn restart_keeps_registrations() {
+        let dir = std::env::temp_dir().join(format!("natter-sip-restart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("natter.sqlite3");
+        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let contact = format!("sip:alice@{}", phone.local_addr().unwrap());
+
+        let (h, store) = serve(&db);
+        let ex = rt()
+            .block_on(client::register(
+                &client(h.udp[0], Some(contact.clone())),
+                600,
+            ))
+            .unwrap();
+        assert_eq!(ex.code, 200, "{:?}", ex.log);
+        h.shutdown();
+        let rows = store.live_bindings(unix_now()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].aor, "sip:alice@natter");
+        assert_eq!(rows[0].contact, contact);
+        drop(store);
+
+        let (h, _store) = serve(&db);
+        let server = h.udp[0];
+        let sender = std::thread::spawn(move || {
+            rt().block_on(client::message(
+                &client(server, None),
+                "sip:alice@natter",
+                "hi",
+            ))
+        });
+        let mut buf = [0u8; 4096];
+        let (n, _) = phone
+            .recv_from(&mut buf)
+            .expect("MESSAGE reaches the contact");
+        let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(
+            got.starts_with(&format!("MESSAGE {contact} SIP/2.0\r\n")),
+            "{got}"
+        );
+        assert!(got.ends_with("\r\n\r\nhi"), "{got}");
+        // Answer it like a phone would: the 200 travels back through the proxy.
+        let mut ok = String::from("SIP/2.0 200 OK\r\n");
+        for l in got.split("\r\n").filter(|l| {
+            ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                .iter()
+                .any(|h| l.starts_with(h))
+        }) {
+            ok.push_str(l);
+            ok.push_str("\r\n");
+        }
+        ok.push_str("Content-Length: 0\r\n\r\n");
+        phone.send_to(ok.as_bytes(), server).unwrap();
+        let ex = sender.join().unwrap().unwrap();
+        assert_eq!(ex.code, 200, "{:?}", ex.log);
+        h.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -602,7 +602,10 @@ impl SipServer {
                 .iter()
                 .filter_map(|b| {
                     let parsed = Uri::parse(&b.contact).ok()?;
-                    // UDP: reply to the flow the REGISTER came from (NAT friendly).
+                    // UDP: reply to the flow the REGISTER came from (NAT friendly),
+                    // unless the Contact names the very host the REGISTER came
+                    // from: then there is no NAT in between and the Contact's
+                    // port is trusted (third-party registrations from one host).
                     // TCP: that connection may be gone and its port was
                     // ephemeral, so use the Contact (clients listen there),
                     // falling back to the flow when the Contact is not an IP.
@@ -614,9 +617,12 @@ impl SipServer {
                     });
                     let dest = match (path_hop, b.source) {
                         (Some(hop), _) => hop,
-                        (None, Some((Transport::Udp, a))) => Peer {
-                            transport: Transport::Udp,
-                            addr: a,
+                        (None, Some((Transport::Udp, a))) => match uri_dest(&parsed) {
+                            Some(p) if p.addr.ip() == a.ip() && !p.transport.needs_flow() => p,
+                            _ => Peer {
+                                transport: Transport::Udp,
+                                addr: a,
+                            },
                         },
                         // TLS: the driver cannot open outbound TLS, so the
                         // registration's own connection is the only way back.
