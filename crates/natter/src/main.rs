@@ -5,6 +5,8 @@ mod auth;
 mod config;
 mod ice_cmd;
 mod serve;
+mod sip_cmd;
+mod sip_serve;
 mod stun_cmd;
 mod turn_cmd;
 mod uri;
@@ -56,6 +58,21 @@ enum Cmd {
         #[command(subcommand)]
         cmd: IceCmd,
     },
+    /// SIP client tools: one request, the exchange printed.
+    Sip {
+        #[command(subcommand)]
+        cmd: SipCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SipCmd {
+    /// Send OPTIONS to URI.
+    Options(sip_cmd::OptionsArgs),
+    /// REGISTER sip:USER@DOMAIN at the registrar URI (--user NAME:PASSWORD).
+    Register(sip_cmd::RegisterArgs),
+    /// Send a MESSAGE (RFC 3428) with TEXT to URI.
+    Message(sip_cmd::MessageArgs),
 }
 
 #[derive(Subcommand)]
@@ -103,6 +120,13 @@ fn main() -> ExitCode {
         Cmd::Turn {
             cmd: TurnCmd::Allocate(a),
         } => block_on(turn_cmd::allocate(a)),
+        Cmd::Sip { cmd } => block_on(async move {
+            match cmd {
+                SipCmd::Options(a) => sip_cmd::options(a).await,
+                SipCmd::Register(a) => sip_cmd::register(a).await,
+                SipCmd::Message(a) => sip_cmd::message(a).await,
+            }
+        }),
         Cmd::Ice {
             cmd: IceCmd::Connect(a),
         } => ice_cmd::connect(a),
