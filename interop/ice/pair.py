@@ -43,7 +43,7 @@ split = args.index("--", 1)
 cmds = {"A": args[1:split], "B": args[split + 1:]}
 
 lock = threading.Condition()
-state = {n: {"connected": None, "eoc_sent": None, "connect_ms": None, "lines": [], "exited": None}
+state = {n: {"connected": None, "eoc_sent": None, "connect_ms": None, "connected_at": None, "lines": [], "exited": None}
          for n in "AB"}
 procs = {}
 T0 = time.monotonic()
@@ -85,6 +85,7 @@ def reader(n):
                     state[other(n)]["eoc_sent"] = time.monotonic()
             elif line.startswith("connected ") and st["connected"] is None:
                 st["connected"] = line
+                st["connected_at"] = time.monotonic()
                 if st["eoc_sent"] is not None:
                     st["connect_ms"] = (time.monotonic() - st["eoc_sent"]) * 1000
             elif line == "failed":
@@ -124,6 +125,11 @@ for n in "AB":
         out("%s connect_ms %.1f" % (n, state[n]["connect_ms"]))
 if result == "ok" and not all((state[n]["connected"] or "").startswith("connected ") for n in "AB"):
     result = "fail not both connected"
+if result == "ok":
+    # Both descriptions delivered -> both peers connected: the pair's time to connect.
+    ready = max(state[n]["eoc_sent"] or T0 for n in "AB")
+    done = max(state[n]["connected_at"] for n in "AB")
+    out("pair connect_ms %.1f" % ((done - ready) * 1000))
 
 if result == "ok" and data:
     nonce = random.randint(100000, 999999)

@@ -275,6 +275,7 @@ pub fn connect(a: ConnectArgs) -> Result<(), Box<dyn std::error::Error>> {
         remote: RemoteLines::new(),
         remote_done_at: None,
         connected: false,
+        gathered: false,
         pending_out: Vec::new(),
         pending_in: Vec::new(),
     };
@@ -328,6 +329,8 @@ struct Session {
     remote: RemoteLines,
     remote_done_at: Option<Instant>,
     connected: bool,
+    /// Whether `a=end-of-candidates` was printed.
+    gathered: bool,
     /// Lines from stdin waiting for the connection.
     pending_out: Vec<String>,
     /// Lines from the peer that arrived before we printed `connected`.
@@ -390,9 +393,11 @@ impl Session {
                     }
                     return;
                 }
-                if natter_stun::classify(data) != natter_stun::PacketKind::Stun {
-                    return;
+                // TURN answers and Binding answers from the same server: never data.
+                if natter_stun::classify(data) == natter_stun::PacketKind::Stun {
+                    self.agent.handle_receive(now, local, from, data);
                 }
+                return;
             }
         }
         if !self.agent.handle_receive(now, local, from, data) {
@@ -493,7 +498,10 @@ impl Session {
         while let Some(ev) = self.agent.poll_event() {
             match ev {
                 Event::LocalCandidate(c) => writeln!(out, "{}", c.to_sdp_line())?,
-                Event::GatheringComplete => writeln!(out, "a=end-of-candidates")?,
+                Event::GatheringComplete => {
+                    self.gathered = true;
+                    writeln!(out, "a=end-of-candidates")?;
+                }
                 Event::StateChanged(IceState::Failed) => {
                     writeln!(out, "failed")?;
                     out.flush()?;
@@ -502,7 +510,10 @@ impl Session {
                 _ => {}
             }
         }
+        // `connected` comes after our own description is complete, so a script reading
+        // the description up to `a=end-of-candidates` never misses a candidate.
         if !self.connected
+            && self.gathered
             && matches!(
                 self.agent.state(),
                 IceState::Connected | IceState::Completed
