@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# ICE across real Linux NATs: network namespaces and iptables built by this script.
+#
+#   lanA 10.10.1.2 -- rtrA (10.10.1.1 | 203.0.113.11) --+
+#                                                       br0 in pub: 203.0.113.1 (natter serve:
+#   lanB 10.10.2.2 -- rtrB (10.10.2.1 | 203.0.113.12) --+            STUN + TURN on 3478)
+#
+# One NAT router per LAN: Linux NAT does not hairpin. Cone = MASQUERADE (endpoint-independent
+# mapping, port kept; with unsolicited inbound dropped it filters by address and port, i.e. a
+# port-restricted cone); symmetric = MASQUERADE --random-fully (a new port per destination).
+# Every pair runs `natter ice connect` in lanA (controlling) and lanB (controlled) through
+# interop/ice/pair.py, and asserts connect/fail and the selected candidate types as RFC 8445 /
+# RFC 4787 predict: cone x cone connects srflx<->srflx; port-restricted cone x symmetric and
+# symmetric x symmetric fail with STUN only and connect through TURN.
+# Skipped with a message (and a summary line) where namespaces cannot be created.
+# Usage: interop/netns-ice.sh [path/to/natter]   (default target/debug/natter)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. interop/lib.sh
+NATTER=$(realpath "${1:-${NATTER:-target/debug/natter}}")
+P=nice$$
+NS=(pub rtrA rtrB lanA lanB)
+
+teardown() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    for ns in "${NS[@]}"; do ip netns del "$P-$ns" 2>/dev/null || true; done
+    if [ -n "${KEEP_LOGS:-}" ]; then echo "logs kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap teardown EXIT
+
+if ! ip netns add "$P-probe" 2>/dev/null; then
+    echo "skipped: cannot create network namespaces here (needs root and iproute2)"
+    summary
+    exit 0
+fi
+ip netns del "$P-probe"
+if ! command -v iptables >/dev/null; then
+    echo "skipped: iptables is missing"
+    summary
+    exit 0
+fi
+
+X() { ip netns exec "$P-$1" "${@:2}"; }
+
+lab_up() {
+    local ns s n i=11
+    for ns in "${NS[@]}"; do
+        ip netns add "$P-$ns" || return 1
+        X "$ns" ip link set lo up
+        X "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    done
+    X pub ip link add br0 type bridge
+    X pub ip link set br0 up
+    X pub ip addr add 203.0.113.1/24 dev br0
+    for s in A B; do
+        n=$([ $s = A ] && echo 1 || echo 2)
+        ip link add wan0 netns "$P-rtr$s" type veth peer name "v$s" netns "$P-pub" || return 1
+        X pub ip link set "v$s" master br0
+        X pub ip link set "v$s" up
+        X "rtr$s" ip addr add "203.0.113.$i/24" dev wan0
+        X "rtr$s" ip link set wan0 up
+        ip link add lan0 netns "$P-rtr$s" type veth peer name eth0 netns "$P-lan$s" || return 1
+        X "rtr$s" ip addr add "10.10.$n.1/24" dev lan0
+        X "rtr$s" ip link set lan0 up
+        X "lan$s" ip addr add "10.10.$n.2/24" dev eth0
+        X "lan$s" ip link set eth0 up
+        X "lan$s" ip route add default via "10.10.$n.1"
+        X "rtr$s" sysctl -qw net.ipv4.ip_forward=1
+        i=$((i + 1))
+    done
+    # Packets to addresses nobody has (a peer's private host candidate) vanish silently, as on
+    # the Internet: a default route to a permanent neighbour with a MAC nobody owns.
+    X pub ip neigh add 203.0.113.254 lladdr 02:00:00:00:00:fe dev br0 nud permanent
+    X pub ip route add default via 203.0.113.254
+    for s in A B; do
+        X "rtr$s" ip neigh add 203.0.113.254 lladdr 02:00:00:00:00:fe dev wan0 nud permanent
+        X "rtr$s" ip route add default via 203.0.113.254
+    done
+}
+
+# set_nat A|B cone|symmetric: fresh NAT state on the router.
+set_nat() {
+    local s=$1 mode=$2 n
+    n=$([ "$s" = A ] && echo 1 || echo 2)
+    X "rtr$s" iptables -t nat -F
+    X "rtr$s" iptables -F
+    X "rtr$s" conntrack -F >/dev/null 2>&1 || true
+    # Unsolicited inbound dies in INPUT before conntrack confirms it; otherwise an early check
+    # from the peer takes the tuple and the router's own SNAT must pick another port.
+    X "rtr$s" iptables -A INPUT -i wan0 -m conntrack --ctstate NEW,INVALID -j DROP
+    case $mode in
+    cone) X "rtr$s" iptables -t nat -A POSTROUTING -o wan0 -s "10.10.$n.0/24" -j MASQUERADE ;;
+    symmetric)
+        X "rtr$s" iptables -t nat -A POSTROUTING -o wan0 -s "10.10.$n.0/24" -j MASQUERADE \
+            --random-fully
+        ;;
+    esac
+}
+
+if ! lab_up >"$TMP/lab.log" 2>&1; then
+    echo "skipped: could not build the namespace lab:"
+    sed 's/^/     | /' "$TMP/lab.log" | tail -5
+    summary
+    exit 0
+fi
+
+X pub "$NATTER" serve --no-sip --no-tls --turn-listen 203.0.113.1:3478 --user u:p \
+    --allow-peer 203.0.113.0/24 --data-dir "$TMP/data" --metrics-listen 203.0.113.1:9641 \
+    --threads 1 >"$TMP/serve.out" 2>"$TMP/serve.err" &
+PIDS+=($!)
+if ! wait_for "$TMP/serve.out" "natter: metrics"; then
+    bad "natter serve did not start in the public namespace" "$TMP/serve.err"
+    summary
+    exit 1
+fi
+
+# The mapping each NAT mode gives, seen by the STUN server (RFC 4787 names).
+probe() { # A|B
+    timeout 10 ip netns exec "$P-lan$1" "$NATTER" stun probe stun:203.0.113.1:3478 --rto-ms 100 \
+        2>&1
+}
+
+PAIR="/usr/bin/python3 interop/ice/pair.py --data"
+# lab_case NAME NAT_A NAT_B TURN(0|1) EXPECT: EXPECT is "fail" or "LA RA / LB RB" types
+# (alternatives separated by "|" where RFC 8445 allows either pair to win).
+lab_case() {
+    local name=$1 na=$2 nb=$3 turn=$4 want=$5
+    set_nat A "$na"
+    set_nat B "$nb"
+    local extra=(--stun stun:203.0.113.1:3478)
+    [ "$turn" = 1 ] && extra+=(--turn turn:203.0.113.1:3478 --user u:p)
+    local log
+    log="$TMP/case-$(echo "$name" | tr -c 'a-zA-Z0-9' _).log"
+    mkdir -p "$log.d"
+    local to=15
+    [ "$want" = fail ] && to=25
+    $PAIR --timeout "$to" --log "$log.d" \
+        -- ip netns exec "$P-lanA" "$NATTER" ice connect --role controlling "${extra[@]}" \
+        --timeout 20 \
+        -- ip netns exec "$P-lanB" "$NATTER" ice connect --role controlled "${extra[@]}" \
+        --timeout 20 >"$log" 2>&1
+    local ta tb
+    ta=$(awk '$1=="A" && $2=="connected" {print $3, $5}' "$log")
+    tb=$(awk '$1=="B" && $2=="connected" {print $3, $5}' "$log")
+    if [ "$want" = fail ]; then
+        if grep -q "^A failed" "$log" && grep -q "^B failed" "$log"; then
+            ok "$name: both agents report failed (no path without a relay)"
+        else
+            cat "$log.d"/* >>"$log" 2>/dev/null
+            bad "$name: expected failure" "$log"
+        fi
+        return
+    fi
+    local alt matched=0
+    IFS='|' read -ra alts <<<"$want"
+    for alt in "${alts[@]}"; do [ "$ta / $tb" = "$alt" ] && matched=1; done
+    if grep -q "^result ok$" "$log" && [ $matched = 1 ]; then
+        ok "$name: $ta / $tb, lines crossed both ways"
+    else
+        cat "$log.d"/* >>"$log" 2>/dev/null
+        bad "$name (want '$want', got '$ta / $tb')" "$log"
+    fi
+}
+
+set_nat A cone
+set_nat B symmetric
+pa=$(probe A)
+pb=$(probe B)
+if echo "$pa" | grep -q "^mapped 203.0.113.11:" && echo "$pb" | grep -q "^mapped 203.0.113.12:"; then
+    ok "STUN through the NATs: A mapped to 203.0.113.11, B to 203.0.113.12"
+else
+    bad "STUN through the NATs" <(echo "$pa"; echo "$pb")
+fi
+
+lab_case "cone x cone, STUN" cone cone 0 "srflx srflx / srflx srflx"
+lab_case "cone x cone, STUN+TURN (direct still preferred)" cone cone 1 "srflx srflx / srflx srflx"
+lab_case "cone x symmetric, STUN (port-restricted x symmetric)" cone symmetric 0 fail
+lab_case "cone x symmetric, STUN+TURN" cone symmetric 1 \
+    "relay prflx / prflx relay|srflx relay / relay srflx"
+lab_case "symmetric x symmetric, STUN" symmetric symmetric 0 fail
+lab_case "symmetric x symmetric, STUN+TURN" symmetric symmetric 1 \
+    "relay prflx / prflx relay|prflx relay / relay prflx|relay relay / relay relay"
+
+summary
