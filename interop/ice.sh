@@ -8,6 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . interop/lib.sh
 in_private_netns "$@"
+# Own temp dir name: logs survive cleaners of mktemp's default tmp.* names.
+rmdir "$TMP" && TMP=$(mktemp -d -t natter-ice.XXXXXX)
 NATTER=${1:-${NATTER:-target/debug/natter}}
 PY=/usr/bin/python3
 NICE="$PY interop/ice/nice_peer.py"

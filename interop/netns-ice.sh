@@ -17,6 +17,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . interop/lib.sh
+# Own temp dir name: logs survive cleaners of mktemp's default tmp.* names.
+rmdir "$TMP" && TMP=$(mktemp -d -t natter-ice.XXXXXX)
 NATTER=$(realpath "${1:-${NATTER:-target/debug/natter}}")
 P=nice$$
 NS=(pub rtrA rtrB lanA lanB)
