@@ -21,14 +21,8 @@ cd "$(dirname "$0")/.."
 rmdir "$TMP" && TMP=$(mktemp -d -t natter-ice.XXXXXX)
 NATTER=$(realpath "${1:-${NATTER:-target/debug/natter}}")
 P=nice$$
-NS=(pub rtrA rtrB lanA lanB)
+. interop/ice/lab.sh
 
-teardown() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    for ns in "${NS[@]}"; do ip netns del "$P-$ns" 2>/dev/null || true; done
-    if [ -n "${KEEP_LOGS:-}" ]; then echo "logs kept in $TMP"; else rm -rf "$TMP"; fi
-}
 trap teardown EXIT
 
 if ! ip netns add "$P-probe" 2>/dev/null; then
@@ -43,63 +37,6 @@ if ! command -v iptables >/dev/null; then
     exit 0
 fi
 
-X() { ip netns exec "$P-$1" "${@:2}"; }
-
-lab_up() {
-    local ns s n i=11
-    for ns in "${NS[@]}"; do
-        ip netns add "$P-$ns" || return 1
-        X "$ns" ip link set lo up
-        X "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    done
-    X pub ip link add br0 type bridge
-    X pub ip link set br0 up
-    X pub ip addr add 203.0.113.1/24 dev br0
-    for s in A B; do
-        n=$([ $s = A ] && echo 1 || echo 2)
-        ip link add wan0 netns "$P-rtr$s" type veth peer name "v$s" netns "$P-pub" || return 1
-        X pub ip link set "v$s" master br0
-        X pub ip link set "v$s" up
-        X "rtr$s" ip addr add "203.0.113.$i/24" dev wan0
-        X "rtr$s" ip link set wan0 up
-        ip link add lan0 netns "$P-rtr$s" type veth peer name eth0 netns "$P-lan$s" || return 1
-        X "rtr$s" ip addr add "10.10.$n.1/24" dev lan0
-        X "rtr$s" ip link set lan0 up
-        X "lan$s" ip addr add "10.10.$n.2/24" dev eth0
-        X "lan$s" ip link set eth0 up
-        X "lan$s" ip route add default via "10.10.$n.1"
-        X "rtr$s" sysctl -qw net.ipv4.ip_forward=1
-        i=$((i + 1))
-    done
-    # Packets to addresses nobody has (a peer's private host candidate) vanish silently, as on
-    # the Internet: a default route to a permanent neighbour with a MAC nobody owns.
-    X pub ip neigh add 203.0.113.254 lladdr 02:00:00:00:00:fe dev br0 nud permanent
-    X pub ip route add default via 203.0.113.254
-    for s in A B; do
-        X "rtr$s" ip neigh add 203.0.113.254 lladdr 02:00:00:00:00:fe dev wan0 nud permanent
-        X "rtr$s" ip route add default via 203.0.113.254
-    done
-}
-
-# set_nat A|B cone|symmetric: fresh NAT state on the router.
-set_nat() {
-    local s=$1 mode=$2 n
-    n=$([ "$s" = A ] && echo 1 || echo 2)
-    X "rtr$s" iptables -t nat -F
-    X "rtr$s" iptables -F
-    X "rtr$s" conntrack -F >/dev/null 2>&1 || true
-    # Unsolicited inbound dies in INPUT before conntrack confirms it; otherwise an early check
-    # from the peer takes the tuple and the router's own SNAT must pick another port.
-    X "rtr$s" iptables -A INPUT -i wan0 -m conntrack --ctstate NEW,INVALID -j DROP
-    case $mode in
-    cone) X "rtr$s" iptables -t nat -A POSTROUTING -o wan0 -s "10.10.$n.0/24" -j MASQUERADE ;;
-    symmetric)
-        X "rtr$s" iptables -t nat -A POSTROUTING -o wan0 -s "10.10.$n.0/24" -j MASQUERADE \
-            --random-fully
-        ;;
-    esac
-}
-
 if ! lab_up >"$TMP/lab.log" 2>&1; then
     echo "skipped: could not build the namespace lab:"
     sed 's/^/     | /' "$TMP/lab.log" | tail -5
@@ -107,7 +44,8 @@ if ! lab_up >"$TMP/lab.log" 2>&1; then
     exit 0
 fi
 
-X pub "$NATTER" serve --no-sip --no-tls --turn-listen 203.0.113.1:3478 --user u:p \
+# `ip netns exec` directly (not X): the recorded pid must be the server's own.
+ip netns exec "$P-pub" "$NATTER" serve --no-sip --no-tls --turn-listen 203.0.113.1:3478 --user u:p \
     --allow-peer 203.0.113.0/24 --data-dir "$TMP/data" --metrics-listen 203.0.113.1:9641 \
     --threads 1 >"$TMP/serve.out" 2>"$TMP/serve.err" &
 PIDS+=($!)
@@ -124,12 +62,16 @@ probe() { # A|B
 }
 
 PAIR="/usr/bin/python3 interop/ice/pair.py --data"
-# lab_case NAME NAT_A NAT_B TURN(0|1) EXPECT: EXPECT is "fail" or "LA RA / LB RB" types
+# lab_case NAME NAT_A NAT_B TURN(0|1) EXPECT [DELAY_MS]: EXPECT is "fail" or "LA RA / LB RB" types
 # (alternatives separated by "|" where RFC 8445 allows either pair to win).
 lab_case() {
-    local name=$1 na=$2 nb=$3 turn=$4 want=$5
+    local name=$1 na=$2 nb=$3 turn=$4 want=$5 delay=${6:-}
     set_nat A "$na"
     set_nat B "$nb"
+    if [ -n "$delay" ] && ! lab_delay "$delay"; then
+        bad "$name: delay daemon did not start" "$TMP/delay-A.out"
+        return
+    fi
     local extra=(--stun stun:203.0.113.1:3478)
     [ "$turn" = 1 ] && extra+=(--turn turn:203.0.113.1:3478 --user u:p)
     local log
@@ -183,5 +125,8 @@ lab_case "cone x symmetric, STUN+TURN" cone symmetric 1 \
 lab_case "symmetric x symmetric, STUN" symmetric symmetric 0 fail
 lab_case "symmetric x symmetric, STUN+TURN" symmetric symmetric 1 \
     "relay prflx / prflx relay|prflx relay / relay prflx|relay relay / relay relay"
+# Last (the delay daemons stay bound to their queue): 12.5 ms per router and direction gives
+# lanA <-> lanB 50 ms of round-trip time.
+lab_case "cone x cone, STUN, 50 ms RTT" cone cone 0 "srflx srflx / srflx srflx" 12.5
 
 summary
