@@ -18,7 +18,7 @@ X() { ip netns exec "$P-$1" "${@:2}"; }
 
 lab_up() {
     local ns s n i=11
-    for ns in "${NS[@]}"; do
+    for ns in pub rtrA rtrB lanA lanB; do
         ip netns add "$P-$ns" || return 1
         X "$ns" ip link set lo up
         X "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
