@@ -1696,7 +1696,8 @@ impl Agent {
                 continue;
             }
             tx.sends += 1;
-            tx.rto = (tx.rto * 2).min(self.cfg.max_rto);
+            // doubling up to the cap, or no further when §14.3 started above it
+            tx.rto = tx.rto.saturating_mul(2).min(self.cfg.max_rto.max(tx.rto));
             tx.next = now + tx.rto;
             out.push((p.local, p.remote, tx.bytes.clone()));
         }
@@ -1779,6 +1780,20 @@ impl Agent {
         pick(PairState::Waiting).or_else(|| pick(PairState::Frozen))
     }
 
+    /// RFC 8445 §14.3: a check's first retransmission waits `Ta` times the number of
+    /// pairs in the Waiting and In-Progress states, so a long check list does not
+    /// retransmit faster than its pacing lets new checks out; never less than
+    /// `cfg.rto`.
+    fn check_rto(&self) -> Duration {
+        let active = self
+            .pairs
+            .iter()
+            .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
+            .count();
+        let n = u32::try_from(active).unwrap_or(u32::MAX);
+        self.cfg.ta.saturating_mul(n).max(self.cfg.rto)
+    }
+
     fn send_check(&mut self, pi: usize, now: Instant) {
         let Some(creds) = self.remote_creds.clone() else {
             return;
@@ -1802,6 +1817,7 @@ impl Agent {
             use_candidate,
             key: creds.pwd.as_bytes(),
         });
+        let rto = self.check_rto();
         if let Some(p) = self.pairs.get_mut(pi) {
             if let Some(old) = p.tx.take() {
                 if p.old_tids.len() < 8 {
@@ -1814,8 +1830,8 @@ impl Agent {
             p.tx = Some(Transaction {
                 controlling: self.role == Role::Controlling,
                 tid,
-                next: now + self.cfg.rto,
-                rto: self.cfg.rto,
+                next: now + rto,
+                rto,
                 sends: 1,
                 use_candidate,
                 bytes: bytes.clone(),

@@ -112,7 +112,11 @@ pub struct AgentConfig {
     pub gather_timeout: Duration,
     /// Pacing interval Ta between new transactions.
     pub ta: Duration,
-    /// Initial retransmission timeout for checks and gathering requests.
+    /// Initial retransmission timeout for gathering requests, and the floor of a check's
+    /// (RFC 8445 §14.3: `max(floor, Ta × (Waiting + In-Progress pairs))`). The RFC's floor
+    /// is 500 ms; the default 250 ms recovers a lost first check twice as fast, which is
+    /// what decides time-to-connect under loss, and still stays above any RTT a
+    /// real-time call can live with.
     pub rto: Duration,
     /// Cap on the doubling retransmission timeout.
     pub max_rto: Duration,

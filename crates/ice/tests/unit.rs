@@ -571,3 +571,52 @@ fn late_stun_answer_turns_a_peer_reflexive_local_into_server_reflexive() {
     );
     assert_eq!(evs[2], Event::GatheringComplete);
 }
+
+/// RFC 8445 §14.3: with many pairs waiting, a check's first retransmission waits
+/// Ta × (Waiting + In-Progress) instead of the floor RTO, then doubles.
+#[test]
+fn check_retransmission_timer_grows_with_the_check_list() {
+    let mut a = agent(true);
+    a.add_host_candidate(1, "eth0", sa("192.0.2.1:5000"))
+        .unwrap();
+    a.set_remote_credentials("R", "remote-password-0123456789");
+    // 20 remote candidates with distinct foundations: 20 Waiting pairs at once
+    for i in 0..20u32 {
+        a.add_remote_candidate(remote(
+            &format!("198.51.100.{}:6000", 10 + i),
+            &format!("f{i}"),
+            2_130_706_431 - i,
+        ))
+        .unwrap();
+    }
+    assert!(a.pairs().iter().all(|p| p.state == PairState::Waiting));
+    let t0 = Instant::now();
+    let mut sends: Vec<(Duration, SocketAddr)> = Vec::new();
+    let mut now = t0;
+    for _ in 0..400 {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit() {
+            sends.push((now - t0, t.destination));
+        }
+        match a.poll_timeout() {
+            Some(t) if t < t0 + Duration::from_millis(1500) => now = t.max(now),
+            _ => break,
+        }
+    }
+    let first = sa("198.51.100.10:6000");
+    let times: Vec<Duration> = sends.iter().filter(|s| s.1 == first).map(|s| s.0).collect();
+    // started with 20 active pairs: RTO = 20 × 20 ms = 400 ms, then 800 ms
+    assert_eq!(
+        times,
+        vec![
+            Duration::ZERO,
+            Duration::from_millis(400),
+            Duration::from_millis(1200)
+        ]
+    );
+    // the last pair started at 19 × Ta with all 20 still active: also 400 ms
+    let last = sa("198.51.100.29:6000");
+    let times: Vec<Duration> = sends.iter().filter(|s| s.1 == last).map(|s| s.0).collect();
+    assert_eq!(times.first().copied(), Some(Duration::from_millis(380)));
+    assert_eq!(times.get(1).copied(), Some(Duration::from_millis(780)));
+}
