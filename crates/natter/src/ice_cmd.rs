@@ -296,6 +296,10 @@ pub fn connect(a: ConnectArgs) -> Result<(), Box<dyn std::error::Error>> {
             writeln!(out, "failed")?;
             return Err("timed out before connecting".into());
         }
+        if eof_at.is_some() && s.agent.remote_candidates().is_empty() {
+            writeln!(out, "failed")?;
+            return Err("stdin ended before the peer's description".into());
+        }
         if let Some(e) = eof_at {
             if now >= e + Duration::from_millis(a.linger_ms) && (s.connected || now >= deadline) {
                 return Ok(());
