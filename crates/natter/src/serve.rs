@@ -215,6 +215,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             auth: !args.no_sip_auth,
             redirect: args.sip_redirect,
             tls: tls.as_ref().map(ReloadableTls::current),
+            store_file: Some(data_dir.join("natter.sqlite3")),
             listen,
             tls_listen,
         };
