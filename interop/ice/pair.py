@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Runs two ICE peers that speak the `natter ice connect` line contract and cross-wires them.
 
-    pair.py [--timeout S] [--log DIR] [--data] -- CMD_A ... -- CMD_B ...
+    pair.py [--timeout S] [--log DIR] [--data] [--hold S] -- CMD_A ... -- CMD_B ...
 
 Each peer prints its description (a= lines up to a=end-of-candidates); those lines go to the
 other peer's stdin. When both print `connected ...`, with --data each peer is sent one line
 ("hello from A #<nonce>" to A, which A must send to B, and the reverse) and the script waits
-until each peer has printed the other's line. Then stdin is closed and the peers exit.
+until each peer has printed the other's line. With --hold, both keep running S seconds more.
+Then stdin is closed and the peers exit.
 
 stdout (one fact per line, for scripts to grep):
     A connected <ltype> <laddr> <rtype> <raddr>
@@ -27,6 +28,7 @@ args = sys.argv[1:]
 timeout = 20.0
 logdir = None
 data = False
+hold = 0.0
 while args and args[0] != "--":
     a = args.pop(0)
     if a == "--timeout":
@@ -35,6 +37,8 @@ while args and args[0] != "--":
         logdir = args.pop(0)
     elif a == "--data":
         data = True
+    elif a == "--hold":
+        hold = float(args.pop(0))
     else:
         sys.exit("unknown option %s" % a)
 if not args or "--" not in args[1:]:
@@ -147,6 +151,9 @@ if result == "ok" and data:
         for line in state[n]["lines"]:
             out("%s got %s" % (n, line))
 
+if hold > 0:
+    # keep both running (nomination may come after the first valid pair)
+    time.sleep(min(hold, 30.0))
 with lock:
     for n in "AB":
         try:

@@ -501,7 +501,20 @@ impl Session {
     fn drain_events(&mut self, out: &mut impl Write) -> std::io::Result<bool> {
         while let Some(ev) = self.agent.poll_event() {
             match ev {
-                Event::LocalCandidate(c) => writeln!(out, "{}", c.to_sdp_line())?,
+                // After a=end-of-candidates the description is closed: a candidate
+                // re-announced later (a srflx learned again) is only logged.
+                Event::LocalCandidate(c) if !self.gathered => {
+                    writeln!(out, "{}", c.to_sdp_line())?;
+                }
+                Event::LocalCandidate(c) => eprintln!("natter: late {}", c.to_sdp_line()),
+                Event::SelectedPair {
+                    component,
+                    local,
+                    remote,
+                } => eprintln!(
+                    "natter: selected component {component} {} {} {} {}",
+                    local.kind, local.addr, remote.kind, remote.addr
+                ),
                 Event::GatheringComplete => {
                     self.gathered = true;
                     writeln!(out, "a=end-of-candidates")?;
