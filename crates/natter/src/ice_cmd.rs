@@ -20,8 +20,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use natter_ice::{
-    Agent, AgentConfig, Event, IceLine, IceState, InterfaceFilter, RelayToken, RemoteLines,
-    Transmit,
+    Agent, AgentConfig, CandidateType, Event, IceLine, IceState, InterfaceFilter, RelayToken,
+    RemoteLines, Transmit,
 };
 use natter_turn::client::{Client, ClientConfig, ClientEvent};
 
@@ -511,10 +511,21 @@ impl Session {
                     component,
                     local,
                     remote,
-                } => eprintln!(
-                    "natter: selected component {component} {} {} {} {}",
-                    local.kind, local.addr, remote.kind, remote.addr
-                ),
+                } => {
+                    eprintln!(
+                        "natter: selected component {component} {} {} {} {}",
+                        local.kind, local.addr, remote.kind, remote.addr
+                    );
+                    // Data through the allocation: a channel costs 4 bytes a packet
+                    // instead of a Send indication's 36.
+                    if local.kind == CandidateType::Relay {
+                        if let Some(r) = &mut self.relay {
+                            if r.client.channel(remote.addr).is_none() {
+                                r.client.bind_channel(Instant::now(), remote.addr);
+                            }
+                        }
+                    }
+                }
                 Event::GatheringComplete => {
                     self.gathered = true;
                     writeln!(out, "a=end-of-candidates")?;
