@@ -69,6 +69,8 @@ enum Input {
 
 /// The TURN allocation behind the relayed candidate.
 struct Relay {
+    /// Index of the host socket the allocation uses.
+    sock: usize,
     client: Client,
     server: SocketAddr,
     token: Option<RelayToken>,
@@ -104,12 +106,33 @@ impl Relay {
     }
 }
 
-fn resolve(uri: &ServerUri) -> Result<SocketAddr, String> {
-    (uri.host.as_str(), uri.port)
+/// The server's first address of each family (the agent queries a server from host
+/// candidates of the same family).
+fn resolve_all(uri: &ServerUri) -> Result<Vec<SocketAddr>, String> {
+    let all: Vec<SocketAddr> = (uri.host.as_str(), uri.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", uri.host))?
-        .find(SocketAddr::is_ipv4)
-        .ok_or_else(|| format!("{} has no IPv4 address", uri.host))
+        .collect();
+    let v: Vec<SocketAddr> = [
+        all.iter().find(|a| a.is_ipv4()),
+        all.iter().find(|a| a.is_ipv6()),
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .collect();
+    if v.is_empty() {
+        return Err(format!("{} has no address", uri.host));
+    }
+    Ok(v)
+}
+
+/// The TURN server's address: IPv4 first (the allocation shares the first host socket).
+fn resolve(uri: &ServerUri) -> Result<SocketAddr, String> {
+    resolve_all(uri)?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{} has no address", uri.host))
 }
 
 /// Every up interface's addresses the default filter accepts, with the interface name.
@@ -155,7 +178,7 @@ pub fn connect(a: ConnectArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut stun = Vec::new();
     for s in &a.stun {
         let u = ServerUri::parse(s, "stun")?;
-        stun.push(resolve(&u)?);
+        stun.extend(resolve_all(&u)?);
     }
     let turn = match &a.turn {
         Some(t) => {
@@ -208,24 +231,32 @@ pub fn connect(a: ConnectArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     out.flush()?;
 
-    let relay = turn.map(|(server, username, password)| Relay {
-        client: Client::new(
-            t0,
-            ClientConfig {
-                username,
-                password,
-                reliable: false,
-                lifetime: 600,
-                software: Some(concat!("natter/", env!("CARGO_PKG_VERSION")).into()),
-            },
-        ),
-        server,
-        token: Some(agent.expect_relay(t0)),
-        relayed: None,
-        allowed: HashSet::new(),
-        asked: HashSet::new(),
-        queued: HashMap::new(),
-    });
+    let mut relay = None;
+    if let Some((server, username, password)) = turn {
+        // the allocation lives on the first host socket of the server's family
+        let Some(sock) = socks.iter().position(|s| s.2.is_ipv4() == server.is_ipv4()) else {
+            return Err("no local address of the TURN server's family".into());
+        };
+        relay = Some(Relay {
+            sock,
+            client: Client::new(
+                t0,
+                ClientConfig {
+                    username,
+                    password,
+                    reliable: false,
+                    lifetime: 600,
+                    software: Some(concat!("natter/", env!("CARGO_PKG_VERSION")).into()),
+                },
+            ),
+            server,
+            token: Some(agent.expect_relay(t0)),
+            relayed: None,
+            allowed: HashSet::new(),
+            asked: HashSet::new(),
+            queued: HashMap::new(),
+        });
+    }
     if !a.relay_only {
         for (name, _, local) in &socks {
             agent.add_host_candidate(1, name, *local);
@@ -387,7 +418,7 @@ impl Session {
             return;
         };
         if let Some(r) = &mut self.relay {
-            if sock == 0 && from == r.server {
+            if sock == r.sock && from == r.server {
                 if let Some((peer, payload)) = r.client.handle_input(now, data) {
                     let payload = payload.to_vec();
                     if let Some(relayed) = r.relayed {
@@ -419,9 +450,10 @@ impl Session {
 
     fn transmit(&mut self, now: Instant, t: Transmit) {
         if t.relayed {
-            let sock = self.socks.first().map(|s| &s.1);
-            if let (Some(r), Some(sock)) = (&mut self.relay, sock) {
-                r.send(sock, now, t.destination, t.data);
+            if let Some(r) = &mut self.relay {
+                if let Some((_, sock, _)) = self.socks.get(r.sock) {
+                    r.send(sock, now, t.destination, t.data);
+                }
             }
         } else if let Some((_, s, _)) = self.socks.iter().find(|s| s.2 == t.source) {
             let _ = s.send_to(&t.data, t.destination);
@@ -436,13 +468,13 @@ impl Session {
         let Some(r) = &mut self.relay else {
             return;
         };
-        let Some(sock) = self.socks.first().map(|s| &s.1) else {
+        let Some((_, sock, base)) = self.socks.get(r.sock) else {
             return;
         };
+        let base = Some(*base);
         while let Some(b) = r.client.poll_transmit() {
             let _ = sock.send_to(&b, r.server);
         }
-        let base = self.socks.first().map(|s| s.2);
         while let Some(ev) = r.client.poll_event() {
             match ev {
                 ClientEvent::Allocated {
