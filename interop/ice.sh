@@ -72,6 +72,9 @@ pair_case "natter relay-only <-> natter host (peer's relayed data path)" "relay 
     -- "$NATTER" ice connect --role controlled $L
 pair_case "natter relay-only <-> libnice host" "relay host" "host relay" \
     -- "$NATTER" ice connect --role controlled $L $T --relay-only -- $NICE --role controlling
+pair_case "libnice relay-only (its TURN client, natter serve) <-> natter host" "host relay" \
+    "relay host" -- "$NATTER" ice connect --role controlling $L \
+    -- $NICE --role controlled --turn 127.0.0.1:3478 --user u:p --relay-only
 
 # With host and relay candidates offered, the host pair wins (RFC 8445 priorities), and the
 # relayed candidate was still signalled.

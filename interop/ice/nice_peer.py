@@ -2,7 +2,7 @@
 """A libnice ICE peer speaking the `natter ice connect` line contract, for interop tests.
 
     nice_peer.py --role controlling|controlled [--bind IP] [--stun IP:PORT]
-                 [--turn IP:PORT --user U:P] [--regular] [--timeout S]
+                 [--turn IP:PORT --user U:P [--relay-only]] [--regular] [--timeout S]
 
 stdout: a=ice-ufrag, a=ice-pwd, one a=candidate per local candidate, a=end-of-candidates, then
 `connected LTYPE LADDR RTYPE RADDR` (or `failed`), then every line received from the peer.
@@ -33,6 +33,7 @@ ap.add_argument("--stun", default=None)
 ap.add_argument("--turn", default=None)
 ap.add_argument("--user", default=None)
 ap.add_argument("--regular", action="store_true", help="regular nomination (default aggressive)")
+ap.add_argument("--relay-only", action="store_true", help="only the relayed candidate (force-relay)")
 ap.add_argument("--timeout", type=float, default=30.0)
 ap.add_argument("--linger-ms", type=int, default=300)
 A = ap.parse_args()
@@ -66,6 +67,7 @@ PTR = ctypes.pythonapi.PyCapsule_GetPointer(agent.__gpointer__, None)
 agent.set_property("controlling-mode", A.role == "controlling")
 agent.set_property("upnp", False)
 agent.set_property("ice-tcp", False)
+agent.set_property("force-relay", A.relay_only)
 if A.stun:
     h, p = A.stun.rsplit(":", 1)
     agent.set_property("stun-server", h)
