@@ -16,6 +16,7 @@ turnutils_peer -L 127.0.0.1 -p 3480 >"$TMP/peer.log" 2>&1 &
 PIDS+=($!)
 "$NATTER" serve --no-sip --turn-listen 127.0.0.1:3478 --tls-listen 127.0.0.1:5349 \
     --user u:p --auth-secret s3cret --allow-loopback-peers --alt-ip 127.0.0.2 \
+    --user-quota 20000 --unauth-rate 0 \
     --data-dir "$TMP/data" --metrics-listen 127.0.0.1:9641 \
     >"$TMP/serve.out" 2>"$TMP/serve.err" &
 PIDS+=($!)
@@ -78,6 +79,34 @@ if grep -Eq "^natter_turn_relayed_packets_to_client_total [1-9]" "$metrics" &&
     ok "/metrics counts relayed packets and auth failures, and names no user or address"
 else
     bad "/metrics" "$metrics"
+fi
+
+# 10 000 live allocations on real sockets (natter-loadgen holds them until its stdin closes).
+LOADGEN=${LOADGEN:-$(dirname "$NATTER")/natter-loadgen}
+gauge() { curl -s http://127.0.0.1:9641/metrics | awk '$1 == "natter_turn_allocations" {print $2}'; }
+if [ -x "$LOADGEN" ]; then
+    before=$(gauge) # allocations other clients left to expire
+    mkfifo "$TMP/hold"
+    exec 7<>"$TMP/hold"
+    "$LOADGEN" allocate --server 127.0.0.1:3478 --user u:p --count 10000 --concurrency 64 --hold \
+        <&7 >"$TMP/hold.log" 2>&1 &
+    holder=$!
+    if wait_for "$TMP/hold.log" "HOLDING 10000" 120 &&
+        [ "$(gauge)" = $((before + 10000)) ]; then
+        ok "10 000 live allocations held on real relay sockets"
+    else
+        bad "10 000 live allocations" "$TMP/hold.log"
+    fi
+    exec 7>&-
+    wait "$holder"
+    if grep -q "delete_failures=0" "$TMP/hold.log" &&
+        [ "$(gauge)" = "$before" ]; then
+        ok "all 10 000 deleted with Refresh(lifetime=0)"
+    else
+        bad "10 000 deletions" "$TMP/hold.log"
+    fi
+else
+    bad "natter-loadgen not built at $LOADGEN"
 fi
 
 # natter's client against natter and against coturn.

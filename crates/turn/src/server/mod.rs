@@ -481,10 +481,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
                     Act::Drop
                 }
             },
-            PacketKind::Other => {
-                self.stats.dropped += 1;
-                Act::Drop
-            }
+            PacketKind::Other => self.classic_binding(now, five, data, out),
         };
         match act {
             Act::Drop => ClientOutput::Drop,
@@ -494,6 +491,54 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
                 data: out.as_slice(),
             },
             Act::ToPeer { relay, peer, data } => ClientOutput::ToPeer { relay, peer, data },
+        }
+    }
+
+    /// RFC 3489 clients (no magic cookie; libnice's discovery among them) get a Binding answer
+    /// with MAPPED-ADDRESS, as a classic STUN server gave. Anything else that is not STUN or
+    /// ChannelData is dropped and counted.
+    fn classic_binding<'a>(
+        &mut self,
+        now: Instant,
+        five: FiveTuple,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Act<'a> {
+        let is_classic_request = data.len() >= 20
+            && data[0..2] == [0x00, 0x01]
+            && usize::from(u16::from_be_bytes([data[2], data[3]])) + 20 == data.len()
+            && data.len() & 3 == 0;
+        if !is_classic_request {
+            self.stats.dropped += 1;
+            return Act::Drop;
+        }
+        if !self.limiter.allow(five.client.ip(), now) {
+            self.stats.rate_limited += 1;
+            self.stats.dropped += 1;
+            return Act::Drop;
+        }
+        self.stats.binding_requests += 1;
+        let (family, addr_len): (u8, u16) = if five.client.is_ipv4() {
+            (1, 4)
+        } else {
+            (2, 16)
+        };
+        out.clear();
+        out.extend_from_slice(&[0x01, 0x01]);
+        out.extend_from_slice(&(4 + 4 + addr_len).to_be_bytes());
+        // The 128-bit RFC 3489 transaction ID is echoed as is.
+        out.extend_from_slice(&data[4..20]);
+        out.extend_from_slice(&attr::MAPPED_ADDRESS.to_be_bytes());
+        out.extend_from_slice(&(4 + addr_len).to_be_bytes());
+        out.extend_from_slice(&[0, family]);
+        out.extend_from_slice(&five.client.port().to_be_bytes());
+        match five.client.ip() {
+            IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+            IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+        }
+        Act::Reply {
+            from: five.server,
+            to: five.client,
         }
     }
 

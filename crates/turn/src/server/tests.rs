@@ -769,3 +769,25 @@ fn ten_thousand_live_allocations() {
     assert_eq!(s.allocation_count(), 0);
     assert!(s.relay_provider().open.is_empty());
 }
+
+#[test]
+fn classic_rfc3489_binding_gets_mapped_address() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    let mut out = Vec::new();
+    let mut req = vec![0x00, 0x01, 0x00, 0x00];
+    req.extend_from_slice(&[0xAB; 16]);
+    let r = reply(s.handle_client(t0, five(), &req, &mut out));
+    let mut want = vec![0x01, 0x01, 0x00, 0x0C];
+    want.extend_from_slice(&[0xAB; 16]);
+    want.extend_from_slice(&[0x00, 0x01, 0x00, 0x08, 0x00, 0x01]);
+    want.extend_from_slice(&40000u16.to_be_bytes());
+    want.extend_from_slice(&[198, 51, 100, 10]);
+    assert_eq!(r, want);
+    // Not a Binding request: dropped.
+    req[1] = 0x03;
+    assert_eq!(
+        s.handle_client(t0, five(), &req, &mut out),
+        ClientOutput::Drop
+    );
+}
