@@ -173,6 +173,19 @@ fn from_record(r: BindingRecord, clock: Clock) -> Binding {
 /// How often the writer flushes and how often it purges expired rows.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often freed heap pages go back to the kernel (see [`release_free_memory`]).
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// A REGISTER burst leaves tens of thousands of finished transactions that are dropped 32 s
+/// later (Timer J); glibc keeps the freed pages, so the process would stay at its peak size.
+/// `malloc_trim` hands free pages back, so RSS follows the live bindings.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only inspects and releases glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 impl StoreBindings {
     /// Loads the live bindings from `store` and starts the write-behind thread. `file` is the
@@ -212,6 +225,7 @@ impl StoreBindings {
 
     fn write_loop(&self) {
         let mut last_purge = Instant::now();
+        let mut last_trim = Instant::now();
         loop {
             let (batch, stop) = {
                 let mut d = lock(&self.dirty);
@@ -228,6 +242,10 @@ impl StoreBindings {
                 )
             };
             self.apply(batch);
+            if last_trim.elapsed() >= TRIM_EVERY {
+                last_trim = Instant::now();
+                release_free_memory();
+            }
             if last_purge.elapsed() >= PURGE_EVERY {
                 last_purge = Instant::now();
                 if let Err(e) = self.store.purge_expired(unix_now()) {

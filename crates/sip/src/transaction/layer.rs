@@ -432,6 +432,22 @@ impl<P: Clone> TransactionLayer<P> {
             };
             self.apply(id, actions, &mut out);
         }
+        self.shrink_after_burst();
         out
+    }
+
+    /// After a burst (100 000 REGISTERs leave 100 000 entries for Timer J) the tables keep
+    /// their peak capacity; give it back once they are mostly empty. Large tables live in
+    /// their own mappings, so the memory returns to the kernel at once.
+    fn shrink_after_burst(&mut self) {
+        let len = self.entries.len();
+        if self.entries.capacity() > 4 * len + 4096 {
+            self.entries.shrink_to(2 * len);
+            self.client_index.shrink_to(2 * self.client_index.len());
+            self.server_index.shrink_to(2 * self.server_index.len());
+        }
+        if self.timers.capacity() > 4 * self.timers.len() + 4096 {
+            self.timers.shrink_to(2 * self.timers.len());
+        }
     }
 }
