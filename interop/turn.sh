@@ -14,11 +14,15 @@ done
 
 turnutils_peer -L 127.0.0.1 -p 3480 >"$TMP/peer.log" 2>&1 &
 PIDS+=($!)
-"$NATTER" serve --no-sip --turn-listen 127.0.0.1:3478 --tls-listen 127.0.0.1:5349 \
+turnutils_peer -L ::1 -p 3480 >"$TMP/peer6.log" 2>&1 &
+PIDS+=($!)
+"$NATTER" serve --no-sip --turn-listen 127.0.0.1:3478 --turn-listen '[::1]:3478' \
+    --tls-listen 127.0.0.1:5349 \
     --user u:p --auth-secret s3cret --allow-loopback-peers --alt-ip 127.0.0.2 \
     --user-quota 20000 --unauth-rate 0 \
     --data-dir "$TMP/data" --metrics-listen 127.0.0.1:9641 \
     >"$TMP/serve.out" 2>"$TMP/serve.err" &
+NATTER_PID=$!
 PIDS+=($!)
 wait_for "$TMP/serve.out" "natter: metrics" || { cat "$TMP/serve.err"; exit 1; }
 wait_udp 3480
@@ -28,7 +32,8 @@ uclient() { # NAME ARGS...
     local name=$1
     shift
     local log="$TMP/uc-$name.log"
-    timeout 60 turnutils_uclient "$@" -e 127.0.0.1 -r 3480 -n 50 -m 4 -l 100 127.0.0.1 >"$log" 2>&1
+    timeout 60 turnutils_uclient "$@" -e "${PEER:-127.0.0.1}" -r 3480 -n 50 -m 4 -l 100 \
+        "${HOST:-127.0.0.1}" >"$log" 2>&1
     if grep -q "tot_send_msgs=200, tot_recv_msgs=200" "$log" &&
         grep -q "Total lost packets 0 (0.000000%)" "$log"; then
         ok "turnutils_uclient $name: 200/200 echoed, zero loss"
@@ -42,6 +47,7 @@ uclient "tcp channel" -t -u u -w p -p 3478
 uclient "tcp send-indication" -t -s -u u -w p -p 3478
 uclient "tls channel" -t -S -u u -w p -p 5349
 uclient "tls send-indication" -t -S -s -u u -w p -p 5349
+PEER=::1 HOST=::1 uclient "udp over IPv6 to an IPv6 relay" -u u -w p -p 3478 -x
 uclient "udp REST secret" -W s3cret -u restuser -p 3478
 uclient "tcp REST secret" -t -W s3cret -u restuser -p 3478
 
@@ -132,5 +138,22 @@ for target in "natter 3478" "coturn 3578"; do
         fi
     done
 done
+
+# SIGHUP reloads the certificate; SIGTERM deletes every allocation before exit.
+kill -HUP "$NATTER_PID"
+if wait_for "$TMP/serve.err" "TLS certificate reloaded" 10; then
+    ok "SIGHUP reloads the TLS certificate"
+else
+    bad "SIGHUP reload" "$TMP/serve.err"
+fi
+live=$(gauge)
+kill -TERM "$NATTER_PID"
+wait "$NATTER_PID" 2>/dev/null
+deleted=$(grep -o 'deleted[^0-9]*[0-9]*' "$TMP/serve.err" | grep -o '[0-9]*$' | awk '{s+=$1} END {print s+0}')
+if [ "$live" -gt 0 ] && [ "$deleted" = "$live" ]; then
+    ok "SIGTERM deleted all $live live allocations before exit"
+else
+    bad "graceful shutdown (live=$live deleted=$deleted)" "$TMP/serve.err"
+fi
 
 summary

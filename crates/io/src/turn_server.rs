@@ -505,11 +505,17 @@ async fn run_shard(
     for t in tasks {
         t.abort();
     }
+    let deleted = shard.borrow().core.allocation_count();
     shard.borrow_mut().core.shutdown();
     settle(&shard);
     publish(&shard);
     let errors = shard.borrow().send_errors;
-    tracing::info!(shard = idx, send_errors = errors, "TURN shard stopped");
+    tracing::info!(
+        shard = idx,
+        deleted,
+        send_errors = errors,
+        "TURN shard stopped"
+    );
 }
 
 fn is_would_block(e: &io::Error) -> bool {
@@ -553,12 +559,12 @@ async fn udp_listener_task(shard: ShardRef, sock: Rc<UdpSocket>, local: SocketAd
                             } else if let Some(alt) =
                                 sh.udp.iter().find(|(a, _)| *a == from).map(|(_, s)| s)
                             {
-                                let _ = alt.try_send_to(data, to);
+                                let _ = crate::batch::send_to(alt.as_raw_fd(), data, to);
                             }
                         }
                         ClientOutput::ToPeer { relay, peer, data } => {
                             if let Some(r) = sh.relays.get(&relay) {
-                                if r.sock.try_send_to(data, peer).is_err() {
+                                if crate::batch::send_to(r.sock.as_raw_fd(), data, peer).is_err() {
                                     sh.send_errors += 1;
                                 }
                             }
@@ -749,7 +755,7 @@ where
                     }
                     ClientOutput::ToPeer { relay, peer, data } => {
                         if let Some(r) = sh.relays.get(&relay) {
-                            if r.sock.try_send_to(data, peer).is_err() {
+                            if crate::batch::send_to(r.sock.as_raw_fd(), data, peer).is_err() {
                                 sh.send_errors += 1;
                             }
                         }

@@ -791,3 +791,137 @@ fn classic_rfc3489_binding_gets_mapped_address() {
         ClientOutput::Drop
     );
 }
+
+fn allocate_with(
+    s: &mut S,
+    now: Instant,
+    t: u8,
+    add: impl FnOnce(&mut MessageWriter<'_>),
+) -> Vec<u8> {
+    let (creds, _) = allocate(s, now);
+    let other = FiveTuple {
+        client: "198.51.100.10:41000".parse().unwrap(),
+        ..five()
+    };
+    let mut out = Vec::new();
+    let req = request(Method::ALLOCATE, tid(t), Some(&creds), |w| {
+        w.add_requested_transport(17);
+        add(w);
+    });
+    reply(s.handle_client(now, other, &req, &mut out))
+}
+
+#[test]
+fn even_port_with_reservation_returns_a_token_and_token_with_even_port_is_400() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    let r = allocate_with(&mut s, t0, 40, |w| {
+        w.add_even_port(true);
+    });
+    let m = Message::parse(&r).unwrap();
+    assert_eq!(m.class(), Class::Success);
+    assert_eq!(m.reservation_token().unwrap(), Some(0xAABB));
+    let mut s = server(t0);
+    let r = allocate_with(&mut s, t0, 41, |w| {
+        w.add_even_port(false).add_reservation_token(7);
+    });
+    assert_eq!(error_code(&r), Some(400));
+}
+
+#[test]
+fn dual_allocation_without_ipv6_relay_reports_address_error_code() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    let r = allocate_with(&mut s, t0, 42, |w| {
+        w.add_additional_address_family(AddressFamily::V6);
+    });
+    let m = Message::parse(&r).unwrap();
+    assert_eq!(m.class(), Class::Success, "IPv4 half still allocated");
+    let e = m.address_error_code().unwrap().unwrap();
+    assert_eq!((e.family, e.code), (AddressFamily::V6, 440));
+    let mut s = server(t0);
+    let r = allocate_with(&mut s, t0, 43, |w| {
+        w.add_additional_address_family(AddressFamily::V4);
+    });
+    assert_eq!(
+        error_code(&r),
+        Some(400),
+        "ADDITIONAL-ADDRESS-FAMILY must be IPv6"
+    );
+}
+
+#[test]
+fn bandwidth_cap_drops_what_exceeds_the_budget() {
+    let t0 = Instant::now();
+    let cfg = ServerConfig {
+        bandwidth_limit: 1000,
+        ..Default::default()
+    };
+    let mut s = server_with(cfg, t0);
+    let (creds, _) = allocate(&mut s, t0);
+    let peer: SocketAddr = "203.0.113.5:7000".parse().unwrap();
+    let mut out = Vec::new();
+    let req = request(Method::CHANNEL_BIND, tid(7), Some(&creds), |w| {
+        w.add_channel_number(0x4001).add_xor_peer_address(peer);
+    });
+    reply(s.handle_client(t0, five(), &req, &mut out));
+    let mut cd = vec![0x40, 0x01, 0x01, 0x00];
+    cd.extend_from_slice(&[0u8; 256]);
+    let sent = (0..10)
+        .filter(|_| {
+            matches!(
+                s.handle_client(t0, five(), &cd, &mut out),
+                ClientOutput::ToPeer { .. }
+            )
+        })
+        .count();
+    assert_eq!(
+        sent, 3,
+        "1000 bytes of budget carry three 256-byte payloads"
+    );
+    let later = t0 + Duration::from_millis(500);
+    let sent = (0..10)
+        .filter(|_| {
+            matches!(
+                s.handle_client(later, five(), &cd, &mut out),
+                ClientOutput::ToPeer { .. }
+            )
+        })
+        .count();
+    assert_eq!(sent, 2, "half a second refills 500 bytes");
+}
+
+#[test]
+fn refusals_are_reported_as_events_with_reasons() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    let mut out = Vec::new();
+    let first = request(Method::ALLOCATE, tid(1), None, |w| {
+        w.add_requested_transport(17);
+    });
+    let r = reply(s.handle_client(t0, five(), &first, &mut out));
+    let nonce = Message::parse(&r)
+        .unwrap()
+        .nonce()
+        .unwrap()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.poll_event(), None, "a plain challenge is not a refusal");
+    let c = Creds {
+        user: "alice",
+        pw: "bad",
+        nonce,
+    };
+    let req = request(Method::ALLOCATE, tid(2), Some(&c), |w| {
+        w.add_requested_transport(17);
+    });
+    reply(s.handle_client(t0, five(), &req, &mut out));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Refused {
+            five: five(),
+            username: Some("alice".into()),
+            why: Refusal::BadIntegrity
+        })
+    );
+}
