@@ -284,6 +284,33 @@ impl SendBatch {
     }
 }
 
+/// One non-blocking `sendto` on a raw socket.
+///
+/// The driver uses this instead of tokio's `try_send_to`, which refuses to even try until the
+/// reactor has reported the socket writable once: a relay socket opened in the middle of a
+/// batch would otherwise drop its first datagrams.
+pub fn send_to(fd: RawFd, data: &[u8], dest: SocketAddr) -> io::Result<usize> {
+    // SAFETY: zeroed storage is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = to_storage(&dest, &mut ss);
+    // SAFETY: data and ss are valid for the lengths given.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT,
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,32 +350,5 @@ mod tests {
         let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
         to_storage(&addr, &mut ss);
         assert_eq!(from_storage(&ss), Some(addr));
-    }
-}
-
-/// One non-blocking `sendto` on a raw socket.
-///
-/// The driver uses this instead of tokio's `try_send_to`, which refuses to even try until the
-/// reactor has reported the socket writable once: a relay socket opened in the middle of a
-/// batch would otherwise drop its first datagrams.
-pub fn send_to(fd: RawFd, data: &[u8], dest: SocketAddr) -> io::Result<usize> {
-    // SAFETY: zeroed storage is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
-    let len = to_storage(&dest, &mut ss);
-    // SAFETY: data and ss are valid for the lengths given.
-    let n = unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_DONTWAIT,
-            (&ss as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
