@@ -244,14 +244,14 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from("natter-data")
 }
 
-/// The first non-loopback, non-link-local address of `v4`/v6 family on an up interface.
-pub fn first_interface_ip(v4: bool) -> Option<IpAddr> {
-    let mut found = None;
+/// Every address of every interface that is up, with the interface's name (getifaddrs order).
+pub fn interface_addresses() -> Vec<(String, IpAddr)> {
+    let mut found = Vec::new();
     // SAFETY: getifaddrs fills a linked list we walk read-only and free with freeifaddrs.
     unsafe {
         let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
         if libc::getifaddrs(&mut ifap) != 0 {
-            return None;
+            return found;
         }
         let mut cur = ifap;
         while !cur.is_null() {
@@ -261,29 +261,37 @@ pub fn first_interface_ip(v4: bool) -> Option<IpAddr> {
                 continue;
             }
             let fam = i32::from((*ifa.ifa_addr).sa_family);
-            let ip = if fam == libc::AF_INET && v4 {
+            let ip = if fam == libc::AF_INET {
                 let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
                 IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes())
-            } else if fam == libc::AF_INET6 && !v4 {
+            } else if fam == libc::AF_INET6 {
                 let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
                 IpAddr::from(sin6.sin6_addr.s6_addr)
             } else {
                 continue;
             };
-            let skip = match ip {
-                IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_unspecified(),
-                IpAddr::V6(a) => {
-                    a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_unspecified()
-                }
-            };
-            if !skip {
-                found = Some(ip);
-                break;
-            }
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
+                .to_string_lossy()
+                .into_owned();
+            found.push((name, ip));
         }
         libc::freeifaddrs(ifap);
     }
     found
+}
+
+/// The first non-loopback, non-link-local address of `v4`/v6 family on an up interface.
+pub fn first_interface_ip(v4: bool) -> Option<IpAddr> {
+    interface_addresses()
+        .into_iter()
+        .map(|(_, ip)| ip)
+        .find(|ip| match ip {
+            IpAddr::V4(a) => v4 && !(a.is_loopback() || a.is_link_local() || a.is_unspecified()),
+            IpAddr::V6(a) => {
+                let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+                !v4 && !a.is_loopback() && !link_local && !a.is_unspecified()
+            }
+        })
 }
 
 #[cfg(test)]

@@ -135,42 +135,13 @@ fn resolve(uri: &ServerUri) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{} has no address", uri.host))
 }
 
-/// Every up interface's addresses the default filter accepts, with the interface name.
+/// Every up interface's addresses the filter accepts, with the interface name (at most 16).
 fn interface_addresses(filter: &InterfaceFilter) -> Vec<(String, IpAddr)> {
-    let mut found = Vec::new();
-    // SAFETY: getifaddrs fills a linked list we walk read-only and free with freeifaddrs.
-    unsafe {
-        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return found;
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            cur = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() || ifa.ifa_flags & (libc::IFF_UP as u32) == 0 {
-                continue;
-            }
-            let fam = i32::from((*ifa.ifa_addr).sa_family);
-            let ip = if fam == libc::AF_INET {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes())
-            } else if fam == libc::AF_INET6 {
-                let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                IpAddr::from(sin6.sin6_addr.s6_addr)
-            } else {
-                continue;
-            };
-            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
-                .to_string_lossy()
-                .into_owned();
-            if filter.allows(&name, ip) && found.len() < 16 {
-                found.push((name, ip));
-            }
-        }
-        libc::freeifaddrs(ifap);
-    }
-    found
+    crate::config::interface_addresses()
+        .into_iter()
+        .filter(|(name, ip)| filter.allows(name, *ip))
+        .take(16)
+        .collect()
 }
 
 /// Runs `natter ice connect`.

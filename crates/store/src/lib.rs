@@ -208,30 +208,28 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
     }
 
-    /// The MD5 long-term key / HA1 of `name` in `realm`, if the user exists.
-    pub fn key_md5(&self, name: &str, realm: &str) -> Result<Option<[u8; 16]>, StoreError> {
+    fn key<const N: usize>(
+        &self,
+        column: &str,
+        name: &str,
+        realm: &str,
+    ) -> Result<Option<[u8; N]>, StoreError> {
         let conn = self.lock()?;
+        let sql = format!("SELECT {column} FROM users WHERE name = ?1 AND realm = ?2");
         let v: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT key_md5 FROM users WHERE name = ?1 AND realm = ?2",
-                params![name, realm],
-                |r| r.get(0),
-            )
+            .query_row(&sql, params![name, realm], |r| r.get(0))
             .optional()?;
         Ok(v.and_then(|b| b.try_into().ok()))
     }
 
+    /// The MD5 long-term key / HA1 of `name` in `realm`, if the user exists.
+    pub fn key_md5(&self, name: &str, realm: &str) -> Result<Option<[u8; 16]>, StoreError> {
+        self.key("key_md5", name, realm)
+    }
+
     /// The SHA-256 long-term key / HA1 of `name` in `realm`, if the user exists.
     pub fn key_sha256(&self, name: &str, realm: &str) -> Result<Option<[u8; 32]>, StoreError> {
-        let conn = self.lock()?;
-        let v: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT key_sha256 FROM users WHERE name = ?1 AND realm = ?2",
-                params![name, realm],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(v.and_then(|b| b.try_into().ok()))
+        self.key("key_sha256", name, realm)
     }
 
     /// Inserts or replaces one binding.
