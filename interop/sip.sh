@@ -57,6 +57,38 @@ print(rows[-1][rows[0].index(sys.argv[2])])
 PYEOF
 }
 
+# --- SIP over TLS on 5061, with the TURN certificate -------------------------------------------
+# tls_probe PORT [REQUEST-FILE]: prints the server certificate's SHA-256, then the response.
+tls_probe() {
+    $PY - "$@" <<'PYEOF'
+import hashlib, socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw:
+    with ctx.wrap_socket(raw) as s:
+        print(hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
+        if len(sys.argv) > 2:
+            s.sendall(open(sys.argv[2], "rb").read())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            print(buf.decode(errors="replace"))
+PYEOF
+}
+printf 'OPTIONS sip:127.0.0.1:5061 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:25099;branch=z9hG4bKtls1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=t1\r\nTo: <sip:127.0.0.1:5061>\r\nCall-ID: tls-probe-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' >"$TMP/tls-options"
+tls_probe 5061 "$TMP/tls-options" >"$TMP/tls-sip.log" 2>&1
+tls_probe 5349 >"$TMP/tls-turn.log" 2>&1
+if grep -q "^SIP/2.0 200 OK" "$TMP/tls-sip.log" && grep -q "^Call-ID: tls-probe-1" "$TMP/tls-sip.log" &&
+    [ -n "$(head -1 "$TMP/tls-turn.log")" ] && [ "$(head -1 "$TMP/tls-sip.log")" = "$(head -1 "$TMP/tls-turn.log")" ]; then
+    ok "SIP over TLS (5061): OPTIONS answered 200, same certificate as TURN over TLS (5349)"
+else
+    bad "SIP over TLS" "$TMP/tls-sip.log"
+fi
+
 # --- REGISTER with digest authentication ----------------------------------------------------
 sipp_reg reg-good alice apw 25061
 rc=$?
