@@ -675,6 +675,41 @@ mod tests {
     }
 
     #[test]
+    fn credentials_come_from_static_users_and_the_store() {
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        store.add_user("carol", "natter", "cpw").unwrap();
+        let keys = Arc::new(Keys::new(
+            "natter",
+            &[("alice".into(), "apw".into())],
+            None,
+            Some(store),
+        ));
+        let c = SipCredentials::new(keys, "natter");
+        let md5 = |u: &str, p: &str| natter_sip::digest::ha1(Algorithm::Md5, u, "natter", p);
+        let sha = |u: &str, p: &str| natter_sip::digest::ha1(Algorithm::Sha256, u, "natter", p);
+        assert_eq!(
+            c.ha1("alice", "natter", Algorithm::Md5),
+            Some(md5("alice", "apw"))
+        );
+        assert_eq!(
+            c.ha1("carol", "natter", Algorithm::Md5),
+            Some(md5("carol", "cpw"))
+        );
+        assert_eq!(
+            c.ha1("carol", "natter", Algorithm::Md5Sess),
+            Some(md5("carol", "cpw"))
+        );
+        assert_eq!(
+            c.ha1("carol", "natter", Algorithm::Sha256),
+            Some(sha("carol", "cpw"))
+        );
+        assert_eq!(c.ha1("carol", "elsewhere", Algorithm::Md5), None);
+        assert_eq!(c.ha1("dave", "natter", Algorithm::Md5), None);
+        assert!(c.user_exists("alice") && c.user_exists("carol") && !c.user_exists("dave"));
+        assert_eq!(c.password("alice"), None, "passwords are never handed out");
+    }
+
+    #[test]
     fn instants_and_records_round_trip() {
         let clock = Clock::now();
         let b = Binding {
