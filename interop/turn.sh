@@ -94,8 +94,9 @@ if [ -x "$LOADGEN" ]; then
     before=$(gauge) # allocations other clients left to expire
     mkfifo "$TMP/hold"
     exec 7<>"$TMP/hold"
+    # The loadgen reads the fifo read-only; fd 7 is the only writer, so closing it is its EOF.
     "$LOADGEN" allocate --server 127.0.0.1:3478 --user u:p --count 10000 --concurrency 64 --hold \
-        <&7 >"$TMP/hold.log" 2>&1 &
+        --hold-max 120 <"$TMP/hold" >"$TMP/hold.log" 2>&1 &
     holder=$!
     if wait_for "$TMP/hold.log" "HOLDING 10000" 120 &&
         [ "$(gauge)" = $((before + 10000)) ]; then
