@@ -935,6 +935,18 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         self.finish_reply(five, msg, seal.as_ref().map(|(k, a)| (k, *a)), w)
     }
 
+    /// A success answer with no attributes of its own (CreatePermission, ChannelBind).
+    fn empty_success<'a>(
+        &mut self,
+        five: FiveTuple,
+        msg: &Message<'_>,
+        seal: Option<(UserKeys, Algorithm)>,
+        out: &mut Vec<u8>,
+    ) -> Act<'a> {
+        let w = MessageWriter::new(out, msg.method(), Class::Success, msg.transaction_id());
+        self.finish_reply(five, msg, seal.as_ref().map(|(k, a)| (k, *a)), w)
+    }
+
     fn advertise(&self, relay: SocketAddr) -> SocketAddr {
         let ext = if relay.is_ipv4() {
             self.cfg.external_ipv4
@@ -1215,13 +1227,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         if full {
             return self.error(five, msg, seal, 508, "Insufficient Capacity", out);
         }
-        let w = MessageWriter::new(
-            out,
-            Method::CREATE_PERMISSION,
-            Class::Success,
-            msg.transaction_id(),
-        );
-        self.finish_reply(five, msg, seal.as_ref().map(|(k, a)| (k, *a)), w)
+        self.empty_success(five, msg, seal, out)
     }
 
     fn channel_bind<'a>(
@@ -1300,13 +1306,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         if !a.permit(peer.ip(), perm_expires) {
             return self.error(five, msg, seal, 508, "Insufficient Capacity", out);
         }
-        let w = MessageWriter::new(
-            out,
-            Method::CHANNEL_BIND,
-            Class::Success,
-            msg.transaction_id(),
-        );
-        self.finish_reply(five, msg, seal.as_ref().map(|(k, a)| (k, *a)), w)
+        self.empty_success(five, msg, seal, out)
     }
 
     fn client_indication<'a>(
