@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
 /// Why TLS could not be set up.
@@ -61,8 +63,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-/// Builds a rustls server config from PEM files.
-pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+fn certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
     let cert_pem = read(&files.cert)?;
     let certs: Vec<CertificateDer<'static>> =
         rustls_pemfile::certs(&mut BufReader::new(&cert_pem[..]))
@@ -82,12 +83,40 @@ pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
                 source,
             })?
             .ok_or_else(|| TlsError::NoKey(files.key.clone()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = ServerConfig::builder_with_provider(provider)
+    // from_der also checks that the key belongs to the certificate.
+    Ok(CertifiedKey::from_der(certs, key, &provider())?)
+}
+
+fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// Hands every handshake the certificate currently loaded, so one `ServerConfig` (shared by the
+/// TURN and SIP listeners) follows a reload without being rebuilt.
+#[derive(Debug)]
+struct CurrentCert(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        })
+    }
+}
+
+fn config_for(resolver: Arc<CurrentCert>) -> Result<Arc<ServerConfig>, TlsError> {
+    let cfg = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(resolver);
     Ok(Arc::new(cfg))
+}
+
+/// Builds a rustls server config from PEM files.
+pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let ck = certified_key(files)?;
+    config_for(Arc::new(CurrentCert(RwLock::new(Arc::new(ck)))))
 }
 
 /// Returns the configured files, or generates a self-signed pair in `data_dir` on first start
@@ -129,37 +158,38 @@ pub fn files_or_self_signed(
     Ok(files)
 }
 
-/// A TLS config that can be swapped at run time (SIGHUP): new handshakes use the new one.
+/// A TLS config whose certificate can be swapped at run time (SIGHUP): every listener holding
+/// [`ReloadableTls::current`] uses the new certificate for its next handshake.
 #[derive(Clone)]
 pub struct ReloadableTls {
     files: TlsFiles,
-    current: Arc<RwLock<Arc<ServerConfig>>>,
+    resolver: Arc<CurrentCert>,
+    config: Arc<ServerConfig>,
 }
 
 impl ReloadableTls {
     /// Loads the files once.
     pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
-        let cfg = load(&files)?;
+        let resolver = Arc::new(CurrentCert(RwLock::new(Arc::new(certified_key(&files)?))));
+        let config = config_for(resolver.clone())?;
         Ok(Self {
             files,
-            current: Arc::new(RwLock::new(cfg)),
+            resolver,
+            config,
         })
     }
 
-    /// The config for the next handshake.
+    /// The config for handshakes (the same object across reloads).
     pub fn current(&self) -> Arc<ServerConfig> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.config.clone()
     }
 
     /// Re-reads the files; on error the old certificate stays in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let cfg = load(&self.files)?;
-        match self.current.write() {
-            Ok(mut g) => *g = cfg,
-            Err(p) => *p.into_inner() = cfg,
+        let ck = Arc::new(certified_key(&self.files)?);
+        match self.resolver.0.write() {
+            Ok(mut g) => *g = ck,
+            Err(p) => *p.into_inner() = ck,
         }
         Ok(())
     }
@@ -178,7 +208,20 @@ mod tests {
         let f2 = files_or_self_signed(None, &dir, &["localhost".into()]).unwrap();
         assert_eq!(first, fs::read(&f2.cert).unwrap());
         let r = ReloadableTls::new(f.clone()).unwrap();
+        let cfg = r.current();
+        let before = r.resolver.0.read().unwrap().cert[0].clone();
+        // A new certificate on disk, then SIGHUP: the same config object serves the new one.
+        fs::remove_file(&f.cert).unwrap();
+        fs::remove_file(&f.key).unwrap();
+        files_or_self_signed(None, &dir, &["localhost".into()]).unwrap();
         r.reload().unwrap();
+        let after = r.resolver.0.read().unwrap().cert[0].clone();
+        assert_ne!(before, after);
+        assert!(Arc::ptr_eq(&cfg, &r.current()));
+        // Bad files leave the old certificate in place.
+        fs::write(&f.cert, "garbage").unwrap();
+        assert!(r.reload().is_err());
+        assert_eq!(r.resolver.0.read().unwrap().cert[0], after);
         fs::remove_dir_all(&dir).unwrap();
     }
 
