@@ -9,7 +9,6 @@ mod sip_cmd;
 mod sip_serve;
 mod stun_cmd;
 mod turn_cmd;
-mod uri;
 mod user;
 
 use std::path::PathBuf;

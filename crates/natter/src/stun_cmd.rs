@@ -8,7 +8,7 @@ use natter_stun::{
 };
 use tokio::net::UdpSocket;
 
-use crate::uri::ServerUri;
+use natter_ice_io::ServerUri;
 
 /// Arguments of `natter stun probe`.
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ fn behaviour(m: Option<MappingBehavior>, f: Option<FilteringBehavior>) -> (Strin
 /// Runs the probe and prints `mapped`, `nat-type`, `mapping`, `filtering` lines.
 pub async fn probe(a: ProbeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let uri = ServerUri::parse(&a.uri, "stun")?;
-    let server = uri.resolve().await?;
+    let server = uri.resolve()?;
     // Learn which local address routes to the server, then bind an unconnected socket there:
     // the probe must send to the server's other address too, and report "no NAT" correctly.
     let local_ip = {

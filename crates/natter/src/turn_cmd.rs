@@ -8,7 +8,7 @@ use natter_turn::client::{Client, ClientConfig, ClientEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::uri::ServerUri;
+use natter_ice_io::ServerUri;
 
 /// Arguments of `natter turn allocate`.
 #[derive(Debug, clap::Args)]
@@ -133,7 +133,7 @@ pub async fn allocate(a: AllocateArgs) -> Result<(), Box<dyn std::error::Error>>
     if uri.scheme == "turns" || uri.scheme == "stuns" {
         return Err("turns: is not supported by this command yet; use turn:?transport=tcp".into());
     }
-    let server = uri.resolve().await?;
+    let server = uri.resolve()?;
     let (user, password) = crate::config::parse_user(&a.user)?;
     let reliable = uri.transport == "tcp";
     let conn = if reliable {

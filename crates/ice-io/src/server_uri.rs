@@ -1,6 +1,6 @@
 //! `stun:` / `turn:` URIs (RFC 7064 / RFC 7065): `turn:host[:port][?transport=udp|tcp]`.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 
 /// A parsed STUN/TURN URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +69,32 @@ impl ServerUri {
     }
 
     /// Resolves the host (first address).
-    pub async fn resolve(&self) -> Result<SocketAddr, String> {
-        tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
-            .next()
+    pub fn resolve(&self) -> Result<SocketAddr, String> {
+        self.resolve_all()?
+            .first()
+            .copied()
             .ok_or_else(|| format!("{} has no address", self.host))
+    }
+
+    /// The host's first address of each family, IPv4 first (an ICE agent queries a
+    /// server from host candidates of the same family).
+    pub fn resolve_all(&self) -> Result<Vec<SocketAddr>, String> {
+        let all: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
+            .collect();
+        let v: Vec<SocketAddr> = [
+            all.iter().find(|a| a.is_ipv4()),
+            all.iter().find(|a| a.is_ipv6()),
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+        if v.is_empty() {
+            return Err(format!("{} has no address", self.host));
+        }
+        Ok(v)
     }
 }
 
