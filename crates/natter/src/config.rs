@@ -221,9 +221,15 @@ pub fn parse_ports(s: &str) -> Result<(u16, u16), ConfigError> {
     Ok((a, b))
 }
 
-/// Parses `NAME:PASSWORD` (the password may contain ':').
+/// Parses `NAME:PASSWORD` (the password may contain ':'), or a TURN REST `EXPIRY:NAME:PASSWORD`.
 pub fn parse_user(s: &str) -> Result<(String, String), ConfigError> {
-    match s.split_once(':') {
+    // A TURN REST user name is `EXPIRY:NAME` (coturn, Prosody's mod_turn_external): when
+    // the first field is a timestamp the password follows the last colon.
+    let rest = s
+        .split_once(':')
+        .is_some_and(|(first, _)| !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()));
+    let split = if rest { s.rsplit_once(':') } else { s.split_once(':') };
+    match split {
         Some((u, p)) if !u.is_empty() => Ok((u.to_owned(), p.to_owned())),
         _ => Err(ConfigError::Invalid(format!(
             "user must be NAME:PASSWORD, got {:?}",
@@ -277,6 +283,10 @@ mod tests {
             ("a".to_owned(), "b:c".to_owned())
         );
         assert!(parse_user(":x").is_err());
+        assert_eq!(
+            parse_user("1700000000:bob:PASS").unwrap(),
+            ("1700000000:bob".to_owned(), "PASS".to_owned())
+        );
     }
 
     #[test]

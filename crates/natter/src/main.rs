@@ -3,7 +3,9 @@
 
 mod auth;
 mod config;
+mod demo;
 mod ice_cmd;
+mod phone_cmd;
 mod serve;
 mod sip_cmd;
 mod sip_serve;
@@ -62,6 +64,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SipCmd,
     },
+    /// The softphone: register, call or answer, with audio from a file or a tone.
+    Phone(Box<phone_cmd::PhoneArgs>),
+    /// One command, no set-up: natter serve and two phones behind two NATs call each other.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +136,8 @@ fn main() -> ExitCode {
         Cmd::Ice {
             cmd: IceCmd::Connect(a),
         } => ice_cmd::connect(a),
+        Cmd::Phone(a) => phone_cmd::run(*a),
+        Cmd::Demo(a) => demo::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

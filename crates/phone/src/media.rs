@@ -1,0 +1,601 @@
+//! One call's media, sans-IO: 20 ms of PCM in, protected RTP out; datagrams in, 20 ms of
+//! played-out PCM back. It composes the cores: natter-media codecs and RFC 4733 DTMF,
+//! natter-rtp packets and the RTCP session, natter-srtp contexts keyed by SDES or by
+//! DTLS-SRTP (natter-dtls), and the natter-jitter adaptive buffer with concealment.
+//!
+//! The driver calls [`MediaSession::send_audio`] and [`MediaSession::play`] every 20 ms
+//! (on a clock of its own), hands every datagram to [`MediaSession::handle_datagram`],
+//! sends what [`MediaSession::poll_transmit`] gives and runs
+//! [`MediaSession::handle_timeout`] at [`MediaSession::poll_timeout`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use natter_dtls::{DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
+use natter_jitter::{AudioDecoder, DecodeError, JitterBuffer, JitterConfig};
+use natter_media::{CodecKind, CodecParams, Decoder, DtmfReceiver, DtmfSender, Encoder};
+use natter_rtp::{demux, RtpHeader, RtpPacket, RtpSession, SessionConfig, SessionEvent};
+use natter_sdp::Direction;
+use natter_srtp::{SrtpContext, SrtpProfile};
+
+use crate::offer::{Keying, Negotiated};
+
+/// Length of one media frame.
+pub const FRAME: Duration = Duration::from_millis(20);
+
+/// What the call should know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    /// Keys are in place (SDES at once, DTLS after the handshake): media flows.
+    Secured {
+        /// The SRTP suite (`AES_CM_128_HMAC_SHA1_80`, ...), `off` for plain RTP.
+        suite: String,
+    },
+    /// DTLS failed (fingerprint mismatch, timeout): the call cannot be secured.
+    KeyingFailed(String),
+    /// A DTMF digit arrived (RFC 4733), once per event.
+    Dtmf(char),
+    /// The peer sent RTCP BYE.
+    Bye,
+    /// Nothing (no RTP, no RTCP) from the peer for too long.
+    PeerSilent,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Bytes.
+    pub data: Vec<u8>,
+    /// RTCP (goes to the RTCP address when rtcp-mux is off).
+    pub rtcp: bool,
+}
+
+/// Counters for the `stats` line and the report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaStats {
+    /// RTP packets sent.
+    pub tx_packets: u64,
+    /// RTP packets received and accepted.
+    pub rx_packets: u64,
+    /// Cumulative loss (RFC 3550 A.3).
+    pub rx_lost: i64,
+    /// Interarrival jitter in ms.
+    pub jitter_ms: f64,
+    /// Round-trip time from RTCP, ms.
+    pub rtt_ms: Option<f64>,
+    /// Datagrams dropped as malformed.
+    pub rx_malformed: u64,
+    /// SRTP/SRTCP packets that failed authentication or replay checks.
+    pub rx_unauthenticated: u64,
+    /// Packets of an unexpected payload type.
+    pub rx_unknown_pt: u64,
+    /// DTMF digits sent.
+    pub dtmf_sent: u64,
+    /// Concealed ms (jitter buffer).
+    pub concealed_ms: u64,
+    /// Current jitter-buffer delay, ms.
+    pub buffer_delay_ms: u64,
+}
+
+/// Adapts a natter-media decoder to what the jitter buffer needs.
+struct Dec(Box<dyn Decoder>);
+
+impl AudioDecoder for Dec {
+    fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, DecodeError> {
+        self.0.decode(payload, out).map_err(|_| DecodeError::Corrupt)
+    }
+    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+        self.0.conceal(samples, out)
+    }
+    fn decode_fec(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
+        self.0.decode_fec(next, samples, out)
+    }
+    fn has_native_plc(&self) -> bool {
+        true
+    }
+    fn sample_rate(&self) -> u32 {
+        self.0.sample_rate()
+    }
+}
+
+/// Settings for one session.
+pub struct MediaConfig {
+    /// The negotiated stream.
+    pub neg: Negotiated,
+    /// Our SSRC.
+    pub ssrc: u32,
+    /// RTCP CNAME.
+    pub cname: String,
+    /// First RTP sequence number and timestamp (random per RFC 3550).
+    pub seq: u16,
+    /// Initial timestamp.
+    pub ts: u32,
+    /// Certificate for DTLS-SRTP.
+    pub cert: Option<DtlsCertificate>,
+    /// Opus in-band FEC.
+    pub opus_fec: bool,
+    /// Seed for RTCP interval randomisation.
+    pub seed: u64,
+}
+
+/// One call's media.
+pub struct MediaSession {
+    neg: Negotiated,
+    encoder: Box<dyn Encoder>,
+    jitter: JitterBuffer<Dec>,
+    rtcp: RtpSession,
+    tx: Option<SrtpContext>,
+    rx: Option<SrtpContext>,
+    dtls: Option<DtlsEndpoint>,
+    secured: bool,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    ts_per_frame: u32,
+    samples_per_frame: usize,
+    dtmf_tx: DtmfSender,
+    dtmf_rx: DtmfReceiver,
+    dtmf_queue: VecDeque<char>,
+    out: VecDeque<Outgoing>,
+    events: VecDeque<MediaEvent>,
+    stats: MediaStats,
+    last_heard: Instant,
+    silence_limit: Duration,
+    payload: Vec<u8>,
+    packet: Vec<u8>,
+    suite: Option<String>,
+}
+
+fn srtp_pair(local: (&SrtpProfile, &[u8], &[u8]), remote: (&[u8], &[u8])) -> Option<(SrtpContext, SrtpContext)> {
+    let tx = SrtpContext::new(*local.0, local.1, local.2).ok()?;
+    let rx = SrtpContext::new(*local.0, remote.0, remote.1).ok()?;
+    Some((tx, rx))
+}
+
+impl MediaSession {
+    /// A session for the negotiated stream, starting at `now`.
+    pub fn new(cfg: MediaConfig, now: Instant) -> Result<Self, String> {
+        let neg = cfg.neg;
+        let encoder = natter_media::new_encoder(&CodecParams {
+            kind: neg.codec,
+            ptime_ms: 20,
+            opus_fec: cfg.opus_fec,
+            opus_dtx: false,
+            opus_bitrate: None,
+        })
+        .map_err(|e| format!("encoder: {e}"))?;
+        let decoder = natter_media::new_decoder(neg.codec).map_err(|e| format!("decoder: {e}"))?;
+        let rate = neg.codec.sample_rate();
+        let jitter = JitterBuffer::new(
+            JitterConfig {
+                sample_rate: rate,
+                clock_rate: neg.clock_rate,
+                frame_ms: 20,
+                min_delay_ms: 20,
+                max_delay_ms: 400,
+                max_packets: 200,
+            },
+            Dec(decoder),
+        );
+        let rtcp = RtpSession::new(
+            SessionConfig {
+                local_ssrc: cfg.ssrc,
+                clock_rate: neg.clock_rate,
+                cname: cfg.cname.clone(),
+                ..SessionConfig::default()
+            },
+            now,
+            cfg.seed,
+        );
+        let (mut tx, mut rx, mut dtls, mut secured, mut suite) = (None, None, None, false, None);
+        match &neg.keying {
+            Keying::None => {
+                secured = true;
+                suite = Some("off".to_owned());
+            }
+            Keying::Sdes { local, remote } => {
+                let (t, r) = srtp_pair(
+                    (&local.profile, &local.key, &local.salt),
+                    (&remote.key, &remote.salt),
+                )
+                .ok_or("bad SDES key length")?;
+                tx = Some(t);
+                rx = Some(r);
+                secured = true;
+                suite = Some(local.profile.sdes_name().to_owned());
+            }
+            Keying::Dtls(p) => {
+                let cert = cfg.cert.as_ref().ok_or("DTLS-SRTP without a certificate")?;
+                let role = if p.client {
+                    DtlsRole::Client
+                } else {
+                    DtlsRole::Server
+                };
+                dtls = Some(
+                    DtlsEndpoint::new(role, cert, Some(p.remote_fingerprint.clone()), now)
+                        .map_err(|e| format!("DTLS: {e}"))?,
+                );
+            }
+        }
+        let mut s = MediaSession {
+            ts_per_frame: neg.clock_rate / 50,
+            samples_per_frame: (rate / 50) as usize,
+            neg,
+            encoder,
+            jitter,
+            rtcp,
+            tx,
+            rx,
+            dtls,
+            secured: false,
+            ssrc: cfg.ssrc,
+            seq: cfg.seq,
+            ts: cfg.ts,
+            dtmf_tx: DtmfSender::new(),
+            dtmf_rx: DtmfReceiver::new(),
+            dtmf_queue: VecDeque::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: MediaStats::default(),
+            last_heard: now,
+            silence_limit: Duration::from_secs(30),
+            payload: Vec::with_capacity(1500),
+            packet: Vec::with_capacity(1500),
+            suite: None,
+        };
+        if secured {
+            s.set_secured(suite.unwrap_or_default());
+        }
+        s.flush_dtls();
+        Ok(s)
+    }
+
+    fn set_secured(&mut self, suite: String) {
+        self.secured = true;
+        self.suite = Some(suite.clone());
+        self.events.push_back(MediaEvent::Secured { suite });
+    }
+
+    /// PCM samples per 20 ms frame at the codec's rate.
+    pub fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    /// The codec's PCM rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.neg.codec.sample_rate()
+    }
+
+    /// The negotiated stream.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.neg
+    }
+
+    /// The SRTP suite once secured.
+    pub fn suite(&self) -> Option<&str> {
+        self.suite.as_deref()
+    }
+
+    /// Whether keys are in place.
+    pub fn is_secured(&self) -> bool {
+        self.secured
+    }
+
+    /// How long without any packet from the peer ends the call (RTP + RTCP silence).
+    pub fn set_silence_limit(&mut self, d: Duration) {
+        self.silence_limit = d;
+    }
+
+    /// Changes direction (hold / resume) after a re-INVITE.
+    pub fn set_direction(&mut self, dir: Direction) {
+        self.neg.direction = dir;
+    }
+
+    /// Queues DTMF digits (RFC 4733 when negotiated).
+    pub fn send_dtmf(&mut self, digits: &str) {
+        for c in digits.chars() {
+            if natter_media::digit_to_event(c).is_some() && self.dtmf_queue.len() < 64 {
+                self.dtmf_queue.push_back(c);
+            }
+        }
+    }
+
+    /// Whether DTMF is still being sent.
+    pub fn dtmf_pending(&self) -> bool {
+        !self.dtmf_queue.is_empty() || self.dtmf_tx.is_active()
+    }
+
+    fn push_rtp(&mut self, now: Instant, pt: u8, marker: bool, ts: u32) {
+        let header = RtpHeader {
+            marker,
+            payload_type: pt,
+            sequence: self.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+            ..RtpHeader::default()
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.packet.clear();
+        header.write(&self.payload, &mut self.packet);
+        let mut pkt = std::mem::take(&mut self.packet);
+        if let Some(tx) = &mut self.tx {
+            if tx.protect_rtp_in_place(&mut pkt).is_err() {
+                self.packet = pkt;
+                return;
+            }
+        }
+        self.stats.tx_packets += 1;
+        self.rtcp.on_rtp_sent(ts, self.payload.len(), now);
+        self.out.push_back(Outgoing {
+            data: pkt,
+            rtcp: false,
+        });
+    }
+
+    /// Sends one 20 ms frame of PCM (mono, at [`MediaSession::sample_rate`]). Skipped
+    /// while keys are missing or the stream is not ours to send (hold); DTMF events
+    /// replace the audio while a digit plays (RFC 4733 §2.5.1.1).
+    pub fn send_audio(&mut self, now: Instant, pcm: &[i16]) {
+        let ts = self.ts;
+        self.ts = self.ts.wrapping_add(self.ts_per_frame);
+        if !self.secured || !self.neg.direction.sends() {
+            return;
+        }
+        if let Some(pt) = self.neg.dtmf_send_pt {
+            if !self.dtmf_tx.is_active() {
+                if let Some(d) = self.dtmf_queue.pop_front() {
+                    self.dtmf_tx.start(d, ts);
+                    self.stats.dtmf_sent += 1;
+                }
+            }
+            if self.dtmf_tx.is_active() {
+                let pkts = self.dtmf_tx.poll(self.ts_per_frame);
+                for p in pkts {
+                    self.payload.clear();
+                    p.event.write(&mut self.payload);
+                    self.push_rtp(now, pt, p.marker, p.timestamp);
+                }
+                return;
+            }
+        } else {
+            self.dtmf_queue.clear();
+        }
+        self.payload.clear();
+        let mut payload = std::mem::take(&mut self.payload);
+        let ok = self.encoder.encode(pcm, &mut payload).is_ok();
+        self.payload = payload;
+        if ok {
+            self.push_rtp(now, self.neg.send_pt, false, ts);
+        }
+    }
+
+    /// The next 20 ms of played-out audio (always exactly one frame).
+    pub fn play(&mut self, now: Instant, out: &mut Vec<i16>) {
+        self.jitter.pull(now, out);
+    }
+
+    /// A datagram from the peer (RTP, RTCP, DTLS).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        match demux::classify(data) {
+            demux::Kind::Dtls => {
+                if let Some(d) = &mut self.dtls {
+                    let _ = d.handle_datagram(data, now);
+                    self.flush_dtls();
+                } else {
+                    self.stats.rx_malformed += 1;
+                }
+            }
+            demux::Kind::Rtcp => self.on_rtcp(now, from, data),
+            demux::Kind::Rtp => self.on_rtp(now, from, data),
+            _ => self.stats.rx_malformed += 1,
+        }
+    }
+
+    fn on_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let mut buf = data.to_vec();
+        if let Some(rx) = &mut self.rx {
+            if rx.unprotect_rtcp_in_place(&mut buf).is_err() {
+                self.stats.rx_unauthenticated += 1;
+                return;
+            }
+        } else if !self.secured {
+            return;
+        }
+        self.last_heard = now;
+        for ev in self.rtcp.on_rtcp_received(&buf, from, now) {
+            match ev {
+                SessionEvent::Bye { .. } => self.events.push_back(MediaEvent::Bye),
+                SessionEvent::Rtt(d) => self.stats.rtt_ms = Some(d.as_secs_f64() * 1000.0),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let mut buf = data.to_vec();
+        if let Some(rx) = &mut self.rx {
+            if rx.unprotect_rtp_in_place(&mut buf).is_err() {
+                self.stats.rx_unauthenticated += 1;
+                return;
+            }
+        } else if !self.secured {
+            // DTLS not done yet: nothing to decrypt with.
+            return;
+        }
+        let Ok(pkt) = RtpPacket::parse(&buf) else {
+            self.stats.rx_malformed += 1;
+            return;
+        };
+        self.last_heard = now;
+        let pt = pkt.payload_type();
+        if Some(pt) == self.neg.dtmf_recv_pt || Some(pt) == self.neg.dtmf_send_pt {
+            if let Some(d) = self.dtmf_rx.on_packet(pkt.timestamp(), pkt.payload()) {
+                self.events.push_back(MediaEvent::Dtmf(d));
+            }
+            self.rtcp.on_rtp_received(&pkt, from, now);
+            return;
+        }
+        if Some(pt) == self.neg.cn_pt {
+            let level = pkt.payload().first().copied().unwrap_or(127);
+            self.jitter
+                .insert_comfort_noise(pkt.timestamp(), level, now);
+            self.rtcp.on_rtp_received(&pkt, from, now);
+            return;
+        }
+        if pt != self.neg.recv_pt && pt != self.neg.send_pt {
+            self.stats.rx_unknown_pt += 1;
+            return;
+        }
+        self.stats.rx_packets += 1;
+        self.rtcp.on_rtp_received(&pkt, from, now);
+        self.jitter
+            .insert(pkt.sequence(), pkt.timestamp(), pkt.payload(), now);
+    }
+
+    fn flush_dtls(&mut self) {
+        let Some(d) = &mut self.dtls else { return };
+        while let Some(b) = d.poll_datagram() {
+            self.out.push_back(Outgoing {
+                data: b,
+                rtcp: false,
+            });
+        }
+        let mut secured = None;
+        while let Some(ev) = d.poll_event() {
+            match ev {
+                DtlsEvent::Connected {
+                    profile_id,
+                    keying_material,
+                    ..
+                } => {
+                    let client = matches!(&self.neg.keying, Keying::Dtls(p) if p.client);
+                    let Some(profile) = SrtpProfile::from_dtls_id(profile_id) else {
+                        self.events.push_back(MediaEvent::KeyingFailed(format!(
+                            "unknown SRTP profile {profile_id:#06x}"
+                        )));
+                        continue;
+                    };
+                    match natter_dtls::srtp_keys(profile_id, &keying_material, client) {
+                        Some((tk, ts, rk, rs)) => {
+                            match (
+                                SrtpContext::new(profile, &tk, &ts),
+                                SrtpContext::new(profile, &rk, &rs),
+                            ) {
+                                (Ok(t), Ok(r)) => {
+                                    self.tx = Some(t);
+                                    self.rx = Some(r);
+                                    secured = Some(profile.sdes_name().to_owned());
+                                }
+                                _ => self.events.push_back(MediaEvent::KeyingFailed(
+                                    "bad DTLS-SRTP key lengths".into(),
+                                )),
+                            }
+                        }
+                        None => self.events.push_back(MediaEvent::KeyingFailed(
+                            "DTLS exporter gave no keys".into(),
+                        )),
+                    }
+                }
+                DtlsEvent::Failed(e) => {
+                    self.events
+                        .push_back(MediaEvent::KeyingFailed(format!("DTLS: {e}")));
+                }
+                DtlsEvent::Closed | DtlsEvent::ApplicationData(_) => {}
+            }
+        }
+        if let Some(s) = secured {
+            self.set_secured(s);
+        }
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        self.out.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`MediaSession::handle_timeout`] must run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let d = self.dtls.as_ref().and_then(|d| d.poll_timeout());
+        let r = Some(self.rtcp.poll_timeout());
+        [d, r, Some(self.last_heard + self.silence_limit)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs RTCP reports, DTLS retransmissions and the silence check.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(d) = &mut self.dtls {
+            if d.poll_timeout().is_some_and(|t| t <= now) {
+                d.handle_timeout(now);
+            }
+        }
+        self.flush_dtls();
+        if self.secured {
+            if let Some(mut pkt) = self.rtcp.poll_rtcp(now) {
+                let ok = match &mut self.tx {
+                    Some(tx) => tx.protect_rtcp_in_place(&mut pkt).is_ok(),
+                    None => true,
+                };
+                if ok {
+                    self.out.push_back(Outgoing {
+                        data: pkt,
+                        rtcp: true,
+                    });
+                }
+            }
+        }
+        if now >= self.last_heard + self.silence_limit {
+            self.events.push_back(MediaEvent::PeerSilent);
+            self.last_heard = now;
+        }
+    }
+
+    /// RTCP BYE, protected, for the end of the call.
+    pub fn bye(&mut self, now: Instant) {
+        if !self.secured {
+            return;
+        }
+        let mut pkt = self.rtcp.send_bye(now);
+        if let Some(tx) = &mut self.tx {
+            if tx.protect_rtcp_in_place(&mut pkt).is_err() {
+                return;
+            }
+        }
+        self.out.push_back(Outgoing {
+            data: pkt,
+            rtcp: true,
+        });
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MediaStats {
+        let mut s = self.stats.clone();
+        let r = self.rtcp.stats();
+        s.rx_lost = i64::from(r.rx_lost);
+        s.jitter_ms = r.jitter.as_secs_f64() * 1000.0;
+        if let Some(rtt) = r.rtt {
+            s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+        }
+        let j = self.jitter.stats();
+        s.concealed_ms = j.concealed_ms;
+        s.buffer_delay_ms = u64::from(j.current_delay_ms);
+        s
+    }
+
+    /// The codec, for the `established` line (`PCMU/8000`, `opus/48000`).
+    pub fn codec_label(&self) -> String {
+        codec_label(self.neg.codec, self.neg.clock_rate)
+    }
+}
+
+/// `PCMU/8000`, `opus/48000`, `G722/8000`.
+pub fn codec_label(kind: CodecKind, clock: u32) -> String {
+    format!("{}/{}", kind.rtp_name(), clock)
+}
