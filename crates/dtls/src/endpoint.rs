@@ -1,0 +1,418 @@
+//! One DTLS association as a sans-IO state machine: datagrams and time in, datagrams, events
+//! and the next deadline out.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openssl::ssl::{
+    ErrorCode, Ssl, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
+    SslStream, SslVerifyMode, SslVersion,
+};
+
+use crate::cert::{fingerprint_sha256_of_der, normalize_fingerprint};
+use crate::pipe::DatagramPipe;
+use crate::srtp::{keying_material_len, EXPORTER_LABEL, OFFERED_PROFILES};
+use crate::timer::Retransmit;
+use crate::{record, timer, DtlsCertificate, DtlsError, DtlsRole};
+
+/// How long a handshake may take, from [`DtlsEndpoint::new`], before it fails with
+/// [`DtlsError::Timeout`]. Long enough for five retransmissions (1+2+4+8+8 s).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// First retransmission timeout (RFC 6347 §4.2.4.1 recommends 1 s).
+const INITIAL_RTO: Duration = Duration::from_secs(1);
+/// Backoff cap; lower than RFC 6347's 60 s so that several retries fit in
+/// [`HANDSHAKE_TIMEOUT`].
+const MAX_RTO: Duration = Duration::from_secs(8);
+/// How soon to ask again when OpenSSL's wall-clock latch was still closed (see `timer.rs`).
+const LATCH_RETRY: Duration = Duration::from_millis(1);
+/// Record payload limit we enforce for DTLS over a 1200-byte path.
+const MTU: u32 = 1200;
+/// Largest plaintext of one record.
+const MAX_PLAINTEXT: usize = 1 << 14;
+/// Most events kept for the caller; beyond it received application data is dropped (the
+/// one-shot Connected/Closed/Failed events are always kept).
+const MAX_QUEUED_EVENTS: usize = 1024;
+
+/// Cipher suites, AEAD first. ECDSA suites serve our own certificate; the RSA ones are there
+/// for peers with RSA certificates (baresip 1.0 generates RSA) when we are the client.
+const CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
+ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:\
+ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:\
+ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
+
+/// What the association reports to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DtlsEvent {
+    /// Handshake complete, peer authenticated by fingerprint, SRTP keys ready.
+    Connected {
+        /// Negotiated SRTP protection profile (RFC 5764 §4.1.2), e.g. 0x0001.
+        profile_id: u16,
+        /// `2 * (key + salt)` bytes exported with label "EXTRACTOR-dtls_srtp"; split it with
+        /// [`crate::srtp_keys`].
+        keying_material: Vec<u8>,
+        /// SHA-256 fingerprint of the peer's certificate, `AB:CD:…`.
+        peer_fingerprint: String,
+        /// DTLS version in use, "1.2" (this backend does not do DTLS 1.3).
+        version: &'static str,
+    },
+    /// Decrypted application data (SCTP for data channels).
+    ApplicationData(Vec<u8>),
+    /// The peer closed the association (close_notify).
+    Closed,
+    /// The association failed for good; drop it.
+    Failed(DtlsError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Handshaking,
+    Connected,
+    Closed,
+    Failed,
+}
+
+/// What the certificate callback saw, shared with the callback closure.
+#[derive(Debug, Default)]
+struct PeerCheck {
+    /// Fingerprint of the peer's leaf certificate.
+    seen: Option<String>,
+    /// The leaf did not match the expected fingerprint.
+    mismatch: bool,
+}
+
+/// One DTLS association (one peer, one 5-tuple), sans-IO.
+pub struct DtlsEndpoint {
+    stream: SslStream<DatagramPipe>,
+    role: DtlsRole,
+    state: State,
+    expected_fingerprint: Option<String>,
+    peer_check: Arc<Mutex<PeerCheck>>,
+    events: VecDeque<DtlsEvent>,
+    handshake_deadline: Instant,
+    retransmit_at: Option<Instant>,
+    rto: Duration,
+}
+
+impl std::fmt::Debug for DtlsEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DtlsEndpoint")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("retransmit_at", &self.retransmit_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn setup_err(e: impl std::fmt::Display) -> DtlsError {
+    DtlsError::Setup(e.to_string())
+}
+
+impl DtlsEndpoint {
+    /// Creates the association. A client queues its ClientHello at once (poll it with
+    /// [`Self::poll_datagram`]); a server waits for one. When `expected_peer_fingerprint` is
+    /// `Some` (the SDP `a=fingerprint:sha-256` value, any hex case), a peer whose certificate
+    /// does not match fails with [`DtlsError::FingerprintMismatch`]. The handshake must finish
+    /// within [`HANDSHAKE_TIMEOUT`] of `now`.
+    pub fn new(
+        role: DtlsRole,
+        cert: &DtlsCertificate,
+        expected_peer_fingerprint: Option<String>,
+        now: Instant,
+    ) -> Result<Self, DtlsError> {
+        let expected_fingerprint = expected_peer_fingerprint.map(|fp| normalize_fingerprint(&fp));
+
+        let mut ctx = SslContextBuilder::new(SslMethod::dtls()).map_err(setup_err)?;
+        ctx.set_min_proto_version(Some(SslVersion::DTLS1_2))
+            .map_err(setup_err)?;
+        ctx.set_max_proto_version(Some(SslVersion::DTLS1_2))
+            .map_err(setup_err)?;
+        ctx.set_cipher_list(CIPHERS).map_err(setup_err)?;
+        ctx.set_tlsext_use_srtp(OFFERED_PROFILES)
+            .map_err(setup_err)?;
+        ctx.set_certificate(&cert.cert).map_err(setup_err)?;
+        ctx.set_private_key(&cert.key).map_err(setup_err)?;
+        ctx.check_private_key().map_err(setup_err)?;
+        // We set the MTU ourselves; tickets and a session cache are useless for one-shot
+        // associations keyed by SDP.
+        ctx.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
+        ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
+        ctx.set_mode(SslMode::RELEASE_BUFFERS);
+        let ctx = ctx.build();
+
+        let mut ssl = Ssl::new(&ctx).map_err(setup_err)?;
+        ssl.set_mtu(MTU).map_err(setup_err)?;
+        timer::install(&mut ssl);
+
+        // Both sides demand a certificate (RFC 5763 §5); there is no chain to validate, only
+        // the fingerprint of the leaf.
+        let peer_check = Arc::new(Mutex::new(PeerCheck::default()));
+        let check = Arc::clone(&peer_check);
+        let expected = expected_fingerprint.clone();
+        ssl.set_verify_callback(
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+            move |_chain_ok, ctx| {
+                if ctx.error_depth() != 0 {
+                    return true;
+                }
+                let Some(der) = ctx.current_cert().and_then(|c| c.to_der().ok()) else {
+                    return false;
+                };
+                let seen = fingerprint_sha256_of_der(&der);
+                let ok = expected.as_ref().is_none_or(|want| *want == seen);
+                if let Ok(mut check) = check.lock() {
+                    check.mismatch |= !ok;
+                    check.seen = Some(seen);
+                }
+                ok
+            },
+        );
+        match role {
+            DtlsRole::Client => ssl.set_connect_state(),
+            DtlsRole::Server => ssl.set_accept_state(),
+        }
+        let stream = SslStream::new(ssl, DatagramPipe::default()).map_err(setup_err)?;
+
+        let mut endpoint = Self {
+            stream,
+            role,
+            state: State::Handshaking,
+            expected_fingerprint,
+            peer_check,
+            events: VecDeque::new(),
+            handshake_deadline: now + HANDSHAKE_TIMEOUT,
+            retransmit_at: None,
+            rto: INITIAL_RTO,
+        };
+        if role == DtlsRole::Client {
+            endpoint.drive(None, now);
+        }
+        Ok(endpoint)
+    }
+
+    /// Feeds one whole received UDP datagram (first byte 20..=63 per RFC 7983).
+    ///
+    /// `Err` means only that this datagram was dropped (not DTLS, or the association is
+    /// already over); the association itself is unaffected. Failures of the association are
+    /// reported once, as [`DtlsEvent::Failed`].
+    pub fn handle_datagram(&mut self, datagram: &[u8], now: Instant) -> Result<(), DtlsError> {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return Err(DtlsError::Closed);
+        }
+        if !record::is_plausible_dtls(datagram) {
+            return Err(DtlsError::NotDtls);
+        }
+        self.drive(Some(datagram.to_vec()), now);
+        Ok(())
+    }
+
+    /// Advances time: retransmits the last flight when due, and gives up on a handshake
+    /// that ran out of time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state != State::Handshaking {
+            return;
+        }
+        if now >= self.handshake_deadline {
+            self.fail(DtlsError::Timeout);
+            return;
+        }
+        let Some(due) = self.retransmit_at else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        // This retransmission is wanted: let the writes through.
+        self.stream.get_mut().begin(None, false);
+        match timer::retransmit(self.stream.ssl()) {
+            Retransmit::Sent => {
+                self.rto = (self.rto * 2).min(MAX_RTO);
+                self.retransmit_at = Some(now + self.rto);
+            }
+            Retransmit::NotYet => self.retransmit_at = Some(now + LATCH_RETRY),
+            Retransmit::GaveUp => self.fail(DtlsError::Timeout),
+        }
+    }
+
+    /// Next datagram to send to the peer.
+    pub fn poll_datagram(&mut self) -> Option<Vec<u8>> {
+        self.stream.get_mut().pop_outbound()
+    }
+
+    /// Next event for the owner.
+    pub fn poll_event(&mut self) -> Option<DtlsEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] wants to be called next; `None` once the handshake is over.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state != State::Handshaking {
+            return None;
+        }
+        Some(match self.retransmit_at {
+            Some(at) => at.min(self.handshake_deadline),
+            None => self.handshake_deadline,
+        })
+    }
+
+    /// Encrypts `data` as one application-data record (queued for [`Self::poll_datagram`]).
+    pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), DtlsError> {
+        match self.state {
+            State::Connected => {}
+            State::Handshaking => return Err(DtlsError::NotConnected),
+            State::Closed | State::Failed => return Err(DtlsError::Closed),
+        }
+        if data.len() > MAX_PLAINTEXT {
+            return Err(DtlsError::TooLarge(data.len()));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.stream.get_mut().begin(None, false);
+        match self.stream.ssl_write(data) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = DtlsError::Handshake(e.to_string());
+                self.fail(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// Sends close_notify and ends the association. Idempotent.
+    pub fn close(&mut self) {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        self.stream.get_mut().begin(None, false);
+        // Best effort: the alert is queued if OpenSSL can produce it.
+        let _ = self.stream.shutdown();
+        self.state = State::Closed;
+        self.retransmit_at = None;
+    }
+
+    /// True once the handshake completed (and until close or failure).
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Our role in the handshake.
+    pub fn role(&self) -> DtlsRole {
+        self.role
+    }
+
+    /// Runs the engine on one inbound datagram (or none, to start a client handshake).
+    fn drive(&mut self, inbound: Option<Vec<u8>>, now: Instant) {
+        let written_before = self.stream.get_mut().written;
+        self.stream.get_mut().begin(inbound, true);
+        if self.state == State::Handshaking {
+            match self.stream.do_handshake() {
+                Ok(()) => self.on_handshake_done(),
+                Err(e) if e.code() == ErrorCode::WANT_READ => {}
+                Err(e) => {
+                    let err = if self.peer_check.lock().is_ok_and(|c| c.mismatch) {
+                        DtlsError::FingerprintMismatch
+                    } else {
+                        DtlsError::Handshake(e.to_string())
+                    };
+                    self.fail(err);
+                    return;
+                }
+            }
+        }
+        if self.state == State::Connected {
+            self.read_application_data();
+        }
+        if self.state == State::Handshaking {
+            self.schedule_retransmit(written_before, now);
+        }
+    }
+
+    /// Re-arms our retransmission clock after an engine call during the handshake.
+    fn schedule_retransmit(&mut self, written_before: u64, now: Instant) {
+        if !timer::is_armed(self.stream.ssl()) {
+            self.retransmit_at = None;
+            self.rto = INITIAL_RTO;
+        } else if self.stream.get_mut().written != written_before || self.retransmit_at.is_none()
+        {
+            // A new flight (or a re-send prompted by the peer): start its clock afresh.
+            self.rto = INITIAL_RTO;
+            self.retransmit_at = Some(now + self.rto);
+        }
+    }
+
+    fn on_handshake_done(&mut self) {
+        let ssl = self.stream.ssl();
+        let Some(peer_der) = ssl.peer_certificate().and_then(|c| c.to_der().ok()) else {
+            self.fail(DtlsError::Handshake("peer sent no certificate".to_owned()));
+            return;
+        };
+        let peer_fingerprint = fingerprint_sha256_of_der(&peer_der);
+        // Checked again here, on the certificate OpenSSL actually used.
+        if let Some(want) = &self.expected_fingerprint {
+            if *want != peer_fingerprint {
+                self.fail(DtlsError::FingerprintMismatch);
+                return;
+            }
+        }
+        let Some(profile_id) = ssl
+            .selected_srtp_profile()
+            .and_then(|p| u16::try_from(p.id().as_raw()).ok())
+        else {
+            self.fail(DtlsError::NoSrtpProfile);
+            return;
+        };
+        let Some(len) = keying_material_len(profile_id) else {
+            self.fail(DtlsError::NoSrtpProfile);
+            return;
+        };
+        let mut keying_material = vec![0u8; len];
+        if let Err(e) = ssl.export_keying_material(&mut keying_material, EXPORTER_LABEL, None) {
+            self.fail(DtlsError::Handshake(format!("exporter: {e}")));
+            return;
+        }
+        self.state = State::Connected;
+        self.retransmit_at = None;
+        self.events.push_back(DtlsEvent::Connected {
+            profile_id,
+            keying_material,
+            peer_fingerprint,
+            version: "1.2",
+        });
+    }
+
+    /// Drains decrypted records (and close_notify) after the handshake.
+    fn read_application_data(&mut self) {
+        let mut buf = vec![0u8; MAX_PLAINTEXT + 1];
+        loop {
+            match self.stream.ssl_read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if self.events.len() < MAX_QUEUED_EVENTS {
+                        let data = buf.get(..n).unwrap_or_default().to_vec();
+                        self.events.push_back(DtlsEvent::ApplicationData(data));
+                    }
+                }
+                Err(e) if e.code() == ErrorCode::WANT_READ => break,
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
+                    self.state = State::Closed;
+                    self.events.push_back(DtlsEvent::Closed);
+                    break;
+                }
+                Err(e) => {
+                    self.fail(DtlsError::Handshake(e.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, err: DtlsError) {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        self.state = State::Failed;
+        self.retransmit_at = None;
+        self.events.push_back(DtlsEvent::Failed(err));
+    }
+}
