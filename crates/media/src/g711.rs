@@ -1,10 +1,10 @@
 //! ITU-T G.711 µ-law (PCMU) and A-law (PCMA), table driven.
 //!
 //! The tables are built at compile time from the segment/quantisation rules of G.711
-//! (the same rules the classic Sun reference and sox use), so encode and decode are one
-//! array lookup each and bit-exact with those implementations. µ-law encodes from the
-//! top 14 bits of the sample, A-law from the top 13, exactly as the standard's input
-//! resolution says; the low bits never change the code.
+//! (the rules the classic Sun reference and sox use), so encode and decode are one
+//! array lookup each. µ-law quantises 14-bit and A-law 13-bit input; the 16-bit
+//! sample is rounded to that resolution first, as sox does, which makes every one of
+//! the 65536 codes equal to sox's (tested).
 
 use crate::codec::{Decoder, Encoder};
 use crate::error::MediaError;
@@ -137,11 +137,13 @@ static ALAW_ENC: [u8; 8192] = build_alaw_enc();
 static ULAW_DEC: [i16; 256] = build_ulaw_dec();
 static ALAW_DEC: [i16; 256] = build_alaw_dec();
 
-/// µ-law code of a 16-bit linear sample.
+/// µ-law code of a 16-bit linear sample. The sample is rounded (not truncated) to the
+/// 14 bits G.711 µ-law takes, as sox does, so the codes match sox's output exactly.
 #[inline]
 pub fn linear_to_ulaw(pcm: i16) -> u8 {
-    // (pcm >> 2) + 8192 is in 0..16384 for every i16, so the index is always in range.
-    ULAW_ENC[((pcm >> 2) as i32 + 8192) as usize & 0x3FFF]
+    let v = ((i32::from(pcm) + 2) >> 2).min(8191);
+    // v + 8192 is in 0..16384 for every i16, so the mask never changes the index.
+    ULAW_ENC[(v + 8192) as usize & 0x3FFF]
 }
 
 /// 16-bit linear value of a µ-law code.
@@ -150,10 +152,11 @@ pub fn ulaw_to_linear(code: u8) -> i16 {
     ULAW_DEC[code as usize]
 }
 
-/// A-law code of a 16-bit linear sample.
+/// A-law code of a 16-bit linear sample, rounded to A-law's 13-bit input like sox.
 #[inline]
 pub fn linear_to_alaw(pcm: i16) -> u8 {
-    ALAW_ENC[((pcm >> 3) as i32 + 4096) as usize & 0x1FFF]
+    let v = ((i32::from(pcm) + 4) >> 3).min(4095);
+    ALAW_ENC[(v + 4096) as usize & 0x1FFF]
 }
 
 /// 16-bit linear value of an A-law code.
