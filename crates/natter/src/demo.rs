@@ -114,9 +114,10 @@ fn speech(dir: &Path) -> Result<(PathBuf, &'static str), String> {
     let path = dir.join("speech.wav");
     if ok {
         if let Some((pcm, rate)) = read_wav(&raw) {
-            let mut r = natter_media::Resampler::new(rate, 8000);
             let mut out = Vec::new();
-            r.process(&pcm, &mut out);
+            if let Ok(mut r) = natter_media::Resampler::new(rate, 8000) {
+                r.process(&pcm, &mut out);
+            }
             write_wav(&path, &out, 8000)?;
             return Ok((path, "espeak-ng speech"));
         }

@@ -31,15 +31,9 @@ impl Clip {
     pub fn load(path: &Path) -> Result<Clip, String> {
         let mut src = WavSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let rate = src.sample_rate();
-        let mut pcm = Vec::new();
-        loop {
-            let before = pcm.len();
-            src.read(4800, &mut pcm)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if pcm.len() == before || pcm.len() > 48_000 * 3600 {
-                break;
-            }
-        }
+        let pcm = src
+            .read_all()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Clip { pcm, rate })
     }
 }
@@ -62,14 +56,16 @@ impl CallSource {
                 let pcm = if c.rate == rate {
                     c.pcm.clone()
                 } else {
-                    let mut r = Resampler::new(c.rate, rate);
-                    let mut out = Vec::with_capacity(c.pcm.len() * rate as usize / c.rate as usize + 1);
-                    r.process(&c.pcm, &mut out);
+                    let mut out =
+                        Vec::with_capacity(c.pcm.len() * rate as usize / c.rate.max(1) as usize + 1);
+                    if let Ok(mut r) = Resampler::new(c.rate, rate) {
+                        r.process(&c.pcm, &mut out);
+                    }
                     out
                 };
                 CallSource::Clip(pcm, 0)
             }
-            (SourceSpec::Tone(hz), _) => CallSource::Tone(ToneGenerator::new(*hz, rate, 0.5)),
+            (SourceSpec::Tone(hz), _) => CallSource::Tone(ToneGenerator::new(f64::from(*hz), rate, 16000)),
             _ => CallSource::Silence,
         }
     }

@@ -83,7 +83,9 @@ struct Dec(Box<dyn Decoder>);
 
 impl AudioDecoder for Dec {
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, DecodeError> {
-        self.0.decode(payload, out).map_err(|_| DecodeError::Corrupt)
+        self.0
+            .decode(payload, out)
+            .map_err(|e| DecodeError::Codec(e.to_string()))
     }
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
         self.0.conceal(samples, out)
@@ -117,6 +119,8 @@ pub struct MediaConfig {
     pub opus_fec: bool,
     /// Seed for RTCP interval randomisation.
     pub seed: u64,
+    /// Wallclock at `now` as a 64-bit NTP timestamp (for sender reports).
+    pub ntp_now: u64,
 }
 
 /// One call's media.
@@ -178,16 +182,10 @@ impl MediaSession {
             },
             Dec(decoder),
         );
-        let rtcp = RtpSession::new(
-            SessionConfig {
-                local_ssrc: cfg.ssrc,
-                clock_rate: neg.clock_rate,
-                cname: cfg.cname.clone(),
-                ..SessionConfig::default()
-            },
-            now,
-            cfg.seed,
-        );
+        let mut rtcp_cfg = SessionConfig::new(cfg.ssrc, neg.clock_rate, cfg.cname.clone());
+        rtcp_cfg.seed = cfg.seed;
+        rtcp_cfg.ntp_at_start = cfg.ntp_now;
+        let rtcp = RtpSession::new(rtcp_cfg, now);
         let (mut tx, mut rx, mut dtls, mut secured, mut suite) = (None, None, None, false, None);
         match &neg.keying {
             Keying::None => {
@@ -218,6 +216,7 @@ impl MediaSession {
                 );
             }
         }
+        let neg_clock = neg.clock_rate;
         let mut s = MediaSession {
             ts_per_frame: neg.clock_rate / 50,
             samples_per_frame: (rate / 50) as usize,
@@ -232,7 +231,7 @@ impl MediaSession {
             ssrc: cfg.ssrc,
             seq: cfg.seq,
             ts: cfg.ts,
-            dtmf_tx: DtmfSender::new(),
+            dtmf_tx: DtmfSender::new(neg_clock),
             dtmf_rx: DtmfReceiver::new(),
             dtmf_queue: VecDeque::new(),
             out: VecDeque::new(),
@@ -299,6 +298,9 @@ impl MediaSession {
                 self.dtmf_queue.push_back(c);
             }
         }
+        let queued: String = self.dtmf_queue.drain(..).collect();
+        let _ = self.dtmf_tx.start_str(&queued, self.ts);
+        self.stats.dtmf_sent += queued.chars().count() as u64;
     }
 
     /// Whether DTMF is still being sent.
@@ -343,23 +345,14 @@ impl MediaSession {
             return;
         }
         if let Some(pt) = self.neg.dtmf_send_pt {
-            if !self.dtmf_tx.is_active() {
-                if let Some(d) = self.dtmf_queue.pop_front() {
-                    self.dtmf_tx.start(d, ts);
-                    self.stats.dtmf_sent += 1;
-                }
-            }
             if self.dtmf_tx.is_active() {
-                let pkts = self.dtmf_tx.poll(self.ts_per_frame);
-                for p in pkts {
+                if let Some((event, ets, marker)) = self.dtmf_tx.poll(self.ts_per_frame) {
                     self.payload.clear();
-                    p.event.write(&mut self.payload);
-                    self.push_rtp(now, pt, p.marker, p.timestamp);
+                    self.payload.extend_from_slice(&event.encode());
+                    self.push_rtp(now, pt, marker, ets);
                 }
                 return;
             }
-        } else {
-            self.dtmf_queue.clear();
         }
         self.payload.clear();
         let mut payload = std::mem::take(&mut self.payload);
@@ -522,7 +515,7 @@ impl MediaSession {
     /// When [`MediaSession::handle_timeout`] must run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let d = self.dtls.as_ref().and_then(|d| d.poll_timeout());
-        let r = Some(self.rtcp.poll_timeout());
+        let r = self.rtcp.poll_timeout();
         [d, r, Some(self.last_heard + self.silence_limit)]
             .into_iter()
             .flatten()
@@ -578,7 +571,7 @@ impl MediaSession {
     pub fn stats(&self) -> MediaStats {
         let mut s = self.stats.clone();
         let r = self.rtcp.stats();
-        s.rx_lost = i64::from(r.rx_lost);
+        s.rx_lost = r.rx_lost;
         s.jitter_ms = r.jitter.as_secs_f64() * 1000.0;
         if let Some(rtt) = r.rtt {
             s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);

@@ -364,9 +364,9 @@ fn rtcp_addr(m: &Media, rtp: SocketAddr, mux: bool) -> SocketAddr {
     }
     match m.rtcp() {
         Some(r) => SocketAddr::new(
-            r.address
-                .as_deref()
-                .and_then(|a| a.parse().ok())
+            r.connection
+                .as_ref()
+                .and_then(|(_, _, a)| a.parse().ok())
                 .unwrap_or(rtp.ip()),
             r.port,
         ),

@@ -21,7 +21,7 @@ use natter_media::WavRecorder;
 use natter_sdp::Direction;
 use natter_sip::ua::{CallId, UaConfig, UaEvent, UserAgent};
 use natter_srtp::SdesKey;
-use rand::{Rng, RngCore};
+use rand::{Rng, RngCore, SeedableRng};
 
 use crate::audio::{CallSource, Clip, SourceSpec};
 use crate::config::PhoneConfig;
@@ -624,6 +624,7 @@ impl<W: Write> Phone<W> {
                 cert,
                 opus_fec: true,
                 seed,
+                ntp_now: ntp_now(),
             },
             now,
         ) {
@@ -1018,4 +1019,13 @@ fn dtmf_from_info(body: &[u8]) -> Option<char> {
     text.lines()
         .find_map(|l| l.trim().strip_prefix("Signal="))
         .and_then(|v| v.trim().chars().next())
+}
+
+/// The wallclock as a 64-bit NTP timestamp (RTCP sender reports carry it).
+fn ntp_now() -> u64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = unix.as_secs() + 2_208_988_800;
+    (secs << 32) | ((u64::from(unix.subsec_nanos()) << 32) / 1_000_000_000)
 }

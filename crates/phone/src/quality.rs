@@ -18,9 +18,10 @@ fn to_rate(pcm: &[i16], from: u32, to: u32) -> Vec<f32> {
     let v: Vec<i16> = if from == to {
         pcm.to_vec()
     } else {
-        let mut r = Resampler::new(from, to);
         let mut out = Vec::with_capacity(pcm.len() * to as usize / from.max(1) as usize + 16);
-        r.process(pcm, &mut out);
+        if let Ok(mut r) = Resampler::new(from, to) {
+            r.process(pcm, &mut out);
+        }
         out
     };
     v.into_iter().map(f32::from).collect()
