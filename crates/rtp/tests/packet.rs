@@ -109,14 +109,19 @@ fn two_byte_extensions() {
         ]
     );
     let p = RtpPacket::parse(&out).unwrap();
-    assert_eq!(p.extensions().collect::<Vec<_>>(), vec![(20, &[][..]), (3, &[0xaa, 0xbb][..])]);
+    assert_eq!(
+        p.extensions().collect::<Vec<_>>(),
+        vec![(20, &[][..]), (3, &[0xaa, 0xbb][..])]
+    );
     assert_eq!(p.to_header(), h);
     assert_eq!(p.payload(), &[9]);
 }
 
 #[test]
 fn one_byte_id_15_stops_and_unknown_profile_is_opaque() {
-    let mut buf = vec![0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0xf0, 0x33];
+    let mut buf = vec![
+        0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0xf0, 0x33,
+    ];
     let p = RtpPacket::parse(&buf).unwrap();
     assert_eq!(p.extensions().collect::<Vec<_>>(), vec![(1, &[0xaa][..])]);
     // Element that claims more bytes than remain: iteration stops, packet still valid.
@@ -162,13 +167,31 @@ fn malformed_inputs() {
 #[test]
 fn writer_rejects_unencodable_headers() {
     let mut out = Vec::new();
-    let h = RtpHeader { csrcs: vec![0; 16], ..RtpHeader::default() };
+    let h = RtpHeader {
+        csrcs: vec![0; 16],
+        ..RtpHeader::default()
+    };
     assert_eq!(h.write(&[], &mut out), Err(RtpError::TooManyCsrcs(16)));
-    let h = RtpHeader { payload_type: 128, ..RtpHeader::default() };
+    let h = RtpHeader {
+        payload_type: 128,
+        ..RtpHeader::default()
+    };
     assert_eq!(h.write(&[], &mut out), Err(RtpError::BadPayloadType(128)));
-    let h = RtpHeader { extensions: vec![(0, vec![1])], ..RtpHeader::default() };
-    assert_eq!(h.write(&[], &mut out), Err(RtpError::BadExtension { id: 0, len: 1 }));
-    let h = RtpHeader { extensions: vec![(1, vec![0; 256])], ..RtpHeader::default() };
-    assert_eq!(h.write(&[], &mut out), Err(RtpError::BadExtension { id: 1, len: 256 }));
+    let h = RtpHeader {
+        extensions: vec![(0, vec![1])],
+        ..RtpHeader::default()
+    };
+    assert_eq!(
+        h.write(&[], &mut out),
+        Err(RtpError::BadExtension { id: 0, len: 1 })
+    );
+    let h = RtpHeader {
+        extensions: vec![(1, vec![0; 256])],
+        ..RtpHeader::default()
+    };
+    assert_eq!(
+        h.write(&[], &mut out),
+        Err(RtpError::BadExtension { id: 1, len: 256 })
+    );
     assert!(out.is_empty());
 }

@@ -78,8 +78,14 @@ fn compound_sr_sdes_bye_exact() {
     let packets = parse_compound(&buf, false).unwrap();
     let expect = vec![
         sr(),
-        RtcpPacket::Sdes(vec![SdesChunk { ssrc: 0x1234_5678, items: vec![(1, b"abcd".to_vec())] }]),
-        RtcpPacket::Bye { ssrcs: vec![0x1234_5678], reason: Some("leave".into()) },
+        RtcpPacket::Sdes(vec![SdesChunk {
+            ssrc: 0x1234_5678,
+            items: vec![(1, b"abcd".to_vec())],
+        }]),
+        RtcpPacket::Bye {
+            ssrcs: vec![0x1234_5678],
+            reason: Some("leave".into()),
+        },
     ];
     assert_eq!(packets, expect);
     let mut out = Vec::new();
@@ -89,11 +95,31 @@ fn compound_sr_sdes_bye_exact() {
 
 #[test]
 fn feedback_exact() {
-    let nack = RtcpPacket::Nack { sender_ssrc: 1, media_ssrc: 2, lost: vec![100, 101, 103, 116] };
-    let pli = RtcpPacket::Pli { sender_ssrc: 1, media_ssrc: 2 };
-    let fir = RtcpPacket::Fir { sender_ssrc: 1, entries: vec![(2, 7)] };
-    let app = RtcpPacket::App { subtype: 2, ssrc: 9, name: *b"natr", data: b"xyz".to_vec() };
-    for (bytes, packet) in [(&NACK[..], nack), (&PLI[..], pli), (&FIR[..], fir), (&APP[..], app)] {
+    let nack = RtcpPacket::Nack {
+        sender_ssrc: 1,
+        media_ssrc: 2,
+        lost: vec![100, 101, 103, 116],
+    };
+    let pli = RtcpPacket::Pli {
+        sender_ssrc: 1,
+        media_ssrc: 2,
+    };
+    let fir = RtcpPacket::Fir {
+        sender_ssrc: 1,
+        entries: vec![(2, 7)],
+    };
+    let app = RtcpPacket::App {
+        subtype: 2,
+        ssrc: 9,
+        name: *b"natr",
+        data: b"xyz".to_vec(),
+    };
+    for (bytes, packet) in [
+        (&NACK[..], nack),
+        (&PLI[..], pli),
+        (&FIR[..], fir),
+        (&APP[..], app),
+    ] {
         assert_eq!(parse_packet(bytes).unwrap(), packet);
         let mut out = Vec::new();
         write_compound(std::slice::from_ref(&packet), &mut out).unwrap();
@@ -115,8 +141,15 @@ fn receiver_report_and_unknown_types() {
     assert_eq!(
         packets,
         vec![
-            RtcpPacket::ReceiverReport { ssrc: 5, reports: vec![] },
-            RtcpPacket::Other { pt: 205, fmt: 15, body: vec![0, 0, 0, 5, 0, 0, 0, 6, 1, 2, 3, 4] },
+            RtcpPacket::ReceiverReport {
+                ssrc: 5,
+                reports: vec![]
+            },
+            RtcpPacket::Other {
+                pt: 205,
+                fmt: 15,
+                body: vec![0, 0, 0, 5, 0, 0, 0, 6, 1, 2, 3, 4]
+            },
         ]
     );
     let mut out = Vec::new();
@@ -135,13 +168,23 @@ fn sr_profile_extension_ignored_and_padding_stripped() {
 
 #[test]
 fn nack_with_wrap_and_bye_without_reason() {
-    let p = RtcpPacket::Nack { sender_ssrc: 1, media_ssrc: 2, lost: vec![65535, 0, 1, 40] };
+    let p = RtcpPacket::Nack {
+        sender_ssrc: 1,
+        media_ssrc: 2,
+        lost: vec![65535, 0, 1, 40],
+    };
     let mut out = Vec::new();
     write_compound(&[p.clone()], &mut out).unwrap();
-    assert_eq!(&out[12..], &[0xff, 0xff, 0x00, 0x03, 0x00, 0x28, 0x00, 0x00]);
+    assert_eq!(
+        &out[12..],
+        &[0xff, 0xff, 0x00, 0x03, 0x00, 0x28, 0x00, 0x00]
+    );
     assert_eq!(parse_packet(&out).unwrap(), p);
 
-    let bye = RtcpPacket::Bye { ssrcs: vec![1, 2], reason: None };
+    let bye = RtcpPacket::Bye {
+        ssrcs: vec![1, 2],
+        reason: None,
+    };
     out.clear();
     write_compound(&[bye.clone()], &mut out).unwrap();
     assert_eq!(out, [0x82, 0xcb, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
@@ -150,7 +193,10 @@ fn nack_with_wrap_and_bye_without_reason() {
 
 #[test]
 fn cumulative_lost_is_24_bit_signed() {
-    let block = |lost| ReportBlock { cumulative_lost: lost, ..ReportBlock::default() };
+    let block = |lost| ReportBlock {
+        cumulative_lost: lost,
+        ..ReportBlock::default()
+    };
     for (lost, wire, back) in [
         (-1, [0xff, 0xff, 0xff], -1),
         (0x7f_ffff, [0x7f, 0xff, 0xff], 0x7f_ffff),
@@ -158,11 +204,16 @@ fn cumulative_lost_is_24_bit_signed() {
         (-0x80_0000, [0x80, 0x00, 0x00], -0x80_0000),
         (-0x90_0000, [0x80, 0x00, 0x00], -0x80_0000), // clamped
     ] {
-        let rr = RtcpPacket::ReceiverReport { ssrc: 1, reports: vec![block(lost)] };
+        let rr = RtcpPacket::ReceiverReport {
+            ssrc: 1,
+            reports: vec![block(lost)],
+        };
         let mut out = Vec::new();
         write_compound(&[rr], &mut out).unwrap();
         assert_eq!(&out[13..16], &wire);
-        let RtcpPacket::ReceiverReport { reports, .. } = parse_packet(&out).unwrap() else { panic!() };
+        let RtcpPacket::ReceiverReport { reports, .. } = parse_packet(&out).unwrap() else {
+            panic!()
+        };
         assert_eq!(reports[0].cumulative_lost, back);
     }
 }
@@ -181,7 +232,10 @@ fn malformed_inputs() {
     b[0] = 0x82;
     assert_eq!(parse_compound(&b, false), Err(RtcpError::Truncated));
     // SR too short for its sender info.
-    assert_eq!(parse_compound(&[0x80, 0xc8, 0, 1, 0, 0, 0, 1], false), Err(RtcpError::Truncated));
+    assert_eq!(
+        parse_compound(&[0x80, 0xc8, 0, 1, 0, 0, 0, 1], false),
+        Err(RtcpError::Truncated)
+    );
     // Padding count past the body, and zero.
     let rr = [0xa0u8, 0xc9, 0, 1, 0, 0, 0, 9];
     assert_eq!(parse_compound(&rr, false), Err(RtcpError::BadPadding(9)));
@@ -196,8 +250,14 @@ fn malformed_inputs() {
     let sdes = [0x81u8, 0xca, 0, 2, 0, 0, 0, 1, 1, 2, b'a', b'b'];
     assert_eq!(parse_compound(&sdes, true), Err(RtcpError::Truncated));
     // BYE with more sources than bytes, and a reason running past the end.
-    assert_eq!(parse_compound(&[0x82, 0xcb, 0, 1, 0, 0, 0, 1], true), Err(RtcpError::Truncated));
-    assert_eq!(parse_compound(&[0x81, 0xcb, 0, 2, 0, 0, 0, 1, 9, b'x', 0, 0], true), Err(RtcpError::Truncated));
+    assert_eq!(
+        parse_compound(&[0x82, 0xcb, 0, 1, 0, 0, 0, 1], true),
+        Err(RtcpError::Truncated)
+    );
+    assert_eq!(
+        parse_compound(&[0x81, 0xcb, 0, 2, 0, 0, 0, 1, 9, b'x', 0, 0], true),
+        Err(RtcpError::Truncated)
+    );
     // NACK with a partial FCI entry; FIR with a partial entry.
     let nack = [0xa1, 0xcd, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0, 2];
     assert_eq!(parse_packet(&nack), Err(RtcpError::BadLength(205)));
@@ -206,7 +266,10 @@ fn malformed_inputs() {
     fir.truncate(16);
     assert_eq!(parse_packet(&fir), Err(RtcpError::BadLength(206)));
     // PLI without media SSRC.
-    assert_eq!(parse_compound(&[0x81, 0xce, 0, 1, 0, 0, 0, 1], true), Err(RtcpError::Truncated));
+    assert_eq!(
+        parse_compound(&[0x81, 0xce, 0, 1, 0, 0, 0, 1], true),
+        Err(RtcpError::Truncated)
+    );
     // Trailing garbage shorter than a header.
     let mut b = SR.to_vec();
     b.extend_from_slice(&[0x80, 0xc9]);
@@ -216,7 +279,10 @@ fn malformed_inputs() {
     b.extend_from_slice(&[0xc0, 0xc9, 0, 0]);
     assert_eq!(parse_compound(&b, false), Err(RtcpError::BadVersion(3)));
     // parse_packet refuses extra bytes.
-    assert_eq!(parse_packet(&cat(&[&PLI, &PLI])), Err(RtcpError::BadLength(206)));
+    assert_eq!(
+        parse_packet(&cat(&[&PLI, &PLI])),
+        Err(RtcpError::BadLength(206))
+    );
 }
 
 #[test]
@@ -232,22 +298,53 @@ fn bounded_counts() {
     assert_eq!(parse_packet(&nack), Err(RtcpError::TooMany));
     nack.truncate(nack.len() - 4);
     nack[3] = 0x02;
-    let RtcpPacket::Nack { lost, .. } = parse_packet(&nack).unwrap() else { panic!() };
+    let RtcpPacket::Nack { lost, .. } = parse_packet(&nack).unwrap() else {
+        panic!()
+    };
     assert_eq!(lost.len(), 256 * 17);
 }
 
 #[test]
 fn writer_rejects_unencodable() {
     let mut out = vec![0xee];
-    let rr = RtcpPacket::ReceiverReport { ssrc: 1, reports: vec![ReportBlock::default(); 32] };
-    assert!(matches!(write_compound(&[rr], &mut out), Err(RtcpError::Unencodable(_))));
-    let sdes = RtcpPacket::Sdes(vec![SdesChunk { ssrc: 1, items: vec![(0, vec![])] }]);
+    let rr = RtcpPacket::ReceiverReport {
+        ssrc: 1,
+        reports: vec![ReportBlock::default(); 32],
+    };
+    assert!(matches!(
+        write_compound(&[rr], &mut out),
+        Err(RtcpError::Unencodable(_))
+    ));
+    let sdes = RtcpPacket::Sdes(vec![SdesChunk {
+        ssrc: 1,
+        items: vec![(0, vec![])],
+    }]);
     assert!(write_compound(&[sdes], &mut out).is_err());
-    let sdes = RtcpPacket::Sdes(vec![SdesChunk { ssrc: 1, items: vec![(1, vec![0; 256])] }]);
+    let sdes = RtcpPacket::Sdes(vec![SdesChunk {
+        ssrc: 1,
+        items: vec![(1, vec![0; 256])],
+    }]);
     assert!(write_compound(&[sdes], &mut out).is_err());
-    let bye = RtcpPacket::Bye { ssrcs: vec![], reason: Some("x".repeat(256)) };
-    assert!(write_compound(&[RtcpPacket::Pli { sender_ssrc: 1, media_ssrc: 2 }, bye], &mut out).is_err());
-    let other = RtcpPacket::Other { pt: 210, fmt: 0, body: vec![0; 0x40000] };
+    let bye = RtcpPacket::Bye {
+        ssrcs: vec![],
+        reason: Some("x".repeat(256)),
+    };
+    assert!(write_compound(
+        &[
+            RtcpPacket::Pli {
+                sender_ssrc: 1,
+                media_ssrc: 2
+            },
+            bye
+        ],
+        &mut out
+    )
+    .is_err());
+    let other = RtcpPacket::Other {
+        pt: 210,
+        fmt: 0,
+        body: vec![0; 0x40000],
+    };
     assert!(write_compound(&[other], &mut out).is_err());
     assert_eq!(out, [0xee]);
 }

@@ -6,7 +6,9 @@ use natter_rtp::{ReceiverStats, SeqVerdict};
 
 /// Feeds sequence numbers with timestamps and arrivals that carry no jitter.
 fn feed(s: &mut ReceiverStats, seqs: &[u16]) -> Vec<SeqVerdict> {
-    seqs.iter().map(|&q| s.on_packet(q, u32::from(q) * 160, u32::from(q) * 160 + 7)).collect()
+    seqs.iter()
+        .map(|&q| s.on_packet(q, u32::from(q) * 160, u32::from(q) * 160 + 7))
+        .collect()
 }
 
 #[test]
@@ -28,7 +30,14 @@ fn probation_then_valid() {
 #[test]
 fn probation_restarts_on_gap() {
     let mut s = ReceiverStats::new();
-    assert_eq!(feed(&mut s, &[10, 12, 13]), [SeqVerdict::Probation, SeqVerdict::Probation, SeqVerdict::Accepted]);
+    assert_eq!(
+        feed(&mut s, &[10, 12, 13]),
+        [
+            SeqVerdict::Probation,
+            SeqVerdict::Probation,
+            SeqVerdict::Accepted
+        ]
+    );
     assert_eq!(s.extended_highest(), 13);
     assert_eq!(s.expected(), 1);
 }
@@ -38,14 +47,22 @@ fn sequence_wrap_counts_cycles() {
     let mut s = ReceiverStats::new();
     assert_eq!(
         feed(&mut s, &[65534, 65535, 0, 1]),
-        [SeqVerdict::Probation, SeqVerdict::Accepted, SeqVerdict::Accepted, SeqVerdict::Accepted]
+        [
+            SeqVerdict::Probation,
+            SeqVerdict::Accepted,
+            SeqVerdict::Accepted,
+            SeqVerdict::Accepted
+        ]
     );
     assert_eq!(s.extended_highest(), 65536 + 1);
     assert_eq!(s.expected(), 3);
     assert_eq!(s.received(), 3);
     // Validation straddling the wrap (65535 then 0).
     let mut s = ReceiverStats::new();
-    assert_eq!(feed(&mut s, &[65535, 0]), [SeqVerdict::Probation, SeqVerdict::Accepted]);
+    assert_eq!(
+        feed(&mut s, &[65535, 0]),
+        [SeqVerdict::Probation, SeqVerdict::Accepted]
+    );
     assert_eq!(s.extended_highest(), 0);
     feed(&mut s, &[1]);
     assert_eq!(s.expected(), 2);
@@ -82,7 +99,10 @@ fn loss_and_fraction_per_a3() {
     feed(&mut s, &[19, 20]);
     assert_eq!(s.take_fraction_lost(), 0);
     // An interval where reordered packets fill earlier gaps: negative interval loss -> 0.
-    assert_eq!(feed(&mut s, &[13, 16, 17]), [SeqVerdict::LateOrDuplicate; 3]);
+    assert_eq!(
+        feed(&mut s, &[13, 16, 17]),
+        [SeqVerdict::LateOrDuplicate; 3]
+    );
     assert_eq!(s.take_fraction_lost(), 0);
     assert_eq!(s.cumulative_lost(), 0);
     // Duplicates push cumulative loss negative.
@@ -104,7 +124,10 @@ fn large_jump_is_bad_until_confirmed() {
     assert_eq!(s.received(), 2);
     // Not followed by 5001: stream continues normally.
     assert_eq!(feed(&mut s, &[13]), [SeqVerdict::Accepted]);
-    assert_eq!(feed(&mut s, &[5000, 5001]), [SeqVerdict::Bad, SeqVerdict::Restarted]);
+    assert_eq!(
+        feed(&mut s, &[5000, 5001]),
+        [SeqVerdict::Bad, SeqVerdict::Restarted]
+    );
     assert_eq!(s.received(), 1);
     assert_eq!(s.expected(), 1);
     assert_eq!(s.extended_highest(), 5001);
@@ -113,7 +136,11 @@ fn large_jump_is_bad_until_confirmed() {
     // Backwards by less than MAX_MISORDER is late; by MAX_MISORDER or more it is bad.
     assert_eq!(feed(&mut s, &[8000 - 99]), [SeqVerdict::LateOrDuplicate]);
     assert_eq!(feed(&mut s, &[8000 - 100]), [SeqVerdict::Bad]);
-    assert!(SeqVerdict::Restarted.is_usable() && !SeqVerdict::Bad.is_usable() && !SeqVerdict::Probation.is_usable());
+    assert!(
+        SeqVerdict::Restarted.is_usable()
+            && !SeqVerdict::Bad.is_usable()
+            && !SeqVerdict::Probation.is_usable()
+    );
 }
 
 #[test]
@@ -143,7 +170,11 @@ fn jitter_converges_to_constant_delay_variation() {
         let extra = if i % 2 == 0 { 0 } else { 80 };
         s.on_packet(i as u16, i * 160, i * 160 + extra);
     }
-    assert!((78..=80).contains(&s.jitter_samples()), "{}", s.jitter_samples());
+    assert!(
+        (78..=80).contains(&s.jitter_samples()),
+        "{}",
+        s.jitter_samples()
+    );
     // Huge timestamp steps do not overflow.
     let mut s = ReceiverStats::new();
     for i in 0..100u32 {
