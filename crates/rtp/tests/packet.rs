@@ -1,4 +1,5 @@
 //! RTP packet parsing and writing against hand-built bytes.
+#![allow(clippy::unwrap_used)]
 
 use natter_rtp::demux::{classify, Kind};
 use natter_rtp::{RtpError, RtpHeader, RtpPacket};

@@ -1,4 +1,5 @@
 //! RTCP parsing and writing against hand-built bytes.
+#![allow(clippy::unwrap_used)]
 
 use natter_rtp::demux::{classify, Kind};
 use natter_rtp::rtcp::{parse_compound, parse_packet, write_compound};
@@ -174,7 +175,7 @@ fn nack_with_wrap_and_bye_without_reason() {
         lost: vec![65535, 0, 1, 40],
     };
     let mut out = Vec::new();
-    write_compound(&[p.clone()], &mut out).unwrap();
+    write_compound(std::slice::from_ref(&p), &mut out).unwrap();
     assert_eq!(
         &out[12..],
         &[0xff, 0xff, 0x00, 0x03, 0x00, 0x28, 0x00, 0x00]
@@ -186,7 +187,7 @@ fn nack_with_wrap_and_bye_without_reason() {
         reason: None,
     };
     out.clear();
-    write_compound(&[bye.clone()], &mut out).unwrap();
+    write_compound(std::slice::from_ref(&bye), &mut out).unwrap();
     assert_eq!(out, [0x82, 0xcb, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
     assert_eq!(parse_packet(&out).unwrap(), bye);
 }

@@ -1,4 +1,5 @@
 //! The RTCP session with virtual time.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
 //! RFC 3550 A.1 / A.3 / A.8 receive statistics.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
