@@ -295,6 +295,11 @@ fn two_party_call_measures_rtt_and_loss() {
     assert_eq!(sb.jitter, Duration::ZERO);
     assert_eq!(a.stats().rx_lost, 0);
     assert!(a.stats().rtt.is_some() && b.stats().rtt.is_some());
+    let (ntp_b, ts_b) = a.remote_sender_info(0xbbbb).unwrap();
+    // B's SR pairs its wallclock with its media clock: 8000 Hz from t0 on both.
+    let b_clock = ((u128::from(ntp_b - NTP0) * 8000) >> 32) as u32;
+    assert!(ts_b.abs_diff(b_clock) <= 1, "{ts_b} vs {b_clock}");
+    assert_eq!(a.remote_sender_info(0x1234), None);
 }
 
 #[test]
