@@ -164,6 +164,18 @@ fn jitter_matches_hand_computation() {
 }
 
 #[test]
+fn jitter_rounding_follows_integer_a8() {
+    // |D| = 120, 100, 120: J16 = 120; 120+100-8 = 212; 212+120-13 = 319 -> 19 (float: 19.95).
+    // Dropping the +8 rounding term would give 320 -> 20.
+    let mut s = ReceiverStats::new();
+    for (i, transit) in [10000u32, 10120, 10020, 10140].into_iter().enumerate() {
+        let ts = i as u32 * 160;
+        s.on_packet(i as u16, ts, ts + transit);
+    }
+    assert_eq!(s.jitter_samples(), 19);
+}
+
+#[test]
 fn jitter_converges_to_constant_delay_variation() {
     // Alternating transit 0/+80: |D| = 80 every packet; J converges to 80 - 8 (integer form).
     let mut s = ReceiverStats::new();
