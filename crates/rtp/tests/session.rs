@@ -583,3 +583,42 @@ fn interval_grows_with_members() {
     let big = gap_with(60);
     assert!(big > Duration::from_secs(20), "{big:?}");
 }
+
+#[test]
+fn reverse_reconsideration_when_members_leave() {
+    let t0 = Instant::now();
+    let mut s = session(0x1111, t0);
+    let from = addr("198.51.100.2:5005");
+    for ssrc in [2, 3, 4] {
+        let rr = rtcp(&[RtcpPacket::ReceiverReport {
+            ssrc,
+            reports: vec![],
+        }]);
+        s.on_rtcp_received(&rr, from, t0);
+    }
+    let mut now = t0;
+    next_report(&mut s, &mut now); // pmembers = 4
+    let due = s.poll_timeout().unwrap();
+    let bye_at = now + Duration::from_millis(500);
+    assert!(due > bye_at);
+    let bye = rtcp(&[
+        RtcpPacket::ReceiverReport {
+            ssrc: 2,
+            reports: vec![],
+        },
+        RtcpPacket::Bye {
+            ssrcs: vec![2, 3, 4],
+            reason: None,
+        },
+    ]);
+    assert_eq!(s.on_rtcp_received(&bye, from, bye_at).len(), 3);
+    // §6.3.4: tn = now + (members / pmembers) * (tn - now) = now + (tn - now) / 4.
+    let expect = bye_at + (due - bye_at) / 4;
+    let got = s.poll_timeout().unwrap();
+    assert!(
+        got.max(expect) - got.min(expect) < Duration::from_micros(2),
+        "{:?} vs {:?}",
+        got - bye_at,
+        expect - bye_at
+    );
+}
