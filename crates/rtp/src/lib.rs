@@ -50,5 +50,7 @@ mod stats;
 pub use error::{RtcpError, RtpError};
 pub use packet::{Extensions, RtpHeader, RtpPacket, ONE_BYTE_PROFILE, TWO_BYTE_PROFILE};
 pub use rtcp::{ReportBlock, RtcpPacket, SdesChunk};
-pub use session::{RtpSession, SessionConfig, SessionEvent, SessionStats};
-pub use stats::{ReceiverStats, SeqVerdict};
+pub use session::{
+    RtpSession, SessionConfig, SessionEvent, SessionStats, MAX_SOURCES, TIMEOUT_INTERVALS,
+};
+pub use stats::{ReceiverStats, SeqVerdict, MAX_DROPOUT, MAX_MISORDER, MIN_SEQUENTIAL};
