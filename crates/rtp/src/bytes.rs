@@ -43,10 +43,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn u32(&mut self) -> Option<u32> {
-        let b = self.take(4)?;
-        let mut a = [0u8; 4];
-        a.copy_from_slice(b);
-        Some(u32::from_be_bytes(a))
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
     }
 
     pub(crate) fn u64(&mut self) -> Option<u64> {

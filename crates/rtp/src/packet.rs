@@ -122,7 +122,7 @@ impl<'a> RtpPacket<'a> {
             .get(FIXED_HEADER_LEN..FIXED_HEADER_LEN + 4 * n)
             .unwrap_or(&[])
             .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .filter_map(|c| c.try_into().ok().map(u32::from_be_bytes))
     }
 
     /// The raw header extension: its 16-bit profile value and data (without the 4-byte

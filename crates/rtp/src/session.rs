@@ -150,6 +150,8 @@ struct Source {
     stats: Option<ReceiverStats>,
     /// LSR value and arrival time of its last SR.
     last_sr: Option<(u32, Instant)>,
+    /// NTP and RTP timestamps of its last SR (maps its media clock to wallclock).
+    sender_info: Option<(u64, u32)>,
     last_heard: Instant,
     last_rtp: Option<Instant>,
     /// RTP arrived since our last report, so the next report includes a block for it.
@@ -242,6 +244,12 @@ impl RtpSession {
         self.sources.get(&ssrc)?.stats.as_ref()
     }
 
+    /// `(ntp, rtp_ts)` from the last SR of a remote source: the pairing of its media clock
+    /// with its wallclock, for lip sync and playout-delay estimates.
+    pub fn remote_sender_info(&self, ssrc: u32) -> Option<(u64, u32)> {
+        self.sources.get(&ssrc)?.sender_info
+    }
+
     /// NTP wallclock at `now`.
     pub fn ntp_at(&self, now: Instant) -> u64 {
         self.config.ntp_at_start.wrapping_add(ntp::duration_to_ntp(
@@ -312,13 +320,18 @@ impl RtpSession {
         for packet in packets {
             match packet {
                 RtcpPacket::SenderReport {
-                    ssrc, ntp, reports, ..
+                    ssrc,
+                    ntp,
+                    rtp_ts,
+                    reports,
+                    ..
                 } => {
                     if !self.control_from(ssrc, from, now, &mut events) {
                         continue;
                     }
                     if let Some(src) = self.touch(ssrc, now) {
                         src.last_sr = Some((ntp::middle32(ntp), now));
+                        src.sender_info = Some((ntp, rtp_ts));
                     }
                     self.on_reports(ssrc, &reports, now, &mut events);
                 }
@@ -429,6 +442,7 @@ impl RtpSession {
         let src = self.sources.entry(ssrc).or_insert(Source {
             stats: None,
             last_sr: None,
+            sender_info: None,
             last_heard: now,
             last_rtp: None,
             rtp_since_report: false,

@@ -91,11 +91,11 @@ pub fn parse_packet(buf: &[u8]) -> Result<RtcpPacket, RtcpError> {
         (PT_BYE, _) => bye(&mut r, count)?,
         (PT_APP, _) => {
             let ssrc = r.u32().ok_or(short)?;
-            let name = r.take(4).ok_or(short)?;
+            let name: [u8; 4] = r.take(4).and_then(|n| n.try_into().ok()).ok_or(short)?;
             RtcpPacket::App {
                 subtype: count,
                 ssrc,
-                name: [name[0], name[1], name[2], name[3]],
+                name,
                 data: r.rest().to_vec(),
             }
         }
