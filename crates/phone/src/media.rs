@@ -530,8 +530,18 @@ impl MediaSession {
             }
         }
         self.flush_dtls();
-        if self.secured {
-            if let Some(mut pkt) = self.rtcp.poll_rtcp(now) {
+        if self.rtcp.poll_timeout().is_some_and(|t| t <= now) {
+            for ev in self.rtcp.handle_timeout(now) {
+                if let SessionEvent::Rtt(d) = ev {
+                    self.stats.rtt_ms = Some(d.as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        while self.secured {
+            let Some(mut pkt) = self.rtcp.poll_rtcp(now) else {
+                break;
+            };
+            {
                 let ok = match &mut self.tx {
                     Some(tx) => tx.protect_rtcp_in_place(&mut pkt).is_ok(),
                     None => true,
