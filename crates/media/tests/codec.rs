@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 use natter_media::{new_decoder, new_encoder, CodecKind, CodecParams};
 
 #[test]

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 use natter_media::{digit_to_event, event_to_digit, DtmfEvent, DtmfReceiver, DtmfSender};
 
 #[test]
