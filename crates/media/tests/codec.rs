@@ -97,3 +97,47 @@ fn conceal_without_history_is_silence() {
     assert!(!dec.decode_fec(&[1, 2, 3], 160, &mut out));
     assert_eq!(out.len(), 160);
 }
+
+/// After a loss the first good frame is cross-faded from the concealment, so the seam
+/// has no step larger than the signal's own slope allows.
+#[test]
+fn plc_recovery_has_no_click() {
+    let mut enc = new_encoder(&CodecParams::new(CodecKind::L16)).unwrap();
+    let mut dec = new_decoder(CodecKind::L16).unwrap();
+    let mut gen = natter_media::ToneGenerator::new(230.0, 16000, 10000);
+    let mut out = Vec::new();
+    let mut frames = Vec::new();
+    for i in 0..12 {
+        let mut pcm = vec![0; 320];
+        gen.fill(&mut pcm);
+        if i == 9 {
+            // The frame after the loss comes back in opposite phase: worst case seam.
+            pcm.iter_mut().for_each(|s| *s = -*s);
+        }
+        let mut p = Vec::new();
+        enc.encode(&pcm, &mut p).unwrap();
+        frames.push(p);
+    }
+    for p in &frames[..8] {
+        dec.decode(p, &mut out).unwrap();
+    }
+    dec.conceal(320, &mut out);
+    // Frame 9 arrives; the tone's phase there does not match the repeated period.
+    dec.decode(&frames[9], &mut out).unwrap();
+    // Largest step a 230 Hz, 10000-peak sine makes between samples at 16 kHz is ~903;
+    // the opposite-phase frame would jump by up to 20000 without the cross-fade.
+    let seam = 9 * 320;
+    let worst = out[seam - 40..seam + 80]
+        .windows(2)
+        .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+        .max()
+        .unwrap();
+    assert!(worst < 1400, "click of {worst} at the seam");
+    // Without the cross-fade the raw frame would have started with a jump.
+    let raw = i16::from_be_bytes([frames[9][0], frames[9][1]]);
+    let jump = (i32::from(raw) - i32::from(out[seam - 1])).abs();
+    assert!(
+        jump > worst,
+        "test tone must actually be discontinuous ({jump} vs {worst})"
+    );
+}

@@ -3,8 +3,7 @@ mod common;
 
 use common::sine;
 use natter_media::{
-    goertzel_power, rms, rms_dbov, CnPayload, ComfortNoise, LegId, Mixer, Resampler,
-    ToneGenerator,
+    goertzel_power, rms, rms_dbov, CnPayload, ComfortNoise, LegId, Mixer, Resampler, ToneGenerator,
 };
 
 #[test]
@@ -139,7 +138,16 @@ fn resample_all(from: u32, to: u32, input: &[i16], chunk: usize) -> Vec<i16> {
 
 #[test]
 fn resampler_keeps_frequency_and_exact_length() {
-    for (from, to) in [(8000, 48000), (48000, 8000), (16000, 48000), (48000, 16000), (8000, 16000), (16000, 8000), (44100, 8000), (8000, 44100)] {
+    for (from, to) in [
+        (8000, 48000),
+        (48000, 8000),
+        (16000, 48000),
+        (48000, 16000),
+        (8000, 16000),
+        (16000, 8000),
+        (44100, 8000),
+        (8000, 44100),
+    ] {
         let input = sine(1000.0, from, 10000.0, from as usize); // one second
         for chunk in [160, 997, from as usize / 50] {
             let out = resample_all(from, to, &input, chunk);

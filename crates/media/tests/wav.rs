@@ -43,7 +43,12 @@ fn stereo_and_other_formats_become_mono_i16() {
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for (l, r) in [(100i16, 300i16), (-1000, 1000), (32767, 32767), (-32768, -32767)] {
+    for (l, r) in [
+        (100i16, 300i16),
+        (-1000, 1000),
+        (32767, 32767),
+        (-32768, -32767),
+    ] {
         w.write_sample(l).unwrap();
         w.write_sample(r).unwrap();
     }
