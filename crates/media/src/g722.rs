@@ -143,14 +143,11 @@ impl Band {
         // UPZERO: sign-sign update of the six zero coefficients.
         let step = if dq == 0 { 0 } else { 128 };
         let sd = neg(dq);
+        // b[i] (i = 1..=6) moves towards agreement of sign(dq) with sign(d[i-1]).
         let mut b = [0i32; 7];
-        for i in 1..7 {
-            let delta = if neg(self.d[i - 1]) == sd {
-                step
-            } else {
-                -step
-            };
-            b[i] = sat(delta + ((self.b[i] * 32640) >> 15));
+        for ((new, &old), &past) in b[1..].iter_mut().zip(&self.b[1..]).zip(&self.d[..6]) {
+            let delta = if neg(past) == sd { step } else { -step };
+            *new = sat(delta + ((old * 32640) >> 15));
         }
 
         // DELAYA: shift the delay lines.
@@ -171,8 +168,8 @@ impl Band {
 
         // FILTEZ: zero section over the six latest differences.
         let mut sz = 0;
-        for i in 1..7 {
-            sz += (self.b[i] * sat(self.d[i - 1] + self.d[i - 1])) >> 15;
+        for (&b, &d) in self.b[1..].iter().zip(&self.d[..6]) {
+            sz += (b * sat(d + d)) >> 15;
         }
         self.sz = sat(sz);
 

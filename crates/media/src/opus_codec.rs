@@ -143,7 +143,11 @@ impl Decoder for OpusDecoder {
     }
 
     fn decode_fec(&mut self, next_payload: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
-        if next_payload.is_empty() || samples == 0 || samples > MAX_FRAME || samples % 120 != 0 {
+        if samples == 0 || samples > MAX_FRAME || samples % 120 != 0 {
+            return false;
+        }
+        // libopus would quietly fall back to PLC; say "no FEC" so the caller knows.
+        if !packet_has_fec(next_payload) {
             return false;
         }
         let Some(buf) = self.buf.get_mut(..samples) else {
@@ -160,5 +164,112 @@ impl Decoder for OpusDecoder {
 
     fn sample_rate(&self) -> u32 {
         48000
+    }
+}
+
+/// True when an Opus packet is (nearly) empty, as DTX produces during silence: the
+/// sender may skip transmitting it and the receiver treats the gap as comfort noise.
+pub fn is_dtx_packet(packet: &[u8]) -> bool {
+    packet.len() <= 2
+}
+
+/// Whether `packet`'s first frame carries LBRR (in-band FEC) data for the frame before.
+///
+/// Only SILK and hybrid frames can; CELT-only ones never do. For those, the SILK
+/// header at the very start of the range-coded frame is one VAD bit per 20 ms SILK
+/// frame followed by the LBRR flag, each coded as an equiprobable bit (RFC 6716
+/// §4.2.3), so a few steps of the range decoder (§4.1) read it without decoding audio.
+/// libopus 1.3 has no call for this (`opus_packet_has_lbrr` came in 1.5).
+pub fn packet_has_fec(packet: &[u8]) -> bool {
+    let Some((&toc, rest)) = packet.split_first() else {
+        return false;
+    };
+    let config = toc >> 3;
+    if config >= 16 {
+        return false; // CELT-only
+    }
+    let frame_ms = if config < 12 {
+        [10, 20, 40, 60][usize::from(config % 4)]
+    } else {
+        [10, 20][usize::from(config % 2)]
+    };
+    let silk_frames = (frame_ms / 20).max(1);
+    // Locate the first Opus frame (RFC 6716 §3.2).
+    let first: &[u8] = match toc & 3 {
+        0 | 1 => rest,
+        2 => match rest {
+            [l0, tail @ ..] if *l0 < 252 => tail,
+            [_, _, tail @ ..] => tail,
+            _ => return false,
+        },
+        // Code 3 (several frames, padding, VBR lengths) is rare for VoIP; read the
+        // frame-count byte and, for CBR without padding, the data that follows.
+        _ => match rest {
+            [fc, tail @ ..] if fc & 0xC0 == 0 => tail,
+            _ => return false,
+        },
+    };
+    if first.is_empty() {
+        return false;
+    }
+    let mut rd = RangeBits::new(first);
+    for _ in 0..silk_frames {
+        rd.bit(); // VAD flags
+    }
+    rd.bit()
+}
+
+/// The first few steps of the RFC 6716 range decoder, enough for equiprobable bits.
+struct RangeBits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    rng: u32,
+    val: u32,
+    rem: u32,
+}
+
+impl<'a> RangeBits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        let mut d = RangeBits {
+            data,
+            pos: 0,
+            rng: 128,
+            val: 0,
+            rem: 0,
+        };
+        d.rem = d.next_byte();
+        d.val = d.rng - 1 - (d.rem >> 1);
+        d.normalize();
+        d
+    }
+
+    fn next_byte(&mut self) -> u32 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        u32::from(b)
+    }
+
+    fn normalize(&mut self) {
+        while self.rng <= 1 << 23 {
+            self.rng <<= 8;
+            let sym = self.rem;
+            self.rem = self.next_byte();
+            let sym = ((sym << 8) | self.rem) >> 1;
+            self.val = ((self.val << 8) + (255 & !sym)) & 0x7FFF_FFFF;
+        }
+    }
+
+    /// One bit of probability 1/2.
+    fn bit(&mut self) -> bool {
+        let s = self.rng >> 1;
+        let one = self.val < s;
+        if one {
+            self.rng = s;
+        } else {
+            self.val -= s;
+            self.rng -= s;
+        }
+        self.normalize();
+        one
     }
 }

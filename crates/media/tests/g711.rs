@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 mod common;
 
 use common::{fnv1a, le_bytes};
