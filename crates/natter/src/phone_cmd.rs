@@ -72,6 +72,13 @@ pub struct PhoneArgs {
     /// DTMF digits to send once the call is established (RFC 4733, else SIP INFO).
     #[arg(long)]
     pub dtmf: Option<String>,
+    /// Put the call on hold (re-INVITE a=sendonly) this many seconds after it is
+    /// established...
+    #[arg(long, requires = "resume_at")]
+    pub hold_at: Option<f64>,
+    /// ...and resume it (a=sendrecv) this many seconds after it is established.
+    #[arg(long, requires = "hold_at")]
+    pub resume_at: Option<f64>,
 }
 
 /// The UDP address of a `sip:HOST[:PORT][;transport=udp]` URI.
@@ -155,6 +162,12 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
     cfg.call = a.call.clone();
     cfg.duration = Duration::from_secs_f64(a.duration.max(0.0));
     cfg.dtmf = a.dtmf.clone();
+    if let (Some(h), Some(r)) = (a.hold_at, a.resume_at) {
+        if !(0.0..r).contains(&h) {
+            return Err("--hold-at must come before --resume-at".into());
+        }
+        cfg.hold = Some((Duration::from_secs_f64(h), Duration::from_secs_f64(r)));
+    }
     if cfg.call.is_none() && !cfg.answer && cfg.registrar.is_none() {
         return Err("nothing to do: give --call, --answer or --registrar".into());
     }

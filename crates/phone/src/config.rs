@@ -86,6 +86,9 @@ pub struct PhoneConfig {
     pub media_timeout: Duration,
     /// Registration expiry asked for.
     pub register_expires: u32,
+    /// Put established calls on hold after the first duration and resume after the
+    /// second (both from `established`).
+    pub hold: Option<(Duration, Duration)>,
 }
 
 impl Default for PhoneConfig {
@@ -110,6 +113,7 @@ impl Default for PhoneConfig {
             setup_timeout: Duration::from_secs(30),
             media_timeout: Duration::from_secs(20),
             register_expires: 300,
+            hold: None,
         }
     }
 }

@@ -627,3 +627,21 @@ pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Offe
         remote_direction,
     })
 }
+
+/// Our previous description with the audio stream's direction set to `dir` and the
+/// origin's version bumped: the body of a hold/resume re-offer (RFC 3264 §8.4) or of the
+/// answer to one. Keys, fingerprint and setup role stay as they were.
+pub fn with_direction(sdp: &str, dir: Direction, dtls_client: Option<bool>) -> Option<String> {
+    let mut sd = SessionDescription::parse(sdp).ok()?;
+    sd.bump_version();
+    for m in sd.media.iter_mut().filter(|m| m.media == "audio" && m.port != 0) {
+        m.set_direction(dir);
+        // A DTLS re-offer must not restart the handshake: state the role we took.
+        if let Some(client) = dtls_client {
+            m.remove_attributes("setup");
+            let role = if client { Setup::Active } else { Setup::Passive };
+            m.push_attribute(Attribute::value("setup", role.as_str()));
+        }
+    }
+    Some(sd.to_string())
+}

@@ -92,6 +92,10 @@ struct Call {
     ok: bool,
     stats: MediaStats,
     ice_kind: Option<CandidateType>,
+    /// The last SDP we sent (offer or answer): the base of re-offers and re-answers.
+    last_sdp: String,
+    hold_at: Option<Instant>,
+    resume_at: Option<Instant>,
 }
 
 /// The phone.
@@ -170,7 +174,7 @@ impl<W: Write> Phone<W> {
         };
         let mut rng = rand::rngs::StdRng::from_entropy();
         let outbound = target.unwrap_or(local);
-        let ua = UserAgent::new(UaConfig {
+        let mut ua = UserAgent::new(UaConfig {
             user,
             domain,
             display: None,
@@ -182,6 +186,7 @@ impl<W: Write> Phone<W> {
             timers: Default::default(),
             seed: rng.gen(),
         });
+        ua.answer_reinvites_manually(true);
         let cert = match cfg.srtp {
             SrtpMode::Dtls => Some(
                 DtlsCertificate::generate()
@@ -495,6 +500,9 @@ impl<W: Write> Phone<W> {
                 ok: false,
                 stats: MediaStats::default(),
                 ice_kind: None,
+                last_sdp: String::new(),
+                hold_at: None,
+                resume_at: None,
             },
         );
         Ok(())
@@ -549,6 +557,7 @@ impl<W: Write> Phone<W> {
         call.stage = Stage::Signalled;
         if call.outgoing {
             let sdp = offer::create_offer(&call.local);
+            call.last_sdp = sdp.clone();
             let uri = self.cfg.call.clone().unwrap_or_default();
             let Some(mut c) = self.calls.remove(&key) else { return };
             let id = self.ua.invite(now, &uri, Some(sdp.into_bytes()));
@@ -559,6 +568,7 @@ impl<W: Write> Phone<W> {
         let offer_in = call.offer_in.clone().unwrap_or_default();
         match offer::answer_offer(&offer_in, &call.local) {
             Ok((sdp, neg)) => {
+                call.last_sdp = sdp.clone();
                 let sip = call.sip;
                 self.ua.answer(now, sip, 200, Some(sdp.into_bytes()));
                 call.answered = true;
@@ -715,7 +725,7 @@ impl<W: Write> Phone<W> {
             }
             UaEvent::InDialogRequest { call, method, body } => {
                 if method == "INVITE" && !body.is_empty() {
-                    self.on_reinvite(call, &body);
+                    self.on_reinvite(now, call, &body);
                 } else if method == "INFO" {
                     if let Some(d) = dtmf_from_info(&body) {
                         self.emit(&format!("dtmf digit={d}"));
@@ -726,17 +736,57 @@ impl<W: Write> Phone<W> {
         }
     }
 
-    /// A re-INVITE changed the peer's direction (hold / resume).
-    fn on_reinvite(&mut self, call: CallId, body: &[u8]) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
-        let Ok(sd) = offer::parse(body) else { return };
-        let Some(m) = sd.media.iter().find(|m| m.media == "audio") else { return };
-        let dir = Direction::answer(m.direction(&sd), Direction::SendRecv);
+    /// A re-INVITE with an offer: follow the peer's direction (hold / resume) and answer
+    /// with our description, its direction mirrored (RFC 3264 §8.4).
+    fn on_reinvite(&mut self, now: Instant, call: CallId, body: &[u8]) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.ua.answer_reinvite(now, call, 481, None);
+            return;
+        };
+        let dir = offer::parse(body).ok().and_then(|sd| {
+            sd.media
+                .iter()
+                .find(|m| m.media == "audio" && m.port != 0)
+                .map(|m| Direction::answer(m.direction(&sd), Direction::SendRecv))
+        });
+        let Some(dir) = dir else {
+            self.ua.answer_reinvite(now, call, 488, None);
+            return;
+        };
+        let client = c.neg.as_ref().and_then(|n| match &n.keying {
+            offer::Keying::Dtls(p) => Some(p.client),
+            _ => None,
+        });
+        let Some(answer) = offer::with_direction(&c.last_sdp, dir, client) else {
+            self.ua.answer_reinvite(now, call, 500, None);
+            return;
+        };
+        c.last_sdp = answer.clone();
         if let Some(media) = &mut c.media {
             media.set_direction(dir);
         }
+        self.ua.answer_reinvite(now, call, 200, Some(answer.into_bytes()));
         let held = !dir.sends() || !dir.receives();
-        self.emit(if held { "held" } else { "resumed" });
+        self.emit(if held { "held by=remote" } else { "resumed by=remote" });
+    }
+
+    /// Puts the call on hold (`hold`) or resumes it with a re-INVITE.
+    fn local_hold(&mut self, now: Instant, call: CallId, hold: bool) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let dir = if hold { Direction::SendOnly } else { Direction::SendRecv };
+        let client = c.neg.as_ref().and_then(|n| match &n.keying {
+            offer::Keying::Dtls(p) => Some(p.client),
+            _ => None,
+        });
+        let Some(sdp) = offer::with_direction(&c.last_sdp, dir, client) else { return };
+        c.last_sdp = sdp.clone();
+        if let Some(m) = &mut c.media {
+            m.set_direction(dir);
+        }
+        let sip = c.sip;
+        if self.ua.reinvite(now, sip, sdp.into_bytes()).is_some() {
+            self.emit(if hold { "held by=local" } else { "resumed by=local" });
+        }
     }
 
     fn on_answer_sdp(&mut self, now: Instant, call: CallId, body: &[u8]) {
@@ -819,6 +869,20 @@ impl<W: Write> Phone<W> {
                 self.hangup(now, key, "setup-timeout", false);
                 continue;
             }
+            if call.hold_at.is_some_and(|t| now >= t) {
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.hold_at = None;
+                }
+                self.local_hold(now, key, true);
+                continue;
+            }
+            if call.resume_at.is_some_and(|t| now >= t) {
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.resume_at = None;
+                }
+                self.local_hold(now, key, false);
+                continue;
+            }
             if call.hangup_at.is_some_and(|t| now >= t)
                 && !call.media.as_ref().is_some_and(|m| m.dtmf_pending())
             {
@@ -885,6 +949,10 @@ impl<W: Write> Phone<W> {
         call.established_at = Some(now);
         if call.outgoing {
             call.hangup_at = Some(now + self.cfg.duration);
+        }
+        if let Some((hold, resume)) = self.cfg.hold {
+            call.hold_at = Some(now + hold);
+            call.resume_at = Some(now + resume);
         }
         if self.cfg.dtmf.as_deref().is_some_and(|d| !d.is_empty()) {
             call.dtmf_at = Some(now + Duration::from_millis(500));

@@ -237,6 +237,10 @@ pub struct UserAgent<P> {
     /// Contact URI to advertise instead of the one derived from `local`
     /// (operators registering a third-party contact).
     contact_override: Option<String>,
+    /// The application answers re-INVITE offers itself ([`UserAgent::answer_reinvite`]).
+    manual_reinvite: bool,
+    /// Re-INVITEs waiting for the application's answer: server transaction and request.
+    pending_reinvites: HashMap<CallId, (TxId, Message<'static>)>,
 }
 
 fn body_of(m: &Message<'_>) -> Vec<u8> {
@@ -266,6 +270,8 @@ impl<P: Clone> UserAgent<P> {
             reg_expires: 0,
             registered: false,
             contact_override: None,
+            manual_reinvite: false,
+            pending_reinvites: HashMap::new(),
         }
     }
 
@@ -273,6 +279,37 @@ impl<P: Clone> UserAgent<P> {
     /// requests) instead of `sip:user@local`.
     pub fn set_contact(&mut self, uri: impl Into<String>) {
         self.contact_override = Some(uri.into());
+    }
+
+    /// Let the application answer re-INVITEs that carry an offer (hold, resume, new
+    /// keys): they are reported as [`UaEvent::InDialogRequest`] with method `INVITE` and
+    /// wait for [`UserAgent::answer_reinvite`]. Off by default: the UA then answers 200
+    /// with the session's previous answer.
+    pub fn answer_reinvites_manually(&mut self, on: bool) {
+        self.manual_reinvite = on;
+    }
+
+    /// Answers a pending re-INVITE (see [`UserAgent::answer_reinvites_manually`]) with
+    /// `code` and, for 2xx, our SDP answer, which becomes the session's current answer.
+    pub fn answer_reinvite(&mut self, now: Instant, call: CallId, code: u16, sdp: Option<Vec<u8>>) {
+        let Some((tx, req)) = self.pending_reinvites.remove(&call) else {
+            return;
+        };
+        let contact = self.contact();
+        let mut resp = Message::response_to(&req, code, None, None);
+        resp.remove(HeaderName::ContentLength);
+        if (200..300).contains(&code) {
+            resp.push(HeaderName::Contact, contact);
+        }
+        resp.push(HeaderName::ContentLength, "0");
+        if let (true, Some(b)) = ((200..300).contains(&code), sdp) {
+            resp.set_body(Some("application/sdp"), b.clone());
+            if let Some(ok) = self.calls.get_mut(&call).and_then(|c| c.ok.as_mut()) {
+                ok.set_body(Some("application/sdp"), b);
+            }
+        }
+        let ev = self.layer.send_response(now, tx, &resp);
+        self.collect(now, ev);
     }
 
     /// Next event for the application.
@@ -980,6 +1017,15 @@ impl<P: Clone> UserAgent<P> {
                         self.events
                             .push_back(UaEvent::CallClosed { call, code: 200 });
                         self.respond(now, tx, &req, 200)
+                    }
+                    Method::Invite if self.manual_reinvite && !req.body.is_empty() => {
+                        self.events.push_back(UaEvent::InDialogRequest {
+                            call,
+                            method: "INVITE".into(),
+                            body: body_of(&req),
+                        });
+                        self.pending_reinvites.insert(call, (tx, req));
+                        Vec::new()
                     }
                     Method::Invite => {
                         // Re-INVITE: accept, echoing our previous answer.
