@@ -204,7 +204,11 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             self.counters.late += 1;
             return;
         }
-        let packet = Packet { seq, payload: payload.to_vec(), earliest_ms: arrival_ms - relative };
+        let packet = Packet {
+            seq,
+            payload: payload.to_vec(),
+            earliest_ms: arrival_ms - relative,
+        };
         if !self.packets.insert(ts, Entry::Audio(packet)) {
             self.counters.duplicates += 1;
             return;
@@ -247,7 +251,8 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         out.extend(self.sync.drain(..self.frame));
         let hist_max = self.fs * HISTORY_MS / 1000;
         let start = out.len() - self.frame;
-        self.history.extend_from_slice(out.get(start..).unwrap_or(&[]));
+        self.history
+            .extend_from_slice(out.get(start..).unwrap_or(&[]));
         if self.history.len() > 2 * hist_max {
             let cut = self.history.len() - hist_max;
             self.history.drain(..cut);
@@ -275,7 +280,9 @@ impl<D: AudioDecoder> JitterBuffer<D> {
     }
 
     fn update_target(&mut self) {
-        let Some(q) = self.delay.quantile_ms() else { return };
+        let Some(q) = self.delay.quantile_ms() else {
+            return;
+        };
         // A packet is fetched at the pull that needs it, up to one frame before its first
         // sample plays, so the target carries one frame on top of the measured jitter.
         let raw = (q + f64::from(self.cfg.frame_ms)).floor();
@@ -417,7 +424,9 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         let keep = f64::from(self.target_ms) + f64::from(self.cfg.frame_ms);
         let mut dropped = false;
         while self.packets.len() > 1 {
-            let Some((_, Entry::Audio(p))) = self.packets.front() else { break };
+            let Some((_, Entry::Audio(p))) = self.packets.front() else {
+                break;
+            };
             let d = self.delay_if_decoded_now(now_ms, p);
             if d <= max && !dropped {
                 break;
@@ -445,7 +454,9 @@ impl<D: AudioDecoder> JitterBuffer<D> {
     }
 
     fn try_fec(&mut self, ticks: i64) -> bool {
-        let Some((_, Entry::Audio(p))) = self.packets.front() else { return false };
+        let Some((_, Entry::Audio(p))) = self.packets.front() else {
+            return false;
+        };
         let n = self.samples(ticks);
         if n == 0 {
             return false;
@@ -466,7 +477,9 @@ impl<D: AudioDecoder> JitterBuffer<D> {
 
     /// Decodes the front packet (which is at `next_ts`) and, if `adapt`, time-stretches.
     fn decode_front(&mut self, now_ms: f64, adapt: bool) {
-        let Some((ts, Entry::Audio(p))) = self.packets.pop_front() else { return };
+        let Some((ts, Entry::Audio(p))) = self.packets.pop_front() else {
+            return;
+        };
         let queued = self.sync.len();
         let delay = now_ms + queued as f64 * 1000.0 / self.fs as f64 - p.earliest_ms;
         let mut buf = std::mem::take(&mut self.scratch);
@@ -508,7 +521,9 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             let mut extra = 0;
             while self.sync.len() < 2 * self.range.max_lag && extra < 4 {
                 match self.packets.front() {
-                    Some((ts, Entry::Audio(_))) if ts == self.next_ts => self.decode_front(now_ms, false),
+                    Some((ts, Entry::Audio(_))) if ts == self.next_ts => {
+                        self.decode_front(now_ms, false)
+                    }
                     _ => break,
                 }
                 extra += 1;
@@ -589,7 +604,9 @@ impl<D: AudioDecoder> JitterBuffer<D> {
                     None => out.resize(m, 0),
                 }
             }
-            Kind::Real => Concealer::start(&self.recent(), self.fs, self.range).generate(m, &mut out),
+            Kind::Real => {
+                Concealer::start(&self.recent(), self.fs, self.range).generate(m, &mut out)
+            }
         }
         Some(out)
     }
@@ -600,7 +617,11 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         let from_sync = self.sync.len().min(want);
         let from_hist = (want - from_sync).min(self.history.len());
         let mut v = Vec::with_capacity(from_hist + from_sync);
-        v.extend_from_slice(self.history.get(self.history.len() - from_hist..).unwrap_or(&[]));
+        v.extend_from_slice(
+            self.history
+                .get(self.history.len() - from_hist..)
+                .unwrap_or(&[]),
+        );
         v.extend_from_slice(self.sync.get(self.sync.len() - from_sync..).unwrap_or(&[]));
         v
     }

@@ -11,7 +11,10 @@ pub(crate) struct ComfortNoise {
 
 impl ComfortNoise {
     pub(crate) fn new() -> Self {
-        ComfortNoise { state: 0x2545_f491, amplitude: 0.0 }
+        ComfortNoise {
+            state: 0x2545_f491,
+            amplitude: 0.0,
+        }
     }
 
     /// Sets the level from an RFC 3389 noise level (0..127 meaning -dBov).
@@ -44,7 +47,8 @@ mod tests {
         cn.set_level(40);
         let mut out = Vec::new();
         cn.generate(16000, &mut out);
-        let rms = (out.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / out.len() as f64).sqrt();
+        let rms =
+            (out.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / out.len() as f64).sqrt();
         let want = 32767.0 * 10f64.powf(-2.0);
         assert!((rms / want - 1.0).abs() < 0.05, "{rms} vs {want}");
     }

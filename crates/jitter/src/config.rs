@@ -36,7 +36,11 @@ impl JitterConfig {
     /// frames 5..60 ms, delays up to 10 s with `min <= max`, at least one packet.
     pub fn normalized(self) -> Self {
         let sample_rate = self.sample_rate.clamp(1000, 384_000);
-        let clock_rate = if self.clock_rate == 0 { sample_rate } else { self.clock_rate.clamp(1000, 384_000) };
+        let clock_rate = if self.clock_rate == 0 {
+            sample_rate
+        } else {
+            self.clock_rate.clamp(1000, 384_000)
+        };
         let min_delay_ms = self.min_delay_ms.min(5000);
         JitterConfig {
             sample_rate,

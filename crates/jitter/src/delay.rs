@@ -33,7 +33,12 @@ impl DelayManager {
         let span = f64::from(max_delay_ms) + 1.0;
         let bucket_ms = (span / MAX_BUCKETS as f64).ceil().max(1.0);
         let buckets = (span / bucket_ms).ceil() as usize + 1;
-        DelayManager { hist: vec![0.0; buckets], bucket_ms, samples: 0, window: VecDeque::new() }
+        DelayManager {
+            hist: vec![0.0; buckets],
+            bucket_ms,
+            samples: 0,
+            window: VecDeque::new(),
+        }
     }
 
     /// Records a packet that arrived at `arrival_ms` carrying media for `media_ms` (both on

@@ -20,7 +20,9 @@ pub(crate) struct Packet {
 pub(crate) enum Entry {
     Audio(Packet),
     /// RFC 3389 comfort noise starting at `ts` with level `level` (-dBov).
-    Cn { level: u8 },
+    Cn {
+        level: u8,
+    },
 }
 
 #[derive(Debug, Default, Clone)]

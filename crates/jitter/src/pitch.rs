@@ -83,8 +83,16 @@ fn ncc(x: &[i16], a: usize, b: usize, len: usize, step: usize) -> (f64, f64) {
         bb += q * q;
         n += 1;
     }
-    let energy = if n == 0 { 0.0 } else { (aa + bb) / (2 * n) as f64 };
-    let corr = if aa > 0.0 && bb > 0.0 { ab / (aa * bb).sqrt() } else { 0.0 };
+    let energy = if n == 0 {
+        0.0
+    } else {
+        (aa + bb) / (2 * n) as f64
+    };
+    let corr = if aa > 0.0 && bb > 0.0 {
+        ab / (aa * bb).sqrt()
+    } else {
+        0.0
+    };
     (corr, energy)
 }
 
@@ -95,8 +103,11 @@ mod tests {
     #[test]
     fn finds_period_of_a_sine() {
         let fs = 16000usize;
-        let x: Vec<i16> =
-            (0..960).map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 250.0 * i as f64 / fs as f64).sin()) as i16).collect();
+        let x: Vec<i16> = (0..960)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f64::consts::PI * 250.0 * i as f64 / fs as f64).sin()) as i16
+            })
+            .collect();
         let r = PitchRange::for_rate(fs);
         // Compare the first segment with the one right after it (accelerate's shape);
         // 250 Hz has a 64-sample period, so 64 or a multiple must win with corr ~1.

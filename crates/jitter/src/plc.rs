@@ -28,7 +28,9 @@ impl Concealer {
         let ten_ms = (fs / 100).max(1);
         let n = hist.len();
         let max = range.max_lag.min(n / 2);
-        let period = match best_lag(hist, range.min_lag, max, range.decim, |l| (n - 2 * l, n - l)) {
+        let period = match best_lag(hist, range.min_lag, max, range.decim, |l| {
+            (n - 2 * l, n - l)
+        }) {
             Some(m) => {
                 let lag = m.lag;
                 let ola = (lag / 4).max(1);
@@ -49,7 +51,12 @@ impl Concealer {
             // ramp it to zero, which cannot click.
             None => vec![hist.last().copied().unwrap_or(0)],
         };
-        Concealer { period, pos: 0, run: 0, ten_ms }
+        Concealer {
+            period,
+            pos: 0,
+            run: 0,
+            ten_ms,
+        }
     }
 
     /// Appends `n` concealment samples.
@@ -84,8 +91,11 @@ mod tests {
     #[test]
     fn repeats_the_period_and_fades_to_silence() {
         let fs = 8000;
-        let hist: Vec<i16> =
-            (0..480).map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 200.0 * i as f64 / 8000.0).sin()) as i16).collect();
+        let hist: Vec<i16> = (0..480)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f64::consts::PI * 200.0 * i as f64 / 8000.0).sin()) as i16
+            })
+            .collect();
         let mut c = Concealer::start(&hist, fs, PitchRange::for_rate(fs));
         let mut out = Vec::new();
         c.generate(80, &mut out);
@@ -97,10 +107,17 @@ mod tests {
         c.generate(480, &mut out);
         // 80 + 400 samples = 60 ms at 8 kHz; from then on, silence.
         assert!(out[400..].iter().all(|&s| s == 0), "silent after 60 ms");
-        assert!(out[300..380].iter().any(|&s| s.abs() > 500), "still audible at 47 ms");
+        assert!(
+            out[300..380].iter().any(|&s| s.abs() > 500),
+            "still audible at 47 ms"
+        );
         let mut all = hist.clone();
         all.extend_from_slice(&out);
-        let jump = all.windows(2).map(|w| (i32::from(w[1]) - i32::from(w[0])).abs()).max().unwrap();
+        let jump = all
+            .windows(2)
+            .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+            .max()
+            .unwrap();
         assert!(jump <= 1260, "{jump}");
     }
 }

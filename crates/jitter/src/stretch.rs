@@ -22,7 +22,11 @@ pub(crate) struct Stretcher {
 
 impl Stretcher {
     pub(crate) fn new(range: PitchRange) -> Self {
-        Stretcher { range, accel_refused: 0, expand_refused: 0 }
+        Stretcher {
+            range,
+            accel_refused: 0,
+            expand_refused: 0,
+        }
     }
 
     /// Removes one pitch period from the start of `buf` (unplayed audio). Returns how many
@@ -65,7 +69,9 @@ impl Stretcher {
         x.extend_from_slice(hist.get(start..).unwrap_or(&[]));
         x.extend_from_slice(buf.get(..max).unwrap_or(&[]));
         let split = max;
-        let Some(m) = best_lag(&x, self.range.min_lag, max, self.range.decim, |l| (split - l, split)) else {
+        let Some(m) = best_lag(&x, self.range.min_lag, max, self.range.decim, |l| {
+            (split - l, split)
+        }) else {
             return 0;
         };
         let silent = m.energy < SILENCE_ENERGY;
@@ -100,11 +106,18 @@ mod tests {
     use super::*;
 
     fn sine(n: usize, phase0: usize) -> Vec<i16> {
-        (phase0..phase0 + n).map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 250.0 * i as f64 / 16000.0).sin()) as i16).collect()
+        (phase0..phase0 + n)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f64::consts::PI * 250.0 * i as f64 / 16000.0).sin()) as i16
+            })
+            .collect()
     }
 
     fn max_jump(x: &[i16]) -> i32 {
-        x.windows(2).map(|w| (i32::from(w[1]) - i32::from(w[0])).abs()).max().unwrap_or(0)
+        x.windows(2)
+            .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]

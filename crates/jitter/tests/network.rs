@@ -8,7 +8,11 @@ use rand::Rng;
 #[test]
 fn perfect_network_is_a_constant_delay() {
     for frame_ms in [10, 20] {
-        let sc = Scenario { packets: 250, frame_ms, ..Scenario::default() };
+        let sc = Scenario {
+            packets: 250,
+            frame_ms,
+            ..Scenario::default()
+        };
         // 33 ms one-way delay, not aligned with the pull grid.
         let o = run(&sc, 250 * 20 + 33, |_, _| vec![33.0], consecutive, vec![]);
         let src = source(250);
@@ -17,57 +21,107 @@ fn perfect_network_is_a_constant_delay() {
         let played = o.out.len() - start;
         assert!(played > 240 * PACKET_SAMPLES, "{played}");
         assert_eq!(&o.out[start..], &src[..played], "frame {frame_ms}");
-        assert!(o.out[..start].iter().all(|&s| s == 0), "silence before the first packet");
+        assert!(
+            o.out[..start].iter().all(|&s| s == 0),
+            "silence before the first packet"
+        );
         let st = o.last();
         assert!(st.current_delay_ms <= 20 + frame_ms, "{st:?}");
         assert!(st.current_delay_ms >= 20, "{st:?}");
         assert_eq!(st.target_delay_ms, 20);
         assert_eq!(
-            (st.concealed_ms, st.accelerated_ms, st.expanded_ms, st.underruns, st.late, st.duplicates),
+            (
+                st.concealed_ms,
+                st.accelerated_ms,
+                st.expanded_ms,
+                st.underruns,
+                st.late,
+                st.duplicates
+            ),
             (0, 0, 0, 0, 0, 0),
             "{st:?}"
         );
         assert_eq!(st.packets_received, 250);
-        assert_eq!(o.decoded.len(), played / PACKET_SAMPLES + usize::from(played % PACKET_SAMPLES != 0));
+        assert_eq!(
+            o.decoded.len(),
+            played / PACKET_SAMPLES + usize::from(played % PACKET_SAMPLES != 0)
+        );
     }
 }
 
 #[test]
 fn uniform_40ms_jitter_with_reordering() {
-    let sc = Scenario { packets: 1500, seed: 11, ..Scenario::default() };
-    let o = run(&sc, 1500 * 20, |_, rng| vec![10.0 + rng.gen_range(0.0..40.0)], consecutive, vec![]);
+    let sc = Scenario {
+        packets: 1500,
+        seed: 11,
+        ..Scenario::default()
+    };
+    let o = run(
+        &sc,
+        1500 * 20,
+        |_, rng| vec![10.0 + rng.gen_range(0.0..40.0)],
+        consecutive,
+        vec![],
+    );
     assert!(o.reorders > 100, "the network must reorder: {}", o.reorders);
     let warm = o.at(5000);
     let end = o.last();
     eprintln!("jitter warm {warm:?}\nend {end:?}");
-    assert_eq!(end.underruns, warm.underruns, "no underrun after warm-up: {warm:?} {end:?}");
+    assert_eq!(
+        end.underruns, warm.underruns,
+        "no underrun after warm-up: {warm:?} {end:?}"
+    );
     assert_eq!(end.late, warm.late, "no late packet after warm-up");
-    assert_eq!(end.concealed_ms, warm.concealed_ms, "no concealment after warm-up");
-    let after: Vec<_> = o.timeline.iter().filter(|t| t.0 >= 5000).map(|t| t.1).collect();
+    assert_eq!(
+        end.concealed_ms, warm.concealed_ms,
+        "no concealment after warm-up"
+    );
+    let after: Vec<_> = o
+        .timeline
+        .iter()
+        .filter(|t| t.0 >= 5000)
+        .map(|t| t.1)
+        .collect();
     let max_delay = after.iter().map(|s| s.current_delay_ms).max().unwrap();
     let min_delay = after.iter().map(|s| s.current_delay_ms).min().unwrap();
     assert!(max_delay < 120, "delay settles below 120 ms: {max_delay}");
     assert!(min_delay >= 40, "delay covers the jitter: {min_delay}");
     let target = end.target_delay_ms;
-    assert!((50..=70).contains(&target), "target ~ 97th percentile + frame: {target}");
+    assert!(
+        (50..=70).contains(&target),
+        "target ~ 97th percentile + frame: {target}"
+    );
     // Every packet from warm-up on was played exactly once, in order.
-    let first = o.decoded.iter().position(|&k| k == 250).expect("packet 250 played");
+    let first = o
+        .decoded
+        .iter()
+        .position(|&k| k == 250)
+        .expect("packet 250 played");
     let tail = &o.decoded[first..];
     for (i, k) in tail.iter().enumerate() {
         assert_eq!(*k, 250 + i as u32, "packet order after warm-up");
     }
     assert!(tail.len() > 1100, "{}", tail.len());
     let jump = max_jump(&o.out[16000 * 5..]);
-    assert!(jump <= 2 * natural_jump(), "jump {jump} vs natural {}", natural_jump());
+    assert!(
+        jump <= 2 * natural_jump(),
+        "jump {jump} vs natural {}",
+        natural_jump()
+    );
 }
 
 fn loss_run(rate: f64, frame_ms: u32, seed: u64) {
-    let sc = Scenario { packets: 1500, frame_ms, seed, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 1500,
+        frame_ms,
+        seed,
+        ..Scenario::default()
+    };
     let o = run(
         &sc,
         1500 * 20,
         |k, rng| {
-            let keep = k < 10 || k >= 1490 || !rng.gen_bool(rate);
+            let keep = !(10..1490).contains(&k) || !rng.gen_bool(rate);
             if keep {
                 vec![5.0]
             } else {
@@ -81,15 +135,27 @@ fn loss_run(rate: f64, frame_ms: u32, seed: u64) {
     let lost = o.lost.len() as u64;
     let expect_lost = (1500.0 * rate) as u64;
     assert!(lost > expect_lost / 2 && lost < expect_lost * 2, "{lost}");
-    assert_eq!(st.concealed_ms, lost * 20, "concealment equals loss: {st:?}");
+    assert_eq!(
+        st.concealed_ms,
+        lost * 20,
+        "concealment equals loss: {st:?}"
+    );
     assert_eq!(o.out.len(), o.pulls * o.frame, "output length exact");
     // Every delivered packet was played, in order (the very last may still be queued).
     let delivered: Vec<u32> = (0..1500).filter(|k| !o.lost.contains(k)).collect();
-    assert!(o.decoded.len() + 1 >= delivered.len(), "{}", o.decoded.len());
+    assert!(
+        o.decoded.len() + 1 >= delivered.len(),
+        "{}",
+        o.decoded.len()
+    );
     assert_eq!(o.decoded[..], delivered[..o.decoded.len()]);
     assert_eq!((st.late, st.accelerated_ms > 100), (0, false), "{st:?}");
     let jump = max_jump(&o.out);
-    assert!(jump <= 2 * natural_jump(), "jump {jump} vs natural {}", natural_jump());
+    assert!(
+        jump <= 2 * natural_jump(),
+        "jump {jump} vs natural {}",
+        natural_jump()
+    );
 }
 
 #[test]
@@ -106,9 +172,24 @@ fn ten_percent_loss_is_concealed_smoothly() {
 
 #[test]
 fn duplicates_are_ignored() {
-    let sc = Scenario { packets: 300, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 300,
+        ..Scenario::default()
+    };
     let clean = run(&sc, 6000, |_, _| vec![15.0], consecutive, vec![]);
-    let dup = run(&sc, 6000, |k, _| if k % 3 == 0 { vec![15.0, 17.0] } else { vec![15.0] }, consecutive, vec![]);
+    let dup = run(
+        &sc,
+        6000,
+        |k, _| {
+            if k % 3 == 0 {
+                vec![15.0, 17.0]
+            } else {
+                vec![15.0]
+            }
+        },
+        consecutive,
+        vec![],
+    );
     assert_eq!(dup.out, clean.out);
     let st = dup.last();
     assert_eq!(st.duplicates, 100);
@@ -118,8 +199,17 @@ fn duplicates_are_ignored() {
 
 #[test]
 fn late_packet_is_counted_and_concealed() {
-    let sc = Scenario { packets: 300, ..Scenario::default() };
-    let o = run(&sc, 6000, |k, _| vec![if k == 100 { 215.0 } else { 15.0 }], consecutive, vec![]);
+    let sc = Scenario {
+        packets: 300,
+        ..Scenario::default()
+    };
+    let o = run(
+        &sc,
+        6000,
+        |k, _| vec![if k == 100 { 215.0 } else { 15.0 }],
+        consecutive,
+        vec![],
+    );
     let st = o.last();
     assert_eq!(st.late, 1, "{st:?}");
     assert_eq!(st.concealed_ms, 20, "{st:?}");
@@ -127,14 +217,30 @@ fn late_packet_is_counted_and_concealed() {
     let want: Vec<u32> = (0..300).filter(|&k| k != 100).collect();
     assert_eq!(o.decoded[..], want[..o.decoded.len()]);
     assert!(o.decoded.len() >= 298);
-    assert!(st.target_delay_ms <= 25, "one late packet does not move the target: {st:?}");
+    assert!(
+        st.target_delay_ms <= 25,
+        "one late packet does not move the target: {st:?}"
+    );
 }
 
 fn drift_run(speed: f64) -> (u32, u32, Outcome) {
-    let sc = Scenario { packets: 3000, frame_ms: 10, sender_speed: speed, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 3000,
+        frame_ms: 10,
+        sender_speed: speed,
+        ..Scenario::default()
+    };
     let o = run(&sc, 59_000, |_, _| vec![12.0], consecutive, vec![]);
-    let after: Vec<_> = o.timeline.iter().filter(|t| t.0 >= 2000).map(|t| t.1.current_delay_ms).collect();
-    let (min, max) = (*after.iter().min().unwrap(), *after.iter().max().unwrap());
+    let after: Vec<_> = o
+        .timeline
+        .iter()
+        .filter(|t| t.0 >= 2000)
+        .map(|t| t.1.current_delay_ms)
+        .collect();
+    let (min, max) = (
+        *after.iter().min().expect("samples"),
+        *after.iter().max().expect("samples"),
+    );
     (min, max, o)
 }
 
@@ -144,24 +250,41 @@ fn sender_clock_drift_is_absorbed() {
     let (min, max, o) = drift_run(1.005);
     let st = o.last();
     eprintln!("fast {min}..{max} {st:?}");
-    assert!(min >= 20 && max <= 60, "fast sender: delay {min}..{max} {st:?}");
+    assert!(
+        min >= 20 && max <= 60,
+        "fast sender: delay {min}..{max} {st:?}"
+    );
     assert!((200..=400).contains(&st.accelerated_ms), "{st:?}");
-    assert_eq!((st.underruns, st.concealed_ms, st.dropped), (0, 0, 0), "{st:?}");
+    assert_eq!(
+        (st.underruns, st.concealed_ms, st.dropped),
+        (0, 0, 0),
+        "{st:?}"
+    );
     assert!(max_jump(&o.out) <= 2 * natural_jump());
 
     // 0.5 % slow: the missing 300 ms is made up by expansion, without underruns.
     let (min, max, o) = drift_run(0.995);
     let st = o.last();
     eprintln!("slow {min}..{max} {st:?}");
-    assert!(min >= 20 && max <= 60, "slow sender: delay {min}..{max} {st:?}");
+    assert!(
+        min >= 20 && max <= 60,
+        "slow sender: delay {min}..{max} {st:?}"
+    );
     assert!((200..=400).contains(&st.expanded_ms), "{st:?}");
-    assert_eq!((st.underruns, st.concealed_ms, st.dropped), (0, 0, 0), "{st:?}");
+    assert_eq!(
+        (st.underruns, st.concealed_ms, st.dropped),
+        (0, 0, 0),
+        "{st:?}"
+    );
     assert!(max_jump(&o.out) <= 2 * natural_jump());
 }
 
 #[test]
 fn dtx_gap_plays_comfort_noise_without_loss() {
-    let sc = Scenario { packets: 300, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 300,
+        ..Scenario::default()
+    };
     // Talk for packets 0..100, silence 100..200 with a CN packet at its start and SID
     // updates every 200 ms (each consuming a sequence number), talk again from 200.
     let mut extra = Vec::new();
@@ -207,28 +330,52 @@ fn dtx_gap_plays_comfort_noise_without_loss() {
     let resumed = find(&o.out, &packet_samples(201)).expect("packet 201 played unmodified");
     assert!(resumed > start + 200 * PACKET_SAMPLES, "{resumed}");
     let p200 = packet_samples(200);
-    assert_eq!(&o.out[resumed - PACKET_SAMPLES + 80..resumed], &p200[80..], "200 after its 5 ms merge");
+    assert_eq!(
+        &o.out[resumed - PACKET_SAMPLES + 80..resumed],
+        &p200[80..],
+        "200 after its 5 ms merge"
+    );
 }
 
 #[test]
 fn delay_spike_raises_target_then_recovers() {
-    let sc = Scenario { packets: 1000, seed: 21, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 1000,
+        seed: 21,
+        ..Scenario::default()
+    };
     let o = run(
         &sc,
         20_000,
         |k, rng| {
             let base = 20.0 + rng.gen_range(0.0..5.0);
             // Packets sent between 5 s and 6 s are held up by 200 ms.
-            vec![if (250..300).contains(&k) { base + 200.0 } else { base }]
+            vec![if (250..300).contains(&k) {
+                base + 200.0
+            } else {
+                base
+            }]
         },
         consecutive,
         vec![],
     );
     let before = o.at(4900);
     assert!(before.target_delay_ms <= 30, "{before:?}");
-    let peak = o.timeline.iter().filter(|t| (5000..8000).contains(&t.0)).map(|t| t.1.target_delay_ms).max().unwrap();
+    let peak = o
+        .timeline
+        .iter()
+        .filter(|t| (5000..8000).contains(&t.0))
+        .map(|t| t.1.target_delay_ms)
+        .max()
+        .unwrap();
     assert!(peak >= 180, "target rises with the spike: {peak}");
-    let peak_delay = o.timeline.iter().filter(|t| (5000..8000).contains(&t.0)).map(|t| t.1.current_delay_ms).max().unwrap();
+    let peak_delay = o
+        .timeline
+        .iter()
+        .filter(|t| (5000..8000).contains(&t.0))
+        .map(|t| t.1.current_delay_ms)
+        .max()
+        .unwrap();
     assert!(peak_delay >= 150, "playout delay follows: {peak_delay}");
     let end = o.last();
     eprintln!("spike peak {peak} {peak_delay} end {end:?}");
@@ -241,7 +388,12 @@ fn delay_spike_raises_target_then_recovers() {
 
 #[test]
 fn sequence_and_timestamp_wrap() {
-    let sc = Scenario { packets: 300, seq0: 65_400, ts0: u32::MAX - 50 * PACKET_SAMPLES as u32 + 7, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 300,
+        seq0: 65_400,
+        ts0: u32::MAX - 50 * PACKET_SAMPLES as u32 + 7,
+        ..Scenario::default()
+    };
     let o = run(&sc, 300 * 20 + 15, |_, _| vec![15.0], consecutive, vec![]);
     let src = source(300);
     let start = find(&o.out, &src[..PACKET_SAMPLES]).unwrap();
@@ -249,13 +401,23 @@ fn sequence_and_timestamp_wrap() {
     assert!(played > 290 * PACKET_SAMPLES);
     assert_eq!(&o.out[start..], &src[..played]);
     let st = o.last();
-    assert_eq!((st.late, st.duplicates, st.concealed_ms, st.underruns), (0, 0, 0, 0), "{st:?}");
+    assert_eq!(
+        (st.late, st.duplicates, st.concealed_ms, st.underruns),
+        (0, 0, 0, 0),
+        "{st:?}"
+    );
 }
 
 #[test]
 fn fec_recovers_isolated_losses() {
     // With 60 ms of buffer the packet after a loss is there in time to carry its FEC.
-    let sc = Scenario { packets: 1000, fec: true, min_delay_ms: 60, seed: 9, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 1000,
+        fec: true,
+        min_delay_ms: 60,
+        seed: 9,
+        ..Scenario::default()
+    };
     let mut prev_lost = true;
     let o = run(
         &sc,
@@ -285,8 +447,25 @@ fn fec_recovers_isolated_losses() {
 
 #[test]
 fn native_plc_is_used_when_offered() {
-    let sc = Scenario { packets: 500, native_plc: true, seed: 13, ..Scenario::default() };
-    let o = run(&sc, 10_000, |k, rng| if k > 10 && rng.gen_bool(0.05) { vec![] } else { vec![15.0] }, consecutive, vec![]);
+    let sc = Scenario {
+        packets: 500,
+        native_plc: true,
+        seed: 13,
+        ..Scenario::default()
+    };
+    let o = run(
+        &sc,
+        10_000,
+        |k, rng| {
+            if k > 10 && rng.gen_bool(0.05) {
+                vec![]
+            } else {
+                vec![15.0]
+            }
+        },
+        consecutive,
+        vec![],
+    );
     let st = o.last();
     assert!(!o.lost.is_empty());
     assert_eq!(st.concealed_ms, o.lost.len() as u64 * 20, "{st:?}");

@@ -22,7 +22,8 @@ const TAG_BITS: usize = 32;
 
 /// Sample `i` of the untagged source.
 pub fn tone(i: u64) -> i16 {
-    (AMPLITUDE * (2.0 * std::f64::consts::PI * TONE_HZ * i as f64 / f64::from(FS)).sin()).round() as i16
+    (AMPLITUDE * (2.0 * std::f64::consts::PI * TONE_HZ * i as f64 / f64::from(FS)).sin()).round()
+        as i16
 }
 
 /// The tagged samples of packet `k`.
@@ -45,7 +46,11 @@ pub fn l16(samples: &[i16]) -> Vec<u8> {
 }
 
 fn read_tag(samples: &[i16]) -> u32 {
-    samples.iter().take(TAG_BITS).enumerate().fold(0, |acc, (j, s)| acc | (((*s & 1) as u32) << j))
+    samples
+        .iter()
+        .take(TAG_BITS)
+        .enumerate()
+        .fold(0, |acc, (j, s)| acc | (((*s & 1) as u32) << j))
 }
 
 /// L16 (raw big-endian i16) decoder that logs the tag of every decoded packet. With `fec`
@@ -60,12 +65,23 @@ pub struct TestDecoder {
 impl TestDecoder {
     pub fn new() -> (Self, Rc<RefCell<Vec<u32>>>) {
         let log = Rc::new(RefCell::new(Vec::new()));
-        (TestDecoder { log: log.clone(), native_plc: false, fec: false, plc_calls: Rc::default() }, log)
+        (
+            TestDecoder {
+                log: log.clone(),
+                native_plc: false,
+                fec: false,
+                plc_calls: Rc::default(),
+            },
+            log,
+        )
     }
 }
 
 fn parse_l16(payload: &[u8]) -> Vec<i16> {
-    payload.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect()
+    payload
+        .chunks_exact(2)
+        .map(|c| i16::from_be_bytes([c[0], c[1]]))
+        .collect()
 }
 
 impl AudioDecoder for TestDecoder {
@@ -169,12 +185,20 @@ impl Outcome {
         self.timeline.last().map(|t| t.1).unwrap_or_default()
     }
     pub fn at(&self, ms: u64) -> JitterStats {
-        self.timeline.iter().take_while(|t| t.0 <= ms).last().map(|t| t.1).unwrap_or_default()
+        self.timeline
+            .iter()
+            .take_while(|t| t.0 <= ms)
+            .last()
+            .map(|t| t.1)
+            .unwrap_or_default()
     }
 }
 
 pub fn max_jump(x: &[i16]) -> i32 {
-    x.windows(2).map(|w| (i32::from(w[1]) - i32::from(w[0])).abs()).max().unwrap_or(0)
+    x.windows(2)
+        .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+        .max()
+        .unwrap_or(0)
 }
 
 /// Largest sample-to-sample step of the clean source.
@@ -196,13 +220,19 @@ pub fn run(
     let mut lost = Vec::new();
     for k in 0..sc.packets {
         // `shape` may skip packets (DTX) or renumber them; default: consecutive.
-        let Some((seq_off, ts_off)) = shape(k) else { continue };
+        let Some((seq_off, ts_off)) = shape(k) else {
+            continue;
+        };
         let seq = sc.seq0.wrapping_add(seq_off);
         let ts = sc.ts0.wrapping_add(ts_off);
         let send_ms = f64::from(k) * f64::from(PACKET_MS) / sc.sender_speed;
         let mut samples = packet_samples(k);
         if sc.fec {
-            let prev = if k == 0 { vec![0; PACKET_SAMPLES] } else { packet_samples(k - 1) };
+            let prev = if k == 0 {
+                vec![0; PACKET_SAMPLES]
+            } else {
+                packet_samples(k - 1)
+            };
             samples.extend_from_slice(&prev);
         }
         let payload = l16(&samples);
@@ -212,14 +242,32 @@ pub fn run(
         }
         for d in delays {
             let arrival_us = ((send_ms + d) * 1000.0).round() as u64;
-            wire.push(Sent { arrival_us, seq, ts, payload: payload.clone(), cn_level: None });
+            wire.push(Sent {
+                arrival_us,
+                seq,
+                ts,
+                payload: payload.clone(),
+                cn_level: None,
+            });
         }
     }
     // Stable sort keeps send order for equal arrival times.
-    let in_send_order: Vec<u16> = wire.iter().filter(|s| s.cn_level.is_none()).map(|s| s.seq).collect();
+    let in_send_order: Vec<u16> = wire
+        .iter()
+        .filter(|s| s.cn_level.is_none())
+        .map(|s| s.seq)
+        .collect();
     wire.sort_by_key(|s| s.arrival_us);
-    let arrival_order: Vec<u16> = wire.iter().filter(|s| s.cn_level.is_none()).map(|s| s.seq).collect();
-    let reorders = in_send_order.iter().zip(&arrival_order).filter(|(a, b)| a != b).count();
+    let arrival_order: Vec<u16> = wire
+        .iter()
+        .filter(|s| s.cn_level.is_none())
+        .map(|s| s.seq)
+        .collect();
+    let reorders = in_send_order
+        .iter()
+        .zip(&arrival_order)
+        .filter(|(a, b)| a != b)
+        .count();
 
     let (mut dec, log) = TestDecoder::new();
     dec.fec = sc.fec;
@@ -254,14 +302,27 @@ pub fn run(
         }
         let before = out.len();
         jb.pull(t0 + Duration::from_micros(t_us), &mut out);
-        assert_eq!(out.len() - before, frame, "pull must yield exactly one frame");
+        assert_eq!(
+            out.len() - before,
+            frame,
+            "pull must yield exactly one frame"
+        );
         pulls += 1;
         timeline.push((t_ms, jb.stats()));
         t_ms += u64::from(sc.frame_ms);
     }
     let decoded = log.borrow().clone();
     let plc_samples = *plc.borrow();
-    Outcome { out, pulls, timeline, decoded, plc_samples, frame, lost, reorders }
+    Outcome {
+        out,
+        pulls,
+        timeline,
+        decoded,
+        plc_samples,
+        frame,
+        lost,
+        reorders,
+    }
 }
 
 /// Consecutive numbering, the common case for `run`'s `shape`.
