@@ -373,7 +373,15 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         // A hole before the front packet. Time already spent concealing in an underrun
         // covers it first.
         let gap = ts - self.next_ts;
+        // A hole in sequence numbers means loss; none (or no expectation) means DTX.
+        let lost = matches!(self.expect_seq, Some(e) if seq > e);
         let credit = self.frozen_ticks.min(gap);
+        if credit > 0 && lost && self.in_underrun {
+            // The "underrun" was the lost packet's slot running empty: it is loss, and
+            // already counted as concealment, not a late packet.
+            self.counters.underruns = self.counters.underruns.saturating_sub(1);
+            self.in_underrun = false;
+        }
         self.frozen_ticks -= credit;
         self.next_ts += credit;
         let rest = gap - credit;
@@ -387,8 +395,6 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             self.resync_to_front();
             return;
         }
-        // A hole in sequence numbers means loss; none (or no expectation) means DTX.
-        let lost = matches!(self.expect_seq, Some(e) if seq > e);
         let chunk_ticks = rest.min(self.ticks(self.frame));
         if lost {
             if rest <= self.packet_ticks && self.try_fec(rest) {

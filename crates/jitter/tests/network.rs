@@ -66,7 +66,6 @@ fn uniform_40ms_jitter_with_reordering() {
     assert!(o.reorders > 100, "the network must reorder: {}", o.reorders);
     let warm = o.at(5000);
     let end = o.last();
-    eprintln!("jitter warm {warm:?}\nend {end:?}");
     assert_eq!(
         end.underruns, warm.underruns,
         "no underrun after warm-up: {warm:?} {end:?}"
@@ -104,7 +103,7 @@ fn uniform_40ms_jitter_with_reordering() {
     assert!(tail.len() > 1100, "{}", tail.len());
     let jump = max_jump(&o.out[16000 * 5..]);
     assert!(
-        jump <= 2 * natural_jump(),
+        jump <= natural_jump() * 5 / 4,
         "jump {jump} vs natural {}",
         natural_jump()
     );
@@ -149,10 +148,10 @@ fn loss_run(rate: f64, frame_ms: u32, seed: u64) {
         o.decoded.len()
     );
     assert_eq!(o.decoded[..], delivered[..o.decoded.len()]);
-    assert_eq!((st.late, st.accelerated_ms > 100), (0, false), "{st:?}");
+    assert_eq!((st.late, st.underruns, st.accelerated_ms > 100), (0, 0, false), "{st:?}");
     let jump = max_jump(&o.out);
     assert!(
-        jump <= 2 * natural_jump(),
+        jump <= natural_jump() * 5 / 4,
         "jump {jump} vs natural {}",
         natural_jump()
     );
@@ -249,7 +248,6 @@ fn sender_clock_drift_is_absorbed() {
     // 0.5 % fast: 300 ms of surplus audio in 60 s must be taken out by accelerate.
     let (min, max, o) = drift_run(1.005);
     let st = o.last();
-    eprintln!("fast {min}..{max} {st:?}");
     assert!(
         min >= 20 && max <= 60,
         "fast sender: delay {min}..{max} {st:?}"
@@ -260,12 +258,11 @@ fn sender_clock_drift_is_absorbed() {
         (0, 0, 0),
         "{st:?}"
     );
-    assert!(max_jump(&o.out) <= 2 * natural_jump());
+    assert!(max_jump(&o.out) <= natural_jump() * 5 / 4);
 
     // 0.5 % slow: the missing 300 ms is made up by expansion, without underruns.
     let (min, max, o) = drift_run(0.995);
     let st = o.last();
-    eprintln!("slow {min}..{max} {st:?}");
     assert!(
         min >= 20 && max <= 60,
         "slow sender: delay {min}..{max} {st:?}"
@@ -276,7 +273,7 @@ fn sender_clock_drift_is_absorbed() {
         (0, 0, 0),
         "{st:?}"
     );
-    assert!(max_jump(&o.out) <= 2 * natural_jump());
+    assert!(max_jump(&o.out) <= natural_jump() * 5 / 4);
 }
 
 #[test]
@@ -311,7 +308,6 @@ fn dtx_gap_plays_comfort_noise_without_loss() {
         extra,
     );
     let st = o.last();
-    eprintln!("dtx {st:?}");
     assert_eq!(st.concealed_ms, 0, "{st:?}");
     assert_eq!(st.underruns, 0, "{st:?}");
     assert_eq!(st.late, 0, "{st:?}");
@@ -378,7 +374,6 @@ fn delay_spike_raises_target_then_recovers() {
         .unwrap();
     assert!(peak_delay >= 150, "playout delay follows: {peak_delay}");
     let end = o.last();
-    eprintln!("spike peak {peak} {peak_delay} end {end:?}");
     assert!(end.target_delay_ms <= 30, "target comes back down: {end:?}");
     assert!(end.current_delay_ms <= 60, "delay comes back down: {end:?}");
     assert!(end.accelerated_ms >= 100, "{end:?}");
@@ -470,4 +465,27 @@ fn native_plc_is_used_when_offered() {
     assert!(!o.lost.is_empty());
     assert_eq!(st.concealed_ms, o.lost.len() as u64 * 20, "{st:?}");
     assert_eq!(o.plc_samples, o.lost.len() * PACKET_SAMPLES);
+}
+
+#[test]
+fn stall_beyond_max_delay_drops_instead_of_stretching() {
+    // The network stalls for 600 ms, then delivers the backlog at once; with a 150 ms
+    // ceiling the buffer must discard what it cannot play in time.
+    let sc = Scenario { packets: 500, max_delay_ms: 150, seed: 17, ..Scenario::default() };
+    let o = run(
+        &sc,
+        10_000,
+        |k, _| {
+            let send = f64::from(k) * 20.0;
+            vec![if (100..130).contains(&k) { 2600.0 - send + 15.0 } else { 15.0 }]
+        },
+        consecutive,
+        vec![],
+    );
+    let st = o.last();
+    assert!(st.dropped > 0, "{st:?}");
+    let worst = o.timeline.iter().map(|t| t.1.current_delay_ms).max().expect("pulls");
+    assert!(worst <= 150 + 20, "never plays later than max_delay + one frame: {worst}");
+    assert!(st.target_delay_ms <= 30 && st.current_delay_ms <= 60, "recovers: {st:?}");
+    assert!(max_jump(&o.out) <= natural_jump() * 5 / 4, "{}", max_jump(&o.out));
 }
