@@ -655,3 +655,136 @@ fn crossfade(cont: &[i16], buf: &mut [i16]) {
 fn ms_since(origin: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(origin).as_secs_f64() * 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DecodeError;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::time::Duration;
+
+    /// L16 decoder that fails on odd lengths.
+    struct L16;
+    impl AudioDecoder for L16 {
+        fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, DecodeError> {
+            if payload.len() % 2 == 1 {
+                return Err(DecodeError::Malformed("odd"));
+            }
+            out.extend(
+                payload
+                    .chunks_exact(2)
+                    .map(|c| i16::from_be_bytes([c[0], c[1]])),
+            );
+            Ok(payload.len() / 2)
+        }
+        fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+            out.resize(out.len() + samples, 0);
+        }
+        fn sample_rate(&self) -> u32 {
+            8000
+        }
+    }
+
+    #[test]
+    fn silence_before_the_first_packet_in_exact_frames() {
+        let mut cfg = JitterConfig::new(8000, 8000);
+        cfg.frame_ms = 10;
+        let mut jb = JitterBuffer::new(cfg, L16);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        for i in 0..5 {
+            jb.pull(t0 + Duration::from_millis(i * 10), &mut out);
+        }
+        assert_eq!(out, vec![0; 400]);
+        assert_eq!(
+            jb.stats(),
+            JitterStats {
+                target_delay_ms: 20,
+                ..JitterStats::default()
+            }
+        );
+    }
+
+    #[test]
+    fn config_is_normalized() {
+        let cfg = JitterConfig {
+            sample_rate: 0,
+            clock_rate: 0,
+            frame_ms: 1000,
+            min_delay_ms: 900,
+            max_delay_ms: 5,
+            max_packets: 0,
+        }
+        .normalized();
+        assert_eq!(
+            cfg,
+            JitterConfig {
+                sample_rate: 1000,
+                clock_rate: 1000,
+                frame_ms: 60,
+                min_delay_ms: 900,
+                max_delay_ms: 900,
+                max_packets: 1
+            }
+        );
+    }
+
+    /// Random garbage in, random timing: memory stays bounded and pulls stay exact.
+    #[test]
+    fn random_operations_keep_memory_bounded() {
+        let mut rng = StdRng::seed_from_u64(99);
+        let mut cfg = JitterConfig::new(8000, 8000);
+        cfg.max_packets = 40;
+        let mut jb = JitterBuffer::new(cfg, L16);
+        let t0 = Instant::now();
+        let mut t = 0u64;
+        let mut seq = 0u16;
+        let mut ts = 0u32;
+        let mut out = Vec::new();
+        for _ in 0..20_000 {
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    // Mostly a plausible stream, sometimes wild jumps and bad payloads.
+                    seq = if rng.gen_bool(0.05) {
+                        rng.gen()
+                    } else {
+                        seq.wrapping_add(1)
+                    };
+                    ts = if rng.gen_bool(0.05) {
+                        rng.gen()
+                    } else {
+                        ts.wrapping_add(160)
+                    };
+                    let len = if rng.gen_bool(0.1) {
+                        rng.gen_range(0..2000)
+                    } else {
+                        320
+                    };
+                    let payload: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+                    let jitter = rng.gen_range(0..200);
+                    jb.insert(seq, ts, &payload, t0 + Duration::from_millis(t + jitter));
+                }
+                6 => jb.insert_comfort_noise(rng.gen(), rng.gen(), t0 + Duration::from_millis(t)),
+                _ => {
+                    t += 20;
+                    out.clear();
+                    jb.pull(t0 + Duration::from_millis(t), &mut out);
+                    assert_eq!(out.len(), 160);
+                }
+            }
+            assert!(jb.packets.len() <= 40);
+            assert!(
+                jb.sync.len() <= 8000 * (MAX_PACKET_MS * 6) / 1000,
+                "{}",
+                jb.sync.len()
+            );
+            assert!(jb.history.len() <= 2 * 8000 * HISTORY_MS / 1000 + 160);
+        }
+        let st = jb.stats();
+        assert!(
+            st.late > 0 && st.dropped > 0 && st.concealed_ms > 0,
+            "{st:?}"
+        );
+    }
+}

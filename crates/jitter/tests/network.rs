@@ -148,7 +148,11 @@ fn loss_run(rate: f64, frame_ms: u32, seed: u64) {
         o.decoded.len()
     );
     assert_eq!(o.decoded[..], delivered[..o.decoded.len()]);
-    assert_eq!((st.late, st.underruns, st.accelerated_ms > 100), (0, 0, false), "{st:?}");
+    assert_eq!(
+        (st.late, st.underruns, st.accelerated_ms > 100),
+        (0, 0, false),
+        "{st:?}"
+    );
     let jump = max_jump(&o.out);
     assert!(
         jump <= natural_jump() * 5 / 4,
@@ -471,21 +475,45 @@ fn native_plc_is_used_when_offered() {
 fn stall_beyond_max_delay_drops_instead_of_stretching() {
     // The network stalls for 600 ms, then delivers the backlog at once; with a 150 ms
     // ceiling the buffer must discard what it cannot play in time.
-    let sc = Scenario { packets: 500, max_delay_ms: 150, seed: 17, ..Scenario::default() };
+    let sc = Scenario {
+        packets: 500,
+        max_delay_ms: 150,
+        seed: 17,
+        ..Scenario::default()
+    };
     let o = run(
         &sc,
         10_000,
         |k, _| {
             let send = f64::from(k) * 20.0;
-            vec![if (100..130).contains(&k) { 2600.0 - send + 15.0 } else { 15.0 }]
+            vec![if (100..130).contains(&k) {
+                2600.0 - send + 15.0
+            } else {
+                15.0
+            }]
         },
         consecutive,
         vec![],
     );
     let st = o.last();
     assert!(st.dropped > 0, "{st:?}");
-    let worst = o.timeline.iter().map(|t| t.1.current_delay_ms).max().expect("pulls");
-    assert!(worst <= 150 + 20, "never plays later than max_delay + one frame: {worst}");
-    assert!(st.target_delay_ms <= 30 && st.current_delay_ms <= 60, "recovers: {st:?}");
-    assert!(max_jump(&o.out) <= natural_jump() * 5 / 4, "{}", max_jump(&o.out));
+    let worst = o
+        .timeline
+        .iter()
+        .map(|t| t.1.current_delay_ms)
+        .max()
+        .expect("pulls");
+    assert!(
+        worst <= 150 + 20,
+        "never plays later than max_delay + one frame: {worst}"
+    );
+    assert!(
+        st.target_delay_ms <= 30 && st.current_delay_ms <= 60,
+        "recovers: {st:?}"
+    );
+    assert!(
+        max_jump(&o.out) <= natural_jump() * 5 / 4,
+        "{}",
+        max_jump(&o.out)
+    );
 }
