@@ -517,3 +517,79 @@ fn stall_beyond_max_delay_drops_instead_of_stretching() {
         max_jump(&o.out)
     );
 }
+
+#[test]
+fn voice_like_signal_under_jitter_and_loss_has_no_clicks() {
+    // 30 ms jitter, 5 % loss, on a harmonic signal with gliding pitch: concealment,
+    // merges and time-stretching must all keep sample steps near the signal's own.
+    let sc = Scenario {
+        packets: 1500,
+        signal: voice,
+        seed: 31,
+        ..Scenario::default()
+    };
+    let o = run(
+        &sc,
+        30_000,
+        |k, rng| {
+            if k > 10 && rng.gen_bool(0.05) {
+                vec![]
+            } else {
+                vec![10.0 + rng.gen_range(0.0..30.0)]
+            }
+        },
+        consecutive,
+        vec![],
+    );
+    let st = o.last();
+    let natural = natural_jump_of(voice, 30 * u64::from(FS));
+    let jump = max_jump(&o.out);
+    assert!(
+        jump <= natural * 11 / 10,
+        "jump {jump} vs natural {natural} {st:?}"
+    );
+    let warm = o.at(5000);
+    assert_eq!(st.underruns, warm.underruns, "{warm:?} {st:?}");
+    assert_eq!(st.late, warm.late, "{warm:?} {st:?}");
+    let lost_after = o.lost.iter().filter(|&&k| k >= 260 && k < 1490).count() as u64;
+    let concealed_after = st.concealed_ms - warm.concealed_ms;
+    assert!(
+        concealed_after.abs_diff(lost_after * 20) <= 40,
+        "{concealed_after} vs {lost_after} lost"
+    );
+    assert!(st.expanded_ms > 0, "{st:?}");
+}
+
+#[test]
+fn clock_rate_differs_from_sample_rate() {
+    // G.722 style: 16 kHz PCM, 8 kHz RTP clock.
+    let sc = Scenario {
+        packets: 500,
+        clock_rate: 8000,
+        seed: 41,
+        ..Scenario::default()
+    };
+    let o = run(
+        &sc,
+        10_000,
+        |k, rng| {
+            if k > 10 && k < 490 && rng.gen_bool(0.05) {
+                vec![]
+            } else {
+                vec![15.0]
+            }
+        },
+        consecutive,
+        vec![],
+    );
+    let st = o.last();
+    assert!(!o.lost.is_empty());
+    assert_eq!(st.concealed_ms, o.lost.len() as u64 * 20, "{st:?}");
+    assert_eq!(
+        (st.late, st.underruns, st.accelerated_ms, st.expanded_ms),
+        (0, 0, 0, 0),
+        "{st:?}"
+    );
+    let delivered: Vec<u32> = (0..500).filter(|k| !o.lost.contains(k)).collect();
+    assert_eq!(o.decoded[..], delivered[..o.decoded.len()]);
+}

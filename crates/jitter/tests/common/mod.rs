@@ -26,12 +26,32 @@ pub fn tone(i: u64) -> i16 {
         as i16
 }
 
-/// The tagged samples of packet `k`.
+/// A vowel-like test signal: five harmonics of a fundamental gliding between 110 and
+/// 190 Hz, under a syllable-rate amplitude envelope. Far less forgiving for pitch repetition
+/// and stretching than a pure tone.
+pub fn voice(i: u64) -> i16 {
+    let t = i as f64 / f64::from(FS);
+    let two_pi = 2.0 * std::f64::consts::PI;
+    // Phase of a fundamental 150 + 40 sin(2 pi 0.7 t) Hz, integrated analytically.
+    let phase = two_pi * 150.0 * t - 40.0 / 0.7 * (two_pi * 0.7 * t).cos();
+    let env = 0.6 + 0.4 * (two_pi * 3.0 * t).sin();
+    let s: f64 = (1..=5)
+        .map(|h| (phase * f64::from(h)).sin() / f64::from(h))
+        .sum();
+    (AMPLITUDE * 0.6 * env * s).round() as i16
+}
+
+/// The tagged samples of packet `k` of the pure tone.
 pub fn packet_samples(k: u32) -> Vec<i16> {
+    packet_samples_of(tone, k)
+}
+
+/// The tagged samples of packet `k` of `signal`.
+pub fn packet_samples_of(signal: fn(u64) -> i16, k: u32) -> Vec<i16> {
     let base = u64::from(k) * PACKET_SAMPLES as u64;
     (0..PACKET_SAMPLES)
         .map(|j| {
-            let s = tone(base + j as u64);
+            let s = signal(base + j as u64);
             if j < TAG_BITS {
                 (s & !1) | ((k >> j) & 1) as i16
             } else {
@@ -147,6 +167,9 @@ pub struct Scenario {
     pub fec: bool,
     pub native_plc: bool,
     pub seed: u64,
+    /// RTP clock rate; timestamps step by 20 ms of it (PCM stays at [`FS`]).
+    pub clock_rate: u32,
+    pub signal: fn(u64) -> i16,
 }
 
 impl Default for Scenario {
@@ -162,6 +185,8 @@ impl Default for Scenario {
             fec: false,
             native_plc: false,
             seed: 7,
+            clock_rate: FS,
+            signal: tone,
         }
     }
 }
@@ -201,7 +226,13 @@ pub fn max_jump(x: &[i16]) -> i32 {
         .unwrap_or(0)
 }
 
-/// Largest sample-to-sample step of the clean source.
+/// Largest sample-to-sample step of `signal` over its first `n` samples.
+pub fn natural_jump_of(signal: fn(u64) -> i16, n: u64) -> i32 {
+    let v: Vec<i16> = (0..n).map(signal).collect();
+    max_jump(&v) + 2
+}
+
+/// Largest sample-to-sample step of the clean tone.
 pub fn natural_jump() -> i32 {
     (AMPLITUDE * 2.0 * std::f64::consts::PI * TONE_HZ / f64::from(FS)).ceil() as i32 + 2
 }
@@ -224,7 +255,9 @@ pub fn run(
             continue;
         };
         let seq = sc.seq0.wrapping_add(seq_off);
-        let ts = sc.ts0.wrapping_add(ts_off);
+        let ts = sc
+            .ts0
+            .wrapping_add((u64::from(ts_off) * u64::from(sc.clock_rate) / u64::from(FS)) as u32);
         let send_ms = f64::from(k) * f64::from(PACKET_MS) / sc.sender_speed;
         let mut samples = packet_samples(k);
         if sc.fec {
@@ -275,7 +308,7 @@ pub fn run(
     let plc = dec.plc_calls.clone();
     let cfg = JitterConfig {
         sample_rate: FS,
-        clock_rate: FS,
+        clock_rate: sc.clock_rate,
         frame_ms: sc.frame_ms,
         min_delay_ms: sc.min_delay_ms,
         max_delay_ms: sc.max_delay_ms,
