@@ -551,7 +551,7 @@ fn voice_like_signal_under_jitter_and_loss_has_no_clicks() {
     let warm = o.at(5000);
     assert_eq!(st.underruns, warm.underruns, "{warm:?} {st:?}");
     assert_eq!(st.late, warm.late, "{warm:?} {st:?}");
-    let lost_after = o.lost.iter().filter(|&&k| k >= 260 && k < 1490).count() as u64;
+    let lost_after = o.lost.iter().filter(|&&k| (260..1490).contains(&k)).count() as u64;
     let concealed_after = st.concealed_ms - warm.concealed_ms;
     assert!(
         concealed_after.abs_diff(lost_after * 20) <= 40,
