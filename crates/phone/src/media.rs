@@ -319,7 +319,9 @@ impl MediaSession {
         };
         self.seq = self.seq.wrapping_add(1);
         self.packet.clear();
-        header.write(&self.payload, &mut self.packet);
+        if header.write(&self.payload, &mut self.packet).is_err() {
+            return;
+        }
         let mut pkt = std::mem::take(&mut self.packet);
         if let Some(tx) = &mut self.tx {
             if tx.protect_rtp_in_place(&mut pkt).is_err() {
