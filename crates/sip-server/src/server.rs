@@ -728,7 +728,7 @@ impl SipServer {
             }
             let targets: Vec<Target> = one_flow_per_instance(bindings)
                 .iter()
-                .filter_map(|b| binding_target(b))
+                .filter_map(binding_target)
                 .collect();
             drop(ruri);
             if strip_auth {
