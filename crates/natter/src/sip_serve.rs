@@ -127,15 +127,36 @@ impl Clock {
     }
 }
 
-/// `transport:ip:port`, e.g. `UDP:127.0.0.1:5060` or `TCP:[::1]:5060`.
-fn source_text(s: Option<(Transport, SocketAddr)>) -> String {
-    s.map(|(t, a)| format!("{}:{a}", t.via_token()))
-        .unwrap_or_default()
+/// The flow of a binding as stored in the `source` column: `transport:ip:port`, e.g.
+/// `UDP:127.0.0.1:5060` or `TCP:[::1]:5060`, then for RFC 5626 registrations
+/// `|reg-id|+sip.instance` (reg-id empty when outbound was not used), e.g.
+/// `UDP:203.0.113.9:40000|1|"<urn:uuid:...>"`. Rows written before outbound existed have
+/// no `|` and read back as plain flows, so no schema change is needed.
+fn source_text(b: &Binding) -> String {
+    let mut s = b
+        .source
+        .map(|(t, a)| format!("{}:{a}", t.via_token()))
+        .unwrap_or_default();
+    if let Some(i) = &b.instance {
+        let reg_id = b.reg_id.map(|r| r.to_string()).unwrap_or_default();
+        s.push_str(&format!("|{reg_id}|{i}"));
+    }
+    s
 }
 
-fn parse_source(s: &str) -> Option<(Transport, SocketAddr)> {
-    let (t, a) = s.split_once(':')?;
-    Some((Transport::from_token(t)?, a.parse().ok()?))
+/// Flow, reg-id and instance from [`source_text`]'s format.
+type StoredFlow = (Option<(Transport, SocketAddr)>, Option<u32>, Option<String>);
+
+fn parse_source(s: &str) -> StoredFlow {
+    let mut parts = s.splitn(3, '|');
+    let flow = parts.next().and_then(|f| {
+        let (t, a) = f.split_once(':')?;
+        Some((Transport::from_token(t)?, a.parse().ok()?))
+    });
+    let reg_id = parts.next().and_then(|r| r.parse().ok());
+    let instance = parts.next().filter(|i| !i.is_empty()).map(str::to_owned);
+    // A reg-id means nothing without its instance.
+    (flow, reg_id.filter(|_| instance.is_some()), instance)
 }
 
 fn to_record(b: &Binding, clock: Clock) -> BindingRecord {
@@ -148,11 +169,12 @@ fn to_record(b: &Binding, clock: Clock) -> BindingRecord {
         cseq: b.cseq,
         // Path values are name-addrs that may hold commas; one per line.
         path: b.path.join("\n"),
-        source: source_text(b.source),
+        source: source_text(b),
     }
 }
 
 fn from_record(r: BindingRecord, clock: Clock) -> Binding {
+    let (source, reg_id, instance) = parse_source(&r.source);
     Binding {
         expires_at: clock.to_instant(r.expires_at),
         q: (r.q.clamp(0.0, 1.0) * 1000.0).round() as u16,
@@ -162,7 +184,9 @@ fn from_record(r: BindingRecord, clock: Clock) -> Binding {
             .filter(|p| !p.is_empty())
             .map(str::to_owned)
             .collect(),
-        source: parse_source(&r.source),
+        source,
+        instance,
+        reg_id,
         aor: r.aor,
         contact: r.contact,
         call_id: r.call_id,
@@ -721,12 +745,33 @@ mod tests {
             cseq: 7,
             path: vec!["<sip:p1;lr>".into(), "<sip:p2;lr>".into()],
             source: Some((Transport::Tcp, "[::1]:5070".parse().unwrap())),
+            instance: None,
+            reg_id: None,
         };
         let r = to_record(&b, clock);
         assert_eq!(r.expires_at, clock.unix + 60);
         assert_eq!(r.source, "TCP:[::1]:5070");
         assert_eq!(from_record(r, clock), b);
-        assert_eq!(parse_source("bogus"), None);
+        assert_eq!(parse_source("bogus"), (None, None, None));
+        // An RFC 5626 outbound binding keeps its flow, reg-id and instance.
+        let ob = Binding {
+            source: Some((Transport::Udp, "203.0.113.9:40000".parse().unwrap())),
+            instance: Some("\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\"".into()),
+            reg_id: Some(1),
+            ..b.clone()
+        };
+        let r = to_record(&ob, clock);
+        assert_eq!(
+            r.source,
+            "UDP:203.0.113.9:40000|1|\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\""
+        );
+        assert_eq!(from_record(r, clock), ob);
+        // An instance without outbound (no reg-id) too.
+        let inst = Binding {
+            reg_id: None,
+            ..ob.clone()
+        };
+        assert_eq!(from_record(to_record(&inst, clock), clock), inst);
     }
 
     /// Register, stop the server, start it again on the same store: the proxy still knows

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use natter_sip::{Frame, Limits, StreamFramer};
+use natter_sip_server::keepalive::{self, KeepAlive};
 use natter_sip_server::{
     BindingStore, Credentials, Output, Peer, ServerConfig, SipServer, Transmit, Transport,
 };
@@ -289,8 +290,13 @@ where
                 match framer.next_frame() {
                     Ok(Some(Frame::Message(m))) => shared2.handle(transport, peer, &m),
                     Ok(Some(Frame::Ping)) => {
-                        // RFC 5626 §3.5.1: answer a CRLFCRLF ping with CRLF.
-                        let _ = writer_tx.try_send(b"\r\n".to_vec());
+                        // RFC 5626 §3.5.1: answer a CRLFCRLF ping with CRLF
+                        // (the core's keep-alive rule; no core lock needed).
+                        if let Some(KeepAlive::Answer(pong)) =
+                            keepalive::classify(transport, peer, keepalive::PING)
+                        {
+                            let _ = writer_tx.try_send(pong);
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -556,11 +562,17 @@ async fn run(
             loop {
                 let (n, src) = sock.recv_from(&mut buf).await?;
                 if let Some(dgram) = buf.get(..n) {
-                    // Bare CRLF keep-alives on UDP are ignored.
-                    if dgram.iter().all(|b| *b == b'\r' || *b == b'\n') {
-                        continue;
+                    // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
+                    // CRLFs) are answered here without taking the core lock.
+                    match keepalive::classify(Transport::Udp, src, dgram) {
+                        Some(KeepAlive::Answer(answer)) => {
+                            if let Err(e) = sock.try_send_to(&answer, src) {
+                                tracing::debug!("keep-alive answer to {src} failed: {e}");
+                            }
+                        }
+                        Some(KeepAlive::Ignore) => {}
+                        None => shared.handle(Transport::Udp, src, dgram),
                     }
-                    shared.handle(Transport::Udp, src, dgram);
                 }
             }
             #[allow(unreachable_code)]

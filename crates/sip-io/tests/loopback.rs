@@ -185,3 +185,60 @@ async fn client_helpers_register_options_message() {
         .unwrap()
         .unwrap();
 }
+
+/// RFC 5626 keep-alives on real sockets: a STUN Binding request on the SIP
+/// UDP port is answered with the client's own address (XOR-MAPPED-ADDRESS),
+/// and a CRLFCRLF ping on TCP with a CRLF pong.
+#[tokio::test]
+async fn keepalives_stun_on_udp_and_crlf_on_tcp() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.server.auth = false;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, fut) = bind(
+        cfg,
+        Arc::new(StaticCredentials::new()),
+        Arc::new(MemoryBindings::new()),
+        rx,
+    )
+    .await
+    .unwrap();
+    let server = tokio::spawn(fut);
+    let udp_addr = bound.of(Transport::Udp)[0];
+    let tcp_addr = bound.of(Transport::Tcp)[0];
+
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    req.extend_from_slice(b"keepalive-01");
+    sock.send_to(&req, udp_addr).await.unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("STUN answer within 5 s")
+        .unwrap();
+    let resp = &buf[..n];
+    assert_eq!(n, 32);
+    assert_eq!(&resp[..4], &[0x01, 0x01, 0x00, 0x0c]);
+    assert_eq!(&resp[8..20], b"keepalive-01");
+    assert_eq!(&resp[20..26], &[0x00, 0x20, 0x00, 0x08, 0x00, 0x01]);
+    let port = u16::from_be_bytes([resp[26], resp[27]]) ^ 0x2112;
+    let ip: Vec<u8> = resp[28..32]
+        .iter()
+        .zip([0x21, 0x12, 0xa4, 0x42])
+        .map(|(a, b)| a ^ b)
+        .collect();
+    assert_eq!(port, me.port());
+    assert_eq!(ip, vec![127, 0, 0, 1]);
+
+    let mut tcp = TcpStream::connect(tcp_addr).await.unwrap();
+    tcp.write_all(b"\r\n\r\n").await.unwrap();
+    let mut pong = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut pong))
+        .await
+        .expect("pong within 5 s")
+        .unwrap();
+    assert_eq!(&pong, b"\r\n");
+    let _ = tx.send(true);
+    let _ = server.await;
+}

@@ -132,12 +132,20 @@ Contact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n"
     assert_eq!(fwd.method(), Some(&Method::Invite));
     assert_eq!(fwd.top_via().unwrap().transport, "WS");
     let rr: Vec<&str> = fwd.header_values(HeaderName::RecordRoute).collect();
+    assert_eq!(rr.len(), 2, "{rr:?}");
+    assert_eq!(rr[1], format!("<sip:{udp_addr};lr>"));
+    // The entry facing the WebSocket user names its connection (a flow
+    // token), so in-dialog requests from alice go back over it.
+    let token = rr[0]
+        .strip_prefix("<sip:")
+        .and_then(|r| r.strip_suffix(&format!("@{ws_addr};transport=ws;lr>")))
+        .expect("token user part");
     assert_eq!(
-        rr,
-        vec![
-            format!("<sip:{ws_addr};transport=ws;lr>"),
-            format!("<sip:{udp_addr};lr>")
-        ]
+        natter_sip_server::flow::decode_token(token, &[0x5a; 32]),
+        Some(natter_sip_server::Peer {
+            transport: Transport::Ws,
+            addr: ws.local_addr().unwrap(),
+        })
     );
 
     tx.send(true).unwrap();

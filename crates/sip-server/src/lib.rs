@@ -7,11 +7,14 @@
 //! Users and bindings come from the [`Credentials`] and [`BindingStore`]
 //! traits so the SQLite store can back them.
 
+pub mod flow;
+pub mod keepalive;
 pub mod peer;
 pub mod registrar;
 pub mod server;
 pub mod store;
 
+pub use keepalive::KeepAlive;
 pub use peer::{Peer, Transmit, Transport};
 pub use registrar::RegistrarConfig;
 pub use server::{Mode, Output, ServerConfig, SipServer, Stats};

@@ -1,10 +1,17 @@
-//! Registrar behaviour (RFC 3261 §10.3, Path per RFC 3327). Authentication is
-//! done by the caller; this module turns an authorised REGISTER into binding
-//! changes and the response.
+//! Registrar behaviour (RFC 3261 §10.3, Path per RFC 3327, outbound per
+//! RFC 5626 §6). Authentication is done by the caller; this module turns an
+//! authorised REGISTER into binding changes and the response.
+//!
+//! Every binding remembers the flow its REGISTER arrived on (transport and
+//! source address as seen here), which is how requests reach a UA behind a
+//! NAT. A Contact with `+sip.instance` and `reg-id` in a REGISTER that says
+//! `Supported: outbound` is an outbound registration: the binding is keyed
+//! by (instance, reg-id), always reached over its flow, and the 200 OK says
+//! `Require: outbound` so the UA knows to send keep-alives.
 
 use std::time::{Duration, Instant};
 
-use natter_sip::{Contact, HeaderName, Message, ParseError};
+use natter_sip::{Contact, HeaderName, Message, NameAddr, ParseError};
 
 use crate::peer::Peer;
 use crate::store::{Binding, BindingStore};
@@ -44,8 +51,8 @@ pub fn register(
     source: Peer,
     to_tag: &str,
 ) -> Message<'static> {
-    match apply(cfg, store, now, req, aor, source) {
-        Ok(()) => {}
+    let outbound = match apply(cfg, store, now, req, aor, source) {
+        Ok(outbound) => outbound,
         Err(Reject::TooBrief) => {
             let mut r = error(req, 423, None, to_tag);
             r.remove(HeaderName::ContentLength);
@@ -54,21 +61,34 @@ pub fn register(
             return r;
         }
         Err(Reject::Bad(e)) => return error(req, 400, Some(&e.reason_phrase()), to_tag),
+        Err(Reject::ManyRegIds) => {
+            return error(req, 400, Some("Multiple Contacts with reg-id"), to_tag)
+        }
+        Err(Reject::FirstHopLacksOutbound) => {
+            return error(req, 439, Some("First Hop Lacks Outbound Support"), to_tag)
+        }
         Err(Reject::OutOfOrder) => return error(req, 500, Some("Out of order REGISTER"), to_tag),
-    }
+    };
     let mut resp = error(req, 200, None, to_tag);
     resp.remove(HeaderName::ContentLength);
     for b in store.lookup(aor, now) {
         let secs = b.expires_at.saturating_duration_since(now).as_secs();
-        let q = if b.q == 1000 {
-            String::new()
-        } else {
-            format!(";q=0.{:03}", b.q)
-        };
-        resp.push(
-            HeaderName::Contact,
-            format!("<{}>;expires={secs}{q}", b.contact),
-        );
+        let mut v = format!("<{}>;expires={secs}", b.contact);
+        if b.q != 1000 {
+            v.push_str(&format!(";q=0.{:03}", b.q));
+        }
+        if let Some(i) = &b.instance {
+            v.push_str(&format!(";+sip.instance={i}"));
+        }
+        if let Some(r) = b.reg_id {
+            v.push_str(&format!(";reg-id={r}"));
+        }
+        resp.push(HeaderName::Contact, v);
+    }
+    // RFC 5626 §6: tell the UA its flow is now what reaches it (it starts
+    // keep-alives on seeing this).
+    if outbound {
+        resp.push(HeaderName::Require, "outbound");
     }
     // RFC 3327 §5.3: echo Path when the UA supports it.
     let supports_path = req
@@ -87,6 +107,30 @@ enum Reject {
     TooBrief,
     OutOfOrder,
     Bad(ParseError),
+    /// RFC 5626 §6: at most one Contact per REGISTER may carry a reg-id.
+    ManyRegIds,
+    /// RFC 5626 §6: outbound asked for, but the edge proxy in Path did not
+    /// mark itself with `;ob`, so the flow would not reach the UA.
+    FirstHopLacksOutbound,
+}
+
+/// One Contact of the REGISTER, validated.
+struct Change {
+    contact: String,
+    expires: u32,
+    q: u16,
+    instance: Option<String>,
+    reg_id: Option<u32>,
+    /// Contacts of existing bindings with the same instance (and reg-id):
+    /// the UA re-registered from a new address; the old one is replaced.
+    replaces: Vec<String>,
+}
+
+/// Whether an existing binding is the one a Contact refreshes: same URI,
+/// or (RFC 5626 §6) same instance and reg-id.
+fn same_binding(b: &Binding, contact: &str, instance: Option<&str>, reg_id: Option<u32>) -> bool {
+    b.contact == contact
+        || (instance.is_some() && b.instance.as_deref() == instance && b.reg_id == reg_id)
 }
 
 impl From<ParseError> for Reject {
@@ -95,6 +139,7 @@ impl From<ParseError> for Reject {
     }
 }
 
+/// Apply the REGISTER; `Ok(true)` when an outbound registration was made.
 fn apply(
     cfg: &RegistrarConfig,
     store: &dyn BindingStore,
@@ -102,13 +147,13 @@ fn apply(
     req: &Message<'_>,
     aor: &str,
     source: Peer,
-) -> Result<(), Reject> {
+) -> Result<bool, Reject> {
     let contacts = req.contacts()?;
     let header_expires = req.expires()?;
     let call_id = req.call_id()?.to_owned();
     let cseq = req.cseq()?.seq;
     if contacts.is_empty() {
-        return Ok(()); // a query (§10.3 step 8 answers with current bindings)
+        return Ok(false); // a query (§10.3 step 8 answers with current bindings)
     }
     if contacts.iter().any(|c| matches!(c, Contact::Star)) {
         // §10.3 step 6: "*" only alone and with Expires: 0.
@@ -121,14 +166,17 @@ fn apply(
             }
         }
         store.remove_all(aor);
-        return Ok(());
+        return Ok(false);
     }
     let path: Vec<String> = req
         .header_values(HeaderName::Path)
         .map(str::to_owned)
         .collect();
+    let supports_outbound = req
+        .list(HeaderName::Supported)
+        .is_ok_and(|l| l.iter().any(|s| s.eq_ignore_ascii_case("outbound")));
     let existing = store.lookup(aor, now);
-    let mut changes = Vec::with_capacity(contacts.len());
+    let mut changes: Vec<Change> = Vec::with_capacity(contacts.len());
     for c in &contacts {
         let Contact::Addr(addr) = c else { continue };
         let expires = match addr.expires() {
@@ -141,28 +189,77 @@ fn apply(
         let expires = expires.min(cfg.max_expires);
         let q = addr.q_millis()?;
         let contact = addr.uri.to_string();
-        if let Some(b) = existing.iter().find(|b| b.contact == contact) {
+        let instance = addr
+            .param("+sip.instance")
+            .and_then(|p| p.value)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        let reg_id = match addr.param("reg-id").and_then(|p| p.value) {
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .map_err(|_| ParseError::BadHeader("Contact"))?,
+            ),
+            None => None,
+        };
+        // §6: reg-id without an instance, or from a UA that did not say
+        // `Supported: outbound`, is ignored (a plain registration).
+        let reg_id = reg_id.filter(|_| instance.is_some() && supports_outbound);
+        let mut replaces = Vec::new();
+        for b in &existing {
+            if !same_binding(b, &contact, instance.as_deref(), reg_id) {
+                continue;
+            }
             if b.call_id == call_id && cseq <= b.cseq {
                 return Err(Reject::OutOfOrder);
             }
+            if b.contact != contact {
+                replaces.push(b.contact.clone());
+            }
         }
-        changes.push((contact, expires, q));
+        changes.push(Change {
+            contact,
+            expires,
+            q,
+            instance,
+            reg_id,
+            replaces,
+        });
     }
-    for (contact, expires, q) in changes {
-        if expires == 0 {
-            store.remove(aor, &contact);
+    let reg_ids = changes.iter().filter(|c| c.reg_id.is_some()).count();
+    if reg_ids > 1 {
+        return Err(Reject::ManyRegIds);
+    }
+    let outbound = reg_ids == 1;
+    if outbound {
+        let first_hop_ob = path.first().map(|p| {
+            NameAddr::parse(p)
+                .ok()
+                .is_some_and(|na| na.uri.param("ob").is_some())
+        });
+        if first_hop_ob == Some(false) {
+            return Err(Reject::FirstHopLacksOutbound);
+        }
+    }
+    for ch in changes {
+        for old in &ch.replaces {
+            store.remove(aor, old);
+        }
+        if ch.expires == 0 {
+            store.remove(aor, &ch.contact);
         } else {
             store.upsert(Binding {
                 aor: aor.to_owned(),
-                contact,
-                q,
-                expires_at: now + Duration::from_secs(u64::from(expires)),
+                contact: ch.contact,
+                q: ch.q,
+                expires_at: now + Duration::from_secs(u64::from(ch.expires)),
                 call_id: call_id.clone(),
                 cseq,
                 path: path.clone(),
                 source: Some((source.transport, source.addr)),
+                instance: ch.instance,
+                reg_id: ch.reg_id,
             });
         }
     }
-    Ok(())
+    Ok(outbound)
 }

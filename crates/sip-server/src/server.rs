@@ -13,9 +13,11 @@ use natter_sip::digest::{Algorithm, DigestCredentials, DigestServer, Verdict};
 use natter_sip::transaction::{Event, TimerConfig, TransactionLayer, TxId};
 use natter_sip::{Framing, HeaderName, Limits, Message, Method, StartLine, Uri, Via};
 
+use crate::flow;
+use crate::keepalive::{self, KeepAlive};
 use crate::peer::{Peer, Transmit, Transport};
 use crate::registrar::{self, RegistrarConfig};
-use crate::store::{BindingStore, Credentials};
+use crate::store::{Binding, BindingStore, Credentials};
 
 /// Proxy or redirect behaviour for requests to local users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,10 @@ struct Target {
     routes: Vec<String>,
     dest: Peer,
     q: u16,
+    /// Set when `dest` is the flow of a UA behind a NAT (or an outbound
+    /// flow) rather than its Contact: our Record-Route facing it then
+    /// carries a flow token so in-dialog requests find it again.
+    flow: Option<Peer>,
 }
 
 #[derive(Debug)]
@@ -129,6 +135,9 @@ struct ProxyCtx {
     request: Message<'static>,
     /// Transport the request arrived on (for RFC 5658 double Record-Route).
     inbound: Transport,
+    /// The caller's flow when in-dialog requests must reach it over that
+    /// flow (caller behind a NAT, on TLS/WS, or asking with `;ob`).
+    inbound_flow: Option<Peer>,
     is_invite: bool,
     pending_groups: Vec<Vec<Target>>,
     branches: Vec<Branch>,
@@ -209,6 +218,72 @@ fn next_hop(req: &Message<'_>) -> Option<Peer> {
         return routes.first().and_then(|r| uri_dest(&r.uri));
     }
     req.request_uri()?.ok().as_ref().and_then(uri_dest)
+}
+
+/// Where a request for binding `b` goes (§16.5, RFC 3327 Path, RFC 5626).
+///
+/// * With a Path, its first entry is the next hop.
+/// * Outbound bindings and UAs whose Contact is not reachable from here
+///   (behind a NAT, TLS/WS, `;ob`: see [`flow::needs_flow`]) get the flow
+///   their REGISTER came in on; the Request-URI stays the Contact.
+/// * Otherwise the Contact is used, as registered from the open internet:
+///   over UDP its address; over TCP its address on that transport (the
+///   connection the REGISTER used may be gone and its port was ephemeral;
+///   the client listens at its Contact).
+fn binding_target(b: &Binding) -> Option<Target> {
+    let parsed = Uri::parse(&b.contact).ok()?;
+    let path_hop = b.path.first().and_then(|p| {
+        natter_sip::NameAddr::parse(p)
+            .ok()
+            .and_then(|na| uri_dest(&na.uri))
+    });
+    let flow = b.source.map(|(t, a)| Peer {
+        transport: t,
+        addr: a,
+    });
+    let (dest, via_flow) = match (path_hop, flow) {
+        (Some(hop), _) => (hop, None),
+        (None, Some(f)) if b.is_outbound() || flow::needs_flow(Some(&parsed), f) => (f, Some(f)),
+        (None, Some(f)) => match uri_dest(&parsed) {
+            Some(p) if f.transport == Transport::Udp && !p.transport.needs_flow() => (p, None),
+            Some(p) if f.transport != Transport::Udp => (
+                Peer {
+                    transport: f.transport,
+                    addr: p.addr,
+                },
+                None,
+            ),
+            _ => (f, Some(f)),
+        },
+        (None, None) => (uri_dest(&parsed)?, None),
+    };
+    Some(Target {
+        uri: Some(b.contact.clone()),
+        routes: b.path.clone(),
+        dest,
+        q: b.q,
+        flow: via_flow,
+    })
+}
+
+/// RFC 5626 §5.3: at most one flow per instance in a target set. Of an
+/// instance's outbound bindings (one per reg-id, i.e. per edge flow) the
+/// most recently refreshed one (latest expiry) is used.
+fn one_flow_per_instance(mut bindings: Vec<Binding>) -> Vec<Binding> {
+    bindings.sort_by_key(|b| Reverse(b.expires_at));
+    let mut seen: Vec<String> = Vec::new();
+    bindings.retain(|b| match (&b.instance, b.is_outbound()) {
+        (Some(i), true) => {
+            if seen.contains(i) {
+                false
+            } else {
+                seen.push(i.clone());
+                true
+            }
+        }
+        _ => true,
+    });
+    bindings
 }
 
 /// Where a response goes according to a Via (§18.2.2, RFC 3581).
@@ -359,17 +434,40 @@ impl SipServer {
         uri.is_sip() && self.is_local(uri.host, uri.port)
     }
 
-    /// Pop leading Route entries that point at us (at most two: RFC 5658).
-    fn strip_own_routes(&self, req: &mut Message<'static>) {
+    /// Pop leading Route entries that point at us (at most two: RFC 5658)
+    /// and return the flow the request must go to, if our entries say so.
+    ///
+    /// When a dialog involves a UA whose flow matters (NAT, TLS/WS, `;ob`),
+    /// we record-route twice, each entry carrying the flow token of the UA
+    /// it faces (none for a UA reachable at its Contact). A request from
+    /// one side presents that side's entry first and the other side's
+    /// second, so the second entry's token is the destination flow. A lone
+    /// entry with a token (RFC 5626 §5.3 style) means: send to that flow,
+    /// unless the request came from it.
+    fn strip_own_routes(&self, req: &mut Message<'static>, from: Peer) -> Option<Peer> {
+        let mut tokens: Vec<Option<Peer>> = Vec::with_capacity(2);
         for _ in 0..2 {
             let first = req
                 .addr_list(HeaderName::Route)
                 .ok()
                 .and_then(|l| l.into_iter().next());
             match first {
-                Some(r) if self.is_local_uri(&r.uri) => remove_top_route(req),
+                Some(r) if self.is_local_uri(&r.uri) => {
+                    tokens.push(
+                        r.uri
+                            .user
+                            .and_then(|u| flow::decode_token(u, &self.cfg.secret)),
+                    );
+                    drop(r);
+                    remove_top_route(req);
+                }
                 _ => break,
             }
+        }
+        match tokens.as_slice() {
+            [_, second] => *second,
+            [only] => only.filter(|f| *f != from),
+            _ => None,
         }
     }
 
@@ -403,6 +501,24 @@ impl SipServer {
             addr: src,
         };
         let mut tx_out = Vec::new();
+        match keepalive::classify(transport, src, bytes) {
+            Some(KeepAlive::Answer(answer)) => {
+                return Output {
+                    transmits: vec![Transmit {
+                        to: peer,
+                        bytes: answer,
+                    }],
+                    next_timeout: self.next_timeout(),
+                };
+            }
+            Some(KeepAlive::Ignore) => {
+                return Output {
+                    transmits: Vec::new(),
+                    next_timeout: self.next_timeout(),
+                };
+            }
+            None => {}
+        }
         let framing = if transport.is_message_oriented() {
             Framing::Datagram
         } else {
@@ -411,7 +527,7 @@ impl SipServer {
         match Message::parse_with(bytes, framing, &self.cfg.limits) {
             Ok(msg) => {
                 let msg = if msg.is_request() {
-                    fix_top_via(msg, src)
+                    fix_top_via(msg, transport, src)
                 } else {
                     msg
                 };
@@ -545,7 +661,20 @@ impl SipServer {
         let mut req = req;
         // §16.4: remove our own Route entries (loose routing; two of them
         // after RFC 5658 double record-routing).
-        self.strip_own_routes(&mut req);
+        let flow_dest = self.strip_own_routes(&mut req, from);
+        let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
+        if let Some(dest) = flow_dest.filter(|_| in_dialog) {
+            // A mid-dialog request for a UA behind a NAT: its Contact (the
+            // Request-URI, left as is) is private; the flow reaches it.
+            let target = Target {
+                uri: None,
+                routes: Vec::new(),
+                dest,
+                q: 1000,
+                flow: None,
+            };
+            return self.start_proxy(now, tx, req, vec![target], from.transport, None);
+        }
         let Some(Ok(ruri)) = req.request_uri() else {
             return self.respond(now, tx, &req, 416);
         };
@@ -561,7 +690,6 @@ impl SipServer {
                 let code = if method == Method::Options { 200 } else { 404 };
                 return self.respond(now, tx, &req, code);
             }
-            let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
             // Like a typical Kamailio setup: challenge initial requests that
             // claim to come from one of our users (From is local); calls from
             // foreign domains are routed to local users unauthenticated.
@@ -598,68 +726,21 @@ impl SipServer {
                 resp.push(HeaderName::ContentLength, "0");
                 return self.layer.send_response(now, tx, &resp);
             }
-            let targets: Vec<Target> = bindings
+            let targets: Vec<Target> = one_flow_per_instance(bindings)
                 .iter()
-                .filter_map(|b| {
-                    let parsed = Uri::parse(&b.contact).ok()?;
-                    // UDP: reply to the flow the REGISTER came from (NAT friendly),
-                    // unless the Contact names the very host the REGISTER came
-                    // from: then there is no NAT in between and the Contact's
-                    // port is trusted (third-party registrations from one host).
-                    // TCP: that connection may be gone and its port was
-                    // ephemeral, so use the Contact (clients listen there),
-                    // falling back to the flow when the Contact is not an IP.
-                    // RFC 3327: with a Path, the first Path entry is the next hop.
-                    let path_hop = b.path.first().and_then(|p| {
-                        natter_sip::NameAddr::parse(p)
-                            .ok()
-                            .and_then(|na| uri_dest(&na.uri))
-                    });
-                    let dest = match (path_hop, b.source) {
-                        (Some(hop), _) => hop,
-                        (None, Some((Transport::Udp, a))) => match uri_dest(&parsed) {
-                            Some(p) if p.addr.ip() == a.ip() && !p.transport.needs_flow() => p,
-                            _ => Peer {
-                                transport: Transport::Udp,
-                                addr: a,
-                            },
-                        },
-                        // TLS: the driver cannot open outbound TLS, so the
-                        // registration's own connection is the only way back.
-                        (None, Some((t, a))) if t.needs_flow() => Peer {
-                            transport: t,
-                            addr: a,
-                        },
-                        (None, Some((t, a))) => uri_dest(&parsed)
-                            .map(|p| Peer {
-                                transport: t,
-                                addr: p.addr,
-                            })
-                            .unwrap_or(Peer {
-                                transport: t,
-                                addr: a,
-                            }),
-                        (None, None) => uri_dest(&parsed)?,
-                    };
-                    Some(Target {
-                        uri: Some(b.contact.clone()),
-                        routes: b.path.clone(),
-                        dest,
-                        q: b.q,
-                    })
-                })
+                .filter_map(binding_target)
                 .collect();
             drop(ruri);
             if strip_auth {
                 req.remove(HeaderName::ProxyAuthorization);
             }
-            return self.start_proxy(now, tx, req, targets, from.transport);
+            let caller_flow = self.caller_flow(&req, from);
+            return self.start_proxy(now, tx, req, targets, from.transport, caller_flow);
         }
         // Route set or foreign Request-URI: forward to the next hop. With
         // authentication on this is not an open relay: initial requests
         // (no To tag) must come from an authenticated local user.
         drop(ruri);
-        let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
         if self.cfg.auth && !in_dialog && method != Method::Ack {
             let from_local = req.from().is_ok_and(|f| self.is_local_uri(&f.uri));
             if !from_local {
@@ -679,11 +760,38 @@ impl SipServer {
                     routes: Vec::new(),
                     dest,
                     q: 1000,
+                    flow: None,
                 };
-                self.start_proxy(now, tx, req, vec![target], from.transport)
+                let caller_flow = self.caller_flow(&req, from);
+                self.start_proxy(now, tx, req, vec![target], from.transport, caller_flow)
             }
             None => self.respond(now, tx, &req, 404),
         }
+    }
+
+    /// The caller's flow, when a dialog-creating request comes straight from
+    /// a UA (one Via) that cannot be reached at its Contact: in-dialog
+    /// requests towards it then go to this flow (via the token in our
+    /// Record-Route). Requests relayed by another proxy are left alone: that
+    /// proxy's address is not the UA's flow.
+    fn caller_flow(&self, req: &Message<'_>, from: Peer) -> Option<Peer> {
+        let initial = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_none();
+        let dialog_creating = matches!(
+            req.method(),
+            Some(Method::Invite | Method::Subscribe | Method::Refer)
+        );
+        if !(self.cfg.record_route && initial && dialog_creating) {
+            return None;
+        }
+        if req.vias().map_or(true, |v| v.len() != 1) {
+            return None;
+        }
+        let contacts = req.contacts().ok()?;
+        let contact = contacts.iter().find_map(|c| match c {
+            natter_sip::Contact::Addr(a) => Some(&a.uri),
+            natter_sip::Contact::Star => None,
+        })?;
+        flow::needs_flow(Some(contact), from).then_some(from)
     }
 
     /// Authenticate a request; `Some(events)` means it was answered (401/407/403).
@@ -807,7 +915,7 @@ impl SipServer {
     }
 
     /// Answer 420 with `Unsupported` if `kind` lists option tags other than
-    /// the ones we implement (`path`).
+    /// the ones we implement (`path`, `outbound`).
     fn reject_unsupported(
         &mut self,
         now: Instant,
@@ -819,7 +927,7 @@ impl SipServer {
             .list(kind)
             .ok()?
             .into_iter()
-            .filter(|t| !t.eq_ignore_ascii_case("path"))
+            .filter(|t| !t.eq_ignore_ascii_case("path") && !t.eq_ignore_ascii_case("outbound"))
             .map(str::to_owned)
             .collect();
         if unknown.is_empty() {
@@ -852,6 +960,7 @@ impl SipServer {
         req: Message<'static>,
         mut targets: Vec<Target>,
         inbound: Transport,
+        inbound_flow: Option<Peer>,
     ) -> Vec<Event<Peer>> {
         let is_invite = req.method() == Some(&Method::Invite);
         // Sequential groups by descending q; equal q forked in parallel (§16.6, §10.2.1.2).
@@ -875,6 +984,7 @@ impl SipServer {
             cancelled: false,
             server_alive: true,
             inbound,
+            inbound_flow,
         };
         self.ctxs.insert(tx, ctx);
         self.next_group(now, tx)
@@ -890,9 +1000,10 @@ impl SipServer {
         };
         let base = ctx.request.clone();
         let inbound = ctx.inbound;
+        let inbound_flow = ctx.inbound_flow;
         let is_invite = ctx.is_invite;
         for target in group {
-            let fwd = self.forward_request(&base, &target, inbound);
+            let fwd = self.forward_request(&base, &target, inbound, inbound_flow);
             let reliable = target.dest.transport.is_reliable();
             let (ctx_tx, events) = self
                 .layer
@@ -930,6 +1041,7 @@ impl SipServer {
         base: &Message<'static>,
         target: &Target,
         inbound: Transport,
+        inbound_flow: Option<Peer>,
     ) -> Message<'static> {
         let mut fwd = base.clone();
         if let (Some(uri), StartLine::Request { uri: ruri, .. }) = (&target.uri, &mut fwd.start) {
@@ -949,21 +1061,27 @@ impl SipServer {
             Some(Method::Invite | Method::Subscribe | Method::Refer)
         );
         if self.cfg.record_route && initial && dialog_creating {
-            let rr = |t: Transport, hostport: &str| {
+            let secret = self.cfg.secret;
+            let rr = |t: Transport, hostport: &str, flow: Option<Peer>| {
                 let tp = if t == Transport::Udp {
                     String::new()
                 } else {
                     format!(";transport={}", t.via_token().to_ascii_lowercase())
                 };
-                format!("<sip:{hostport}{tp};lr>")
+                let user = flow
+                    .map(|f| format!("{}@", flow::encode_token(f, &secret)))
+                    .unwrap_or_default();
+                format!("<sip:{user}{hostport}{tp};lr>")
             };
-            if inbound != transport {
+            if inbound != transport || inbound_flow.is_some() || target.flow.is_some() {
                 // RFC 5658: one entry per side, so each UA routes back over
-                // the transport it can use (e.g. a WebSocket caller).
+                // the transport it can use (e.g. a WebSocket caller), and
+                // each entry names the flow of the UA it faces (see
+                // `strip_own_routes`).
                 let them = self.local_hostport(inbound, None);
-                fwd.push_front(HeaderName::RecordRoute, rr(inbound, &them));
+                fwd.push_front(HeaderName::RecordRoute, rr(inbound, &them, inbound_flow));
             }
-            fwd.push_front(HeaderName::RecordRoute, rr(transport, &me));
+            fwd.push_front(HeaderName::RecordRoute, rr(transport, &me, target.flow));
         }
         for r in target.routes.iter().rev() {
             fwd.push_front(HeaderName::Route, r.clone());
@@ -1295,7 +1413,6 @@ impl SipServer {
         msg: Message<'static>,
         out: &mut Vec<Transmit>,
     ) {
-        let _ = from;
         if msg.is_request() {
             if msg.method() != Some(&Method::Ack) {
                 return;
@@ -1304,12 +1421,12 @@ impl SipServer {
             if ack.max_forwards().ok().flatten() == Some(0) {
                 return;
             }
-            self.strip_own_routes(&mut ack);
+            let flow_dest = self.strip_own_routes(&mut ack, from);
             let route_dest = ack
                 .addr_list(HeaderName::Route)
                 .ok()
                 .and_then(|l| l.first().and_then(|r| uri_dest(&r.uri)));
-            let dest = match route_dest {
+            let dest = match flow_dest.or(route_dest) {
                 Some(d) => Some(d),
                 None => match ack.request_uri().and_then(Result::ok) {
                     Some(u) if self.is_local_uri(&u) && u.user.is_some() => {
@@ -1413,7 +1530,12 @@ fn remove_top_route(req: &mut Message<'static>) {
 }
 
 /// §18.2.1 / RFC 3581: record where the request really came from.
-fn fix_top_via(mut msg: Message<'_>, src: SocketAddr) -> Message<'_> {
+///
+/// Over UDP, a Via whose sent-by is an IP other than the source address
+/// comes from behind a NAT: `rport` is added even when the UA did not ask
+/// (nathelper's `force_rport`), since its Via port is unreachable too and
+/// statelessly relayed responses must follow the flow.
+fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> Message<'_> {
     let Some(i) = msg.headers.iter().position(|h| h.kind == HeaderName::Via) else {
         return msg;
     };
@@ -1429,7 +1551,9 @@ fn fix_top_via(mut msg: Message<'_>, src: SocketAddr) -> Message<'_> {
     };
     let src_ip = src.ip().to_string();
     let needs_received = host_ip(via.host) != Some(src.ip());
-    let has_rport = via.rport().is_some();
+    let behind_nat =
+        transport == Transport::Udp && host_ip(via.host).is_some_and(|ip| ip != src.ip());
+    let has_rport = via.rport().is_some() || behind_nat;
     if !needs_received && !has_rport {
         return msg;
     }

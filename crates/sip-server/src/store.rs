@@ -78,8 +78,26 @@ pub struct Binding {
     pub cseq: u32,
     /// Path header values (RFC 3327), used as a pre-loaded route set.
     pub path: Vec<String>,
-    /// Where the REGISTER came from (flow to reuse for NATed/TCP clients).
+    /// The flow the REGISTER came in on: transport and source address as
+    /// seen by us (RFC 3581 received/rport). For TCP/TLS/WebSocket this is
+    /// also the connection's name in the driver, so requests for a NATed
+    /// client go back over the connection it registered on.
     pub source: Option<(Transport, SocketAddr)>,
+    /// `+sip.instance` of the Contact (RFC 5626 §4.1), verbatim with its
+    /// quotes, e.g. `"<urn:uuid:...>"`. With it the binding is keyed by
+    /// instance (and reg-id) instead of the Contact URI.
+    pub instance: Option<String>,
+    /// `reg-id` when the registration used outbound (RFC 5626 §6: Contact
+    /// with `+sip.instance` and `reg-id`, `Supported: outbound`). Such a
+    /// binding is always reached over its flow.
+    pub reg_id: Option<u32>,
+}
+
+impl Binding {
+    /// True when the registration used RFC 5626 outbound.
+    pub fn is_outbound(&self) -> bool {
+        self.reg_id.is_some() && self.instance.is_some()
+    }
 }
 
 /// The location service.

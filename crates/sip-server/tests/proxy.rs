@@ -537,6 +537,8 @@ fn invite_requires_proxy_auth_when_enabled() {
         cseq: 1,
         path: Vec::new(),
         source: None,
+        instance: None,
+        reg_id: None,
     });
     let out = net.send(ALICE, &invite("alice", ALICE, "bob", "au1", ""));
     let r = to(&out, ALICE);
