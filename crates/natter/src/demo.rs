@@ -285,8 +285,9 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     for (name, lines) in [("A (caller)", &lines_a), ("B (callee)", &lines_b)] {
         let get = |e: &str, k: &str| field(lines, e, k).unwrap_or("?").to_owned();
         println!(
-            "{name}: ice pair {} | codec {} | srtp {} | setup {} ms | remote {}",
+            "{name}: ice pair {} -> {} | codec {} | srtp {} | setup {} ms | remote {}",
             get("established", "ice"),
+            get("established", "ice_remote"),
             get("established", "codec"),
             get("established", "srtp"),
             get("established", "setup_ms"),

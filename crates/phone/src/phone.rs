@@ -94,6 +94,10 @@ struct Call {
     ice_kind: Option<CandidateType>,
     /// The last SDP we sent (offer or answer): the base of re-offers and re-answers.
     last_sdp: String,
+    /// DTLS datagrams written before ICE selected a pair.
+    early: Vec<Vec<u8>>,
+    /// Type of the remote candidate of the selected pair.
+    ice_remote_kind: Option<CandidateType>,
     hold_at: Option<Instant>,
     resume_at: Option<Instant>,
 }
@@ -501,6 +505,8 @@ impl<W: Write> Phone<W> {
                 stats: MediaStats::default(),
                 ice_kind: None,
                 last_sdp: String::new(),
+                early: Vec::new(),
+                ice_remote_kind: None,
                 hold_at: None,
                 resume_at: None,
             },
@@ -824,8 +830,9 @@ impl<W: Write> Phone<W> {
                                 IceEvent::StateChanged(IceState::Failed) => {
                                     ice_failed = Some("ice-failed".to_owned());
                                 }
-                                IceEvent::SelectedPair { local, .. } => {
+                                IceEvent::SelectedPair { local, remote, .. } => {
                                     call.ice_kind = Some(local.kind);
+                                    call.ice_remote_kind = Some(remote.kind);
                                 }
                                 _ => {}
                             },
@@ -936,8 +943,12 @@ impl<W: Write> Phone<W> {
                 .map(|k| k.to_string())
                 .unwrap_or_else(|| "host".into()),
         };
+        let ice_remote = match call.ice_remote_kind {
+            Some(k) => format!(" ice_remote={k}"),
+            None => String::new(),
+        };
         let line = format!(
-            "established codec={} srtp={} ice={} remote={} setup_ms={}",
+            "established codec={} srtp={} ice={} remote={} setup_ms={}{ice_remote}",
             m.codec_label(),
             m.suite().unwrap_or("off"),
             ice,
@@ -1056,11 +1067,26 @@ impl<W: Write> Phone<W> {
 
 /// Sends what the call's media session queued, on its path.
 fn flush_media(call: &mut Call, now: Instant) {
+    if let Path::Ice(t) = &mut call.path {
+        if !call.early.is_empty() && t.is_connected() {
+            for d in std::mem::take(&mut call.early) {
+                t.send(now, &d);
+            }
+        }
+    }
     let Some(m) = &mut call.media else { return };
     while let Some(o) = m.poll_transmit() {
         match &mut call.path {
             Path::Ice(t) => {
-                t.send(now, &o.data);
+                // DTLS flights written before ICE has a pair wait for it (a lost first
+                // flight would cost a whole retransmission timeout); RTP does not.
+                let is_rtp = matches!(
+                    natter_rtp::demux::classify(&o.data),
+                    natter_rtp::demux::Kind::Rtp | natter_rtp::demux::Kind::Rtcp
+                );
+                if !t.send(now, &o.data) && !is_rtp && call.early.len() < 16 {
+                    call.early.push(o.data);
+                }
             }
             Path::Plain {
                 rtp,
