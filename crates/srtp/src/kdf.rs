@@ -65,9 +65,19 @@ impl SessionKeys {
             rtcp_salt: vec![0; s],
             rtcp_auth: vec![0; a],
         };
-        derive(master_key, master_salt, Label::RtpEncryption, &mut out.rtp_key);
+        derive(
+            master_key,
+            master_salt,
+            Label::RtpEncryption,
+            &mut out.rtp_key,
+        );
         derive(master_key, master_salt, Label::RtpSalt, &mut out.rtp_salt);
-        derive(master_key, master_salt, Label::RtcpEncryption, &mut out.rtcp_key);
+        derive(
+            master_key,
+            master_salt,
+            Label::RtcpEncryption,
+            &mut out.rtcp_key,
+        );
         derive(master_key, master_salt, Label::RtcpSalt, &mut out.rtcp_salt);
         if a > 0 {
             derive(master_key, master_salt, Label::RtpAuth, &mut out.rtp_auth);

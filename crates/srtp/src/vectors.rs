@@ -83,7 +83,10 @@ fn rfc3711_b3_key_derivation() {
     let keys = SessionKeys::derive(SrtpProfile::AesCm128HmacSha1_80, &mk, &ms);
     assert_eq!(keys.rtp_key, hex("C61E7A93744F39EE10734AFE3FF7A087"));
     assert_eq!(keys.rtp_salt, hex("30CBBC08863D8C85D49DB34A9AE1"));
-    assert_eq!(keys.rtp_auth, hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4"));
+    assert_eq!(
+        keys.rtp_auth,
+        hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4")
+    );
 }
 
 // ------------------------------------------------------ libsrtp srtp_validate (AES-CM-80)
@@ -117,7 +120,8 @@ fn libsrtp_aes_cm_128_hmac_sha1_80_known_answer() {
     // libsrtp numbers its first SRTCP packet 1.
     tx.set_next_srtcp_index(0xcafe_babe, 1);
     tx.protect_rtcp(&hex(LIBSRTP_RTCP), &mut out).unwrap();
-    let srtcp = hex("81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798");
+    let srtcp =
+        hex("81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798");
     assert_eq!(out, srtcp);
 
     let mut rx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
@@ -163,14 +167,10 @@ fn libsrtp_aead_aes_128_gcm_known_answer() {
     let salt = hex("a0a1a2a3a4a5a6a7a8a9aaab");
     let p = SrtpProfile::AeadAes128Gcm;
     let mut tx = SrtpContext::new(p, &key, &salt).unwrap();
-    let srtp = hex(
-        "800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e
-         d2976826f796b201df3131a127e8a392",
-    );
-    let srtcp = hex(
-        "81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025
-         c52c6fbea2b3b446ea31123ba88ce61e 80000001",
-    );
+    let srtp = hex("800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e
+         d2976826f796b201df3131a127e8a392");
+    let srtcp = hex("81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025
+         c52c6fbea2b3b446ea31123ba88ce61e 80000001");
     let mut out = Vec::new();
     tx.protect_rtp(&hex(LIBSRTP_RTP), &mut out).unwrap();
     assert_eq!(out, srtp);
@@ -226,13 +226,11 @@ fn rfc7714_ivs() {
 
 #[test]
 fn rfc7714_16_1_aead_aes_128_gcm_srtp() {
-    let expected = hex(
-        "8040f17b 8041f8d3 5501a0b2 f24de3a3
+    let expected = hex("8040f17b 8041f8d3 5501a0b2 f24de3a3
          fb34de6c acba861c 9d7e4bca be633bd5
          0d294e6f 42a5f47a 51c7d19b 36de3adf
          8833899d 7f27beb1 6a9152cf 765ee439
-         0cce",
-    );
+         0cce");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes128Gcm)
         .protect_rtp(&hex(RFC7714_RTP), &mut out)
@@ -248,13 +246,11 @@ fn rfc7714_16_1_aead_aes_128_gcm_srtp() {
 
 #[test]
 fn rfc7714_16_2_aead_aes_256_gcm_srtp() {
-    let expected = hex(
-        "8040f17b 8041f8d3 5501a0b2 32b1de78
+    let expected = hex("8040f17b 8041f8d3 5501a0b2 32b1de78
          a822fe12 ef9f78fa 332e33aa b1801238
          9a58e2f3 b50b2a02 76ffae0f 1ba63799
          b87b7aa3 db36dfff d6b0f9bb 7878d7a7
-         6c13",
-    );
+         6c13");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes256Gcm)
         .protect_rtp(&hex(RFC7714_RTP), &mut out)
@@ -270,13 +266,11 @@ fn rfc7714_16_2_aead_aes_256_gcm_srtp() {
 
 #[test]
 fn rfc7714_17_1_aead_aes_128_gcm_srtcp_encrypt() {
-    let expected = hex(
-        "81c8000d 4d617273 63e94885 dcdab67c
+    let expected = hex("81c8000d 4d617273 63e94885 dcdab67c
          a727d766 2f6b7e99 7ff5c0f7 6c06f32d
          c676a5f1 730d6fda 4ce09b46 86303ded
          0bb9275b c84aa458 96cf4d2f c5abf872
-         45d9eade 800005d4",
-    );
+         45d9eade 800005d4");
     let mut tx = rfc7714_context(SrtpProfile::AeadAes128Gcm);
     tx.set_next_srtcp_index(0x4d61_7273, 0x5d4);
     let mut out = Vec::new();
@@ -291,13 +285,11 @@ fn rfc7714_17_1_aead_aes_128_gcm_srtcp_encrypt() {
 
 #[test]
 fn rfc7714_17_2_aead_aes_256_gcm_srtcp_decrypt() {
-    let srtcp = hex(
-        "81c8000d 4d617273 d50ae4d1 f5ce5d30
+    let srtcp = hex("81c8000d 4d617273 d50ae4d1 f5ce5d30
          4ba297e4 7d470c28 2c3ece5d bffe0a50
          a2eaa5c1 110555be 8415f658 c61de047
          6f1b6fad 1d1eb30c 4446839f 57ff6f6c
-         b26ac3be 800005d4",
-    );
+         b26ac3be 800005d4");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes256Gcm)
         .unprotect_rtcp(&srtcp, &mut out)
@@ -314,26 +306,22 @@ fn rfc7714_17_2_aead_aes_256_gcm_srtcp_decrypt() {
 #[test]
 fn rfc7714_17_3_and_17_4_srtcp_tagging_only() {
     // E = 0: the packet is authenticated but not encrypted (§9.3); we only receive these.
-    let tagged_128 = hex(
-        "81c8000d 4d617273 4e545031 4e545032
+    let tagged_128 = hex("81c8000d 4d617273 4e545031 4e545032
          52545020 0000042a 0000e930 4c756e61
          deadbeef deadbeef deadbeef deadbeef
          deadbeef 841dd968 3dd78ec9 2ae58790
-         125f62b3 000005d4",
-    );
+         125f62b3 000005d4");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes128Gcm)
         .unprotect_rtcp(&tagged_128, &mut out)
         .unwrap();
     assert_eq!(out, hex(RFC7714_RTCP));
 
-    let tagged_256 = hex(
-        "81c8000d 4d617273 4e545031 4e545032
+    let tagged_256 = hex("81c8000d 4d617273 4e545031 4e545032
          52545020 0000042a 0000e930 4c756e61
          deadbeef deadbeef deadbeef deadbeef
          deadbeef 91db4afb feee5a97 8fab4393
-         ed2615fe 000005d4",
-    );
+         ed2615fe 000005d4");
     rfc7714_context(SrtpProfile::AeadAes256Gcm)
         .unprotect_rtcp(&tagged_256, &mut out)
         .unwrap();
@@ -350,13 +338,11 @@ fn rfc7714_17_3_and_17_4_srtcp_tagging_only() {
 
 #[test]
 fn rfc7714_16_1_tampering_anywhere_fails() {
-    let sealed = hex(
-        "8040f17b 8041f8d3 5501a0b2 f24de3a3
+    let sealed = hex("8040f17b 8041f8d3 5501a0b2 f24de3a3
          fb34de6c acba861c 9d7e4bca be633bd5
          0d294e6f 42a5f47a 51c7d19b 36de3adf
          8833899d 7f27beb1 6a9152cf 765ee439
-         0cce",
-    );
+         0cce");
     let mut out = Vec::new();
     // Header (AAD), ciphertext, and tag: seq/ssrc bytes change the IV; others the GHASH.
     for i in [1usize, 3, 5, 11, 12, 30, sealed.len() - 1] {
