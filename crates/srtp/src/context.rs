@@ -167,9 +167,19 @@ impl SrtpContext {
         let h = parse_rtp(buf)?;
         let index = match self.rtp.get_mut(h.ssrc) {
             Some(w) => {
-                let index = estimate_index(w.highest(), h.seq)?;
-                w.accept(index);
-                index
+                // A sender that jumps back more than half the sequence space right after
+                // starting would need a ROC of -1. Send it under ROC 0 rather than refuse
+                // (the receiver will judge it) but leave the state alone, so one stray
+                // sequence number cannot shift the ROC of everything after it. A ROC past
+                // 2^32-1 is a hard stop.
+                match estimate_index(w.highest(), h.seq) {
+                    Err(SrtpError::Replayed) => u64::from(h.seq),
+                    other => {
+                        let index = other?;
+                        w.accept(index);
+                        index
+                    }
+                }
             }
             None => {
                 let index = u64::from(h.seq);

@@ -355,3 +355,51 @@ fn rfc7714_16_1_tampering_anywhere_fails() {
         );
     }
 }
+
+// ------------------------------------------------------------------------------ limits
+
+#[test]
+fn srtcp_index_is_exhausted_after_2_pow_31() {
+    let p = SrtpProfile::AesCm128HmacSha1_80;
+    let mut tx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
+    let mut rx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
+    tx.set_next_srtcp_index(0xcafe_babe, 0x7fff_ffff);
+    let mut out = Vec::new();
+    tx.protect_rtcp(&hex(LIBSRTP_RTCP), &mut out).unwrap();
+    assert_eq!(out[24..28], [0xff, 0xff, 0xff, 0xff]);
+    let mut back = Vec::new();
+    rx.unprotect_rtcp(&out, &mut back).unwrap();
+    assert_eq!(back, hex(LIBSRTP_RTCP));
+    assert_eq!(
+        tx.protect_rtcp(&hex(LIBSRTP_RTCP), &mut out),
+        Err(SrtpError::IndexExhausted)
+    );
+}
+
+#[test]
+fn a_sender_jumping_back_at_start_still_sends() {
+    let p = SrtpProfile::AeadAes128Gcm;
+    let mut tx = SrtpContext::new(p, &[1; 16], &[2; 12]).unwrap();
+    let mut buf = hex("8000006400000000000000010102");
+    tx.protect_rtp_in_place(&mut buf).unwrap();
+    let mut stray = hex("8000ea6000000000000000010102");
+    tx.protect_rtp_in_place(&mut stray).unwrap();
+    // The stray packet did not move the sender's state: seq 101 still goes out under
+    // ROC 0, so a receiver that dropped the stray one keeps authenticating.
+    let mut rx = SrtpContext::new(p, &[1; 16], &[2; 12]).unwrap();
+    let mut first = hex("8000006400000000000000010102");
+    SrtpContext::new(p, &[1; 16], &[2; 12])
+        .unwrap()
+        .protect_rtp_in_place(&mut first)
+        .unwrap();
+    rx.unprotect_rtp_in_place(&mut first).unwrap();
+    assert_eq!(
+        rx.unprotect_rtp_in_place(&mut stray),
+        Err(SrtpError::Replayed)
+    );
+    let mut next = hex("8000006500000000000000010102");
+    tx.protect_rtp_in_place(&mut next).unwrap();
+    assert_eq!(tx.roc(1), Some(0));
+    rx.unprotect_rtp_in_place(&mut next).unwrap();
+    assert_eq!(next, hex("8000006500000000000000010102"));
+}
