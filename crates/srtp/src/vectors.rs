@@ -89,6 +89,28 @@ fn rfc3711_b3_key_derivation() {
     );
 }
 
+// ------------------------------------------------------------------- RFC 6188 §7.2
+
+/// The AES-256 PRF that AEAD_AES_256_GCM's key derivation uses (RFC 7714 §11), pinned by
+/// RFC 6188's AES_256_CM_PRF vector (14-octet salt; GCM's 12-octet salt is zero-padded).
+#[test]
+fn rfc6188_7_2_aes_256_prf() {
+    let mk = hex("f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6");
+    let ms = hex("3b04803de51ee7c96423ab5b78d2");
+    let mut key = [0u8; 32];
+    derive(&mk, &ms, Label::RtpEncryption, &mut key);
+    assert_eq!(
+        key.to_vec(),
+        hex("5ba1064e30ec51613cad926c5a28ef731ec7fb397f70a960653caf06554cd8c4")
+    );
+    let mut salt = [0u8; 14];
+    derive(&mk, &ms, Label::RtpSalt, &mut salt);
+    assert_eq!(salt.to_vec(), hex("fa31791685ca444a9e07c6c64e93"));
+    let mut auth = [0u8; 20];
+    derive(&mk, &ms, Label::RtpAuth, &mut auth);
+    assert_eq!(auth.to_vec(), hex("fd9c32d39ed5fbb5a9dc96b30818454d1313dc05"));
+}
+
 // ------------------------------------------------------ libsrtp srtp_validate (AES-CM-80)
 
 const LIBSRTP_KEY: &str = "e1f97a0d3e018be0d64fa32c06de4139";
