@@ -52,6 +52,18 @@ pub(crate) struct SessionKeys {
     pub rtcp_auth: Vec<u8>,
 }
 
+impl Drop for SessionKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.rtp_key.zeroize();
+        self.rtp_salt.zeroize();
+        self.rtp_auth.zeroize();
+        self.rtcp_key.zeroize();
+        self.rtcp_salt.zeroize();
+        self.rtcp_auth.zeroize();
+    }
+}
+
 impl SessionKeys {
     pub(crate) fn derive(profile: SrtpProfile, master_key: &[u8], master_salt: &[u8]) -> Self {
         let k = profile.master_key_len();

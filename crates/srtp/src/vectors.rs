@@ -108,7 +108,10 @@ fn rfc6188_7_2_aes_256_prf() {
     assert_eq!(salt.to_vec(), hex("fa31791685ca444a9e07c6c64e93"));
     let mut auth = [0u8; 20];
     derive(&mk, &ms, Label::RtpAuth, &mut auth);
-    assert_eq!(auth.to_vec(), hex("fd9c32d39ed5fbb5a9dc96b30818454d1313dc05"));
+    assert_eq!(
+        auth.to_vec(),
+        hex("fd9c32d39ed5fbb5a9dc96b30818454d1313dc05")
+    );
 }
 
 // ------------------------------------------------------ libsrtp srtp_validate (AES-CM-80)
