@@ -428,3 +428,29 @@ fn a_sender_jumping_back_at_start_still_sends() {
     rx.unprotect_rtp_in_place(&mut next).unwrap();
     assert_eq!(next, hex("8000006500000000000000010102"));
 }
+
+#[test]
+fn srtcp_unencrypted_e0_is_authenticated_and_passed_through() {
+    // RFC 3711 §3.4 allows SRTCP with E = 0 (authenticated only). Build one by hand from
+    // the B.3 session keys and check the receiver accepts it unchanged and still checks
+    // the tag.
+    let p = SrtpProfile::AesCm128HmacSha1_80;
+    let keys = SessionKeys::derive(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT));
+    let cm = CmKeys::new(&keys.rtcp_key, &keys.rtcp_salt, &keys.rtcp_auth).unwrap();
+    let mut pkt = hex(LIBSRTP_RTCP);
+    pkt.extend_from_slice(&[0x00, 0x00, 0x00, 0x05]);
+    let tag = cm.tag(&pkt, &[]);
+    pkt.extend_from_slice(&tag[..10]);
+
+    let mut rx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
+    let mut out = Vec::new();
+    let mut bad = pkt.clone();
+    bad[9] ^= 1;
+    assert_eq!(
+        rx.unprotect_rtcp(&bad, &mut out),
+        Err(SrtpError::AuthFailed)
+    );
+    rx.unprotect_rtcp(&pkt, &mut out).unwrap();
+    assert_eq!(out, hex(LIBSRTP_RTCP));
+    assert_eq!(rx.unprotect_rtcp(&pkt, &mut out), Err(SrtpError::Replayed));
+}
