@@ -17,6 +17,10 @@ const E_BIT: u32 = 0x8000_0000;
 /// SRTCP indices are 31 bits wide.
 const SRTCP_INDEX_MAX: u32 = 0x7fff_ffff;
 
+// A context is built once per direction and never moved on the packet path, so the size
+// difference (expanded AES schedules and HMAC pads inline) costs nothing, and boxing would
+// add a pointer chase per packet.
+#[allow(clippy::large_enum_variant)]
 enum Cipher {
     Cm {
         rtp: CmKeys,
@@ -163,9 +167,19 @@ impl SrtpContext {
         let h = parse_rtp(buf)?;
         let index = match self.rtp.get_mut(h.ssrc) {
             Some(w) => {
-                let index = estimate_index(w.highest(), h.seq)?;
-                w.accept(index);
-                index
+                // A sender that jumps back more than half the sequence space right after
+                // starting would need a ROC of -1. Send it under ROC 0 rather than refuse
+                // (the receiver will judge it) but leave the state alone, so one stray
+                // sequence number cannot shift the ROC of everything after it. A ROC past
+                // 2^32-1 is a hard stop.
+                match estimate_index(w.highest(), h.seq) {
+                    Err(SrtpError::Replayed) => u64::from(h.seq),
+                    other => {
+                        let index = other?;
+                        w.accept(index);
+                        index
+                    }
+                }
             }
             None => {
                 let index = u64::from(h.seq);
@@ -201,10 +215,7 @@ impl SrtpContext {
     /// only then advance the rollover counter and replay window.
     pub fn unprotect_rtp_in_place(&mut self, buf: &mut Vec<u8>) -> Result<(), SrtpError> {
         let tag_len = self.profile.rtp_auth_tag_len();
-        let body_len = buf
-            .len()
-            .checked_sub(tag_len)
-            .ok_or(SrtpError::TooShort)?;
+        let body_len = buf.len().checked_sub(tag_len).ok_or(SrtpError::TooShort)?;
         let h = parse_rtp(buf.get(..body_len).ok_or(SrtpError::TooShort)?)?;
         let index = match self.rtp.get_mut(h.ssrc) {
             Some(w) => {
@@ -342,9 +353,7 @@ impl SrtpContext {
                     // and the cipher is the tag alone. Move the word next to the packet so
                     // the AAD is contiguous, without allocating.
                     let mut tag = [0u8; GCM_TAG_LEN];
-                    tag.copy_from_slice(
-                        buf.get(plain_len..word_at).ok_or(SrtpError::TooShort)?,
-                    );
+                    tag.copy_from_slice(buf.get(plain_len..word_at).ok_or(SrtpError::TooShort)?);
                     let aad_end = plain_len + SRTCP_INDEX_LEN;
                     if let Some(dst) = buf.get_mut(plain_len..aad_end) {
                         dst.copy_from_slice(&word);

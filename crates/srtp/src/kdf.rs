@@ -52,6 +52,18 @@ pub(crate) struct SessionKeys {
     pub rtcp_auth: Vec<u8>,
 }
 
+impl Drop for SessionKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.rtp_key.zeroize();
+        self.rtp_salt.zeroize();
+        self.rtp_auth.zeroize();
+        self.rtcp_key.zeroize();
+        self.rtcp_salt.zeroize();
+        self.rtcp_auth.zeroize();
+    }
+}
+
 impl SessionKeys {
     pub(crate) fn derive(profile: SrtpProfile, master_key: &[u8], master_salt: &[u8]) -> Self {
         let k = profile.master_key_len();
@@ -65,9 +77,19 @@ impl SessionKeys {
             rtcp_salt: vec![0; s],
             rtcp_auth: vec![0; a],
         };
-        derive(master_key, master_salt, Label::RtpEncryption, &mut out.rtp_key);
+        derive(
+            master_key,
+            master_salt,
+            Label::RtpEncryption,
+            &mut out.rtp_key,
+        );
         derive(master_key, master_salt, Label::RtpSalt, &mut out.rtp_salt);
-        derive(master_key, master_salt, Label::RtcpEncryption, &mut out.rtcp_key);
+        derive(
+            master_key,
+            master_salt,
+            Label::RtcpEncryption,
+            &mut out.rtcp_key,
+        );
         derive(master_key, master_salt, Label::RtcpSalt, &mut out.rtcp_salt);
         if a > 0 {
             derive(master_key, master_salt, Label::RtpAuth, &mut out.rtp_auth);

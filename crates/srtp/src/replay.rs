@@ -89,3 +89,67 @@ pub(crate) fn estimate_index(highest: u64, seq: u16) -> Result<u64, SrtpError> {
     }
     Ok(((v as u64) << 16) | u64::from(seq))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(roc: u64, seq: u64) -> u64 {
+        (roc << 16) | seq
+    }
+
+    #[test]
+    fn index_estimation_follows_appendix_a() {
+        // s_l in the lower half: a much larger seq belongs to the previous ROC.
+        assert_eq!(estimate_index(idx(3, 100), 101), Ok(idx(3, 101)));
+        assert_eq!(estimate_index(idx(3, 100), 90), Ok(idx(3, 90)));
+        assert_eq!(
+            estimate_index(idx(3, 100), 100 + 32_768),
+            Ok(idx(3, 32_868))
+        );
+        assert_eq!(
+            estimate_index(idx(3, 100), 100 + 32_769),
+            Ok(idx(2, 32_869))
+        );
+        assert_eq!(estimate_index(idx(3, 100), 65_535), Ok(idx(2, 65_535)));
+        // s_l in the upper half: a much smaller seq has wrapped into the next ROC.
+        assert_eq!(estimate_index(idx(3, 65_535), 0), Ok(idx(4, 0)));
+        assert_eq!(
+            estimate_index(idx(3, 40_000), 40_000 - 32_768),
+            Ok(idx(3, 7_232))
+        );
+        assert_eq!(estimate_index(idx(3, 40_000), 7_231), Ok(idx(4, 7_231)));
+        // No ROC below zero, no ROC above 2^32-1.
+        assert_eq!(estimate_index(idx(0, 10), 60_000), Err(SrtpError::Replayed));
+        assert_eq!(
+            estimate_index(idx(u64::from(u32::MAX), 65_000), 1),
+            Err(SrtpError::IndexExhausted)
+        );
+        assert_eq!(
+            estimate_index(idx(u64::from(u32::MAX), 65_000), 65_001),
+            Ok(idx(u64::from(u32::MAX), 65_001))
+        );
+    }
+
+    #[test]
+    fn window_accepts_each_index_once_and_forgets_old_ones() {
+        let mut w = ReplayWindow::new(1000);
+        assert_eq!(w.check(1000), Err(SrtpError::Replayed));
+        assert_eq!(w.check(999), Ok(()));
+        assert_eq!(w.check(1000 - REPLAY_WINDOW + 1), Ok(()));
+        assert_eq!(w.check(1000 - REPLAY_WINDOW), Err(SrtpError::Replayed));
+        w.accept(990);
+        assert_eq!(w.check(990), Err(SrtpError::Replayed));
+        w.accept(1005);
+        assert_eq!(w.highest(), 1005);
+        assert_eq!(w.check(990), Err(SrtpError::Replayed));
+        assert_eq!(w.check(1000), Err(SrtpError::Replayed));
+        assert_eq!(w.check(1001), Ok(()));
+        // A jump wider than the window clears it.
+        w.accept(1005 + 500);
+        assert_eq!(w.check(1005), Err(SrtpError::Replayed));
+        assert_eq!(w.check(1504), Ok(()));
+        // Checking never mutates.
+        assert_eq!(w.check(1504), Ok(()));
+    }
+}

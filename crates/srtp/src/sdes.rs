@@ -64,6 +64,15 @@ impl std::fmt::Debug for SdesKey {
     }
 }
 
+/// Master keys are wiped from memory when dropped.
+impl Drop for SdesKey {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.key.zeroize();
+        self.salt.zeroize();
+    }
+}
+
 impl SdesKey {
     /// A fresh random master key and salt.
     pub fn generate(profile: SrtpProfile, rng: &mut impl RngCore) -> SdesKey {
@@ -76,7 +85,7 @@ impl SdesKey {
 
     /// `inline:` + base64(key || salt), without lifetime or MKI.
     pub fn to_inline(&self) -> String {
-        let mut ks = Vec::with_capacity(self.key.len() + self.salt.len());
+        let mut ks = zeroize::Zeroizing::new(Vec::with_capacity(self.key.len() + self.salt.len()));
         ks.extend_from_slice(&self.key);
         ks.extend_from_slice(&self.salt);
         format!("inline:{}", base64::encode(&ks))
@@ -121,6 +130,7 @@ impl SdesKey {
                 got: raw.len(),
             });
         }
+        let raw = zeroize::Zeroizing::new(raw);
         let (key, salt) = raw.split_at(kl);
         Ok(SdesKey {
             profile,

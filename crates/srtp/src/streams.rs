@@ -35,7 +35,10 @@ impl<T> SsrcTable<T> {
 
     /// The state for `ssrc`, without marking it used.
     pub(crate) fn get(&self, ssrc: u32) -> Option<&T> {
-        self.entries.iter().find(|e| e.ssrc == ssrc).map(|e| &e.state)
+        self.entries
+            .iter()
+            .find(|e| e.ssrc == ssrc)
+            .map(|e| &e.state)
     }
 
     /// The state for `ssrc`, marking it used.

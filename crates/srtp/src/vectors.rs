@@ -83,7 +83,35 @@ fn rfc3711_b3_key_derivation() {
     let keys = SessionKeys::derive(SrtpProfile::AesCm128HmacSha1_80, &mk, &ms);
     assert_eq!(keys.rtp_key, hex("C61E7A93744F39EE10734AFE3FF7A087"));
     assert_eq!(keys.rtp_salt, hex("30CBBC08863D8C85D49DB34A9AE1"));
-    assert_eq!(keys.rtp_auth, hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4"));
+    assert_eq!(
+        keys.rtp_auth,
+        hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4")
+    );
+}
+
+// ------------------------------------------------------------------- RFC 6188 §7.2
+
+/// The AES-256 PRF that AEAD_AES_256_GCM's key derivation uses (RFC 7714 §11), pinned by
+/// RFC 6188's AES_256_CM_PRF vector (14-octet salt; GCM's 12-octet salt is zero-padded).
+#[test]
+fn rfc6188_7_2_aes_256_prf() {
+    let mk = hex("f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6");
+    let ms = hex("3b04803de51ee7c96423ab5b78d2");
+    let mut key = [0u8; 32];
+    derive(&mk, &ms, Label::RtpEncryption, &mut key);
+    assert_eq!(
+        key.to_vec(),
+        hex("5ba1064e30ec51613cad926c5a28ef731ec7fb397f70a960653caf06554cd8c4")
+    );
+    let mut salt = [0u8; 14];
+    derive(&mk, &ms, Label::RtpSalt, &mut salt);
+    assert_eq!(salt.to_vec(), hex("fa31791685ca444a9e07c6c64e93"));
+    let mut auth = [0u8; 20];
+    derive(&mk, &ms, Label::RtpAuth, &mut auth);
+    assert_eq!(
+        auth.to_vec(),
+        hex("fd9c32d39ed5fbb5a9dc96b30818454d1313dc05")
+    );
 }
 
 // ------------------------------------------------------ libsrtp srtp_validate (AES-CM-80)
@@ -117,7 +145,8 @@ fn libsrtp_aes_cm_128_hmac_sha1_80_known_answer() {
     // libsrtp numbers its first SRTCP packet 1.
     tx.set_next_srtcp_index(0xcafe_babe, 1);
     tx.protect_rtcp(&hex(LIBSRTP_RTCP), &mut out).unwrap();
-    let srtcp = hex("81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798");
+    let srtcp =
+        hex("81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798");
     assert_eq!(out, srtcp);
 
     let mut rx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
@@ -163,14 +192,10 @@ fn libsrtp_aead_aes_128_gcm_known_answer() {
     let salt = hex("a0a1a2a3a4a5a6a7a8a9aaab");
     let p = SrtpProfile::AeadAes128Gcm;
     let mut tx = SrtpContext::new(p, &key, &salt).unwrap();
-    let srtp = hex(
-        "800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e
-         d2976826f796b201df3131a127e8a392",
-    );
-    let srtcp = hex(
-        "81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025
-         c52c6fbea2b3b446ea31123ba88ce61e 80000001",
-    );
+    let srtp = hex("800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e
+         d2976826f796b201df3131a127e8a392");
+    let srtcp = hex("81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025
+         c52c6fbea2b3b446ea31123ba88ce61e 80000001");
     let mut out = Vec::new();
     tx.protect_rtp(&hex(LIBSRTP_RTP), &mut out).unwrap();
     assert_eq!(out, srtp);
@@ -226,13 +251,11 @@ fn rfc7714_ivs() {
 
 #[test]
 fn rfc7714_16_1_aead_aes_128_gcm_srtp() {
-    let expected = hex(
-        "8040f17b 8041f8d3 5501a0b2 f24de3a3
+    let expected = hex("8040f17b 8041f8d3 5501a0b2 f24de3a3
          fb34de6c acba861c 9d7e4bca be633bd5
          0d294e6f 42a5f47a 51c7d19b 36de3adf
          8833899d 7f27beb1 6a9152cf 765ee439
-         0cce",
-    );
+         0cce");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes128Gcm)
         .protect_rtp(&hex(RFC7714_RTP), &mut out)
@@ -248,13 +271,11 @@ fn rfc7714_16_1_aead_aes_128_gcm_srtp() {
 
 #[test]
 fn rfc7714_16_2_aead_aes_256_gcm_srtp() {
-    let expected = hex(
-        "8040f17b 8041f8d3 5501a0b2 32b1de78
+    let expected = hex("8040f17b 8041f8d3 5501a0b2 32b1de78
          a822fe12 ef9f78fa 332e33aa b1801238
          9a58e2f3 b50b2a02 76ffae0f 1ba63799
          b87b7aa3 db36dfff d6b0f9bb 7878d7a7
-         6c13",
-    );
+         6c13");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes256Gcm)
         .protect_rtp(&hex(RFC7714_RTP), &mut out)
@@ -270,13 +291,11 @@ fn rfc7714_16_2_aead_aes_256_gcm_srtp() {
 
 #[test]
 fn rfc7714_17_1_aead_aes_128_gcm_srtcp_encrypt() {
-    let expected = hex(
-        "81c8000d 4d617273 63e94885 dcdab67c
+    let expected = hex("81c8000d 4d617273 63e94885 dcdab67c
          a727d766 2f6b7e99 7ff5c0f7 6c06f32d
          c676a5f1 730d6fda 4ce09b46 86303ded
          0bb9275b c84aa458 96cf4d2f c5abf872
-         45d9eade 800005d4",
-    );
+         45d9eade 800005d4");
     let mut tx = rfc7714_context(SrtpProfile::AeadAes128Gcm);
     tx.set_next_srtcp_index(0x4d61_7273, 0x5d4);
     let mut out = Vec::new();
@@ -291,13 +310,11 @@ fn rfc7714_17_1_aead_aes_128_gcm_srtcp_encrypt() {
 
 #[test]
 fn rfc7714_17_2_aead_aes_256_gcm_srtcp_decrypt() {
-    let srtcp = hex(
-        "81c8000d 4d617273 d50ae4d1 f5ce5d30
+    let srtcp = hex("81c8000d 4d617273 d50ae4d1 f5ce5d30
          4ba297e4 7d470c28 2c3ece5d bffe0a50
          a2eaa5c1 110555be 8415f658 c61de047
          6f1b6fad 1d1eb30c 4446839f 57ff6f6c
-         b26ac3be 800005d4",
-    );
+         b26ac3be 800005d4");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes256Gcm)
         .unprotect_rtcp(&srtcp, &mut out)
@@ -314,26 +331,22 @@ fn rfc7714_17_2_aead_aes_256_gcm_srtcp_decrypt() {
 #[test]
 fn rfc7714_17_3_and_17_4_srtcp_tagging_only() {
     // E = 0: the packet is authenticated but not encrypted (§9.3); we only receive these.
-    let tagged_128 = hex(
-        "81c8000d 4d617273 4e545031 4e545032
+    let tagged_128 = hex("81c8000d 4d617273 4e545031 4e545032
          52545020 0000042a 0000e930 4c756e61
          deadbeef deadbeef deadbeef deadbeef
          deadbeef 841dd968 3dd78ec9 2ae58790
-         125f62b3 000005d4",
-    );
+         125f62b3 000005d4");
     let mut out = Vec::new();
     rfc7714_context(SrtpProfile::AeadAes128Gcm)
         .unprotect_rtcp(&tagged_128, &mut out)
         .unwrap();
     assert_eq!(out, hex(RFC7714_RTCP));
 
-    let tagged_256 = hex(
-        "81c8000d 4d617273 4e545031 4e545032
+    let tagged_256 = hex("81c8000d 4d617273 4e545031 4e545032
          52545020 0000042a 0000e930 4c756e61
          deadbeef deadbeef deadbeef deadbeef
          deadbeef 91db4afb feee5a97 8fab4393
-         ed2615fe 000005d4",
-    );
+         ed2615fe 000005d4");
     rfc7714_context(SrtpProfile::AeadAes256Gcm)
         .unprotect_rtcp(&tagged_256, &mut out)
         .unwrap();
@@ -350,13 +363,11 @@ fn rfc7714_17_3_and_17_4_srtcp_tagging_only() {
 
 #[test]
 fn rfc7714_16_1_tampering_anywhere_fails() {
-    let sealed = hex(
-        "8040f17b 8041f8d3 5501a0b2 f24de3a3
+    let sealed = hex("8040f17b 8041f8d3 5501a0b2 f24de3a3
          fb34de6c acba861c 9d7e4bca be633bd5
          0d294e6f 42a5f47a 51c7d19b 36de3adf
          8833899d 7f27beb1 6a9152cf 765ee439
-         0cce",
-    );
+         0cce");
     let mut out = Vec::new();
     // Header (AAD), ciphertext, and tag: seq/ssrc bytes change the IV; others the GHASH.
     for i in [1usize, 3, 5, 11, 12, 30, sealed.len() - 1] {
@@ -368,4 +379,78 @@ fn rfc7714_16_1_tampering_anywhere_fails() {
             "octet {i}"
         );
     }
+}
+
+// ------------------------------------------------------------------------------ limits
+
+#[test]
+fn srtcp_index_is_exhausted_after_2_pow_31() {
+    let p = SrtpProfile::AesCm128HmacSha1_80;
+    let mut tx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
+    let mut rx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
+    tx.set_next_srtcp_index(0xcafe_babe, 0x7fff_ffff);
+    let mut out = Vec::new();
+    tx.protect_rtcp(&hex(LIBSRTP_RTCP), &mut out).unwrap();
+    assert_eq!(out[24..28], [0xff, 0xff, 0xff, 0xff]);
+    let mut back = Vec::new();
+    rx.unprotect_rtcp(&out, &mut back).unwrap();
+    assert_eq!(back, hex(LIBSRTP_RTCP));
+    assert_eq!(
+        tx.protect_rtcp(&hex(LIBSRTP_RTCP), &mut out),
+        Err(SrtpError::IndexExhausted)
+    );
+}
+
+#[test]
+fn a_sender_jumping_back_at_start_still_sends() {
+    let p = SrtpProfile::AeadAes128Gcm;
+    let mut tx = SrtpContext::new(p, &[1; 16], &[2; 12]).unwrap();
+    let mut buf = hex("8000006400000000000000010102");
+    tx.protect_rtp_in_place(&mut buf).unwrap();
+    let mut stray = hex("8000ea6000000000000000010102");
+    tx.protect_rtp_in_place(&mut stray).unwrap();
+    // The stray packet did not move the sender's state: seq 101 still goes out under
+    // ROC 0, so a receiver that dropped the stray one keeps authenticating.
+    let mut rx = SrtpContext::new(p, &[1; 16], &[2; 12]).unwrap();
+    let mut first = hex("8000006400000000000000010102");
+    SrtpContext::new(p, &[1; 16], &[2; 12])
+        .unwrap()
+        .protect_rtp_in_place(&mut first)
+        .unwrap();
+    rx.unprotect_rtp_in_place(&mut first).unwrap();
+    assert_eq!(
+        rx.unprotect_rtp_in_place(&mut stray),
+        Err(SrtpError::Replayed)
+    );
+    let mut next = hex("8000006500000000000000010102");
+    tx.protect_rtp_in_place(&mut next).unwrap();
+    assert_eq!(tx.roc(1), Some(0));
+    rx.unprotect_rtp_in_place(&mut next).unwrap();
+    assert_eq!(next, hex("8000006500000000000000010102"));
+}
+
+#[test]
+fn srtcp_unencrypted_e0_is_authenticated_and_passed_through() {
+    // RFC 3711 §3.4 allows SRTCP with E = 0 (authenticated only). Build one by hand from
+    // the B.3 session keys and check the receiver accepts it unchanged and still checks
+    // the tag.
+    let p = SrtpProfile::AesCm128HmacSha1_80;
+    let keys = SessionKeys::derive(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT));
+    let cm = CmKeys::new(&keys.rtcp_key, &keys.rtcp_salt, &keys.rtcp_auth).unwrap();
+    let mut pkt = hex(LIBSRTP_RTCP);
+    pkt.extend_from_slice(&[0x00, 0x00, 0x00, 0x05]);
+    let tag = cm.tag(&pkt, &[]);
+    pkt.extend_from_slice(&tag[..10]);
+
+    let mut rx = SrtpContext::new(p, &hex(LIBSRTP_KEY), &hex(LIBSRTP_SALT)).unwrap();
+    let mut out = Vec::new();
+    let mut bad = pkt.clone();
+    bad[9] ^= 1;
+    assert_eq!(
+        rx.unprotect_rtcp(&bad, &mut out),
+        Err(SrtpError::AuthFailed)
+    );
+    rx.unprotect_rtcp(&pkt, &mut out).unwrap();
+    assert_eq!(out, hex(LIBSRTP_RTCP));
+    assert_eq!(rx.unprotect_rtcp(&pkt, &mut out), Err(SrtpError::Replayed));
 }

@@ -1,5 +1,6 @@
 //! Behaviour of contexts and sessions: round trips, rollover, reordering, replay,
 //! tampering, truncation, SDES and DTLS keying.
+#![allow(clippy::unwrap_used)]
 
 use natter_srtp::{
     SdesError, SdesKey, SrtpContext, SrtpError, SrtpProfile, SrtpSession, MAX_SSRCS,
@@ -47,20 +48,38 @@ fn rtp(seq: u16, ssrc: u32, csrcs: u8, ext_words: u16, payload: &[u8]) -> Vec<u8
 fn rtcp_sr(ssrc: u32, fill: u8) -> Vec<u8> {
     let mut v = vec![0x80, 200, 0x00, 0x06];
     v.extend_from_slice(&ssrc.to_be_bytes());
-    v.extend(std::iter::repeat_n(fill, 20));
+    v.extend_from_slice(&[fill; 20]);
     v
 }
 
 fn payload(seed: u16) -> Vec<u8> {
-    (0..160u16).map(|i| (i.wrapping_mul(31) ^ seed) as u8).collect()
+    (0..160u16)
+        .map(|i| (i.wrapping_mul(31) ^ seed) as u8)
+        .collect()
 }
 
 #[test]
 fn profile_parameters_are_exact() {
     use SrtpProfile::*;
     let table = [
-        (AesCm128HmacSha1_80, "AES_CM_128_HMAC_SHA1_80", 1u16, 16, 14, 10, 10),
-        (AesCm128HmacSha1_32, "AES_CM_128_HMAC_SHA1_32", 2, 16, 14, 4, 10),
+        (
+            AesCm128HmacSha1_80,
+            "AES_CM_128_HMAC_SHA1_80",
+            1u16,
+            16,
+            14,
+            10,
+            10,
+        ),
+        (
+            AesCm128HmacSha1_32,
+            "AES_CM_128_HMAC_SHA1_32",
+            2,
+            16,
+            14,
+            4,
+            10,
+        ),
         (AeadAes128Gcm, "AEAD_AES_128_GCM", 7, 16, 12, 16, 16),
         (AeadAes256Gcm, "AEAD_AES_256_GCM", 8, 32, 12, 16, 16),
     ];
@@ -102,13 +121,27 @@ fn round_trip_every_profile_rtp_and_rtcp() {
     for p in ALL {
         let (mut tx, mut rx) = pair(p);
         for (csrcs, ext) in [(0u8, 0u16), (2, 0), (0, 3), (15, 1)] {
-            let plain = rtp(100 + u16::from(csrcs) + ext, 0x1111, csrcs, ext, &payload(9));
+            let plain = rtp(
+                100 + u16::from(csrcs) + ext,
+                0x1111,
+                csrcs,
+                ext,
+                &payload(9),
+            );
             let hdr_len = plain.len() - 160;
             let mut sealed = Vec::new();
             tx.protect_rtp(&plain, &mut sealed).unwrap();
             assert_eq!(sealed.len(), plain.len() + p.rtp_auth_tag_len(), "{p}");
-            assert_eq!(sealed[..hdr_len], plain[..hdr_len], "{p}: header in the clear");
-            assert_ne!(sealed[hdr_len..hdr_len + 160], plain[hdr_len..], "{p}: encrypted");
+            assert_eq!(
+                sealed[..hdr_len],
+                plain[..hdr_len],
+                "{p}: header in the clear"
+            );
+            assert_ne!(
+                sealed[hdr_len..hdr_len + 160],
+                plain[hdr_len..],
+                "{p}: encrypted"
+            );
             let mut back = Vec::new();
             rx.unprotect_rtp(&sealed, &mut back).unwrap();
             assert_eq!(back, plain, "{p}");
@@ -117,11 +150,7 @@ fn round_trip_every_profile_rtp_and_rtcp() {
             let plain = rtcp_sr(0x2222, i);
             let mut sealed = Vec::new();
             tx.protect_rtcp(&plain, &mut sealed).unwrap();
-            assert_eq!(
-                sealed.len(),
-                plain.len() + 4 + p.rtcp_auth_tag_len(),
-                "{p}"
-            );
+            assert_eq!(sealed.len(), plain.len() + 4 + p.rtcp_auth_tag_len(), "{p}");
             assert_eq!(sealed[..8], plain[..8]);
             assert_ne!(sealed[8..28], plain[8..]);
             // E bit set, index counts from zero.
@@ -212,7 +241,8 @@ fn reordering_across_the_rollover() {
             .iter()
             .map(|&s| {
                 let mut out = Vec::new();
-                tx.protect_rtp(&rtp(s, 77, 0, 0, &payload(s)), &mut out).unwrap();
+                tx.protect_rtp(&rtp(s, 77, 0, 0, &payload(s)), &mut out)
+                    .unwrap();
                 (s, out)
             })
             .collect();
@@ -246,7 +276,10 @@ fn replay_and_too_old_are_rejected() {
             .unwrap();
         let mut back = Vec::new();
         rx.unprotect_rtp(&first, &mut back).unwrap();
-        assert_eq!(rx.unprotect_rtp(&first, &mut back), Err(SrtpError::Replayed));
+        assert_eq!(
+            rx.unprotect_rtp(&first, &mut back),
+            Err(SrtpError::Replayed)
+        );
 
         // Jump ahead by the window size: seq 1000 is now too old even if never seen before.
         let mut old = Vec::new();
@@ -254,7 +287,13 @@ fn replay_and_too_old_are_rejected() {
             .unwrap();
         let mut ahead = Vec::new();
         tx.protect_rtp(
-            &rtp(1001 + natter_srtp::REPLAY_WINDOW as u16, 5, 0, 0, &payload(3)),
+            &rtp(
+                1001 + natter_srtp::REPLAY_WINDOW as u16,
+                5,
+                0,
+                0,
+                &payload(3),
+            ),
             &mut ahead,
         )
         .unwrap();
@@ -275,7 +314,8 @@ fn a_forgery_does_not_advance_the_replay_window() {
         let (mut tx, mut rx) = pair(p);
         let mut back = Vec::new();
         let mut a = Vec::new();
-        tx.protect_rtp(&rtp(10, 3, 0, 0, &payload(0)), &mut a).unwrap();
+        tx.protect_rtp(&rtp(10, 3, 0, 0, &payload(0)), &mut a)
+            .unwrap();
         rx.unprotect_rtp(&a, &mut back).unwrap();
 
         // A forged packet far ahead (same seq as a later genuine one) fails...
@@ -285,10 +325,14 @@ fn a_forgery_does_not_advance_the_replay_window() {
         let mut forged = genuine.clone();
         let last = forged.len() - 1;
         forged[last] ^= 0x80;
-        assert_eq!(rx.unprotect_rtp(&forged, &mut back), Err(SrtpError::AuthFailed));
+        assert_eq!(
+            rx.unprotect_rtp(&forged, &mut back),
+            Err(SrtpError::AuthFailed)
+        );
         // ...and neither pushes seq 11 out of the window nor marks seq 500 as seen.
         let mut b = Vec::new();
-        tx.protect_rtp(&rtp(11, 3, 0, 0, &payload(0)), &mut b).unwrap();
+        tx.protect_rtp(&rtp(11, 3, 0, 0, &payload(0)), &mut b)
+            .unwrap();
         rx.unprotect_rtp(&b, &mut back).unwrap();
         rx.unprotect_rtp(&genuine, &mut back).unwrap();
     }
@@ -339,7 +383,10 @@ fn wrong_key_fails_authentication() {
         tx.protect_rtp(&rtp(1, 1, 0, 0, &payload(0)), &mut sealed)
             .unwrap();
         let mut out = Vec::new();
-        assert_eq!(rx.unprotect_rtp(&sealed, &mut out), Err(SrtpError::AuthFailed));
+        assert_eq!(
+            rx.unprotect_rtp(&sealed, &mut out),
+            Err(SrtpError::AuthFailed)
+        );
     }
 }
 
@@ -364,15 +411,24 @@ fn truncated_and_malformed_input_errors_without_panicking() {
         rx.unprotect_rtcp(&sr, &mut out).unwrap();
 
         // Protect-side parsing.
-        assert_eq!(tx.protect_rtp(&[0x80; 11], &mut out), Err(SrtpError::TooShort));
-        assert_eq!(tx.protect_rtp(&[0x40; 12], &mut out), Err(SrtpError::Malformed));
+        assert_eq!(
+            tx.protect_rtp(&[0x80; 11], &mut out),
+            Err(SrtpError::TooShort)
+        );
+        assert_eq!(
+            tx.protect_rtp(&[0x40; 12], &mut out),
+            Err(SrtpError::Malformed)
+        );
         let mut cc = rtp(1, 1, 0, 0, &[]);
         cc[0] |= 0x03; // three CSRCs announced, none present
         assert_eq!(tx.protect_rtp(&cc, &mut out), Err(SrtpError::Malformed));
         let mut ext = rtp(1, 1, 0, 1, &[]);
         ext[15] = 9; // extension longer than the packet
         assert_eq!(tx.protect_rtp(&ext, &mut out), Err(SrtpError::Malformed));
-        assert_eq!(tx.protect_rtcp(&[0x80; 7], &mut out), Err(SrtpError::TooShort));
+        assert_eq!(
+            tx.protect_rtcp(&[0x80; 7], &mut out),
+            Err(SrtpError::TooShort)
+        );
     }
 }
 
@@ -419,8 +475,7 @@ fn dtls_split_assigns_client_keys_to_the_client_sender() {
         // The layout is key|key|salt|salt: the client's sender equals a context built
         // from the first key and first salt.
         let (k, s) = (p.master_key_len(), p.master_salt_len());
-        let mut manual =
-            SrtpContext::new(p, &km[..k], &km[2 * k..2 * k + s]).unwrap();
+        let mut manual = SrtpContext::new(p, &km[..k], &km[2 * k..2 * k + s]).unwrap();
         let mut a = plain.clone();
         let mut b = plain.clone();
         manual.protect_rtp_in_place(&mut a).unwrap();
@@ -478,7 +533,10 @@ fn sdes_inline_format_is_exact() {
         key: (0..16).collect(),
         salt: (16..30).collect(),
     };
-    assert_eq!(k.to_inline(), "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd");
+    assert_eq!(
+        k.to_inline(),
+        "inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
+    );
     assert_eq!(
         k.crypto_attribute_value(1),
         "1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
