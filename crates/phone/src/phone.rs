@@ -824,6 +824,23 @@ impl<W: Write> Phone<W> {
                         t.handle_timeout(now);
                     }
                     while let Some(ev) = t.poll_event() {
+                        let ms = now.saturating_duration_since(call.started).as_millis();
+                        match &ev {
+                            TransportEvent::Ice(e) => match &**e {
+                                IceEvent::StateChanged(st) => {
+                                    eprintln!("natter phone: +{ms} ms ice state {st:?}");
+                                }
+                                IceEvent::SelectedPair { local, remote, .. } => eprintln!(
+                                    "natter phone: +{ms} ms ice selected {} {} -> {} {}",
+                                    local.kind, local.addr, remote.kind, remote.addr
+                                ),
+                                IceEvent::GatheringComplete => {
+                                    eprintln!("natter phone: +{ms} ms ice gathering complete");
+                                }
+                                _ => {}
+                            },
+                            TransportEvent::RelayFailed(_) => {}
+                        }
                         match ev {
                             TransportEvent::Ice(ev) => match *ev {
                                 IceEvent::GatheringComplete => gathered = true,
