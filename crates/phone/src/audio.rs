@@ -42,8 +42,18 @@ impl Clip {
 pub enum CallSource {
     /// Silence.
     Silence,
-    /// A clip resampled to the codec rate, and the read position.
-    Clip(Vec<i16>, usize),
+    /// A clip, resampled a frame at a time (resampling a whole file up front would
+    /// stall the media clock for as long as it takes).
+    Clip {
+        /// The file's samples.
+        pcm: Vec<i16>,
+        /// Next input sample.
+        pos: usize,
+        /// None when the rates are equal.
+        resampler: Option<Resampler>,
+        /// Resampled samples not yet played.
+        pending: std::collections::VecDeque<i16>,
+    },
     /// A tone.
     Tone(ToneGenerator),
 }
@@ -52,33 +62,48 @@ impl CallSource {
     /// The source for a call whose codec runs at `rate`.
     pub fn new(spec: &SourceSpec, clip: Option<&Clip>, rate: u32) -> CallSource {
         match (spec, clip) {
-            (SourceSpec::File(_), Some(c)) => {
-                let pcm = if c.rate == rate {
-                    c.pcm.clone()
+            (SourceSpec::File(_), Some(c)) => CallSource::Clip {
+                pcm: c.pcm.clone(),
+                pos: 0,
+                resampler: if c.rate == rate {
+                    None
                 } else {
-                    let mut out =
-                        Vec::with_capacity(c.pcm.len() * rate as usize / c.rate.max(1) as usize + 1);
-                    if let Ok(mut r) = Resampler::new(c.rate, rate) {
-                        r.process(&c.pcm, &mut out);
-                    }
-                    out
-                };
-                CallSource::Clip(pcm, 0)
+                    Resampler::new(c.rate, rate).ok()
+                },
+                pending: std::collections::VecDeque::new(),
+            },
+            (SourceSpec::Tone(hz), _) => {
+                CallSource::Tone(ToneGenerator::new(f64::from(*hz), rate, 16000))
             }
-            (SourceSpec::Tone(hz), _) => CallSource::Tone(ToneGenerator::new(f64::from(*hz), rate, 16000)),
             _ => CallSource::Silence,
         }
     }
 
-    /// Fills `frame` with the next samples.
+    /// Fills `frame` with the next samples (silence after the end of a clip).
     pub fn fill(&mut self, frame: &mut [i16]) {
         match self {
             CallSource::Silence => frame.fill(0),
             CallSource::Tone(t) => t.fill(frame),
-            CallSource::Clip(pcm, pos) => {
+            CallSource::Clip {
+                pcm,
+                pos,
+                resampler,
+                pending,
+            } => {
+                let mut chunk = Vec::new();
+                while pending.len() < frame.len() && *pos < pcm.len() {
+                    let end = (*pos + 160).min(pcm.len());
+                    let input = pcm.get(*pos..end).unwrap_or(&[]);
+                    *pos = end;
+                    chunk.clear();
+                    match resampler {
+                        Some(r) => r.process(input, &mut chunk),
+                        None => chunk.extend_from_slice(input),
+                    }
+                    pending.extend(chunk.iter().copied());
+                }
                 for s in frame.iter_mut() {
-                    *s = pcm.get(*pos).copied().unwrap_or(0);
-                    *pos = pos.saturating_add(1);
+                    *s = pending.pop_front().unwrap_or(0);
                 }
             }
         }

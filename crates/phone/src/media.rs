@@ -76,6 +76,8 @@ pub struct MediaStats {
     pub concealed_ms: u64,
     /// Current jitter-buffer delay, ms.
     pub buffer_delay_ms: u64,
+    /// The jitter buffer's own counters.
+    pub jitter: natter_jitter::JitterStats,
 }
 
 /// Adapts a natter-media decoder to what the jitter buffer needs.
@@ -591,6 +593,7 @@ impl MediaSession {
         let j = self.jitter.stats();
         s.concealed_ms = j.concealed_ms;
         s.buffer_delay_ms = u64::from(j.current_delay_ms);
+        s.jitter = j;
         s
     }
 

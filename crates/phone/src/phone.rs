@@ -1068,8 +1068,8 @@ impl<W: Write> Phone<W> {
         }
         self.emit(&format!("ended reason={reason}"));
         eprintln!(
-            "natter phone: call ended ({reason}); malformed={} unauthenticated={} unknown_pt={} concealed_ms={}",
-            stats.rx_malformed, stats.rx_unauthenticated, stats.rx_unknown_pt, stats.concealed_ms
+            "natter phone: call ended ({reason}); dropped: malformed={} unauthenticated={} unknown_pt={}; jitter buffer: {:?}",
+            stats.rx_malformed, stats.rx_unauthenticated, stats.rx_unknown_pt, stats.jitter
         );
         self.emit(&format!(
             "stats tx_packets={} rx_packets={} rx_lost={} jitter_ms={:.1} rtt_ms={:.1}",
