@@ -88,6 +88,16 @@ impl CodecKind {
         }
     }
 
+    /// Whether this build can create encoders and decoders for the codec: always,
+    /// except Opus in a build without libopus (see [`crate::opus_available`]). The phone
+    /// offers only available codecs.
+    pub fn is_available(self) -> bool {
+        match self {
+            CodecKind::Opus => crate::opus_codec::opus_available(),
+            _ => true,
+        }
+    }
+
     /// RTP timestamp ticks per PCM sample is `clock_rate / sample_rate`; this gives the
     /// ticks for a frame of `samples` PCM samples (G.722: half the sample count).
     pub fn rtp_ticks(self, samples: usize) -> u32 {

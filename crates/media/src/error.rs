@@ -23,6 +23,10 @@ pub enum MediaError {
     /// libopus refused an operation.
     #[error("opus: {0}")]
     Opus(String),
+    /// The codec exists but this build cannot provide it, e.g. Opus compiled without
+    /// libopus. The text says what to install.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// A character that has no RFC 4733 event code.
     #[error("not a DTMF digit: {0:?}")]
     InvalidDigit(char),
@@ -32,12 +36,6 @@ pub enum MediaError {
     /// Reading or writing a WAV file failed.
     #[error("wav: {0}")]
     Wav(String),
-}
-
-impl From<opus::Error> for MediaError {
-    fn from(e: opus::Error) -> Self {
-        MediaError::Opus(e.to_string())
-    }
 }
 
 impl From<hound::Error> for MediaError {

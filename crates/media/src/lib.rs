@@ -33,6 +33,7 @@ pub use dtmf::{digit_to_event, event_to_digit, DtmfEvent, DtmfReceiver, DtmfSend
 pub use error::MediaError;
 pub use level::{goertzel_power, rms, rms_dbov};
 pub use mixer::{LegId, Mixer};
+pub use opus_codec::{opus_available, opus_version};
 pub use resample::Resampler;
 pub use tone::ToneGenerator;
 pub use wav::{WavRecorder, WavSource};

@@ -1,11 +1,40 @@
-//! Opus through libopus (the `opus` crate): mono at 48 kHz in both directions.
+//! Opus through the system libopus: mono at 48 kHz in both directions.
 //!
 //! The decoder is created with one channel even when the SDP says `opus/48000/2`:
 //! RFC 7587 makes the `/2` a fixed label, and libopus downmixes stereo packets itself,
 //! so a peer that really sends stereo still plays.
+//!
+//! libopus is optional at build time: without it (`build.rs` found no library, or
+//! `NATTER_NO_OPUS=1`) the types below still exist but their constructors return
+//! [`MediaError::Unavailable`]; [`opus_available`] says which build this is, so the
+//! phone can leave Opus out of its offer. The packet inspection helpers
+//! ([`packet_has_fec`], [`is_dtx_packet`]) are pure Rust and always work.
+
+#[cfg(not(natter_opus))]
+mod disabled;
+#[cfg(natter_opus)]
+mod libopus;
+
+#[cfg(not(natter_opus))]
+use disabled as backend;
+#[cfg(natter_opus)]
+use libopus as backend;
 
 use crate::codec::{Decoder, Encoder};
 use crate::error::MediaError;
+use backend::{Application, DecoderHandle, EncoderHandle};
+
+/// Whether this build links libopus, i.e. whether Opus encoders and decoders can be
+/// created. Fixed at build time.
+pub fn opus_available() -> bool {
+    cfg!(natter_opus)
+}
+
+/// Version string of the linked libopus (e.g. `libopus 1.3.1`), or `"none"` when built
+/// without it; for logs and `--version` output.
+pub fn opus_version() -> &'static str {
+    backend::version()
+}
 
 /// Largest Opus packet we produce; RFC 6716 allows up to 1275 bytes per frame.
 const MAX_PACKET: usize = 1500;
@@ -28,7 +57,7 @@ pub struct OpusSettings {
 
 /// Mono 48 kHz Opus encoder in VOIP mode.
 pub struct OpusEncoder {
-    inner: opus::Encoder,
+    inner: EncoderHandle,
     buf: Vec<u8>,
 }
 
@@ -39,9 +68,10 @@ impl std::fmt::Debug for OpusEncoder {
 }
 
 impl OpusEncoder {
-    /// A VOIP-application encoder configured by `settings`.
+    /// A VOIP-application encoder configured by `settings`. Fails with
+    /// [`MediaError::Unavailable`] in a build without libopus.
     pub fn new(settings: OpusSettings) -> Result<Self, MediaError> {
-        let mut inner = opus::Encoder::new(48000, opus::Channels::Mono, opus::Application::Voip)?;
+        let mut inner = EncoderHandle::new(1, Application::Voip)?;
         inner.set_inband_fec(settings.fec)?;
         if settings.fec {
             inner.set_packet_loss_perc(FEC_LOSS_HINT_PERCENT)?;
@@ -49,7 +79,7 @@ impl OpusEncoder {
         inner.set_dtx(settings.dtx)?;
         if let Some(bps) = settings.bitrate {
             let bps = i32::try_from(bps.clamp(6000, 510_000)).unwrap_or(510_000);
-            inner.set_bitrate(opus::Bitrate::Bits(bps))?;
+            inner.set_bitrate(bps)?;
         }
         Ok(OpusEncoder {
             inner,
@@ -83,7 +113,7 @@ impl Encoder for OpusEncoder {
 
 /// Mono 48 kHz Opus decoder with libopus PLC and FEC recovery.
 pub struct OpusDecoder {
-    inner: opus::Decoder,
+    inner: DecoderHandle,
     buf: Vec<i16>,
 }
 
@@ -94,10 +124,11 @@ impl std::fmt::Debug for OpusDecoder {
 }
 
 impl OpusDecoder {
-    /// A one-channel decoder at 48 kHz.
+    /// A one-channel decoder at 48 kHz. Fails with [`MediaError::Unavailable`] in a
+    /// build without libopus.
     pub fn new() -> Result<Self, MediaError> {
         Ok(OpusDecoder {
-            inner: opus::Decoder::new(48000, opus::Channels::Mono)?,
+            inner: DecoderHandle::new(1)?,
             buf: vec![0; MAX_FRAME],
         })
     }
@@ -116,7 +147,7 @@ impl Decoder for OpusDecoder {
             // simply nothing.
             return Ok(0);
         }
-        let n = self.inner.decode(payload, &mut self.buf, false)?;
+        let n = self.inner.decode(Some(payload), &mut self.buf, false)?;
         out.extend_from_slice(self.buf.get(..n).unwrap_or(&[]));
         Ok(n)
     }
@@ -128,7 +159,7 @@ impl Decoder for OpusDecoder {
             let Some(buf) = self.buf.get_mut(..want) else {
                 break;
             };
-            match self.inner.decode(&[], buf, false) {
+            match self.inner.decode(None, buf, false) {
                 Ok(n) if n > 0 => {
                     let take = n.min(left);
                     out.extend_from_slice(buf.get(..take).unwrap_or(&[]));
@@ -153,7 +184,7 @@ impl Decoder for OpusDecoder {
         let Some(buf) = self.buf.get_mut(..samples) else {
             return false;
         };
-        match self.inner.decode(next_payload, buf, true) {
+        match self.inner.decode(Some(next_payload), buf, true) {
             Ok(n) if n == samples => {
                 out.extend_from_slice(buf);
                 true
@@ -271,5 +302,46 @@ impl<'a> RangeBits<'a> {
         }
         self.normalize();
         one
+    }
+}
+
+#[cfg(all(test, natter_opus))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::backend::{Application, EncoderHandle};
+    use super::OpusDecoder;
+    use crate::codec::Decoder;
+    use crate::level::{goertzel_power, rms};
+
+    /// A real stereo stream (which our public encoder never makes) plays as mono: left
+    /// 1 kHz, right silent, so the mono decode carries the tone at about half level.
+    #[test]
+    fn stereo_stream_downmixed_to_mono() {
+        let mut st = EncoderHandle::new(2, Application::Audio).unwrap();
+        let mut dec = OpusDecoder::new().unwrap();
+        let mut out = Vec::new();
+        let mut inter = vec![0i16; 1920];
+        let mut buf = vec![0u8; 1500];
+        for f in 0..50 {
+            for i in 0..960 {
+                let t = f64::from(f * 960 + i) / 48000.0;
+                let s = 16000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin();
+                inter[2 * i as usize] = s as i16;
+                inter[2 * i as usize + 1] = 0;
+            }
+            let n = st.encode(&inter, &mut buf).unwrap();
+            assert_eq!(dec.decode(&buf[..n], &mut out).unwrap(), 960);
+        }
+        let tail = &out[9600..];
+        assert!(goertzel_power(tail, 48000, 1000.0) > 0.7 * rms(tail).powi(2));
+        assert!(rms(tail) > 2000.0, "{}", rms(tail));
+    }
+
+    /// libopus's own error text reaches the caller.
+    #[test]
+    fn libopus_errors_are_reported() {
+        let e = EncoderHandle::new(3, Application::Voip).err().unwrap();
+        assert_eq!(e.to_string(), "opus: opus_encoder_create: invalid argument");
+        assert!(super::opus_version().starts_with("libopus "));
     }
 }

@@ -141,3 +141,47 @@ fn plc_recovery_has_no_click() {
         "test tone must actually be discontinuous ({jump} vs {worst})"
     );
 }
+
+/// Which build this is must show in the API, and a missing libopus must be a typed
+/// error rather than a link or build failure.
+#[test]
+fn opus_availability_matches_build() {
+    use natter_media::{opus_available, opus_version, MediaError};
+    for k in CodecKind::ALL {
+        assert_eq!(k.is_available(), k != CodecKind::Opus || opus_available());
+    }
+    let enc = new_encoder(&CodecParams::new(CodecKind::Opus));
+    let dec = new_decoder(CodecKind::Opus);
+    if opus_available() {
+        assert!(enc.is_ok() && dec.is_ok());
+        assert!(opus_version().starts_with("libopus"), "{}", opus_version());
+    } else {
+        eprintln!("built without libopus: checking the Unavailable errors only");
+        let want = "opus: built without libopus (install libopus-dev and rebuild)";
+        for e in [enc.err().unwrap(), dec.err().unwrap()] {
+            assert!(matches!(e, MediaError::Unavailable(_)), "{e:?}");
+            assert_eq!(e.to_string(), want);
+        }
+        assert_eq!(opus_version(), "none");
+    }
+}
+
+/// The packet inspection helpers need no libopus: hand-made packets.
+#[test]
+fn opus_packet_helpers_without_libopus() {
+    use natter_media::opus_codec::{is_dtx_packet, packet_has_fec};
+    assert!(is_dtx_packet(&[0x08]));
+    assert!(!is_dtx_packet(&[0x08, 1, 2]));
+    assert!(!packet_has_fec(&[]));
+    assert!(!packet_has_fec(&[0xF8, 0xFF, 0xFE])); // CELT-only
+                                                   // SILK 20 ms (config 1), code 0, so the frame opens with one VAD bit then the LBRR
+                                                   // bit. Worked by hand from RFC 6716 §4.1: the first byte b sets the decoder value to
+                                                   // 127 - b/2 (in units of 2^24 after normalising) against a range of 128; a bit is 1
+                                                   // while the value is below half the range, which then halves.
+    assert!(packet_has_fec(&[0x08, 0xFF, 0xFF, 0xFF])); // VAD 1, LBRR 1
+    assert!(!packet_has_fec(&[0x08, 0x00, 0x00, 0x00])); // VAD 0, LBRR 0
+    assert!(!packet_has_fec(&[0x08, 0xA0, 0x00, 0x00])); // VAD 1, LBRR 0
+    assert!(packet_has_fec(&[0x08, 0x40, 0x00, 0x00])); // VAD 0, LBRR 1
+                                                        // The same frame behind a code-2 length byte is found too.
+    assert!(packet_has_fec(&[0x0A, 0x03, 0x40, 0x00, 0x00, 0x00]));
+}

@@ -1,3 +1,6 @@
+//! Opus round trips through libopus; compiled only when the build found libopus
+//! (`--cfg natter_opus`, see build.rs). The no-libopus behaviour is tested in codec.rs.
+#![cfg(natter_opus)]
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 mod common;
 
@@ -138,29 +141,6 @@ fn plc_is_not_silent_and_decays() {
     let mut odd = Vec::new();
     dec.conceal(1000, &mut odd);
     assert_eq!(odd.len(), 1000);
-}
-
-#[test]
-fn stereo_stream_downmixed_to_mono() {
-    let mut st =
-        opus::Encoder::new(48000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
-    // Left 1 kHz, right silent: the mono decode carries the tone at about half level.
-    let tone = sine(1000.0, 48000, 16000.0, 48000);
-    let mut dec = new_decoder(CodecKind::Opus).unwrap();
-    let mut out = Vec::new();
-    let mut inter = vec![0i16; 1920];
-    let mut buf = vec![0u8; 1500];
-    for f in tone.chunks(960) {
-        for (i, &s) in f.iter().enumerate() {
-            inter[2 * i] = s;
-            inter[2 * i + 1] = 0;
-        }
-        let n = st.encode(&inter, &mut buf).unwrap();
-        assert_eq!(dec.decode(&buf[..n], &mut out).unwrap(), 960);
-    }
-    let tail = &out[9600..];
-    assert!(goertzel_power(tail, 48000, 1000.0) > 0.7 * rms(tail).powi(2));
-    assert!(rms(tail) > 2000.0, "{}", rms(tail));
 }
 
 #[test]
