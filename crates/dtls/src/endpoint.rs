@@ -25,7 +25,7 @@ const INITIAL_RTO: Duration = Duration::from_secs(1);
 /// [`HANDSHAKE_TIMEOUT`].
 const MAX_RTO: Duration = Duration::from_secs(8);
 /// How soon to ask again when OpenSSL's wall-clock latch was still closed (see `timer.rs`).
-const LATCH_RETRY: Duration = Duration::from_millis(1);
+const LATCH_RETRY: Duration = Duration::from_micros(20);
 /// Record payload limit we enforce for DTLS over a 1200-byte path.
 const MTU: u32 = 1200;
 /// Largest plaintext of one record.
@@ -159,7 +159,7 @@ impl DtlsEndpoint {
                     return false;
                 };
                 let seen = fingerprint_sha256_of_der(&der);
-                let ok = expected.as_ref().is_none_or(|want| *want == seen);
+                let ok = expected.as_ref().map_or(true, |want| *want == seen);
                 if let Ok(mut check) = check.lock() {
                     check.mismatch |= !ok;
                     check.seen = Some(seen);
@@ -333,8 +333,7 @@ impl DtlsEndpoint {
         if !timer::is_armed(self.stream.ssl()) {
             self.retransmit_at = None;
             self.rto = INITIAL_RTO;
-        } else if self.stream.get_mut().written != written_before || self.retransmit_at.is_none()
-        {
+        } else if self.stream.get_mut().written != written_before || self.retransmit_at.is_none() {
             // A new flight (or a re-send prompted by the peer): start its clock afresh.
             self.rto = INITIAL_RTO;
             self.retransmit_at = Some(now + self.rto);

@@ -25,7 +25,6 @@ pub use endpoint::{DtlsEndpoint, DtlsEvent, HANDSHAKE_TIMEOUT};
 pub use error::DtlsError;
 pub use role::DtlsRole;
 pub use srtp::{
-    key_salt_len, keying_material_len, srtp_keys, SrtpKeys, EXPORTER_LABEL,
-    SRTP_AEAD_AES_128_GCM, SRTP_AEAD_AES_256_GCM, SRTP_AES128_CM_HMAC_SHA1_32,
-    SRTP_AES128_CM_HMAC_SHA1_80,
+    key_salt_len, keying_material_len, srtp_keys, SrtpKeys, EXPORTER_LABEL, SRTP_AEAD_AES_128_GCM,
+    SRTP_AEAD_AES_256_GCM, SRTP_AES128_CM_HMAC_SHA1_32, SRTP_AES128_CM_HMAC_SHA1_80,
 };
