@@ -25,7 +25,7 @@ const INITIAL_RTO: Duration = Duration::from_secs(1);
 /// [`HANDSHAKE_TIMEOUT`].
 const MAX_RTO: Duration = Duration::from_secs(8);
 /// How soon to ask again when OpenSSL's wall-clock latch was still closed (see `timer.rs`).
-const LATCH_RETRY: Duration = Duration::from_micros(20);
+const LATCH_RETRY: Duration = Duration::from_micros(5);
 /// Record payload limit we enforce for DTLS over a 1200-byte path.
 const MTU: u32 = 1200;
 /// Largest plaintext of one record.
