@@ -170,7 +170,7 @@ fn drive_until_connected(
                 sock.send_to(&d, addr).unwrap();
             }
         }
-        while let Some(ev) = ep.poll_event() {
+        if let Some(ev) = ep.poll_event() {
             match ev {
                 DtlsEvent::Connected {
                     profile_id,
