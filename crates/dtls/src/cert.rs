@@ -164,10 +164,9 @@ mod tests {
             .next()
             .unwrap()
             .data()
-            .as_utf8()
-            .unwrap()
-            .to_string();
-        assert_eq!(cn, "natter");
+            .as_slice()
+            .to_vec();
+        assert_eq!(cn, b"natter");
         let key = x509.public_key().unwrap();
         assert!(x509.verify(&key).unwrap());
         let ec = key.ec_key().unwrap();
