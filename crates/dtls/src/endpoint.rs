@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openssl::ssl::{
-    ErrorCode, Ssl, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
-    SslStream, SslVerifyMode, SslVersion,
+    ErrorCode, Ssl, SslContextBuilder, SslMethod, SslOptions, SslSessionCacheMode, SslStream,
+    SslVerifyMode, SslVersion,
 };
 
 use crate::cert::{fingerprint_sha256_of_der, normalize_fingerprint};
@@ -41,8 +41,9 @@ ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-S
 ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:\
 ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
 
-/// What the association reports to its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the association reports to its owner. `Debug` leaves the keying material out, so
+/// events can be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DtlsEvent {
     /// Handshake complete, peer authenticated by fingerprint, SRTP keys ready.
     Connected {
@@ -62,6 +63,28 @@ pub enum DtlsEvent {
     Closed,
     /// The association failed for good; drop it.
     Failed(DtlsError),
+}
+
+impl std::fmt::Debug for DtlsEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connected {
+                profile_id,
+                keying_material,
+                peer_fingerprint,
+                version,
+            } => f
+                .debug_struct("Connected")
+                .field("profile_id", &format_args!("{profile_id:#06x}"))
+                .field("keying_material_len", &keying_material.len())
+                .field("peer_fingerprint", peer_fingerprint)
+                .field("version", version)
+                .finish(),
+            Self::ApplicationData(data) => write!(f, "ApplicationData({} bytes)", data.len()),
+            Self::Closed => f.write_str("Closed"),
+            Self::Failed(err) => f.debug_tuple("Failed").field(err).finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +160,6 @@ impl DtlsEndpoint {
         // associations keyed by SDP.
         ctx.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
         ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
-        ctx.set_mode(SslMode::RELEASE_BUFFERS);
         let ctx = ctx.build();
 
         let mut ssl = Ssl::new(&ctx).map_err(setup_err)?;
