@@ -157,6 +157,7 @@ fn drive_until_connected(
     ep: &mut DtlsEndpoint,
     sock: &UdpSocket,
     peer: &mut Option<SocketAddr>,
+    sent: &mut Vec<Vec<u8>>,
 ) -> (u16, Vec<u8>, String, &'static str) {
     let deadline = Instant::now() + WALL_LIMIT;
     let mut buf = [0u8; 2048];
@@ -168,6 +169,7 @@ fn drive_until_connected(
         if let Some(addr) = *peer {
             while let Some(d) = ep.poll_datagram() {
                 sock.send_to(&d, addr).unwrap();
+                sent.push(d);
             }
         }
         if let Some(ev) = ep.poll_event() {
@@ -225,8 +227,13 @@ fn keying_material_line(line: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Our client against `openssl s_server` holding `server_cert`.
-fn client_against_s_server(name: &str, server_cert_der: &[u8], server_key_der: &[u8]) {
+/// Our client against `openssl s_server` holding `server_cert`; `extra` adds options.
+fn client_against_s_server(
+    name: &str,
+    server_cert_der: &[u8],
+    server_key_der: &[u8],
+    extra: &[&str],
+) {
     let dir = scratch_dir(name);
     let (cert_pem, key_pem) = write_pem(&dir, "server", server_cert_der, server_key_der);
     let port = free_udp_port();
@@ -248,6 +255,7 @@ fn client_against_s_server(name: &str, server_cert_der: &[u8], server_key_der: &
     .map(|s| s.to_string())
     .collect();
     args.extend(EXPORT_ARGS.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| s.to_string()));
     let mut server = Tool::spawn(&args, dir);
     server.wait_line("ACCEPT");
 
@@ -262,8 +270,16 @@ fn client_against_s_server(name: &str, server_cert_der: &[u8], server_key_der: &
         Instant::now(),
     )
     .unwrap();
+    let mut sent = Vec::new();
     let (profile, material, peer_fp, version) =
-        drive_until_connected(&mut client, &sock, &mut peer);
+        drive_until_connected(&mut client, &sock, &mut peer, &mut sent);
+    // s_server always answers the first ClientHello with a HelloVerifyRequest cookie, so
+    // exactly two ClientHellos (epoch-0 handshake records of type 1) went out.
+    let client_hellos = sent
+        .iter()
+        .filter(|d| d.len() > 13 && d[0] == 22 && d[3..5] == [0, 0] && d[13] == 1)
+        .count();
+    assert_eq!(client_hellos, 2);
     assert_eq!(profile, SRTP_AES128_CM_HMAC_SHA1_80);
     assert_eq!(version, "1.2");
     assert_eq!(peer_fp, server_fp);
@@ -295,13 +311,27 @@ fn client_interops_with_openssl_s_server_ecdsa() {
         "s_server_ecdsa",
         &cert.certificate_der(),
         &cert.private_key_der(),
+        &[],
+    );
+}
+
+/// `-listen` makes s_server check the cookie statelessly (`DTLSv1_listen`) before it creates
+/// any connection state, as a server protecting itself against spoofed sources does.
+#[test]
+fn client_passes_a_stateless_cookie_check() {
+    let cert = DtlsCertificate::generate().unwrap();
+    client_against_s_server(
+        "s_server_cookie",
+        &cert.certificate_der(),
+        &cert.private_key_der(),
+        &["-listen"],
     );
 }
 
 #[test]
 fn client_interops_with_openssl_s_server_rsa_like_baresip() {
     let (cert, key) = rsa_certificate();
-    client_against_s_server("s_server_rsa", &cert, &key);
+    client_against_s_server("s_server_rsa", &cert, &key, &[]);
 }
 
 /// `openssl s_client` holding `client_cert` against our server.
@@ -339,7 +369,7 @@ fn server_against_s_client(name: &str, client_cert_der: &[u8], client_key_der: &
 
     let mut peer = None;
     let (profile, material, peer_fp, version) =
-        drive_until_connected(&mut server, &sock, &mut peer);
+        drive_until_connected(&mut server, &sock, &mut peer, &mut Vec::new());
     assert_eq!(profile, SRTP_AES128_CM_HMAC_SHA1_80);
     assert_eq!(version, "1.2");
     assert_eq!(peer_fp, client_fp);
