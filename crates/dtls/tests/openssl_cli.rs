@@ -21,14 +21,36 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
 
 const WALL_LIMIT: Duration = Duration::from_secs(5);
-const EXPORT_ARGS: [&str; 6] = [
-    "-use_srtp",
-    "SRTP_AES128_CM_SHA1_80",
-    "-keymatexport",
-    "EXTRACTOR-dtls_srtp",
-    "-keymatexportlen",
-    "60",
-];
+/// What the OpenSSL tool offers for use_srtp, and what must come out of the handshake.
+struct Srtp {
+    /// `-use_srtp` argument.
+    offer: &'static str,
+    /// Profile OpenSSL must name in its "SRTP Extension negotiated" line (client side only
+    /// prints it for s_server).
+    name: &'static str,
+    id: u16,
+    export_len: usize,
+}
+
+const CM_80: Srtp = Srtp {
+    offer: "SRTP_AES128_CM_SHA1_80",
+    name: "SRTP_AES128_CM_SHA1_80",
+    id: SRTP_AES128_CM_HMAC_SHA1_80,
+    export_len: 60,
+};
+
+impl Srtp {
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-use_srtp".into(),
+            self.offer.into(),
+            "-keymatexport".into(),
+            "EXTRACTOR-dtls_srtp".into(),
+            "-keymatexportlen".into(),
+            self.export_len.to_string(),
+        ]
+    }
+}
 
 /// A running `openssl s_server`/`s_client`, killed on drop.
 struct Tool {
@@ -230,6 +252,7 @@ fn keying_material_line(line: &str) -> Vec<u8> {
 /// Our client against `openssl s_server` holding `server_cert`; `extra` adds options.
 fn client_against_s_server(
     name: &str,
+    srtp: &Srtp,
     server_cert_der: &[u8],
     server_key_der: &[u8],
     extra: &[&str],
@@ -254,7 +277,7 @@ fn client_against_s_server(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(EXPORT_ARGS.iter().map(|s| s.to_string()));
+    args.extend(srtp.args());
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut server = Tool::spawn(&args, dir);
     server.wait_line("ACCEPT");
@@ -280,12 +303,12 @@ fn client_against_s_server(
         .filter(|d| d.len() > 13 && d[0] == 22 && d[3..5] == [0, 0] && d[13] == 1)
         .count();
     assert_eq!(client_hellos, 2);
-    assert_eq!(profile, SRTP_AES128_CM_HMAC_SHA1_80);
+    assert_eq!(profile, srtp.id);
     assert_eq!(version, "1.2");
     assert_eq!(peer_fp, server_fp);
-    assert_eq!(material.len(), 60);
+    assert_eq!(material.len(), srtp.export_len);
 
-    server.wait_line("SRTP Extension negotiated, profile=SRTP_AES128_CM_SHA1_80");
+    server.wait_line(&format!("SRTP Extension negotiated, profile={}", srtp.name));
     let theirs = keying_material_line(&server.wait_line("Keying material:"));
     assert_eq!(theirs, material);
 
@@ -309,6 +332,7 @@ fn client_interops_with_openssl_s_server_ecdsa() {
     let cert = DtlsCertificate::generate().unwrap();
     client_against_s_server(
         "s_server_ecdsa",
+        &CM_80,
         &cert.certificate_der(),
         &cert.private_key_der(),
         &[],
@@ -322,6 +346,7 @@ fn client_passes_a_stateless_cookie_check() {
     let cert = DtlsCertificate::generate().unwrap();
     client_against_s_server(
         "s_server_cookie",
+        &CM_80,
         &cert.certificate_der(),
         &cert.private_key_der(),
         &["-listen"],
@@ -331,11 +356,11 @@ fn client_passes_a_stateless_cookie_check() {
 #[test]
 fn client_interops_with_openssl_s_server_rsa_like_baresip() {
     let (cert, key) = rsa_certificate();
-    client_against_s_server("s_server_rsa", &cert, &key, &[]);
+    client_against_s_server("s_server_rsa", &CM_80, &cert, &key, &[]);
 }
 
 /// `openssl s_client` holding `client_cert` against our server.
-fn server_against_s_client(name: &str, client_cert_der: &[u8], client_key_der: &[u8]) {
+fn server_against_s_client(name: &str, srtp: &Srtp, client_cert_der: &[u8], client_key_der: &[u8]) {
     let dir = scratch_dir(name);
     let (cert_pem, key_pem) = write_pem(&dir, "client", client_cert_der, client_key_der);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -364,13 +389,13 @@ fn server_against_s_client(name: &str, client_cert_der: &[u8], client_key_der: &
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(EXPORT_ARGS.iter().map(|s| s.to_string()));
+    args.extend(srtp.args());
     let mut client = Tool::spawn(&args, dir);
 
     let mut peer = None;
     let (profile, material, peer_fp, version) =
         drive_until_connected(&mut server, &sock, &mut peer, &mut Vec::new());
-    assert_eq!(profile, SRTP_AES128_CM_HMAC_SHA1_80);
+    assert_eq!(profile, srtp.id);
     assert_eq!(version, "1.2");
     assert_eq!(peer_fp, client_fp);
 
@@ -396,6 +421,7 @@ fn server_interops_with_openssl_s_client_ecdsa() {
     let cert = DtlsCertificate::generate().unwrap();
     server_against_s_client(
         "s_client_ecdsa",
+        &CM_80,
         &cert.certificate_der(),
         &cert.private_key_der(),
     );
@@ -404,5 +430,53 @@ fn server_interops_with_openssl_s_client_ecdsa() {
 #[test]
 fn server_interops_with_openssl_s_client_rsa_like_baresip() {
     let (cert, key) = rsa_certificate();
-    server_against_s_client("s_client_rsa", &cert, &key);
+    server_against_s_client("s_client_rsa", &CM_80, &cert, &key);
+}
+
+#[test]
+fn aes_256_gcm_exports_88_bytes() {
+    let cert = DtlsCertificate::generate().unwrap();
+    let srtp = Srtp {
+        offer: "SRTP_AEAD_AES_256_GCM",
+        name: "SRTP_AEAD_AES_256_GCM",
+        id: natter_dtls::SRTP_AEAD_AES_256_GCM,
+        export_len: 88,
+    };
+    client_against_s_server(
+        "s_server_gcm256",
+        &srtp,
+        &cert.certificate_der(),
+        &cert.private_key_der(),
+        &[],
+    );
+}
+
+#[test]
+fn cm_32_is_accepted() {
+    let cert = DtlsCertificate::generate().unwrap();
+    let srtp = Srtp {
+        offer: "SRTP_AES128_CM_SHA1_32",
+        name: "SRTP_AES128_CM_SHA1_32",
+        id: natter_dtls::SRTP_AES128_CM_HMAC_SHA1_32,
+        export_len: 60,
+    };
+    server_against_s_client(
+        "s_client_cm32",
+        &srtp,
+        &cert.certificate_der(),
+        &cert.private_key_der(),
+    );
+}
+
+/// baresip 1.0's offer, CM_80 first: as the server we pick by our own preference, AES-128-GCM.
+#[test]
+fn server_prefers_gcm_from_baresips_offer() {
+    let (cert, key) = rsa_certificate();
+    let srtp = Srtp {
+        offer: "SRTP_AES128_CM_SHA1_80:SRTP_AES128_CM_SHA1_32:SRTP_AEAD_AES_128_GCM:SRTP_AEAD_AES_256_GCM",
+        name: "SRTP_AEAD_AES_128_GCM",
+        id: natter_dtls::SRTP_AEAD_AES_128_GCM,
+        export_len: 56,
+    };
+    server_against_s_client("s_client_baresip_offer", &srtp, &cert, &key);
 }
