@@ -95,12 +95,10 @@ enum State {
     Failed,
 }
 
-/// What the certificate callback saw, shared with the callback closure.
+/// What the certificate callback found, shared with the callback closure.
 #[derive(Debug, Default)]
 struct PeerCheck {
-    /// Fingerprint of the peer's leaf certificate.
-    seen: Option<String>,
-    /// The leaf did not match the expected fingerprint.
+    /// The peer's leaf certificate did not match the expected fingerprint.
     mismatch: bool,
 }
 
@@ -157,8 +155,11 @@ impl DtlsEndpoint {
         ctx.set_private_key(&cert.key).map_err(setup_err)?;
         ctx.check_private_key().map_err(setup_err)?;
         // We set the MTU ourselves; tickets and a session cache are useless for one-shot
-        // associations keyed by SDP.
-        ctx.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
+        // associations keyed by SDP; renegotiation could swap the peer's certificate (and
+        // OpenSSL's retransmission clock) under an established association.
+        ctx.set_options(
+            SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION,
+        );
         ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
         let ctx = ctx.build();
 
@@ -184,7 +185,6 @@ impl DtlsEndpoint {
                 let ok = expected.as_ref().map_or(true, |want| *want == seen);
                 if let Ok(mut check) = check.lock() {
                     check.mismatch |= !ok;
-                    check.seen = Some(seen);
                 }
                 ok
             },
