@@ -180,6 +180,7 @@ fn drive_until_connected(
     sock: &UdpSocket,
     peer: &mut Option<SocketAddr>,
     sent: &mut Vec<Vec<u8>>,
+    received: &mut usize,
 ) -> (u16, Vec<u8>, String, &'static str) {
     let deadline = Instant::now() + WALL_LIMIT;
     let mut buf = [0u8; 2048];
@@ -215,6 +216,7 @@ fn drive_until_connected(
         sock.set_read_timeout(Some(wait)).unwrap();
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
             peer.get_or_insert(from);
+            *received += 1;
             ep.handle_datagram(&buf[..n], Instant::now()).unwrap();
         }
         ep.handle_timeout(Instant::now());
@@ -294,8 +296,9 @@ fn client_against_s_server(
     )
     .unwrap();
     let mut sent = Vec::new();
+    let mut received = 0;
     let (profile, material, peer_fp, version) =
-        drive_until_connected(&mut client, &sock, &mut peer, &mut sent);
+        drive_until_connected(&mut client, &sock, &mut peer, &mut sent, &mut received);
     // s_server always answers the first ClientHello with a HelloVerifyRequest cookie, so
     // exactly two ClientHellos (epoch-0 handshake records of type 1) went out.
     let client_hellos = sent
@@ -303,6 +306,10 @@ fn client_against_s_server(
         .filter(|d| d.len() > 13 && d[0] == 22 && d[3..5] == [0, 0] && d[13] == 1)
         .count();
     assert_eq!(client_hellos, 2);
+    // How s_server packs its flights into datagrams varies (HelloVerifyRequest, flight 4,
+    // final flight: 3 to 8 datagrams); with `-mtu 300` its ~800-byte RSA certificate cannot
+    // travel in one piece.
+    assert!(received >= 3, "received {received} datagrams");
     assert_eq!(profile, srtp.id);
     assert_eq!(version, "1.2");
     assert_eq!(peer_fp, server_fp);
@@ -360,7 +367,13 @@ fn client_interops_with_openssl_s_server_rsa_like_baresip() {
 }
 
 /// `openssl s_client` holding `client_cert` against our server.
-fn server_against_s_client(name: &str, srtp: &Srtp, client_cert_der: &[u8], client_key_der: &[u8]) {
+fn server_against_s_client(
+    name: &str,
+    srtp: &Srtp,
+    client_cert_der: &[u8],
+    client_key_der: &[u8],
+    extra: &[&str],
+) {
     let dir = scratch_dir(name);
     let (cert_pem, key_pem) = write_pem(&dir, "client", client_cert_der, client_key_der);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -390,14 +403,28 @@ fn server_against_s_client(name: &str, srtp: &Srtp, client_cert_der: &[u8], clie
     .map(|s| s.to_string())
     .collect();
     args.extend(srtp.args());
+    args.extend(extra.iter().map(|s| s.to_string()));
     let mut client = Tool::spawn(&args, dir);
 
     let mut peer = None;
-    let (profile, material, peer_fp, version) =
-        drive_until_connected(&mut server, &sock, &mut peer, &mut Vec::new());
+    let mut received = 0;
+    let (profile, material, peer_fp, version) = drive_until_connected(
+        &mut server,
+        &sock,
+        &mut peer,
+        &mut Vec::new(),
+        &mut received,
+    );
     assert_eq!(profile, srtp.id);
     assert_eq!(version, "1.2");
     assert_eq!(peer_fp, client_fp);
+    // Client flights 1 and 3, one datagram each, unless `-mtu` forced s_client to fragment
+    // them.
+    if extra.contains(&"-mtu") {
+        assert!(received >= 5, "received {received} datagrams");
+    } else {
+        assert_eq!(received, 2);
+    }
 
     let theirs = keying_material_line(&client.wait_line("Keying material:"));
     assert_eq!(theirs, material);
@@ -424,13 +451,14 @@ fn server_interops_with_openssl_s_client_ecdsa() {
         &CM_80,
         &cert.certificate_der(),
         &cert.private_key_der(),
+        &[],
     );
 }
 
 #[test]
 fn server_interops_with_openssl_s_client_rsa_like_baresip() {
     let (cert, key) = rsa_certificate();
-    server_against_s_client("s_client_rsa", &CM_80, &cert, &key);
+    server_against_s_client("s_client_rsa", &CM_80, &cert, &key, &[]);
 }
 
 #[test]
@@ -465,6 +493,7 @@ fn cm_32_is_accepted() {
         &srtp,
         &cert.certificate_der(),
         &cert.private_key_der(),
+        &[],
     );
 }
 
@@ -478,5 +507,15 @@ fn server_prefers_gcm_from_baresips_offer() {
         id: natter_dtls::SRTP_AEAD_AES_128_GCM,
         export_len: 56,
     };
-    server_against_s_client("s_client_baresip_offer", &srtp, &cert, &key);
+    server_against_s_client("s_client_baresip_offer", &srtp, &cert, &key, &[]);
+}
+
+/// With a 300-byte link MTU, OpenSSL fragments every flight over several datagrams (an RSA
+/// certificate alone needs four or more): our side must reassemble them, and its
+/// retransmission bookkeeping must not run out while whole flights trickle in.
+#[test]
+fn fragmented_flights_both_ways() {
+    let (cert, key) = rsa_certificate();
+    client_against_s_server("s_server_mtu", &CM_80, &cert, &key, &["-mtu", "300"]);
+    server_against_s_client("s_client_mtu", &CM_80, &cert, &key, &["-mtu", "300"]);
 }
