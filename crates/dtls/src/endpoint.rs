@@ -113,6 +113,8 @@ pub struct DtlsEndpoint {
     handshake_deadline: Instant,
     retransmit_at: Option<Instant>,
     rto: Duration,
+    /// Plaintext buffer for reads, kept to avoid a 16 KiB allocation per datagram.
+    read_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for DtlsEndpoint {
@@ -205,6 +207,7 @@ impl DtlsEndpoint {
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             retransmit_at: None,
             rto: INITIAL_RTO,
+            read_buf: Vec::new(),
         };
         if role == DtlsRole::Client {
             endpoint.drive(None, now);
@@ -404,7 +407,8 @@ impl DtlsEndpoint {
 
     /// Drains decrypted records (and close_notify) after the handshake.
     fn read_application_data(&mut self) {
-        let mut buf = vec![0u8; MAX_PLAINTEXT + 1];
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.resize(MAX_PLAINTEXT + 1, 0);
         loop {
             match self.stream.ssl_read(&mut buf) {
                 Ok(0) => break,
@@ -426,6 +430,7 @@ impl DtlsEndpoint {
                 }
             }
         }
+        self.read_buf = buf;
     }
 
     fn fail(&mut self, err: DtlsError) {
