@@ -2,7 +2,8 @@
 //! 3.0, RSA self-signed certificate). baresip calls a minimal SIP answerer in this test
 //! with `mediaenc=dtls_srtp`; we answer `a=setup:active` or `passive`, run DTLS with its RTP
 //! port, check its certificate against the fingerprint in its offer, and wait for baresip to
-//! log that it verified ours. Skipped (passes) when baresip is not installed;
+//! log that it verified ours. Then baresip's first SRTP packet must verify (AES-CM/HMAC) or
+//! decrypt (AES-GCM) under the keys `srtp_keys` gives us. Skipped (passes) when baresip is not installed;
 //! scripts/test installs it.
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use natter_dtls::{DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
+use natter_dtls::{srtp_keys, DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+use openssl::symm::{decrypt_aead, Cipher};
 
 const WALL_LIMIT: Duration = Duration::from_secs(8);
 
@@ -274,4 +279,72 @@ fn call_from_baresip(role: DtlsRole) {
     // And baresip checked our certificate against our a=fingerprint.
     let verified = baresip.wait_line("fingerprint OK", deadline);
     assert!(verified.is_some(), "baresip did not verify our fingerprint");
+
+    // Finally the keys themselves: baresip's SRTP packets must authenticate (and for GCM
+    // decrypt) under the receive half of our srtp_keys split.
+    let (_, _, rx_key, rx_salt) = srtp_keys(profile, &material, role.is_client()).unwrap();
+    let packet = loop {
+        assert!(Instant::now() < deadline, "no SRTP from baresip");
+        let Ok((n, _)) = media.recv_from(&mut buf) else {
+            continue;
+        };
+        // RTP (RFC 7983: 128..=191), payload type 0 (PCMU), not RTCP.
+        if n > 12 && (128..=191).contains(&buf[0]) && buf[1] & 0x7F == 0 {
+            break buf[..n].to_vec();
+        }
+    };
+    match role {
+        DtlsRole::Client => check_aes_cm_hmac_sha1_80(&packet, &rx_key, &rx_salt),
+        DtlsRole::Server => check_aead_aes_128_gcm(&packet, &rx_key, &rx_salt),
+    }
+}
+
+/// SRTP key derivation (RFC 3711 §4.3.1, index 0, kdr 0) with the AES-CM PRF; the GCM
+/// profiles use the same PRF with their 12-byte salt zero-padded (RFC 7714 §11).
+fn srtp_kdf(master_key: &[u8], master_salt: &[u8], label: u8, len: usize) -> Vec<u8> {
+    let mut iv = [0u8; 16];
+    iv[..master_salt.len()].copy_from_slice(master_salt);
+    iv[7] ^= label;
+    let cipher = Cipher::aes_128_ctr();
+    openssl::symm::encrypt(cipher, master_key, Some(&iv), &vec![0u8; len]).unwrap()
+}
+
+/// AES128_CM_HMAC_SHA1_80: the last 10 bytes are HMAC-SHA1(auth key, packet || ROC)
+/// (RFC 3711 §4.2); the first packets have ROC 0.
+fn check_aes_cm_hmac_sha1_80(packet: &[u8], master_key: &[u8], master_salt: &[u8]) {
+    let auth_key = srtp_kdf(master_key, master_salt, 0x01, 20);
+    let (authenticated, tag) = packet.split_at(packet.len() - 10);
+    let key = PKey::hmac(&auth_key).unwrap();
+    let mut signer = Signer::new(MessageDigest::sha1(), &key).unwrap();
+    signer.update(authenticated).unwrap();
+    signer.update(&[0, 0, 0, 0]).unwrap();
+    let mac = signer.sign_to_vec().unwrap();
+    assert_eq!(&mac[..10], tag, "SRTP authentication tag does not verify");
+}
+
+/// AEAD_AES_128_GCM (RFC 7714 §8): IV = salt XOR (00 00 | SSRC | ROC | SEQ), the RTP header is
+/// the AAD, 16-byte tag. baresip sends a silent WAV, so the PCMU payload is all 0xFF.
+fn check_aead_aes_128_gcm(packet: &[u8], master_key: &[u8], master_salt: &[u8]) {
+    let key = srtp_kdf(master_key, master_salt, 0x00, 16);
+    let salt = srtp_kdf(master_key, master_salt, 0x02, 12);
+    let header_len = 12 + 4 * usize::from(packet[0] & 0x0F);
+    assert_eq!(packet[0] & 0x10, 0, "no header extension expected");
+    let mut iv = [0u8; 12];
+    iv[2..6].copy_from_slice(&packet[8..12]); // SSRC
+    iv[10..12].copy_from_slice(&packet[2..4]); // SEQ (ROC 0)
+    for (b, s) in iv.iter_mut().zip(&salt) {
+        *b ^= s;
+    }
+    let (header, rest) = packet.split_at(header_len);
+    let (ciphertext, tag) = rest.split_at(rest.len() - 16);
+    let plain = decrypt_aead(
+        Cipher::aes_128_gcm(),
+        &key,
+        Some(&iv),
+        header,
+        ciphertext,
+        tag,
+    )
+    .expect("SRTP AES-GCM packet does not decrypt");
+    assert_eq!(plain, vec![0xFF; 160], "expected 20 ms of PCMU silence");
 }
