@@ -26,7 +26,8 @@ const INITIAL_RTO: Duration = Duration::from_secs(1);
 const MAX_RTO: Duration = Duration::from_secs(8);
 /// How soon to ask again when OpenSSL's wall-clock latch was still closed (see `timer.rs`).
 const LATCH_RETRY: Duration = Duration::from_micros(5);
-/// Record payload limit we enforce for DTLS over a 1200-byte path.
+/// Largest datagram OpenSSL builds for handshake flights (it fragments messages to fit):
+/// safe on any IPv6 path even inside a TURN channel.
 const MTU: u32 = 1200;
 /// Largest plaintext of one record.
 const MAX_PLAINTEXT: usize = 1 << 14;
@@ -280,7 +281,9 @@ impl DtlsEndpoint {
         })
     }
 
-    /// Encrypts `data` as one application-data record (queued for [`Self::poll_datagram`]).
+    /// Encrypts `data` as one application-data record, i.e. one datagram (queued for
+    /// [`Self::poll_datagram`]). Not fragmented: the caller (SCTP) keeps its packets within
+    /// the path MTU minus 29 bytes of DTLS overhead (AES-GCM). At most 2^14 bytes.
     pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), DtlsError> {
         match self.state {
             State::Connected => {}

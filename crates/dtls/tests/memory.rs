@@ -369,6 +369,8 @@ fn application_data_flows_both_ways_and_close_is_reported() {
     events(&mut p.server);
     p.client.send_application_data(b"ping from client").unwrap();
     p.server.send_application_data(&[7u8; 1000]).unwrap();
+    // Larger than the handshake MTU: one record, one (large) datagram.
+    p.server.send_application_data(&[9u8; 1 << 14]).unwrap();
     p.pump();
     assert_eq!(
         events(&mut p.server),
@@ -376,7 +378,10 @@ fn application_data_flows_both_ways_and_close_is_reported() {
     );
     assert_eq!(
         events(&mut p.client),
-        vec![DtlsEvent::ApplicationData(vec![7u8; 1000])]
+        vec![
+            DtlsEvent::ApplicationData(vec![7u8; 1000]),
+            DtlsEvent::ApplicationData(vec![9u8; 1 << 14])
+        ]
     );
     assert_eq!(
         p.client.send_application_data(&vec![0u8; (1 << 14) + 1]),
