@@ -283,7 +283,7 @@ impl DtlsEndpoint {
 
     /// Encrypts `data` as one application-data record, i.e. one datagram (queued for
     /// [`Self::poll_datagram`]). Not fragmented: the caller (SCTP) keeps its packets within
-    /// the path MTU minus 29 bytes of DTLS overhead (AES-GCM). At most 2^14 bytes.
+    /// the path MTU minus the DTLS overhead (37 bytes with AES-GCM). At most 2^14 bytes.
     pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), DtlsError> {
         match self.state {
             State::Connected => {}
