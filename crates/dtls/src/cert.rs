@@ -127,3 +127,72 @@ pub(crate) fn normalize_fingerprint(fingerprint: &str) -> String {
         .map(|c| c.to_ascii_uppercase())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_sdp_formatted_sha256_of_the_der() {
+        // SHA-256("abc") (FIPS 180-2 example).
+        assert_eq!(
+            fingerprint_sha256_of_der(b"abc"),
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:\
+             B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
+        );
+        let cert = DtlsCertificate::generate().unwrap();
+        let fp = cert.fingerprint_sha256();
+        assert_eq!(fp, fingerprint_sha256_of_der(&cert.certificate_der()));
+        assert_eq!(fp.len(), 32 * 3 - 1);
+        assert!(fp.split(':').all(
+            |pair| pair.len() == 2 && pair.chars().all(|c| matches!(c, '0'..='9' | 'A'..='F'))
+        ));
+        assert_ne!(
+            fp,
+            DtlsCertificate::generate().unwrap().fingerprint_sha256()
+        );
+    }
+
+    #[test]
+    fn generated_certificate_is_self_signed_p256_for_natter() {
+        let cert = DtlsCertificate::generate().unwrap();
+        let x509 = X509::from_der(&cert.certificate_der()).unwrap();
+        let cn = x509
+            .subject_name()
+            .entries_by_nid(Nid::COMMONNAME)
+            .next()
+            .unwrap()
+            .data()
+            .as_slice()
+            .to_vec();
+        assert_eq!(cn, b"natter");
+        let key = x509.public_key().unwrap();
+        assert!(x509.verify(&key).unwrap());
+        let ec = key.ec_key().unwrap();
+        assert_eq!(ec.group().curve_name(), Some(Nid::X9_62_PRIME256V1));
+        assert_eq!(
+            x509.signature_algorithm().object().nid(),
+            Nid::ECDSA_WITH_SHA256
+        );
+    }
+
+    #[test]
+    fn der_round_trip_keeps_identity_and_checks_the_key() {
+        let cert = DtlsCertificate::generate().unwrap();
+        let again =
+            DtlsCertificate::from_der(&cert.certificate_der(), &cert.private_key_der()).unwrap();
+        assert_eq!(again.fingerprint_sha256(), cert.fingerprint_sha256());
+        let other = DtlsCertificate::generate().unwrap();
+        assert!(matches!(
+            DtlsCertificate::from_der(&cert.certificate_der(), &other.private_key_der()),
+            Err(DtlsError::Certificate(_))
+        ));
+        assert!(DtlsCertificate::from_der(b"junk", b"junk").is_err());
+    }
+
+    #[test]
+    fn normalizing_accepts_lowercase_and_blanks() {
+        assert_eq!(normalize_fingerprint(" ab:cD:01 "), "AB:CD:01");
+    }
+}

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openssl::ssl::{
-    ErrorCode, Ssl, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
-    SslStream, SslVerifyMode, SslVersion,
+    ErrorCode, Ssl, SslContextBuilder, SslMethod, SslOptions, SslSessionCacheMode, SslStream,
+    SslVerifyMode, SslVersion,
 };
 
 use crate::cert::{fingerprint_sha256_of_der, normalize_fingerprint};
@@ -25,8 +25,9 @@ const INITIAL_RTO: Duration = Duration::from_secs(1);
 /// [`HANDSHAKE_TIMEOUT`].
 const MAX_RTO: Duration = Duration::from_secs(8);
 /// How soon to ask again when OpenSSL's wall-clock latch was still closed (see `timer.rs`).
-const LATCH_RETRY: Duration = Duration::from_millis(1);
-/// Record payload limit we enforce for DTLS over a 1200-byte path.
+const LATCH_RETRY: Duration = Duration::from_micros(5);
+/// Largest datagram OpenSSL builds for handshake flights (it fragments messages to fit):
+/// safe on any IPv6 path even inside a TURN channel.
 const MTU: u32 = 1200;
 /// Largest plaintext of one record.
 const MAX_PLAINTEXT: usize = 1 << 14;
@@ -41,8 +42,9 @@ ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-S
 ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:\
 ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
 
-/// What the association reports to its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the association reports to its owner. `Debug` leaves the keying material out, so
+/// events can be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DtlsEvent {
     /// Handshake complete, peer authenticated by fingerprint, SRTP keys ready.
     Connected {
@@ -64,6 +66,28 @@ pub enum DtlsEvent {
     Failed(DtlsError),
 }
 
+impl std::fmt::Debug for DtlsEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connected {
+                profile_id,
+                keying_material,
+                peer_fingerprint,
+                version,
+            } => f
+                .debug_struct("Connected")
+                .field("profile_id", &format_args!("{profile_id:#06x}"))
+                .field("keying_material_len", &keying_material.len())
+                .field("peer_fingerprint", peer_fingerprint)
+                .field("version", version)
+                .finish(),
+            Self::ApplicationData(data) => write!(f, "ApplicationData({} bytes)", data.len()),
+            Self::Closed => f.write_str("Closed"),
+            Self::Failed(err) => f.debug_tuple("Failed").field(err).finish(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Handshaking,
@@ -72,12 +96,10 @@ enum State {
     Failed,
 }
 
-/// What the certificate callback saw, shared with the callback closure.
+/// What the certificate callback found, shared with the callback closure.
 #[derive(Debug, Default)]
 struct PeerCheck {
-    /// Fingerprint of the peer's leaf certificate.
-    seen: Option<String>,
-    /// The leaf did not match the expected fingerprint.
+    /// The peer's leaf certificate did not match the expected fingerprint.
     mismatch: bool,
 }
 
@@ -92,6 +114,8 @@ pub struct DtlsEndpoint {
     handshake_deadline: Instant,
     retransmit_at: Option<Instant>,
     rto: Duration,
+    /// Plaintext buffer for reads, kept to avoid a 16 KiB allocation per datagram.
+    read_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for DtlsEndpoint {
@@ -134,10 +158,12 @@ impl DtlsEndpoint {
         ctx.set_private_key(&cert.key).map_err(setup_err)?;
         ctx.check_private_key().map_err(setup_err)?;
         // We set the MTU ourselves; tickets and a session cache are useless for one-shot
-        // associations keyed by SDP.
-        ctx.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
+        // associations keyed by SDP; renegotiation could swap the peer's certificate (and
+        // OpenSSL's retransmission clock) under an established association.
+        ctx.set_options(
+            SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION,
+        );
         ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
-        ctx.set_mode(SslMode::RELEASE_BUFFERS);
         let ctx = ctx.build();
 
         let mut ssl = Ssl::new(&ctx).map_err(setup_err)?;
@@ -159,10 +185,9 @@ impl DtlsEndpoint {
                     return false;
                 };
                 let seen = fingerprint_sha256_of_der(&der);
-                let ok = expected.as_ref().is_none_or(|want| *want == seen);
+                let ok = expected.as_ref().map_or(true, |want| *want == seen);
                 if let Ok(mut check) = check.lock() {
                     check.mismatch |= !ok;
-                    check.seen = Some(seen);
                 }
                 ok
             },
@@ -183,6 +208,7 @@ impl DtlsEndpoint {
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             retransmit_at: None,
             rto: INITIAL_RTO,
+            read_buf: Vec::new(),
         };
         if role == DtlsRole::Client {
             endpoint.drive(None, now);
@@ -255,7 +281,9 @@ impl DtlsEndpoint {
         })
     }
 
-    /// Encrypts `data` as one application-data record (queued for [`Self::poll_datagram`]).
+    /// Encrypts `data` as one application-data record, i.e. one datagram (queued for
+    /// [`Self::poll_datagram`]). Not fragmented: the caller (SCTP) keeps its packets within
+    /// the path MTU minus the DTLS overhead (37 bytes with AES-GCM). At most 2^14 bytes.
     pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), DtlsError> {
         match self.state {
             State::Connected => {}
@@ -333,8 +361,7 @@ impl DtlsEndpoint {
         if !timer::is_armed(self.stream.ssl()) {
             self.retransmit_at = None;
             self.rto = INITIAL_RTO;
-        } else if self.stream.get_mut().written != written_before || self.retransmit_at.is_none()
-        {
+        } else if self.stream.get_mut().written != written_before || self.retransmit_at.is_none() {
             // A new flight (or a re-send prompted by the peer): start its clock afresh.
             self.rto = INITIAL_RTO;
             self.retransmit_at = Some(now + self.rto);
@@ -383,7 +410,8 @@ impl DtlsEndpoint {
 
     /// Drains decrypted records (and close_notify) after the handshake.
     fn read_application_data(&mut self) {
-        let mut buf = vec![0u8; MAX_PLAINTEXT + 1];
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.resize(MAX_PLAINTEXT + 1, 0);
         loop {
             match self.stream.ssl_read(&mut buf) {
                 Ok(0) => break,
@@ -405,6 +433,7 @@ impl DtlsEndpoint {
                 }
             }
         }
+        self.read_buf = buf;
     }
 
     fn fail(&mut self, err: DtlsError) {

@@ -18,9 +18,11 @@ pub(crate) struct DatagramPipe {
     inbound: Option<Vec<u8>>,
     /// Set when a read found nothing to read during the current engine call.
     drained: bool,
-    /// While true, writes made after `drained` are discarded (see `timer.rs`: they are
-    /// OpenSSL's own clock-driven retransmissions, which we schedule ourselves instead).
-    pub(crate) mute_after_drain: bool,
+    /// While true, writes made before the inbound datagram was read, or after a read found
+    /// nothing, are discarded: they are OpenSSL's own clock-driven retransmissions (see
+    /// `timer.rs`), which we schedule ourselves instead. Only what OpenSSL writes in response
+    /// to the datagram gets out.
+    mute_unprompted: bool,
     outbound: VecDeque<Vec<u8>>,
     /// Datagrams accepted for sending since the association started.
     pub(crate) written: u64,
@@ -28,10 +30,10 @@ pub(crate) struct DatagramPipe {
 
 impl DatagramPipe {
     /// Starts an engine call, optionally handing it one datagram to read.
-    pub(crate) fn begin(&mut self, inbound: Option<Vec<u8>>, mute_after_drain: bool) {
+    pub(crate) fn begin(&mut self, inbound: Option<Vec<u8>>, mute_unprompted: bool) {
         self.inbound = inbound;
         self.drained = false;
-        self.mute_after_drain = mute_after_drain;
+        self.mute_unprompted = mute_unprompted;
     }
 
     pub(crate) fn pop_outbound(&mut self) -> Option<Vec<u8>> {
@@ -60,7 +62,7 @@ impl Read for DatagramPipe {
 
 impl Write for DatagramPipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.drained && self.mute_after_drain {
+        if self.mute_unprompted && (self.inbound.is_some() || self.drained) {
             return Ok(buf.len());
         }
         if self.outbound.len() < MAX_QUEUED_DATAGRAMS {

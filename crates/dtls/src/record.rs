@@ -42,3 +42,46 @@ pub(crate) fn is_plausible_dtls(datagram: &[u8]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(content_type: u8, minor: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 0xFE, minor, 0, 1, 0, 0, 0, 0, 0, 7];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn accepts_whole_records() {
+        assert!(is_plausible_dtls(&record(22, 0xFD, &[1, 2, 3])));
+        assert!(is_plausible_dtls(&record(22, 0xFF, &[])));
+        let mut two = record(20, 0xFD, &[1]);
+        two.extend(record(22, 0xFD, &[9; 40]));
+        assert!(is_plausible_dtls(&two));
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        assert!(!is_plausible_dtls(&[]));
+        // Wrong content types: 19 (below), 24 (heartbeat), 25 (cid), 0x2F (DTLS 1.3 header).
+        for t in [19, 24, 25, 0x2F] {
+            assert!(!is_plausible_dtls(&record(t, 0xFD, &[1])));
+        }
+        // TLS 1.2 version, DTLS 1.3 legacy version is still FEFD so only odd minors fail.
+        let mut tls = record(22, 0xFD, &[1]);
+        tls[1] = 0x03;
+        tls[2] = 0x03;
+        assert!(!is_plausible_dtls(&tls));
+        assert!(!is_plausible_dtls(&record(22, 0xFC, &[1])));
+        // Length running past the end, trailing partial header.
+        let mut short = record(22, 0xFD, &[1, 2, 3]);
+        short.pop();
+        assert!(!is_plausible_dtls(&short));
+        let mut trailing = record(22, 0xFD, &[1, 2, 3]);
+        trailing.extend_from_slice(&[22, 0xFE]);
+        assert!(!is_plausible_dtls(&trailing));
+    }
+}

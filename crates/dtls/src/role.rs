@@ -31,3 +31,19 @@ impl DtlsRole {
         matches!(self, Self::Client)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_values_map_to_roles() {
+        assert_eq!(DtlsRole::from_setup("active"), Some(DtlsRole::Client));
+        assert_eq!(DtlsRole::from_setup(" Passive "), Some(DtlsRole::Server));
+        assert_eq!(DtlsRole::from_setup("actpass"), None);
+        assert_eq!(DtlsRole::from_setup("holdconn"), None);
+        assert_eq!(DtlsRole::from_setup(""), None);
+        assert!(DtlsRole::Client.is_client());
+        assert!(!DtlsRole::Server.is_client());
+    }
+}

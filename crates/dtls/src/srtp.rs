@@ -61,3 +61,64 @@ pub fn srtp_keys(profile_id: u16, material: &[u8], we_are_client: bool) -> Optio
     };
     Some((tx_key, tx_salt, rx_key, rx_salt))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn counting(len: usize) -> Vec<u8> {
+        (0..len).map(|i| i as u8).collect()
+    }
+
+    #[test]
+    fn cm_80_split_follows_rfc5764_layout() {
+        // client_key(16) | server_key(16) | client_salt(14) | server_salt(14)
+        let m = counting(60);
+        let (tx_key, tx_salt, rx_key, rx_salt) =
+            srtp_keys(SRTP_AES128_CM_HMAC_SHA1_80, &m, true).unwrap();
+        assert_eq!(tx_key, counting(16));
+        assert_eq!(rx_key, (16..32).collect::<Vec<u8>>());
+        assert_eq!(tx_salt, (32..46).collect::<Vec<u8>>());
+        assert_eq!(rx_salt, (46..60).collect::<Vec<u8>>());
+        let (s_tx_key, s_tx_salt, s_rx_key, s_rx_salt) =
+            srtp_keys(SRTP_AES128_CM_HMAC_SHA1_80, &m, false).unwrap();
+        assert_eq!((s_tx_key, s_tx_salt), (rx_key, rx_salt));
+        assert_eq!((s_rx_key, s_rx_salt), (tx_key, tx_salt));
+    }
+
+    #[test]
+    fn gcm_splits_use_12_byte_salts() {
+        let m = counting(56);
+        let (tx_key, tx_salt, rx_key, rx_salt) =
+            srtp_keys(SRTP_AEAD_AES_128_GCM, &m, true).unwrap();
+        assert_eq!(tx_key, counting(16));
+        assert_eq!(rx_key, (16..32).collect::<Vec<u8>>());
+        assert_eq!(tx_salt, (32..44).collect::<Vec<u8>>());
+        assert_eq!(rx_salt, (44..56).collect::<Vec<u8>>());
+
+        let m = counting(88);
+        let (tx_key, tx_salt, rx_key, rx_salt) =
+            srtp_keys(SRTP_AEAD_AES_256_GCM, &m, false).unwrap();
+        assert_eq!(rx_key, counting(32));
+        assert_eq!(tx_key, (32..64).collect::<Vec<u8>>());
+        assert_eq!(rx_salt, (64..76).collect::<Vec<u8>>());
+        assert_eq!(tx_salt, (76..88).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn lengths_per_profile() {
+        assert_eq!(keying_material_len(SRTP_AES128_CM_HMAC_SHA1_80), Some(60));
+        assert_eq!(keying_material_len(SRTP_AES128_CM_HMAC_SHA1_32), Some(60));
+        assert_eq!(keying_material_len(SRTP_AEAD_AES_128_GCM), Some(56));
+        assert_eq!(keying_material_len(SRTP_AEAD_AES_256_GCM), Some(88));
+        assert_eq!(keying_material_len(0x0005), None);
+    }
+
+    #[test]
+    fn wrong_length_or_unknown_profile_is_refused() {
+        assert_eq!(srtp_keys(SRTP_AES128_CM_HMAC_SHA1_80, &[0; 56], true), None);
+        assert_eq!(srtp_keys(SRTP_AEAD_AES_128_GCM, &[0; 60], true), None);
+        assert_eq!(srtp_keys(0x0006, &[0; 60], true), None);
+    }
+}

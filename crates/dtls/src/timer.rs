@@ -6,15 +6,18 @@
 //! latch that is open almost all the time:
 //!
 //! * a `DTLS_set_timer_cb` callback makes every OpenSSL timer last [`LATCH_US`]; OpenSSL
-//!   treats a timer with less than 15 ms left as expired, so the latch opens 5 ms (wall
+//!   treats a timer with less than 15 ms left as expired, so the latch opens 25 ms (wall
 //!   clock) after each (re)start. `DTLSv1_handle_timeout`, which we call when *our* schedule
 //!   says so (after at least 1 s), then retransmits. Should the latch still be closed (only
 //!   possible when virtual time runs ahead of the wall clock, as in tests), the endpoint
-//!   simply asks again a millisecond later.
-//! * OpenSSL also retransmits on its own when a read finds no data and the latch is open,
-//!   i.e. at the end of an engine call. Those writes come after the pipe reported "no data",
-//!   and `DatagramPipe` discards them (`mute_after_drain`). Each such call restarts the
-//!   20 ms timer, which is what keeps OpenSSL from looping on it.
+//!   simply asks again a little later.
+//! * OpenSSL also retransmits on its own whenever it starts a read with the latch open, and
+//!   when a read finds no data with the latch open: at the start and at the end of an engine
+//!   call. Those writes come before the pipe's datagram was read or after it reported "no
+//!   data", and `DatagramPipe` discards them (`mute_unprompted`). Each such retransmission
+//!   restarts the 40 ms timer, which keeps the latch shut for the rest of the call and keeps
+//!   OpenSSL from looping on it. (A call that stalls for over 25 ms lets one duplicate of the
+//!   previous flight out; harmless.)
 //!
 //! Cost: each muted retransmission still counts against OpenSSL's limit of 12 timeouts while
 //! waiting for one peer flight (`DTLS1_TMO_ALERT_COUNT`). In a normal handshake that is one
@@ -39,7 +42,7 @@ extern "C" {
 }
 
 /// Length of every OpenSSL DTLS timer, in microseconds (see the module docs).
-const LATCH_US: c_uint = 20_000;
+const LATCH_US: c_uint = 40_000;
 
 /// Timer callback: every OpenSSL timer lasts [`LATCH_US`], whatever the backoff would be.
 unsafe extern "C" fn latch(_s: *mut SSL, _timer_us: c_uint) -> c_uint {
