@@ -72,6 +72,9 @@ pub struct PhoneArgs {
     /// DTMF digits to send once the call is established (RFC 4733, else SIP INFO).
     #[arg(long)]
     pub dtmf: Option<String>,
+    /// End a call when nothing (no RTP, no RTCP) arrives from the peer for this long.
+    #[arg(long, default_value_t = 20.0)]
+    pub media_timeout: f64,
     /// Put the call on hold (re-INVITE a=sendonly) this many seconds after it is
     /// established...
     #[arg(long, requires = "resume_at")]
@@ -145,7 +148,15 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|c| CodecKind::from_name(c).ok_or_else(|| format!("unknown codec {c:?}")))
             .collect::<Result<_, _>>()?;
+        if let Some(k) = cfg.codecs.iter().find(|k| !k.is_available()) {
+            return Err(format!(
+                "codec {} is not available in this build (install libopus-dev and rebuild)",
+                k.rtp_name()
+            )
+            .into());
+        }
     }
+    cfg.codecs.retain(|k| k.is_available());
     cfg.srtp = SrtpMode::parse(&a.srtp).ok_or_else(|| format!("--srtp {}: off, sdes or dtls", a.srtp))?;
     cfg.srtp_required = a.srtp_required;
     if cfg.srtp_required && cfg.srtp == SrtpMode::Off {
@@ -162,6 +173,7 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
     cfg.call = a.call.clone();
     cfg.duration = Duration::from_secs_f64(a.duration.max(0.0));
     cfg.dtmf = a.dtmf.clone();
+    cfg.media_timeout = Duration::from_secs_f64(a.media_timeout.max(0.5));
     if let (Some(h), Some(r)) = (a.hold_at, a.resume_at) {
         if !(0.0..r).contains(&h) {
             return Err("--hold-at must come before --resume-at".into());

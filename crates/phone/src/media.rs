@@ -123,6 +123,10 @@ pub struct MediaConfig {
     pub seed: u64,
     /// Wallclock at `now` as a 64-bit NTP timestamp (for sender reports).
     pub ntp_now: u64,
+    /// As DTLS client, wait for [`MediaSession::start_dtls`] before sending the
+    /// ClientHello (an offerer that gets it before it has processed our answer drops it,
+    /// costing a one-second retransmission).
+    pub defer_dtls_client: bool,
 }
 
 /// One call's media.
@@ -151,6 +155,8 @@ pub struct MediaSession {
     payload: Vec<u8>,
     packet: Vec<u8>,
     suite: Option<String>,
+    /// A DTLS client endpoint waiting for [`MediaSession::start_dtls`].
+    deferred_dtls: Option<(DtlsCertificate, String)>,
 }
 
 fn srtp_pair(local: (&SrtpProfile, &[u8], &[u8]), remote: (&[u8], &[u8])) -> Option<(SrtpContext, SrtpContext)> {
@@ -189,6 +195,7 @@ impl MediaSession {
         rtcp_cfg.ntp_at_start = cfg.ntp_now;
         let rtcp = RtpSession::new(rtcp_cfg, now);
         let (mut tx, mut rx, mut dtls, mut secured, mut suite) = (None, None, None, false, None);
+        let mut deferred = None;
         match &neg.keying {
             Keying::None => {
                 secured = true;
@@ -212,10 +219,14 @@ impl MediaSession {
                 } else {
                     DtlsRole::Server
                 };
-                dtls = Some(
-                    DtlsEndpoint::new(role, cert, Some(p.remote_fingerprint.clone()), now)
-                        .map_err(|e| format!("DTLS: {e}"))?,
-                );
+                if p.client && cfg.defer_dtls_client {
+                    deferred = Some((cert.clone(), p.remote_fingerprint.clone()));
+                } else {
+                    dtls = Some(
+                        DtlsEndpoint::new(role, cert, Some(p.remote_fingerprint.clone()), now)
+                            .map_err(|e| format!("DTLS: {e}"))?,
+                    );
+                }
             }
         }
         let neg_clock = neg.clock_rate;
@@ -244,12 +255,27 @@ impl MediaSession {
             payload: Vec::with_capacity(1500),
             packet: Vec::with_capacity(1500),
             suite: None,
+            deferred_dtls: deferred,
         };
         if secured {
             s.set_secured(suite.unwrap_or_default());
         }
         s.flush_dtls();
         Ok(s)
+    }
+
+    /// Starts a deferred DTLS client handshake (no-op otherwise).
+    pub fn start_dtls(&mut self, now: Instant) {
+        let Some((cert, fp)) = self.deferred_dtls.take() else {
+            return;
+        };
+        match DtlsEndpoint::new(DtlsRole::Client, &cert, Some(fp), now) {
+            Ok(d) => self.dtls = Some(d),
+            Err(e) => self
+                .events
+                .push_back(MediaEvent::KeyingFailed(format!("DTLS: {e}"))),
+        }
+        self.flush_dtls();
     }
 
     fn set_secured(&mut self, suite: String) {

@@ -96,6 +96,8 @@ struct Call {
     last_sdp: String,
     /// DTLS datagrams written before ICE selected a pair.
     early: Vec<Vec<u8>>,
+    /// Datagrams that arrived before the media session existed.
+    early_in: Vec<(SocketAddr, Vec<u8>)>,
     /// Type of the remote candidate of the selected pair.
     ice_remote_kind: Option<CandidateType>,
     hold_at: Option<Instant>,
@@ -385,8 +387,11 @@ impl<W: Write> Phone<W> {
                 Some((d.from, d.data))
             }
         };
-        if let (Some((from, data)), Some(m)) = (app, call.media.as_mut()) {
-            m.handle_datagram(now, from, &data);
+        match (app, call.media.as_mut()) {
+            (Some((from, data)), Some(m)) => m.handle_datagram(now, from, &data),
+            // The answer's DTLS or RTP can beat the SIP answer: keep a few for the session.
+            (Some(pkt), None) if call.early_in.len() < 16 => call.early_in.push(pkt),
+            _ => {}
         }
     }
 
@@ -506,6 +511,7 @@ impl<W: Write> Phone<W> {
                 ice_kind: None,
                 last_sdp: String::new(),
                 early: Vec::new(),
+                early_in: Vec::new(),
                 ice_remote_kind: None,
                 hold_at: None,
                 resume_at: None,
@@ -641,11 +647,15 @@ impl<W: Write> Phone<W> {
                 opus_fec: true,
                 seed,
                 ntp_now: ntp_now(),
+                defer_dtls_client: !call.outgoing && matches!(call.path, Path::Plain { .. }),
             },
             now,
         ) {
             Ok(mut m) => {
                 m.set_silence_limit(media_timeout);
+                for (from, data) in std::mem::take(&mut call.early_in) {
+                    m.handle_datagram(now, from, &data);
+                }
                 call.neg = Some(neg);
                 call.media = Some(m);
             }
@@ -712,7 +722,13 @@ impl<W: Write> Phone<W> {
                     self.on_answer_sdp(now, call, &body);
                 }
             }
-            UaEvent::CallAck { .. } | UaEvent::CallProceeding { .. } => {}
+            UaEvent::CallAck { call } => {
+                // The offerer has our answer now: start DTLS if we are its client.
+                if let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) {
+                    m.start_dtls(now);
+                }
+            }
+            UaEvent::CallProceeding { .. } => {}
             UaEvent::CallClosed { call, code } => {
                 let Some(c) = self.calls.get(&call) else { return };
                 if c.stage == Stage::Ended {

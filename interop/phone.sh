@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# `natter phone` against baresip (an independent softphone), in a private network namespace:
+# through `natter serve` as registrar/proxy with digest auth, and directly (sip:IP:PORT);
+# both directions; PCMU, PCMA, G722 and opus; plain RTP, SDES-SRTP and DTLS-SRTP; RFC 4733
+# DTMF seen by baresip; hold and resume; an offer with nothing acceptable gets 488; a peer
+# that vanishes ends the call with a reason. Audio is checked both ways: each side plays its
+# own tone pattern and the other side's recording must carry it (interop/phone/tones.py).
+# Usage: interop/phone.sh [path/to/natter]   (default target/debug/natter)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. interop/lib.sh
+in_private_netns "$@"
+rmdir "$TMP" && TMP=$(mktemp -d -t natter-phone.XXXXXX)
+NATTER=${1:-${NATTER:-target/debug/natter}}
+HERE=interop/phone
+PY=/usr/bin/python3
+TONES="$PY $HERE/tones.py"
+FREQS_B=600,1200,800,1500,500,900,1100,350
+for t in baresip sipp; do
+    command -v "$t" >/dev/null || { echo "missing $t (apt-get install baresip sip-tester)"; exit 1; }
+done
+$PY -c 'import numpy' 2>/dev/null || { echo "missing numpy (apt-get install python3-numpy)"; exit 1; }
+
+DOM=natter.test
+REG=127.0.0.1:25060
+$TONES gen "$TMP/n30.wav" --seconds 30
+$TONES gen "$TMP/b30.wav" --seconds 30 --freqs $FREQS_B
+$TONES gen "$TMP/b8.wav" --seconds 8 --freqs $FREQS_B
+
+"$NATTER" serve --data-dir "$TMP/data" --realm $DOM --sip-domain $DOM --sip-listen $REG \
+    --turn-listen 127.0.0.1:3478 --no-tls --user alice:apw --user bob:bpw >"$TMP/serve.log" 2>&1 &
+SERVE=$!
+PIDS+=($SERVE)
+wait_udp 25060 10 || { echo "natter serve did not start"; cat "$TMP/serve.log"; exit 1; }
+
+# bs_start NAME WAV ACCOUNT-LINE: a baresip on SIP 25064, ctrl 25070, RTP 27000-27199.
+BS=
+bs_start() {
+    local d=$TMP/bs-$1
+    mkdir -p "$d/rec"
+    sed -e "s|@SIP@|127.0.0.1:25064|" -e "s|@RTP@|27000-27199|" -e "s|@CTRL@|127.0.0.1:25070|" \
+        -e "s|@WAV@|$2|" -e "s|@REC@|$d/rec|" "$HERE/baresip.conf.in" >"$d/config"
+    echo "$3" >"$d/accounts"
+    baresip -f "$d" -t 60 </dev/null >"$d/log" 2>&1 &
+    BS=$!
+    PIDS+=($BS)
+    timeout 10 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/25070) 2>/dev/null; do sleep 0.05; done"
+}
+bs_stop() {
+    timeout 5 $PY interop/sip/bsctrl.py 25070 quit --timeout 2 >/dev/null 2>&1
+    timeout 5 bash -c "while kill -0 $BS 2>/dev/null; do sleep 0.05; done"
+    kill "$BS" 2>/dev/null
+    wait "$BS" 2>/dev/null
+    return 0
+}
+bs_rec() { ls "$TMP/bs-$1"/rec/*-dec.wav 2>/dev/null | head -1; }
+acct_reg() { echo "<sip:bob@$DOM>;auth_pass=bpw;regint=60;answermode=auto;outbound=\"sip:$REG\";audio_codecs=$1${2:+;mediaenc=$2}"; }
+acct_direct() { echo "<sip:bob@127.0.0.1:25064>;regint=0;answermode=auto;audio_codecs=$1${2:+;mediaenc=$2}"; }
+
+# audio_ok NAME REF GOT [FREQS]
+audio_ok() {
+    local r
+    if [ -s "$3" ] && r=$($TONES check "$2" "$3" ${4:+--freqs $4}); then ok "$1 ($r)"; else bad "$1 (${r:-no recording $3})"; fi
+}
+# phone_ok NAME OUT RC CODEC SRTP: the stdout contract of natter phone.
+phone_ok() {
+    local est
+    est=$(grep -a '^established' "$2" | tail -1)
+    if [ "$3" = 0 ] && [[ $est == *"codec=$4"* ]] && [[ $est == *srtp=$5* ]] &&
+        grep -aq '^ended reason=' "$2" && [[ $(tail -n1 "$2") == stats\ tx_packets=* ]]; then
+        ok "$1: $est | $(tail -n1 "$2")"
+    else
+        bad "$1: rc=$3, expected codec=$4 srtp=$5" "$2"
+    fi
+}
+
+PHONE_REG=(--account sip:alice@$DOM --password apw --registrar sip:$REG --listen 127.0.0.1:25062)
+PHONE_DIRECT=(--listen 127.0.0.1:25062)
+
+# out_case NAME MODE CODEC NATTER-SRTP BARESIP-MENC EXPECT-SRTP [extra natter args...]:
+# natter calls baresip, hangs up after 6 s.
+out_case() {
+    local name=$1 mode=$2 codec=$3 srtp=$4 menc=$5 expect=$6
+    shift 6
+    local acct uri args
+    if [ "$mode" = reg ]; then
+        acct=$(acct_reg "$codec" "$menc") uri=sip:bob@$DOM args=("${PHONE_REG[@]}")
+    else
+        acct=$(acct_direct "$codec" "$menc") uri=sip:bob@127.0.0.1:25064 args=("${PHONE_DIRECT[@]}")
+    fi
+    bs_start "$name" "$TMP/b30.wav" "$acct"
+    [ "$mode" = reg ] && { wait_for "$TMP/bs-$name/log" "200 OK .*binding" 10 || bad "$name: baresip registration" "$TMP/bs-$name/log"; }
+    timeout 20 $PY interop/sip/bsctrl.py 25070 listcalls --wait CALL_CLOSED --timeout 20 >"$TMP/bs-$name/events" 2>&1 &
+    local ev=$!
+    timeout 30 "$NATTER" phone "${args[@]}" --codec "${codec%%/*}" --srtp "$srtp" --play "$TMP/n30.wav" \
+        --record "$TMP/$name-natter.wav" --call "$uri" --duration "${DURATION:-6}" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    local rc=$?
+    wait $ev
+    phone_ok "$name" "$TMP/$name.out" $rc "${codec%%/*}" "$expect"
+    bs_stop
+    audio_ok "$name: natter -> baresip audio" "$TMP/n30.wav" "$(bs_rec "$name")"
+    audio_ok "$name: baresip -> natter audio" "$TMP/b30.wav" "$TMP/$name-natter.wav" $FREQS_B
+}
+
+# in_case NAME MODE CODEC NATTER-SRTP BARESIP-MENC EXPECT-SRTP: baresip calls natter (--answer
+# --once) and hangs up when its 8 s file ends.
+in_case() {
+    local name=$1 mode=$2 codec=$3 srtp=$4 menc=$5 expect=$6
+    local acct args uri
+    if [ "$mode" = reg ]; then
+        acct=$(acct_reg "$codec" "$menc") args=("${PHONE_REG[@]}") uri=sip:alice@$DOM
+    else
+        acct=$(acct_direct "$codec" "$menc") args=("${PHONE_DIRECT[@]}") uri=sip:alice@127.0.0.1:25062
+    fi
+    bs_start "$name" "$TMP/b8.wav" "$acct"
+    [ "$mode" = reg ] && { wait_for "$TMP/bs-$name/log" "200 OK .*binding" 10 || bad "$name: baresip registration" "$TMP/bs-$name/log"; }
+    local nc=${codec%%/*}
+    timeout 30 "$NATTER" phone "${args[@]}" --codec "$nc" --codec PCMU --srtp "$srtp" --play "$TMP/n30.wav" \
+        --record "$TMP/$name-natter.wav" --answer --once >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    local np=$!
+    if [ "$mode" = reg ]; then
+        timeout 10 bash -c "until grep -q '^registered' '$TMP/$name.out'; do sleep 0.05; done"
+    else
+        wait_udp 25062 10
+    fi
+    timeout 25 $PY interop/sip/bsctrl.py 25070 dial "$uri" --wait CALL_CLOSED --timeout 20 >"$TMP/bs-$name/events" 2>&1
+    wait $np
+    local rc=$?
+    phone_ok "$name" "$TMP/$name.out" $rc "$nc" "$expect"
+    bs_stop
+    audio_ok "$name: natter -> baresip audio" "$TMP/n30.wav" "$(bs_rec "$name")"
+    audio_ok "$name: baresip -> natter audio" "$TMP/b8.wav" "$TMP/$name-natter.wav" $FREQS_B
+}
+
+# --- through natter serve (digest), both directions ----------------------------------------------
+out_case reg-out-pcmu-sdes reg PCMU sdes srtp AES_CM_128_HMAC_SHA1_80 --dtmf 159#
+digits=$(grep '"CALL_DTMF_START"' "$TMP/bs-reg-out-pcmu-sdes/events" | sed -n 's/.*"param": *"\([^"]*\)".*/\1/p' | tr -d '\n')
+[ "$digits" = "159#" ] && ok "RFC 4733 DTMF from natter seen by baresip: $digits" || bad "DTMF: baresip saw '$digits', expected 159#"
+grep -q '"CALL_MENC"' "$TMP/bs-reg-out-pcmu-sdes/events" && ok "baresip reports SDES-SRTP on the call" || bad "no CALL_MENC event from baresip"
+in_case reg-in-opus-dtls reg opus/48000/2 dtls dtls_srtp 'A*'
+grep -aq 'DTLS-SRTP complete' "$TMP/bs-reg-in-opus-dtls/log" && ok "baresip: DTLS-SRTP complete" || bad "baresip did not complete DTLS-SRTP" "$TMP/bs-reg-in-opus-dtls/log"
+out_case reg-out-g722-dtls reg G722/16000/1 dtls dtls_srtp 'A*'
+in_case reg-in-pcma-sdes reg PCMA sdes srtp AES_CM_128_HMAC_SHA1_80
+# --- direct calls, no registrar ------------------------------------------------------------------
+out_case direct-out-pcma direct PCMA off "" off
+in_case direct-in-g722 direct G722/16000/1 off "" off
+out_case direct-out-opus-sdes direct opus/48000/2 sdes srtp AES_CM_128_HMAC_SHA1_80
+in_case direct-in-pcmu-dtls direct PCMU dtls dtls_srtp 'A*'
+
+# --- hold and resume: audio flows again after resume --------------------------------------------
+DURATION=8 out_case hold reg PCMU off "" off --hold-at 1.5 --resume-at 3
+if grep -q '^held by=local' "$TMP/hold.out" && grep -q '^resumed by=local' "$TMP/hold.out"; then
+    ok "natter put baresip on hold and resumed (re-INVITE a=sendonly, then a=sendrecv)"
+else
+    bad "hold/resume lines" "$TMP/hold.out"
+fi
+# The last 4 s of natter's recording (after the resume) carry baresip's tones.
+$PY - "$TMP/hold-natter.wav" "$TMP/hold-tail.wav" <<'PYEOF'
+import sys, wave
+r = wave.open(sys.argv[1]); n = r.getnframes(); rate = r.getframerate()
+r.setpos(max(0, n - 4 * rate)); data = r.readframes(4 * rate)
+w = wave.open(sys.argv[2], "wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate); w.writeframes(data); w.close()
+PYEOF
+audio_ok "hold: baresip -> natter audio after resume" "$TMP/b30.wav" "$TMP/hold-tail.wav" $FREQS_B
+
+# --- an offer with nothing acceptable gets 488, with the reason logged -------------------------
+timeout 20 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --answer --once >"$TMP/488.out" 2>"$TMP/488.err" &
+NP=$!
+wait_udp 25062 10
+timeout 20 sipp -sf $HERE/uac-g729.xml 127.0.0.1:25062 -i 127.0.0.1 -ci 127.0.0.1 -mi 127.0.0.1 -p 25080 \
+    -m 1 -nostdin -timeout 15s -timeout_error >"$TMP/488.sipp" 2>&1
+SRC=$?
+kill $NP 2>/dev/null
+wait $NP 2>/dev/null
+if [ $SRC = 0 ] && grep -q "488" "$TMP/488.err"; then
+    ok "G.729-only offer refused with 488: $(grep -m1 488 "$TMP/488.err")"
+else
+    bad "488 for an unacceptable offer (sipp rc=$SRC)" "$TMP/488.err"
+fi
+
+# --- a peer that vanishes mid-call: the call ends with a reason, not a hang -------------------------
+bs_start vanish "$TMP/b30.wav" "$(acct_direct PCMU)"
+timeout 30 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --call sip:bob@127.0.0.1:25064 --duration 20 \
+    --media-timeout 2 >"$TMP/vanish.out" 2>"$TMP/vanish.err" &
+NP=$!
+timeout 10 bash -c "until grep -q '^established' '$TMP/vanish.out'; do sleep 0.05; done"
+kill -9 "$BS"
+wait "$NP"
+rc=$?
+if [ $rc != 0 ] && grep -q '^ended reason=media-timeout' "$TMP/vanish.out" && [[ $(tail -n1 "$TMP/vanish.out") == stats* ]]; then
+    ok "baresip killed mid-call: natter ends the call ($(grep '^ended' "$TMP/vanish.out"), exit $rc)"
+else
+    bad "vanished peer (rc=$rc)" "$TMP/vanish.out"
+fi
+
+kill $SERVE 2>/dev/null
+summary
