@@ -245,6 +245,22 @@ impl Shared {
         }
     }
 
+    /// Forget a closed connection, and tell the core: bindings only it
+    /// could reach (NATed/outbound UAs) go with it.
+    fn connection_closed(&self, transport: Transport, peer: SocketAddr) {
+        lock(&self.conns).remove(&(transport, peer));
+        let flow = Peer {
+            transport,
+            addr: peer,
+        };
+        let removed = lock(&self.core).flow_closed(Instant::now(), flow);
+        if removed > 0 {
+            tracing::debug!(
+                "{transport} connection from {peer} closed: {removed} binding(s) dropped"
+            );
+        }
+    }
+
     fn handle(self: &Arc<Self>, transport: Transport, src: SocketAddr, bytes: &[u8]) {
         let out = lock(&self.core).handle(Instant::now(), transport, src, bytes);
         self.dispatch(out);
@@ -306,7 +322,7 @@ where
                 }
             }
         }
-        lock(&shared2.conns).remove(&(transport, peer));
+        shared2.connection_closed(transport, peer);
     });
     tx
 }
@@ -411,7 +427,7 @@ where
             }
         }
     }
-    lock(&shared.conns).remove(&(transport, peer));
+    shared.connection_closed(transport, peer);
 }
 
 /// Run the SIP server until `shutdown` turns true.

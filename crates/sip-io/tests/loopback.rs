@@ -188,17 +188,19 @@ async fn client_helpers_register_options_message() {
 
 /// RFC 5626 keep-alives on real sockets: a STUN Binding request on the SIP
 /// UDP port is answered with the client's own address (XOR-MAPPED-ADDRESS),
-/// and a CRLFCRLF ping on TCP with a CRLF pong.
+/// and a CRLFCRLF ping on TCP with a CRLF pong. Then a NATed TCP
+/// registration goes away with its connection.
 #[tokio::test]
-async fn keepalives_stun_on_udp_and_crlf_on_tcp() {
+async fn keepalives_and_connection_bound_bindings() {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut cfg = SipServeConfig::new("natter.test", any);
     cfg.server.auth = false;
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let bindings = Arc::new(MemoryBindings::new());
     let (bound, fut) = bind(
         cfg,
         Arc::new(StaticCredentials::new()),
-        Arc::new(MemoryBindings::new()),
+        bindings.clone(),
         rx,
     )
     .await
@@ -239,6 +241,28 @@ async fn keepalives_stun_on_udp_and_crlf_on_tcp() {
         .expect("pong within 5 s")
         .unwrap();
     assert_eq!(&pong, b"\r\n");
+
+    // A TCP registration whose Contact is a private address (a UA behind a
+    // NAT) lives on its connection: closing the connection drops it.
+    let reg =         "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKnat1;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:nat@natter.test>;tag=n1\r\nTo: <sip:nat@natter.test>\r\nCall-ID: nat1@test\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:nat@10.0.0.5:5060;transport=tcp>\r\nContent-Length: 0\r\n\r\n";
+    tcp.write_all(reg.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("200 within 5 s")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+    assert_eq!(bindings.len(), 1);
+    drop(tcp);
+    let gone = tokio::time::timeout(Duration::from_secs(5), async {
+        while bindings.len() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "binding dropped with its connection");
     let _ = tx.send(true);
     let _ = server.await;
 }

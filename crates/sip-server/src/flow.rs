@@ -203,6 +203,26 @@ mod tests {
         assert_eq!(decode_token(&encode_token(v6, &SECRET), &SECRET), Some(v6));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics_and_only_accepts_its_own_tokens(user in "\\PC{0,80}") {
+            if let Some(p) = decode_token(&user, &SECRET) {
+                proptest::prop_assert_eq!(encode_token(p, &SECRET), user.to_ascii_lowercase());
+            }
+        }
+
+        #[test]
+        fn any_flow_round_trips(v6 in proptest::bool::ANY, ip in proptest::prelude::any::<[u8; 16]>(), port: u16) {
+            let addr = if v6 {
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)
+            } else {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3])), port)
+            };
+            let p = Peer { transport: Transport::Tcp, addr };
+            proptest::prop_assert_eq!(decode_token(&encode_token(p, &SECRET), &SECRET), Some(p));
+        }
+    }
+
     #[test]
     fn nat_detection() {
         let flow = peer(Transport::Udp, "203.0.113.9:40000");

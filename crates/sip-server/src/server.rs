@@ -160,6 +160,10 @@ pub struct SipServer {
     timer_c: BinaryHeap<Reverse<(Instant, TxId)>>,
     counter: u64,
     ticks: u64,
+    /// Bindings reachable only over a connection they registered on (a
+    /// NATed or outbound TCP/TLS/WS UA), by that connection: when it
+    /// closes, they are dropped (see [`SipServer::flow_closed`]).
+    stream_flows: HashMap<Peer, Vec<(String, String)>>,
     stats: Stats,
 }
 
@@ -328,6 +332,7 @@ impl SipServer {
             timer_c: BinaryHeap::new(),
             counter: 0,
             ticks: 0,
+            stream_flows: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -556,6 +561,68 @@ impl SipServer {
         }
     }
 
+    /// A TCP/TLS/WebSocket connection closed (the driver calls this). Bindings
+    /// that could only be reached over it (NATed or outbound registrations)
+    /// are removed: there is no way back to those UAs until they register
+    /// again, and trying to connect to a NAT's address would only hang
+    /// (RFC 5626 §5.3: a failed flow is not used). Bindings of UAs reachable
+    /// at their Contact stay. Returns how many bindings were removed.
+    pub fn flow_closed(&mut self, now: Instant, flow: Peer) -> usize {
+        let Some(entries) = self.stream_flows.remove(&flow) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for (aor, contact) in entries {
+            let still_on_flow = self
+                .bindings
+                .lookup(&aor, now)
+                .iter()
+                .any(|b| b.contact == contact && b.source == Some((flow.transport, flow.addr)));
+            if still_on_flow {
+                self.bindings.remove(&aor, &contact);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Remember the flow-only bindings a REGISTER over a connection made.
+    fn note_stream_flow(&mut self, now: Instant, aor: &str, from: Peer) {
+        if !from.transport.is_reliable() {
+            return;
+        }
+        let source = Some((from.transport, from.addr));
+        let flow_only: Vec<String> = self
+            .bindings
+            .lookup(aor, now)
+            .into_iter()
+            .filter(|b| b.source == source)
+            .filter(|b| binding_target(b).is_some_and(|t| t.flow.is_some()))
+            .map(|b| b.contact)
+            .collect();
+        let list = self.stream_flows.entry(from).or_default();
+        list.retain(|(a, _)| a != aor);
+        list.extend(flow_only.into_iter().map(|c| (aor.to_owned(), c)));
+        if list.is_empty() {
+            self.stream_flows.remove(&from);
+        }
+    }
+
+    /// Forget flow entries whose bindings expired or moved to another flow
+    /// (a driver that never reports closed connections stays bounded).
+    fn prune_stream_flows(&mut self, now: Instant) {
+        let bindings = &self.bindings;
+        self.stream_flows.retain(|flow, list| {
+            list.retain(|(aor, contact)| {
+                bindings
+                    .lookup(aor, now)
+                    .iter()
+                    .any(|b| &b.contact == contact && b.source == Some((flow.transport, flow.addr)))
+            });
+            !list.is_empty()
+        });
+    }
+
     /// Run due timers.
     pub fn on_timer(&mut self, now: Instant) -> Output {
         let mut out = Vec::new();
@@ -572,6 +639,7 @@ impl SipServer {
         self.ticks += 1;
         if self.ticks % 1024 == 0 {
             self.bindings.purge_expired(now);
+            self.prune_stream_flows(now);
         }
         Output {
             transmits: out,
@@ -884,6 +952,7 @@ impl SipServer {
         );
         if resp.code() == Some(200) {
             self.stats.registrations += 1;
+            self.note_stream_flow(now, &aor, from);
         }
         self.layer.send_response(now, tx, &resp)
     }

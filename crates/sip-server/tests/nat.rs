@@ -704,3 +704,55 @@ fn stun_binding_on_the_sip_port_gets_xor_mapped_address() {
         .transmits;
     assert!(out.iter().all(|t| t.bytes.first() != Some(&0x01)));
 }
+
+#[test]
+fn closed_connection_drops_bindings_only_it_could_reach() {
+    const FLOW: &str = "203.0.113.9:50123";
+    let flow = Peer {
+        transport: Transport::Tcp,
+        addr: addr(FLOW),
+    };
+    let mut net = Net::new();
+    // bob behind a NAT over TCP, carol on the open internet over TCP.
+    let reg = register(
+        "bob",
+        BOB_PRIVATE,
+        "TCP",
+        1,
+        &format!("<sip:bob@{BOB_PRIVATE};transport=tcp>"),
+        "",
+    );
+    assert_eq!(
+        codes(&to(&net.send_on(Transport::Tcp, FLOW, &reg), flow)),
+        vec![200]
+    );
+    const CAROL: &str = "198.51.100.8:5060";
+    const CAROL_FLOW: &str = "198.51.100.8:50999";
+    let reg = register(
+        "alice",
+        CAROL,
+        "TCP",
+        1,
+        &format!("<sip:alice@{CAROL};transport=tcp>"),
+        "",
+    );
+    net.send_on(Transport::Tcp, CAROL_FLOW, &reg);
+    let now = net.now;
+    let carol_flow = Peer {
+        transport: Transport::Tcp,
+        addr: addr(CAROL_FLOW),
+    };
+    assert_eq!(
+        net.server.flow_closed(now, carol_flow),
+        0,
+        "reachable at its Contact"
+    );
+    assert_eq!(net.bindings.lookup("sip:alice@natter.test", now).len(), 1);
+    assert_eq!(net.server.flow_closed(now, flow), 1);
+    assert!(net.bindings.lookup("sip:bob@natter.test", now).is_empty());
+    assert_eq!(net.server.flow_closed(now, flow), 0, "only once");
+    // bob is now unreachable: 480, and nothing is sent towards the old flow.
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "fc1"));
+    assert!(to(&out, flow).is_empty());
+    assert_eq!(codes(&to(&out, udp(ALICE))), vec![100, 480]);
+}
