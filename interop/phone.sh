@@ -53,7 +53,7 @@ bs_stop() {
     wait "$BS" 2>/dev/null
     return 0
 }
-bs_rec() { ls "$TMP/bs-$1"/rec/*-dec.wav 2>/dev/null | head -1; }
+bs_rec() { ls "$TMP/bs-$1"/rec/*-dec.wav 2>/dev/null | tail -1; }
 acct_reg() { echo "<sip:bob@$DOM>;auth_pass=bpw;regint=60;answermode=auto;outbound=\"sip:$REG\";audio_codecs=$1${2:+;mediaenc=$2}"; }
 acct_direct() { echo "<sip:bob@127.0.0.1:25064>;regint=0;answermode=auto;audio_codecs=$1${2:+;mediaenc=$2}"; }
 
@@ -80,6 +80,7 @@ PHONE_DIRECT=(--listen 127.0.0.1:25062)
 # out_case NAME MODE CODEC NATTER-SRTP BARESIP-MENC EXPECT-SRTP [extra natter args...]:
 # natter calls baresip, hangs up after 6 s.
 out_case() {
+    [[ $1 =~ ${ONLY:-.} ]] || return 0
     local name=$1 mode=$2 codec=$3 srtp=$4 menc=$5 expect=$6
     shift 6
     local acct uri args
@@ -98,13 +99,16 @@ out_case() {
     wait $ev
     phone_ok "$name" "$TMP/$name.out" $rc "${codec%%/*}" "$expect"
     bs_stop
-    audio_ok "$name: natter -> baresip audio" "$TMP/n30.wav" "$(bs_rec "$name")"
+    # baresip 1.0 headless records decoded audio only until a re-INVITE restarts its
+    # (silent) player, so after hold/resume its recording is not evidence either way.
+    [ -n "${NO_BS_AUDIO:-}" ] || audio_ok "$name: natter -> baresip audio" "$TMP/n30.wav" "$(bs_rec "$name")"
     audio_ok "$name: baresip -> natter audio" "$TMP/b30.wav" "$TMP/$name-natter.wav" $FREQS_B
 }
 
 # in_case NAME MODE CODEC NATTER-SRTP BARESIP-MENC EXPECT-SRTP: baresip calls natter (--answer
 # --once) and hangs up when its 8 s file ends.
 in_case() {
+    [[ $1 =~ ${ONLY:-.} ]] || return 0
     local name=$1 mode=$2 codec=$3 srtp=$4 menc=$5 expect=$6
     local acct args uri
     if [ "$mode" = reg ]; then
@@ -134,11 +138,13 @@ in_case() {
 
 # --- through natter serve (digest), both directions ----------------------------------------------
 out_case reg-out-pcmu-sdes reg PCMU sdes srtp AES_CM_128_HMAC_SHA1_80 --dtmf 159#
+if [[ reg-out-pcmu-sdes =~ ${ONLY:-.} ]]; then
 digits=$(grep '"CALL_DTMF_START"' "$TMP/bs-reg-out-pcmu-sdes/events" | sed -n 's/.*"param": *"\([^"]*\)".*/\1/p' | tr -d '\n')
 [ "$digits" = "159#" ] && ok "RFC 4733 DTMF from natter seen by baresip: $digits" || bad "DTMF: baresip saw '$digits', expected 159#"
 grep -q '"CALL_MENC"' "$TMP/bs-reg-out-pcmu-sdes/events" && ok "baresip reports SDES-SRTP on the call" || bad "no CALL_MENC event from baresip"
+fi
 in_case reg-in-opus-dtls reg opus/48000/2 dtls dtls_srtp 'A*'
-grep -aq 'DTLS-SRTP complete' "$TMP/bs-reg-in-opus-dtls/log" && ok "baresip: DTLS-SRTP complete" || bad "baresip did not complete DTLS-SRTP" "$TMP/bs-reg-in-opus-dtls/log"
+[[ reg-in-opus-dtls =~ ${ONLY:-.} ]] && { grep -aq 'DTLS-SRTP complete' "$TMP/bs-reg-in-opus-dtls/log" && ok "baresip: DTLS-SRTP complete" || bad "baresip did not complete DTLS-SRTP" "$TMP/bs-reg-in-opus-dtls/log"; }
 out_case reg-out-g722-dtls reg G722/16000/1 dtls dtls_srtp 'A*'
 in_case reg-in-pcma-sdes reg PCMA sdes srtp AES_CM_128_HMAC_SHA1_80
 # --- direct calls, no registrar ------------------------------------------------------------------
@@ -148,7 +154,8 @@ out_case direct-out-opus-sdes direct opus/48000/2 sdes srtp AES_CM_128_HMAC_SHA1
 in_case direct-in-pcmu-dtls direct PCMU dtls dtls_srtp 'A*'
 
 # --- hold and resume: audio flows again after resume --------------------------------------------
-DURATION=8 out_case hold reg PCMU off "" off --hold-at 1.5 --resume-at 3
+NO_BS_AUDIO=1 DURATION=8 out_case hold reg PCMU off "" off --hold-at 1.5 --resume-at 3
+if [[ hold =~ ${ONLY:-.} ]]; then
 if grep -q '^held by=local' "$TMP/hold.out" && grep -q '^resumed by=local' "$TMP/hold.out"; then
     ok "natter put baresip on hold and resumed (re-INVITE a=sendonly, then a=sendrecv)"
 else
@@ -162,8 +169,38 @@ r.setpos(max(0, n - 4 * rate)); data = r.readframes(4 * rate)
 w = wave.open(sys.argv[2], "wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate); w.writeframes(data); w.close()
 PYEOF
 audio_ok "hold: baresip -> natter audio after resume" "$TMP/b30.wav" "$TMP/hold-tail.wav" $FREQS_B
+fi
+
+# natter <-> natter: B holds A's call and resumes; both directions carry audio after the resume.
+if [[ hold-nn =~ ${ONLY:-.} ]]; then
+    "$NATTER" phone --listen 127.0.0.1:25064 --codec PCMA --play "$TMP/b30.wav" --record "$TMP/hn-b.wav" \
+        --answer --once --hold-at 1 --resume-at 2.5 >"$TMP/hn-b.out" 2>"$TMP/hn-b.err" &
+    NB=$!
+    PIDS+=($NB)
+    wait_udp 25064 10
+    timeout 30 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMA --play "$TMP/n30.wav" --record "$TMP/hn-a.wav" \
+        --call sip:b@127.0.0.1:25064 --duration 7 >"$TMP/hn-a.out" 2>"$TMP/hn-a.err"
+    wait $NB
+    if grep -q '^held by=remote' "$TMP/hn-a.out" && grep -q '^resumed by=remote' "$TMP/hn-a.out" &&
+        grep -q '^held by=local' "$TMP/hn-b.out"; then
+        ok "natter <-> natter: callee held and resumed, caller followed (held/resumed by=remote)"
+    else
+        bad "natter <-> natter hold lines" "$TMP/hn-a.out"
+    fi
+    for w in a b; do
+        $PY - "$TMP/hn-$w.wav" "$TMP/hn-$w-tail.wav" <<'PYEOF'
+import sys, wave
+r = wave.open(sys.argv[1]); n = r.getnframes(); rate = r.getframerate()
+r.setpos(max(0, n - 3 * rate)); data = r.readframes(3 * rate)
+w = wave.open(sys.argv[2], "wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate); w.writeframes(data); w.close()
+PYEOF
+    done
+    audio_ok "natter <-> natter after resume: B -> A audio" "$TMP/b30.wav" "$TMP/hn-a-tail.wav" $FREQS_B
+    audio_ok "natter <-> natter after resume: A -> B audio" "$TMP/n30.wav" "$TMP/hn-b-tail.wav"
+fi
 
 # --- an offer with nothing acceptable gets 488, with the reason logged -------------------------
+if [[ 488 =~ ${ONLY:-.} ]]; then
 timeout 20 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --answer --once >"$TMP/488.out" 2>"$TMP/488.err" &
 NP=$!
 wait_udp 25062 10
@@ -177,8 +214,10 @@ if [ $SRC = 0 ] && grep -q "488" "$TMP/488.err"; then
 else
     bad "488 for an unacceptable offer (sipp rc=$SRC)" "$TMP/488.err"
 fi
+fi
 
 # --- a peer that vanishes mid-call: the call ends with a reason, not a hang -------------------------
+if [[ vanish =~ ${ONLY:-.} ]]; then
 bs_start vanish "$TMP/b30.wav" "$(acct_direct PCMU)"
 timeout 30 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --call sip:bob@127.0.0.1:25064 --duration 20 \
     --media-timeout 2 >"$TMP/vanish.out" 2>"$TMP/vanish.err" &
@@ -191,6 +230,7 @@ if [ $rc != 0 ] && grep -q '^ended reason=media-timeout' "$TMP/vanish.out" && [[
     ok "baresip killed mid-call: natter ends the call ($(grep '^ended' "$TMP/vanish.out"), exit $rc)"
 else
     bad "vanished peer (rc=$rc)" "$TMP/vanish.out"
+fi
 fi
 
 kill $SERVE 2>/dev/null

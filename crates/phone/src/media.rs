@@ -157,6 +157,12 @@ pub struct MediaSession {
     suite: Option<String>,
     /// A DTLS client endpoint waiting for [`MediaSession::start_dtls`].
     deferred_dtls: Option<(DtlsCertificate, String)>,
+    /// Without rtcp-mux, DTLS-SRTP runs a second association on the RTCP component
+    /// (RFC 5764 §4.1); its keys protect SRTCP.
+    rtcp_dtls: Option<DtlsEndpoint>,
+    rtcp_tx: Option<SrtpContext>,
+    rtcp_rx: Option<SrtpContext>,
+    rtcp_component: bool,
 }
 
 fn srtp_pair(local: (&SrtpProfile, &[u8], &[u8]), remote: (&[u8], &[u8])) -> Option<(SrtpContext, SrtpContext)> {
@@ -256,7 +262,21 @@ impl MediaSession {
             packet: Vec::with_capacity(1500),
             suite: None,
             deferred_dtls: deferred,
+            rtcp_dtls: None,
+            rtcp_tx: None,
+            rtcp_rx: None,
+            rtcp_component: false,
         };
+        if let (Keying::Dtls(p), false) = (&s.neg.keying, s.neg.rtcp_mux) {
+            s.rtcp_component = true;
+            if !(p.client && cfg.defer_dtls_client) {
+                let role = if p.client { DtlsRole::Client } else { DtlsRole::Server };
+                if let Some(cert) = &cfg.cert {
+                    s.rtcp_dtls =
+                        DtlsEndpoint::new(role, cert, Some(p.remote_fingerprint.clone()), now).ok();
+                }
+            }
+        }
         if secured {
             s.set_secured(suite.unwrap_or_default());
         }
@@ -269,6 +289,9 @@ impl MediaSession {
         let Some((cert, fp)) = self.deferred_dtls.take() else {
             return;
         };
+        if self.rtcp_component {
+            self.rtcp_dtls = DtlsEndpoint::new(DtlsRole::Client, &cert, Some(fp.clone()), now).ok();
+        }
         match DtlsEndpoint::new(DtlsRole::Client, &cert, Some(fp), now) {
             Ok(d) => self.dtls = Some(d),
             Err(e) => self
@@ -415,9 +438,33 @@ impl MediaSession {
         }
     }
 
+    /// A datagram that arrived on the RTCP port (no rtcp-mux): RTCP, or DTLS of the RTCP
+    /// component's own association.
+    pub fn handle_rtcp_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        match demux::classify(data) {
+            demux::Kind::Dtls => match &mut self.rtcp_dtls {
+                Some(d) => {
+                    let _ = d.handle_datagram(data, now);
+                    self.flush_dtls();
+                }
+                None => self.stats.rx_malformed += 1,
+            },
+            demux::Kind::Rtcp => self.on_rtcp(now, from, data),
+            _ => self.stats.rx_malformed += 1,
+        }
+    }
+
     fn on_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let mut buf = data.to_vec();
-        if let Some(rx) = &mut self.rx {
+        let rx = if self.rtcp_component {
+            if self.rtcp_rx.is_none() {
+                return;
+            }
+            &mut self.rtcp_rx
+        } else {
+            &mut self.rx
+        };
+        if let Some(rx) = rx {
             if rx.unprotect_rtcp_in_place(&mut buf).is_err() {
                 self.stats.rx_unauthenticated += 1;
                 return;
@@ -477,14 +524,19 @@ impl MediaSession {
     }
 
     fn flush_dtls(&mut self) {
-        let Some(d) = &mut self.dtls else { return };
+        self.flush_component(false);
+        self.flush_component(true);
+    }
+
+    /// Sends a component's DTLS output; installs its SRTP keys once connected.
+    fn flush_component(&mut self, rtcp: bool) {
+        let d = if rtcp { &mut self.rtcp_dtls } else { &mut self.dtls };
+        let Some(d) = d else { return };
         while let Some(b) = d.poll_datagram() {
-            self.out.push_back(Outgoing {
-                data: b,
-                rtcp: false,
-            });
+            self.out.push_back(Outgoing { data: b, rtcp });
         }
-        let mut secured = None;
+        let mut keys = None;
+        let mut failures = Vec::new();
         while let Some(ev) = d.poll_event() {
             match ev {
                 DtlsEvent::Connected {
@@ -494,41 +546,40 @@ impl MediaSession {
                 } => {
                     let client = matches!(&self.neg.keying, Keying::Dtls(p) if p.client);
                     let Some(profile) = SrtpProfile::from_dtls_id(profile_id) else {
-                        self.events.push_back(MediaEvent::KeyingFailed(format!(
-                            "unknown SRTP profile {profile_id:#06x}"
-                        )));
+                        failures.push(format!("unknown SRTP profile {profile_id:#06x}"));
                         continue;
                     };
-                    match natter_dtls::srtp_keys(profile_id, &keying_material, client) {
-                        Some((tk, ts, rk, rs)) => {
-                            match (
-                                SrtpContext::new(profile, &tk, &ts),
-                                SrtpContext::new(profile, &rk, &rs),
-                            ) {
-                                (Ok(t), Ok(r)) => {
-                                    self.tx = Some(t);
-                                    self.rx = Some(r);
-                                    secured = Some(profile.sdes_name().to_owned());
-                                }
-                                _ => self.events.push_back(MediaEvent::KeyingFailed(
-                                    "bad DTLS-SRTP key lengths".into(),
-                                )),
-                            }
-                        }
-                        None => self.events.push_back(MediaEvent::KeyingFailed(
-                            "DTLS exporter gave no keys".into(),
-                        )),
+                    let pair = natter_dtls::srtp_keys(profile_id, &keying_material, client)
+                        .and_then(|(tk, ts, rk, rs)| {
+                            Some((
+                                SrtpContext::new(profile, &tk, &ts).ok()?,
+                                SrtpContext::new(profile, &rk, &rs).ok()?,
+                            ))
+                        });
+                    match pair {
+                        Some(p) => keys = Some((profile, p)),
+                        None => failures.push("DTLS-SRTP keys unusable".into()),
                     }
                 }
-                DtlsEvent::Failed(e) => {
-                    self.events
-                        .push_back(MediaEvent::KeyingFailed(format!("DTLS: {e}")));
-                }
+                DtlsEvent::Failed(e) => failures.push(format!("DTLS: {e}")),
                 DtlsEvent::Closed | DtlsEvent::ApplicationData(_) => {}
             }
         }
-        if let Some(s) = secured {
-            self.set_secured(s);
+        // RTCP keying failing costs reports, not the call.
+        if !rtcp {
+            for f in failures {
+                self.events.push_back(MediaEvent::KeyingFailed(f));
+            }
+        }
+        if let Some((profile, (t, r))) = keys {
+            if rtcp {
+                self.rtcp_tx = Some(t);
+                self.rtcp_rx = Some(r);
+            } else {
+                self.tx = Some(t);
+                self.rx = Some(r);
+                self.set_secured(profile.sdes_name().to_owned());
+            }
         }
     }
 
@@ -545,8 +596,9 @@ impl MediaSession {
     /// When [`MediaSession::handle_timeout`] must run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let d = self.dtls.as_ref().and_then(|d| d.poll_timeout());
+        let d2 = self.rtcp_dtls.as_ref().and_then(|d| d.poll_timeout());
         let r = self.rtcp.poll_timeout();
-        [d, r, Some(self.last_heard + self.silence_limit)]
+        [d, d2, r, Some(self.last_heard + self.silence_limit)]
             .into_iter()
             .flatten()
             .min()
@@ -554,7 +606,7 @@ impl MediaSession {
 
     /// Runs RTCP reports, DTLS retransmissions and the silence check.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(d) = &mut self.dtls {
+        for d in [&mut self.dtls, &mut self.rtcp_dtls].into_iter().flatten() {
             if d.poll_timeout().is_some_and(|t| t <= now) {
                 d.handle_timeout(now);
             }
@@ -572,9 +624,10 @@ impl MediaSession {
                 break;
             };
             {
-                let ok = match &mut self.tx {
+                let tx = if self.rtcp_component { &mut self.rtcp_tx } else { &mut self.tx };
+                let ok = match tx {
                     Some(tx) => tx.protect_rtcp_in_place(&mut pkt).is_ok(),
-                    None => true,
+                    None => !self.rtcp_component,
                 };
                 if ok {
                     self.out.push_back(Outgoing {
@@ -596,10 +649,15 @@ impl MediaSession {
             return;
         }
         let mut pkt = self.rtcp.send_bye(now);
-        if let Some(tx) = &mut self.tx {
-            if tx.protect_rtcp_in_place(&mut pkt).is_err() {
-                return;
+        let tx = if self.rtcp_component { &mut self.rtcp_tx } else { &mut self.tx };
+        match tx {
+            Some(tx) => {
+                if tx.protect_rtcp_in_place(&mut pkt).is_err() {
+                    return;
+                }
             }
+            None if self.rtcp_component => return,
+            None => {}
         }
         self.out.push_back(Outgoing {
             data: pkt,

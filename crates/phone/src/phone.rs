@@ -97,7 +97,7 @@ struct Call {
     /// DTLS datagrams written before ICE selected a pair.
     early: Vec<Vec<u8>>,
     /// Datagrams that arrived before the media session existed.
-    early_in: Vec<(SocketAddr, Vec<u8>)>,
+    early_in: Vec<(bool, SocketAddr, Vec<u8>)>,
     /// Type of the remote candidate of the selected pair.
     ice_remote_kind: Option<CandidateType>,
     hold_at: Option<Instant>,
@@ -387,10 +387,14 @@ impl<W: Write> Phone<W> {
                 Some((d.from, d.data))
             }
         };
+        let rtcp_port = matches!(call.path, Path::Plain { .. }) && d.tag == call.tag_base + 1;
         match (app, call.media.as_mut()) {
+            (Some((from, data)), Some(m)) if rtcp_port => m.handle_rtcp_datagram(now, from, &data),
             (Some((from, data)), Some(m)) => m.handle_datagram(now, from, &data),
             // The answer's DTLS or RTP can beat the SIP answer: keep a few for the session.
-            (Some(pkt), None) if call.early_in.len() < 16 => call.early_in.push(pkt),
+            (Some((from, data)), None) if call.early_in.len() < 16 => {
+                call.early_in.push((rtcp_port, from, data));
+            }
             _ => {}
         }
     }
@@ -653,8 +657,12 @@ impl<W: Write> Phone<W> {
         ) {
             Ok(mut m) => {
                 m.set_silence_limit(media_timeout);
-                for (from, data) in std::mem::take(&mut call.early_in) {
-                    m.handle_datagram(now, from, &data);
+                for (rtcp_port, from, data) in std::mem::take(&mut call.early_in) {
+                    if rtcp_port {
+                        m.handle_rtcp_datagram(now, from, &data);
+                    } else {
+                        m.handle_datagram(now, from, &data);
+                    }
                 }
                 call.neg = Some(neg);
                 call.media = Some(m);
@@ -697,6 +705,7 @@ impl<W: Write> Phone<W> {
                     self.ua.reject(now, call, 488);
                     return;
                 }
+                self.direct_next_hop(call);
                 let ice = self.uses_ice() || offer::parse(&body).is_ok_and(|sd| sd.ice_ufrag(0).is_some());
                 self.ua.answer(now, call, 180, None);
                 if let Err(e) = self.new_call(now, call, false, ice, Some(body)) {
@@ -715,6 +724,7 @@ impl<W: Write> Phone<W> {
                 }
             }
             UaEvent::CallAnswered { call, body } => {
+                self.direct_next_hop(call);
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.answered = true;
                 }
@@ -755,6 +765,16 @@ impl<W: Write> Phone<W> {
                 }
             }
             UaEvent::Response { .. } | UaEvent::RequestFailed { .. } | UaEvent::MessageReceived { .. } => {}
+        }
+    }
+
+    /// Without a proxy, in-dialog requests go to the peer's Contact (its remote target).
+    fn direct_next_hop(&mut self, call: CallId) {
+        if self.cfg.registrar.is_some() {
+            return;
+        }
+        if let Some(hop) = self.ua.remote_target(call).as_deref().and_then(uri_target) {
+            self.ua.set_next_hop(call, hop);
         }
     }
 

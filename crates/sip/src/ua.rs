@@ -181,7 +181,7 @@ enum CallState {
 }
 
 #[derive(Debug)]
-struct Call {
+struct Call<P> {
     state: CallState,
     dialog: Option<Dialog>,
     /// UAC: INVITE client transaction; UAS: INVITE server transaction.
@@ -198,6 +198,9 @@ struct Call {
     last_rseq: Option<u32>,
     rel: Option<RelProv>,
     next_rseq: u32,
+    /// Where this call's in-dialog requests and ACKs go when not through `outbound`
+    /// (a direct call answered without a proxy: the peer's Contact).
+    next_hop: Option<P>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +227,7 @@ pub struct UserAgent<P> {
     rng: StdRng,
     next_handle: u64,
     pending: HashMap<TxId, Pending>,
-    calls: HashMap<CallId, Call>,
+    calls: HashMap<CallId, Call<P>>,
     events: VecDeque<UaEvent>,
     out: VecDeque<(P, Vec<u8>)>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -279,6 +282,37 @@ impl<P: Clone> UserAgent<P> {
     /// requests) instead of `sip:user@local`.
     pub fn set_contact(&mut self, uri: impl Into<String>) {
         self.contact_override = Some(uri.into());
+    }
+
+    /// Send this call's in-dialog requests and ACKs to `hop` instead of the configured
+    /// outbound proxy: for calls made or answered directly, without a proxy, where the
+    /// peer's Contact (its remote target) is the next hop (RFC 3261 §8.1.2).
+    pub fn set_next_hop(&mut self, call: CallId, hop: P) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.next_hop = Some(hop);
+        }
+    }
+
+    /// The call's remote target: the dialog's, or the INVITE's Contact URI before the
+    /// dialog exists.
+    pub fn remote_target(&self, call: CallId) -> Option<String> {
+        let c = self.calls.get(&call)?;
+        if let Some(d) = &c.dialog {
+            return Some(d.remote_target.clone());
+        }
+        let inv = c.invite.as_ref()?;
+        let contact = inv.header(HeaderName::Contact)?;
+        let uri = match (contact.find('<'), contact.find('>')) {
+            (Some(a), Some(b)) if a < b => contact.get(a + 1..b)?,
+            _ => contact.split(';').next()?,
+        };
+        Some(uri.trim().to_owned())
+    }
+
+    fn hop(&self, call: Option<CallId>) -> P {
+        call.and_then(|c| self.calls.get(&c))
+            .and_then(|c| c.next_hop.clone())
+            .unwrap_or_else(|| self.cfg.outbound.clone())
     }
 
     /// Let the application answer re-INVITEs that carry an offer (hold, resume, new
@@ -420,9 +454,14 @@ impl<P: Clone> UserAgent<P> {
         if req.header(HeaderName::ContentLength).is_none() {
             req.push(HeaderName::ContentLength, req.body.len().to_string());
         }
+        let call = match owner {
+            Owner::InDialog(c, _) | Owner::ReInvite(c, _) => Some(c),
+            _ => None,
+        };
+        let hop = self.hop(call);
         let (tx, ev) = self.layer.send_request(
             now,
-            self.cfg.outbound.clone(),
+            hop,
             self.cfg.reliable,
             req.clone(),
         );
@@ -537,6 +576,7 @@ impl<P: Clone> UserAgent<P> {
                 last_rseq: None,
                 rel: None,
                 next_rseq: 1,
+                next_hop: None,
             },
         );
         call
@@ -932,6 +972,7 @@ impl<P: Clone> UserAgent<P> {
                         last_rseq: None,
                         rel: None,
                         next_rseq: 1,
+                        next_hop: None,
                     },
                 );
                 self.events
@@ -1215,8 +1256,8 @@ impl<P: Clone> UserAgent<P> {
         let mut ack = d.request(Method::Ack, Some(seq));
         ack.push(HeaderName::ContentLength, "0");
         self.add_via(&mut ack);
-        self.out
-            .push_back((self.cfg.outbound.clone(), ack.to_bytes()));
+        let hop = self.hop(Some(call));
+        self.out.push_back((hop, ack.to_bytes()));
     }
 
     fn granted_expires(&self, resp: &Message<'_>) -> u32 {
@@ -1286,7 +1327,8 @@ impl<P: Clone> UserAgent<P> {
                 if same {
                     // Retransmitted 2xx: the same ACK again.
                     let a = ack.clone();
-                    self.out.push_back((self.cfg.outbound.clone(), a));
+                    let hop = c.next_hop.clone().unwrap_or_else(|| self.cfg.outbound.clone());
+                    self.out.push_back((hop, a));
                     return Vec::new();
                 }
                 // A 2xx from another fork (§13.2.2.4): ACK it, then BYE it.
@@ -1318,7 +1360,8 @@ impl<P: Clone> UserAgent<P> {
                 c.ack = Some(bytes.clone());
                 c.state = CallState::Confirmed;
             }
-            self.out.push_back((self.cfg.outbound.clone(), bytes));
+            let hop = self.hop(Some(call));
+            self.out.push_back((hop, bytes));
             self.events.push_back(UaEvent::CallAnswered {
                 call,
                 body: body_of(&resp),
@@ -1348,7 +1391,8 @@ impl<P: Clone> UserAgent<P> {
         if msg.code().is_some_and(|c| (200..300).contains(&c)) {
             if let Some(call) = self.find_call(&msg) {
                 if let Some(ack) = self.calls.get(&call).and_then(|c| c.ack.clone()) {
-                    self.out.push_back((self.cfg.outbound.clone(), ack));
+                    let hop = self.hop(Some(call));
+                    self.out.push_back((hop, ack));
                 }
             }
         }
