@@ -28,6 +28,20 @@ pub struct DemoArgs {
     /// Keep the work directory (recordings, logs) and print its path.
     #[arg(long)]
     pub keep: bool,
+    /// NAT in front of phone A: cone or symmetric.
+    #[arg(long, default_value = "cone", value_parser = ["cone", "symmetric"])]
+    pub nat_a: String,
+    /// NAT in front of phone B: cone or symmetric.
+    #[arg(long, default_value = "symmetric", value_parser = ["cone", "symmetric"])]
+    pub nat_b: String,
+}
+
+fn nat(name: &str) -> Nat {
+    if name == "cone" {
+        Nat::Cone
+    } else {
+        Nat::Symmetric
+    }
 }
 
 const TONE_HZ: f64 = 440.0;
@@ -179,7 +193,7 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (speech_wav, speech_kind) = speech(&dir)?;
     let prefix = format!("natter-demo-{}", std::process::id());
     let mut lab = if Lab::can_create() {
-        match Lab::up(&prefix, Nat::Cone, Nat::Symmetric) {
+        match Lab::up(&prefix, nat(&args.nat_a), nat(&args.nat_b)) {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("natter demo: cannot build the NAT lab ({e}); running on loopback");
@@ -277,9 +291,12 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     // The report.
     let nat = if server == PUBLIC_IP {
-        "A behind a cone NAT (10.10.1.2), B behind a symmetric NAT (10.10.2.2), natter serve on 203.0.113.1"
+        format!(
+            "A behind a {} NAT (10.10.1.2), B behind a {} NAT (10.10.2.2), natter serve on 203.0.113.1",
+            args.nat_a, args.nat_b
+        )
     } else {
-        "no NAT simulated (no privileges for network namespaces): both phones on loopback"
+        "no NAT simulated (no privileges for network namespaces): both phones on loopback".into()
     };
     println!("natter demo: {nat}");
     for (name, lines) in [("A (caller)", &lines_a), ("B (callee)", &lines_b)] {
