@@ -61,6 +61,17 @@ lp_ok() {
         bad "$1: linphonec did not report a connected and ended call" "$2/out"
     fi
 }
+# sipp_ok NAME DIR RC: SIPp exited 0 by itself and counted one successful call, none failed.
+sipp_ok() {
+    local succ
+    succ=$($PY -c 'import csv,sys;r=list(csv.reader(open(sys.argv[1]),delimiter=";"));print(r[-1][r[0].index("SuccessfulCall(C)")]+"/"+r[-1][r[0].index("FailedCall(C)")])' "$2/stat.csv" 2>/dev/null)
+    if [ "$3" = 0 ] && [ "$succ" = 1/0 ]; then
+        ok "$1: SIPp: 1 successful call, exit 0"
+    else
+        bad "$1: SIPp exit $3, successful/failed calls ${succ:-unknown}" "$2/sipp.out"
+        [ -s "$2"/*_errors.log ] && sed 's/^/     | /' "$2"/*_errors.log | tail -5
+    fi
+}
 nat_stop() { # PID: bounded wait for natter, then end it; returns its exit status
     timeout 20 bash -c "while kill -0 $1 2>/dev/null; do sleep 0.1; done"
     kill "$1" 2>/dev/null
@@ -116,7 +127,7 @@ lp_in linphone-in-pcma PCMA
 lp_out linphone-out-pcma PCMA
 
 SIPP=(-i 127.0.0.1 -ci 127.0.0.1 -mi 127.0.0.1 -mp 26000 -p 25070 -m 1 -nostdin -timeout 30s -timeout_error
-    -trace_err -trace_screen)
+    -trace_err -trace_stat -stf stat.csv)
 
 # --- SIPp UAC streams tones (rtp_stream, 8 s) into natter --answer --once ---------------------------
 if [[ sipp-rtpstream =~ ${ONLY:-.} ]]; then
@@ -133,7 +144,7 @@ if [[ sipp-rtpstream =~ ${ONLY:-.} ]]; then
     src=$?
     nat_stop $NP
     rc=$?
-    [ $src = 0 ] && ok "sipp-rtpstream: SIPp UAC call succeeded" || bad "sipp-rtpstream: SIPp exit $src" "$d/sipp.out"
+    sipp_ok sipp-rtpstream "$d" $src
     phone_ok sipp-rtpstream "$d/natter.out" $rc PCMU
     audio_ok "sipp-rtpstream: SIPp rtp_stream -> natter audio" "$TMP/p8.wav" "$d/natter.wav" $FREQS_P
 fi
@@ -149,11 +160,15 @@ if [[ sipp-echo =~ ${ONLY:-.} ]]; then
     timeout 30 "$NATTER" phone --listen $NAT --codec PCMU --play "$TMP/n30.wav" --record "$d/natter.wav" \
         --call sip:echo@127.0.0.1:25070 --duration 6 >"$d/natter.out" 2>"$d/natter.err"
     rc=$?
-    timeout 20 bash -c "while kill -0 $SP 2>/dev/null; do sleep 0.1; done"
-    kill $SP 2>/dev/null
-    wait $SP
-    src=$?
-    [ $src = 0 ] && ok "sipp-echo: SIPp UAS call succeeded" || bad "sipp-echo: SIPp exit $src" "$d/sipp.out"
+    src=stuck
+    if timeout 20 bash -c "while kill -0 $SP 2>/dev/null; do sleep 0.1; done"; then
+        wait $SP
+        src=$?
+    else
+        kill $SP 2>/dev/null
+        wait $SP
+    fi
+    sipp_ok sipp-echo "$d" $src
     phone_ok sipp-echo "$d/natter.out" $rc PCMU
     audio_ok "sipp-echo: natter -> SIPp -> natter audio (echo)" "$TMP/n30.wav" "$d/natter.wav"
 fi

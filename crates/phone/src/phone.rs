@@ -28,6 +28,26 @@ use crate::config::PhoneConfig;
 use crate::media::{MediaConfig, MediaEvent, MediaSession, MediaStats, FRAME};
 use crate::offer::{self, IceDescription, LocalMedia, Negotiated, SrtpMode, SDES_PROFILES};
 
+/// RFC 5626 keep-alive period for UDP flows (§4.4.1: a random 80-100 % of 25 s).
+const KEEPALIVE: Duration = Duration::from_secs(25);
+
+/// A stable RFC 5626 instance URN for an AoR (same device, same URN across restarts).
+fn instance_urn(aor: &str) -> String {
+    // Two FNV-1a passes make 128 bits; shaped as a UUID (RFC 4122 layout, version 5 bits).
+    let fnv = |seed: u64| {
+        aor.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x6c62_272e_07bb_0142));
+    format!(
+        "urn:uuid:{:08x}-{:04x}-5{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// Receiver tag of the SIP socket.
 const TAG_SIP: usize = 0;
 /// Each call gets a block of tags this wide.
@@ -124,6 +144,8 @@ pub struct Phone<W: Write> {
     all_ok: bool,
     next_tick: Instant,
     rng: rand::rngs::StdRng,
+    /// Next RFC 5626 keep-alive (STUN Binding to the registrar over the SIP flow).
+    next_keepalive: Option<Instant>,
 }
 
 /// The address the kernel would use to reach `to` (no packet is sent).
@@ -193,6 +215,9 @@ impl<W: Write> Phone<W> {
             seed: rng.gen(),
         });
         ua.answer_reinvites_manually(true);
+        if let (Some(a), Some(_)) = (&cfg.account, cfg.registrar) {
+            ua.set_outbound(&instance_urn(&a.aor()), 1);
+        }
         let cert = match cfg.srtp {
             SrtpMode::Dtls => Some(
                 DtlsCertificate::generate()
@@ -226,6 +251,7 @@ impl<W: Write> Phone<W> {
             all_ok: true,
             next_tick: now + FRAME,
             rng,
+            next_keepalive: None,
         })
     }
 
@@ -247,6 +273,7 @@ impl<W: Write> Phone<W> {
                 self.ua.on_timer(now);
             }
             self.pump_sip(now);
+            self.keepalive(now);
             self.maybe_place_call(now);
             self.service_calls(now);
             if now >= self.next_tick {
@@ -305,8 +332,40 @@ impl<W: Write> Phone<W> {
         false
     }
 
+    /// RFC 5626 §4.4.1: a STUN Binding request every ~25 s keeps the NAT binding of the
+    /// SIP flow open, so the registrar can still reach us.
+    fn keepalive(&mut self, now: Instant) {
+        let Some(registrar) = self.cfg.registrar else { return };
+        if !self.registered {
+            self.next_keepalive = None;
+            return;
+        }
+        let due = *self
+            .next_keepalive
+            .get_or_insert(now + KEEPALIVE - Duration::from_millis(u64::from(self.rng.gen::<u16>() % 5000)));
+        if now < due {
+            return;
+        }
+        let mut buf = Vec::with_capacity(28);
+        let mut tid = [0u8; 12];
+        self.rng.fill_bytes(&mut tid);
+        let mut w = natter_stun::MessageWriter::new(
+            &mut buf,
+            natter_stun::Method::BINDING,
+            natter_stun::Class::Request,
+            natter_stun::TransactionId(tid),
+        );
+        if w.finish().is_ok() {
+            let _ = self.sip.send_to(&buf, registrar);
+        }
+        self.next_keepalive = Some(now + KEEPALIVE);
+    }
+
     fn next_deadline(&self, now: Instant) -> Instant {
         let mut d = self.next_tick;
+        if let Some(k) = self.next_keepalive {
+            d = d.min(k);
+        }
         if let Some(t) = self.ua.next_timeout() {
             d = d.min(t);
         }
@@ -344,8 +403,10 @@ impl<W: Write> Phone<W> {
 
     fn on_datagram(&mut self, now: Instant, d: Datagram) {
         if d.tag == TAG_SIP {
-            // RFC 5626 keep-alive answers (CRLF) and stray bytes are not SIP messages.
-            if d.data.iter().all(|b| *b == b'\r' || *b == b'\n') {
+            // RFC 5626 keep-alive answers (CRLF, STUN) are not SIP messages.
+            if d.data.iter().all(|b| *b == b'\r' || *b == b'\n')
+                || natter_stun::classify(&d.data) == natter_stun::PacketKind::Stun
+            {
                 return;
             }
             self.ua.handle(now, d.from, &d.data);

@@ -1,6 +1,7 @@
 //! Two `MediaSession`s wired back to back in memory, in virtual time (a fixed `Instant`
 //! base plus 20 ms ticks): tones through every codec, SDES and DTLS-SRTP keying, hostile
 //! datagrams, DTMF, peer silence and hold. Nothing sleeps; every count is exact.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! answering offers written the way other implementations (baresip, browsers/Janus,
 //! Asterisk, pjsua) write them. Every assertion is on exact values: payload types,
 //! addresses, keys, roles, attribute lines.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 

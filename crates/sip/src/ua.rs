@@ -242,6 +242,8 @@ pub struct UserAgent<P> {
     contact_override: Option<String>,
     /// The application answers re-INVITE offers itself ([`UserAgent::answer_reinvite`]).
     manual_reinvite: bool,
+    /// RFC 5626 instance URN and reg-id, when registering as an outbound client.
+    outbound_instance: Option<(String, u32)>,
     /// Re-INVITEs waiting for the application's answer: server transaction and request.
     pending_reinvites: HashMap<CallId, (TxId, Message<'static>)>,
 }
@@ -274,6 +276,7 @@ impl<P: Clone> UserAgent<P> {
             registered: false,
             contact_override: None,
             manual_reinvite: false,
+            outbound_instance: None,
             pending_reinvites: HashMap::new(),
         }
     }
@@ -395,7 +398,17 @@ impl<P: Clone> UserAgent<P> {
         } else {
             format!(";transport={}", self.cfg.transport.to_ascii_lowercase())
         };
-        format!("<sip:{}@{}{tp}>", self.cfg.user, self.cfg.local)
+        // RFC 5626 §5.4: `ob` asks the proxy to route in-dialog requests over this flow.
+        let ob = if self.outbound_instance.is_some() { ";ob" } else { "" };
+        format!("<sip:{}@{}{tp}{ob}>", self.cfg.user, self.cfg.local)
+    }
+
+    /// Register as an RFC 5626 outbound client: the REGISTER's Contact carries
+    /// `+sip.instance` (a stable URN naming this device) and `reg-id`, the request says
+    /// `Supported: outbound`, and Contacts carry `;ob`. The registrar then reaches us over
+    /// the flow the registration came in on, across NATs; keep it alive (STUN on UDP).
+    pub fn set_outbound(&mut self, instance_urn: &str, reg_id: u32) {
+        self.outbound_instance = Some((instance_urn.to_owned(), reg_id));
     }
 
     fn add_via(&mut self, m: &mut Message<'static>) {
@@ -507,7 +520,14 @@ impl<P: Clone> UserAgent<P> {
         );
         let mut m = self.new_request(Method::Register, &registrar, &tag, &cid, seq);
         m.set(HeaderName::To, format!("<{}>", self.aor()));
-        m.push(HeaderName::Contact, self.contact());
+        match &self.outbound_instance {
+            Some((urn, reg_id)) => {
+                let c = format!("{};+sip.instance=\"<{urn}>\";reg-id={reg_id}", self.contact());
+                m.push(HeaderName::Contact, c);
+                m.push(HeaderName::Supported, "outbound, path");
+            }
+            None => m.push(HeaderName::Contact, self.contact()),
+        }
         m.push(HeaderName::Expires, expires.to_string());
         self.send(now, m, Owner::Register, 0);
     }
