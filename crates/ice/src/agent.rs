@@ -600,17 +600,24 @@ impl Agent {
             .position(|r| r.addr == cand.addr && r.component == cand.component)
         {
             // Signalled after we learned it as peer-reflexive: take the signalled form.
+            // The early check paired it only with the local candidate it arrived on
+            // (RFC 8445 §7.3.1.3); signalled, it pairs with every local one like any
+            // remote candidate, and the early check's pair keeps its triggered check.
             let component = cand.component;
-            if let Some(r) = self.remotes.get_mut(i) {
-                if r.kind == CandidateType::Prflx && cand.kind != CandidateType::Prflx {
+            let learned = self.remotes.get(i).is_some_and(|r| {
+                r.kind == CandidateType::Prflx && cand.kind != CandidateType::Prflx
+            });
+            if learned {
+                if let Some(r) = self.remotes.get_mut(i) {
                     *r = Candidate {
                         base: cand.addr,
                         ..cand
                     };
-                    self.recompute_priorities();
-                    self.refoundation_remote(i);
-                    self.refresh_selected(component);
                 }
+                self.recompute_priorities();
+                self.refoundation_remote(i);
+                self.pair_remote(i);
+                self.refresh_selected(component);
             }
             return Ok(());
         }

@@ -278,6 +278,52 @@ fn caller_without_gathering_checks_at_once_when_the_answer_follows_an_early_chec
     assert_eq!(w.connected_at(0), Some(answer + 2 * d));
 }
 
+/// The early check's remote candidate, once signalled, is paired with every local
+/// candidate, not only with the one the check arrived on; the early pair keeps its
+/// triggered check and the pair list matches what the description alone would give.
+#[test]
+fn signalled_form_of_an_early_check_source_pairs_with_every_local_candidate() {
+    let d = Duration::from_millis(1);
+    let mut w = Wire::new(
+        d,
+        [
+            side(&["10.0.0.1:5000", "10.0.1.1:5000"], 0),
+            side(&["10.0.0.2:6000"], 0),
+        ],
+        9,
+    );
+    let answer = w.early_check_then_answer();
+    assert!(answer < TA, "before the callee's second check");
+    let mut pairs: Vec<_> = w.agents[0]
+        .pairs()
+        .iter()
+        .map(|p| (p.local, p.remote, p.remote_kind))
+        .collect();
+    pairs.sort_by_key(|p| (p.0, p.1));
+    assert_eq!(
+        pairs,
+        vec![
+            (
+                sa("10.0.0.1:5000"),
+                sa("10.0.0.2:6000"),
+                CandidateType::Host
+            ),
+            (
+                sa("10.0.1.1:5000"),
+                sa("10.0.0.2:6000"),
+                CandidateType::Host
+            ),
+        ]
+    );
+    // the triggered check went out with the answer, on the early check's pair
+    w.run(Duration::from_secs(5), |w| w.connected(0));
+    assert_eq!(w.connected_at(0), Some(answer + 2 * d));
+    assert_eq!(
+        w.agents[0].selected_pair(1).map(|(l, r)| (l.addr, r.addr)),
+        Some((sa("10.0.0.1:5000"), sa("10.0.0.2:6000")))
+    );
+}
+
 /// The controlled side: the caller's first check reaches a callee whose STUN requests
 /// are still being paced out. Its own check on that pair (the triggered one) must go
 /// in the next Ta slot, so the callee is connected one Ta and one round trip after it.
