@@ -600,16 +600,24 @@ impl Agent {
             .position(|r| r.addr == cand.addr && r.component == cand.component)
         {
             // Signalled after we learned it as peer-reflexive: take the signalled form.
+            // The early check paired it only with the local candidate it arrived on
+            // (RFC 8445 §7.3.1.3); signalled, it pairs with every local one like any
+            // remote candidate, and the early check's pair keeps its triggered check.
             let component = cand.component;
-            if let Some(r) = self.remotes.get_mut(i) {
-                if r.kind == CandidateType::Prflx && cand.kind != CandidateType::Prflx {
+            let learned = self.remotes.get(i).is_some_and(|r| {
+                r.kind == CandidateType::Prflx && cand.kind != CandidateType::Prflx
+            });
+            if learned {
+                if let Some(r) = self.remotes.get_mut(i) {
                     *r = Candidate {
                         base: cand.addr,
                         ..cand
                     };
-                    self.recompute_priorities();
-                    self.refresh_selected(component);
                 }
+                self.recompute_priorities();
+                self.refoundation_remote(i);
+                self.pair_remote(i);
+                self.refresh_selected(component);
             }
             return Ok(());
         }
@@ -623,6 +631,19 @@ impl Agent {
         let r = self.remotes.len() - 1;
         self.pair_remote(r);
         Ok(())
+    }
+
+    /// Pair foundations follow their remote candidate's (a peer-reflexive one replaced by
+    /// its signalled form), so the frozen algorithm groups them with their siblings.
+    fn refoundation_remote(&mut self, r: usize) {
+        let Some(rf) = self.remotes.get(r).map(|c| c.foundation.clone()) else {
+            return;
+        };
+        for p in self.pairs.iter_mut().filter(|p| p.remote == r) {
+            if let Some(l) = self.locals.get(p.local) {
+                p.foundation = format!("{}:{}", l.cand.foundation, rf);
+            }
+        }
     }
 
     /// Parses and adds an `a=candidate:` line.
@@ -1718,9 +1739,34 @@ impl Agent {
         }
     }
 
-    /// One new transaction: gathering first, then triggered checks, then the best
+    /// One new transaction: a triggered check first, then gathering, then the best
     /// Waiting pair, then unfreezing. Returns whether something was sent.
+    ///
+    /// Triggered checks go before gathering because each answers a peer that is already
+    /// checking (RFC 8445 §7.3.1.4): its check reached us, so the pair very likely works
+    /// and our check on it is what connects the call. With trickle ICE the peer's first
+    /// checks (and, for the offerer, its description) routinely arrive while our STUN
+    /// requests are still being paced out; behind them a triggered check waited one Ta
+    /// per pending request (hosts × servers), on both sides. Gathering loses at most a
+    /// few Ta, and only while checks are being answered.
     fn send_paced(&mut self, now: Instant) -> bool {
+        if self.can_check() {
+            while let Some(pi) = self.triggered.pop_front() {
+                let Some(p) = self.pairs.get_mut(pi) else {
+                    continue;
+                };
+                p.in_triggered_queue = false;
+                let nominating = p.nominating;
+                if p.state == PairState::Succeeded && !nominating {
+                    continue;
+                }
+                if p.state == PairState::Failed {
+                    continue;
+                }
+                self.send_check(pi, now);
+                return true;
+            }
+        }
         if let Some(g) = self
             .gathers
             .iter_mut()
@@ -1733,21 +1779,6 @@ impl Agent {
         }
         if !self.can_check() {
             return false;
-        }
-        while let Some(pi) = self.triggered.pop_front() {
-            let Some(p) = self.pairs.get_mut(pi) else {
-                continue;
-            };
-            p.in_triggered_queue = false;
-            let nominating = p.nominating;
-            if p.state == PairState::Succeeded && !nominating {
-                continue;
-            }
-            if p.state == PairState::Failed {
-                continue;
-            }
-            self.send_check(pi, now);
-            return true;
         }
         if let Some(pi) = self.next_ordinary() {
             self.send_check(pi, now);
