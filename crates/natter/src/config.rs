@@ -228,7 +228,11 @@ pub fn parse_user(s: &str) -> Result<(String, String), ConfigError> {
     let rest = s
         .split_once(':')
         .is_some_and(|(first, _)| !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()));
-    let split = if rest { s.rsplit_once(':') } else { s.split_once(':') };
+    let split = if rest {
+        s.rsplit_once(':')
+    } else {
+        s.split_once(':')
+    };
     match split {
         Some((u, p)) if !u.is_empty() => Ok((u.to_owned(), p.to_owned())),
         _ => Err(ConfigError::Invalid(format!(

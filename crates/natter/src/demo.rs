@@ -85,7 +85,10 @@ fn synthetic_speech(rate: u32, seconds: f64) -> Vec<i16> {
         );
         let res = |f: f64, bw: f64| {
             let r = (-std::f64::consts::PI * bw / f64::from(rate)).exp();
-            (2.0 * r * (2.0 * std::f64::consts::PI * f / f64::from(rate)).cos(), -r * r)
+            (
+                2.0 * r * (2.0 * std::f64::consts::PI * f / f64::from(rate)).cos(),
+                -r * r,
+            )
         };
         let (a1, a2) = res(f1, 80.0);
         let y = src + a1 * y1 + a2 * y2;
@@ -155,7 +158,12 @@ fn collect_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
-fn wait_line(rx: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, prefix: &str, until: Instant) -> bool {
+fn wait_line(
+    rx: &std::sync::mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    prefix: &str,
+    until: Instant,
+) -> bool {
     loop {
         if seen.iter().any(|l| l.starts_with(prefix)) {
             return true;
@@ -172,7 +180,10 @@ fn wait_line(rx: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, pre
 }
 
 fn field<'a>(lines: &'a [String], event: &str, key: &str) -> Option<&'a str> {
-    let l = lines.iter().rev().find(|l| l.starts_with(&format!("{event} ")))?;
+    let l = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with(&format!("{event} ")))?;
     l.split(' ')
         .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
@@ -203,7 +214,12 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
-    let server = if lab.is_some() { PUBLIC_IP } else { "127.0.0.1" }.to_owned();
+    let server = if lab.is_some() {
+        PUBLIC_IP
+    } else {
+        "127.0.0.1"
+    }
+    .to_owned();
     let phone_ip = |side: &str| -> String {
         match (&lab, side) {
             (Some(_), "A") => "10.10.1.2".into(),
@@ -235,27 +251,50 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         server: server.clone(),
     };
     s.serve
-        .args(["serve", "--realm", "natter.test", "--sip-domain", "natter.test", "--no-tls"])
+        .args([
+            "serve",
+            "--realm",
+            "natter.test",
+            "--sip-domain",
+            "natter.test",
+            "--no-tls",
+        ])
         .args(["--turn-listen", &format!("{server}:{turn_port}")])
         .args(["--sip-listen", &format!("{server}:{sip_port}")])
-        .args(["--user", &format!("alice:{PASSWORD}"), "--user", &format!("bob:{PASSWORD}")])
+        .args([
+            "--user",
+            &format!("alice:{PASSWORD}"),
+            "--user",
+            &format!("bob:{PASSWORD}"),
+        ])
         .args(["--allow-peer", "203.0.113.0/24", "--allow-loopback-peers"])
         .arg("--data-dir")
         .arg(dir.join("data"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("serve.log"))?);
-    for (c, user, side, rec) in [(&mut s.a, "alice", "A", "a.wav"), (&mut s.b, "bob", "B", "b.wav")] {
-        c.args(["phone", "--account", &format!("sip:{user}@natter.test"), "--password", PASSWORD])
-            .args(["--registrar", &format!("sip:{}:{sip_port}", s.server)])
-            .args(["--listen", &format!("{}:0", phone_ip(side))])
-            .args(["--stun", &format!("stun:{}:{turn_port}", s.server)])
-            .args(["--turn", &format!("turn:{}:{turn_port}", s.server)])
-            .args(["--turn-user", &format!("{user}:{PASSWORD}")])
-            .args(["--codec", &args.codec, "--srtp", &args.srtp])
-            .arg("--record")
-            .arg(dir.join(rec))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join(format!("phone-{side}.log")))?);
+    for (c, user, side, rec) in [
+        (&mut s.a, "alice", "A", "a.wav"),
+        (&mut s.b, "bob", "B", "b.wav"),
+    ] {
+        c.args([
+            "phone",
+            "--account",
+            &format!("sip:{user}@natter.test"),
+            "--password",
+            PASSWORD,
+        ])
+        .args(["--registrar", &format!("sip:{}:{sip_port}", s.server)])
+        .args(["--listen", &format!("{}:0", phone_ip(side))])
+        .args(["--stun", &format!("stun:{}:{turn_port}", s.server)])
+        .args(["--turn", &format!("turn:{}:{turn_port}", s.server)])
+        .args(["--turn-user", &format!("{user}:{PASSWORD}")])
+        .args(["--codec", &args.codec, "--srtp", &args.srtp])
+        .arg("--record")
+        .arg(dir.join(rec))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(
+            dir.join(format!("phone-{side}.log")),
+        )?);
     }
     s.a.arg("--play").arg(&speech_wav).args([
         "--call",
@@ -272,7 +311,12 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let rx_b = collect_lines(&mut b);
     let mut lines_b = Vec::new();
     let t0 = Instant::now();
-    if !wait_line(&rx_b, &mut lines_b, "registered", t0 + Duration::from_secs(15)) {
+    if !wait_line(
+        &rx_b,
+        &mut lines_b,
+        "registered",
+        t0 + Duration::from_secs(15),
+    ) {
         let _ = b.kill();
         let _ = serve.kill();
         return Err(format!("phone B did not register: {}", lines_b.join(" | ")).into());
@@ -317,7 +361,11 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
             get("stats", "rx_lost"),
             get("stats", "jitter_ms"),
             get("stats", "rtt_ms"),
-            lines.iter().rev().find(|l| l.starts_with("ended")).map_or("no end", |s| s.as_str()),
+            lines
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("ended"))
+                .map_or("no end", |s| s.as_str()),
         );
     }
     let speech_ref = read_wav(&speech_wav);
@@ -341,7 +389,10 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     match got_a {
         Some((g, gr)) if !g.is_empty() => {
             let share = quality::tone_share(&g, gr, TONE_HZ);
-            println!("B -> A {TONE_HZ} Hz tone: match {:.3} of active frames at the tone", share);
+            println!(
+                "B -> A {TONE_HZ} Hz tone: match {:.3} of active frames at the tone",
+                share
+            );
             good &= share > 0.8;
         }
         _ => {
@@ -356,7 +407,11 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     } else {
         work.1 = true;
-        Err(format!("the demo call did not go well; logs in {}", work.0.display()).into())
+        Err(format!(
+            "the demo call did not go well; logs in {}",
+            work.0.display()
+        )
+        .into())
     }
 }
 

@@ -91,11 +91,16 @@ fn registrar_addr(uri: &str) -> Result<SocketAddr, String> {
     for p in params.split(';') {
         if let Some(t) = p.strip_prefix("transport=") {
             if !t.eq_ignore_ascii_case("udp") {
-                return Err(format!("--registrar transport={t}: only UDP is supported yet"));
+                return Err(format!(
+                    "--registrar transport={t}: only UDP is supported yet"
+                ));
             }
         }
     }
-    let hostport = hostport.rsplit_once('@').map(|(_, h)| h).unwrap_or(hostport);
+    let hostport = hostport
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(hostport);
     let (host, port) = match hostport.strip_prefix('[') {
         Some(r) => {
             let (h, after) = r.split_once(']').ok_or("unclosed '[' in --registrar")?;
@@ -107,7 +112,9 @@ fn registrar_addr(uri: &str) -> Result<SocketAddr, String> {
         },
     };
     let port: u16 = match port {
-        Some(p) => p.parse().map_err(|_| format!("--registrar {uri}: bad port {p:?}"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--registrar {uri}: bad port {p:?}"))?,
         None => 5060,
     };
     (host, port)
@@ -157,7 +164,8 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     cfg.codecs.retain(|k| k.is_available());
-    cfg.srtp = SrtpMode::parse(&a.srtp).ok_or_else(|| format!("--srtp {}: off, sdes or dtls", a.srtp))?;
+    cfg.srtp =
+        SrtpMode::parse(&a.srtp).ok_or_else(|| format!("--srtp {}: off, sdes or dtls", a.srtp))?;
     cfg.srtp_required = a.srtp_required;
     if cfg.srtp_required && cfg.srtp == SrtpMode::Off {
         cfg.srtp = SrtpMode::Sdes;

@@ -119,28 +119,104 @@ impl Lab {
         }
         self.x("pub", &["ip", "link", "add", "br0", "type", "bridge"])?;
         self.x("pub", &["ip", "link", "set", "br0", "up"])?;
-        self.x("pub", &["ip", "addr", "add", "203.0.113.1/24", "dev", "br0"])?;
+        self.x(
+            "pub",
+            &["ip", "addr", "add", "203.0.113.1/24", "dev", "br0"],
+        )?;
         for (s, n, wan, nat) in [("A", 1, 11, nat_a), ("B", 2, 12, nat_b)] {
             let rtr = format!("rtr{s}");
             let lan = format!("lan{s}");
             let (pub_ns, rtr_ns, lan_ns) = (self.ns("pub"), self.ns(&rtr), self.ns(&lan));
             let v = format!("v{s}");
-            run(&["ip", "link", "add", "wan0", "netns", &rtr_ns, "type", "veth", "peer", "name", &v, "netns", &pub_ns])?;
+            run(&[
+                "ip", "link", "add", "wan0", "netns", &rtr_ns, "type", "veth", "peer", "name", &v,
+                "netns", &pub_ns,
+            ])?;
             self.x("pub", &["ip", "link", "set", &v, "master", "br0"])?;
             self.x("pub", &["ip", "link", "set", &v, "up"])?;
-            self.x(&rtr, &["ip", "addr", "add", &format!("203.0.113.{wan}/24"), "dev", "wan0"])?;
+            self.x(
+                &rtr,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("203.0.113.{wan}/24"),
+                    "dev",
+                    "wan0",
+                ],
+            )?;
             self.x(&rtr, &["ip", "link", "set", "wan0", "up"])?;
-            run(&["ip", "link", "add", "lan0", "netns", &rtr_ns, "type", "veth", "peer", "name", "eth0", "netns", &lan_ns])?;
-            self.x(&rtr, &["ip", "addr", "add", &format!("10.10.{n}.1/24"), "dev", "lan0"])?;
+            run(&[
+                "ip", "link", "add", "lan0", "netns", &rtr_ns, "type", "veth", "peer", "name",
+                "eth0", "netns", &lan_ns,
+            ])?;
+            self.x(
+                &rtr,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("10.10.{n}.1/24"),
+                    "dev",
+                    "lan0",
+                ],
+            )?;
             self.x(&rtr, &["ip", "link", "set", "lan0", "up"])?;
-            self.x(&lan, &["ip", "addr", "add", &format!("10.10.{n}.2/24"), "dev", "eth0"])?;
+            self.x(
+                &lan,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("10.10.{n}.2/24"),
+                    "dev",
+                    "eth0",
+                ],
+            )?;
             self.x(&lan, &["ip", "link", "set", "eth0", "up"])?;
-            self.x(&lan, &["ip", "route", "add", "default", "via", &format!("10.10.{n}.1")])?;
+            self.x(
+                &lan,
+                &[
+                    "ip",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &format!("10.10.{n}.1"),
+                ],
+            )?;
             self.x(&rtr, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
             // Unsolicited inbound dies before conntrack confirms it (a home router).
-            self.x(&rtr, &["iptables", "-A", "INPUT", "-i", "wan0", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP"])?;
+            self.x(
+                &rtr,
+                &[
+                    "iptables",
+                    "-A",
+                    "INPUT",
+                    "-i",
+                    "wan0",
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "NEW,INVALID",
+                    "-j",
+                    "DROP",
+                ],
+            )?;
             let src = format!("10.10.{n}.0/24");
-            let mut rule = vec!["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-s", src.as_str(), "-j", "MASQUERADE"];
+            let mut rule = vec![
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-o",
+                "wan0",
+                "-s",
+                src.as_str(),
+                "-j",
+                "MASQUERADE",
+            ];
             if nat == Nat::Symmetric {
                 rule.push("--random-fully");
             }

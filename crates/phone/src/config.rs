@@ -100,7 +100,12 @@ impl Default for PhoneConfig {
             stun: Vec::new(),
             turn: None,
             ice: false,
-            codecs: vec![CodecKind::Opus, CodecKind::G722, CodecKind::Pcmu, CodecKind::Pcma],
+            codecs: vec![
+                CodecKind::Opus,
+                CodecKind::G722,
+                CodecKind::Pcmu,
+                CodecKind::Pcma,
+            ],
             srtp: SrtpMode::Off,
             srtp_required: false,
             source: SourceSpec::Silence,

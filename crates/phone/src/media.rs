@@ -165,7 +165,10 @@ pub struct MediaSession {
     rtcp_component: bool,
 }
 
-fn srtp_pair(local: (&SrtpProfile, &[u8], &[u8]), remote: (&[u8], &[u8])) -> Option<(SrtpContext, SrtpContext)> {
+fn srtp_pair(
+    local: (&SrtpProfile, &[u8], &[u8]),
+    remote: (&[u8], &[u8]),
+) -> Option<(SrtpContext, SrtpContext)> {
     let tx = SrtpContext::new(*local.0, local.1, local.2).ok()?;
     let rx = SrtpContext::new(*local.0, remote.0, remote.1).ok()?;
     Some((tx, rx))
@@ -270,7 +273,11 @@ impl MediaSession {
         if let (Keying::Dtls(p), false) = (&s.neg.keying, s.neg.rtcp_mux) {
             s.rtcp_component = true;
             if !(p.client && cfg.defer_dtls_client) {
-                let role = if p.client { DtlsRole::Client } else { DtlsRole::Server };
+                let role = if p.client {
+                    DtlsRole::Client
+                } else {
+                    DtlsRole::Server
+                };
                 if let Some(cert) = &cfg.cert {
                     s.rtcp_dtls =
                         DtlsEndpoint::new(role, cert, Some(p.remote_fingerprint.clone()), now).ok();
@@ -530,7 +537,11 @@ impl MediaSession {
 
     /// Sends a component's DTLS output; installs its SRTP keys once connected.
     fn flush_component(&mut self, rtcp: bool) {
-        let d = if rtcp { &mut self.rtcp_dtls } else { &mut self.dtls };
+        let d = if rtcp {
+            &mut self.rtcp_dtls
+        } else {
+            &mut self.dtls
+        };
         let Some(d) = d else { return };
         while let Some(b) = d.poll_datagram() {
             self.out.push_back(Outgoing { data: b, rtcp });
@@ -624,7 +635,11 @@ impl MediaSession {
                 break;
             };
             {
-                let tx = if self.rtcp_component { &mut self.rtcp_tx } else { &mut self.tx };
+                let tx = if self.rtcp_component {
+                    &mut self.rtcp_tx
+                } else {
+                    &mut self.tx
+                };
                 let ok = match tx {
                     Some(tx) => tx.protect_rtcp_in_place(&mut pkt).is_ok(),
                     None => !self.rtcp_component,
@@ -649,15 +664,17 @@ impl MediaSession {
             return;
         }
         let mut pkt = self.rtcp.send_bye(now);
-        let tx = if self.rtcp_component { &mut self.rtcp_tx } else { &mut self.tx };
-        match tx {
-            Some(tx) => {
-                if tx.protect_rtcp_in_place(&mut pkt).is_err() {
-                    return;
-                }
-            }
-            None if self.rtcp_component => return,
-            None => {}
+        let tx = if self.rtcp_component {
+            &mut self.rtcp_tx
+        } else {
+            &mut self.tx
+        };
+        let protected = match tx {
+            Some(tx) => tx.protect_rtcp_in_place(&mut pkt).is_ok(),
+            None => !self.rtcp_component,
+        };
+        if !protected {
+            return;
         }
         self.out.push_back(Outgoing {
             data: pkt,

@@ -11,7 +11,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use natter_media::CodecKind;
-use natter_sdp::{Attribute, Connection, Crypto, Direction, Media, Origin, SessionDescription, Setup};
+use natter_sdp::{
+    Attribute, Connection, Crypto, Direction, Media, Origin, SessionDescription, Setup,
+};
 use natter_srtp::{SdesKey, SrtpProfile};
 
 /// How the phone wants its media protected (`--srtp`).
@@ -207,7 +209,12 @@ fn rtpmap_is(kind: CodecKind, encoding: &str, clock: u32) -> bool {
 }
 
 /// Builds the m-line and session around it.
-fn build(local: &LocalMedia, proto: &str, codecs: &[(u8, CodecKind)], dtmf: Option<u8>) -> SessionDescription {
+fn build(
+    local: &LocalMedia,
+    proto: &str,
+    codecs: &[(u8, CodecKind)],
+    dtmf: Option<u8>,
+) -> SessionDescription {
     let ip = local.addr.ip();
     let mut sd = SessionDescription {
         origin: Origin {
@@ -235,7 +242,10 @@ fn build(local: &LocalMedia, proto: &str, codecs: &[(u8, CodecKind)], dtmf: Opti
         }
     }
     if let Some(d) = dtmf {
-        m.push_attribute(Attribute::value("rtpmap", format!("{d} telephone-event/8000")));
+        m.push_attribute(Attribute::value(
+            "rtpmap",
+            format!("{d} telephone-event/8000"),
+        ));
         m.push_attribute(Attribute::value("fmtp", format!("{d} 0-16")));
     }
     m.push_attribute(Attribute::value("ptime", "20"));
@@ -253,7 +263,10 @@ fn build(local: &LocalMedia, proto: &str, codecs: &[(u8, CodecKind)], dtmf: Opti
 }
 
 fn add_dtls(m: &mut Media, fingerprint: &str, setup: Setup) {
-    m.push_attribute(Attribute::value("fingerprint", format!("sha-256 {fingerprint}")));
+    m.push_attribute(Attribute::value(
+        "fingerprint",
+        format!("sha-256 {fingerprint}"),
+    ));
     m.push_attribute(Attribute::value("setup", setup.as_str()));
 }
 
@@ -301,7 +314,12 @@ fn audio_index(sd: &SessionDescription) -> Result<usize, OfferError> {
         seen.push(m.proto.clone());
         if matches!(
             m.proto.as_str(),
-            "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF" | "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF"
+            "RTP/AVP"
+                | "RTP/AVPF"
+                | "RTP/SAVP"
+                | "RTP/SAVPF"
+                | "UDP/TLS/RTP/SAVP"
+                | "UDP/TLS/RTP/SAVPF"
         ) {
             return Ok(i);
         }
@@ -384,7 +402,10 @@ pub fn parse(sdp: &[u8]) -> Result<SessionDescription, OfferError> {
 pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotiated), OfferError> {
     let sd = parse(offer)?;
     let idx = audio_index(&sd)?;
-    let m = sd.media.get(idx).ok_or_else(|| OfferError::NoAudio("gone".into()))?;
+    let m = sd
+        .media
+        .get(idx)
+        .ok_or_else(|| OfferError::NoAudio("gone".into()))?;
     let formats = remote_formats(m);
     // Our preference order decides among what was offered.
     let mut chosen = None;
@@ -429,10 +450,14 @@ pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotia
     let wants_dtls = dtls_profile || (fp.is_some() && local.srtp == SrtpMode::Dtls);
     if wants_dtls {
         let Some(remote_fp) = fp.clone() else {
-            return Err(OfferError::Keying("DTLS profile without a sha-256 fingerprint".into()));
+            return Err(OfferError::Keying(
+                "DTLS profile without a sha-256 fingerprint".into(),
+            ));
         };
         let Some(our_fp) = &local.fingerprint else {
-            return Err(OfferError::Keying("DTLS-SRTP offered but we have no certificate".into()));
+            return Err(OfferError::Keying(
+                "DTLS-SRTP offered but we have no certificate".into(),
+            ));
         };
         let offered = m
             .attribute("setup")
@@ -472,10 +497,15 @@ pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotia
             )));
         }
     } else if secure_profile {
-        return Err(OfferError::Keying(format!("{} without a=crypto or fingerprint", m.proto)));
+        return Err(OfferError::Keying(format!(
+            "{} without a=crypto or fingerprint",
+            m.proto
+        )));
     }
     if keying == Keying::None && local.srtp_required {
-        return Err(OfferError::Keying("SRTP required, offer is plain RTP".into()));
+        return Err(OfferError::Keying(
+            "SRTP required, offer is plain RTP".into(),
+        ));
     }
 
     let ip = ip_of(&sd, m).ok_or_else(|| OfferError::NoAudio("no c= address".into()))?;
@@ -483,7 +513,11 @@ pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotia
     let mux = m.rtcp_mux();
     let remote_direction = m.direction(&sd);
     let direction = Direction::answer(remote_direction, local.direction);
-    let ice = if local.ice.is_some() { remote_ice(&sd, idx, m) } else { None };
+    let ice = if local.ice.is_some() {
+        remote_ice(&sd, idx, m)
+    } else {
+        None
+    };
 
     let mut ans_local = local.clone();
     ans_local.direction = direction;
@@ -539,7 +573,10 @@ pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotia
 pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, OfferError> {
     let sd = parse(answer)?;
     let idx = audio_index(&sd)?;
-    let m = sd.media.get(idx).ok_or_else(|| OfferError::NoAudio("gone".into()))?;
+    let m = sd
+        .media
+        .get(idx)
+        .ok_or_else(|| OfferError::NoAudio("gone".into()))?;
     let formats = remote_formats(m);
     let (pt, codec, clock) = formats
         .iter()
@@ -595,7 +632,9 @@ pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Offe
                 .iter()
                 .find(|k| k.profile == profile)
                 .cloned()
-                .ok_or_else(|| OfferError::Keying(format!("answer picked unoffered {}", c.suite)))?;
+                .ok_or_else(|| {
+                    OfferError::Keying(format!("answer picked unoffered {}", c.suite))
+                })?;
             keying = Keying::Sdes {
                 local: ours,
                 remote: theirs,
@@ -603,13 +642,19 @@ pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Offe
         }
     }
     if keying == Keying::None && local.srtp_required {
-        return Err(OfferError::Keying("SRTP required, answer is plain RTP".into()));
+        return Err(OfferError::Keying(
+            "SRTP required, answer is plain RTP".into(),
+        ));
     }
     let ip = ip_of(&sd, m).ok_or_else(|| OfferError::NoAudio("no c= address".into()))?;
     let remote_rtp = SocketAddr::new(ip, m.port);
     let mux = m.rtcp_mux();
     let remote_direction = m.direction(&sd);
-    let ice = if local.ice.is_some() { remote_ice(&sd, idx, m) } else { None };
+    let ice = if local.ice.is_some() {
+        remote_ice(&sd, idx, m)
+    } else {
+        None
+    };
     Ok(Negotiated {
         codec,
         send_pt: pt,
@@ -634,12 +679,20 @@ pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Offe
 pub fn with_direction(sdp: &str, dir: Direction, dtls_client: Option<bool>) -> Option<String> {
     let mut sd = SessionDescription::parse(sdp).ok()?;
     sd.bump_version();
-    for m in sd.media.iter_mut().filter(|m| m.media == "audio" && m.port != 0) {
+    for m in sd
+        .media
+        .iter_mut()
+        .filter(|m| m.media == "audio" && m.port != 0)
+    {
         m.set_direction(dir);
         // A DTLS re-offer must not restart the handshake: state the role we took.
         if let Some(client) = dtls_client {
             m.remove_attributes("setup");
-            let role = if client { Setup::Active } else { Setup::Passive };
+            let role = if client {
+                Setup::Active
+            } else {
+                Setup::Passive
+            };
             m.push_attribute(Attribute::value("setup", role.as_str()));
         }
     }

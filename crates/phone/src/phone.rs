@@ -35,7 +35,9 @@ const KEEPALIVE: Duration = Duration::from_secs(25);
 fn instance_urn(aor: &str) -> String {
     // Two FNV-1a passes make 128 bits; shaped as a UUID (RFC 4122 layout, version 5 bits).
     let fnv = |seed: u64| {
-        aor.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+        aor.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
     };
     let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x6c62_272e_07bb_0142));
     format!(
@@ -168,7 +170,9 @@ fn uri_target(uri: &str) -> Option<SocketAddr> {
     if let Ok(a) = host.parse::<SocketAddr>() {
         return Some(a);
     }
-    host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 5060))
+    host.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 5060))
 }
 
 fn fmt_addr(a: SocketAddr) -> String {
@@ -335,14 +339,16 @@ impl<W: Write> Phone<W> {
     /// RFC 5626 §4.4.1: a STUN Binding request every ~25 s keeps the NAT binding of the
     /// SIP flow open, so the registrar can still reach us.
     fn keepalive(&mut self, now: Instant) {
-        let Some(registrar) = self.cfg.registrar else { return };
+        let Some(registrar) = self.cfg.registrar else {
+            return;
+        };
         if !self.registered {
             self.next_keepalive = None;
             return;
         }
-        let due = *self
-            .next_keepalive
-            .get_or_insert(now + KEEPALIVE - Duration::from_millis(u64::from(self.rng.gen::<u16>() % 5000)));
+        let due = *self.next_keepalive.get_or_insert(
+            now + KEEPALIVE - Duration::from_millis(u64::from(self.rng.gen::<u16>() % 5000)),
+        );
         if now < due {
             return;
         }
@@ -471,7 +477,13 @@ impl<W: Write> Phone<W> {
     }
 
     /// Binds the media path for a new call.
-    fn open_path(&mut self, now: Instant, ice: bool, controlling: bool, tag_base: usize) -> Result<Path, PhoneError> {
+    fn open_path(
+        &mut self,
+        now: Instant,
+        ice: bool,
+        controlling: bool,
+        tag_base: usize,
+    ) -> Result<Path, PhoneError> {
         if ice {
             let hosts = if self.cfg.listen.ip().is_unspecified() {
                 natter_ice_io::netif::host_addresses(&InterfaceFilter::default())
@@ -530,7 +542,11 @@ impl<W: Write> Phone<W> {
         };
         let addr = match path {
             Path::Plain { local, .. } => *local,
-            Path::Ice(t) => t.local_addrs().first().copied().unwrap_or_else(|| SocketAddr::new(self.local_ip, 9)),
+            Path::Ice(t) => t
+                .local_addrs()
+                .first()
+                .copied()
+                .unwrap_or_else(|| SocketAddr::new(self.local_ip, 9)),
         };
         LocalMedia {
             addr,
@@ -546,11 +562,22 @@ impl<W: Write> Phone<W> {
         }
     }
 
-    fn new_call(&mut self, now: Instant, sip: CallId, outgoing: bool, ice: bool, offer_in: Option<Vec<u8>>) -> Result<(), PhoneError> {
+    fn new_call(
+        &mut self,
+        now: Instant,
+        sip: CallId,
+        outgoing: bool,
+        ice: bool,
+        offer_in: Option<Vec<u8>>,
+    ) -> Result<(), PhoneError> {
         let tag_base = self.alloc_tags();
         let path = self.open_path(now, ice, outgoing, tag_base)?;
         let local = self.local_media(&path);
-        let stage = if ice { Stage::Gathering } else { Stage::Signalled };
+        let stage = if ice {
+            Stage::Gathering
+        } else {
+            Stage::Signalled
+        };
         self.calls.insert(
             sip,
             Call {
@@ -613,7 +640,9 @@ impl<W: Write> Phone<W> {
 
     /// Writes our offer (outgoing) or answer (incoming) once ICE gathering is done.
     fn signal(&mut self, now: Instant, key: CallId) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if let Path::Ice(t) = &call.path {
             let agent = t.agent();
             let creds = agent.local_credentials();
@@ -636,7 +665,9 @@ impl<W: Write> Phone<W> {
             let sdp = offer::create_offer(&call.local);
             call.last_sdp = sdp.clone();
             let uri = self.cfg.call.clone().unwrap_or_default();
-            let Some(mut c) = self.calls.remove(&key) else { return };
+            let Some(mut c) = self.calls.remove(&key) else {
+                return;
+            };
             let id = self.ua.invite(now, &uri, Some(sdp.into_bytes()));
             c.sip = id;
             self.calls.insert(id, c);
@@ -668,7 +699,9 @@ impl<W: Write> Phone<W> {
         let cname = format!("natter-{:08x}", self.rng.next_u32());
         let cert = self.cert.clone();
         let media_timeout = self.cfg.media_timeout;
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if let Path::Plain {
             remote_rtp,
             remote_rtcp,
@@ -676,7 +709,11 @@ impl<W: Write> Phone<W> {
         } = &mut call.path
         {
             *remote_rtp = Some(neg.remote_rtp);
-            *remote_rtcp = Some(if neg.rtcp_mux { neg.remote_rtp } else { neg.remote_rtcp });
+            *remote_rtcp = Some(if neg.rtcp_mux {
+                neg.remote_rtp
+            } else {
+                neg.remote_rtcp
+            });
         }
         if let (Path::Ice(t), Some(ice)) = (&mut call.path, &neg.ice) {
             let agent = t.agent_mut();
@@ -743,7 +780,12 @@ impl<W: Write> Phone<W> {
                 registered, code, ..
             } => {
                 if registered && !self.registered {
-                    let aor = self.cfg.account.as_ref().map(|a| a.aor()).unwrap_or_default();
+                    let aor = self
+                        .cfg
+                        .account
+                        .as_ref()
+                        .map(|a| a.aor())
+                        .unwrap_or_default();
                     self.emit(&format!("registered aor={aor}"));
                 } else if !registered && code >= 300 && !self.registered {
                     self.emit(&format!("registration-failed code={code}"));
@@ -767,7 +809,8 @@ impl<W: Write> Phone<W> {
                     return;
                 }
                 self.direct_next_hop(call);
-                let ice = self.uses_ice() || offer::parse(&body).is_ok_and(|sd| sd.ice_ufrag(0).is_some());
+                let ice = self.uses_ice()
+                    || offer::parse(&body).is_ok_and(|sd| sd.ice_ufrag(0).is_some());
                 self.ua.answer(now, call, 180, None);
                 if let Err(e) = self.new_call(now, call, false, ice, Some(body)) {
                     eprintln!("natter phone: cannot take the call: {e}");
@@ -801,7 +844,9 @@ impl<W: Write> Phone<W> {
             }
             UaEvent::CallProceeding { .. } => {}
             UaEvent::CallClosed { call, code } => {
-                let Some(c) = self.calls.get(&call) else { return };
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
                 if c.stage == Stage::Ended {
                     return;
                 }
@@ -825,7 +870,9 @@ impl<W: Write> Phone<W> {
                     }
                 }
             }
-            UaEvent::Response { .. } | UaEvent::RequestFailed { .. } | UaEvent::MessageReceived { .. } => {}
+            UaEvent::Response { .. }
+            | UaEvent::RequestFailed { .. }
+            | UaEvent::MessageReceived { .. } => {}
         }
     }
 
@@ -868,32 +915,51 @@ impl<W: Write> Phone<W> {
         if let Some(media) = &mut c.media {
             media.set_direction(dir);
         }
-        self.ua.answer_reinvite(now, call, 200, Some(answer.into_bytes()));
+        self.ua
+            .answer_reinvite(now, call, 200, Some(answer.into_bytes()));
         let held = !dir.sends() || !dir.receives();
-        self.emit(if held { "held by=remote" } else { "resumed by=remote" });
+        self.emit(if held {
+            "held by=remote"
+        } else {
+            "resumed by=remote"
+        });
     }
 
     /// Puts the call on hold (`hold`) or resumes it with a re-INVITE.
     fn local_hold(&mut self, now: Instant, call: CallId, hold: bool) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
-        let dir = if hold { Direction::SendOnly } else { Direction::SendRecv };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let dir = if hold {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
         let client = c.neg.as_ref().and_then(|n| match &n.keying {
             offer::Keying::Dtls(p) => Some(p.client),
             _ => None,
         });
-        let Some(sdp) = offer::with_direction(&c.last_sdp, dir, client) else { return };
+        let Some(sdp) = offer::with_direction(&c.last_sdp, dir, client) else {
+            return;
+        };
         c.last_sdp = sdp.clone();
         if let Some(m) = &mut c.media {
             m.set_direction(dir);
         }
         let sip = c.sip;
         if self.ua.reinvite(now, sip, sdp.into_bytes()).is_some() {
-            self.emit(if hold { "held by=local" } else { "resumed by=local" });
+            self.emit(if hold {
+                "held by=local"
+            } else {
+                "resumed by=local"
+            });
         }
     }
 
     fn on_answer_sdp(&mut self, now: Instant, call: CallId, body: &[u8]) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         match offer::read_answer(body, &c.local) {
             Ok(neg) => self.start_media(now, call, neg),
             Err(e) => {
@@ -912,7 +978,9 @@ impl<W: Write> Phone<W> {
             let mut ice_failed = None;
             let mut events = Vec::new();
             {
-                let Some(call) = self.calls.get_mut(&key) else { continue };
+                let Some(call) = self.calls.get_mut(&key) else {
+                    continue;
+                };
                 if call.stage == Stage::Ended {
                     continue;
                 }
@@ -964,7 +1032,12 @@ impl<W: Write> Phone<W> {
                 }
                 flush_media(call, now);
             }
-            if gathered && self.calls.get(&key).is_some_and(|c| c.stage == Stage::Gathering) {
+            if gathered
+                && self
+                    .calls
+                    .get(&key)
+                    .is_some_and(|c| c.stage == Stage::Gathering)
+            {
                 self.signal(now, key);
             }
             for ev in events {
@@ -982,7 +1055,9 @@ impl<W: Write> Phone<W> {
                 self.hangup(now, key, &why, false);
             }
             self.check_established(now, key);
-            let Some(call) = self.calls.get(&key) else { continue };
+            let Some(call) = self.calls.get(&key) else {
+                continue;
+            };
             if call.stage == Stage::Ended {
                 continue;
             }
@@ -1012,7 +1087,9 @@ impl<W: Write> Phone<W> {
             }
             if call.dtmf_at.is_some_and(|t| now >= t) {
                 let digits = self.cfg.dtmf.clone().unwrap_or_default();
-                let Some(call) = self.calls.get_mut(&key) else { continue };
+                let Some(call) = self.calls.get_mut(&key) else {
+                    continue;
+                };
                 call.dtmf_at = None;
                 let rfc4733 = call.neg.as_ref().is_some_and(|n| n.dtmf_send_pt.is_some());
                 if rfc4733 {
@@ -1028,11 +1105,14 @@ impl<W: Write> Phone<W> {
                 }
             }
         }
-        self.calls.retain(|_, c| c.stage != Stage::Ended || c.media.is_some());
+        self.calls
+            .retain(|_, c| c.stage != Stage::Ended || c.media.is_some());
     }
 
     fn check_established(&mut self, now: Instant, key: CallId) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if call.stage != Stage::Signalled || !call.answered {
             return;
         }
@@ -1122,7 +1202,9 @@ impl<W: Write> Phone<W> {
     }
 
     fn hangup(&mut self, now: Instant, key: CallId, reason: &str, ok: bool) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if call.stage == Stage::Ended {
             return;
         }
@@ -1144,7 +1226,9 @@ impl<W: Write> Phone<W> {
     }
 
     fn end_call(&mut self, _now: Instant, key: CallId, reason: &str, ok: bool) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if call.stage == Stage::Ended {
             return;
         }

@@ -56,7 +56,13 @@ fn ncc(a: &[f32], b: &[f32], lag: isize) -> f64 {
 
 /// Aligns `got` (at `got_rate`) against `reference` (at `ref_rate`), searching delays
 /// from 0 to `max_delay_ms`.
-pub fn align(reference: &[i16], ref_rate: u32, got: &[i16], got_rate: u32, max_delay_ms: u32) -> Alignment {
+pub fn align(
+    reference: &[i16],
+    ref_rate: u32,
+    got: &[i16],
+    got_rate: u32,
+    max_delay_ms: u32,
+) -> Alignment {
     let rate = ref_rate.min(16000);
     let a = to_rate(reference, ref_rate, rate);
     let b = to_rate(got, got_rate, rate);
@@ -131,7 +137,10 @@ mod tests {
 
     fn sine(freq: f64, rate: u32, n: usize) -> Vec<i16> {
         (0..n)
-            .map(|i| ((2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin() * 8000.0) as i16)
+            .map(|i| {
+                ((2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin() * 8000.0)
+                    as i16
+            })
             .collect()
     }
 
@@ -143,7 +152,11 @@ mod tests {
         for k in 0..40 {
             let f = 300.0 + 37.0 * f64::from(k % 11);
             let amp = if k % 3 == 0 { 0.2 } else { 1.0 };
-            x.extend(sine(f, rate, 400).iter().map(|s| (f64::from(*s) * amp) as i16));
+            x.extend(
+                sine(f, rate, 400)
+                    .iter()
+                    .map(|s| (f64::from(*s) * amp) as i16),
+            );
         }
         let mut got = vec![0i16; 800]; // 100 ms
         got.extend_from_slice(&x);

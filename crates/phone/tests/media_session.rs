@@ -1063,3 +1063,44 @@ fn inactive_sends_nothing_either_way() {
     p.run(Duration::from_secs(1));
     assert_eq!(p.b.dtmf(), "");
 }
+
+// ---------------------------------------------------------------------------------------
+// loss and peer restarts
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn lost_packets_are_counted_and_concealed() {
+    let t0 = Instant::now();
+    let mut p = plain_pair(t0, CodecKind::Pcmu);
+    for i in 0..50 {
+        // Every tenth of A's packets is lost (5 of 50, never the last one).
+        p.a.connected = i % 10 != 5;
+        p.tick();
+    }
+    let s = p.b.stats();
+    assert_eq!(s.rx_packets, 45);
+    assert_eq!(s.rx_lost, 5);
+    assert!(s.concealed_ms >= 5 * 20, "concealed {} ms", s.concealed_ms);
+    assert_eq!(p.a.stats().tx_packets, 50);
+}
+
+#[test]
+fn peer_restarting_with_new_ssrc_seq_and_ts_is_heard() {
+    let t0 = Instant::now();
+    let mut p = plain_pair(t0, CodecKind::Pcmu);
+    p.run(Duration::from_secs(1));
+    // B's media restarts (e.g. an SBC or PBX switched legs): new SSRC, sequence, timestamp.
+    let nb = p.b.s.negotiated().clone();
+    let now = p.now();
+    p.b.s = MediaSession::new(config(nb, 0x3333_3333, 7, 0x8000_0000, None), now).unwrap();
+    let before = p.a.played.len();
+    p.run(Duration::from_secs(1));
+    assert_eq!(p.a.stats().rx_packets, 100);
+    assert_hears(
+        &p.a.played[before..],
+        8000,
+        B_TONE,
+        A_TONE,
+        "A hears restarted B",
+    );
+}

@@ -1197,3 +1197,114 @@ fn with_direction_leaves_rejected_streams_alone_and_refuses_garbage() {
     assert_eq!(count_prefix(&hold, "a=sendonly"), 1, "{hold}");
     assert_eq!(with_direction("not sdp", Direction::SendOnly, None), None);
 }
+
+#[test]
+fn second_audio_line_is_rejected_first_taken() {
+    let offer = crlf(
+        "v=0
+         o=- 1 1 IN IP4 10.0.0.1
+         s=-
+         c=IN IP4 10.0.0.1
+         t=0 0
+         m=audio 4000 RTP/AVP 0
+         m=audio 4100 RTP/AVP 8
+         ",
+    );
+    let b = local(
+        B_ADDR,
+        &[CodecKind::Pcma, CodecKind::Pcmu],
+        SrtpMode::Off,
+        1,
+    );
+    let (answer, nb) = answer_offer(&offer, &b).unwrap();
+    assert_eq!(
+        (nb.codec, nb.remote_rtp),
+        (CodecKind::Pcmu, addr("10.0.0.1:4000"))
+    );
+    let m_lines: Vec<&str> = lines(&answer)
+        .into_iter()
+        .filter(|l| l.starts_with("m="))
+        .collect();
+    assert_eq!(
+        m_lines,
+        ["m=audio 50000 RTP/AVP 0", "m=audio 0 RTP/AVP 8"],
+        "{answer}"
+    );
+}
+
+#[test]
+fn savp_offer_whose_only_key_has_an_mki_is_refused() {
+    // The RFC 4568 §9.1 example line verbatim: MKI 1, 32 octets long.
+    let offer = crlf(
+        "v=0
+         o=- 1 1 IN IP4 10.0.0.1
+         s=-
+         c=IN IP4 10.0.0.1
+         t=0 0
+         m=audio 4000 RTP/SAVP 0
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32
+         ",
+    );
+    let b = local(B_ADDR, &[CodecKind::Pcmu], SrtpMode::Sdes, 1);
+    assert_eq!(
+        answer_offer(&offer, &b).unwrap_err(),
+        OfferError::Keying("no usable crypto suite in AES_CM_128_HMAC_SHA1_80".into())
+    );
+}
+
+#[test]
+fn telephone_event_on_another_dynamic_pt_is_followed() {
+    // pjsua / some SBCs put telephone-event on 96 or 120.
+    let offer = crlf(
+        "v=0
+         o=- 1 1 IN IP4 10.0.0.1
+         s=-
+         c=IN IP4 10.0.0.1
+         t=0 0
+         m=audio 4000 RTP/AVP 8 120
+         a=rtpmap:8 PCMA/8000
+         a=rtpmap:120 telephone-event/8000
+         a=fmtp:120 0-16
+         ",
+    );
+    let b = local(B_ADDR, &[CodecKind::Pcma], SrtpMode::Off, 1);
+    let (answer, nb) = answer_offer(&offer, &b).unwrap();
+    assert_eq!((nb.dtmf_send_pt, nb.dtmf_recv_pt), (Some(120), Some(120)));
+    assert!(has_line(&answer, "m=audio 50000 RTP/AVP 8 120"), "{answer}");
+    assert!(
+        has_line(&answer, "a=rtpmap:120 telephone-event/8000"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn answer_with_its_own_opus_pt_is_read_asymmetrically() {
+    // We offered opus on 111; the answerer describes it on 96 (allowed: RFC 3264 §6.1
+    // says it SHOULD but need not keep the PT). We send with 96 and receive on 111.
+    let a = local(
+        A_ADDR,
+        &[CodecKind::Opus, CodecKind::Pcmu],
+        SrtpMode::Off,
+        1,
+    );
+    let answer = crlf(
+        "v=0
+         o=- 1 1 IN IP4 10.0.0.9
+         s=-
+         c=IN IP4 10.0.0.9
+         t=0 0
+         m=audio 7000 RTP/AVP 96 97
+         a=rtpmap:96 opus/48000/2
+         a=rtpmap:97 telephone-event/48000
+         a=rtcp-mux
+         ",
+    );
+    let na = read_answer(&answer, &a).unwrap();
+    assert_eq!(
+        (na.codec, na.send_pt, na.recv_pt, na.clock_rate),
+        (CodecKind::Opus, 96, 111, 48000)
+    );
+    assert_eq!(na.dtmf_send_pt, Some(97));
+    assert_eq!(na.remote_rtp, addr("10.0.0.9:7000"));
+    assert!(na.rtcp_mux);
+}

@@ -399,7 +399,11 @@ impl<P: Clone> UserAgent<P> {
             format!(";transport={}", self.cfg.transport.to_ascii_lowercase())
         };
         // RFC 5626 §5.4: `ob` asks the proxy to route in-dialog requests over this flow.
-        let ob = if self.outbound_instance.is_some() { ";ob" } else { "" };
+        let ob = if self.outbound_instance.is_some() {
+            ";ob"
+        } else {
+            ""
+        };
         format!("<sip:{}@{}{tp}{ob}>", self.cfg.user, self.cfg.local)
     }
 
@@ -472,12 +476,9 @@ impl<P: Clone> UserAgent<P> {
             _ => None,
         };
         let hop = self.hop(call);
-        let (tx, ev) = self.layer.send_request(
-            now,
-            hop,
-            self.cfg.reliable,
-            req.clone(),
-        );
+        let (tx, ev) = self
+            .layer
+            .send_request(now, hop, self.cfg.reliable, req.clone());
         self.pending.insert(
             tx,
             Pending {
@@ -522,7 +523,10 @@ impl<P: Clone> UserAgent<P> {
         m.set(HeaderName::To, format!("<{}>", self.aor()));
         match &self.outbound_instance {
             Some((urn, reg_id)) => {
-                let c = format!("{};+sip.instance=\"<{urn}>\";reg-id={reg_id}", self.contact());
+                let c = format!(
+                    "{};+sip.instance=\"<{urn}>\";reg-id={reg_id}",
+                    self.contact()
+                );
                 m.push(HeaderName::Contact, c);
                 m.push(HeaderName::Supported, "outbound, path");
             }
@@ -1347,7 +1351,10 @@ impl<P: Clone> UserAgent<P> {
                 if same {
                     // Retransmitted 2xx: the same ACK again.
                     let a = ack.clone();
-                    let hop = c.next_hop.clone().unwrap_or_else(|| self.cfg.outbound.clone());
+                    let hop = c
+                        .next_hop
+                        .clone()
+                        .unwrap_or_else(|| self.cfg.outbound.clone());
                     self.out.push_back((hop, a));
                     return Vec::new();
                 }
