@@ -29,9 +29,12 @@ $PY -c 'import numpy' 2>/dev/null || { echo "missing numpy (apt-get install pyth
 # Ports (all below 32768): natter SIP 25062 (RTP from its own range), linphonec SIP 25090 and
 # RTP 26300, SIPp SIP 25070 and media 26000 (+2).
 NAT=127.0.0.1:25062
-$TONES gen "$TMP/n30.wav" --seconds 30               # natter's tones
-$TONES gen "$TMP/p30.wav" --seconds 30 --freqs $FREQS_P # the peer's tones
-$TONES gen "$TMP/p8.wav" --seconds 8 --freqs $FREQS_P
+# 500 ms tones: the checker labels 50 ms blocks, and a recording whose adaptive jitter buffer sits
+# 25 ms off that grid makes one block per tone ambiguous (250 ms tones then match only ~0.9).
+SEG=(--seg-ms 500)
+$TONES gen "$TMP/n30.wav" --seconds 30 "${SEG[@]}"               # natter's tones
+$TONES gen "$TMP/p30.wav" --seconds 30 "${SEG[@]}" --freqs $FREQS_P # the peer's tones
+$TONES gen "$TMP/p8.wav" --seconds 8 "${SEG[@]}" --freqs $FREQS_P
 sox -D "$TMP/p8.wav" -r 8000 -c 1 -t ul "$TMP/tx.ul"   # SIPp's rtp_stream wants raw mu-law
 
 # audio_ok NAME REF GOT [FREQS]
