@@ -70,6 +70,8 @@ pub struct MediaStats {
     pub rx_unauthenticated: u64,
     /// Packets of an unexpected payload type.
     pub rx_unknown_pt: u64,
+    /// STUN on the media port outside ICE (a peer's NAT probes), ignored.
+    pub rx_stun: u64,
     /// DTMF digits sent.
     pub dtmf_sent: u64,
     /// Concealed ms (jitter buffer).
@@ -441,6 +443,7 @@ impl MediaSession {
             }
             demux::Kind::Rtcp => self.on_rtcp(now, from, data),
             demux::Kind::Rtp => self.on_rtp(now, from, data),
+            demux::Kind::Stun => self.stats.rx_stun += 1,
             _ => self.stats.rx_malformed += 1,
         }
     }
@@ -479,8 +482,14 @@ impl MediaSession {
         } else if !self.secured {
             return;
         }
+        let malformed_before = self.rtcp.stats().rx_dropped_malformed;
+        let events = self.rtcp.on_rtcp_received(&buf, from, now);
+        if self.rtcp.stats().rx_dropped_malformed != malformed_before {
+            // Unparsable RTCP proves nothing about the peer being there.
+            return;
+        }
         self.last_heard = now;
-        for ev in self.rtcp.on_rtcp_received(&buf, from, now) {
+        for ev in events {
             match ev {
                 SessionEvent::Bye { .. } => self.events.push_back(MediaEvent::Bye),
                 SessionEvent::Rtt(d) => self.stats.rtt_ms = Some(d.as_secs_f64() * 1000.0),
@@ -686,6 +695,7 @@ impl MediaSession {
     pub fn stats(&self) -> MediaStats {
         let mut s = self.stats.clone();
         let r = self.rtcp.stats();
+        s.rx_malformed += r.rx_dropped_malformed;
         s.rx_lost = r.rx_lost;
         s.jitter_ms = r.jitter.as_secs_f64() * 1000.0;
         if let Some(rtt) = r.rtt {
