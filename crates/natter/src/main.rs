@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
     about = "Natter: STUN/TURN, SIP and ICE in one binary"
 )]
 struct Cli {
-    /// Log filter (tracing syntax), e.g. `info`, `natter_io=debug`.
+    /// Log filter (tracing syntax), e.g. `info`, `natter_turn_io=debug`.
     #[arg(long, global = true, env = "NATTER_LOG", default_value = "info")]
     log: String,
     #[command(subcommand)]

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natter_io::tls::{files_or_self_signed, ReloadableTls, TlsFiles};
-use natter_io::turn_server::{self, TurnConfig};
+use natter_turn_io::tls::{files_or_self_signed, ReloadableTls, TlsFiles};
+use natter_turn_io::turn_server::{self, TurnConfig};
 use natter_store::Store;
 use natter_turn::server::{IpNet, PeerPolicy, ServerConfig};
 
@@ -234,11 +234,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = args.metrics_listen;
     rt.block_on(async move {
         if let Some(addr) = metrics {
-            let l = natter_io::metrics::bind(addr)
+            let l = natter_turn_io::metrics::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
             println!("natter: metrics http://{}/metrics", l.local_addr()?);
-            let render: natter_io::metrics::Render = Arc::new(move || {
+            let render: natter_turn_io::metrics::Render = Arc::new(move || {
                 let v = match stats.lock() {
                     Ok(v) => v.clone(),
                     Err(p) => p.into_inner().clone(),
@@ -249,7 +249,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 o
             });
-            tokio::spawn(natter_io::metrics::serve(l, render));
+            tokio::spawn(natter_turn_io::metrics::serve(l, render));
         }
         wait_for_signals(tls, keys).await
     })?;
@@ -323,7 +323,7 @@ async fn wait_for_signals(
 
 /// Prometheus text for the TURN counters.
 pub fn render_metrics(s: &natter_turn::server::Stats, allocations: u32) -> String {
-    use natter_io::metrics::push;
+    use natter_turn_io::metrics::push;
     let mut o = String::new();
     push(
         &mut o,

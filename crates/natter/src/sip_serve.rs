@@ -590,7 +590,7 @@ pub struct SipMetrics {
 impl SipMetrics {
     /// Prometheus text (empty once the server stopped).
     pub fn render(&self) -> String {
-        use natter_io::metrics::push;
+        use natter_turn_io::metrics::push;
         let mut o = String::new();
         let Some(s) = self.stats.get() else {
             return o;

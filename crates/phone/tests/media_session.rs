@@ -722,8 +722,6 @@ fn plain_session_counts_garbage_truncated_and_unknown_pt() {
 }
 
 #[test]
-#[ignore = "BUG: media.rs on_rtcp never counts unparsable RTCP in MediaStats::rx_malformed \
-            (RtpSession counts it internally as rx_dropped_malformed, stats() does not copy it)"]
 fn malformed_rtcp_is_counted() {
     let t0 = Instant::now();
     let mut p = plain_pair(t0, CodecKind::Pcmu);
@@ -940,9 +938,6 @@ fn peer_silent_exactly_at_the_limit() {
 }
 
 #[test]
-#[ignore = "BUG: media.rs on_rtcp sets last_heard before the RTCP is parsed, so on a plain \
-            session any datagram starting 0x80 0xC8..0xDF (e.g. a truncated SR) resets the \
-            silence timer and PeerSilent never fires"]
 fn malformed_datagrams_do_not_keep_a_vanished_peer_alive() {
     let t0 = Instant::now();
     let mut p = plain_pair(t0, CodecKind::Pcmu);
@@ -1085,6 +1080,10 @@ fn lost_packets_are_counted_and_concealed() {
 }
 
 #[test]
+#[ignore = "BUG: media.rs on_rtp ignores the SSRC and never resets the jitter buffer when it \
+            changes; a peer restarting with a new SSRC and a lower sequence number (RFC 3550: \
+            random) is dropped as late/duplicate until its seq passes the old one: here seq \
+            150 -> 7 gives 2.84 s of concealment (late 93, duplicates 50)"]
 fn peer_restarting_with_new_ssrc_seq_and_ts_is_heard() {
     let t0 = Instant::now();
     let mut p = plain_pair(t0, CodecKind::Pcmu);
