@@ -696,13 +696,19 @@ fn plain_session_counts_garbage_truncated_and_unknown_pt() {
         ], // ext too long
         vec![0xa0, 0x00, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 0xff], // padding > payload
         vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],         // DTLS on a plain session
-        vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42],       // STUN header fragment
     ];
     for d in &malformed {
         b.handle_datagram(now, from, d);
     }
     let s = b.stats();
     assert_eq!(s.rx_malformed - base.rx_malformed, malformed.len() as u64);
+    // STUN (a NAT probe outside ICE) is counted apart and ignored.
+    b.handle_datagram(now, from, &[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+    let s = b.stats();
+    assert_eq!(
+        (s.rx_stun, s.rx_malformed - base.rx_malformed),
+        (1, malformed.len() as u64)
+    );
     // Well-formed RTP with payload types not negotiated.
     for (i, pt) in [96u8, 18, 8, 127].into_iter().enumerate() {
         b.handle_datagram(
