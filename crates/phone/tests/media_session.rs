@@ -152,6 +152,15 @@ impl Peer {
     }
 }
 
+/// Hands `o` to the receiver's RTP port, or to its RTCP port when rtcp-mux is off.
+fn deliver(to: &mut MediaSession, now: Instant, from: SocketAddr, o: &Outgoing) {
+    if o.rtcp && !to.negotiated().rtcp_mux {
+        to.handle_rtcp_datagram(now, from, &o.data);
+    } else {
+        to.handle_datagram(now, from, &o.data);
+    }
+}
+
 /// A and B joined by a perfect in-memory link.
 struct Pair {
     t0: Instant,
@@ -193,14 +202,14 @@ impl Pair {
             while let Some(o) = self.a.s.poll_transmit() {
                 moved = true;
                 if self.a.connected {
-                    self.b.s.handle_datagram(now, self.a.addr, &o.data);
+                    deliver(&mut self.b.s, now, self.a.addr, &o);
                 }
                 self.a.sent.push(o);
             }
             while let Some(o) = self.b.s.poll_transmit() {
                 moved = true;
                 if self.b.connected {
-                    self.a.s.handle_datagram(now, self.b.addr, &o.data);
+                    deliver(&mut self.a.s, now, self.b.addr, &o);
                 }
                 self.b.sent.push(o);
             }
@@ -557,8 +566,17 @@ fn dtls_srtp_handshake_then_audio() {
     // On a lossless zero-delay link the whole handshake is one exchange of flights.
     p.pump(t0);
     assert!(p.a.s.is_secured() && p.b.s.is_secured());
-    // ClientHello; server flight; client flight; server ChangeCipherSpec + Finished.
-    assert_eq!((p.a.sent.len(), p.b.sent.len()), (2, 2));
+    // ClientHello; server flight; client flight; server ChangeCipherSpec + Finished. OpenSSL
+    // may let one duplicate of a flight out when the test thread stalls > 25 ms of wall
+    // clock (natter-dtls timer.rs), so allow one extra each way.
+    let (na, nb) = (p.a.sent.len(), p.b.sent.len());
+    assert!((2..=3).contains(&na) && (2..=3).contains(&nb), "{na} {nb}");
+    assert!(p
+        .a
+        .sent
+        .iter()
+        .chain(&p.b.sent)
+        .all(|o| o.data[0] == 22 || o.data[0] == 20));
     // The first datagram was the client's (a DTLS handshake record).
     assert_eq!(p.a.sent[0].data[0], 22);
     assert!(p.b.sent.iter().all(|o| !o.rtcp));
@@ -1108,4 +1126,87 @@ fn peer_restarting_with_new_ssrc_seq_and_ts_is_heard() {
         A_TONE,
         "A hears restarted B",
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// no rtcp-mux
+// ---------------------------------------------------------------------------------------
+
+/// Offer/answer where the offer (and so the answer) has no `a=rtcp-mux`.
+fn negotiate_no_mux(offerer: &LocalMedia, answerer: &LocalMedia) -> (Negotiated, Negotiated) {
+    let offer = create_offer(offerer).replace("a=rtcp-mux\r\n", "");
+    let (answer, n_answerer) = answer_offer(offer.as_bytes(), answerer).unwrap();
+    assert!(!answer.contains("rtcp-mux"), "{answer}");
+    let n_offerer = read_answer(answer.as_bytes(), offerer).unwrap();
+    assert!(!n_offerer.rtcp_mux && !n_answerer.rtcp_mux);
+    (n_offerer, n_answerer)
+}
+
+#[test]
+fn sdes_without_rtcp_mux_reports_on_the_rtcp_port() {
+    let t0 = Instant::now();
+    let la = local(A_ADDR, CodecKind::Pcmu, SrtpMode::Sdes, None, 1);
+    let lb = local(B_ADDR, CodecKind::Pcmu, SrtpMode::Sdes, None, 2);
+    let (na, nb) = negotiate_no_mux(&la, &lb);
+    assert_eq!(na.remote_rtcp, addr("198.51.100.20:50001"));
+    assert_eq!(nb.remote_rtcp, addr("192.0.2.10:40001"));
+    let a = MediaSession::new(config(na, 0x5555_0001, 1, 0, None), t0).unwrap();
+    let b = MediaSession::new(config(nb, 0x5555_0002, 1, 0, None), t0).unwrap();
+    let mut p = Pair::new(t0, a, b);
+    p.run(Duration::from_secs(15));
+    assert!(p.a.sent.iter().filter(|o| o.rtcp).count() >= 2);
+    assert!(p.b.sent.iter().filter(|o| o.rtcp).count() >= 2);
+    for s in [p.a.stats(), p.b.stats()] {
+        assert_eq!((s.rx_packets, s.tx_packets), (750, 750));
+        assert_eq!((s.rx_unauthenticated, s.rx_malformed), (0, 0));
+        assert!(s.rtt_ms.is_some(), "SRTCP reports arrived: {s:?}");
+    }
+}
+
+#[test]
+fn dtls_without_rtcp_mux_runs_a_second_association_for_rtcp() {
+    let t0 = Instant::now();
+    let ca = DtlsCertificate::generate().unwrap();
+    let cb = DtlsCertificate::generate().unwrap();
+    let lb = local(
+        B_ADDR,
+        CodecKind::Pcmu,
+        SrtpMode::Dtls,
+        Some(cb.fingerprint_sha256()),
+        2,
+    );
+    let la = local(
+        A_ADDR,
+        CodecKind::Pcmu,
+        SrtpMode::Dtls,
+        Some(ca.fingerprint_sha256()),
+        1,
+    );
+    let (nb, na) = negotiate_no_mux(&lb, &la);
+    let a = MediaSession::new(config(na, 0x6666_0001, 1, 0, Some(ca)), t0).unwrap();
+    let b = MediaSession::new(config(nb, 0x6666_0002, 1, 0, Some(cb)), t0).unwrap();
+    let mut p = Pair::new(t0, a, b);
+    p.handshake(Duration::from_secs(2));
+    assert!(p.a.s.is_secured() && p.b.s.is_secured());
+    // Secured once (the RTP component), and the RTCP component shook hands on its port.
+    assert_eq!(p.a.secured_suites().len(), 1);
+    assert_eq!(p.b.secured_suites().len(), 1);
+    assert!(
+        p.a.sent.iter().any(|o| o.rtcp && o.data[0] == 22),
+        "client DTLS on RTCP port"
+    );
+    assert!(
+        p.b.sent.iter().any(|o| o.rtcp && o.data[0] == 22),
+        "server DTLS on RTCP port"
+    );
+    p.run(Duration::from_secs(15));
+    for s in [p.a.stats(), p.b.stats()] {
+        assert_eq!((s.rx_packets, s.tx_packets), (750, 750));
+        assert_eq!((s.rx_unauthenticated, s.rx_malformed), (0, 0), "{s:?}");
+        assert!(
+            s.rtt_ms.is_some(),
+            "SRTCP with the RTCP component's keys: {s:?}"
+        );
+    }
+    assert_eq!(p.a.keying_failures() + p.b.keying_failures(), 0);
 }
