@@ -440,7 +440,8 @@ fn sdes_pair(t0: Instant, codec: CodecKind, profile: SrtpProfile) -> Pair {
     let lb = local(B_ADDR, codec, SrtpMode::Sdes, None, 2);
     let (na, nb) = negotiate(&la, &lb);
     assert!(matches!(&na.keying, Keying::Sdes { local, .. } if local.profile == profile));
-    let a = MediaSession::new(config(na, 0xA1A1_A1A1, 1, 0, None), t0).unwrap();
+    // A's sequence wraps after 16 packets: SRTP's rollover counter must follow.
+    let a = MediaSession::new(config(na, 0xA1A1_A1A1, 65_520, 0, None), t0).unwrap();
     let b = MediaSession::new(config(nb, 0xB2B2_B2B2, 40_000, 7, None), t0).unwrap();
     Pair::new(t0, a, b)
 }
@@ -1209,4 +1210,125 @@ fn dtls_without_rtcp_mux_runs_a_second_association_for_rtcp() {
         );
     }
     assert_eq!(p.a.keying_failures() + p.b.keying_failures(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// reordering, BYE, comfort noise
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn srtp_reordered_packets_are_all_accepted() {
+    for profile in [SrtpProfile::AesCm128HmacSha1_80, SrtpProfile::AeadAes128Gcm] {
+        let t0 = Instant::now();
+        let mut p = sdes_pair(t0, CodecKind::Pcmu, profile);
+        p.a.connected = false;
+        p.b.talking = false;
+        let mut held: Option<Outgoing> = None;
+        for _ in 0..50 {
+            let before = p.a.sent.len();
+            p.tick();
+            let now = p.now();
+            let fresh: Vec<Outgoing> = p.a.sent[before..]
+                .iter()
+                .filter(|o| !o.rtcp)
+                .cloned()
+                .collect();
+            // Swap every pair: packet 2k+1 arrives before packet 2k.
+            for o in fresh {
+                match held.take() {
+                    None => held = Some(o),
+                    Some(h) => {
+                        p.b.s.handle_datagram(now, p.a.addr, &o.data);
+                        p.b.s.handle_datagram(now, p.a.addr, &h.data);
+                    }
+                }
+            }
+        }
+        let s = p.b.stats();
+        assert_eq!(s.rx_packets, 50, "{profile:?}");
+        assert_eq!(s.rx_unauthenticated, 0, "{profile:?}");
+        assert_eq!(s.rx_lost, 0, "{profile:?}");
+    }
+}
+
+#[test]
+fn rtcp_bye_reaches_the_peer() {
+    for profile in [None, Some(SrtpProfile::AesCm128HmacSha1_80)] {
+        let t0 = Instant::now();
+        let mut p = match profile {
+            None => plain_pair(t0, CodecKind::Pcmu),
+            Some(pr) => sdes_pair(t0, CodecKind::Pcmu, pr),
+        };
+        p.run(Duration::from_millis(500));
+        let now = p.now();
+        p.a.s.bye(now);
+        p.pump(now);
+        let byes =
+            p.b.events
+                .iter()
+                .filter(|(_, e)| *e == MediaEvent::Bye)
+                .count();
+        assert_eq!(byes, 1, "{profile:?}: {:?}", p.b.events);
+        assert_eq!(p.b.stats().rx_unauthenticated, 0);
+        assert!(!p.a.events.iter().any(|(_, e)| *e == MediaEvent::Bye));
+    }
+}
+
+#[test]
+fn comfort_noise_from_an_asterisk_style_peer_is_played_not_refused() {
+    // Asterisk offers CN (PT 13); B takes PCMU and learns the CN PT.
+    let offer = "v=0\r\no=- 1 1 IN IP4 203.0.113.5\r\ns=Asterisk\r\nc=IN IP4 203.0.113.5\r\n\
+                 t=0 0\r\nm=audio 17450 RTP/AVP 0 13 101\r\na=rtpmap:0 PCMU/8000\r\n\
+                 a=rtpmap:13 CN/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let lb = local(B_ADDR, CodecKind::Pcmu, SrtpMode::Off, None, 2);
+    let (_, nb) = answer_offer(offer.as_bytes(), &lb).unwrap();
+    assert_eq!(nb.cn_pt, Some(13));
+    let t0 = Instant::now();
+    let mut b = MediaSession::new(config(nb, 0x4444_0002, 1, 0, None), t0).unwrap();
+    let from = addr("203.0.113.5:17450");
+    let mut tone = ToneGenerator::new(A_TONE, 8000, AMPLITUDE);
+    let mut enc = natter_media::new_encoder(&natter_media::CodecParams {
+        kind: CodecKind::Pcmu,
+        ptime_ms: 20,
+        opus_fec: false,
+        opus_dtx: false,
+        opus_bitrate: None,
+    })
+    .unwrap();
+    let mut played = Vec::new();
+    let ssrc = 0x0bad_cafe;
+    // One sequence number per packet sent (RFC 3550): SIDs follow speech without gaps.
+    let mut seq = 0u16;
+    for i in 0..100u32 {
+        let now = t0 + FRAME * i;
+        let ts = 160 * i;
+        if i < 25 {
+            // 0.5 s of speech...
+            let mut pcm = vec![0i16; 160];
+            tone.fill(&mut pcm);
+            let mut payload = Vec::new();
+            enc.encode(&pcm, &mut payload).unwrap();
+            b.handle_datagram(now, from, &rtp(0, seq, ts, ssrc, &payload));
+            seq += 1;
+        } else if i % 10 == 5 {
+            // ...then a SID at -50 dBov every 200 ms (Asterisk's rate).
+            b.handle_datagram(now, from, &rtp(13, seq, ts, ssrc, &[50]));
+            seq += 1;
+        }
+        b.play(now, &mut played);
+    }
+    let s = b.stats();
+    assert_eq!(s.rx_packets, 25);
+    assert_eq!((s.rx_unknown_pt, s.rx_malformed), (0, 0));
+    // The last second is comfort noise near -50 dBov: not silence, not the tone.
+    let tail = &played[played.len() - 8000..];
+    let level = natter_media::rms_dbov(tail);
+    assert!(
+        (-56.0..=-44.0).contains(&level),
+        "comfort noise level {level:.1} dBov"
+    );
+    let full = f64::from(AMPLITUDE) * f64::from(AMPLITUDE) / 2.0;
+    assert!(goertzel_power(tail, 8000, A_TONE) < full / 1000.0);
+    // And it is not counted as loss.
+    assert_eq!(s.rx_lost, 0);
 }
