@@ -1308,3 +1308,42 @@ fn answer_with_its_own_opus_pt_is_read_asymmetrically() {
     assert_eq!(na.remote_rtp, addr("10.0.0.9:7000"));
     assert!(na.rtcp_mux);
 }
+
+#[test]
+fn answer_rejecting_audio_is_no_audio() {
+    let a = local(A_ADDR, &[CodecKind::Pcmu], SrtpMode::Off, 1);
+    let answer = crlf(
+        "v=0
+         o=- 1 1 IN IP4 10.0.0.9
+         s=-
+         c=IN IP4 10.0.0.9
+         t=0 0
+         m=audio 0 RTP/AVP 0
+         ",
+    );
+    assert_eq!(
+        read_answer(&answer, &a).unwrap_err(),
+        OfferError::NoAudio("no audio m-line with a port".into())
+    );
+}
+
+#[test]
+fn answer_picking_a_suite_we_did_not_offer_is_keying_error() {
+    let mut a = local(A_ADDR, &[CodecKind::Pcmu], SrtpMode::Sdes, 1);
+    a.sdes_keys
+        .retain(|k| k.profile == SrtpProfile::AesCm128HmacSha1_80);
+    let answer = crlf(&format!(
+        "v=0
+         o=- 1 1 IN IP4 10.0.0.9
+         s=-
+         c=IN IP4 10.0.0.9
+         t=0 0
+         m=audio 7000 RTP/SAVP 0
+         a=crypto:1 AES_CM_128_HMAC_SHA1_32 {RFC4568_INLINE}
+         "
+    ));
+    assert_eq!(
+        read_answer(&answer, &a).unwrap_err(),
+        OfferError::Keying("answer picked unoffered AES_CM_128_HMAC_SHA1_32".into())
+    );
+}
