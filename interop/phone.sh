@@ -28,7 +28,8 @@ $TONES gen "$TMP/b30.wav" --seconds 30 --freqs $FREQS_B
 $TONES gen "$TMP/b8.wav" --seconds 8 --freqs $FREQS_B
 
 "$NATTER" serve --data-dir "$TMP/data" --realm $DOM --sip-domain $DOM --sip-listen $REG \
-    --turn-listen 127.0.0.1:3478 --no-tls --user alice:apw --user bob:bpw >"$TMP/serve.log" 2>&1 &
+    --sip-tls-listen 127.0.0.1:25061 --turn-listen 127.0.0.1:3478 --tls-listen 127.0.0.1:5349 \
+    --user alice:apw --user bob:bpw >"$TMP/serve.log" 2>&1 &
 SERVE=$!
 PIDS+=($SERVE)
 wait_udp 25060 10 || { echo "natter serve did not start"; cat "$TMP/serve.log"; exit 1; }
@@ -197,6 +198,26 @@ PYEOF
     done
     audio_ok "natter <-> natter after resume: B -> A audio" "$TMP/b30.wav" "$TMP/hn-a-tail.wav" $FREQS_B
     audio_ok "natter <-> natter after resume: A -> B audio" "$TMP/n30.wav" "$TMP/hn-b-tail.wav"
+fi
+
+# natter over TLS calls natter over TCP, both registered at natter serve (SDES on TLS signalling).
+if [[ tcp-tls =~ ${ONLY:-.} ]]; then
+    timeout 30 "$NATTER" phone --account sip:bob@$DOM --password bpw --registrar "sip:$REG;transport=tcp" \
+        --codec PCMU --srtp sdes --play "$TMP/b30.wav" --record "$TMP/tt-b.wav" --answer --once \
+        >"$TMP/tt-b.out" 2>"$TMP/tt-b.err" &
+    NB=$!
+    PIDS+=($NB)
+    timeout 10 bash -c "until grep -q '^registered' '$TMP/tt-b.out'; do sleep 0.05; done"
+    timeout 30 "$NATTER" phone --account sip:alice@$DOM --password apw \
+        --registrar "sip:127.0.0.1:25061;transport=tls" --tls-insecure --codec PCMU --srtp sdes \
+        --play "$TMP/n30.wav" --record "$TMP/tt-a.wav" --call sip:bob@$DOM --duration 5 \
+        >"$TMP/tt-a.out" 2>"$TMP/tt-a.err"
+    rc=$?
+    wait $NB
+    phone_ok "natter (TLS) -> natter serve -> natter (TCP)" "$TMP/tt-a.out" $rc PCMU AES_CM_128_HMAC_SHA1_80
+    grep -q '^ended reason=remote-hangup' "$TMP/tt-b.out" && ok "TCP callee saw the BYE over its flow" || bad "TCP callee" "$TMP/tt-b.out"
+    audio_ok "TLS caller -> TCP callee audio" "$TMP/n30.wav" "$TMP/tt-b.wav"
+    audio_ok "TCP callee -> TLS caller audio" "$TMP/b30.wav" "$TMP/tt-a.wav" $FREQS_B
 fi
 
 # --- an offer with nothing acceptable gets 488, with the reason logged -------------------------

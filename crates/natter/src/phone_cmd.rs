@@ -10,6 +10,7 @@ use natter_ice_io::{ServerUri, TurnServer};
 use natter_media::CodecKind;
 use natter_phone::audio::SourceSpec;
 use natter_phone::offer::SrtpMode;
+use natter_phone::sip_transport::{SipTransportKind, TlsTrust};
 use natter_phone::{Account, Phone, PhoneConfig};
 
 /// Arguments of `natter phone`.
@@ -21,9 +22,15 @@ pub struct PhoneArgs {
     /// Digest password of the account.
     #[arg(long)]
     pub password: Option<String>,
-    /// Registrar and outbound proxy, sip:HOST[:PORT][;transport=udp].
+    /// Registrar and outbound proxy, sip:HOST[:PORT][;transport=udp|tcp|tls] (or sips:).
     #[arg(long)]
     pub registrar: Option<String>,
+    /// PEM certificate (or CA) to trust for a TLS registrar (`;transport=tls` or `sips:`).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// Do not check the TLS registrar's certificate (natter serve's self-signed one).
+    #[arg(long)]
+    pub tls_insecure: bool,
     /// SIP listen address (default: an ephemeral port on the route to the registrar).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
@@ -84,17 +91,25 @@ pub struct PhoneArgs {
     pub resume_at: Option<f64>,
 }
 
-/// The UDP address of a `sip:HOST[:PORT][;transport=udp]` URI.
-fn registrar_addr(uri: &str) -> Result<SocketAddr, String> {
-    let s = uri.strip_prefix("sip:").unwrap_or(uri);
+/// The address, transport and host name of a `sip:HOST[:PORT][;transport=udp|tcp|tls]`
+/// (or `sips:`) URI; the default port is 5060, or 5061 for TLS.
+fn registrar_addr(uri: &str) -> Result<(SocketAddr, SipTransportKind, String), String> {
+    let (s, mut kind) = match uri.strip_prefix("sips:") {
+        Some(r) => (r, SipTransportKind::Tls),
+        None => (
+            uri.strip_prefix("sip:").unwrap_or(uri),
+            SipTransportKind::Udp,
+        ),
+    };
     let (hostport, params) = s.split_once(';').unwrap_or((s, ""));
     for p in params.split(';') {
         if let Some(t) = p.strip_prefix("transport=") {
-            if !t.eq_ignore_ascii_case("udp") {
-                return Err(format!(
-                    "--registrar transport={t}: only UDP is supported yet"
-                ));
-            }
+            kind = match t.to_ascii_lowercase().as_str() {
+                "udp" => SipTransportKind::Udp,
+                "tcp" => SipTransportKind::Tcp,
+                "tls" => SipTransportKind::Tls,
+                other => return Err(format!("--registrar transport={other}: udp, tcp or tls")),
+            };
         }
     }
     let hostport = hostport
@@ -115,13 +130,15 @@ fn registrar_addr(uri: &str) -> Result<SocketAddr, String> {
         Some(p) => p
             .parse()
             .map_err(|_| format!("--registrar {uri}: bad port {p:?}"))?,
+        None if kind == SipTransportKind::Tls => 5061,
         None => 5060,
     };
-    (host, port)
+    let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("--registrar {uri}: {e}"))?
         .next()
-        .ok_or_else(|| format!("--registrar {uri}: no address"))
+        .ok_or_else(|| format!("--registrar {uri}: no address"))?;
+    Ok((addr, kind, host.to_owned()))
 }
 
 /// Runs `natter phone`; the exit status says whether every call went well.
@@ -131,7 +148,14 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
         cfg.account = Some(Account::parse(acc, a.password.clone())?);
     }
     if let Some(r) = &a.registrar {
-        cfg.registrar = Some(registrar_addr(r)?);
+        let (addr, kind, host) = registrar_addr(r)?;
+        cfg.registrar = Some(addr);
+        cfg.transport = kind;
+        cfg.tls = TlsTrust {
+            ca: a.tls_ca.clone(),
+            insecure: a.tls_insecure,
+            server_name: host,
+        };
     }
     if let Some(l) = a.listen {
         cfg.listen = l;

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natter_turn_io::tls::{files_or_self_signed, ReloadableTls, TlsFiles};
-use natter_turn_io::turn_server::{self, TurnConfig};
 use natter_store::Store;
 use natter_turn::server::{IpNet, PeerPolicy, ServerConfig};
+use natter_turn_io::tls::{files_or_self_signed, ReloadableTls, TlsFiles};
+use natter_turn_io::turn_server::{self, TurnConfig};
 
 use crate::auth::Keys;
 use crate::config::{self, ServeArgs};

@@ -9,6 +9,7 @@ use natter_media::CodecKind;
 
 use crate::audio::SourceSpec;
 use crate::offer::SrtpMode;
+use crate::sip_transport::{SipTransportKind, TlsTrust};
 
 /// An account: the AoR we register and call from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +51,12 @@ impl Account {
 pub struct PhoneConfig {
     /// Account (none: direct calls only, as `natter@IP`).
     pub account: Option<Account>,
-    /// Registrar / outbound proxy address (UDP).
+    /// Registrar / outbound proxy address.
     pub registrar: Option<SocketAddr>,
+    /// Transport towards the registrar (UDP without one).
+    pub transport: SipTransportKind,
+    /// TLS trust for `transport = Tls`.
+    pub tls: TlsTrust,
     /// SIP listen address (port 0: any).
     pub listen: SocketAddr,
     /// STUN servers (ICE server-reflexive candidates).
@@ -96,6 +101,8 @@ impl Default for PhoneConfig {
         PhoneConfig {
             account: None,
             registrar: None,
+            transport: SipTransportKind::Udp,
+            tls: TlsTrust::default(),
             listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             stun: Vec::new(),
             turn: None,

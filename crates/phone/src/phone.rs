@@ -27,6 +27,7 @@ use crate::audio::{CallSource, Clip, SourceSpec};
 use crate::config::PhoneConfig;
 use crate::media::{MediaConfig, MediaEvent, MediaSession, MediaStats, FRAME};
 use crate::offer::{self, IceDescription, LocalMedia, Negotiated, SrtpMode, SDES_PROFILES};
+use crate::sip_transport::{SipTransport, SipTransportKind};
 
 /// RFC 5626 keep-alive period for UDP flows (§4.4.1: a random 80-100 % of 25 s).
 const KEEPALIVE: Duration = Duration::from_secs(25);
@@ -131,7 +132,7 @@ pub struct Phone<W: Write> {
     cfg: PhoneConfig,
     out: W,
     ua: UserAgent<SocketAddr>,
-    sip: UdpSocket,
+    sip: SipTransport,
     local_ip: IpAddr,
     tx: Sender<Datagram>,
     rx: Receiver<Datagram>,
@@ -182,7 +183,18 @@ fn fmt_addr(a: SocketAddr) -> String {
 impl<W: Write> Phone<W> {
     /// Binds the SIP socket and prepares the user agent.
     pub fn new(cfg: PhoneConfig, out: W) -> Result<Self, PhoneError> {
-        let sip = UdpSocket::bind(cfg.listen)?;
+        let (tx, rx) = mpsc::channel();
+        let sip = match (cfg.transport, cfg.registrar) {
+            (SipTransportKind::Tcp | SipTransportKind::Tls, Some(reg)) => {
+                SipTransport::connect(cfg.transport, reg, &cfg.tls, tx.clone(), TAG_SIP)
+                    .map_err(|e| PhoneError::Config(format!("cannot reach the registrar: {e}")))?
+            }
+            _ => {
+                let s = UdpSocket::bind(cfg.listen)?;
+                spawn_receiver(&s, TAG_SIP, tx.clone())?;
+                SipTransport::Udp(s)
+            }
+        };
         let bound = sip.local_addr()?;
         let target = cfg
             .registrar
@@ -212,8 +224,8 @@ impl<W: Write> Phone<W> {
             display: None,
             password,
             local: fmt_addr(local),
-            transport: "UDP".into(),
-            reliable: false,
+            transport: cfg.transport.via().into(),
+            reliable: sip.reliable(),
             outbound,
             timers: Default::default(),
             seed: rng.gen(),
@@ -233,8 +245,6 @@ impl<W: Write> Phone<W> {
             SourceSpec::File(p) => Some(Clip::load(p).map_err(PhoneError::Config)?),
             _ => None,
         };
-        let (tx, rx) = mpsc::channel();
-        spawn_receiver(&sip, TAG_SIP, tx.clone())?;
         let now = Instant::now();
         Ok(Phone {
             cfg,
@@ -361,8 +371,11 @@ impl<W: Write> Phone<W> {
             natter_stun::Class::Request,
             natter_stun::TransactionId(tid),
         );
-        if w.finish().is_ok() {
-            let _ = self.sip.send_to(&buf, registrar);
+        if self.sip.reliable() {
+            // RFC 5626 §4.4.1: a CRLFCRLF ping on connection-oriented flows.
+            self.sip.send(registrar, b"\r\n\r\n");
+        } else if w.finish().is_ok() {
+            self.sip.send(registrar, &buf);
         }
         self.next_keepalive = Some(now + KEEPALIVE);
     }
@@ -395,7 +408,7 @@ impl<W: Write> Phone<W> {
             let mut any = false;
             while let Some((to, bytes)) = self.ua.poll_transmit() {
                 any = true;
-                let _ = self.sip.send_to(&bytes, to);
+                self.sip.send(to, &bytes);
             }
             while let Some(ev) = self.ua.poll_event() {
                 any = true;
