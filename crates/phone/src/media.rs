@@ -105,6 +105,18 @@ impl AudioDecoder for Dec {
     }
 }
 
+/// The jitter buffer's settings for a codec: 20 ms frames, 20-400 ms of delay.
+fn jitter_config(rate: u32, clock_rate: u32) -> JitterConfig {
+    JitterConfig {
+        sample_rate: rate,
+        clock_rate,
+        frame_ms: 20,
+        min_delay_ms: 20,
+        max_delay_ms: 400,
+        max_packets: 200,
+    }
+}
+
 /// Settings for one session.
 pub struct MediaConfig {
     /// The negotiated stream.
@@ -165,6 +177,8 @@ pub struct MediaSession {
     rtcp_tx: Option<SrtpContext>,
     rtcp_rx: Option<SrtpContext>,
     rtcp_component: bool,
+    /// The SSRC whose packets fill the jitter buffer.
+    remote_ssrc: Option<u32>,
 }
 
 fn srtp_pair(
@@ -190,17 +204,7 @@ impl MediaSession {
         .map_err(|e| format!("encoder: {e}"))?;
         let decoder = natter_media::new_decoder(neg.codec).map_err(|e| format!("decoder: {e}"))?;
         let rate = neg.codec.sample_rate();
-        let jitter = JitterBuffer::new(
-            JitterConfig {
-                sample_rate: rate,
-                clock_rate: neg.clock_rate,
-                frame_ms: 20,
-                min_delay_ms: 20,
-                max_delay_ms: 400,
-                max_packets: 200,
-            },
-            Dec(decoder),
-        );
+        let jitter = JitterBuffer::new(jitter_config(rate, neg.clock_rate), Dec(decoder));
         let mut rtcp_cfg = SessionConfig::new(cfg.ssrc, neg.clock_rate, cfg.cname.clone());
         rtcp_cfg.seed = cfg.seed;
         rtcp_cfg.ntp_at_start = cfg.ntp_now;
@@ -240,7 +244,7 @@ impl MediaSession {
                 }
             }
         }
-        let neg_clock = neg.clock_rate;
+        let neg_clock = neg.dtmf_clock.max(1000);
         let mut s = MediaSession {
             ts_per_frame: neg.clock_rate / 50,
             samples_per_frame: (rate / 50) as usize,
@@ -271,6 +275,7 @@ impl MediaSession {
             rtcp_tx: None,
             rtcp_rx: None,
             rtcp_component: false,
+            remote_ssrc: None,
         };
         if let (Keying::Dtls(p), false) = (&s.neg.keying, s.neg.rtcp_mux) {
             s.rtcp_component = true;
@@ -408,7 +413,7 @@ impl MediaSession {
         }
         if let Some(pt) = self.neg.dtmf_send_pt {
             if self.dtmf_tx.is_active() {
-                if let Some((event, ets, marker)) = self.dtmf_tx.poll(self.ts_per_frame) {
+                if let Some((event, ets, marker)) = self.dtmf_tx.poll(self.neg.dtmf_clock / 50) {
                     self.payload.clear();
                     self.payload.extend_from_slice(&event.encode());
                     self.push_rtp(now, pt, marker, ets);
@@ -535,6 +540,19 @@ impl MediaSession {
         }
         self.stats.rx_packets += 1;
         self.rtcp.on_rtp_received(&pkt, from, now);
+        if self.remote_ssrc != Some(pkt.ssrc()) {
+            // A new source (the peer restarted, or a re-INVITE moved the stream): its
+            // sequence and timestamps have nothing to do with the old ones, so the buffer
+            // starts afresh instead of treating every packet as late.
+            if self.remote_ssrc.is_some() {
+                if let Ok(d) = natter_media::new_decoder(self.neg.codec) {
+                    let rate = self.neg.codec.sample_rate();
+                    self.jitter =
+                        JitterBuffer::new(jitter_config(rate, self.neg.clock_rate), Dec(d));
+                }
+            }
+            self.remote_ssrc = Some(pkt.ssrc());
+        }
         self.jitter
             .insert(pkt.sequence(), pkt.timestamp(), pkt.payload(), now);
     }

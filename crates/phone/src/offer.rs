@@ -141,6 +141,8 @@ pub struct Negotiated {
     pub dtmf_send_pt: Option<u8>,
     /// telephone-event PT we receive.
     pub dtmf_recv_pt: Option<u8>,
+    /// telephone-event clock rate (the audio's when offered so, else 8000).
+    pub dtmf_clock: u32,
     /// CN PT (RFC 3389) the peer may send.
     pub cn_pt: Option<u8>,
     /// The peer's RTP address (c= and m= port).
@@ -213,7 +215,7 @@ fn build(
     local: &LocalMedia,
     proto: &str,
     codecs: &[(u8, CodecKind)],
-    dtmf: Option<u8>,
+    dtmf: Option<(u8, u32)>,
 ) -> SessionDescription {
     let ip = local.addr.ip();
     let mut sd = SessionDescription {
@@ -230,7 +232,7 @@ fn build(
         ..SessionDescription::default()
     };
     let mut fmts: Vec<String> = codecs.iter().map(|(pt, _)| pt.to_string()).collect();
-    if let Some(d) = dtmf {
+    if let Some((d, _)) = dtmf {
         fmts.push(d.to_string());
     }
     let mut m = Media::new("audio", local.addr.port(), proto, fmts);
@@ -241,10 +243,10 @@ fn build(
             m.push_attribute(Attribute::value("fmtp", format!("{pt} {f}")));
         }
     }
-    if let Some(d) = dtmf {
+    if let Some((d, clock)) = dtmf {
         m.push_attribute(Attribute::value(
             "rtpmap",
-            format!("{d} telephone-event/8000"),
+            format!("{d} telephone-event/{clock}"),
         ));
         m.push_attribute(Attribute::value("fmtp", format!("{d} 0-16")));
     }
@@ -282,7 +284,7 @@ pub fn create_offer(local: &LocalMedia) -> String {
         .iter()
         .map(|k| (codec_rtpmap(*k).0, *k))
         .collect();
-    let mut sd = build(local, proto, &codecs, Some(PT_DTMF));
+    let mut sd = build(local, proto, &codecs, Some((PT_DTMF, 8000)));
     if let Some(m) = sd.media.first_mut() {
         match local.srtp {
             SrtpMode::Sdes => {
@@ -422,15 +424,16 @@ pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotia
         let offered: Vec<String> = formats.iter().map(|(_, e, c)| format!("{e}/{c}")).collect();
         return Err(OfferError::NoCodec(offered.join(",")));
     };
+    // RFC 4733 §2.1: events share the audio's clock when the peer offers that; else 8 kHz.
     let dtmf = formats
         .iter()
-        .find(|(_, e, c)| e.eq_ignore_ascii_case("telephone-event") && *c == 8000)
+        .find(|(_, e, c)| e.eq_ignore_ascii_case("telephone-event") && *c == clock)
         .or_else(|| {
             formats
                 .iter()
-                .find(|(_, e, c)| e.eq_ignore_ascii_case("telephone-event") && *c == clock)
+                .find(|(_, e, c)| e.eq_ignore_ascii_case("telephone-event") && *c == 8000)
         })
-        .map(|(p, _, _)| *p);
+        .map(|(p, _, c)| (*p, *c));
     let cn = formats
         .iter()
         .find(|(_, e, _)| e.eq_ignore_ascii_case("CN"))
@@ -555,8 +558,9 @@ pub fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotia
         send_pt: pt,
         recv_pt: pt,
         clock_rate: clock,
-        dtmf_send_pt: dtmf,
-        dtmf_recv_pt: dtmf,
+        dtmf_send_pt: dtmf.map(|d| d.0),
+        dtmf_recv_pt: dtmf.map(|d| d.0),
+        dtmf_clock: dtmf.map_or(8000, |d| d.1),
         cn_pt: cn,
         remote_rtp,
         remote_rtcp: rtcp_addr(m, remote_rtp, mux),
@@ -600,7 +604,7 @@ pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Offe
     let dtmf = formats
         .iter()
         .find(|(_, e, _)| e.eq_ignore_ascii_case("telephone-event"))
-        .map(|(p, _, _)| *p);
+        .map(|(p, _, c)| (*p, *c));
     let cn = formats
         .iter()
         .find(|(_, e, _)| e.eq_ignore_ascii_case("CN"))
@@ -660,8 +664,9 @@ pub fn read_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Offe
         send_pt: pt,
         recv_pt: our_pt,
         clock_rate: clock,
-        dtmf_send_pt: dtmf,
+        dtmf_send_pt: dtmf.map(|d| d.0),
         dtmf_recv_pt: Some(PT_DTMF),
+        dtmf_clock: dtmf.map_or(8000, |d| d.1),
         cn_pt: cn,
         remote_rtp,
         remote_rtcp: rtcp_addr(m, remote_rtp, mux),
