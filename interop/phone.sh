@@ -220,6 +220,50 @@ if [[ tcp-tls =~ ${ONLY:-.} ]]; then
     audio_ok "TCP callee -> TLS caller audio" "$TMP/b30.wav" "$TMP/tt-a.wav" $FREQS_B
 fi
 
+# --- ICE with baresip's ice module (RFC 5245/8445 over SIP; RFC 5768 aware) ------------------
+# baresip's ICE skips loopback candidates, so both sides use a veth pair in this namespace.
+if [[ ice =~ ${ONLY:-.} ]] && ip link add nv0 type veth peer name nv1 2>/dev/null; then
+    ip addr add 10.99.0.1/24 dev nv0 && ip addr add 10.99.0.2/24 dev nv1
+    ip link set nv0 up && ip link set nv1 up
+    ice_bs() { # NAME WAV
+        local d=$TMP/bs-$1
+        mkdir -p "$d/rec"
+        sed -e "s|@SIP@|10.99.0.2:25064|" -e "s|@RTP@|27000-27199|" -e "s|@CTRL@|127.0.0.1:25070|" \
+            -e "s|@WAV@|$2|" -e "s|@REC@|$d/rec|" -e "s|^net_interface.*|net_interface\t\t10.99.0.2|" \
+            -e "s|^rtcp_mux.*|rtcp_mux\t\tyes|" "$HERE/baresip.conf.in" >"$d/config"
+        echo "module ice.so" >>"$d/config"
+        echo "<sip:bob@10.99.0.2:25064>;regint=0;answermode=auto;audio_codecs=PCMU;medianat=ice" >"$d/accounts"
+        baresip -f "$d" -t 60 </dev/null >"$d/log" 2>&1 &
+        BS=$!
+        PIDS+=($BS)
+        timeout 10 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/25070) 2>/dev/null; do sleep 0.05; done"
+    }
+    # natter calls baresip
+    ice_bs ice-out "$TMP/b30.wav"
+    timeout 30 "$NATTER" phone --listen 10.99.0.1:25062 --ice --codec PCMU --play "$TMP/n30.wav" \
+        --record "$TMP/ice-out-natter.wav" --call sip:bob@10.99.0.2:25064 --duration 5 >"$TMP/ice-out.out" 2>"$TMP/ice-out.err"
+    rc=$?
+    phone_ok "ice-out (natter -> baresip, ICE)" "$TMP/ice-out.out" $rc PCMU off
+    grep -q '^established .*ice=host' "$TMP/ice-out.out" && grep -q 'connectivity check is complete' "$TMP/bs-ice-out/log" \
+        && ok "ice-out: both ICE agents completed (natter ice=host, baresip: check complete)" || bad "ice-out ICE" "$TMP/bs-ice-out/log"
+    bs_stop
+    audio_ok "ice-out: natter -> baresip audio" "$TMP/n30.wav" "$(bs_rec ice-out)"
+    audio_ok "ice-out: baresip -> natter audio" "$TMP/b30.wav" "$TMP/ice-out-natter.wav" $FREQS_B
+    # baresip calls natter
+    ice_bs ice-in "$TMP/b8.wav"
+    timeout 30 "$NATTER" phone --listen 10.99.0.1:25062 --ice --codec PCMU --play "$TMP/n30.wav" \
+        --record "$TMP/ice-in-natter.wav" --answer --once >"$TMP/ice-in.out" 2>"$TMP/ice-in.err" &
+    NP=$!
+    timeout 10 bash -c "until ss -Hunl | grep -q '10.99.0.1:25062 '; do sleep 0.05; done"
+    timeout 25 $PY interop/sip/bsctrl.py 25070 dial sip:alice@10.99.0.1:25062 --wait CALL_CLOSED --timeout 20 >"$TMP/bs-ice-in/events" 2>&1
+    wait $NP
+    rc=$?
+    phone_ok "ice-in (baresip -> natter, ICE)" "$TMP/ice-in.out" $rc PCMU off
+    bs_stop
+    audio_ok "ice-in: natter -> baresip audio" "$TMP/n30.wav" "$(bs_rec ice-in)"
+    audio_ok "ice-in: baresip -> natter audio" "$TMP/b8.wav" "$TMP/ice-in-natter.wav" $FREQS_B
+fi
+
 # --- an offer with nothing acceptable gets 488, with the reason logged -------------------------
 if [[ 488 =~ ${ONLY:-.} ]]; then
 timeout 20 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --answer --once >"$TMP/488.out" 2>"$TMP/488.err" &
