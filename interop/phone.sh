@@ -264,6 +264,31 @@ if [[ ice =~ ${ONLY:-.} ]] && ip link add nv0 type veth peer name nv1 2>/dev/nul
     audio_ok "ice-in: baresip -> natter audio" "$TMP/b8.wav" "$TMP/ice-in-natter.wav" $FREQS_B
 fi
 
+# --- several simultaneous calls in one phone ---------------------------------------------------
+if [[ multi =~ ${ONLY:-.} ]]; then
+    timeout 40 "$NATTER" phone --listen 127.0.0.1:25064 --codec PCMU --play "$TMP/b30.wav" --answer \
+        --record "$TMP/multi-b.wav" >"$TMP/multi-b.out" 2>"$TMP/multi-b.err" &
+    NB=$!
+    PIDS+=($NB)
+    wait_udp 25064 10
+    for i in 1 2 3; do
+        timeout 30 "$NATTER" phone --listen 127.0.0.1:2507$i --codec PCMU --play "$TMP/n30.wav" \
+            --record "$TMP/multi-a$i.wav" --call sip:b@127.0.0.1:25064 --duration 4 \
+            >"$TMP/multi-a$i.out" 2>"$TMP/multi-a$i.err" &
+        eval "NA$i=\$!"
+    done
+    for i in 1 2 3; do
+        eval "wait \$NA$i"
+        rc=$?
+        phone_ok "multi: caller $i of 3 at once" "$TMP/multi-a$i.out" $rc PCMU off
+        audio_ok "multi: callee -> caller $i audio" "$TMP/b30.wav" "$TMP/multi-a$i.wav" $FREQS_B
+    done
+    timeout 10 bash -c "until [ \$(grep -c '^ended' '$TMP/multi-b.out') -ge 3 ]; do sleep 0.05; done"
+    n=$(grep -c '^established' "$TMP/multi-b.out")
+    [ "$n" = 3 ] && ok "multi: one answering phone held 3 calls at once" || bad "multi: callee established $n of 3" "$TMP/multi-b.out"
+    kill $NB 2>/dev/null
+fi
+
 # --- an offer with nothing acceptable gets 488, with the reason logged -------------------------
 if [[ 488 =~ ${ONLY:-.} ]]; then
 timeout 20 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --answer --once >"$TMP/488.out" 2>"$TMP/488.err" &
