@@ -18,7 +18,3 @@ pub(crate) enum Direction {
     Capture,
     Playback,
 }
-
-/// Total buffering asked of ALSA: enough to ride out scheduling hiccups of the device
-/// thread, small enough not to be noticed in a conversation.
-pub(crate) const LATENCY_US: u32 = 60_000;

@@ -5,7 +5,7 @@
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
 
-use super::{Direction, LATENCY_US};
+use super::Direction;
 use crate::error::DeviceError;
 
 /// Raw declarations matching `<alsa/pcm.h>` and `<alsa/error.h>` (alsa-lib 1.x, ABI
@@ -62,6 +62,10 @@ fn strerror(code: i32) -> String {
     let text = unsafe { CStr::from_ptr(sys::snd_strerror(code)) };
     text.to_string_lossy().into_owned()
 }
+
+/// Total buffering asked of ALSA: enough to ride out scheduling hiccups of the device
+/// thread, small enough not to be noticed in a conversation.
+const LATENCY_US: u32 = 60_000;
 
 /// Linux's "file descriptor in bad state", what alsa-lib returns for a call made in the
 /// wrong stream state.
