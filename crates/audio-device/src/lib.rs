@@ -12,6 +12,22 @@
 //! `NATTER_NO_ALSA=1`, the types keep their signatures but `open` fails with
 //! [`DeviceError::Unavailable`], and [`available`] returns `false` so the phone can say
 //! why `--device` does not work instead of failing to build.
+//!
+//! ```no_run
+//! use natter_audio_device::{DeviceConfig, Microphone, Speaker};
+//!
+//! let cfg = DeviceConfig::default_device(8000); // "default", 160-sample frames
+//! let mic = Microphone::open(&cfg)?;
+//! let spk = Speaker::open(&cfg)?;
+//! // Once per 20 ms tick of the phone's loop:
+//! while let Some(frame) = mic.try_frame() {
+//!     // encode and send `frame`
+//!     # let _ = frame;
+//! }
+//! let decoded = vec![0i16; cfg.frame_samples]; // from the jitter buffer
+//! spk.play(&decoded);
+//! # Ok::<(), natter_audio_device::DeviceError>(())
+//! ```
 
 mod backend;
 mod config;

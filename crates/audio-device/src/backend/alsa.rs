@@ -142,9 +142,10 @@ impl Pcm {
         Ok(pcm)
     }
 
-    /// Starts a prepared capture stream. snd_pcm_set_params puts the start threshold
-    /// at the whole buffer, so a read of one 20 ms frame would otherwise never start
-    /// it; a stream that is already running just reports an error we ignore.
+    /// Starts a prepared capture stream explicitly. snd_pcm_set_params sets the start
+    /// threshold to the whole buffer (~60 ms), and whether a read of one smaller frame
+    /// auto-starts a capture stream has varied between alsa-lib versions; starting a
+    /// stream that already runs only returns an error, which we ignore.
     fn start_capture(&self) {
         // SAFETY: `self.pcm` is open for as long as `self` lives.
         let _ = unsafe { sys::snd_pcm_start(self.pcm.as_ptr()) };
