@@ -289,6 +289,23 @@ if [[ multi =~ ${ONLY:-.} ]]; then
     kill $NB 2>/dev/null
 fi
 
+# --- --device: a sound device as microphone and speaker (ALSA's null device here) --------------
+if [[ device =~ ${ONLY:-.} ]]; then
+    timeout 20 "$NATTER" phone --listen 127.0.0.1:25064 --codec PCMU --device null --answer --once \
+        >"$TMP/dev-b.out" 2>"$TMP/dev-b.err" &
+    NB=$!
+    wait_udp 25064 10
+    timeout 20 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --play "$TMP/n30.wav" \
+        --call sip:b@127.0.0.1:25064 --duration 3 >"$TMP/dev-a.out" 2>"$TMP/dev-a.err"
+    wait $NB
+    rc=$?
+    if [ $rc = 0 ] && ! grep -q 'sound device' "$TMP/dev-b.err"; then
+        phone_ok "--device null: a call through the sound device path" "$TMP/dev-b.out" $rc PCMU off
+    else
+        bad "--device null (rc=$rc)" "$TMP/dev-b.err"
+    fi
+fi
+
 # --- an offer with nothing acceptable gets 488, with the reason logged -------------------------
 if [[ 488 =~ ${ONLY:-.} ]]; then
 timeout 20 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMU --answer --once >"$TMP/488.out" 2>"$TMP/488.err" &

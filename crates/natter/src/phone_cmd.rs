@@ -64,6 +64,10 @@ pub struct PhoneArgs {
     /// Write what the phone plays out (after the jitter buffer) to this WAV file.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Talk through a sound device (ALSA; default: the system's default microphone and
+    /// speaker) instead of files. Needs a build with ALSA (libasound).
+    #[arg(long, num_args = 0..=1, default_missing_value = "default")]
+    pub device: Option<String>,
     /// Answer incoming calls automatically.
     #[arg(long)]
     pub answer: bool,
@@ -200,6 +204,13 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
         _ => SourceSpec::Silence,
     };
     cfg.record = a.record.clone();
+    if a.device.is_some() && !natter_audio_device::available() {
+        return Err(
+            "--device: this natter was built without ALSA (install libasound2-dev and rebuild)"
+                .into(),
+        );
+    }
+    cfg.device = a.device.clone();
     cfg.answer = a.answer;
     cfg.once = a.once;
     cfg.call = a.call.clone();

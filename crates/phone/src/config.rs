@@ -75,6 +75,8 @@ pub struct PhoneConfig {
     pub source: SourceSpec,
     /// Speaker: a WAV file of the playout.
     pub record: Option<PathBuf>,
+    /// Use this sound device (ALSA name, `default`) as microphone and speaker.
+    pub device: Option<String>,
     /// Auto-answer incoming calls.
     pub answer: bool,
     /// Exit after the first call.
@@ -117,6 +119,7 @@ impl Default for PhoneConfig {
             srtp_required: false,
             source: SourceSpec::Silence,
             record: None,
+            device: None,
             answer: false,
             once: false,
             call: None,

@@ -125,6 +125,9 @@ struct Call {
     ice_remote_kind: Option<CandidateType>,
     hold_at: Option<Instant>,
     resume_at: Option<Instant>,
+    /// The sound device, when the phone talks through one.
+    mic: Option<natter_audio_device::Microphone>,
+    speaker: Option<natter_audio_device::Speaker>,
 }
 
 /// The phone.
@@ -620,6 +623,8 @@ impl<W: Write> Phone<W> {
                 ice_remote_kind: None,
                 hold_at: None,
                 resume_at: None,
+                mic: None,
+                speaker: None,
             },
         );
         Ok(())
@@ -1176,6 +1181,23 @@ impl<W: Write> Phone<W> {
             call.dtmf_at = Some(now + Duration::from_millis(500));
         }
         call.source = Some(CallSource::new(&self.cfg.source, self.clip.as_ref(), rate));
+        if let Some(name) = &self.cfg.device {
+            let dev = natter_audio_device::DeviceConfig {
+                name: name.clone(),
+                rate,
+                frame_samples: (rate / 50) as usize,
+            };
+            match (
+                natter_audio_device::Microphone::open(&dev),
+                natter_audio_device::Speaker::open(&dev),
+            ) {
+                (Ok(m), Ok(s)) => {
+                    call.mic = Some(m);
+                    call.speaker = Some(s);
+                }
+                (Err(e), _) | (_, Err(e)) => eprintln!("natter phone: sound device {name}: {e}"),
+            }
+        }
         if let Some(p) = &self.cfg.record {
             match crate::audio::recorder(p, rate) {
                 Ok(r) => call.recorder = Some(r),
@@ -1200,9 +1222,22 @@ impl<W: Write> Phone<W> {
             if let Some(src) = &mut call.source {
                 src.fill(&mut frame);
             }
+            if let Some(mic) = &call.mic {
+                // The newest captured frame; older ones are late by now.
+                let mut last = None;
+                while let Some(f) = mic.try_frame() {
+                    last = Some(f);
+                }
+                if let Some(f) = last.filter(|f| f.len() == frame.len()) {
+                    frame.copy_from_slice(&f);
+                }
+            }
             m.send_audio(now, &frame);
             played.clear();
             m.play(now, &mut played);
+            if let Some(sp) = &call.speaker {
+                sp.play(&played);
+            }
             if call.stage == Stage::Established {
                 if let Some(r) = &mut call.recorder {
                     if r.write(&played).is_err() {
@@ -1256,6 +1291,8 @@ impl<W: Write> Phone<W> {
         let stats = call.media.as_ref().map(|m| m.stats()).unwrap_or_default();
         call.stats = stats.clone();
         call.media = None;
+        call.mic = None;
+        call.speaker = None;
         self.calls_done += 1;
         if !ok {
             self.all_ok = false;
