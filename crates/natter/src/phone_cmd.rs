@@ -49,6 +49,9 @@ pub struct PhoneArgs {
     /// Codec, repeatable, in preference order: PCMU, PCMA, G722, opus, L16.
     #[arg(long = "codec")]
     pub codecs: Vec<String>,
+    /// Opus discontinuous transmission: silence is not sent (the peer plays comfort noise).
+    #[arg(long)]
+    pub opus_dtx: bool,
     /// Media protection: off, sdes or dtls.
     #[arg(long, default_value = "off")]
     pub srtp: String,
@@ -204,6 +207,7 @@ pub fn run(a: PhoneArgs) -> Result<(), Box<dyn std::error::Error>> {
         _ => SourceSpec::Silence,
     };
     cfg.record = a.record.clone();
+    cfg.opus_dtx = a.opus_dtx;
     if a.device.is_some() && !natter_audio_device::available() {
         return Err(
             "--device: this natter was built without ALSA (install libasound2-dev and rebuild)"

@@ -75,6 +75,8 @@ pub struct PhoneConfig {
     pub source: SourceSpec,
     /// Speaker: a WAV file of the playout.
     pub record: Option<PathBuf>,
+    /// Opus DTX (silence is not sent).
+    pub opus_dtx: bool,
     /// Use this sound device (ALSA name, `default`) as microphone and speaker.
     pub device: Option<String>,
     /// Auto-answer incoming calls.
@@ -120,6 +122,7 @@ impl Default for PhoneConfig {
             source: SourceSpec::Silence,
             record: None,
             device: None,
+            opus_dtx: false,
             answer: false,
             once: false,
             call: None,

@@ -133,6 +133,8 @@ pub struct MediaConfig {
     pub cert: Option<DtlsCertificate>,
     /// Opus in-band FEC.
     pub opus_fec: bool,
+    /// Opus discontinuous transmission: silence costs a packet every 400 ms.
+    pub opus_dtx: bool,
     /// Seed for RTCP interval randomisation.
     pub seed: u64,
     /// Wallclock at `now` as a 64-bit NTP timestamp (for sender reports).
@@ -179,6 +181,7 @@ pub struct MediaSession {
     rtcp_component: bool,
     /// The SSRC whose packets fill the jitter buffer.
     remote_ssrc: Option<u32>,
+    opus_dtx: bool,
 }
 
 fn srtp_pair(
@@ -198,7 +201,7 @@ impl MediaSession {
             kind: neg.codec,
             ptime_ms: 20,
             opus_fec: cfg.opus_fec,
-            opus_dtx: false,
+            opus_dtx: cfg.opus_dtx,
             opus_bitrate: None,
         })
         .map_err(|e| format!("encoder: {e}"))?;
@@ -245,6 +248,7 @@ impl MediaSession {
             }
         }
         let neg_clock = neg.dtmf_clock.max(1000);
+        let opus_dtx = cfg.opus_dtx && neg.codec == CodecKind::Opus;
         let mut s = MediaSession {
             ts_per_frame: neg.clock_rate / 50,
             samples_per_frame: (rate / 50) as usize,
@@ -276,6 +280,7 @@ impl MediaSession {
             rtcp_rx: None,
             rtcp_component: false,
             remote_ssrc: None,
+            opus_dtx,
         };
         if let (Keying::Dtls(p), false) = (&s.neg.keying, s.neg.rtcp_mux) {
             s.rtcp_component = true;
@@ -424,8 +429,11 @@ impl MediaSession {
         self.payload.clear();
         let mut payload = std::mem::take(&mut self.payload);
         let ok = self.encoder.encode(pcm, &mut payload).is_ok();
+        // A DTX frame (one or two bytes) is not sent: the gap in timestamps without a gap
+        // in sequence numbers tells the receiver it was silence, not loss.
+        let dtx = self.opus_dtx && natter_media::opus_codec::is_dtx_packet(&payload);
         self.payload = payload;
-        if ok {
+        if ok && !dtx {
             self.push_rtp(now, self.neg.send_pt, false, ts);
         }
     }

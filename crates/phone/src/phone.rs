@@ -765,6 +765,7 @@ impl<W: Write> Phone<W> {
                 ts,
                 cert,
                 opus_fec: true,
+                opus_dtx: self.cfg.opus_dtx,
                 seed,
                 ntp_now: ntp_now(),
                 defer_dtls_client: !call.outgoing && matches!(call.path, Path::Plain { .. }),

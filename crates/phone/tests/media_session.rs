@@ -77,6 +77,7 @@ fn config(
         ts,
         cert,
         opus_fec: false,
+        opus_dtx: false,
         seed: u64::from(ssrc),
         ntp_now: 0xE8A0_0000_0000_0000,
         defer_dtls_client: false,
