@@ -9,5 +9,6 @@ mod transport;
 
 pub use server_uri::ServerUri;
 pub use transport::{
-    spawn_receiver, Datagram, IceTransport, TransportConfig, TransportEvent, TurnServer,
+    spawn_receiver, spawn_receiver_until, Datagram, IceTransport, TransportConfig, TransportEvent,
+    TurnServer,
 };

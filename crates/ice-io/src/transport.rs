@@ -12,7 +12,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Instant;
 
 use natter_ice::{Agent, AgentConfig, Candidate, CandidateType, Event, IceState, RelayToken};
@@ -32,15 +34,40 @@ pub struct Datagram {
 /// Reads `sock` forever on a thread of its own and sends what arrives, tagged, into
 /// `tx`; the thread ends when the channel's receiver is gone or the socket fails.
 pub fn spawn_receiver(sock: &UdpSocket, tag: usize, tx: Sender<Datagram>) -> io::Result<()> {
+    spawn_receiver_until(sock, tag, tx, Arc::new(AtomicBool::new(false)))
+}
+
+/// Like [`spawn_receiver`], but the thread also ends (within a quarter second) once
+/// `stop` is set, closing its copy of the socket: a call's sockets go away with the call.
+pub fn spawn_receiver_until(
+    sock: &UdpSocket,
+    tag: usize,
+    tx: Sender<Datagram>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<()> {
     let sock = sock.try_clone()?;
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(250)))?;
     std::thread::Builder::new()
         .name(format!("udp-rx-{tag}"))
         .spawn(move || {
             let mut buf = vec![0u8; 2048];
-            while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                let data = buf.get(..n).unwrap_or(&[]).to_vec();
-                if tx.send(Datagram { tag, from, data }).is_err() {
-                    return;
+            while !stop.load(Ordering::Relaxed) {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        let data = buf.get(..n).unwrap_or(&[]).to_vec();
+                        if tx.send(Datagram { tag, from, data }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                                | io::ErrorKind::ConnectionRefused
+                        ) => {}
+                    Err(_) => return,
                 }
             }
         })?;
@@ -132,6 +159,14 @@ pub struct IceTransport {
     relay: Option<Relay>,
     events: VecDeque<TransportEvent>,
     selected: Option<(Candidate, Candidate)>,
+    /// Tells the receiver threads to end when the transport goes.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for IceTransport {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl IceTransport {
@@ -204,6 +239,7 @@ impl IceTransport {
             relay,
             events: VecDeque::new(),
             selected: None,
+            stop: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -216,7 +252,7 @@ impl IceTransport {
         tag_base: usize,
     ) -> io::Result<()> {
         for (i, s) in self.socks.iter().enumerate() {
-            spawn_receiver(&s.sock, tag_base + i, tx.clone())?;
+            spawn_receiver_until(&s.sock, tag_base + i, tx.clone(), self.stop.clone())?;
         }
         self.agent.gather(now);
         self.flush(now);

@@ -16,12 +16,16 @@ use std::time::{Duration, Instant};
 
 use natter_dtls::DtlsCertificate;
 use natter_ice::{AgentConfig, CandidateType, Event as IceEvent, IceState, InterfaceFilter};
-use natter_ice_io::{spawn_receiver, Datagram, IceTransport, TransportConfig, TransportEvent};
+use natter_ice_io::{
+    spawn_receiver, spawn_receiver_until, Datagram, IceTransport, TransportConfig, TransportEvent,
+};
 use natter_media::WavRecorder;
 use natter_sdp::Direction;
 use natter_sip::ua::{CallId, UaConfig, UaEvent, UserAgent};
 use natter_srtp::SdesKey;
 use rand::{Rng, RngCore, SeedableRng};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::audio::{CallSource, Clip, SourceSpec};
 use crate::config::PhoneConfig;
@@ -73,6 +77,8 @@ enum Path {
     Ice(Box<IceTransport>),
     /// Plain RTP to the address in the peer's SDP (latched to where its RTP comes from).
     Plain {
+        /// Ends the receiver threads when the call is gone.
+        stop: Arc<AtomicBool>,
         rtp: UdpSocket,
         rtcp: UdpSocket,
         local: SocketAddr,
@@ -524,6 +530,7 @@ impl<W: Write> Phone<W> {
             return Ok(Path::Ice(Box::new(t)));
         }
         // An even RTP port and the next one for RTCP (RFC 3550 §11).
+        let stop = Arc::new(AtomicBool::new(false));
         for _ in 0..50 {
             let p = 20000 + 2 * (self.rng.gen::<u16>() % 5000);
             let Ok(rtp) = UdpSocket::bind((self.local_ip, p)) else {
@@ -532,10 +539,11 @@ impl<W: Write> Phone<W> {
             let Ok(rtcp) = UdpSocket::bind((self.local_ip, p + 1)) else {
                 continue;
             };
-            spawn_receiver(&rtp, tag_base, self.tx.clone())?;
-            spawn_receiver(&rtcp, tag_base + 1, self.tx.clone())?;
+            spawn_receiver_until(&rtp, tag_base, self.tx.clone(), stop.clone())?;
+            spawn_receiver_until(&rtcp, tag_base + 1, self.tx.clone(), stop.clone())?;
             let local = rtp.local_addr()?;
             return Ok(Path::Plain {
+                stop,
                 rtp,
                 rtcp,
                 local,
@@ -1286,8 +1294,9 @@ impl<W: Write> Phone<W> {
         if let Some(r) = call.recorder.take() {
             let _ = r.finalize();
         }
-        if let Path::Ice(t) = &mut call.path {
-            t.close();
+        match &mut call.path {
+            Path::Ice(t) => t.close(),
+            Path::Plain { stop, .. } => stop.store(true, Ordering::Relaxed),
         }
         let stats = call.media.as_ref().map(|m| m.stats()).unwrap_or_default();
         call.stats = stats.clone();
