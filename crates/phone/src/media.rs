@@ -182,6 +182,9 @@ pub struct MediaSession {
     /// The SSRC whose packets fill the jitter buffer.
     remote_ssrc: Option<u32>,
     opus_dtx: bool,
+    /// Receive statistics as last seen while the peer's source was known.
+    seen_lost: i64,
+    seen_jitter_ms: f64,
 }
 
 fn srtp_pair(
@@ -281,6 +284,8 @@ impl MediaSession {
             rtcp_component: false,
             remote_ssrc: None,
             opus_dtx,
+            seen_lost: 0,
+            seen_jitter_ms: 0.0,
         };
         if let (Keying::Dtls(p), false) = (&s.neg.keying, s.neg.rtcp_mux) {
             s.rtcp_component = true;
@@ -495,6 +500,9 @@ impl MediaSession {
         } else if !self.secured {
             return;
         }
+        // A BYE removes the peer's source from the RTCP session and its counts with it:
+        // keep what they said before that.
+        self.remember_receive_stats();
         let malformed_before = self.rtcp.stats().rx_dropped_malformed;
         let events = self.rtcp.on_rtcp_received(&buf, from, now);
         if self.rtcp.stats().rx_dropped_malformed != malformed_before {
@@ -652,6 +660,7 @@ impl MediaSession {
 
     /// Runs RTCP reports, DTLS retransmissions and the silence check.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.remember_receive_stats();
         for d in [&mut self.dtls, &mut self.rtcp_dtls].into_iter().flatten() {
             if d.poll_timeout().is_some_and(|t| t <= now) {
                 d.handle_timeout(now);
@@ -717,13 +726,26 @@ impl MediaSession {
         });
     }
 
+    fn remember_receive_stats(&mut self) {
+        let r = self.rtcp.stats();
+        if r.rx_packets > 0 {
+            self.seen_lost = self.seen_lost.max(r.rx_lost);
+            self.seen_jitter_ms = self.seen_jitter_ms.max(r.jitter.as_secs_f64() * 1000.0);
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> MediaStats {
         let mut s = self.stats.clone();
         let r = self.rtcp.stats();
         s.rx_malformed += r.rx_dropped_malformed;
-        s.rx_lost = r.rx_lost;
-        s.jitter_ms = r.jitter.as_secs_f64() * 1000.0;
+        s.rx_lost = r.rx_lost.max(self.seen_lost);
+        s.jitter_ms =
+            (r.jitter.as_secs_f64() * 1000.0).max(if r.rx_lost == 0 && self.seen_lost > 0 {
+                self.seen_jitter_ms
+            } else {
+                0.0
+            });
         if let Some(rtt) = r.rtt {
             s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
         }
