@@ -23,7 +23,6 @@ mod scan;
 
 use std::path::PathBuf;
 
-use found::Found;
 use host::{Host, SystemHost};
 
 /// One optional system library, described for [`Probe::run`].

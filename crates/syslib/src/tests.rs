@@ -200,7 +200,10 @@ fn soname_alone_is_linked_verbatim() {
 #[test]
 fn other_versions_and_empty_directories_are_not_found() {
     let a = TempDir::new("none", &["libopus.so.1", "libopus.a", "libasound.so.2"]);
-    assert_eq!(scan::scan(&[a.0.clone()], &linux_names(&OPUS)), None);
+    assert_eq!(
+        scan::scan(std::slice::from_ref(&a.0), &linux_names(&OPUS)),
+        None
+    );
     assert_eq!(scan::scan(&[], &linux_names(&OPUS)), None);
 }
 
@@ -224,7 +227,7 @@ fn macos_looks_for_dylibs() {
     let a = TempDir::new("macos", &["libasound.so.2"]);
     let names = Names::for_target(&ALSA, Some("macos"));
     assert_eq!(names.runtime, None);
-    assert_eq!(scan::scan(&[a.0.clone()], &names), None);
+    assert_eq!(scan::scan(std::slice::from_ref(&a.0), &names), None);
 }
 
 #[test]
