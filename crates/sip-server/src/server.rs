@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use natter_sip::digest::{Algorithm, DigestCredentials, DigestServer, Verdict};
 use natter_sip::transaction::{Event, TimerConfig, TransactionLayer, TxId};
-use natter_sip::{Framing, HeaderName, Limits, Message, Method, StartLine, Uri, Via};
+use natter_sip::{Framing, HeaderName, Limits, Message, Method, ParseError, StartLine, Uri, Via};
 
 use crate::flow;
 use crate::keepalive::{self, KeepAlive};
@@ -91,6 +91,10 @@ pub struct Output {
     pub transmits: Vec<Transmit>,
     /// When to call [`SipServer::on_timer`] next.
     pub next_timeout: Option<Instant>,
+    /// One line per message refused before it reached a transaction
+    /// (unparsable, over a size limit), saying what was wrong and how it was
+    /// answered, for the driver's log: nothing is dropped silently.
+    pub refused: Vec<String>,
 }
 
 /// Counters for monitoring and benchmarks.
@@ -514,12 +518,14 @@ impl SipServer {
                         bytes: answer,
                     }],
                     next_timeout: self.next_timeout(),
+                    refused: Vec::new(),
                 };
             }
             Some(KeepAlive::Ignore) => {
                 return Output {
                     transmits: Vec::new(),
                     next_timeout: self.next_timeout(),
+                    refused: Vec::new(),
                 };
             }
             None => {}
@@ -541,23 +547,61 @@ impl SipServer {
                     .on_message(now, peer, transport.is_reliable(), msg);
                 self.process(now, events, &mut tx_out);
             }
-            Err(e) => {
-                self.stats.parse_errors += 1;
-                // Answer 400 statelessly when enough of the request is readable (§16.3, RFC 4475).
-                if let Ok(m) = Message::parse_lenient(bytes) {
-                    if m.is_request() && m.method() != Some(&Method::Ack) && m.top_via().is_ok() {
-                        let resp = Message::response_to(&m, 400, Some(&e.reason_phrase()), None);
-                        tx_out.push(Transmit {
-                            to: peer,
-                            bytes: resp.to_bytes(),
-                        });
-                    }
-                }
-            }
+            Err(e) => return self.refuse(peer, Some(bytes), &e),
         }
         Output {
             transmits: tx_out,
             next_timeout: self.next_timeout(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// A message that cannot be served: `bytes` failed to parse (or, from a
+    /// stream, is the header section of a message the framer refused) with
+    /// `err`. Requests are answered statelessly with
+    /// [`ParseError::status_code`] and a reason phrase saying what was wrong
+    /// when enough is readable to address an answer (§16.3, §21.4, RFC 4475);
+    /// every refusal gets a line in [`Output::refused`].
+    pub fn refuse(&mut self, from: Peer, bytes: Option<&[u8]>, err: &ParseError) -> Output {
+        self.stats.parse_errors += 1;
+        let lenient = bytes.map(Message::parse_lenient);
+        let what = match &lenient {
+            Some(Ok(m)) => match (m.method(), m.request_uri_str()) {
+                (Some(method), Some(uri)) => {
+                    // Untrusted: escaped and cut short for the log.
+                    let uri: String = uri.escape_debug().take(200).collect();
+                    format!("{method} {uri}")
+                }
+                _ => "response".to_owned(),
+            },
+            _ => "message".to_owned(),
+        };
+        let mut transmits = Vec::new();
+        let answer = match lenient {
+            Some(Ok(m)) if m.is_request() && m.method() != Some(&Method::Ack) => {
+                if m.top_via().is_ok() {
+                    let code = err.status_code();
+                    let reason = err.reason_phrase();
+                    let resp = Message::response_to(&m, code, Some(&reason), None);
+                    transmits.push(Transmit {
+                        to: from,
+                        bytes: resp.to_bytes(),
+                    });
+                    format!("answered {code} {reason}")
+                } else {
+                    "not answered: no usable Via".to_owned()
+                }
+            }
+            Some(Ok(_)) => "dropped (responses and ACKs are never answered)".to_owned(),
+            _ => "not answered: no readable request line and Via".to_owned(),
+        };
+        Output {
+            transmits,
+            next_timeout: self.next_timeout(),
+            refused: vec![format!(
+                "refused {what} from {} {}: {err}; {answer}",
+                from.transport, from.addr
+            )],
         }
     }
 
@@ -644,6 +688,7 @@ impl SipServer {
         Output {
             transmits: out,
             next_timeout: self.next_timeout(),
+            refused: Vec::new(),
         }
     }
 

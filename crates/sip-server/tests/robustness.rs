@@ -84,3 +84,118 @@ proptest! {
         prop_assert_eq!(s.proxy_contexts(), 0);
     }
 }
+
+/// Issue 10: a request the server cannot serve always gets a final response
+/// that says why, and a log line; never silence.
+mod refused {
+    use super::*;
+
+    fn request(uri: &str, extra: &str) -> Vec<u8> {
+        format!(
+            "INVITE {uri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKref1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@natter.test>;tag=a1\r\n\
+To: <sip:bob@natter.test>\r\n\
+Call-ID: refused-1@192.0.2.1\r\n\
+CSeq: 1 INVITE\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn answer(bytes: &[u8]) -> (String, Vec<String>) {
+        let mut s = server(false, Instant::now());
+        let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let out = s.handle(Instant::now(), Transport::Udp, src, bytes);
+        assert_eq!(out.transmits.len(), 1, "one answer");
+        let text = String::from_utf8(out.transmits[0].bytes.clone()).unwrap();
+        let status = text.split("\r\n").next().unwrap().to_owned();
+        assert!(text.contains("Call-ID: refused-1@192.0.2.1\r\n"), "{text}");
+        (status, out.refused)
+    }
+
+    #[test]
+    fn request_uri_with_headers_is_answered_400() {
+        let (status, log) = answer(&request("sip:bob@natter.test?subject=hi", ""));
+        assert_eq!(
+            status,
+            "SIP/2.0 400 Bad Request (bad URI: headers in Request-URI)"
+        );
+        assert_eq!(log.len(), 1);
+        assert!(
+            log[0].contains("INVITE sip:bob@natter.test?subject=hi"),
+            "{log:?}"
+        );
+        assert!(log[0].contains("answered 400"), "{log:?}");
+    }
+
+    #[test]
+    fn escaped_question_mark_in_request_uri_is_answered() {
+        let (status, log) = answer(&request("sip:bob@x%3Fa=b", ""));
+        assert!(
+            status.starts_with("SIP/2.0 400 Bad Request (bad URI"),
+            "{status}"
+        );
+        assert_eq!(log.len(), 1);
+    }
+
+    #[test]
+    fn unknown_scheme_is_answered_416() {
+        let mut s = server(false, Instant::now());
+        let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let out = s.handle(
+            Instant::now(),
+            Transport::Udp,
+            src,
+            &request("http://natter.test/x", ""),
+        );
+        let last = out.transmits.last().expect("an answer");
+        let text = String::from_utf8(last.bytes.clone()).unwrap();
+        assert!(text.starts_with("SIP/2.0 416 "), "{text}");
+    }
+
+    #[test]
+    fn a_huge_header_is_answered_400() {
+        let big = format!("X-Big: {}\r\n", "a".repeat(60_000));
+        let (status, _) = answer(&request("sip:bob@natter.test", &big));
+        assert_eq!(
+            status,
+            "SIP/2.0 400 Bad Request (header line too long (limit 8192 bytes))"
+        );
+    }
+
+    #[test]
+    fn three_thousand_headers_are_answered_400() {
+        let many = "X-H: v\r\n".repeat(3_000);
+        let (status, _) = answer(&request("sip:bob@natter.test", &many));
+        assert_eq!(
+            status,
+            "SIP/2.0 400 Bad Request (too many headers (limit 256))"
+        );
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_answered_413() {
+        let mut msg = request("sip:bob@natter.test", "Content-Type: text/plain\r\n");
+        let text = String::from_utf8(msg).unwrap().replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!("Content-Length: 40000\r\n\r\n{}", "b".repeat(40_000)),
+        );
+        msg = text.into_bytes();
+        let (status, _) = answer(&msg);
+        assert_eq!(
+            status,
+            "SIP/2.0 413 Request Entity Too Large (body too large (limit 32768 bytes))"
+        );
+    }
+
+    #[test]
+    fn unanswerable_input_is_still_logged() {
+        let mut s = server(false, Instant::now());
+        let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let out = s.handle(Instant::now(), Transport::Udp, src, b"HELLO\r\n\r\n");
+        assert!(out.transmits.is_empty());
+        assert_eq!(out.refused.len(), 1, "{out:?}");
+    }
+}

@@ -9,9 +9,19 @@ pub enum ParseError {
     /// Input ended before the header section was complete.
     #[error("incomplete message")]
     Incomplete,
-    /// The message or a part of it exceeds a configured limit.
+    /// The message or a part of it exceeds a configured limit (`513`).
     #[error("message too large: {0}")]
     TooLarge(&'static str),
+    /// More header fields than [`crate::Limits::max_headers`] (`400`).
+    #[error("too many headers (limit {0})")]
+    TooManyHeaders(usize),
+    /// A header line (with its continuations) longer than
+    /// [`crate::Limits::max_header_line`] (`400`).
+    #[error("header line too long (limit {0} bytes)")]
+    HeaderTooLong(usize),
+    /// Content-Length larger than [`crate::Limits::max_body`] (`413`).
+    #[error("body too large (limit {0} bytes)")]
+    BodyTooLarge(usize),
     /// The start line is malformed.
     #[error("bad start line: {0}")]
     StartLine(&'static str),
@@ -51,9 +61,28 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    /// Reason phrase for a `400` response, e.g. `Bad Request (bad Via header)`.
+    /// The final response a server answers this error with (RFC 3261 §21.4):
+    /// `513 Message Too Large` for a message beyond the size limit, `413
+    /// Request Entity Too Large` for a body beyond its limit, `400` otherwise
+    /// (too many or too long header fields included: the message as a whole
+    /// may be small, it is its header section that is refused).
+    pub fn status_code(&self) -> u16 {
+        match self {
+            ParseError::TooLarge(_) => 513,
+            ParseError::BodyTooLarge(_) => 413,
+            _ => 400,
+        }
+    }
+
+    /// Reason phrase for the [`ParseError::status_code`] response that says
+    /// what was wrong, e.g. `Bad Request (bad Via header)`.
     pub fn reason_phrase(&self) -> String {
-        format!("Bad Request ({self})")
+        let base = match self.status_code() {
+            513 => "Message Too Large",
+            413 => "Request Entity Too Large",
+            _ => "Bad Request",
+        };
+        format!("{base} ({self})")
     }
 
     /// Attach header context to a lower-level syntax error.

@@ -42,6 +42,20 @@ impl StreamFramer {
         self.buf.len()
     }
 
+    /// The header section of the message being framed, once its end has
+    /// arrived (also after a framing error): enough to answer a request that
+    /// is refused for its size before the connection is closed.
+    pub fn head(&self) -> Option<&[u8]> {
+        let start = self
+            .buf
+            .iter()
+            .take_while(|&&c| c == b'\r' || c == b'\n')
+            .count();
+        let rest = self.buf.get(start..)?;
+        let (body_start, _) = find_header_end(rest)?;
+        rest.get(..body_start)
+    }
+
     /// Feed received bytes.
     pub fn push(&mut self, data: &[u8]) -> Result<(), ParseError> {
         if self.failed {
@@ -95,6 +109,10 @@ impl StreamFramer {
                 return Err(e);
             }
         };
+        if len > self.limits.max_body {
+            self.failed = true;
+            return Err(ParseError::BodyTooLarge(self.limits.max_body));
+        }
         let total = body_start.saturating_add(len);
         if total > self.limits.max_message {
             self.failed = true;
@@ -169,6 +187,7 @@ mod tests {
         let mut f = StreamFramer::new(Limits {
             max_message: 40,
             max_headers: 10,
+            ..Limits::default()
         });
         f.push(MSG).unwrap();
         assert!(f.next_frame().is_err());
@@ -180,8 +199,22 @@ mod tests {
         let mut f = StreamFramer::new(Limits {
             max_message: 100,
             max_headers: 10,
+            ..Limits::default()
         });
         assert!(f.push(&[b'a'; 150]).is_ok());
         assert!(f.next_frame().is_err(), "no header end within the limit");
+    }
+
+    #[test]
+    fn body_over_its_limit_is_413_and_head_stays_readable() {
+        let mut f = StreamFramer::new(Limits {
+            max_body: 2,
+            ..Limits::default()
+        });
+        f.push(MSG).unwrap();
+        let e = f.next_frame().unwrap_err();
+        assert_eq!(e, ParseError::BodyTooLarge(2));
+        assert_eq!(e.status_code(), 413);
+        assert_eq!(f.head(), Some(&MSG[..MSG.len() - 3]));
     }
 }

@@ -13,13 +13,24 @@ use crate::method::Method;
 use crate::syntax::{is_token, is_ws, trim_ws};
 use crate::uri::{Scheme, Uri};
 
-/// Size limits applied while parsing.
+/// Size limits applied while parsing. Beyond them a server answers (see
+/// [`ParseError::status_code`]): `513` for a message over `max_message`,
+/// `413` for a body over `max_body`, `400` for more than `max_headers`
+/// fields or a field longer than `max_header_line`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest message (headers + body) accepted.
+    /// Largest message (headers + body) accepted: 65 535 bytes by default,
+    /// the largest UDP payload.
     pub max_message: usize,
-    /// Most header fields accepted.
+    /// Most header fields accepted: 256 by default (a real request has a
+    /// few dozen; Via/Route chains of a long proxy path stay far below).
     pub max_headers: usize,
+    /// Longest header field, name and folded value together: 8 192 bytes by
+    /// default (a long Route set or an Identity header is ~2 KB).
+    pub max_header_line: usize,
+    /// Largest body (Content-Length): 32 768 bytes by default (SDP offers
+    /// with many candidates are a few KB).
+    pub max_body: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +38,8 @@ impl Default for Limits {
         Limits {
             max_message: 65_535,
             max_headers: 256,
+            max_header_line: 8_192,
+            max_body: 32_768,
         }
     }
 }
@@ -124,6 +137,51 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
     })
 }
 
+/// A request line split into its three parts without checking the URI; any
+/// other line goes through the strict parser.
+fn parse_start_line_lenient(line: &str) -> Result<StartLine<'_>, ParseError> {
+    let mut parts = line.split(' ');
+    if let (Some(m), Some(u), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    {
+        if let (Ok(method), true) = (Method::parse(m), v.eq_ignore_ascii_case("SIP/2.0")) {
+            return Ok(StartLine::Request {
+                method,
+                uri: Cow::Borrowed(u),
+            });
+        }
+    }
+    parse_start_line(line)
+}
+
+/// The well-formed fields of a header block within the default limits,
+/// skipping the rest (for answering a message that failed to parse).
+fn parse_headers_lenient(block: &str) -> Vec<Header<'_>> {
+    let limits = Limits::default();
+    let mut headers = Vec::new();
+    for raw in block.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if headers.len() >= limits.max_headers {
+            break;
+        }
+        if line.len() > limits.max_header_line || line.starts_with(is_ws) {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim_end_matches(is_ws);
+        if is_token(name) {
+            headers.push(Header {
+                kind: HeaderName::from_wire(name),
+                name: Cow::Borrowed(name),
+                value: Cow::Borrowed(trim_ws(value)),
+            });
+        }
+    }
+    headers
+}
+
 /// Split the header block into fields, unfolding continuation lines.
 fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>, ParseError> {
     let mut headers: Vec<Header<'a>> = Vec::new();
@@ -132,10 +190,16 @@ fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>,
         if line.contains('\r') {
             return Err(ParseError::HeaderLine);
         }
+        if line.len() > limits.max_header_line {
+            return Err(ParseError::HeaderTooLong(limits.max_header_line));
+        }
         if line.starts_with(is_ws) {
             // Continuation: fold into the previous field with a single SP.
             let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
             let piece = trim_ws(line);
+            if last.name.len() + last.value.len() + piece.len() + 1 > limits.max_header_line {
+                return Err(ParseError::HeaderTooLong(limits.max_header_line));
+            }
             if !piece.is_empty() {
                 let v = last.value.to_mut();
                 if !v.is_empty() {
@@ -146,7 +210,7 @@ fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>,
             continue;
         }
         if headers.len() >= limits.max_headers {
-            return Err(ParseError::TooLarge("too many headers"));
+            return Err(ParseError::TooManyHeaders(limits.max_headers));
         }
         let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
         let name = name.trim_end_matches(is_ws);
@@ -231,6 +295,9 @@ impl<'a> Message<'a> {
             body: Cow::Borrowed(&[]),
         };
         let declared = msg.content_length()?;
+        if declared.is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limits.max_body)) {
+            return Err(ParseError::BodyTooLarge(limits.max_body));
+        }
         let body = match (declared, framing) {
             (Some(n), _) => {
                 let n = usize::try_from(n).map_err(|_| ParseError::ContentLength)?;
@@ -250,7 +317,10 @@ impl<'a> Message<'a> {
 
     /// Parse without the mandatory-header validation: only framing, start line
     /// and header splitting. Useful to answer `400` with the right Via/Call-ID
-    /// when [`Message::parse`] fails.
+    /// when [`Message::parse`] fails, so the Request-URI is not checked (a
+    /// request refused for its URI still gets its answer), and header fields
+    /// beyond the default limits are skipped rather than refused (the answer
+    /// to a request refused for its size needs only the first few fields).
     pub fn parse_lenient(input: &'a [u8]) -> Result<Message<'a>, ParseError> {
         let input = skip_leading_crlf(input);
         let (body_start, head_end) = find_header_end(input).ok_or(ParseError::Incomplete)?;
@@ -261,11 +331,11 @@ impl<'a> Message<'a> {
             Some((s, h)) => (s.strip_suffix('\r').unwrap_or(s), h),
             None => (head, ""),
         };
-        let start = parse_start_line(start_line)?;
+        let start = parse_start_line_lenient(start_line)?;
         let headers = if header_block.is_empty() {
             Vec::new()
         } else {
-            parse_headers(header_block, &Limits::default())?
+            parse_headers_lenient(header_block)
         };
         Ok(Message {
             start,
@@ -332,5 +402,79 @@ v=0\r\n";
         assert_eq!(parse_start_line("SIP/3.0 200 OK"), Err(ParseError::Version));
         assert!(parse_start_line("INVITE  sip:a@b SIP/2.0").is_err());
         assert!(parse_start_line("INVITE sip:a@b SIP/2.0 ").is_err());
+    }
+
+    fn with_extra(extra: &str) -> Vec<u8> {
+        let text = std::str::from_utf8(INVITE).unwrap();
+        text.replacen(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\n{extra}"),
+            1,
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn one_huge_header_is_refused_with_400() {
+        let msg = with_extra(&format!("X-Big: {}\r\n", "a".repeat(60_000)));
+        let e = Message::parse(&msg).unwrap_err();
+        assert_eq!(e, ParseError::HeaderTooLong(8_192));
+        assert_eq!(e.status_code(), 400);
+        assert_eq!(
+            e.reason_phrase(),
+            "Bad Request (header line too long (limit 8192 bytes))"
+        );
+        // Folding does not get around the limit.
+        let folded = with_extra(&format!("X-Big: a\r\n{}", " bbbbbbbbbb\r\n".repeat(1_000)));
+        assert_eq!(
+            Message::parse(&folded),
+            Err(ParseError::HeaderTooLong(8_192))
+        );
+        // The answer can still be built from the lenient parse.
+        let m = Message::parse_lenient(&msg).unwrap();
+        assert!(m.top_via().is_ok() && m.call_id().is_ok());
+    }
+
+    #[test]
+    fn three_thousand_headers_are_refused_with_400() {
+        let msg = with_extra(&"X-H: v\r\n".repeat(3_000));
+        let e = Message::parse(&msg).unwrap_err();
+        assert_eq!(e, ParseError::TooManyHeaders(256));
+        assert_eq!(e.status_code(), 400);
+        assert!(Message::parse_lenient(&msg).unwrap().top_via().is_ok());
+    }
+
+    #[test]
+    fn sizes_map_to_413_and_513() {
+        let small = Limits {
+            max_body: 3,
+            ..Limits::default()
+        };
+        let e = Message::parse_with(INVITE, Framing::Datagram, &small).unwrap_err();
+        assert_eq!(e, ParseError::BodyTooLarge(3));
+        assert_eq!(
+            e.reason_phrase(),
+            "Request Entity Too Large (body too large (limit 3 bytes))"
+        );
+        let tiny = Limits {
+            max_message: 100,
+            ..Limits::default()
+        };
+        let e = Message::parse_with(INVITE, Framing::Datagram, &tiny).unwrap_err();
+        assert_eq!(e.status_code(), 513);
+        assert!(e.reason_phrase().starts_with("Message Too Large ("));
+    }
+
+    #[test]
+    fn lenient_parse_keeps_a_request_uri_with_headers() {
+        for uri in ["sip:bob@x?subject=hi", "sip:bob@x%3Fa=b"] {
+            let text = std::str::from_utf8(INVITE)
+                .unwrap()
+                .replacen("sip:bob@example.com", uri, 1);
+            assert!(Message::parse(text.as_bytes()).is_err(), "{uri}");
+            let m = Message::parse_lenient(text.as_bytes()).unwrap();
+            assert_eq!(m.request_uri_str(), Some(uri));
+            assert_eq!(m.method(), Some(&Method::Invite));
+        }
     }
 }
