@@ -61,7 +61,16 @@ pub struct SipServeConfig {
     /// Core configuration. Its `listeners` are filled in from the bound
     /// sockets (so port 0 works); everything else is used as given.
     pub server: ServerConfig,
+    /// How long a stream connection may hold the start of a message that
+    /// never completes (e.g. a Content-Length beyond what arrives) before it
+    /// is closed: [`INCOMPLETE_MESSAGE_TIMEOUT`] by default. Without it a
+    /// peer could pin a connection and its buffer forever.
+    pub incomplete_message_timeout: Duration,
 }
+
+/// Default for [`SipServeConfig::incomplete_message_timeout`]: 30 s, far
+/// longer than any real peer needs to send one message (64*T1).
+pub const INCOMPLETE_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for SipServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +82,10 @@ impl std::fmt::Debug for SipServeConfig {
             .field("wss_listen", &self.wss_listen)
             .field("tls", &self.tls.is_some())
             .field("server", &self.server)
+            .field(
+                "incomplete_message_timeout",
+                &self.incomplete_message_timeout,
+            )
             .finish()
     }
 }
@@ -88,6 +101,7 @@ impl SipServeConfig {
             wss_listen: Vec::new(),
             tls: None,
             server: ServerConfig::new(domain, (Transport::Udp, addr)),
+            incomplete_message_timeout: INCOMPLETE_MESSAGE_TIMEOUT,
         }
     }
 }
@@ -160,6 +174,7 @@ struct Shared {
     deadline: Mutex<Option<Instant>>,
     wake: Notify,
     limits: Limits,
+    incomplete_timeout: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,6 +187,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     /// Send the core's output and move the timer if needed.
     fn dispatch(self: &Arc<Self>, out: Output) {
+        for line in &out.refused {
+            tracing::info!("{line}");
+        }
         for t in out.transmits {
             self.transmit(t);
         }
@@ -261,6 +279,24 @@ impl Shared {
         }
     }
 
+    /// A stream message the framer refused (too large, no Content-Length):
+    /// answered from its header section when that arrived, and logged.
+    fn refuse_stream(
+        self: &Arc<Self>,
+        transport: Transport,
+        peer: SocketAddr,
+        head: Option<&[u8]>,
+        err: &natter_sip::ParseError,
+    ) {
+        let from = Peer {
+            transport,
+            addr: peer,
+        };
+        let out = lock(&self.core).refuse(from, head, err);
+        self.dispatch(out);
+        tracing::info!("closing {transport} connection from {peer}: {err}");
+    }
+
     fn handle(self: &Arc<Self>, transport: Transport, src: SocketAddr, bytes: &[u8]) {
         let out = lock(&self.core).handle(Instant::now(), transport, src, bytes);
         self.dispatch(out);
@@ -293,13 +329,29 @@ where
     tokio::spawn(async move {
         let mut framer = StreamFramer::new(shared2.limits);
         let mut buf = vec![0u8; 16 * 1024];
+        // When the oldest incomplete message must be complete.
+        let mut complete_by: Option<tokio::time::Instant> = None;
         'outer: loop {
-            // Idle connections are closed; keep-alives (RFC 5626) count as traffic.
-            let n = match tokio::time::timeout(STREAM_IDLE, rd.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            // Idle connections are closed; keep-alives (RFC 5626) count as
+            // traffic, but a message that never completes does not.
+            let idle = tokio::time::Instant::now() + STREAM_IDLE;
+            let until = complete_by.map_or(idle, |c| c.min(idle));
+            let n = match tokio::time::timeout_at(until, rd.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Err(_) => {
+                    if complete_by.is_some_and(|c| c <= tokio::time::Instant::now()) {
+                        tracing::info!(
+                            "closing {transport} connection from {peer}: message incomplete after {:?} ({} bytes buffered)",
+                            shared2.incomplete_timeout,
+                            framer.buffered()
+                        );
+                    }
+                    break;
+                }
                 Ok(Ok(n)) => n,
             };
-            if framer.push(buf.get(..n).unwrap_or(&[])).is_err() {
+            if let Err(e) = framer.push(buf.get(..n).unwrap_or(&[])) {
+                shared2.refuse_stream(transport, peer, framer.head(), &e);
                 break;
             }
             loop {
@@ -316,12 +368,19 @@ where
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        tracing::debug!("closing {transport} connection from {peer}: {e}");
+                        shared2.refuse_stream(transport, peer, framer.head(), &e);
                         break 'outer;
                     }
                 }
             }
+            complete_by = match (framer.buffered(), complete_by) {
+                (0, _) => None,
+                (_, Some(c)) => Some(c),
+                (_, None) => Some(tokio::time::Instant::now() + shared2.incomplete_timeout),
+            };
         }
+        // Let the writer send a refusal before the connection goes.
+        drop(writer_tx);
         shared2.connection_closed(transport, peer);
     });
     tx
@@ -521,6 +580,7 @@ pub async fn bind_with_stats(
         deadline: Mutex::new(None),
         wake: Notify::new(),
         limits,
+        incomplete_timeout: config.incomplete_message_timeout,
     });
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };

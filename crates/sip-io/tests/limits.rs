@@ -1,0 +1,108 @@
+//! Stream connections under the limits of issue 10: a message that never
+//! completes does not pin its connection, and a message over a size limit
+//! is answered before the connection closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_sip_io::{bind, SipServeConfig, INCOMPLETE_MESSAGE_TIMEOUT};
+use natter_sip_server::{MemoryBindings, StaticCredentials, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const HEAD: &str = "MESSAGE sip:bob@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKlim1\r\nMax-Forwards: 70\r\n\
+From: <sip:alice@natter.test>;tag=l1\r\nTo: <sip:bob@natter.test>\r\n\
+Call-ID: lim1@test\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n";
+
+async fn server(timeout: Duration) -> (SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.server.auth = false;
+    cfg.incomplete_message_timeout = timeout;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, fut) = bind(
+        cfg,
+        Arc::new(StaticCredentials::new()),
+        Arc::new(MemoryBindings::new()),
+        rx,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(fut);
+    (bound.of(Transport::Tcp)[0], tx)
+}
+
+/// Everything the server sends until it closes, or `None` if it is still
+/// open after `wait`.
+async fn read_to_close(s: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(wait, s.read_to_end(&mut got)).await;
+    match r {
+        Ok(Ok(_)) => Some(String::from_utf8_lossy(&got).into_owned()),
+        Ok(Err(_)) => Some(String::from_utf8_lossy(&got).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn default_timeout_is_thirty_seconds() {
+    assert_eq!(INCOMPLETE_MESSAGE_TIMEOUT, Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn incomplete_message_closes_the_connection_after_the_timeout() {
+    let (addr, _stop) = server(Duration::from_millis(300)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    // Promises 100 body bytes, sends 3, then keeps the connection open.
+    c.write_all(format!("{HEAD}Content-Length: 100\r\n\r\nabc").as_bytes())
+        .await
+        .unwrap();
+    let got = read_to_close(&mut c, Duration::from_secs(5)).await;
+    assert_eq!(got.as_deref(), Some(""), "closed, nothing sent");
+}
+
+#[tokio::test]
+async fn trickling_bytes_do_not_extend_the_timeout() {
+    let (addr, _stop) = server(Duration::from_millis(400)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(format!("{HEAD}Content-Length: 100\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if c.write_all(b"x").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut b = [0u8; 64];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), c.read(&mut b)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "closed while bytes kept trickling");
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_answered_413_then_closed() {
+    let (addr, _stop) = server(Duration::from_secs(30)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(format!("{HEAD}Content-Length: 40000\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let got = read_to_close(&mut c, Duration::from_secs(5))
+        .await
+        .expect("closed");
+    assert!(
+        got.starts_with(
+            "SIP/2.0 413 Request Entity Too Large (body too large (limit 32768 bytes))\r\n"
+        ),
+        "{got}"
+    );
+    assert!(got.contains("Call-ID: lim1@test\r\n"), "{got}");
+}
