@@ -9,6 +9,16 @@ pub enum Error {
     /// Input is not UTF-8.
     #[error("SDP is not valid UTF-8")]
     NotUtf8,
+    /// A line holds a NUL or a CR other than its line ending: RFC 8866's
+    /// byte-string (and every other field rule) excludes NUL, CR and LF, and a
+    /// stray CR would not survive being written back.
+    #[error("line {line}: control character {byte:#04x} not allowed")]
+    ControlCharacter {
+        /// 1-based line number.
+        line: usize,
+        /// The offending byte.
+        byte: u8,
+    },
     /// A line is not of the form `<type>=<value>`.
     #[error("line {line}: not of the form <type>=<value>")]
     MalformedLine {

@@ -50,6 +50,12 @@ impl SessionDescription {
             if line.is_empty() {
                 continue;
             }
+            if let Some(&byte) = line.as_bytes().iter().find(|&&b| b == 0 || b == b'\r') {
+                return Err(Error::ControlCharacter {
+                    line: line_no,
+                    byte,
+                });
+            }
             let mut chars = line.chars();
             let kind = chars.next().ok_or(Error::MalformedLine { line: line_no })?;
             if chars.next() != Some('=') {

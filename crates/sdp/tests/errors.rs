@@ -144,3 +144,48 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// RFC 8866 §9: byte-string and every other field exclude NUL, CR and LF. The
+/// parser refuses them with a typed error instead of accepting text the
+/// writer cannot give back (found by `cargo fuzz run sdp_parse`).
+#[test]
+fn nul_and_stray_cr_are_refused() {
+    const LF: &str = "v=0\no=- 1 2 IN IP4 127.0.0.1\ns=-\nt=0 0\n";
+    // A lone CR inside an LF-ended line.
+    assert_eq!(
+        SessionDescription::parse(&format!("{LF}p=+1 555\r0100\n")),
+        Err(Error::ControlCharacter {
+            line: 5,
+            byte: b'\r'
+        })
+    );
+    // A CR before the CRLF ending of a p= line in an LF document.
+    assert_eq!(
+        SessionDescription::parse(&format!("{LF}p=x\r\r\n")),
+        Err(Error::ControlCharacter {
+            line: 5,
+            byte: b'\r'
+        })
+    );
+    // NUL in a session name, a media title and an attribute value.
+    for (text, line) in [
+        (
+            "v=0\r\no=- 1 2 IN IP4 a\r\ns=a\0b\r\nt=0 0\r\n".to_owned(),
+            3,
+        ),
+        (format!("{OK}i=x\0\r\n"), 6),
+        (format!("{OK}a=tool:\0\r\n"), 6),
+    ] {
+        assert_eq!(
+            SessionDescription::parse(&text),
+            Err(Error::ControlCharacter { line, byte: 0 }),
+            "{text:?}"
+        );
+    }
+    // A trailing CR is the line ending, not content: still accepted.
+    assert!(SessionDescription::parse(&format!("{LF}p=x\r\n")).is_ok());
+    // Other control characters are bytes the grammar allows, and round-trip.
+    let tab = format!("{OK}i=a\tb\x01c\r\n");
+    let sd = SessionDescription::parse(&tab).unwrap();
+    assert_eq!(sd.to_string(), tab);
+}
