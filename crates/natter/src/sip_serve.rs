@@ -77,10 +77,18 @@ struct Dirty {
     /// Latest state per (aor, contact): `Some` to write, `None` to delete.
     ops: HashMap<(String, String), Option<Binding>>,
     stop: bool,
+    /// Changes made so far (counts `mark` calls).
+    queued: u64,
+    /// Changes written and committed: `queued` as it was when the writer took its last
+    /// batch. `sync` waits for this to catch up.
+    committed: u64,
 }
 
 /// The location service: an in-memory table (every lookup is served from memory) written
-/// behind to the SQLite store by a background thread, and reloaded from it at start.
+/// to the SQLite store by a background thread, and reloaded from it at start. The SIP driver
+/// calls [`BindingStore::sync`] before it sends the answers to each batch of messages, so a
+/// `200 OK` leaves only once its binding is committed (group commit: one transaction per
+/// batch, not per REGISTER), and a crash (kill -9) loses no acknowledged binding.
 pub struct StoreBindings {
     mem: MemoryBindings,
     store: Arc<Store>,
@@ -91,6 +99,8 @@ pub struct StoreBindings {
     batch: Mutex<Option<rusqlite::Connection>>,
     dirty: Mutex<Dirty>,
     wake: Condvar,
+    /// Signalled after each commit, for `sync`.
+    committed: Condvar,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -236,6 +246,7 @@ impl StoreBindings {
             batch: Mutex::new(batch),
             dirty: Mutex::new(Dirty::default()),
             wake: Condvar::new(),
+            committed: Condvar::new(),
             writer: Mutex::new(None),
         });
         let w = me.clone();
@@ -261,11 +272,17 @@ impl StoreBindings {
                 }
                 let stop = d.stop;
                 (
-                    (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops)),
+                    (
+                        std::mem::take(&mut d.cleared),
+                        std::mem::take(&mut d.ops),
+                        d.queued,
+                    ),
                     stop,
                 )
             };
-            self.apply(batch);
+            let (cleared, ops, upto) = batch;
+            self.apply((cleared, ops));
+            self.committed_up_to(upto);
             if last_trim.elapsed() >= TRIM_EVERY {
                 last_trim = Instant::now();
                 release_free_memory();
@@ -315,6 +332,30 @@ impl StoreBindings {
         }
     }
 
+    /// Records that every change up to `upto` is committed and wakes `sync` callers.
+    fn committed_up_to(&self, upto: u64) {
+        let mut d = lock(&self.dirty);
+        d.committed = d.committed.max(upto);
+        drop(d);
+        self.committed.notify_all();
+    }
+
+    /// Blocks until every change made so far is committed to SQLite.
+    fn wait_committed(&self) {
+        let mut d = lock(&self.dirty);
+        let target = d.queued;
+        if d.committed >= target {
+            return;
+        }
+        self.wake.notify_one();
+        while d.committed < target && !d.stop {
+            d = match self.committed.wait_timeout(d, FLUSH_EVERY) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
     /// Writes everything pending and stops the writer (at shutdown).
     pub fn flush_and_stop(&self) {
         lock(&self.dirty).stop = true;
@@ -333,6 +374,7 @@ impl StoreBindings {
     fn mark(&self, f: impl FnOnce(&mut Dirty)) {
         let mut d = lock(&self.dirty);
         f(&mut d);
+        d.queued += 1;
         if d.stop {
             // The writer is gone: write through.
             let batch = (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops));
@@ -423,6 +465,10 @@ impl BindingStore for StoreBindings {
 
     fn len(&self) -> usize {
         self.mem.len()
+    }
+
+    fn sync(&self) {
+        self.wait_committed();
     }
 }
 
@@ -836,6 +882,53 @@ mod tests {
         phone.send_to(ok.as_bytes(), server).unwrap();
         let ex = sender.join().unwrap().unwrap();
         assert_eq!(ex.code, 200, "{:?}", ex.log);
+        h.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 10: a kill -9 under REGISTER load lost acknowledged bindings (they waited up to
+    /// 200 ms in the write-behind queue). Every binding a 200 OK acknowledged must already be
+    /// committed when the 200 arrives: read through a fresh connection (what a restart after
+    /// a crash at that instant would load) right after each 200, without any flush.
+    #[test]
+    fn every_acknowledged_binding_is_committed_before_its_200() {
+        let dir = std::env::temp_dir().join(format!("natter-sip-crash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("natter.sqlite3");
+        let (h, _store) = serve(&db);
+        let rt = rt();
+        let mut acked = Vec::new();
+        for i in 0..20 {
+            let contact = format!("sip:alice@127.0.0.1:{}", 40_000 + i);
+            let ex = rt
+                .block_on(client::register(
+                    &client(h.udp[0], Some(contact.clone())),
+                    600,
+                ))
+                .unwrap();
+            assert_eq!(ex.code, 200, "{:?}", ex.log);
+            acked.push(contact);
+            // A second process opening the same file: nothing flushed, nothing shut down.
+            let after_crash = Store::open(&db).unwrap();
+            let rows: HashSet<String> = after_crash
+                .live_bindings(unix_now())
+                .unwrap()
+                .into_iter()
+                .map(|r| r.contact)
+                .collect();
+            for c in &acked {
+                assert!(
+                    rows.contains(c),
+                    "binding {c} acknowledged but not committed"
+                );
+            }
+        }
+        // And a restart's location service loads them all.
+        let restarted = StoreBindings::open(Arc::new(Store::open(&db).unwrap()), None).unwrap();
+        let now = Instant::now();
+        assert_eq!(restarted.lookup("sip:alice@natter", now).len(), 20);
+        restarted.flush_and_stop();
         h.shutdown();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -175,6 +175,8 @@ struct Shared {
     wake: Notify,
     limits: Limits,
     incomplete_timeout: Duration,
+    /// The core's location service, made durable before answers go out.
+    bindings: Arc<dyn BindingStore>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -299,7 +301,20 @@ impl Shared {
 
     fn handle(self: &Arc<Self>, transport: Transport, src: SocketAddr, bytes: &[u8]) {
         let out = lock(&self.core).handle(Instant::now(), transport, src, bytes);
-        self.dispatch(out);
+        self.answer(vec![out]);
+    }
+
+    /// Send outputs once the binding changes behind them are durable: a
+    /// REGISTER is only acknowledged for a binding that survives a crash.
+    /// Callers pass every output of a batch of messages, so one commit
+    /// covers them all.
+    fn answer(self: &Arc<Self>, outs: Vec<Output>) {
+        if outs.iter().any(|o| !o.transmits.is_empty()) {
+            self.bindings.sync();
+        }
+        for out in outs {
+            self.dispatch(out);
+        }
     }
 }
 
@@ -403,6 +418,10 @@ fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
 const UDP_BUFFER: usize = 8 << 20;
 /// Stream connections silent this long are closed.
 const STREAM_IDLE: Duration = Duration::from_secs(600);
+/// Most datagrams handled before their answers go out after one store
+/// commit: large enough to amortise the commit under a REGISTER storm,
+/// small enough to keep answers prompt.
+const UDP_BATCH: usize = 64;
 /// Accepted stream connections beyond this are refused (memory bound).
 const MAX_STREAMS: usize = 10_000;
 
@@ -572,7 +591,7 @@ pub async fn bind_with_stats(
     let mut server_cfg = config.server.clone();
     server_cfg.listeners = listeners.clone();
     let limits = server_cfg.limits;
-    let core = SipServer::new(server_cfg, creds, bindings, Instant::now());
+    let core = SipServer::new(server_cfg, creds, bindings.clone(), Instant::now());
     let shared = Arc::new(Shared {
         core: Mutex::new(core),
         udp,
@@ -581,6 +600,7 @@ pub async fn bind_with_stats(
         wake: Notify::new(),
         limits,
         incomplete_timeout: config.incomplete_message_timeout,
+        bindings,
     });
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };
@@ -635,9 +655,18 @@ async fn run(
         let shared = shared.clone();
         tasks.spawn(async move {
             let mut buf = vec![0u8; 65_535];
+            let mut outs = Vec::new();
             loop {
-                let (n, src) = sock.recv_from(&mut buf).await?;
-                if let Some(dgram) = buf.get(..n) {
+                sock.readable().await?;
+                // Take what is queued (up to UDP_BATCH datagrams), then answer
+                // them all after one store commit (group commit).
+                for _ in 0..UDP_BATCH {
+                    let (n, src) = match sock.try_recv_from(&mut buf) {
+                        Ok(v) => v,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let Some(dgram) = buf.get(..n) else { continue };
                     // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
                     // CRLFs) are answered here without taking the core lock.
                     match keepalive::classify(Transport::Udp, src, dgram) {
@@ -647,9 +676,15 @@ async fn run(
                             }
                         }
                         Some(KeepAlive::Ignore) => {}
-                        None => shared.handle(Transport::Udp, src, dgram),
+                        None => outs.push(lock(&shared.core).handle(
+                            Instant::now(),
+                            Transport::Udp,
+                            src,
+                            dgram,
+                        )),
                     }
                 }
+                shared.answer(std::mem::take(&mut outs));
             }
             #[allow(unreachable_code)]
             Ok::<(), Error>(())
@@ -712,7 +747,7 @@ async fn run(
                     _ = tokio::time::sleep_until(tokio::time::Instant::from_std(sleep_until)) => {
                         *lock(&shared.deadline) = None;
                         let out = lock(&shared.core).on_timer(Instant::now());
-                        shared.dispatch(out);
+                        shared.answer(vec![out]);
                     }
                     _ = shared.wake.notified() => {}
                 }

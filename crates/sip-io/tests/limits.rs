@@ -106,3 +106,72 @@ async fn body_over_the_limit_is_answered_413_then_closed() {
     );
     assert!(got.contains("Call-ID: lim1@test\r\n"), "{got}");
 }
+
+/// A location service that counts changes not yet made durable.
+#[derive(Default)]
+struct Durable {
+    mem: MemoryBindings,
+    unsynced: std::sync::atomic::AtomicUsize,
+}
+
+impl natter_sip_server::BindingStore for Durable {
+    fn lookup(&self, aor: &str, now: std::time::Instant) -> Vec<natter_sip_server::Binding> {
+        self.mem.lookup(aor, now)
+    }
+    fn upsert(&self, b: natter_sip_server::Binding) {
+        self.unsynced
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.mem.upsert(b);
+    }
+    fn remove(&self, aor: &str, contact: &str) {
+        self.mem.remove(aor, contact);
+    }
+    fn remove_all(&self, aor: &str) {
+        self.mem.remove_all(aor);
+    }
+    fn purge_expired(&self, now: std::time::Instant) -> usize {
+        self.mem.purge_expired(now)
+    }
+    fn len(&self) -> usize {
+        self.mem.len()
+    }
+    fn sync(&self) {
+        self.unsynced.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Issue 10 item 4: the driver makes bindings durable before it sends the 200 OK.
+#[tokio::test]
+async fn register_is_answered_only_after_sync() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.server.auth = false;
+    let store = Arc::new(Durable::default());
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, fut) = bind(cfg, Arc::new(StaticCredentials::new()), store.clone(), rx)
+        .await
+        .unwrap();
+    tokio::spawn(fut);
+    let server = bound.of(Transport::Udp)[0];
+    let sock = tokio::net::UdpSocket::bind(any).await.unwrap();
+    for i in 0..10 {
+        let me = sock.local_addr().unwrap();
+        let reg = format!(
+            "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKsync{i}\r\nMax-Forwards: 70\r\n\
+From: <sip:u{i}@natter.test>;tag=s{i}\r\nTo: <sip:u{i}@natter.test>\r\nCall-ID: sync{i}@test\r\nCSeq: 1 REGISTER\r\n\
+Contact: <sip:u{i}@{me}>\r\nContent-Length: 0\r\n\r\n"
+        );
+        sock.send_to(reg.as_bytes(), server).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(buf[..n].starts_with(b"SIP/2.0 200 "));
+        assert_eq!(
+            store.unsynced.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "200 OK sent before the binding was made durable"
+        );
+    }
+}

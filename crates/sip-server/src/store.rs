@@ -118,6 +118,12 @@ pub trait BindingStore: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Make every change made so far durable, blocking until it is. Drivers
+    /// call it before sending the answers to a batch of messages, so no
+    /// `200 OK` to a REGISTER goes out for a binding a crash could still
+    /// lose; one call covers every change since the last (group commit).
+    /// Memory-only stores have nothing to do.
+    fn sync(&self) {}
 }
 
 /// In-memory location service.
