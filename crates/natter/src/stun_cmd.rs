@@ -120,7 +120,7 @@ pub async fn probe(a: ProbeArgs) -> Result<(), Box<dyn std::error::Error>> {
             let _ = sock.send_to(t.payload, t.destination).await;
         }
         if let Some(r) = p.result() {
-            for line in report(local, &r) {
+            for line in report(local, r) {
                 println!("{line}");
             }
             return if r.nat_type == NatType::UdpBlocked {

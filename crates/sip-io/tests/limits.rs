@@ -1,6 +1,7 @@
 //! Stream connections under the limits of issue 10: a message that never
 //! completes does not pin its connection, and a message over a size limit
 //! is answered before the connection closes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

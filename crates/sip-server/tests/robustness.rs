@@ -87,6 +87,7 @@ proptest! {
 
 /// Issue 10: a request the server cannot serve always gets a final response
 /// that says why, and a log line; never silence.
+#[allow(clippy::unwrap_used)]
 mod refused {
     use super::*;
 
