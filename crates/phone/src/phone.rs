@@ -185,10 +185,6 @@ fn uri_target(uri: &str) -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, 5060))
 }
 
-fn fmt_addr(a: SocketAddr) -> String {
-    a.to_string()
-}
-
 impl<W: Write> Phone<W> {
     /// Binds the SIP socket and prepares the user agent.
     pub fn new(cfg: PhoneConfig, out: W) -> Result<Self, PhoneError> {
@@ -232,7 +228,7 @@ impl<W: Write> Phone<W> {
             domain,
             display: None,
             password,
-            local: fmt_addr(local),
+            local: local.to_string(),
             transport: cfg.transport.via().into(),
             reliable: sip.reliable(),
             outbound,
