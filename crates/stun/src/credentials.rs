@@ -2,15 +2,24 @@
 //!
 //! # String preparation
 //!
-//! RFC 8489 asks for OpaqueString (RFC 8265) on passwords and realms, and
-//! RFC 5389 asked for SASLprep. Natter currently applies **no** preparation:
-//! the strings are used as given, which is exact for ASCII credentials (the
-//! overwhelming case, and what ICE's random ufrag/pwd are). Callers holding
-//! non-ASCII credentials must normalise them before calling these functions;
-//! the RFC 5769 long-term vector's password `The<U+00AD>M<U+00AA>tr<U+2168>`
-//! becomes `TheMatrIX` that way.
+//! RFC 8489 section 9.2.2 processes the long-term username, realm and password
+//! with the OpaqueString profile of PRECIS (RFC 8265 section 4.2) before
+//! hashing; RFC 5389 used SASLprep instead. [`opaque_string`] implements the
+//! profile: non-ASCII spaces become U+0020, the result is put in NFC, and
+//! code points the FreeformClass disallows (controls, default-ignorables such
+//! as the soft hyphen, old Hangul jamo, noncharacters) are refused, as is the
+//! empty string. Unlike SASLprep there is no NFKC and no "map to nothing", so
+//! RFC 5769's password `The<U+00AD>M<U+00AA>tr<U+2168>` is *refused* (the soft
+//! hyphen is disallowed) rather than turned into `TheMatrIX`; RFC 8489
+//! Appendix B.1 repeats the SASLprep result, which OpaqueString cannot give.
+//!
+//! Not checked (it would need the full Unicode property tables): unassigned
+//! code points, and the CONTEXTJ exception for ZWJ/ZWNJ (both are refused).
+//! The short-term key stays unprepared: ICE credentials are random ASCII.
 
-use md5::{Digest as _, Md5};
+use std::borrow::Cow;
+
+use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::attribute::PasswordAlgorithm;
@@ -21,28 +30,153 @@ pub fn short_term_key(password: &str) -> &[u8] {
     password.as_bytes()
 }
 
-/// The long-term key for MD5 (RFC 8489 section 9.2.2, RFC 5389):
-/// MD5(username ":" realm ":" password).
-pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
-    let mut h = Md5::new();
+/// Why a string cannot be prepared with OpaqueString.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
+pub enum PrepError {
+    /// RFC 8265 section 4.2.2: a zero-length result is refused.
+    #[error("empty string after OpaqueString preparation")]
+    Empty,
+    /// A code point the PRECIS FreeformClass disallows (e.g. a control).
+    #[error("disallowed code point U+{:04X}", u32::from(*.0))]
+    Disallowed(char),
+}
+
+/// Prepares `s` with the PRECIS OpaqueString profile (RFC 8265 section 4.2).
+///
+/// Printable ASCII is returned borrowed without allocating: it is already in
+/// NFC, has no spaces to map and nothing disallowed, which covers almost every
+/// deployed credential.
+pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, PrepError> {
+    if s.is_empty() {
+        return Err(PrepError::Empty);
+    }
+    if s.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        return Ok(Cow::Borrowed(s));
+    }
+    use unicode_normalization::UnicodeNormalization as _;
+    // Additional mapping rule: non-ASCII spaces (general category Zs) to U+0020;
+    // then the normalization rule (NFC); then the FreeformClass check.
+    let out: String = s
+        .chars()
+        .map(|c| if is_non_ascii_space(c) { ' ' } else { c })
+        .nfc()
+        .collect();
+    if let Some(c) = out.chars().find(|&c| is_disallowed(c)) {
+        return Err(PrepError::Disallowed(c));
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// Unicode general category Zs minus U+0020.
+fn is_non_ascii_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+    )
+}
+
+/// Code points the FreeformClass (RFC 8264 section 9) disallows, as far as this
+/// crate can tell without property tables: Controls, PrecisIgnorableProperties
+/// (Default_Ignorable_Code_Point and noncharacters) and OldHangulJamo.
+fn is_disallowed(c: char) -> bool {
+    let cp = u32::from(c);
+    c.is_control()
+        || (cp & 0xFFFE) == 0xFFFE
+        || (0xFDD0..=0xFDEF).contains(&cp)
+        || matches!(
+            cp,
+            0x00AD
+                | 0x034F
+                | 0x061C
+                | 0x115F..=0x1160
+                | 0x17B4..=0x17B5
+                | 0x180B..=0x180F
+                | 0x200B..=0x200F
+                | 0x202A..=0x202E
+                | 0x2060..=0x206F
+                | 0x3164
+                | 0xFE00..=0xFE0F
+                | 0xFEFF
+                | 0xFFA0
+                | 0xFFF0..=0xFFF8
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0000..=0xE0FFF
+        )
+        || matches!(
+            cp,
+            0x1100..=0x11FF | 0xA960..=0xA97C | 0xD7B0..=0xD7C6 | 0xD7CB..=0xD7FB
+        )
+}
+
+/// Feeds `username ":" realm ":" password`, each OpaqueString-prepared, to `h`.
+fn hash_prepared<D: Digest>(
+    mut h: D,
+    username: &str,
+    realm: &str,
+    password: &str,
+) -> Result<D, PrepError> {
+    h.update(opaque_string(username)?.as_bytes());
+    h.update(b":");
+    h.update(opaque_string(realm)?.as_bytes());
+    h.update(b":");
+    h.update(opaque_string(password)?.as_bytes());
+    Ok(h)
+}
+
+/// Feeds the raw bytes: the fallback of the infallible key functions.
+fn hash_raw<D: Digest>(mut h: D, username: &str, realm: &str, password: &str) -> D {
     h.update(username.as_bytes());
     h.update(b":");
     h.update(realm.as_bytes());
     h.update(b":");
     h.update(password.as_bytes());
-    h.finalize().into()
+    h
+}
+
+/// The long-term MD5 key (RFC 8489 section 9.2.2):
+/// MD5(OpaqueString(username) ":" OpaqueString(realm) ":" OpaqueString(password)).
+pub fn try_long_term_key(
+    username: &str,
+    realm: &str,
+    password: &str,
+) -> Result<[u8; 16], PrepError> {
+    Ok(hash_prepared(Md5::new(), username, realm, password)?
+        .finalize()
+        .into())
+}
+
+/// The long-term SHA-256 key, prepared as [`try_long_term_key`].
+pub fn try_long_term_key_sha256(
+    username: &str,
+    realm: &str,
+    password: &str,
+) -> Result<[u8; 32], PrepError> {
+    Ok(hash_prepared(Sha256::new(), username, realm, password)?
+        .finalize()
+        .into())
+}
+
+/// The long-term key for MD5 (RFC 8489 section 9.2.2, RFC 5389), prepared
+/// with OpaqueString. Strings the profile refuses are hashed as raw bytes, a
+/// key no conforming peer derives, so authentication simply fails; use
+/// [`try_long_term_key`] to learn why.
+pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
+    try_long_term_key(username, realm, password).unwrap_or_else(|_| {
+        hash_raw(Md5::new(), username, realm, password)
+            .finalize()
+            .into()
+    })
 }
 
 /// The long-term key for PASSWORD-ALGORITHM SHA-256:
-/// SHA-256(username ":" realm ":" password).
+/// SHA-256(username ":" realm ":" password), prepared as [`long_term_key`].
 pub fn long_term_key_sha256(username: &str, realm: &str, password: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(username.as_bytes());
-    h.update(b":");
-    h.update(realm.as_bytes());
-    h.update(b":");
-    h.update(password.as_bytes());
-    h.finalize().into()
+    try_long_term_key_sha256(username, realm, password).unwrap_or_else(|_| {
+        hash_raw(Sha256::new(), username, realm, password)
+            .finalize()
+            .into()
+    })
 }
 
 /// USERHASH value (RFC 8489 section 14.4): SHA-256(username ":" realm).
@@ -194,5 +328,88 @@ mod tests {
         );
         assert_eq!(again, Some(LongTermKey::Md5(key)));
         assert_eq!(format!("{:?}", again), "Some(LongTermKey::Md5(..))");
+    }
+    #[test]
+    fn opaque_string_ascii_is_borrowed_and_unchanged() {
+        let p = opaque_string("alice pw!~").unwrap();
+        assert!(matches!(p, Cow::Borrowed("alice pw!~")));
+        assert_eq!(opaque_string(""), Err(PrepError::Empty));
+        assert_eq!(opaque_string("a\tb"), Err(PrepError::Disallowed('\t')));
+        assert_eq!(
+            opaque_string("a\u{7F}"),
+            Err(PrepError::Disallowed('\u{7F}'))
+        );
+    }
+
+    #[test]
+    fn opaque_string_maps_spaces_and_composes() {
+        assert_eq!(opaque_string("a\u{00A0}b").unwrap(), "a b");
+        assert_eq!(opaque_string("a\u{3000}b\u{2003}").unwrap(), "a b ");
+        assert_eq!(opaque_string("e\u{0301}").unwrap(), "\u{00E9}");
+        // No NFKC and no width mapping: compatibility characters stay.
+        assert_eq!(
+            opaque_string("\u{00AA}\u{2168}\u{FF21}").unwrap(),
+            "\u{00AA}\u{2168}\u{FF21}"
+        );
+        // Soft hyphen: SASLprep maps it to nothing, OpaqueString disallows it.
+        assert_eq!(
+            opaque_string("I\u{00AD}X"),
+            Err(PrepError::Disallowed('\u{00AD}'))
+        );
+        assert_eq!(
+            opaque_string("a\u{200B}"),
+            Err(PrepError::Disallowed('\u{200B}'))
+        );
+        assert_eq!(
+            opaque_string("\u{FFFF}"),
+            Err(PrepError::Disallowed('\u{FFFF}'))
+        );
+        assert_eq!(
+            opaque_string("\u{85}"),
+            Err(PrepError::Disallowed('\u{85}'))
+        );
+    }
+
+    #[test]
+    fn keys_agree_across_normalization_forms() {
+        let composed = try_long_term_key("caf\u{00E9}", "r", "p\u{00A0}w").unwrap();
+        let decomposed = try_long_term_key("cafe\u{0301}", "r", "p w").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(long_term_key("cafe\u{0301}", "r", "p w"), composed);
+        assert_eq!(
+            try_long_term_key_sha256("cafe\u{0301}", "r", "p\u{00A0}w").unwrap(),
+            try_long_term_key_sha256("caf\u{00E9}", "r", "p w").unwrap()
+        );
+        assert_eq!(
+            try_long_term_key("u", "r", "p\u{0}"),
+            Err(PrepError::Disallowed('\u{0}'))
+        );
+        assert_eq!(
+            try_long_term_key_sha256("u\u{1}", "r", "p"),
+            Err(PrepError::Disallowed('\u{1}'))
+        );
+        // The infallible form never panics; it hashes refused input raw.
+        assert_eq!(long_term_key("u", "r", "p\u{0}"), {
+            let k: [u8; 16] = hash_raw(Md5::new(), "u", "r", "p\u{0}").finalize().into();
+            k
+        });
+    }
+
+    #[test]
+    fn rfc5769_non_ascii_credentials() {
+        // RFC 5769 section 2.4: the katakana username is NFC already and passes
+        // OpaqueString unchanged; the key is the published one (checked bytewise
+        // in tests/vectors.rs) for the SASLprep'd password `TheMatrIX`.
+        let user = "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}";
+        assert_eq!(opaque_string(user).unwrap(), user);
+        assert_eq!(
+            try_long_term_key(user, "example.org", "TheMatrIX").unwrap(),
+            hash_raw(Md5::new(), user, "example.org", "TheMatrIX").finalize()[..]
+        );
+        // The unprepared password contains U+00AD, which OpaqueString refuses.
+        assert_eq!(
+            try_long_term_key(user, "example.org", "The\u{00AD}M\u{00AA}tr\u{2168}"),
+            Err(PrepError::Disallowed('\u{00AD}'))
+        );
     }
 }

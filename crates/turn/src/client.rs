@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use natter_stun::credentials::long_term_key;
+use natter_stun::credentials::try_long_term_key;
 use natter_stun::{
     ChannelData, Class, ClientTransaction, Message, MessageWriter, Method, PacketKind,
     PasswordAlgorithm, TransactionId, TransactionState, CHANNEL_MIN,
@@ -424,10 +424,13 @@ impl Client {
             let realm = msg.realm().ok().flatten().map(str::to_owned);
             let nonce = msg.nonce().ok().flatten().map(str::to_owned);
             if let (Some(r), Some(n)) = (realm.or_else(|| self.realm.clone()), nonce) {
+                let key = try_long_term_key(&self.cfg.username, &r, &self.cfg.password);
                 if code == 401 && self.key.is_some() && p.retries > 0 {
                     // Credentials were already sent and refused: wrong password.
-                } else {
-                    self.key = Some(long_term_key(&self.cfg.username, &r, &self.cfg.password));
+                } else if let Ok(key) = key {
+                    // Credentials OpaqueString refuses (RFC 8489 §9.2.2) are never sent: the
+                    // request fails below with the server's error instead.
+                    self.key = Some(key);
                     self.realm = Some(r);
                     self.nonce = Some(n);
                     if let Ok(Some(list)) = msg.password_algorithms() {

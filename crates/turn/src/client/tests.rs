@@ -5,6 +5,7 @@ use crate::server::{
     Authenticator, ClientOutput, FiveTuple, PeerOutput, Quotas, RelayError, RelayGrant,
     RelayProvider, RelayRequest, Server, ServerConfig, Transport, UserKeys,
 };
+use natter_stun::credentials::long_term_key;
 use std::sync::Arc;
 
 struct OneRelay;
@@ -211,4 +212,18 @@ fn allocation_permissions_and_channels_are_refreshed_before_they_lapse() {
     pump(&mut c, &mut s, now);
     assert_eq!(events(&mut c), vec![ClientEvent::Deleted]);
     assert_eq!(s.allocation_count(), 0);
+}
+
+#[test]
+fn password_refused_by_opaque_string_fails_without_sending_it() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    let mut c = Client::new(t0, cfg("p\u{0}w"));
+    pump(&mut c, &mut s, t0);
+    let ev = events(&mut c);
+    assert!(
+        matches!(&ev[..], [ClientEvent::Failed { method, code: 401, .. }] if *method == Method::ALLOCATE),
+        "{ev:?}"
+    );
+    assert_eq!(s.stats().auth_failures, 0, "no integrity was ever sent");
 }

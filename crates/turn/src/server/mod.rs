@@ -786,6 +786,12 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         else {
             return Err((400, Refusal::MissingAttributes));
         };
+        // RFC 8489 §14.3: USERNAME must have been OpaqueString-prepared; one the profile refuses
+        // (a control character, say) can never match a key, so say why with a 400.
+        // A lenient client's unprepared form is looked up as its prepared form.
+        let Ok(username) = natter_stun::credentials::opaque_string(username) else {
+            return Err((400, Refusal::BadUsername));
+        };
         let cookie = match self.nonces.check(nonce, five.client.ip(), self.secs(now)) {
             NonceCheck::Valid { cookie } => cookie,
             NonceCheck::Stale => return Err((438, Refusal::StaleNonce)),
@@ -817,7 +823,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             }
         }
         let unix_now = self.unix_start + self.secs(now);
-        let Some(keys) = self.auth.keys(username, realm, unix_now) else {
+        let Some(keys) = self.auth.keys(&username, realm, unix_now) else {
             return Err((401, Refusal::UnknownUser));
         };
         let verified = if has_mi256 {
@@ -834,7 +840,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             return Err((401, Refusal::BadIntegrity));
         }
         Ok(Authed {
-            username: username.to_owned(),
+            username: username.into_owned(),
             keys,
             algorithm,
         })
@@ -1455,6 +1461,8 @@ pub enum Refusal {
     NoCredentials,
     /// MESSAGE-INTEGRITY without USERNAME, REALM or NONCE (400).
     MissingAttributes,
+    /// USERNAME is refused by the OpaqueString profile (RFC 8265), e.g. it holds a control (400).
+    BadUsername,
     /// The nonce expired (438, the client retries).
     StaleNonce,
     /// The nonce was not issued by this server for this address, e.g. from before a restart
@@ -1486,6 +1494,7 @@ impl Refusal {
         match self {
             Self::NoCredentials => "no credentials yet (challenge sent)",
             Self::MissingAttributes => "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE",
+            Self::BadUsername => "USERNAME refused by OpaqueString (control or unassigned)",
             Self::StaleNonce => "nonce expired (client should retry)",
             Self::ForeignNonce => "nonce not issued by this server for this address",
             Self::WrongRealm => "realm does not match the server's realm",

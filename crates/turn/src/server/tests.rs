@@ -44,6 +44,7 @@ impl Authenticator for Users {
         let pw = match username {
             "alice" => "alicepw",
             "bob" => "bobpw",
+            "caf\u{E9}" => "p\u{A0}w",
             _ => return None,
         };
         Some(UserKeys {
@@ -924,4 +925,55 @@ fn refusals_are_reported_as_events_with_reasons() {
             why: Refusal::BadIntegrity
         })
     );
+}
+
+#[test]
+fn credentials_are_opaque_string_prepared_and_controls_are_400() {
+    let t0 = Instant::now();
+    let mut s = server(t0);
+    let mut out = Vec::new();
+    let first = request(Method::ALLOCATE, tid(1), None, |w| {
+        w.add_requested_transport(17);
+    });
+    let r = reply(s.handle_client(t0, five(), &first, &mut out));
+    let nonce = Message::parse(&r)
+        .unwrap()
+        .nonce()
+        .unwrap()
+        .unwrap()
+        .to_owned();
+    let bad = Creds {
+        user: "al\u{1}ice",
+        pw: "alicepw",
+        nonce: nonce.clone(),
+    };
+    let req = request(Method::ALLOCATE, tid(2), Some(&bad), |w| {
+        w.add_requested_transport(17);
+    });
+    let r = reply(s.handle_client(t0, five(), &req, &mut out));
+    assert_eq!(error_code(&r), Some(400));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Refused {
+            five: five(),
+            username: Some("al\u{1}ice".into()),
+            why: Refusal::BadUsername
+        })
+    );
+    assert_eq!(s.allocation_count(), 0);
+    // Decomposed username and an ASCII space match the stored NFC name and U+00A0 password.
+    let good = Creds {
+        user: "cafe\u{301}",
+        pw: "p w",
+        nonce,
+    };
+    let req = request(Method::ALLOCATE, tid(3), Some(&good), |w| {
+        w.add_requested_transport(17);
+    });
+    let r = reply(s.handle_client(t0, five(), &req, &mut out));
+    let m = Message::parse(&r).unwrap();
+    assert_eq!(m.class(), Class::Success, "{:?}", m.error_code());
+    m.verify_integrity(&long_term_key("caf\u{E9}", REALM, "p\u{A0}w"))
+        .unwrap();
+    assert_eq!(s.allocation_count(), 1);
 }
