@@ -1,6 +1,8 @@
 //! The one-shot client (`natter sip options|register`) over TCP and TLS
 //! against the real server: digest REGISTER and OPTIONS, TLS with the server
 //! certificate as trust anchor, with `insecure`, and refused without trust.
+// The shared helpers are not #[test] functions, so the test unwrap allowance misses them.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
