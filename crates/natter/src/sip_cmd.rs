@@ -1,10 +1,15 @@
 //! `natter sip options|register|message`: one request to a SIP server, every message of the
 //! exchange printed, exit status from the final response (2xx succeeds).
+//!
+//! The target URI picks the transport: `;transport=tcp|tls` (or `udp`), and `sips:` means TLS
+//! (default port 5061). TLS checks the server certificate against `--tls-ca`, or not at all
+//! with `--tls-insecure` (natter serve's first-start certificate is self-signed).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use natter_sip_io::client::{self, ClientConfig, Direction, Exchange};
+use natter_sip_io::client::{self, ClientConfig, ClientTransport, Direction, Exchange, TlsTrust};
 
 /// Options shared by every `natter sip` command.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,6 +29,55 @@ pub struct Common {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// TLS: PEM file with the CA (or self-signed certificate) to trust.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: accept any server certificate (testing against a self-signed server).
+    #[arg(long)]
+    pub tls_insecure: bool,
+}
+
+/// Transport named by the URI, before trust settings are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Kind {
+    fn default_port(self) -> u16 {
+        match self {
+            Kind::Tls => 5061,
+            _ => 5060,
+        }
+    }
+}
+
+/// The transport a URI asks for: its `transport` parameter, else TLS for `sips:`, else UDP.
+fn uri_kind(uri: &str) -> Result<Kind, String> {
+    let sips = uri.starts_with("sips:");
+    let rest = uri.split_once(':').map_or("", |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let end = rest.find(['?', '>']).unwrap_or(rest.len());
+    let params = rest.get(..end).unwrap_or(rest).split(';').skip(1);
+    let mut kind = if sips { Kind::Tls } else { Kind::Udp };
+    for p in params {
+        let Some((name, value)) = p.split_once('=') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("transport") {
+            continue;
+        }
+        kind = match value.trim().to_ascii_lowercase().as_str() {
+            "udp" if !sips => Kind::Udp,
+            "tcp" if !sips => Kind::Tcp,
+            // sips: over TCP means TLS (RFC 3261 §19.1.2).
+            "tcp" | "tls" => Kind::Tls,
+            other => return Err(format!("unsupported transport {other:?} in {uri}")),
+        };
+    }
+    Ok(kind)
 }
 
 /// `natter sip options URI`.
@@ -84,17 +138,17 @@ fn host_of(hp: &str) -> &str {
     hp.rsplit_once(':').map_or(hp, |(h, _)| h)
 }
 
-fn resolve(hp: &str) -> Result<SocketAddr, String> {
+fn resolve(hp: &str, default_port: u16) -> Result<SocketAddr, String> {
     let with_port = if hp.starts_with('[') {
         if hp.contains("]:") {
             hp.to_owned()
         } else {
-            format!("{hp}:5060")
+            format!("{hp}:{default_port}")
         }
     } else if hp.contains(':') {
         hp.to_owned()
     } else {
-        format!("{hp}:5060")
+        format!("{hp}:{default_port}")
     };
     with_port
         .to_socket_addrs()
@@ -103,9 +157,24 @@ fn resolve(hp: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("no address for {hp}"))
 }
 
-fn config(uri: &str, c: &Common, contact: Option<String>) -> Result<ClientConfig, String> {
+fn config(
+    uri: &str,
+    c: &Common,
+    contact: Option<String>,
+) -> Result<(ClientConfig, ClientTransport), String> {
     let hp = uri_hostport(uri)?;
-    let server = resolve(c.server.as_deref().unwrap_or(hp))?;
+    let kind = uri_kind(uri)?;
+    let server = resolve(c.server.as_deref().unwrap_or(hp), kind.default_port())?;
+    let transport = match kind {
+        Kind::Udp => ClientTransport::Udp,
+        Kind::Tcp => ClientTransport::Tcp,
+        // The certificate must name the URI's host (RFC 5922 §7.2), not where --server points.
+        Kind::Tls => ClientTransport::Tls(TlsTrust {
+            ca: c.tls_ca.clone(),
+            insecure: c.tls_insecure,
+            server_name: host_of(hp).trim_matches(['[', ']']).to_owned(),
+        }),
+    };
     let (user, password) = match c.user.as_deref() {
         Some(u) => match u.split_once(':') {
             Some((n, p)) => (n.to_owned(), Some(p.to_owned())),
@@ -113,7 +182,7 @@ fn config(uri: &str, c: &Common, contact: Option<String>) -> Result<ClientConfig
         },
         None => ("natter".to_owned(), None),
     };
-    Ok(ClientConfig {
+    let cfg = ClientConfig {
         server,
         bind: c.bind,
         user,
@@ -121,7 +190,8 @@ fn config(uri: &str, c: &Common, contact: Option<String>) -> Result<ClientConfig
         password,
         timeout: Duration::from_secs(c.timeout.max(1)),
         contact,
-    })
+    };
+    Ok((cfg, transport))
 }
 
 /// Prints every message and turns the final status into the command's result.
@@ -146,20 +216,20 @@ fn report(ex: &Exchange) -> Result<(), Box<dyn std::error::Error>> {
 
 /// `natter sip options`.
 pub async fn options(a: OptionsArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = config(&a.uri, &a.common, None)?;
-    report(&client::options(&cfg, &a.uri).await?)
+    let (cfg, t) = config(&a.uri, &a.common, None)?;
+    report(&client::options_over(&cfg, &t, &a.uri).await?)
 }
 
 /// `natter sip register`.
 pub async fn register(a: RegisterArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = config(&a.uri, &a.common, a.contact.clone())?;
-    report(&client::register(&cfg, a.expires).await?)
+    let (cfg, t) = config(&a.uri, &a.common, a.contact.clone())?;
+    report(&client::register_over(&cfg, &t, a.expires).await?)
 }
 
 /// `natter sip message`.
 pub async fn message(a: MessageArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = config(&a.uri, &a.common, None)?;
-    report(&client::message(&cfg, &a.uri, &a.text).await?)
+    let (cfg, t) = config(&a.uri, &a.common, None)?;
+    report(&client::message_over(&cfg, &t, &a.uri, &a.text).await?)
 }
 
 #[cfg(test)]
@@ -180,9 +250,58 @@ mod tests {
         assert_eq!(host_of("[::1]:5061"), "[::1]");
         assert_eq!(host_of("natter"), "natter");
         assert_eq!(
-            resolve("127.0.0.1").unwrap(),
+            resolve("127.0.0.1", 5060).unwrap(),
             "127.0.0.1:5060".parse().unwrap()
         );
-        assert_eq!(resolve("[::1]").unwrap(), "[::1]:5060".parse().unwrap());
+        assert_eq!(
+            resolve("[::1]", 5061).unwrap(),
+            "[::1]:5061".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn transport_from_uri() {
+        assert_eq!(uri_kind("sip:natter").unwrap(), Kind::Udp);
+        assert_eq!(uri_kind("sip:a@h;transport=TCP").unwrap(), Kind::Tcp);
+        assert_eq!(uri_kind("sip:h:5070;lr;transport=tls").unwrap(), Kind::Tls);
+        assert_eq!(uri_kind("sip:h;transport=udp").unwrap(), Kind::Udp);
+        assert_eq!(uri_kind("sips:h").unwrap(), Kind::Tls);
+        assert_eq!(uri_kind("sips:h;transport=tcp").unwrap(), Kind::Tls);
+        // A user-part parameter is not the URI's.
+        assert_eq!(uri_kind("sip:a;transport=tcp@h").unwrap(), Kind::Udp);
+        assert!(uri_kind("sip:h;transport=sctp").is_err());
+        assert!(uri_kind("sips:h;transport=udp").is_err());
+    }
+
+    #[test]
+    fn config_picks_transport_and_port() {
+        let common = Common {
+            server: None,
+            user: Some("alice:pw".into()),
+            domain: None,
+            bind: "0.0.0.0:0".parse().unwrap(),
+            timeout: 5,
+            tls_ca: Some("ca.pem".into()),
+            tls_insecure: false,
+        };
+        let (cfg, t) = config("sips:127.0.0.1", &common, None).unwrap();
+        assert_eq!(cfg.server, "127.0.0.1:5061".parse().unwrap());
+        match t {
+            ClientTransport::Tls(trust) => {
+                assert_eq!(trust.server_name, "127.0.0.1");
+                assert_eq!(trust.ca, Some(PathBuf::from("ca.pem")));
+                assert!(!trust.insecure);
+            }
+            other => panic!("expected TLS, got {other:?}"),
+        }
+        let (cfg, t) = config("sip:127.0.0.1:5070;transport=tcp", &common, None).unwrap();
+        assert_eq!(cfg.server, "127.0.0.1:5070".parse().unwrap());
+        assert!(matches!(t, ClientTransport::Tcp));
+        let (cfg, t) = config("sip:[::1];transport=tls", &common, None).unwrap();
+        assert_eq!(cfg.server, "[::1]:5061".parse().unwrap());
+        assert!(matches!(t, ClientTransport::Tls(ref tr) if tr.server_name == "::1"));
+        let (cfg, t) = config("sip:127.0.0.1", &common, None).unwrap();
+        assert_eq!(cfg.server, "127.0.0.1:5060".parse().unwrap());
+        assert!(matches!(t, ClientTransport::Udp));
     }
 }
