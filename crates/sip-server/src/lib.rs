@@ -9,6 +9,7 @@
 
 pub mod flow;
 pub mod keepalive;
+pub mod locate;
 pub mod peer;
 pub mod registrar;
 pub mod server;
@@ -17,5 +18,5 @@ pub mod store;
 pub use keepalive::KeepAlive;
 pub use peer::{Peer, Transmit, Transport};
 pub use registrar::RegistrarConfig;
-pub use server::{Mode, Output, ServerConfig, SipServer, Stats};
+pub use server::{Lookup, Mode, Output, ServerConfig, SipServer, Stats};
 pub use store::{Binding, BindingStore, Credentials, MemoryBindings, StaticCredentials};

@@ -150,6 +150,10 @@ struct ProxyCtx {
     final_sent: bool,
     cancelled: bool,
     server_alive: bool,
+    /// Targets are one server's DNS alternatives (RFC 3263 §4.3): only a
+    /// 503 or a failure to reach it (408, transport error) moves on to the
+    /// next; any other answer is that server's answer.
+    failover_only: bool,
 }
 
 /// Registrar + proxy core.
@@ -169,6 +173,86 @@ pub struct SipServer {
     /// closes, they are dropped (see [`SipServer::flow_closed`]).
     stream_flows: HashMap<Peer, Vec<(String, String)>>,
     stats: Stats,
+    /// DNS lookups (RFC 3263) the driver has not collected yet.
+    lookups: Vec<Lookup>,
+    /// Requests waiting for a lookup, by lookup id.
+    parked: HashMap<u64, Parked>,
+    next_lookup: u64,
+    /// Resolved next hops by [`HopName::key`], with their expiry, so ACKs
+    /// and later requests to the same name need no new lookup.
+    dns_cache: HashMap<String, (Vec<Peer>, Instant)>,
+}
+
+/// A next hop named by a host name: what the driver must locate (RFC 3263
+/// §4) before the request can go on. The driver runs
+/// [`crate::locate::Locator`] against its resolver and answers with
+/// [`SipServer::resolved`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// Hands the answer back to the parked request.
+    pub id: u64,
+    /// Host name (never an IP literal).
+    pub host: String,
+    /// Explicit port from the URI.
+    pub port: Option<u16>,
+    /// Explicit `transport=` parameter.
+    pub transport: Option<Transport>,
+    /// A SIPS URI (TLS only).
+    pub sips: bool,
+}
+
+#[derive(Debug)]
+struct Parked {
+    tx: TxId,
+    req: Message<'static>,
+    inbound: Transport,
+    caller_flow: Option<Peer>,
+    key: String,
+    deadline: Instant,
+}
+
+/// How long a resolved next hop is reused (the resolver keeps its own
+/// TTL-bound cache; this one only saves the round trip to it).
+const DNS_CACHE_TTL: Duration = Duration::from_secs(30);
+/// A request waits at most this long for its lookup.
+const DNS_PARK_LIMIT: Duration = Duration::from_secs(20);
+/// Bounds on DNS state.
+const DNS_CACHE_MAX: usize = 4096;
+const DNS_PARKED_MAX: usize = 10_000;
+
+/// The named next hop of a URI (None when the host is an IP literal).
+fn uri_name(uri: &Uri<'_>) -> Option<Lookup> {
+    if host_ip(uri.host).is_some() || uri.host.is_empty() {
+        return None;
+    }
+    Some(Lookup {
+        id: 0,
+        host: uri.host.to_ascii_lowercase(),
+        port: uri.port,
+        transport: uri
+            .param("transport")
+            .and_then(|p| p.value)
+            .and_then(Transport::from_token),
+        sips: uri.scheme == natter_sip::Scheme::Sips,
+    })
+}
+
+impl Lookup {
+    fn key(&self) -> String {
+        format!(
+            "{}|{:?}|{:?}|{}",
+            self.host, self.port, self.transport, self.sips
+        )
+    }
+}
+
+/// The next hop of a request when it is named rather than numeric.
+fn next_hop_name(req: &Message<'_>) -> Option<Lookup> {
+    if req.header(HeaderName::Route).is_some() {
+        let routes = req.addr_list(HeaderName::Route).ok()?;
+        return routes.first().and_then(|r| uri_name(&r.uri));
+    }
+    req.request_uri()?.ok().as_ref().and_then(uri_name)
 }
 
 impl std::fmt::Debug for SipServer {
@@ -338,7 +422,146 @@ impl SipServer {
             ticks: 0,
             stream_flows: HashMap::new(),
             stats: Stats::default(),
+            lookups: Vec::new(),
+            parked: HashMap::new(),
+            next_lookup: 0,
+            dns_cache: HashMap::new(),
         }
+    }
+
+    /// DNS lookups requested since the last call: the driver locates each
+    /// (RFC 3263) and answers with [`SipServer::resolved`].
+    pub fn take_lookups(&mut self) -> Vec<Lookup> {
+        std::mem::take(&mut self.lookups)
+    }
+
+    /// Requests waiting for DNS.
+    pub fn parked_requests(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// The answer to lookup `id`: destinations in the order to try them
+    /// (empty when the name does not resolve). The parked request is
+    /// forwarded to them in sequence, each tried after the previous one
+    /// failed (503, timeout, transport error: RFC 3263 §4.3), or answered
+    /// 478 when there is nowhere to send it.
+    pub fn resolved(&mut self, now: Instant, id: u64, dests: Vec<Peer>) -> Output {
+        let mut out = Vec::new();
+        if let Some(p) = self.parked.remove(&id) {
+            if !dests.is_empty() {
+                if self.dns_cache.len() >= DNS_CACHE_MAX {
+                    self.dns_cache.retain(|_, (_, exp)| *exp > now);
+                    if self.dns_cache.len() >= DNS_CACHE_MAX {
+                        self.dns_cache.clear();
+                    }
+                }
+                self.dns_cache
+                    .insert(p.key.clone(), (dests.clone(), now + DNS_CACHE_TTL));
+            }
+            let events = self.forward_to_located(now, p, dests);
+            self.process(now, events, &mut out);
+        }
+        Output {
+            transmits: out,
+            next_timeout: self.next_timeout(),
+            refused: Vec::new(),
+        }
+    }
+
+    fn forward_to_located(
+        &mut self,
+        now: Instant,
+        p: Parked,
+        dests: Vec<Peer>,
+    ) -> Vec<Event<Peer>> {
+        if dests.is_empty() {
+            let tag = self.to_tag(&p.req);
+            let resp =
+                Message::response_to(&p.req, 478, Some("Unresolvable destination"), Some(&tag));
+            return self.layer.send_response(now, p.tx, &resp);
+        }
+        // Distinct, descending q: one destination at a time, in DNS order.
+        let targets = dests
+            .into_iter()
+            .enumerate()
+            .map(|(i, dest)| Target {
+                uri: None,
+                routes: Vec::new(),
+                dest,
+                q: 1000u16.saturating_sub(i as u16).max(1),
+                flow: None,
+            })
+            .collect();
+        let tx = p.tx;
+        let ev = self.start_proxy(now, tx, p.req, targets, p.inbound, p.caller_flow);
+        if let Some(ctx) = self.ctxs.get_mut(&tx) {
+            ctx.failover_only = true;
+        }
+        ev
+    }
+
+    /// A request whose next hop is a name: forward from the cache, or park
+    /// it and ask the driver for a lookup.
+    fn forward_named(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Message<'static>,
+        mut name: Lookup,
+        inbound: Transport,
+        caller_flow: Option<Peer>,
+    ) -> Vec<Event<Peer>> {
+        let key = name.key();
+        let parked = Parked {
+            tx,
+            req,
+            inbound,
+            caller_flow,
+            key: key.clone(),
+            deadline: now + DNS_PARK_LIMIT,
+        };
+        if let Some((dests, exp)) = self.dns_cache.get(&key) {
+            if *exp > now {
+                let dests = dests.clone();
+                return self.forward_to_located(now, parked, dests);
+            }
+        }
+        if self.parked.len() >= DNS_PARKED_MAX {
+            let resp = Message::response_to(&parked.req, 503, Some("DNS Busy"), None);
+            return self.layer.send_response(now, tx, &resp);
+        }
+        self.next_lookup += 1;
+        name.id = self.next_lookup;
+        self.parked.insert(name.id, parked);
+        self.lookups.push(name);
+        Vec::new()
+    }
+
+    /// A cached location for a named URI (stateless forwarding never waits).
+    fn cached_dest(&self, uri: &Uri<'_>, now: Instant) -> Option<Peer> {
+        let name = uri_name(uri)?;
+        self.dns_cache
+            .get(&name.key())
+            .filter(|(_, exp)| *exp > now)
+            .and_then(|(d, _)| d.first().copied())
+    }
+
+    /// Requests whose lookup never came back are answered 504.
+    fn expire_parked(&mut self, now: Instant) -> Vec<Event<Peer>> {
+        let due: Vec<u64> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut ev = Vec::new();
+        for id in due {
+            if let Some(p) = self.parked.remove(&id) {
+                let resp = Message::response_to(&p.req, 504, Some("DNS Time-out"), None);
+                ev.extend(self.layer.send_response(now, p.tx, &resp));
+            }
+        }
+        ev
     }
 
     /// Counters.
@@ -358,10 +581,11 @@ impl SipServer {
 
     fn next_timeout(&self) -> Option<Instant> {
         let c = self.timer_c.peek().map(|Reverse((t, _))| *t);
-        match (self.layer.next_deadline(), c) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let dns = self.parked.values().map(|p| p.deadline).min();
+        [self.layer.next_deadline(), c, dns]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn listener(&self, transport: Transport) -> Option<SocketAddr> {
@@ -670,7 +894,10 @@ impl SipServer {
     /// Run due timers.
     pub fn on_timer(&mut self, now: Instant) -> Output {
         let mut out = Vec::new();
-        let events = self.layer.on_timer(now);
+        let mut events = self.layer.on_timer(now);
+        if !self.parked.is_empty() {
+            events.extend(self.expire_parked(now));
+        }
         self.process(now, events, &mut out);
         while let Some(Reverse((t, tx))) = self.timer_c.peek().copied() {
             if t > now {
@@ -878,7 +1105,13 @@ impl SipServer {
                 let caller_flow = self.caller_flow(&req, from);
                 self.start_proxy(now, tx, req, vec![target], from.transport, caller_flow)
             }
-            None => self.respond(now, tx, &req, 404),
+            None => match next_hop_name(&req) {
+                Some(name) => {
+                    let caller_flow = self.caller_flow(&req, from);
+                    self.forward_named(now, tx, req, name, from.transport, caller_flow)
+                }
+                None => self.respond(now, tx, &req, 404),
+            },
         }
     }
 
@@ -1097,6 +1330,7 @@ impl SipServer {
             final_sent: false,
             cancelled: false,
             server_alive: true,
+            failover_only: false,
             inbound,
             inbound_flow,
         };
@@ -1305,6 +1539,8 @@ impl SipServer {
         if code >= 600 {
             ctx.pending_groups.clear();
             ev.extend(self.cancel_branches(now, server_tx, Some(idx)));
+        } else if ctx.failover_only && code != 503 && code != 408 {
+            ctx.pending_groups.clear();
         }
         ev.extend(self.check_complete(now, server_tx));
         ev
@@ -1536,10 +1772,10 @@ impl SipServer {
                 return;
             }
             let flow_dest = self.strip_own_routes(&mut ack, from);
-            let route_dest = ack
-                .addr_list(HeaderName::Route)
-                .ok()
-                .and_then(|l| l.first().and_then(|r| uri_dest(&r.uri)));
+            let route_dest = ack.addr_list(HeaderName::Route).ok().and_then(|l| {
+                l.first()
+                    .and_then(|r| uri_dest(&r.uri).or_else(|| self.cached_dest(&r.uri, now)))
+            });
             let dest = match flow_dest.or(route_dest) {
                 Some(d) => Some(d),
                 None => match ack.request_uri().and_then(Result::ok) {
@@ -1552,7 +1788,7 @@ impl SipServer {
                             })
                         })
                     }
-                    Some(u) => uri_dest(&u),
+                    Some(u) => uri_dest(&u).or_else(|| self.cached_dest(&u, now)),
                     None => None,
                 },
             };

@@ -749,3 +749,91 @@ From: <sip:mallory@evil.example>;tag=m\r\nTo: <sip:someone@{BOB}>;tag=x\r\nCall-
     let out = net.send(ALICE, &bye);
     assert_eq!(to(&out, BOB).len(), 1);
 }
+
+/// An INVITE to a foreign domain, sent by an authenticated-free proxy.
+fn invite_far(branch: &str) -> String {
+    invite("alice", ALICE, "bob", branch, "")
+        .replace("INVITE sip:bob@natter.test", "INVITE sip:bob@far.example")
+        .replace("To: <sip:bob@natter.test>", "To: <sip:bob@far.example>")
+}
+
+#[test]
+fn named_next_hop_is_located_then_failed_over_on_503() {
+    let mut net = Net::new(false, Mode::Proxy);
+    let out = net.send(ALICE, &invite_far("dns1"));
+    assert!(to(&out, BOB).is_empty(), "nothing forwarded before DNS");
+    let lookups = net.server.take_lookups();
+    assert_eq!(lookups.len(), 1);
+    let l = &lookups[0];
+    assert_eq!(
+        (l.host.as_str(), l.port, l.transport, l.sips),
+        ("far.example", None, None, false)
+    );
+    assert_eq!(net.server.parked_requests(), 1);
+    let dests = vec![
+        natter_sip_server::Peer {
+            transport: Transport::Udp,
+            addr: addr(BOB),
+        },
+        natter_sip_server::Peer {
+            transport: Transport::Udp,
+            addr: addr(BOB2),
+        },
+    ];
+    let out = net.server.resolved(net.now, l.id, dests).transmits;
+    assert!(to(&out, BOB2).is_empty(), "second server waits");
+    let a = to(&out, BOB).remove(0);
+    assert_eq!(a.request_uri_str(), Some("sip:bob@far.example"));
+    // 503 from the first server: the next one is tried (RFC 3263 §4.3).
+    let out = net.send_msg(BOB, &answer_from(&a, 503, BOB, "t1"));
+    assert!(to(&out, ALICE).iter().all(|m| m.code() != Some(503)));
+    let b = to(&out, BOB2).remove(0);
+    let out = net.send_msg(BOB2, &answer_from(&b, 200, BOB2, "t2"));
+    assert_eq!(codes(&to(&out, ALICE)), vec![200]);
+    // The same name again comes from the cache: no new lookup.
+    let out = net.send(ALICE, &invite_far("dns2"));
+    assert!(net.server.take_lookups().is_empty());
+    assert_eq!(to(&out, BOB).len(), 1);
+}
+
+#[test]
+fn named_next_hop_answer_other_than_503_is_final() {
+    let mut net = Net::new(false, Mode::Proxy);
+    net.send(ALICE, &invite_far("dns3"));
+    let id = net.server.take_lookups()[0].id;
+    let dests = vec![
+        natter_sip_server::Peer {
+            transport: Transport::Udp,
+            addr: addr(BOB),
+        },
+        natter_sip_server::Peer {
+            transport: Transport::Udp,
+            addr: addr(BOB2),
+        },
+    ];
+    let out = net.server.resolved(net.now, id, dests).transmits;
+    let a = to(&out, BOB).remove(0);
+    let out = net.send_msg(BOB, &answer_from(&a, 486, BOB, "t1"));
+    assert!(
+        to(&out, BOB2).is_empty(),
+        "486 is the server's answer, no failover"
+    );
+    assert_eq!(codes(&to(&out, ALICE)), vec![486]);
+}
+
+#[test]
+fn unresolvable_or_unanswered_names_get_a_final_answer() {
+    let mut net = Net::new(false, Mode::Proxy);
+    net.send(ALICE, &invite_far("dns4"));
+    let id = net.server.take_lookups()[0].id;
+    let out = net.server.resolved(net.now, id, Vec::new()).transmits;
+    let got = to(&out, ALICE);
+    assert_eq!(codes(&got), vec![478]);
+    assert_eq!(net.server.parked_requests(), 0);
+    // A lookup the driver never answers: 504 after the park limit.
+    net.send(ALICE, &invite_far("dns5"));
+    assert_eq!(net.server.take_lookups().len(), 1);
+    let out = net.advance(Duration::from_secs(25));
+    assert!(codes(&to(&out, ALICE)).contains(&504));
+    assert_eq!(net.server.parked_requests(), 0);
+}
