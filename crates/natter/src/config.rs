@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// Answer with 302 redirects instead of proxying.
     #[arg(long)]
     pub sip_redirect: bool,
+    /// DNS server for locating SIP next hops by name (RFC 3263: NAPTR, SRV,
+    /// A/AAAA), IP:PORT, repeatable. Default: the system's resolv.conf.
+    #[arg(long = "dns-server", value_delimiter = ',')]
+    pub dns_server: Vec<SocketAddr>,
 }
 
 /// The same settings as read from a TOML file.
@@ -143,6 +147,7 @@ pub struct FileConfig {
     pub sip_domain: Option<String>,
     pub no_sip_auth: Option<bool>,
     pub sip_redirect: Option<bool>,
+    pub dns_server: Option<Vec<SocketAddr>>,
 }
 
 /// Why the configuration is unusable.
@@ -205,6 +210,7 @@ impl ServeArgs {
         self.sip_domain = self.sip_domain.or(f.sip_domain);
         self.no_sip_auth |= f.no_sip_auth.unwrap_or(false);
         self.sip_redirect |= f.sip_redirect.unwrap_or(false);
+        self.dns_server = pick(self.dns_server, f.dns_server);
         Ok(self)
     }
 }

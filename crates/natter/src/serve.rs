@@ -218,6 +218,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             store_file: Some(data_dir.join("natter.sqlite3")),
             listen,
             tls_listen,
+            dns: if args.dns_server.is_empty() {
+                natter_sip_io::DnsConfig::System
+            } else {
+                natter_sip_io::DnsConfig::Servers(args.dns_server.clone())
+            },
         };
         let h = crate::sip_serve::start(settings, keys.clone(), store.clone())?;
         println!("{}", h.ready_line());

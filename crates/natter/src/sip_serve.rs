@@ -490,6 +490,8 @@ pub struct SipSettings {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The store's SQLite file (for batched binding writes).
     pub store_file: Option<std::path::PathBuf>,
+    /// Where DNS questions for named next hops go.
+    pub dns: natter_sip_io::DnsConfig,
 }
 
 /// A running SIP server.
@@ -526,6 +528,7 @@ pub fn start(
         cfg.tls = s.tls.clone();
     }
     cfg.server.auth = s.auth;
+    cfg.dns = s.dns.clone();
     cfg.server.realm = s.realm.clone();
     cfg.server.mode = if s.redirect {
         Mode::Redirect
@@ -716,6 +719,7 @@ mod tests {
             redirect: false,
             tls: None,
             store_file: None,
+            dns: natter_sip_io::DnsConfig::System,
         }
     }
 

@@ -28,8 +28,10 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch, Notify};
 
 pub mod client;
+pub mod dns;
 pub mod ws;
 
+pub use dns::{DnsConfig, SipResolver};
 pub use natter_sip_server::{Mode, RegistrarConfig};
 
 /// Driver errors.
@@ -66,6 +68,8 @@ pub struct SipServeConfig {
     /// is closed: [`INCOMPLETE_MESSAGE_TIMEOUT`] by default. Without it a
     /// peer could pin a connection and its buffer forever.
     pub incomplete_message_timeout: Duration,
+    /// Where the proxy's DNS questions (RFC 3263) go.
+    pub dns: DnsConfig,
 }
 
 /// Default for [`SipServeConfig::incomplete_message_timeout`]: 30 s, far
@@ -86,6 +90,7 @@ impl std::fmt::Debug for SipServeConfig {
                 "incomplete_message_timeout",
                 &self.incomplete_message_timeout,
             )
+            .field("dns", &self.dns)
             .finish()
     }
 }
@@ -102,6 +107,7 @@ impl SipServeConfig {
             tls: None,
             server: ServerConfig::new(domain, (Transport::Udp, addr)),
             incomplete_message_timeout: INCOMPLETE_MESSAGE_TIMEOUT,
+            dns: DnsConfig::System,
         }
     }
 }
@@ -177,6 +183,8 @@ struct Shared {
     incomplete_timeout: Duration,
     /// The core's location service, made durable before answers go out.
     bindings: Arc<dyn BindingStore>,
+    /// Locates named next hops for the core (RFC 3263).
+    resolver: SipResolver,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,6 +202,15 @@ impl Shared {
         }
         for t in out.transmits {
             self.transmit(t);
+        }
+        for l in lock(&self.core).take_lookups() {
+            let shared = self.clone();
+            tokio::spawn(async move {
+                let dests = shared.resolver.locate(&l).await;
+                tracing::debug!(host = %l.host, ?dests, "located SIP next hop");
+                let out = lock(&shared.core).resolved(Instant::now(), l.id, dests);
+                shared.answer(vec![out]);
+            });
         }
         let mut d = lock(&self.deadline);
         if out.next_timeout.is_some() && (d.is_none() || out.next_timeout < *d) {
@@ -601,6 +618,7 @@ pub async fn bind_with_stats(
         limits,
         incomplete_timeout: config.incomplete_message_timeout,
         bindings,
+        resolver: SipResolver::new(&config.dns),
     });
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };
