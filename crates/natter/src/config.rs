@@ -112,6 +112,13 @@ pub struct ServeArgs {
     /// A/AAAA), IP:PORT, repeatable. Default: the system's resolv.conf.
     #[arg(long = "dns-server", value_delimiter = ',')]
     pub dns_server: Vec<SocketAddr>,
+    /// PEM file of CAs the proxy trusts for TLS next hops it connects to
+    /// (default: the system bundle /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, value_name = "FILE")]
+    pub sip_tls_ca: Option<PathBuf>,
+    /// Connect to TLS next hops without checking their certificate (tests only).
+    #[arg(long)]
+    pub sip_tls_insecure: bool,
 }
 
 /// The same settings as read from a TOML file.
@@ -148,6 +155,8 @@ pub struct FileConfig {
     pub no_sip_auth: Option<bool>,
     pub sip_redirect: Option<bool>,
     pub dns_server: Option<Vec<SocketAddr>>,
+    pub sip_tls_ca: Option<PathBuf>,
+    pub sip_tls_insecure: Option<bool>,
 }
 
 /// Why the configuration is unusable.
@@ -211,6 +220,8 @@ impl ServeArgs {
         self.no_sip_auth |= f.no_sip_auth.unwrap_or(false);
         self.sip_redirect |= f.sip_redirect.unwrap_or(false);
         self.dns_server = pick(self.dns_server, f.dns_server);
+        self.sip_tls_ca = self.sip_tls_ca.or(f.sip_tls_ca);
+        self.sip_tls_insecure |= f.sip_tls_insecure.unwrap_or(false);
         Ok(self)
     }
 }

@@ -492,6 +492,34 @@ pub struct SipSettings {
     pub store_file: Option<std::path::PathBuf>,
     /// Where DNS questions for named next hops go.
     pub dns: natter_sip_io::DnsConfig,
+    /// For TLS connections the proxy opens.
+    pub tls_client: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The system's CA bundle on Debian and derivatives.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The client TLS configuration for the proxy's outbound connections: the
+/// CAs in `ca` (else the system bundle, when there is one), or none checked
+/// with `insecure`. None when there is nothing to trust: TLS next hops are
+/// then reached only over connections they opened.
+pub fn tls_client(
+    ca: Option<std::path::PathBuf>,
+    insecure: bool,
+) -> Result<Option<Arc<rustls::ClientConfig>>, Box<dyn std::error::Error>> {
+    let ca = ca.or_else(|| {
+        let p = std::path::PathBuf::from(SYSTEM_CA_BUNDLE);
+        p.exists().then_some(p)
+    });
+    if ca.is_none() && !insecure {
+        return Ok(None);
+    }
+    let trust = natter_sip_io::client::TlsTrust {
+        ca,
+        insecure,
+        server_name: String::new(),
+    };
+    Ok(Some(Arc::new(natter_sip_io::client::tls_config(&trust)?)))
 }
 
 /// A running SIP server.
@@ -529,6 +557,7 @@ pub fn start(
     }
     cfg.server.auth = s.auth;
     cfg.dns = s.dns.clone();
+    cfg.tls_client = s.tls_client.clone();
     cfg.server.realm = s.realm.clone();
     cfg.server.mode = if s.redirect {
         Mode::Redirect
@@ -720,6 +749,7 @@ mod tests {
             tls: None,
             store_file: None,
             dns: natter_sip_io::DnsConfig::System,
+            tls_client: None,
         }
     }
 

@@ -208,8 +208,9 @@ async fn open(
     ))
 }
 
-/// The rustls client configuration for `trust`.
-fn tls_config(trust: &TlsTrust) -> Result<rustls::ClientConfig, Error> {
+/// The rustls client configuration for `trust` (also used by the proxy
+/// for its outbound TLS connections).
+pub fn tls_config(trust: &TlsTrust) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

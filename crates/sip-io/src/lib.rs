@@ -70,6 +70,10 @@ pub struct SipServeConfig {
     pub incomplete_message_timeout: Duration,
     /// Where the proxy's DNS questions (RFC 3263) go.
     pub dns: DnsConfig,
+    /// rustls client configuration for connections the proxy opens to TLS
+    /// next hops (`sips:` and `;transport=tls` targets). Without it, TLS
+    /// only reuses connections the peer opened.
+    pub tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Default for [`SipServeConfig::incomplete_message_timeout`]: 30 s, far
@@ -91,6 +95,7 @@ impl std::fmt::Debug for SipServeConfig {
                 &self.incomplete_message_timeout,
             )
             .field("dns", &self.dns)
+            .field("tls_client", &self.tls_client.is_some())
             .finish()
     }
 }
@@ -108,6 +113,7 @@ impl SipServeConfig {
             server: ServerConfig::new(domain, (Transport::Udp, addr)),
             incomplete_message_timeout: INCOMPLETE_MESSAGE_TIMEOUT,
             dns: DnsConfig::System,
+            tls_client: None,
         }
     }
 }
@@ -185,6 +191,11 @@ struct Shared {
     bindings: Arc<dyn BindingStore>,
     /// Locates named next hops for the core (RFC 3263).
     resolver: SipResolver,
+    /// For outbound TLS connections.
+    tls_connector: Option<tokio_rustls::TlsConnector>,
+    /// Host names DNS located TLS destinations for: the certificate must
+    /// match the SIP domain (RFC 5922), not the address it resolved to.
+    tls_names: Mutex<HashMap<SocketAddr, String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,6 +219,15 @@ impl Shared {
             tokio::spawn(async move {
                 let dests = shared.resolver.locate(&l).await;
                 tracing::debug!(host = %l.host, ?dests, "located SIP next hop");
+                {
+                    let mut names = lock(&shared.tls_names);
+                    if names.len() > 4096 {
+                        names.clear();
+                    }
+                    for d in dests.iter().filter(|d| d.transport == Transport::Tls) {
+                        names.insert(d.addr, l.host.clone());
+                    }
+                }
                 let out = lock(&shared.core).resolved(Instant::now(), l.id, dests);
                 shared.answer(vec![out]);
             });
@@ -267,19 +287,76 @@ impl Shared {
                                     let _ = tx.send(t.bytes).await;
                                 }
                                 Err(e) => {
-                                    tracing::debug!("tcp connect to {} failed: {e}", t.to.addr)
+                                    tracing::info!("tcp connect to {} failed: {e}", t.to.addr);
+                                    shared.unreachable(Transport::Tcp, t.to.addr);
                                 }
                             }
                         });
                     }
-                    None => tracing::debug!(
-                        "no {} connection to {}; only inbound connections are reused",
+                    None if t.to.transport == Transport::Tls && self.tls_connector.is_some() => {
+                        self.connect_tls(t);
+                    }
+                    None => tracing::info!(
+                        "no {} connection to {}; only inbound connections are reused: message dropped",
                         t.to.transport,
                         t.to.addr
                     ),
                 }
             }
         }
+    }
+
+    /// Tell the core a destination cannot be reached, so its branches fail
+    /// over now.
+    fn unreachable(self: &Arc<Self>, transport: Transport, addr: SocketAddr) {
+        let out = lock(&self.core).peer_unreachable(Instant::now(), Peer { transport, addr });
+        self.answer(vec![out]);
+    }
+
+    /// Open a TLS connection to a next hop and send `t` on it. The
+    /// certificate is checked against the SIP domain DNS located it for, or
+    /// else the address itself.
+    fn connect_tls(self: &Arc<Self>, t: Transmit) {
+        let Some(connector) = self.tls_connector.clone() else {
+            return;
+        };
+        let name = lock(&self.tls_names).get(&t.to.addr).cloned();
+        let server_name = match name {
+            Some(n) => rustls::pki_types::ServerName::try_from(n).ok(),
+            None => Some(rustls::pki_types::ServerName::IpAddress(
+                t.to.addr.ip().into(),
+            )),
+        };
+        let Some(server_name) = server_name else {
+            tracing::info!(
+                "TLS to {}: no usable server name; message dropped",
+                t.to.addr
+            );
+            return;
+        };
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let addr = t.to.addr;
+            let conn = async {
+                let tcp = TcpStream::connect(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                connector.connect(server_name, tcp).await
+            };
+            match tokio::time::timeout(Duration::from_secs(10), conn).await {
+                Ok(Ok(tls)) => {
+                    let tx = spawn_connection(shared, tls, Transport::Tls, addr);
+                    let _ = tx.send(t.bytes).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!("TLS connection to {addr} failed: {e}");
+                    shared.unreachable(Transport::Tls, addr);
+                }
+                Err(_) => {
+                    tracing::info!("TLS connection to {addr} timed out");
+                    shared.unreachable(Transport::Tls, addr);
+                }
+            }
+        });
     }
 
     /// Forget a closed connection, and tell the core: bindings only it
@@ -619,6 +696,11 @@ pub async fn bind_with_stats(
         incomplete_timeout: config.incomplete_message_timeout,
         bindings,
         resolver: SipResolver::new(&config.dns),
+        tls_connector: config
+            .tls_client
+            .clone()
+            .map(tokio_rustls::TlsConnector::from),
+        tls_names: Mutex::new(HashMap::new()),
     });
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };

@@ -435,6 +435,31 @@ impl SipServer {
         std::mem::take(&mut self.lookups)
     }
 
+    /// The driver could not reach `peer` (connection refused, TLS handshake
+    /// failed): every branch waiting on it fails now with a transport error
+    /// (a 503 for the proxy, so the next DNS destination is tried: RFC 3263
+    /// §4.3) instead of waiting for Timer B/F.
+    pub fn peer_unreachable(&mut self, now: Instant, peer: Peer) -> Output {
+        let txs: Vec<TxId> = self
+            .ctxs
+            .values()
+            .flat_map(|c| c.branches.iter())
+            .filter(|b| b.peer == peer && !b.done)
+            .map(|b| b.tx)
+            .collect();
+        let mut events = Vec::new();
+        for tx in txs {
+            events.extend(self.layer.transport_error(tx));
+        }
+        let mut out = Vec::new();
+        self.process(now, events, &mut out);
+        Output {
+            transmits: out,
+            next_timeout: self.next_timeout(),
+            refused: Vec::new(),
+        }
+    }
+
     /// Requests waiting for DNS.
     pub fn parked_requests(&self) -> usize {
         self.parked.len()
