@@ -1316,12 +1316,16 @@ impl SipServer {
     /// Loop detection (§16.3 step 4): one of our Vias carries the hash this
     /// request would get again.
     fn is_loop(&self, req: &Message<'_>) -> bool {
-        let hash = format!("{:x}", loop_hash(req));
         let Ok(vias) = req.vias() else { return false };
+        // The hash costs parsing From/To again: only compute it when one of
+        // the Vias is ours (never for a UA's own REGISTER, the common case).
+        let mut hash: Option<String> = None;
         vias.iter().skip(1).chain(vias.first()).any(|v| {
             self.is_local(v.host, v.port)
-                && v.branch()
-                    .is_some_and(|b| b.split('.').nth(1) == Some(hash.as_str()))
+                && v.branch().is_some_and(|b| {
+                    let h = hash.get_or_insert_with(|| format!("{:x}", loop_hash(req)));
+                    b.split('.').nth(1) == Some(h.as_str())
+                })
         })
     }
 

@@ -53,7 +53,7 @@ impl<'a> NameAddr<'a> {
                 return Err(ParseError::Syntax("display name without <URI>"));
             }
             (Some(DisplayName::Quoted(content)), rest)
-        } else if let Some(lt) = s.find('<') {
+        } else if let Some(lt) = crate::syntax::find_byte(s, b'<') {
             let name = s.get(..lt).unwrap_or("").trim_matches(is_ws);
             if !name.chars().all(|c| is_token_char(c) || is_ws(c)) {
                 return Err(ParseError::Syntax("display name is not a token sequence"));
@@ -68,7 +68,8 @@ impl<'a> NameAddr<'a> {
             (None, s)
         };
         if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or(ParseError::Syntax("missing '>'"))?;
+            let gt =
+                crate::syntax::find_byte(inner, b'>').ok_or(ParseError::Syntax("missing '>'"))?;
             let uri_str = inner.get(..gt).unwrap_or("");
             // LAQUOT/RAQUOT allow no whitespace inside the brackets (RFC 4475 badaspec).
             let uri = Uri::parse(uri_str)?;

@@ -107,10 +107,15 @@ pub fn check_host(host: &str) -> Result<(), ParseError> {
             .map(|_| ())
             .map_err(|_| ParseError::Uri("bad IPv6 reference"));
     }
-    let ok = host.split('.').enumerate().all(|(i, label)| {
-        // A trailing dot (FQDN) is allowed; empty inner labels are not.
-        (!label.is_empty() || i > 0) && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    }) && !host.starts_with('-');
+    // Labels of alphanumerics and '-', separated by single dots; a trailing
+    // dot (FQDN) is allowed, empty inner labels are not.
+    let b = host.as_bytes();
+    let ok = b[0] != b'-'
+        && b[0] != b'.'
+        && b.iter().enumerate().all(|(i, &c)| {
+            crate::syntax::is_host_byte(c)
+                || (c == b'.' && b.get(i + 1).map_or(true, |&n| n != b'.'))
+        });
     if ok {
         Ok(())
     } else {
@@ -121,7 +126,8 @@ pub fn check_host(host: &str) -> Result<(), ParseError> {
 /// Split `host[:port]` (IPv6 aware).
 pub fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError> {
     let (host, port) = if s.starts_with('[') {
-        let close = s.find(']').ok_or(ParseError::Uri("bad IPv6 reference"))?;
+        let close =
+            crate::syntax::find_byte(s, b']').ok_or(ParseError::Uri("bad IPv6 reference"))?;
         let host = s.get(..=close).unwrap_or("");
         let rest = s.get(close + 1..).unwrap_or("");
         match rest.strip_prefix(':') {
@@ -130,7 +136,7 @@ pub fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError> {
             None => return Err(ParseError::Uri("junk after IPv6 reference")),
         }
     } else {
-        match s.split_once(':') {
+        match crate::syntax::split_once_byte(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
@@ -151,7 +157,7 @@ pub fn split_hostport(s: &str) -> Result<(&str, Option<u16>), ParseError> {
 fn uri_params(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
     let mut out = Vec::new();
     for p in s.split(';') {
-        let (name, value) = match p.split_once('=') {
+        let (name, value) = match crate::syntax::split_once_byte(p, b'=') {
             Some((n, v)) => (n, Some(v)),
             None => (p, None),
         };
@@ -173,7 +179,8 @@ fn uri_params(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
 fn uri_headers(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
     let mut out = Vec::new();
     for h in s.split('&') {
-        let (name, value) = h.split_once('=').ok_or(ParseError::Uri("bad URI header"))?;
+        let (name, value) =
+            crate::syntax::split_once_byte(h, b'=').ok_or(ParseError::Uri("bad URI header"))?;
         if name.is_empty() {
             return Err(ParseError::Uri("bad URI header"));
         }
@@ -188,22 +195,23 @@ fn uri_headers(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
 }
 
 fn scheme_ok(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
 impl<'a> Uri<'a> {
     /// Parse a URI (no surrounding whitespace or angle brackets).
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
-        let (scheme_str, rest) = s.split_once(':').ok_or(ParseError::Uri("missing scheme"))?;
+        let (scheme_str, rest) =
+            crate::syntax::split_once_byte(s, b':').ok_or(ParseError::Uri("missing scheme"))?;
         if !scheme_ok(scheme_str) {
             return Err(ParseError::Uri("bad scheme"));
         }
         if rest.is_empty() {
             return Err(ParseError::Uri("empty URI"));
         }
-        if s.chars()
+        if s.bytes()
             .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
         {
             return Err(ParseError::Uri("whitespace in URI"));
@@ -229,7 +237,7 @@ impl<'a> Uri<'a> {
             });
         };
         if scheme == Scheme::Tel {
-            let (number, params) = match rest.split_once(';') {
+            let (number, params) = match crate::syntax::split_once_byte(rest, b';') {
                 Some((n, p)) => (n, uri_params(p)?),
                 None => (rest, Vec::new()),
             };
@@ -252,13 +260,13 @@ impl<'a> Uri<'a> {
         }
         // sip / sips: userinfo is everything before the first '@' (neither
         // parameters nor headers may contain an unescaped '@').
-        let (userinfo, hostpart) = match rest.split_once('@') {
+        let (userinfo, hostpart) = match crate::syntax::split_once_byte(rest, b'@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             Some(u) => {
-                let (user, pw) = match u.split_once(':') {
+                let (user, pw) = match crate::syntax::split_once_byte(u, b':') {
                     Some((a, b)) => (a, Some(b)),
                     None => (u, None),
                 };
@@ -273,11 +281,11 @@ impl<'a> Uri<'a> {
             }
             None => (None, None),
         };
-        let (before_headers, headers) = match hostpart.split_once('?') {
+        let (before_headers, headers) = match crate::syntax::split_once_byte(hostpart, b'?') {
             Some((a, h)) => (a, uri_headers(h)?),
             None => (hostpart, Vec::new()),
         };
-        let (hostport, params) = match before_headers.split_once(';') {
+        let (hostport, params) = match crate::syntax::split_once_byte(before_headers, b';') {
             Some((hp, p)) => (hp, uri_params(p)?),
             None => (before_headers, Vec::new()),
         };
