@@ -218,6 +218,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             store_file: Some(data_dir.join("natter.sqlite3")),
             listen,
             tls_listen,
+            threads: shards,
             tls_client: crate::sip_serve::tls_client(
                 args.sip_tls_ca.clone(),
                 args.sip_tls_insecure,

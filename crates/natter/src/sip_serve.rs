@@ -494,6 +494,8 @@ pub struct SipSettings {
     pub dns: natter_sip_io::DnsConfig,
     /// For TLS connections the proxy opens.
     pub tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// SIP threads (UDP shards), like the TURN shards.
+    pub threads: usize,
 }
 
 /// The system's CA bundle on Debian and derivatives.
@@ -558,6 +560,7 @@ pub fn start(
     cfg.server.auth = s.auth;
     cfg.dns = s.dns.clone();
     cfg.tls_client = s.tls_client.clone();
+    cfg.udp_shards = s.threads.max(1);
     cfg.server.realm = s.realm.clone();
     cfg.server.mode = if s.redirect {
         Mode::Redirect
@@ -750,6 +753,7 @@ mod tests {
             store_file: None,
             dns: natter_sip_io::DnsConfig::System,
             tls_client: None,
+            threads: 2,
         }
     }
 

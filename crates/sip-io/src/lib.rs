@@ -74,6 +74,12 @@ pub struct SipServeConfig {
     /// next hops (`sips:` and `;transport=tls` targets). Without it, TLS
     /// only reuses connections the peer opened.
     pub tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// SIP threads for UDP: each binds every UDP address with SO_REUSEPORT
+    /// (the kernel spreads senders over them by 4-tuple) and owns a core of
+    /// its own, so transactions and their state never cross threads; a
+    /// response that reaches the wrong thread is handed to the one named in
+    /// its branch. Stream transports stay on the first thread. Default 1.
+    pub udp_shards: usize,
 }
 
 /// Default for [`SipServeConfig::incomplete_message_timeout`]: 30 s, far
@@ -96,6 +102,7 @@ impl std::fmt::Debug for SipServeConfig {
             )
             .field("dns", &self.dns)
             .field("tls_client", &self.tls_client.is_some())
+            .field("udp_shards", &self.udp_shards)
             .finish()
     }
 }
@@ -114,6 +121,7 @@ impl SipServeConfig {
             incomplete_message_timeout: INCOMPLETE_MESSAGE_TIMEOUT,
             dns: DnsConfig::System,
             tls_client: None,
+            udp_shards: 1,
         }
     }
 }
@@ -139,7 +147,7 @@ impl Bound {
 /// Live view of a running server's counters (for `/metrics`). Holds the
 /// server weakly: once it stops, [`StatsHandle::get`] returns `None`.
 #[derive(Clone)]
-pub struct StatsHandle(std::sync::Weak<Shared>);
+pub struct StatsHandle(Arc<Mutex<Vec<std::sync::Weak<Shared>>>>);
 
 /// A snapshot of the driver's counters.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -161,17 +169,22 @@ impl std::fmt::Debug for StatsHandle {
 impl StatsHandle {
     /// Current counters, or `None` when the server has stopped.
     pub fn get(&self) -> Option<LiveStats> {
-        let shared = self.0.upgrade()?;
-        let (core, transactions) = {
-            let c = lock(&shared.core);
-            (c.stats(), c.transactions())
+        let shards: Vec<Arc<Shared>> = lock(&self.0).iter().filter_map(|w| w.upgrade()).collect();
+        let first = shards.first()?;
+        let mut live = LiveStats {
+            connections: lock(&first.conns).len(),
+            ..LiveStats::default()
         };
-        let connections = lock(&shared.conns).len();
-        Some(LiveStats {
-            core,
-            transactions,
-            connections,
-        })
+        for shared in &shards {
+            let c = lock(&shared.core);
+            let s = c.stats();
+            live.core.parse_errors += s.parse_errors;
+            live.core.registrations += s.registrations;
+            live.core.forwarded += s.forwarded;
+            live.core.stateless += s.stateless;
+            live.transactions += c.transactions();
+        }
+        Some(live)
     }
 }
 
@@ -196,7 +209,19 @@ struct Shared {
     /// Host names DNS located TLS destinations for: the certificate must
     /// match the SIP domain (RFC 5922), not the address it resolved to.
     tls_names: Mutex<HashMap<SocketAddr, String>>,
+    /// This shard's number (its core's `ServerConfig::shard`).
+    shard: u16,
+    /// Every shard's inbox, by shard number (set once all exist).
+    inboxes: std::sync::OnceLock<Vec<mpsc::Sender<Inbound>>>,
 }
+
+/// A message handed from the shard that received it to the one that owns
+/// its transaction.
+type Inbound = (Transport, SocketAddr, Vec<u8>);
+
+/// How many handed-over messages may wait per shard; beyond it they are
+/// dropped like a datagram the kernel could not queue.
+const INBOX_DEPTH: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
@@ -393,7 +418,34 @@ impl Shared {
         tracing::info!("closing {transport} connection from {peer}: {err}");
     }
 
+    /// Hand a response to the shard its branch names, when that is not
+    /// this one. True when it was handed over (or dropped for a full inbox).
+    fn route(&self, transport: Transport, src: SocketAddr, bytes: &[u8]) -> bool {
+        let Some(inboxes) = self.inboxes.get() else {
+            return false;
+        };
+        match natter_sip_server::branch_shard(bytes) {
+            Some(s) if s != self.shard => match inboxes.get(usize::from(s)) {
+                Some(tx) => {
+                    if tx.try_send((transport, src, bytes.to_vec())).is_err() {
+                        tracing::debug!("shard {s} inbox full: response from {src} dropped");
+                    }
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
     fn handle(self: &Arc<Self>, transport: Transport, src: SocketAddr, bytes: &[u8]) {
+        if self.route(transport, src, bytes) {
+            return;
+        }
+        self.handle_here(transport, src, bytes);
+    }
+
+    fn handle_here(self: &Arc<Self>, transport: Transport, src: SocketAddr, bytes: &[u8]) {
         let out = lock(&self.core).handle(Instant::now(), transport, src, bytes);
         self.answer(vec![out]);
     }
@@ -498,15 +550,19 @@ where
 /// A UDP socket with large kernel buffers: at tens of thousands of
 /// messages per second the default receive buffer overflows during short
 /// scheduling hiccups, and every lost datagram costs a retransmission.
-fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
+/// `reuse` sets SO_REUSEPORT so several shards can bind the same address.
+fn bind_udp_std(addr: SocketAddr, reuse: bool) -> Result<std::net::UdpSocket, Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse {
+        sock.set_reuse_port(true)?;
+    }
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = sock.set_recv_buffer_size(UDP_BUFFER);
     let _ = sock.set_send_buffer_size(UDP_BUFFER);
     sock.bind(&addr.into())?;
     sock.set_nonblocking(true)?;
-    Ok(UdpSocket::from_std(sock.into())?)
+    Ok(sock.into())
 }
 
 const UDP_BUFFER: usize = 8 << 20;
@@ -650,8 +706,9 @@ pub async fn bind_with_stats(
     }
     let mut listeners = Vec::new();
     let mut udp = Vec::new();
+    let shards = config.udp_shards.clamp(1, 64);
     for a in &config.udp {
-        let s = bind_udp(*a)?;
+        let s = UdpSocket::from_std(bind_udp_std(*a, shards > 1)?)?;
         let local = s.local_addr()?;
         listeners.push((Transport::Udp, local));
         udp.push((Arc::new(s), local));
@@ -684,15 +741,10 @@ pub async fn bind_with_stats(
     }
     let mut server_cfg = config.server.clone();
     server_cfg.listeners = listeners.clone();
-    let limits = server_cfg.limits;
-    let core = SipServer::new(server_cfg, creds, bindings.clone(), Instant::now());
-    let shared = Arc::new(Shared {
-        core: Mutex::new(core),
-        udp,
+    let common = ShardCommon {
+        cfg: server_cfg,
+        creds,
         conns: Arc::new(Mutex::new(HashMap::new())),
-        deadline: Mutex::new(None),
-        wake: Notify::new(),
-        limits,
         incomplete_timeout: config.incomplete_message_timeout,
         bindings,
         resolver: SipResolver::new(&config.dns),
@@ -700,13 +752,122 @@ pub async fn bind_with_stats(
             .tls_client
             .clone()
             .map(tokio_rustls::TlsConnector::from),
-        tls_names: Mutex::new(HashMap::new()),
-    });
+    };
+    let (senders, mut receivers): (Vec<_>, Vec<_>) = (0..shards)
+        .map(|_| mpsc::channel::<Inbound>(INBOX_DEPTH))
+        .unzip();
+    let stats = StatsHandle(Arc::new(Mutex::new(Vec::new())));
+    // Shards 1.. run on threads of their own with their own UDP sockets on
+    // the same addresses; shard 0 is the future returned here.
+    let inbox0 = receivers.remove(0);
+    for (i, inbox) in receivers.into_iter().enumerate() {
+        let shard = (i + 1) as u16;
+        let mut socks = Vec::new();
+        for (_, local) in &udp {
+            socks.push((bind_udp_std(*local, true)?, *local));
+        }
+        let common = common.clone();
+        let senders = senders.clone();
+        let stats = stats.clone();
+        let shutdown = shutdown.clone();
+        std::thread::Builder::new()
+            .name(format!("sip-{shard}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("SIP shard {shard}: no runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut udp = Vec::new();
+                    for (s, local) in socks {
+                        match UdpSocket::from_std(s) {
+                            Ok(s) => udp.push((Arc::new(s), local)),
+                            Err(e) => {
+                                tracing::error!("SIP shard {shard}: {e}");
+                                return;
+                            }
+                        }
+                    }
+                    let shared = common.shard(shard, udp, senders);
+                    lock(&stats.0).push(Arc::downgrade(&shared));
+                    if let Err(e) = run(
+                        shared,
+                        Vec::new(),
+                        Vec::new(),
+                        Vec::new(),
+                        None,
+                        shutdown,
+                        inbox,
+                    )
+                    .await
+                    {
+                        tracing::error!("SIP shard {shard} stopped: {e}");
+                    }
+                });
+            })?;
+    }
+    let shared = common.shard(0, udp, senders);
+    lock(&stats.0).insert(0, Arc::downgrade(&shared));
     let tls_acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let bound = Bound { listeners };
-    let stats = StatsHandle(Arc::downgrade(&shared));
-    let fut = run(shared, tcp, tls, ws, tls_acceptor, shutdown);
+    let fut = run(shared, tcp, tls, ws, tls_acceptor, shutdown, inbox0);
     Ok((bound, stats, fut))
+}
+
+/// What every shard shares, and how one is made.
+#[derive(Clone)]
+struct ShardCommon {
+    cfg: ServerConfig,
+    creds: Arc<dyn Credentials>,
+    conns: ConnMap,
+    incomplete_timeout: Duration,
+    bindings: Arc<dyn BindingStore>,
+    resolver: SipResolver,
+    tls_connector: Option<tokio_rustls::TlsConnector>,
+}
+
+impl ShardCommon {
+    fn shard(
+        &self,
+        shard: u16,
+        udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+        inboxes: Vec<mpsc::Sender<Inbound>>,
+    ) -> Arc<Shared> {
+        let mut cfg = self.cfg.clone();
+        cfg.shard = shard;
+        let limits = cfg.limits;
+        let core = SipServer::new(
+            cfg,
+            self.creds.clone(),
+            self.bindings.clone(),
+            Instant::now(),
+        );
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            udp,
+            conns: self.conns.clone(),
+            deadline: Mutex::new(None),
+            wake: Notify::new(),
+            limits,
+            incomplete_timeout: self.incomplete_timeout,
+            bindings: self.bindings.clone(),
+            resolver: self.resolver.clone(),
+            tls_connector: self.tls_connector.clone(),
+            tls_names: Mutex::new(HashMap::new()),
+            shard,
+            inboxes: std::sync::OnceLock::new(),
+        });
+        if inboxes.len() > 1 {
+            let _ = shared.inboxes.set(inboxes);
+        }
+        shared
+    }
 }
 
 async fn run(
@@ -716,8 +877,21 @@ async fn run(
     ws: Vec<(Transport, TcpListener)>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
+    mut inbox: mpsc::Receiver<Inbound>,
 ) -> Result<(), Error> {
     let mut tasks = tokio::task::JoinSet::new();
+    {
+        // Responses other shards received for this shard's transactions.
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            while let Some((transport, src, bytes)) = inbox.recv().await {
+                shared.handle_here(transport, src, &bytes);
+            }
+            // With one shard nobody sends: the task must not end the server.
+            std::future::pending::<()>().await;
+            Ok::<(), Error>(())
+        });
+    }
     for (transport, l) in ws {
         let shared = shared.clone();
         let acceptor = acceptor.clone();
@@ -776,6 +950,7 @@ async fn run(
                             }
                         }
                         Some(KeepAlive::Ignore) => {}
+                        None if shared.route(Transport::Udp, src, dgram) => {}
                         None => outs.push(lock(&shared.core).handle(
                             Instant::now(),
                             Transport::Udp,

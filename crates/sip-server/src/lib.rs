@@ -18,5 +18,5 @@ pub mod store;
 pub use keepalive::KeepAlive;
 pub use peer::{Peer, Transmit, Transport};
 pub use registrar::RegistrarConfig;
-pub use server::{Lookup, Mode, Output, ServerConfig, SipServer, Stats};
+pub use server::{branch_shard, Lookup, Mode, Output, ServerConfig, SipServer, Stats};
 pub use store::{Binding, BindingStore, Credentials, MemoryBindings, StaticCredentials};

@@ -51,6 +51,11 @@ pub struct ServerConfig {
     pub mode: Mode,
     /// Insert Record-Route in dialog-creating requests.
     pub record_route: bool,
+    /// Which of the driver's shards this core is: it is written into the
+    /// branch of every request the proxy sends (`z9hG4bK-nt<shard>.`), so a
+    /// response arriving on another shard's socket can be handed to the
+    /// shard that owns the transaction (see [`branch_shard`]).
+    pub shard: u16,
     /// Registrar limits.
     pub registrar: RegistrarConfig,
     /// T1/T2/T4.
@@ -75,6 +80,7 @@ impl ServerConfig {
             advertise: None,
             mode: Mode::Proxy,
             record_route: true,
+            shard: 0,
             registrar: RegistrarConfig::default(),
             timers: TimerConfig::default(),
             timer_c: Duration::from_secs(181),
@@ -1464,7 +1470,12 @@ impl SipServer {
             fwd.push_front(HeaderName::Route, r.clone());
         }
         self.counter += 1;
-        let branch = format!("z9hG4bK-nt.{:x}.{:x}", loop_hash(base), self.counter);
+        let branch = format!(
+            "z9hG4bK-nt{}.{:x}.{:x}",
+            self.cfg.shard,
+            loop_hash(base),
+            self.counter
+        );
         let via = format!(
             "SIP/2.0/{} {me};branch={branch};rport",
             transport.via_token()
@@ -1835,8 +1846,9 @@ impl SipServer {
                 .unwrap_or_default();
             let me = self.local_hostport(dest.transport, Some(dest.addr));
             let via = format!(
-                "SIP/2.0/{} {me};branch=z9hG4bK-nt.{:x}.s{:x}",
+                "SIP/2.0/{} {me};branch=z9hG4bK-nt{}.{:x}.s{:x}",
                 dest.transport.via_token(),
+                self.cfg.shard,
                 loop_hash(&ack),
                 fnv(&[&in_branch, "ack"])
             );
@@ -1874,6 +1886,34 @@ fn response_rank(code: u16) -> u32 {
         408 | 503 => 50 + u32::from(code) / 100,
         _ => 10 + u32::from(code / 100),
     }
+}
+
+/// The shard named in the branch of the top Via of a response, read from
+/// the raw bytes without parsing the message: the driver calls this for
+/// every datagram, so it only looks at the first Via header line. `None`
+/// for requests and for branches that are not ours.
+pub fn branch_shard(bytes: &[u8]) -> Option<u16> {
+    if !bytes.starts_with(b"SIP/2.0 ") {
+        return None;
+    }
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(bytes.len());
+    let head = bytes.get(..head_end)?;
+    let via = head.split(|&b| b == b'\n').skip(1).find(|line| {
+        let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
+        let name = name.trim_ascii();
+        name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")
+    })?;
+    const MARK: &[u8] = b"branch=z9hG4bK-nt";
+    let at = via.windows(MARK.len()).position(|w| w == MARK)?;
+    let digits = via.get(at + MARK.len()..)?;
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || n > 4 || digits.get(n) != Some(&b'.') {
+        return None;
+    }
+    std::str::from_utf8(digits.get(..n)?).ok()?.parse().ok()
 }
 
 /// Hash of the fields that identify a request for loop detection (§16.6 step 8).
@@ -1966,4 +2006,24 @@ fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> M
     };
     msg.headers[i].value = joined.into();
     msg
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::branch_shard;
+
+    #[test]
+    fn branch_shard_reads_the_top_via_of_responses_only() {
+        let resp = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-nt3.1f.2;rport\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-nt1.5.5\r\n\r\n";
+        assert_eq!(branch_shard(resp), Some(3));
+        let compact = b"SIP/2.0 180 Ringing\r\nv: SIP/2.0/UDP h;branch=z9hG4bK-nt12.a.s1\r\n\r\n";
+        assert_eq!(branch_shard(compact), Some(12));
+        let req = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-nt1.a.1\r\n\r\n";
+        assert_eq!(branch_shard(req), None);
+        let foreign = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKabc\r\n\r\n";
+        assert_eq!(branch_shard(foreign), None);
+        let junk = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-nt99999999.\r\n\r\n";
+        assert_eq!(branch_shard(junk), None);
+        assert_eq!(branch_shard(b"SIP/2.0 "), None);
+    }
 }

@@ -1,0 +1,102 @@
+//! The UDP driver sharded over several threads (SO_REUSEPORT): requests from
+//! many senders spread over the shards, while every response from the one
+//! callee arrives on a single shard; each must still reach the shard that
+//! owns its transaction (named in the branch), or the callers never get it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_sip::Message;
+use natter_sip_io::{bind_with_stats, SipServeConfig};
+use natter_sip_server::{MemoryBindings, StaticCredentials};
+use tokio::net::UdpSocket;
+
+async fn recv(sock: &UdpSocket) -> Message<'static> {
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
+        .await
+        .expect("a message within 10 s")
+        .expect("recv");
+    Message::parse(&buf[..n]).expect("valid SIP").into_owned()
+}
+
+#[tokio::test]
+async fn responses_find_the_shard_that_owns_their_transaction() {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.tcp.clear();
+    cfg.server.auth = false;
+    cfg.udp_shards = 4;
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, stats, fut) = bind_with_stats(
+        cfg,
+        Arc::new(StaticCredentials::new()),
+        Arc::new(MemoryBindings::new()),
+        rx,
+    )
+    .await
+    .expect("bind");
+    tokio::spawn(fut);
+    let proxy = bound.of(natter_sip_server::Transport::Udp)[0];
+
+    // bob registers from one socket: every response he sends has one 4-tuple.
+    let bob = UdpSocket::bind("127.0.0.1:0").await.expect("bob");
+    let bob_addr = bob.local_addr().expect("addr");
+    let reg = format!(
+        "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {bob_addr};branch=z9hG4bKreg;rport\r\nMax-Forwards: 70\r\n\
+From: <sip:bob@natter.test>;tag=r\r\nTo: <sip:bob@natter.test>\r\nCall-ID: reg@test\r\nCSeq: 1 REGISTER\r\n\
+Contact: <sip:bob@{bob_addr}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    bob.send_to(reg.as_bytes(), proxy).await.expect("send");
+    assert_eq!(recv(&bob).await.code(), Some(200));
+
+    // 24 callers, each from its own port (so spread over the shards).
+    const CALLERS: usize = 24;
+    let mut callers = Vec::new();
+    for i in 0..CALLERS {
+        let s = UdpSocket::bind("127.0.0.1:0").await.expect("caller");
+        let me = s.local_addr().expect("addr");
+        let msg = format!(
+            "MESSAGE sip:bob@natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKm{i};rport\r\nMax-Forwards: 70\r\n\
+From: <sip:alice{i}@natter.test>;tag=a{i}\r\nTo: <sip:bob@natter.test>\r\nCall-ID: m{i}@test\r\nCSeq: 1 MESSAGE\r\n\
+Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+        );
+        s.send_to(msg.as_bytes(), proxy).await.expect("send");
+        callers.push(s);
+    }
+    // bob answers every forwarded MESSAGE with 200 from his one socket.
+    let mut shards_seen = std::collections::BTreeSet::new();
+    for _ in 0..CALLERS {
+        let m = recv(&bob).await;
+        let top = m.top_via().expect("via");
+        let branch = top.branch().expect("branch").to_owned();
+        shards_seen.insert(
+            branch
+                .strip_prefix("z9hG4bK-nt")
+                .and_then(|b| b.split('.').next())
+                .expect("our branch")
+                .to_owned(),
+        );
+        let resp = Message::response_to(&m, 200, None, Some("bob"));
+        bob.send_to(&resp.to_bytes(), proxy).await.expect("send");
+    }
+    for (i, s) in callers.iter().enumerate() {
+        let r = recv(s).await;
+        assert_eq!(r.code(), Some(200), "caller {i}");
+    }
+    assert!(
+        shards_seen.len() > 1,
+        "24 senders all hashed to one shard ({shards_seen:?}): nothing crossed shards"
+    );
+    let live = stats.get().expect("running");
+    assert_eq!(live.core.registrations, 1);
+    assert_eq!(live.core.forwarded, CALLERS as u64);
+    // A response handled by a shard without its transaction would still
+    // reach the caller, relayed statelessly by its Via (§16.7), while the
+    // owner kept retransmitting: none may have gone that way.
+    assert_eq!(
+        live.core.stateless, 0,
+        "responses relayed without their transaction"
+    );
+}
