@@ -108,7 +108,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         started: now,
         out: std::io::stdout(),
     };
-    d.process(now);
+    d.process(now)?;
     loop {
         let now = Instant::now();
         let deadline = [d.transport.poll_timeout(), d.pc.poll_timeout()]

@@ -178,6 +178,11 @@ impl DataChannels {
             self.channels.insert(c.id, c);
         }
         let transport = transport_config(self.remote_max);
+        // Always a server config: sctp-proto unwraps it for any INIT it has no association
+        // for, and a peer that initiates too (Chromium does) sends one.
+        let mut server = ServerConfig::new();
+        server.transport = transport.clone();
+        self.endpoint.set_server_config(Some(Arc::new(server)));
         if client {
             let mut cfg = ClientConfig::new();
             cfg.transport = transport;
@@ -185,10 +190,6 @@ impl DataChannels {
                 Ok(a) => self.assoc = Some(a),
                 Err(e) => self.events.push_back(ChannelEvent::Lost(e.to_string())),
             }
-        } else {
-            let mut cfg = ServerConfig::new();
-            cfg.transport = transport;
-            self.endpoint.set_server_config(Some(Arc::new(cfg)));
         }
     }
 
