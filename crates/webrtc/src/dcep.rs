@@ -126,8 +126,7 @@ impl Message {
                 let (label, rest) = body.split_at(label_len);
                 let protocol = &rest[..proto_len];
                 let label = String::from_utf8(label.to_vec()).map_err(|_| DcepError::Utf8)?;
-                let protocol =
-                    String::from_utf8(protocol.to_vec()).map_err(|_| DcepError::Utf8)?;
+                let protocol = String::from_utf8(protocol.to_vec()).map_err(|_| DcepError::Utf8)?;
                 Ok(Message::Open(Open {
                     channel_type,
                     priority,
@@ -145,8 +144,7 @@ impl Message {
             Message::Ack => Ok(vec![MSG_ACK]),
             Message::Open(o) => {
                 let label_len = u16::try_from(o.label.len()).map_err(|_| DcepError::TooLong)?;
-                let proto_len =
-                    u16::try_from(o.protocol.len()).map_err(|_| DcepError::TooLong)?;
+                let proto_len = u16::try_from(o.protocol.len()).map_err(|_| DcepError::TooLong)?;
                 let (kind, param) = o.channel_type.to_wire();
                 let mut out = Vec::with_capacity(OPEN_HEADER + o.label.len() + o.protocol.len());
                 out.push(MSG_OPEN);

@@ -305,7 +305,13 @@ impl Driver {
         }
     }
 
-    fn add_remote_candidate(&mut self, c: &str, mid: Option<&str>, mline: Option<u64>, now: Instant) {
+    fn add_remote_candidate(
+        &mut self,
+        c: &str,
+        mid: Option<&str>,
+        mline: Option<u64>,
+        now: Instant,
+    ) {
         let Some(r) = self.pc.remote() else {
             return;
         };
@@ -325,7 +331,12 @@ impl Driver {
         match natter_ice::Candidate::from_sdp(value) {
             Ok(cand) => {
                 let addr = cand.addr;
-                if self.transport.agent_mut().add_remote_candidate(cand).is_ok() {
+                if self
+                    .transport
+                    .agent_mut()
+                    .add_remote_candidate(cand)
+                    .is_ok()
+                {
                     self.transport.permit_remote(now, addr);
                 }
             }
@@ -398,10 +409,8 @@ impl Driver {
             IceEvent::StateChanged(s) => {
                 tracing::info!("ICE {s:?}");
                 match s {
-                    IceState::Connected | IceState::Completed => {
-                        if self.transport.is_connected() {
-                            self.pc.transport_connected(now);
-                        }
+                    IceState::Connected | IceState::Completed if self.transport.is_connected() => {
+                        self.pc.transport_connected(now);
                     }
                     IceState::Failed => return Err("ICE failed".into()),
                     _ => {}
@@ -443,7 +452,10 @@ impl Driver {
                 ));
             }
             PcEvent::ChannelOpen { id, label } => {
-                self.emit(&signal::event("channel-open", json!({ "label": label, "id": id })));
+                self.emit(&signal::event(
+                    "channel-open",
+                    json!({ "label": label, "id": id }),
+                ));
             }
             PcEvent::Message {
                 id,
@@ -465,7 +477,10 @@ impl Driver {
                 self.emit(&line);
             }
             PcEvent::ChannelClosed { id, label } => {
-                self.emit(&signal::event("closed", json!({ "label": label, "id": id })));
+                self.emit(&signal::event(
+                    "closed",
+                    json!({ "label": label, "id": id }),
+                ));
             }
             PcEvent::AudioStarted { ssrc } => {
                 self.emit(&signal::event("audio", json!({ "ssrc": ssrc })));

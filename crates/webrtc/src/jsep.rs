@@ -230,7 +230,12 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
         .to_owned();
     let fingerprint = tm
         .attribute_values("fingerprint")
-        .chain(s.attributes.iter().filter(|a| a.name == "fingerprint").filter_map(|a| a.value.as_deref()))
+        .chain(
+            s.attributes
+                .iter()
+                .filter(|a| a.name == "fingerprint")
+                .filter_map(|a| a.value.as_deref()),
+        )
         .find_map(|v| {
             let (hash, digest) = v.trim().split_once(' ')?;
             hash.eq_ignore_ascii_case("sha-256")
@@ -260,10 +265,24 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
     })
 }
 
+/// An audio m-section's negotiated values.
+struct AudioSection<'a> {
+    mid: &'a str,
+    pt: u8,
+    fmtp: &'a str,
+    direction: &'a str,
+    setup: &'a str,
+    first: bool,
+}
+
 /// Writes the transport attributes every m-section carries (identical in all of them,
 /// as BUNDLE requires).
 fn transport_lines(out: &mut String, p: &LocalParams, setup: &str, with_candidates: bool) {
-    let c = if with_candidates { p.candidates.as_slice() } else { &[] };
+    let c = if with_candidates {
+        p.candidates.as_slice()
+    } else {
+        &[]
+    };
     if with_candidates {
         for cand in c {
             out.push_str(&format!("a=candidate:{cand}\r\n"));
@@ -289,16 +308,15 @@ fn session_header(out: &mut String, p: &LocalParams, bundle: &[String]) {
     out.push_str("a=msid-semantic: WMS natter\r\n");
 }
 
-fn audio_section(
-    out: &mut String,
-    p: &LocalParams,
-    mid: &str,
-    pt: u8,
-    fmtp: &str,
-    direction: &str,
-    setup: &str,
-    first: bool,
-) {
+fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
+    let AudioSection {
+        mid,
+        pt,
+        fmtp,
+        direction,
+        setup,
+        first,
+    } = *a;
     out.push_str(&format!("m=audio 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
     out.push_str("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
     transport_lines(out, p, setup, first);
@@ -345,16 +363,15 @@ pub fn create_offer(p: &LocalParams) -> String {
     session_header(&mut out, p, &mids);
     let mut first = true;
     if p.audio_ssrc.is_some() {
-        audio_section(
-            &mut out,
-            p,
-            "0",
-            OPUS_PT,
-            "minptime=10;useinbandfec=1",
-            "sendrecv",
-            "actpass",
+        let a = AudioSection {
+            mid: "0",
+            pt: OPUS_PT,
+            fmtp: "minptime=10;useinbandfec=1",
+            direction: "sendrecv",
+            setup: "actpass",
             first,
-        );
+        };
+        audio_section(&mut out, p, &a);
         first = false;
     }
     if p.data || p.audio_ssrc.is_none() {
@@ -421,7 +438,11 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
     for (m, &acc) in offer.media.iter().zip(&ok) {
         let first = m.mid == tag;
         if !acc {
-            let proto = if m.proto.is_empty() { "RTP/AVP" } else { &m.proto };
+            let proto = if m.proto.is_empty() {
+                "RTP/AVP"
+            } else {
+                &m.proto
+            };
             let fmt = m.formats.first().map_or("0", String::as_str);
             let kind = match m.kind {
                 Kind::Audio => "audio",
@@ -440,7 +461,15 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
                     .clone()
                     .unwrap_or_else(|| "minptime=10;useinbandfec=1".into());
                 let dir = answer_direction(&m.direction, true);
-                audio_section(&mut out, p, &m.mid, pt, &fmtp, dir, "active", first);
+                let a = AudioSection {
+                    mid: &m.mid,
+                    pt,
+                    fmtp: &fmtp,
+                    direction: dir,
+                    setup: "active",
+                    first,
+                };
+                audio_section(&mut out, p, &a);
             }
             _ => data_section(&mut out, p, &m.mid, "active", first),
         }

@@ -280,7 +280,9 @@ impl PeerConnection {
             Setup::Active => false,
             Setup::Passive => true,
             Setup::ActPass => {
-                return Err(JsepError::Unsupported("a=setup:actpass in an answer".into()))
+                return Err(JsepError::Unsupported(
+                    "a=setup:actpass in an answer".into(),
+                ))
             }
         };
         self.apply_remote(remote, now);
@@ -300,9 +302,8 @@ impl PeerConnection {
             }
         }
         self.remote = Some(remote);
-        if !self.dtls_client {
-            self.start_dtls(now);
-        } else if self.transport_up {
+        // The server waits for the ClientHello at once; the client starts once ICE is up.
+        if !self.dtls_client || self.transport_up {
             self.start_dtls(now);
         }
     }
@@ -352,11 +353,20 @@ impl PeerConnection {
     /// Channel ids are renumbered when SCTP starts (even/odd by DTLS role); the label is
     /// the stable handle before that.
     pub fn channel_id(&self, label: &str) -> Option<u16> {
-        self.sctp.channels().find(|c| c.label == label).map(|c| c.id)
+        self.sctp
+            .channels()
+            .find(|c| c.label == label)
+            .map(|c| c.id)
     }
 
     /// Sends a message.
-    pub fn send(&mut self, id: u16, text: bool, data: &[u8], now: Instant) -> Result<(), SendError> {
+    pub fn send(
+        &mut self,
+        id: u16,
+        text: bool,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
         self.sctp.send(id, text, data)?;
         self.stats.msgs_tx += 1;
         self.pump(now);

@@ -216,7 +216,12 @@ impl DataChannels {
 
     /// Creates a channel (in-band, DCEP). Its id is provisional until [`Self::start`]
     /// knows our DTLS role. Opens when the peer acknowledges.
-    pub fn create_channel(&mut self, label: &str, protocol: &str, channel_type: ChannelType) -> u16 {
+    pub fn create_channel(
+        &mut self,
+        label: &str,
+        protocol: &str,
+        channel_type: ChannelType,
+    ) -> u16 {
         let id = self.alloc_id();
         self.channels.insert(
             id,
@@ -383,7 +388,8 @@ impl DataChannels {
                             self.events.push_back(ChannelEvent::Closed { id: c.id });
                         }
                     }
-                    self.events.push_back(ChannelEvent::Lost(reason.to_string()));
+                    self.events
+                        .push_back(ChannelEvent::Lost(reason.to_string()));
                 }
                 Event::Stream(StreamEvent::Readable { id }) => self.read_stream(id),
                 Event::Stream(StreamEvent::Finished { id } | StreamEvent::Stopped { id, .. }) => {
@@ -440,7 +446,8 @@ impl DataChannels {
         };
         let ok = match a.open_stream(id, PayloadProtocolIdentifier::Binary) {
             Ok(mut s) => {
-                s.write_with_ppi(&bytes, PayloadProtocolIdentifier::Dcep).is_ok()
+                s.write_with_ppi(&bytes, PayloadProtocolIdentifier::Dcep)
+                    .is_ok()
                     && set_reliability(&mut s, ct)
             }
             Err(_) => false,
@@ -492,7 +499,9 @@ impl DataChannels {
                 let Ok(mut s) = a.stream(id) else {
                     return;
                 };
-                let ok = s.write_with_ppi(&ack, PayloadProtocolIdentifier::Dcep).is_ok()
+                let ok = s
+                    .write_with_ppi(&ack, PayloadProtocolIdentifier::Dcep)
+                    .is_ok()
                     && set_reliability(&mut s, o.channel_type);
                 if !ok {
                     self.dropped += 1;
@@ -508,7 +517,8 @@ impl DataChannels {
                         state: ChannelState::Open,
                     },
                 );
-                self.events.push_back(ChannelEvent::Open { id, label: o.label });
+                self.events
+                    .push_back(ChannelEvent::Open { id, label: o.label });
             }
             Ok(Message::Ack) => {
                 if let Some(c) = self.channels.get_mut(&id) {
@@ -543,7 +553,8 @@ impl DataChannels {
             }
             _ => false,
         };
-        self.events.push_back(ChannelEvent::Message { id, text, data });
+        self.events
+            .push_back(ChannelEvent::Message { id, text, data });
     }
 }
 

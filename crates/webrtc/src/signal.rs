@@ -100,7 +100,9 @@ mod tests {
             Ok(Signal::Offer("v=0\r\n".into()))
         );
         assert_eq!(
-            Signal::parse(r#"{"candidate":"candidate:1 1 udp 1 10.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}"#),
+            Signal::parse(
+                r#"{"candidate":"candidate:1 1 udp 1 10.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}"#
+            ),
             Ok(Signal::Candidate {
                 candidate: "candidate:1 1 udp 1 10.0.0.1 9 typ host".into(),
                 mid: Some("0".into()),

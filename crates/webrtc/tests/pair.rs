@@ -42,44 +42,55 @@ impl Pair {
         }
     }
 
-    /// Moves datagrams both ways, advancing virtual time when idle, until `done` or a
-    /// bounded number of steps. `drop_a_to_b` decides per datagram whether it is lost.
+    /// Delivers everything in flight once (a->b datagrams pass `lose` first); when
+    /// nothing was in flight, advances virtual time to the next timer. Returns whether
+    /// anything moved.
+    fn step(&mut self, lose: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        let mut moved = false;
+        while let Some(d) = self.a.poll_transmit() {
+            moved = true;
+            if !lose(&d) {
+                self.b.handle_datagram(&d, self.now);
+            }
+        }
+        while let Some(d) = self.b.poll_transmit() {
+            moved = true;
+            self.a.handle_datagram(&d, self.now);
+        }
+        while let Some(e) = self.a.poll_event() {
+            moved = true;
+            self.ev_a.push(e);
+        }
+        while let Some(e) = self.b.poll_event() {
+            moved = true;
+            self.ev_b.push(e);
+        }
+        if !moved {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.now + Duration::from_millis(10));
+            self.now = next.max(self.now + Duration::from_micros(50));
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+        }
+        moved
+    }
+
+    /// Steps until `done` holds (bounded).
     fn run(&mut self, mut done: impl FnMut(&Pair) -> bool, mut lose: impl FnMut(&[u8]) -> bool) {
-        for _ in 0..200_000 {
+        for _ in 0..2_000_000 {
             if done(self) {
                 return;
             }
-            let mut moved = false;
-            while let Some(d) = self.a.poll_transmit() {
-                moved = true;
-                if !lose(&d) {
-                    self.b.handle_datagram(&d, self.now);
-                }
-            }
-            while let Some(d) = self.b.poll_transmit() {
-                moved = true;
-                self.a.handle_datagram(&d, self.now);
-            }
-            while let Some(e) = self.a.poll_event() {
-                moved = true;
-                self.ev_a.push(e);
-            }
-            while let Some(e) = self.b.poll_event() {
-                moved = true;
-                self.ev_b.push(e);
-            }
-            if !moved {
-                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .unwrap_or(self.now + Duration::from_millis(10));
-                self.now = next.max(self.now + Duration::from_micros(50));
-                self.a.handle_timeout(self.now);
-                self.b.handle_timeout(self.now);
-            }
+            self.step(&mut lose);
         }
-        let count = |v: &[PcEvent]| v.iter().filter(|e| matches!(e, PcEvent::Message { .. })).count();
+        let count = |v: &[PcEvent]| {
+            v.iter()
+                .filter(|e| matches!(e, PcEvent::Message { .. }))
+                .count()
+        };
         panic!(
             "pair did not finish: a {:?} b {:?}, messages at a {} at b {}",
             self.a,
@@ -89,13 +100,24 @@ impl Pair {
         );
     }
 
+    /// Steps `n` times.
+    fn steps(&mut self, n: usize, mut lose: impl FnMut(&[u8]) -> bool) {
+        for _ in 0..n {
+            self.step(&mut lose);
+        }
+    }
+
     fn open_channel(&mut self, label: &str, ct: ChannelType) -> (u16, u16) {
         self.a.create_channel(label, ct);
         let l = label.to_owned();
         self.run(
             |p| {
-                p.ev_a.iter().any(|e| matches!(e, PcEvent::ChannelOpen { label, .. } if *label == l))
-                    && p.ev_b.iter().any(|e| matches!(e, PcEvent::ChannelOpen { label, .. } if *label == l))
+                p.ev_a
+                    .iter()
+                    .any(|e| matches!(e, PcEvent::ChannelOpen { label, .. } if *label == l))
+                    && p.ev_b
+                        .iter()
+                        .any(|e| matches!(e, PcEvent::ChannelOpen { label, .. } if *label == l))
             },
             |_| false,
         );
@@ -130,8 +152,12 @@ fn connects_and_reports_dtls_and_srtp() {
     let mut p = Pair::new(data_cfg(false, 1), data_cfg(false, 2));
     p.run(
         |p| {
-            p.ev_a.iter().any(|e| matches!(e, PcEvent::Connected { .. }))
-                && p.ev_b.iter().any(|e| matches!(e, PcEvent::Connected { .. }))
+            p.ev_a
+                .iter()
+                .any(|e| matches!(e, PcEvent::Connected { .. }))
+                && p.ev_b
+                    .iter()
+                    .any(|e| matches!(e, PcEvent::Connected { .. }))
         },
         |_| false,
     );
@@ -147,67 +173,48 @@ fn thousand_messages_up_to_256k_both_ways_in_order() {
     let mut p = Pair::new(data_cfg(false, 3), data_cfg(false, 4));
     let (ia, ib) = p.open_channel("bulk", ChannelType::RELIABLE);
     assert_eq!(ia, ib, "same stream id on both sides");
-    assert_eq!(ia % 2, 1, "the offerer is the DTLS server here (answerer active): odd id");
-    let sizes: Vec<usize> = (0..1000)
-        .map(|i| match i % 10 {
-            0 => 256 * 1024,
-            1 => 65536,
-            2 => 1,
-            3 => 1199,
-            _ => 1 + (i * 37) % 5000,
-        })
-        .collect();
-    // Keep a window of messages outstanding each way, like an application would.
-    let mut sent_a = 0;
-    let mut sent_b = 0;
-    for _round in 0..10_000 {
-        while sent_a < sizes.len() && p.a.buffered_amount(ia) < 512 * 1024 {
-            p.a.send(ia, false, &msg(sent_a, sizes[sent_a]), p.now).expect("send a");
-            sent_a += 1;
-        }
-        while sent_b < sizes.len() && p.b.buffered_amount(ib) < 512 * 1024 {
-            p.b.send(ib, true, &msg(sent_b, sizes[sent_b]), p.now).expect("send b");
-            sent_b += 1;
-        }
-        let (ga, gb) = (p.ev_a.len(), p.ev_b.len());
-        p.run(|p| p.ev_a.len() > ga || p.ev_b.len() > gb || (sent_a == sizes.len() && sent_b == sizes.len()), |_| false);
-        let got_b = p.ev_b.iter().filter(|e| matches!(e, PcEvent::Message { .. })).count();
-        let got_a = p.ev_a.iter().filter(|e| matches!(e, PcEvent::Message { .. })).count();
-        if got_a == sizes.len() && got_b == sizes.len() {
-            break;
-        }
-        if sent_a == sizes.len() && sent_b == sizes.len() {
-            p.run(
-                |p| {
-                    p.ev_a.iter().filter(|e| matches!(e, PcEvent::Message { .. })).count() == sizes.len()
-                        && p.ev_b.iter().filter(|e| matches!(e, PcEvent::Message { .. })).count() == sizes.len()
-                },
-                |_| false,
-            );
-            break;
-        }
+    assert_eq!(
+        ia % 2,
+        1,
+        "the offerer is the DTLS server (the answerer is active): odd id"
+    );
+    let n = 1000;
+    let size = |i: usize| match i % 10 {
+        0 => 256 * 1024,
+        1 => 65536,
+        2 => 1,
+        3 => 1199,
+        _ => 1 + (i * 37) % 5000,
+    };
+    for i in 0..n {
+        p.a.send(ia, false, &msg(i, size(i)), p.now)
+            .expect("send a");
+        p.b.send(ib, true, &msg(i, size(i)), p.now).expect("send b");
     }
-    let at_b: Vec<(bool, Vec<u8>)> = p
-        .ev_b
-        .iter()
-        .filter_map(|e| match e {
-            PcEvent::Message { text, data, .. } => Some((*text, data.clone())),
-            _ => None,
-        })
-        .collect();
-    let at_a: Vec<(bool, Vec<u8>)> = p
-        .ev_a
-        .iter()
-        .filter_map(|e| match e {
-            PcEvent::Message { text, data, .. } => Some((*text, data.clone())),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(at_b.len(), 1000);
-    assert_eq!(at_a.len(), 1000);
-    for (i, &n) in sizes.iter().enumerate() {
-        assert_eq!(at_b[i], (false, msg(i, n)), "a->b message {i}");
-        assert_eq!(at_a[i], (true, msg(i, n)), "b->a message {i}");
+    let count = |v: &[PcEvent]| {
+        v.iter()
+            .filter(|e| matches!(e, PcEvent::Message { .. }))
+            .count()
+    };
+    p.run(|p| count(&p.ev_a) == n && count(&p.ev_b) == n, |_| false);
+    let got = |v: &[PcEvent]| -> Vec<(bool, Vec<u8>)> {
+        v.iter()
+            .filter_map(|e| match e {
+                PcEvent::Message { text, data, .. } => Some((*text, data.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (at_a, at_b) = (got(&p.ev_a), got(&p.ev_b));
+    for i in 0..n {
+        assert!(
+            at_b[i] == (false, msg(i, size(i))),
+            "a->b message {i} differs"
+        );
+        assert!(
+            at_a[i] == (true, msg(i, size(i))),
+            "b->a message {i} differs"
+        );
     }
 }
 
@@ -216,10 +223,20 @@ fn echo_answers_text_with_prefix() {
     let mut p = Pair::new(data_cfg(false, 5), data_cfg(true, 6));
     let (ia, _) = p.open_channel("bar", ChannelType::RELIABLE);
     for i in 0..20 {
-        p.a.send(ia, true, format!("m{i}").as_bytes(), p.now).expect("send");
+        p.a.send(ia, true, format!("m{i}").as_bytes(), p.now)
+            .expect("send");
     }
     p.a.send(ia, true, b"", p.now).expect("empty string");
-    p.run(|p| p.ev_a.iter().filter(|e| matches!(e, PcEvent::Message { .. })).count() == 21, |_| false);
+    p.run(
+        |p| {
+            p.ev_a
+                .iter()
+                .filter(|e| matches!(e, PcEvent::Message { .. }))
+                .count()
+                == 21
+        },
+        |_| false,
+    );
     let got: Vec<Vec<u8>> = p
         .ev_a
         .iter()
@@ -241,38 +258,35 @@ fn unordered_no_retransmit_channel_delivers_and_drops_lost() {
     };
     let mut p = Pair::new(data_cfg(false, 7), data_cfg(false, 8));
     let (ia, _) = p.open_channel("lossy", ct);
-    // Lose every 5th DTLS application-data datagram a->b from now on.
+    // Lose every 5th DTLS record a->b from now on; give each message time to settle.
     let mut n = 0u32;
     for i in 0..100u32 {
         p.a.send(ia, false, &i.to_be_bytes(), p.now).expect("send");
-        let (ga, gb) = (p.ev_a.len(), p.ev_b.len());
-        let _ = (ga, gb);
-        p.run(
-            |_| false_once(),
-            |d| {
-                if d.first() == Some(&23) {
-                    n += 1;
-                    n % 5 == 0
-                } else {
-                    false
-                }
-            },
-        );
+        p.steps(4, |d| {
+            if d.first() == Some(&23) {
+                n += 1;
+                n % 5 == 0
+            } else {
+                false
+            }
+        });
     }
-    p.run(|_| false_once(), |_| false);
-    // settle: let SACKs and FORWARD-TSN flow
-    for _ in 0..50 {
-        p.run(|_| false_once(), |_| false);
-    }
+    p.steps(200, |_| false);
     let got: Vec<u32> = p
         .ev_b
         .iter()
         .filter_map(|e| match e {
-            PcEvent::Message { data, .. } => data.as_slice().try_into().ok().map(u32::from_be_bytes),
+            PcEvent::Message { data, .. } => {
+                data.as_slice().try_into().ok().map(u32::from_be_bytes)
+            }
             _ => None,
         })
         .collect();
-    assert!(got.len() >= 70 && got.len() < 100, "some lost, most delivered: {}", got.len());
+    assert!(
+        got.len() >= 70 && got.len() < 100,
+        "some lost, most delivered: {}",
+        got.len()
+    );
     let mut dedup = got.clone();
     dedup.sort_unstable();
     dedup.dedup();
@@ -280,19 +294,11 @@ fn unordered_no_retransmit_channel_delivers_and_drops_lost() {
     // The channel still works after losses.
     p.a.send(ia, false, b"after", p.now).expect("send");
     p.run(
-        |p| p.ev_b.iter().any(|e| matches!(e, PcEvent::Message { data, .. } if data == b"after")),
+        |p| {
+            p.ev_b
+                .iter()
+                .any(|e| matches!(e, PcEvent::Message { data, .. } if data == b"after"))
+        },
         |_| false,
     );
-}
-
-/// A `done` predicate that is false on the first call of a run and true afterwards, so
-/// one `run` moves whatever is in flight once.
-fn false_once() -> bool {
-    use std::cell::Cell;
-    thread_local!(static FLIP: Cell<bool> = const { Cell::new(false) });
-    FLIP.with(|f| {
-        let v = f.get();
-        f.set(!v);
-        v
-    })
 }
