@@ -268,6 +268,22 @@ impl Driver {
                     self.add_remote_candidate(&candidate, mid.as_deref(), mline, now);
                 }
             }
+            Signal::Send { label, data } => {
+                let id = match &label {
+                    Some(l) => self.pc.channel_id(l),
+                    None => self.pc.open_channel_ids().first().copied(),
+                };
+                let r = match id {
+                    Some(id) => self
+                        .pc
+                        .send(id, true, data.as_bytes(), now)
+                        .map_err(|e| e.to_string()),
+                    None => Err(format!("no channel {label:?}")),
+                };
+                if let Err(e) = r {
+                    tracing::warn!("send failed: {e}");
+                }
+            }
             Signal::EndOfCandidates => {
                 if self.pc.remote().is_some() {
                     self.transport.agent_mut().end_of_remote_candidates();

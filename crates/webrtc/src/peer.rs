@@ -359,6 +359,15 @@ impl PeerConnection {
             .map(|c| c.id)
     }
 
+    /// Ids of the open channels.
+    pub fn open_channel_ids(&self) -> Vec<u16> {
+        self.sctp
+            .channels()
+            .filter(|c| c.state == crate::sctp::ChannelState::Open)
+            .map(|c| c.id)
+            .collect()
+    }
+
     /// Sends a message.
     pub fn send(
         &mut self,

@@ -22,6 +22,14 @@ pub enum Signal {
     },
     /// `{"candidate":""}` (or `null`): the peer has no more candidates.
     EndOfCandidates,
+    /// Not signaling but a command of ours: `{"type":"message","label":L,"data":TEXT}`
+    /// sends TEXT on the open channel labelled L (the first open channel without a label).
+    Send {
+        /// Channel label.
+        label: Option<String>,
+        /// Text to send.
+        data: String,
+    },
 }
 
 /// Why a line was not understood.
@@ -49,6 +57,14 @@ impl Signal {
             return match t {
                 "offer" => Ok(Signal::Offer(sdp.to_owned())),
                 "answer" => Ok(Signal::Answer(sdp.to_owned())),
+                "message" => Ok(Signal::Send {
+                    label: obj.get("label").and_then(Value::as_str).map(str::to_owned),
+                    data: obj
+                        .get("data")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                }),
                 _ => Err(SignalError::Unknown(short())),
             };
         }
