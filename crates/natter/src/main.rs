@@ -12,6 +12,7 @@ mod sip_serve;
 mod stun_cmd;
 mod turn_cmd;
 mod user;
+mod webrtc_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,8 @@ enum Cmd {
     Phone(Box<phone_cmd::PhoneArgs>),
     /// One command, no set-up: natter serve and two phones behind two NATs call each other.
     Demo(demo::DemoArgs),
+    /// One WebRTC PeerConnection: JSON signaling on stdin/stdout, events as JSON lines.
+    Webrtc(Box<webrtc_cmd::WebrtcArgs>),
 }
 
 #[derive(Subcommand)]
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         } => ice_cmd::connect(a),
         Cmd::Phone(a) => phone_cmd::run(*a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Webrtc(a) => webrtc_cmd::run(*a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,89 @@
+//! `natter webrtc`: one WebRTC PeerConnection with JSON signaling on stdin/stdout (W3C
+//! shapes) and JSON event lines on stdout; logs on stderr. The work is done by
+//! natter-webrtc; this module only maps flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use natter_ice_io::{ServerUri, TurnServer};
+use natter_webrtc::driver::{self, Options};
+use natter_webrtc::SignalingRole;
+
+/// Arguments of `natter webrtc`.
+#[derive(Debug, clap::Args)]
+pub struct WebrtcArgs {
+    /// offer: send the offer first; answer: wait for the peer's offer.
+    #[arg(long, value_parser = ["offer", "answer"])]
+    pub role: String,
+    /// STUN server, stun:HOST[:PORT] (repeatable).
+    #[arg(long)]
+    pub stun: Vec<String>,
+    /// TURN server, turn:HOST[:PORT].
+    #[arg(long, requires = "turn_user")]
+    pub turn: Option<String>,
+    /// TURN credentials USER:PASSWORD.
+    #[arg(long)]
+    pub turn_user: Option<String>,
+    /// Audio (Opus) transceiver.
+    #[arg(long)]
+    pub audio: bool,
+    /// Video transceiver (not supported yet: video m-sections are rejected).
+    #[arg(long)]
+    pub video: bool,
+    /// Data channels (as offerer: open channel "natter").
+    #[arg(long)]
+    pub data: bool,
+    /// Answer each text message M with "echo:M"; send received audio back.
+    #[arg(long)]
+    pub echo: bool,
+    /// WAV file to send as audio (not supported yet).
+    #[arg(long)]
+    pub play: Option<PathBuf>,
+    /// WAV file to record received audio to (not supported yet).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Give up when not connected after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub connect_timeout: u64,
+}
+
+/// Runs `natter webrtc`.
+pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let role = if a.role == "offer" {
+        SignalingRole::Offerer
+    } else {
+        SignalingRole::Answerer
+    };
+    if a.video || a.play.is_some() || a.record.is_some() {
+        tracing::warn!("--video, --play and --record are not supported yet; ignored");
+    }
+    let mut stun = Vec::new();
+    for s in &a.stun {
+        stun.extend(ServerUri::parse(s, "stun")?.resolve_all()?);
+    }
+    let turn = match &a.turn {
+        Some(t) => {
+            let u = ServerUri::parse(t, "turn")?;
+            let (username, password) =
+                crate::config::parse_user(a.turn_user.as_deref().unwrap_or(""))?;
+            Some(TurnServer {
+                server: u.resolve()?,
+                username,
+                password,
+            })
+        }
+        None => None,
+    };
+    let data = a.data || !a.audio;
+    driver::run(Options {
+        role,
+        stun,
+        turn,
+        audio: a.audio,
+        data,
+        echo: a.echo,
+        label: driver::DEFAULT_LABEL.into(),
+        connect_timeout: Duration::from_secs(a.connect_timeout),
+    })?;
+    Ok(())
+}

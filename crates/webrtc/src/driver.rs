@@ -1,0 +1,515 @@
+//! The loop behind `natter webrtc`: natter-ice-io's [`IceTransport`] (host sockets, STUN,
+//! TURN, receiver threads) plus the sans-IO [`PeerConnection`], with JSON signaling on
+//! stdin/stdout.
+//!
+//! One thread runs the loop and owns everything; receiver threads (one per socket, from
+//! natter-ice-io) and a stdin reader feed it through one channel, so there is one clock
+//! and no locking. stdout carries only JSON lines (signaling and events); logs go to
+//! stderr through `tracing`.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use natter_dtls::DtlsCertificate;
+use natter_ice::{AgentConfig, CandidateType, Event as IceEvent, IceState};
+use natter_ice_io::{Datagram, IceTransport, TransportConfig, TransportEvent, TurnServer};
+use serde_json::json;
+
+use crate::dcep::ChannelType;
+use crate::signal::{self, Signal};
+use crate::{Config, PcEvent, PeerConnection, SignalingRole};
+
+/// Receiver tag of stdin lines (sockets use 0..n).
+const STDIN_TAG: usize = usize::MAX;
+/// Receiver tag of stdin's end.
+const STDIN_EOF_TAG: usize = usize::MAX - 1;
+/// Label of the channel we open as offerer.
+pub const DEFAULT_LABEL: &str = "natter";
+/// Remote candidates kept before the remote description arrives.
+const MAX_EARLY_CANDIDATES: usize = 64;
+
+/// What `natter webrtc` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Offer or answer.
+    pub role: SignalingRole,
+    /// STUN servers.
+    pub stun: Vec<SocketAddr>,
+    /// A TURN server for a relayed candidate.
+    pub turn: Option<TurnServer>,
+    /// Audio transceiver.
+    pub audio: bool,
+    /// Data channels.
+    pub data: bool,
+    /// Echo text and audio back.
+    pub echo: bool,
+    /// Offerer: label of the channel to open.
+    pub label: String,
+    /// Give up when not connected after this long.
+    pub connect_timeout: Duration,
+}
+
+/// Runs one PeerConnection until the peer closes, ICE fails or the connect timeout.
+pub fn run(opts: Options) -> Result<(), String> {
+    let now = Instant::now();
+    let cert = DtlsCertificate::generate().map_err(|e| format!("certificate: {e}"))?;
+    let seed: u64 = rand::random();
+    let mut pc = PeerConnection::new(
+        Config {
+            audio: opts.audio,
+            data: opts.data,
+            echo: opts.echo,
+            seed,
+        },
+        cert,
+        now,
+    );
+    let filter = natter_ice::InterfaceFilter::default();
+    let hosts = natter_ice_io::netif::host_addresses(&filter);
+    let agent = AgentConfig {
+        controlling: opts.role == SignalingRole::Offerer,
+        stun_servers: opts.stun.clone(),
+        interfaces: filter,
+        ..AgentConfig::default()
+    };
+    let mut transport = IceTransport::bind(
+        TransportConfig {
+            agent,
+            hosts,
+            turn: opts.turn.clone(),
+            relay_only: false,
+        },
+        now,
+    )
+    .map_err(|e| format!("bind: {e}"))?;
+    let (tx, rx) = mpsc::channel::<Datagram>();
+    spawn_stdin(tx.clone())?;
+    transport
+        .start(now, &tx, 0)
+        .map_err(|e| format!("receivers: {e}"))?;
+    drop(tx);
+    let creds = transport.agent().local_credentials().clone();
+    pc.set_local_ice(&creds.ufrag, &creds.pwd);
+    if opts.role == SignalingRole::Offerer && opts.data {
+        pc.create_channel(&opts.label, ChannelType::RELIABLE);
+    }
+
+    let mut d = Driver {
+        pc,
+        transport,
+        opts,
+        description_sent: false,
+        gathering_done: false,
+        early_candidates: Vec::new(),
+        pair: None,
+        connected_at: None,
+        started: now,
+        out: std::io::stdout(),
+    };
+    d.process(now)?;
+    loop {
+        let now = Instant::now();
+        let deadline = [d.transport.poll_timeout(), d.pc.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_millis(500))
+            .min(now + Duration::from_millis(500));
+        match rx.recv_timeout(deadline.saturating_duration_since(now)) {
+            Ok(dg) => {
+                let now = Instant::now();
+                match dg.tag {
+                    STDIN_TAG => {
+                        let line = String::from_utf8_lossy(&dg.data).into_owned();
+                        d.on_line(&line, now);
+                    }
+                    STDIN_EOF_TAG => tracing::debug!("stdin closed"),
+                    tag => {
+                        if let Some((_, data)) =
+                            d.transport.handle_datagram(now, tag, dg.from, &dg.data)
+                        {
+                            d.pc.handle_datagram(&data, now);
+                        }
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err("all inputs closed".into()),
+        }
+        let now = Instant::now();
+        if d.transport.poll_timeout().is_some_and(|t| t <= now) {
+            d.transport.handle_timeout(now);
+        }
+        if d.pc.poll_timeout().is_some_and(|t| t <= now) {
+            d.pc.handle_timeout(now);
+        }
+        match d.process(now) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                d.emit(&signal::event("closed", json!({ "reason": e })));
+                return Err(e);
+            }
+        }
+        if d.connected_at.is_none() && now.duration_since(d.started) > d.opts.connect_timeout {
+            let e = "not connected in time".to_owned();
+            d.emit(&signal::event("closed", json!({ "reason": e })));
+            return Err(e);
+        }
+    }
+}
+
+/// Reads stdin lines on a thread of its own into the loop's channel.
+fn spawn_stdin(tx: Sender<Datagram>) -> Result<(), String> {
+    let from: SocketAddr = ([0, 0, 0, 0], 0).into();
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                let Ok(line) = line else { break };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let dg = Datagram {
+                    tag: STDIN_TAG,
+                    from,
+                    data: line.into_bytes(),
+                };
+                if tx.send(dg).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Datagram {
+                tag: STDIN_EOF_TAG,
+                from,
+                data: Vec::new(),
+            });
+        })
+        .map(|_| ())
+        .map_err(|e| format!("stdin thread: {e}"))
+}
+
+struct Driver {
+    pc: PeerConnection,
+    transport: IceTransport,
+    opts: Options,
+    /// Our offer or answer went out: later candidates are trickled.
+    description_sent: bool,
+    gathering_done: bool,
+    early_candidates: Vec<(String, Option<String>, Option<u64>)>,
+    /// Selected pair's candidate types (local, remote).
+    pair: Option<(CandidateType, CandidateType)>,
+    connected_at: Option<Instant>,
+    started: Instant,
+    out: std::io::Stdout,
+}
+
+fn kind_name(k: CandidateType) -> &'static str {
+    match k {
+        CandidateType::Host => "host",
+        CandidateType::Srflx => "srflx",
+        CandidateType::Prflx => "prflx",
+        CandidateType::Relay => "relay",
+    }
+}
+
+impl Driver {
+    fn emit(&mut self, line: &str) {
+        let mut o = self.out.lock();
+        let _ = writeln!(o, "{line}");
+        let _ = o.flush();
+    }
+
+    fn on_line(&mut self, line: &str, now: Instant) {
+        let sig = match Signal::parse(line) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("ignored signaling line: {e}");
+                return;
+            }
+        };
+        match sig {
+            Signal::Offer(sdp) => {
+                if self.opts.role != SignalingRole::Answerer {
+                    tracing::warn!("ignored an offer: we are the offerer");
+                    return;
+                }
+                match self.pc.accept_offer(&sdp, now) {
+                    Ok(answer) => {
+                        self.apply_remote_ice(now);
+                        self.emit(&signal::description("answer", &answer));
+                        self.description_sent = true;
+                        // Candidates already in the answer need no trickle; later ones do.
+                        if self.gathering_done {
+                            let mid = self.transport_mid();
+                            self.emit(&signal::candidate(None, &mid, 0));
+                        }
+                    }
+                    Err(e) => tracing::error!("cannot answer: {e}"),
+                }
+            }
+            Signal::Answer(sdp) => match self.pc.accept_answer(&sdp, now) {
+                Ok(()) => self.apply_remote_ice(now),
+                Err(e) => tracing::error!("cannot apply answer: {e}"),
+            },
+            Signal::Candidate {
+                candidate,
+                mid,
+                mline,
+            } => {
+                if self.pc.remote().is_none() {
+                    if self.early_candidates.len() < MAX_EARLY_CANDIDATES {
+                        self.early_candidates.push((candidate, mid, mline));
+                    }
+                } else {
+                    self.add_remote_candidate(&candidate, mid.as_deref(), mline, now);
+                }
+            }
+            Signal::Send { label, data } => {
+                let id = match &label {
+                    Some(l) => self.pc.channel_id(l),
+                    None => self.pc.open_channel_ids().first().copied(),
+                };
+                let r = match id {
+                    Some(id) => self
+                        .pc
+                        .send(id, true, data.as_bytes(), now)
+                        .map_err(|e| e.to_string()),
+                    None => Err(format!("no channel {label:?}")),
+                };
+                if let Err(e) = r {
+                    tracing::warn!("send failed: {e}");
+                }
+            }
+            Signal::EndOfCandidates => {
+                if self.pc.remote().is_some() {
+                    self.transport.agent_mut().end_of_remote_candidates();
+                }
+            }
+        }
+    }
+
+    fn transport_mid(&self) -> String {
+        if let Some(r) = self.pc.remote() {
+            // Our answer uses the offerer's BUNDLE tag; our offer starts at mid 0.
+            if self.pc.role() == Some(SignalingRole::Answerer) {
+                return r.transport_mid().to_owned();
+            }
+        }
+        "0".to_owned()
+    }
+
+    /// Feeds the remote description's ICE parameters to the agent.
+    fn apply_remote_ice(&mut self, now: Instant) {
+        let Some(r) = self.pc.remote().cloned() else {
+            return;
+        };
+        let agent = self.transport.agent_mut();
+        agent.set_remote_credentials(&r.ufrag, &r.pwd);
+        agent.set_remote_lite(r.ice_lite);
+        for c in &r.candidates {
+            self.add_checked(c, now);
+        }
+        for (c, mid, mline) in std::mem::take(&mut self.early_candidates) {
+            self.add_remote_candidate(&c, mid.as_deref(), mline, now);
+        }
+        if r.end_of_candidates {
+            self.transport.agent_mut().end_of_remote_candidates();
+        }
+    }
+
+    fn add_remote_candidate(
+        &mut self,
+        c: &str,
+        mid: Option<&str>,
+        mline: Option<u64>,
+        now: Instant,
+    ) {
+        let Some(r) = self.pc.remote() else {
+            return;
+        };
+        // With BUNDLE only the tagged m-section's transport is used.
+        let ours = match (mid, mline) {
+            (Some(m), _) => m == r.transport_mid(),
+            (None, Some(i)) => i == r.transport_index as u64,
+            (None, None) => true,
+        };
+        if ours {
+            self.add_checked(c, now);
+        }
+    }
+
+    fn add_checked(&mut self, c: &str, now: Instant) {
+        let value = c.strip_prefix("candidate:").unwrap_or(c);
+        match natter_ice::Candidate::from_sdp(value) {
+            Ok(cand) => {
+                let addr = cand.addr;
+                if self
+                    .transport
+                    .agent_mut()
+                    .add_remote_candidate(cand)
+                    .is_ok()
+                {
+                    self.transport.permit_remote(now, addr);
+                }
+            }
+            Err(e) => tracing::debug!("skipped remote candidate {value}: {e}"),
+        }
+    }
+
+    /// Drains ICE and PeerConnection output. `Ok(false)`: finished.
+    fn process(&mut self, now: Instant) -> Result<bool, String> {
+        for _ in 0..16 {
+            let mut busy = false;
+            while let Some(ev) = self.transport.poll_event() {
+                busy = true;
+                self.on_transport_event(ev, now)?;
+            }
+            if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+                self.pc.handle_timeout(now);
+            }
+            while let Some(d) = self.pc.poll_transmit() {
+                busy = true;
+                if !self.transport.send(now, &d) {
+                    tracing::debug!("no selected pair yet: dropped {} bytes", d.len());
+                }
+            }
+            while let Some(ev) = self.pc.poll_event() {
+                busy = true;
+                if !self.on_pc_event(ev) {
+                    return Ok(false);
+                }
+            }
+            if !busy {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    fn on_transport_event(&mut self, ev: TransportEvent, now: Instant) -> Result<(), String> {
+        let ev = match ev {
+            TransportEvent::Ice(e) => *e,
+            TransportEvent::RelayFailed(r) => {
+                tracing::warn!("{r}");
+                return Ok(());
+            }
+        };
+        match ev {
+            IceEvent::LocalCandidate(c) => {
+                let value = c.to_sdp_value();
+                if self.description_sent {
+                    let mid = self.transport_mid();
+                    self.emit(&signal::candidate(Some(&value), &mid, 0));
+                } else {
+                    self.pc.add_local_candidate(&value);
+                }
+            }
+            IceEvent::GatheringComplete => {
+                self.gathering_done = true;
+                if self.description_sent {
+                    let mid = self.transport_mid();
+                    self.emit(&signal::candidate(None, &mid, 0));
+                } else if self.opts.role == SignalingRole::Offerer {
+                    // Offers go out complete (all candidates, end-of-candidates): the
+                    // peer may still trickle its own.
+                    self.pc.set_end_of_local_candidates();
+                    let offer = self.pc.create_offer().map_err(|e| e.to_string())?;
+                    self.emit(&signal::description("offer", &offer));
+                    self.description_sent = true;
+                }
+            }
+            IceEvent::StateChanged(s) => {
+                tracing::info!("ICE {s:?}");
+                match s {
+                    IceState::Connected | IceState::Completed if self.transport.is_connected() => {
+                        self.pc.transport_connected(now);
+                    }
+                    IceState::Failed => return Err("ICE failed".into()),
+                    _ => {}
+                }
+            }
+            IceEvent::SelectedPair { local, remote, .. } => {
+                tracing::info!(
+                    "selected pair {} {} -> {} {}",
+                    kind_name(local.kind),
+                    local.addr,
+                    kind_name(remote.kind),
+                    remote.addr
+                );
+                self.pair = Some((local.kind, remote.kind));
+                if self.transport.is_connected() {
+                    self.pc.transport_connected(now);
+                }
+            }
+            IceEvent::RoleChanged(r) => tracing::info!("ICE role now {r:?}"),
+        }
+        Ok(())
+    }
+
+    /// Prints an event line; `false` when the PeerConnection is over.
+    fn on_pc_event(&mut self, ev: PcEvent) -> bool {
+        match ev {
+            PcEvent::Connected { dtls, srtp } => {
+                self.connected_at = Some(Instant::now());
+                let pair = match self.pair {
+                    Some((l, r)) if l == CandidateType::Relay || r == CandidateType::Relay => {
+                        "relay"
+                    }
+                    Some((l, _)) => kind_name(l),
+                    None => "host",
+                };
+                self.emit(&signal::event(
+                    "connected",
+                    json!({ "pair": pair, "dtls": dtls, "srtp": srtp }),
+                ));
+            }
+            PcEvent::ChannelOpen { id, label } => {
+                self.emit(&signal::event(
+                    "channel-open",
+                    json!({ "label": label, "id": id }),
+                ));
+            }
+            PcEvent::Message {
+                id,
+                label,
+                text,
+                data,
+            } => {
+                let line = if text {
+                    signal::event(
+                        "message",
+                        json!({ "label": label, "id": id, "data": String::from_utf8_lossy(&data) }),
+                    )
+                } else {
+                    signal::event(
+                        "message",
+                        json!({ "label": label, "id": id, "binary": true, "data": hex(&data) }),
+                    )
+                };
+                self.emit(&line);
+            }
+            PcEvent::ChannelClosed { id, label } => {
+                self.emit(&signal::event(
+                    "closed",
+                    json!({ "label": label, "id": id }),
+                ));
+            }
+            PcEvent::AudioStarted { ssrc } => {
+                self.emit(&signal::event("audio", json!({ "ssrc": ssrc })));
+            }
+            PcEvent::Closed { reason } => {
+                self.emit(&signal::event("closed", json!({ "reason": reason })));
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}

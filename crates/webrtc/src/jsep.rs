@@ -1,0 +1,522 @@
+//! JSEP (RFC 8829) descriptions for our PeerConnection: offers and answers with BUNDLE
+//! (RFC 8843, max-bundle: one ICE/DTLS transport for every m-section), rtcp-mux, trickle
+//! ICE (RFC 8838), `a=setup` (RFC 8842), fingerprints, `a=sctp-port` and
+//! `a=max-message-size` (RFC 8841); and the parts of a remote description we act on.
+//!
+//! Descriptions are written as text in the shape browsers emit; remote descriptions are
+//! parsed with natter-sdp, which never panics on input.
+
+use natter_sdp::{Media, SessionDescription};
+
+use crate::error::JsepError;
+
+/// Opus payload type we offer (the number Chromium uses).
+pub const OPUS_PT: u8 = 111;
+/// SCTP port of the data-channel association (RFC 8841 default).
+pub const SCTP_PORT: u16 = 5000;
+
+/// Our side of a description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalParams {
+    /// `o=` session id.
+    pub session_id: u64,
+    /// ICE ufrag.
+    pub ufrag: String,
+    /// ICE password.
+    pub pwd: String,
+    /// SHA-256 fingerprint of our certificate, `AB:CD:...`.
+    pub fingerprint: String,
+    /// `a=candidate` values (without `candidate:`) known at creation time.
+    pub candidates: Vec<String>,
+    /// Gathering is complete: write `a=end-of-candidates`.
+    pub end_of_candidates: bool,
+    /// Send/receive audio with this SSRC (offer: add an audio m-section; answer: accept
+    /// the peer's).
+    pub audio_ssrc: Option<u32>,
+    /// Data channels (offer: add an application m-section; answer: accept the peer's).
+    pub data: bool,
+    /// RTCP CNAME.
+    pub cname: String,
+}
+
+/// What kind of m-section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `m=audio`.
+    Audio,
+    /// `m=video`.
+    Video,
+    /// `m=application` with `webrtc-datachannel`.
+    Data,
+    /// Anything else.
+    Other,
+}
+
+/// One m-section of the remote description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMedia {
+    /// Position in the description.
+    pub index: usize,
+    /// `a=mid`.
+    pub mid: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Port 0: rejected / disabled.
+    pub rejected: bool,
+    /// `m=` proto field.
+    pub proto: String,
+    /// `m=` formats.
+    pub formats: Vec<String>,
+    /// Opus payload type, when offered.
+    pub opus_pt: Option<u8>,
+    /// Opus `a=fmtp` value.
+    pub opus_fmtp: Option<String>,
+    /// `a=sendrecv`/... as written (default sendrecv).
+    pub direction: String,
+    /// `a=sctp-port`.
+    pub sctp_port: Option<u16>,
+    /// `a=max-message-size`.
+    pub max_message_size: Option<usize>,
+    /// SSRCs the peer will send (`a=ssrc`).
+    pub ssrcs: Vec<u32>,
+}
+
+/// Our DTLS role as decided by `a=setup` (RFC 8842).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// `active`: the peer is the DTLS client.
+    Active,
+    /// `passive`.
+    Passive,
+    /// `actpass`: offers only.
+    ActPass,
+}
+
+impl Setup {
+    fn parse(v: &str) -> Option<Setup> {
+        match v.trim() {
+            "active" => Some(Setup::Active),
+            "passive" => Some(Setup::Passive),
+            "actpass" => Some(Setup::ActPass),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed remote description, reduced to what we act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteDescription {
+    /// Every m-section, in order.
+    pub media: Vec<RemoteMedia>,
+    /// The BUNDLE group's mids, if any.
+    pub bundle: Vec<String>,
+    /// Index of the m-section whose transport we use (the BUNDLE tag: first mid of the
+    /// group that is not rejected; the first usable m-section without BUNDLE).
+    pub transport_index: usize,
+    /// ICE ufrag of that transport.
+    pub ufrag: String,
+    /// ICE password.
+    pub pwd: String,
+    /// `a=ice-lite` at session level.
+    pub ice_lite: bool,
+    /// SHA-256 fingerprint, `AB:CD:...` (upper case).
+    pub fingerprint: String,
+    /// The peer's `a=setup`.
+    pub setup: Setup,
+    /// `a=candidate` values of the transport m-section.
+    pub candidates: Vec<String>,
+    /// `a=end-of-candidates` on the transport m-section.
+    pub end_of_candidates: bool,
+}
+
+impl RemoteDescription {
+    /// The data m-section, if the peer offers/accepted one.
+    pub fn data(&self) -> Option<&RemoteMedia> {
+        self.media
+            .iter()
+            .find(|m| m.kind == Kind::Data && !m.rejected)
+    }
+
+    /// The first audio m-section with Opus.
+    pub fn audio(&self) -> Option<&RemoteMedia> {
+        self.media
+            .iter()
+            .find(|m| m.kind == Kind::Audio && !m.rejected && m.opus_pt.is_some())
+    }
+
+    /// Mid of the transport m-section.
+    pub fn transport_mid(&self) -> &str {
+        self.media
+            .get(self.transport_index)
+            .map_or("0", |m| m.mid.as_str())
+    }
+}
+
+fn media_attr<'a>(m: &'a Media, s: &'a SessionDescription, name: &str) -> Option<&'a str> {
+    m.attribute(name).or_else(|| s.attribute(name))
+}
+
+/// Parses a remote offer or answer.
+pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
+    let s = SessionDescription::parse(sdp).map_err(|e| JsepError::Sdp(e.to_string()))?;
+    let bundle = s.bundle_mids().unwrap_or_default();
+    let mut media = Vec::with_capacity(s.media.len());
+    for (index, m) in s.media.iter().enumerate() {
+        let kind = match (m.media.as_str(), m.proto.as_str()) {
+            ("audio", _) => Kind::Audio,
+            ("video", _) => Kind::Video,
+            ("application", p) if p.contains("SCTP") => Kind::Data,
+            _ => Kind::Other,
+        };
+        let mut opus_pt = None;
+        for v in m.attribute_values("rtpmap") {
+            if let Some((pt, enc)) = v.split_once(' ') {
+                if enc.to_ascii_lowercase().starts_with("opus/48000") {
+                    opus_pt = pt.trim().parse::<u8>().ok();
+                    break;
+                }
+            }
+        }
+        let opus_fmtp = opus_pt.and_then(|pt| {
+            m.attribute_values("fmtp").find_map(|v| {
+                let (p, rest) = v.split_once(' ')?;
+                (p.trim().parse::<u8>().ok() == Some(pt)).then(|| rest.trim().to_owned())
+            })
+        });
+        let direction = ["sendrecv", "sendonly", "recvonly", "inactive"]
+            .into_iter()
+            .find(|d| m.has_attribute(d))
+            .unwrap_or("sendrecv")
+            .to_owned();
+        let mut ssrcs: Vec<u32> = m
+            .attribute_values("ssrc")
+            .filter_map(|v| v.split(' ').next()?.parse().ok())
+            .collect();
+        ssrcs.dedup();
+        media.push(RemoteMedia {
+            index,
+            mid: m.mid().map_or_else(|| index.to_string(), str::to_owned),
+            kind,
+            rejected: m.port == 0 && !m.has_attribute("bundle-only"),
+            proto: m.proto.clone(),
+            formats: m.formats.clone(),
+            opus_pt,
+            opus_fmtp,
+            direction,
+            sctp_port: m.attribute("sctp-port").and_then(|v| v.trim().parse().ok()),
+            max_message_size: m
+                .attribute("max-message-size")
+                .and_then(|v| v.trim().parse().ok()),
+            ssrcs,
+        });
+    }
+    let transport_index = bundle
+        .iter()
+        .find_map(|mid| media.iter().find(|m| &m.mid == mid && !m.rejected))
+        .or_else(|| media.iter().find(|m| !m.rejected))
+        .map(|m| m.index)
+        .ok_or(JsepError::Unsupported("every m-section is rejected".into()))?;
+    let tm = s
+        .media
+        .get(transport_index)
+        .ok_or(JsepError::Missing("m-section"))?;
+    let ufrag = media_attr(tm, &s, "ice-ufrag")
+        .ok_or(JsepError::Missing("a=ice-ufrag"))?
+        .trim()
+        .to_owned();
+    let pwd = media_attr(tm, &s, "ice-pwd")
+        .ok_or(JsepError::Missing("a=ice-pwd"))?
+        .trim()
+        .to_owned();
+    let fingerprint = tm
+        .attribute_values("fingerprint")
+        .chain(
+            s.attributes
+                .iter()
+                .filter(|a| a.name == "fingerprint")
+                .filter_map(|a| a.value.as_deref()),
+        )
+        .find_map(|v| {
+            let (hash, digest) = v.trim().split_once(' ')?;
+            hash.eq_ignore_ascii_case("sha-256")
+                .then(|| digest.trim().to_ascii_uppercase())
+        })
+        .ok_or(JsepError::Missing("a=fingerprint:sha-256"))?;
+    let setup = media_attr(tm, &s, "setup")
+        .map(|v| Setup::parse(v).ok_or(JsepError::Unsupported(format!("a=setup:{v}"))))
+        .transpose()?
+        .unwrap_or(Setup::ActPass);
+    let candidates = tm
+        .attribute_values("candidate")
+        .map(str::to_owned)
+        .collect();
+    let end_of_candidates = tm.has_attribute("end-of-candidates");
+    Ok(RemoteDescription {
+        media,
+        bundle,
+        transport_index,
+        ufrag,
+        pwd,
+        ice_lite: s.ice_lite(),
+        fingerprint,
+        setup,
+        candidates,
+        end_of_candidates,
+    })
+}
+
+/// An audio m-section's negotiated values.
+struct AudioSection<'a> {
+    mid: &'a str,
+    pt: u8,
+    fmtp: &'a str,
+    direction: &'a str,
+    setup: &'a str,
+    first: bool,
+}
+
+/// Writes the transport attributes every m-section carries (identical in all of them,
+/// as BUNDLE requires).
+fn transport_lines(out: &mut String, p: &LocalParams, setup: &str, with_candidates: bool) {
+    let c = if with_candidates {
+        p.candidates.as_slice()
+    } else {
+        &[]
+    };
+    if with_candidates {
+        for cand in c {
+            out.push_str(&format!("a=candidate:{cand}\r\n"));
+        }
+    }
+    out.push_str(&format!("a=ice-ufrag:{}\r\n", p.ufrag));
+    out.push_str(&format!("a=ice-pwd:{}\r\n", p.pwd));
+    out.push_str("a=ice-options:trickle\r\n");
+    out.push_str(&format!("a=fingerprint:sha-256 {}\r\n", p.fingerprint));
+    out.push_str(&format!("a=setup:{setup}\r\n"));
+    if with_candidates && p.end_of_candidates {
+        out.push_str("a=end-of-candidates\r\n");
+    }
+}
+
+fn session_header(out: &mut String, p: &LocalParams, bundle: &[String]) {
+    out.push_str("v=0\r\n");
+    out.push_str(&format!("o=- {} 2 IN IP4 127.0.0.1\r\n", p.session_id));
+    out.push_str("s=-\r\nt=0 0\r\n");
+    if !bundle.is_empty() {
+        out.push_str(&format!("a=group:BUNDLE {}\r\n", bundle.join(" ")));
+    }
+    out.push_str("a=msid-semantic: WMS natter\r\n");
+}
+
+fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
+    let AudioSection {
+        mid,
+        pt,
+        fmtp,
+        direction,
+        setup,
+        first,
+    } = *a;
+    out.push_str(&format!("m=audio 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
+    out.push_str("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
+    transport_lines(out, p, setup, first);
+    out.push_str(&format!("a=mid:{mid}\r\n"));
+    out.push_str(&format!("a={direction}\r\n"));
+    if let Some(ssrc) = p.audio_ssrc {
+        if direction == "sendrecv" || direction == "sendonly" {
+            out.push_str("a=msid:natter natter-audio\r\n");
+        }
+        out.push_str("a=rtcp-mux\r\n");
+        out.push_str(&format!("a=rtpmap:{pt} opus/48000/2\r\n"));
+        out.push_str(&format!("a=fmtp:{pt} {fmtp}\r\n"));
+        if direction == "sendrecv" || direction == "sendonly" {
+            out.push_str(&format!("a=ssrc:{ssrc} cname:{}\r\n", p.cname));
+            out.push_str(&format!("a=ssrc:{ssrc} msid:natter natter-audio\r\n"));
+        }
+    }
+}
+
+fn data_section(out: &mut String, p: &LocalParams, mid: &str, setup: &str, first: bool) {
+    out.push_str("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n");
+    out.push_str("c=IN IP4 0.0.0.0\r\n");
+    transport_lines(out, p, setup, first);
+    out.push_str(&format!("a=mid:{mid}\r\n"));
+    out.push_str(&format!("a=sctp-port:{SCTP_PORT}\r\n"));
+    out.push_str(&format!(
+        "a=max-message-size:{}\r\n",
+        crate::sctp::LOCAL_MAX_MESSAGE_SIZE
+    ));
+}
+
+/// An offer: audio (mid "0") when `audio_ssrc` is set, then data when `data` is set, one
+/// BUNDLE group, `a=setup:actpass`. Candidates go in the first m-section only (the
+/// BUNDLE tag); the others share its transport.
+pub fn create_offer(p: &LocalParams) -> String {
+    let mut mids = Vec::new();
+    if p.audio_ssrc.is_some() {
+        mids.push("0".to_owned());
+    }
+    if p.data || mids.is_empty() {
+        mids.push(mids.len().to_string());
+    }
+    let mut out = String::new();
+    session_header(&mut out, p, &mids);
+    let mut first = true;
+    if p.audio_ssrc.is_some() {
+        let a = AudioSection {
+            mid: "0",
+            pt: OPUS_PT,
+            fmtp: "minptime=10;useinbandfec=1",
+            direction: "sendrecv",
+            setup: "actpass",
+            first,
+        };
+        audio_section(&mut out, p, &a);
+        first = false;
+    }
+    if p.data || p.audio_ssrc.is_none() {
+        let mid = if p.audio_ssrc.is_some() { "1" } else { "0" };
+        data_section(&mut out, p, mid, "actpass", first);
+    }
+    out
+}
+
+/// The answer direction for an offered one.
+fn answer_direction(offered: &str, we_send: bool) -> &'static str {
+    match (offered, we_send) {
+        ("sendrecv", true) => "sendrecv",
+        ("sendrecv", false) | ("sendonly", _) => "recvonly",
+        ("recvonly", true) => "sendonly",
+        _ => "inactive",
+    }
+}
+
+/// Which m-sections of an offer we accept.
+pub fn accepted(p: &LocalParams, m: &RemoteMedia) -> bool {
+    !m.rejected
+        && match m.kind {
+            Kind::Audio => p.audio_ssrc.is_some() && m.opus_pt.is_some(),
+            Kind::Data => p.data,
+            Kind::Video | Kind::Other => false,
+        }
+}
+
+/// An answer to `offer`: Opus audio and data accepted when we do them, everything else
+/// rejected (port 0); BUNDLE over the accepted m-sections with the offerer's tag first;
+/// `a=setup:active` (we are the DTLS client, as RFC 8842 recommends for answerers).
+pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<String, JsepError> {
+    let ok: Vec<bool> = offer.media.iter().map(|m| accepted(p, m)).collect();
+    if !ok.iter().any(|&a| a) {
+        return Err(JsepError::Unsupported(
+            "no m-section we can accept (need Opus audio or data channels)".into(),
+        ));
+    }
+    let mut bundle: Vec<String> = offer
+        .bundle
+        .iter()
+        .filter(|mid| {
+            offer
+                .media
+                .iter()
+                .zip(&ok)
+                .any(|(m, &a)| a && &&m.mid == mid)
+        })
+        .cloned()
+        .collect();
+    if bundle.is_empty() {
+        bundle = offer
+            .media
+            .iter()
+            .zip(&ok)
+            .filter(|(_, &a)| a)
+            .map(|(m, _)| m.mid.clone())
+            .collect();
+    }
+    let tag = bundle.first().cloned().unwrap_or_default();
+    let mut out = String::new();
+    session_header(&mut out, p, &bundle);
+    for (m, &acc) in offer.media.iter().zip(&ok) {
+        let first = m.mid == tag;
+        if !acc {
+            let proto = if m.proto.is_empty() {
+                "RTP/AVP"
+            } else {
+                &m.proto
+            };
+            let fmt = m.formats.first().map_or("0", String::as_str);
+            let kind = match m.kind {
+                Kind::Audio => "audio",
+                Kind::Video => "video",
+                Kind::Data | Kind::Other => "application",
+            };
+            out.push_str(&format!("m={kind} 0 {proto} {fmt}\r\nc=IN IP4 0.0.0.0\r\n"));
+            out.push_str(&format!("a=mid:{}\r\na=inactive\r\n", m.mid));
+            continue;
+        }
+        match m.kind {
+            Kind::Audio => {
+                let pt = m.opus_pt.unwrap_or(OPUS_PT);
+                let fmtp = m
+                    .opus_fmtp
+                    .clone()
+                    .unwrap_or_else(|| "minptime=10;useinbandfec=1".into());
+                let dir = answer_direction(&m.direction, true);
+                let a = AudioSection {
+                    mid: &m.mid,
+                    pt,
+                    fmtp: &fmtp,
+                    direction: dir,
+                    setup: "active",
+                    first,
+                };
+                audio_section(&mut out, p, &a);
+            }
+            _ => data_section(&mut out, p, &m.mid, "active", first),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(audio: bool, data: bool) -> LocalParams {
+        LocalParams {
+            session_id: 42,
+            ufrag: "abcd".into(),
+            pwd: "0123456789012345678901".into(),
+            fingerprint: "AA:BB".into(),
+            candidates: vec!["1 1 UDP 2130706431 10.0.0.1 5000 typ host".into()],
+            end_of_candidates: true,
+            audio_ssrc: audio.then_some(1234),
+            data,
+            cname: "natter".into(),
+        }
+    }
+
+    #[test]
+    fn offer_round_trips_through_our_parser() {
+        let offer = create_offer(&params(true, true));
+        let r = parse_remote(&offer).expect("parses");
+        assert_eq!(r.bundle, ["0", "1"]);
+        assert_eq!(r.transport_index, 0);
+        assert_eq!(r.setup, Setup::ActPass);
+        assert_eq!(r.candidates.len(), 1);
+        assert!(r.end_of_candidates);
+        assert_eq!(r.audio().and_then(|a| a.opus_pt), Some(111));
+        assert_eq!(r.data().and_then(|d| d.max_message_size), Some(262_144));
+        assert_eq!(r.audio().map(|a| a.ssrcs.clone()), Some(vec![1234]));
+    }
+
+    #[test]
+    fn data_only_answer_rejects_audio() {
+        let offer = parse_remote(&create_offer(&params(true, true))).expect("parses");
+        let answer = create_answer(&params(false, true), &offer).expect("answer");
+        let r = parse_remote(&answer).expect("parses");
+        assert_eq!(r.bundle, ["1"]);
+        assert!(r.media[0].rejected);
+        assert_eq!(r.transport_index, 1);
+        assert_eq!(r.setup, Setup::Active);
+    }
+}

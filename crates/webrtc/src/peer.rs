@@ -1,0 +1,641 @@
+//! The PeerConnection core, sans-IO: JSEP descriptions, one DTLS association shared by
+//! SRTP and SCTP (BUNDLE), data channels and the audio stream.
+//!
+//! ICE stays outside: the owner runs an ICE agent (natter-ice) on its sockets, tells us
+//! the local credentials and candidates, feeds the peer's into the agent (see
+//! [`PeerConnection::remote`]) and, once a pair is selected, calls
+//! [`PeerConnection::transport_connected`]. From then on every non-STUN datagram goes to
+//! [`PeerConnection::handle_datagram`] and every [`PeerConnection::poll_transmit`] leaves
+//! on the selected pair. This keeps the core testable in virtual time without sockets:
+//! two cores can be wired back to back.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use natter_dtls::{srtp_keys, DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
+use natter_rtp::{RtpHeader, RtpPacket};
+use natter_srtp::{SrtpContext, SrtpProfile};
+
+use crate::dcep::ChannelType;
+use crate::error::{JsepError, SendError};
+use crate::jsep::{self, LocalParams, RemoteDescription, Setup};
+use crate::sctp::{ChannelEvent, DataChannels};
+
+/// Datagrams kept while the DTLS association does not exist yet (the peer's ClientHello
+/// can overtake its answer on the signaling path).
+const MAX_EARLY_DTLS: usize = 16;
+
+/// What the PeerConnection does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Audio (Opus) transceiver.
+    pub audio: bool,
+    /// Data channels.
+    pub data: bool,
+    /// Answer every text message M with `echo:M` and send received audio back.
+    pub echo: bool,
+    /// `o=` session id and SSRC source.
+    pub seed: u64,
+}
+
+/// Which side of offer/answer we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalingRole {
+    /// We made the offer.
+    Offerer,
+    /// We answer.
+    Answerer,
+}
+
+/// What the owner should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PcEvent {
+    /// DTLS is up (and SRTP keyed).
+    Connected {
+        /// "1.2" or "1.3".
+        dtls: String,
+        /// SRTP profile name, e.g. `AES_CM_128_HMAC_SHA1_80`.
+        srtp: Option<String>,
+    },
+    /// A data channel opened.
+    ChannelOpen {
+        /// Stream id.
+        id: u16,
+        /// Label.
+        label: String,
+    },
+    /// A message on a channel.
+    Message {
+        /// Stream id.
+        id: u16,
+        /// Channel label.
+        label: String,
+        /// Text or binary.
+        text: bool,
+        /// Bytes.
+        data: Vec<u8>,
+    },
+    /// A channel closed.
+    ChannelClosed {
+        /// Stream id.
+        id: u16,
+        /// Label.
+        label: String,
+    },
+    /// The first audio packet arrived from the peer.
+    AudioStarted {
+        /// The peer's SSRC.
+        ssrc: u32,
+    },
+    /// DTLS or SCTP failed, or the peer closed.
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PcStats {
+    /// RTP packets received and authenticated.
+    pub rtp_rx: u64,
+    /// RTP packets sent.
+    pub rtp_tx: u64,
+    /// SRTP packets that failed authentication.
+    pub srtp_bad: u64,
+    /// Datagrams of no known protocol.
+    pub unknown: u64,
+    /// Data-channel messages received.
+    pub msgs_rx: u64,
+    /// Data-channel messages sent.
+    pub msgs_tx: u64,
+}
+
+/// The outgoing audio stream.
+#[derive(Debug)]
+struct AudioOut {
+    ssrc: u32,
+    pt: u8,
+    seq: u16,
+    ts_offset: u32,
+}
+
+/// One PeerConnection.
+pub struct PeerConnection {
+    cfg: Config,
+    cert: DtlsCertificate,
+    local: LocalParams,
+    role: Option<SignalingRole>,
+    remote: Option<RemoteDescription>,
+    dtls: Option<DtlsEndpoint>,
+    dtls_client: bool,
+    early_dtls: Vec<Vec<u8>>,
+    transport_up: bool,
+    dtls_up: bool,
+    sctp: DataChannels,
+    srtp_tx: Option<SrtpContext>,
+    srtp_rx: Option<SrtpContext>,
+    srtp_name: Option<String>,
+    audio_out: Option<AudioOut>,
+    remote_audio_ssrc: Option<u32>,
+    out: VecDeque<Vec<u8>>,
+    events: VecDeque<PcEvent>,
+    closed: bool,
+    stats: PcStats,
+    now: Instant,
+}
+
+impl std::fmt::Debug for PeerConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConnection")
+            .field("role", &self.role)
+            .field("dtls_up", &self.dtls_up)
+            .field("sctp", &self.sctp)
+            .finish_non_exhaustive()
+    }
+}
+
+fn profile_name(p: SrtpProfile) -> String {
+    p.sdes_name().to_owned()
+}
+
+impl PeerConnection {
+    /// A PeerConnection with its certificate; ICE credentials come from the owner's
+    /// agent via [`Self::set_local_ice`].
+    pub fn new(cfg: Config, cert: DtlsCertificate, now: Instant) -> Self {
+        let seed = cfg.seed;
+        let ssrc = (seed as u32) | 1;
+        let local = LocalParams {
+            session_id: seed >> 1,
+            ufrag: String::new(),
+            pwd: String::new(),
+            fingerprint: cert.fingerprint_sha256(),
+            candidates: Vec::new(),
+            end_of_candidates: false,
+            audio_ssrc: cfg.audio.then_some(ssrc),
+            data: cfg.data,
+            cname: format!("natter-{:08x}", (seed >> 32) as u32),
+        };
+        PeerConnection {
+            cfg,
+            cert,
+            local,
+            role: None,
+            remote: None,
+            dtls: None,
+            dtls_client: false,
+            early_dtls: Vec::new(),
+            transport_up: false,
+            dtls_up: false,
+            sctp: DataChannels::new(),
+            srtp_tx: None,
+            srtp_rx: None,
+            srtp_name: None,
+            audio_out: None,
+            remote_audio_ssrc: None,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            closed: false,
+            stats: PcStats::default(),
+            now,
+        }
+    }
+
+    /// Our ICE ufrag and password (from the agent).
+    pub fn set_local_ice(&mut self, ufrag: &str, pwd: &str) {
+        self.local.ufrag = ufrag.to_owned();
+        self.local.pwd = pwd.to_owned();
+    }
+
+    /// A local candidate (`a=candidate` value without `candidate:`) to put into the
+    /// descriptions we create from now on.
+    pub fn add_local_candidate(&mut self, value: &str) {
+        self.local.candidates.push(value.to_owned());
+    }
+
+    /// Gathering is complete (descriptions get `a=end-of-candidates`).
+    pub fn set_end_of_local_candidates(&mut self) {
+        self.local.end_of_candidates = true;
+    }
+
+    /// Our description's parameters.
+    pub fn local_params(&self) -> &LocalParams {
+        &self.local
+    }
+
+    /// The applied remote description.
+    pub fn remote(&self) -> Option<&RemoteDescription> {
+        self.remote.as_ref()
+    }
+
+    /// Signaling role, once decided.
+    pub fn role(&self) -> Option<SignalingRole> {
+        self.role
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &PcStats {
+        &self.stats
+    }
+
+    /// Creates our offer (audio and/or data as configured).
+    pub fn create_offer(&mut self) -> Result<String, JsepError> {
+        if self.role == Some(SignalingRole::Answerer) {
+            return Err(JsepError::State("already answering"));
+        }
+        self.role = Some(SignalingRole::Offerer);
+        Ok(jsep::create_offer(&self.local))
+    }
+
+    /// Applies the peer's offer; returns our answer. We take `a=setup:active`.
+    pub fn accept_offer(&mut self, sdp: &str, now: Instant) -> Result<String, JsepError> {
+        if self.role.is_some() {
+            return Err(JsepError::State("offer after local description"));
+        }
+        let remote = jsep::parse_remote(sdp)?;
+        if remote.setup == Setup::Active {
+            // The offerer insists on being the client; we serve.
+            self.dtls_client = false;
+        } else {
+            self.dtls_client = true;
+        }
+        let answer = jsep::create_answer(&self.local, &remote)?;
+        let answer = if remote.setup == Setup::Active {
+            answer.replace("a=setup:active", "a=setup:passive")
+        } else {
+            answer
+        };
+        self.role = Some(SignalingRole::Answerer);
+        self.apply_remote(remote, now);
+        Ok(answer)
+    }
+
+    /// Applies the peer's answer to our offer.
+    pub fn accept_answer(&mut self, sdp: &str, now: Instant) -> Result<(), JsepError> {
+        if self.role != Some(SignalingRole::Offerer) || self.remote.is_some() {
+            return Err(JsepError::State("answer without a pending offer"));
+        }
+        let remote = jsep::parse_remote(sdp)?;
+        self.dtls_client = match remote.setup {
+            Setup::Active => false,
+            Setup::Passive => true,
+            Setup::ActPass => {
+                return Err(JsepError::Unsupported(
+                    "a=setup:actpass in an answer".into(),
+                ))
+            }
+        };
+        self.apply_remote(remote, now);
+        Ok(())
+    }
+
+    fn apply_remote(&mut self, remote: RemoteDescription, now: Instant) {
+        self.now = now;
+        if let (Some(ssrc), Some(a)) = (self.local.audio_ssrc, remote.audio()) {
+            if self.role == Some(SignalingRole::Answerer) || a.direction != "inactive" {
+                self.audio_out = Some(AudioOut {
+                    ssrc,
+                    pt: a.opus_pt.unwrap_or(jsep::OPUS_PT),
+                    seq: (self.cfg.seed >> 16) as u16,
+                    ts_offset: (self.cfg.seed >> 24) as u32,
+                });
+            }
+        }
+        self.remote = Some(remote);
+        // The server waits for the ClientHello at once; the client starts once ICE is up.
+        if !self.dtls_client || self.transport_up {
+            self.start_dtls(now);
+        }
+    }
+
+    fn start_dtls(&mut self, now: Instant) {
+        if self.dtls.is_some() || self.closed {
+            return;
+        }
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        let role = if self.dtls_client {
+            DtlsRole::Client
+        } else {
+            DtlsRole::Server
+        };
+        match DtlsEndpoint::new(role, &self.cert, Some(remote.fingerprint.clone()), now) {
+            Ok(d) => self.dtls = Some(d),
+            Err(e) => {
+                self.fail(format!("DTLS setup: {e}"));
+                return;
+            }
+        }
+        for d in std::mem::take(&mut self.early_dtls) {
+            if let Some(dtls) = self.dtls.as_mut() {
+                let _ = dtls.handle_datagram(&d, now);
+            }
+        }
+        self.pump(now);
+    }
+
+    /// ICE has a selected pair: a DTLS client starts its handshake.
+    pub fn transport_connected(&mut self, now: Instant) {
+        self.transport_up = true;
+        if self.dtls_client {
+            self.start_dtls(now);
+        }
+    }
+
+    /// Creates a data channel (opens when SCTP is up and the peer acknowledges).
+    pub fn create_channel(&mut self, label: &str, channel_type: ChannelType) -> u16 {
+        let id = self.sctp.create_channel(label, "", channel_type);
+        self.pump(self.now);
+        id
+    }
+
+    /// Channel ids are renumbered when SCTP starts (even/odd by DTLS role); the label is
+    /// the stable handle before that.
+    pub fn channel_id(&self, label: &str) -> Option<u16> {
+        self.sctp
+            .channels()
+            .find(|c| c.label == label)
+            .map(|c| c.id)
+    }
+
+    /// Ids of the open channels.
+    pub fn open_channel_ids(&self) -> Vec<u16> {
+        self.sctp
+            .channels()
+            .filter(|c| c.state == crate::sctp::ChannelState::Open)
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Sends a message.
+    pub fn send(
+        &mut self,
+        id: u16,
+        text: bool,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        self.sctp.send(id, text, data)?;
+        self.stats.msgs_tx += 1;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Bytes not yet acknowledged on a channel.
+    pub fn buffered_amount(&mut self, id: u16) -> usize {
+        self.sctp.buffered_amount(id)
+    }
+
+    /// Closes a channel.
+    pub fn close_channel(&mut self, id: u16, now: Instant) {
+        self.sctp.close_channel(id);
+        self.pump(now);
+    }
+
+    /// One datagram from the selected pair (STUN already taken out by the ICE agent).
+    /// Demultiplexed by its first byte (RFC 7983).
+    pub fn handle_datagram(&mut self, data: &[u8], now: Instant) {
+        self.now = now;
+        match data.first().copied() {
+            Some(20..=63) => match self.dtls.as_mut() {
+                Some(d) => {
+                    let _ = d.handle_datagram(data, now);
+                }
+                None => {
+                    if self.early_dtls.len() < MAX_EARLY_DTLS {
+                        self.early_dtls.push(data.to_vec());
+                    }
+                }
+            },
+            Some(128..=191) => self.handle_srtp(data),
+            _ => self.stats.unknown += 1,
+        }
+        self.pump(now);
+    }
+
+    /// Sends one Opus frame (`samples` at 48 kHz) on the audio stream.
+    pub fn send_audio(&mut self, opus: &[u8], timestamp: u32, marker: bool, now: Instant) {
+        let (Some(a), Some(tx)) = (self.audio_out.as_mut(), self.srtp_tx.as_mut()) else {
+            return;
+        };
+        let h = RtpHeader {
+            marker,
+            payload_type: a.pt,
+            sequence: a.seq,
+            timestamp: timestamp.wrapping_add(a.ts_offset),
+            ssrc: a.ssrc,
+            ..RtpHeader::default()
+        };
+        a.seq = a.seq.wrapping_add(1);
+        let mut pkt = Vec::with_capacity(opus.len() + 32);
+        if h.write(opus, &mut pkt).is_ok() && tx.protect_rtp_in_place(&mut pkt).is_ok() {
+            self.out.push_back(pkt);
+            self.stats.rtp_tx += 1;
+        }
+        self.pump(now);
+    }
+
+    /// Whether audio can be sent (DTLS-SRTP keyed and an audio stream negotiated).
+    pub fn audio_ready(&self) -> bool {
+        self.audio_out.is_some() && self.srtp_tx.is_some()
+    }
+
+    fn handle_srtp(&mut self, data: &[u8]) {
+        // RFC 5761 §4: RTCP packet types 192..=223 in the second byte.
+        let is_rtcp = matches!(data.get(1), Some(192..=223));
+        let Some(rx) = self.srtp_rx.as_mut() else {
+            return;
+        };
+        let mut buf = data.to_vec();
+        if is_rtcp {
+            // Receiver reports and feedback; nothing here needs them yet.
+            if rx.unprotect_rtcp_in_place(&mut buf).is_err() {
+                self.stats.srtp_bad += 1;
+            }
+            return;
+        }
+        if rx.unprotect_rtp_in_place(&mut buf).is_err() {
+            self.stats.srtp_bad += 1;
+            return;
+        }
+        let Ok(p) = RtpPacket::parse(&buf) else {
+            return;
+        };
+        self.stats.rtp_rx += 1;
+        if self.remote_audio_ssrc.is_none() {
+            self.remote_audio_ssrc = Some(p.ssrc());
+            self.events
+                .push_back(PcEvent::AudioStarted { ssrc: p.ssrc() });
+        }
+        if self.cfg.echo {
+            let (payload, ts, marker) = (p.payload().to_vec(), p.timestamp(), p.marker());
+            self.send_audio(&payload, ts, marker, self.now);
+        }
+    }
+
+    /// Runs timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if let Some(d) = self.dtls.as_mut() {
+            if d.poll_timeout().is_some_and(|t| t <= now) {
+                d.handle_timeout(now);
+            }
+        }
+        if self.sctp.poll_timeout().is_some_and(|t| t <= now) {
+            self.sctp.handle_timeout(now);
+        }
+        self.pump(now);
+    }
+
+    /// The earliest timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let d = self.dtls.as_ref().and_then(|d| d.poll_timeout());
+        let s = if self.dtls_up {
+            self.sctp.poll_timeout()
+        } else {
+            None
+        };
+        match (d, s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Next datagram to send on the selected pair.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.out.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<PcEvent> {
+        self.events.pop_front()
+    }
+
+    /// Closes everything (SCTP shutdown is skipped; DTLS close_notify is sent).
+    pub fn close(&mut self, now: Instant) {
+        if let Some(d) = self.dtls.as_mut() {
+            d.close();
+        }
+        self.pump(now);
+        self.closed = true;
+    }
+
+    fn fail(&mut self, reason: String) {
+        if !self.closed {
+            self.closed = true;
+            self.events.push_back(PcEvent::Closed { reason });
+        }
+    }
+
+    /// Moves data between DTLS and SCTP until both are quiet.
+    fn pump(&mut self, now: Instant) {
+        for _ in 0..64 {
+            let mut busy = false;
+            if let Some(d) = self.dtls.as_mut() {
+                while let Some(p) = d.poll_datagram() {
+                    self.out.push_back(p);
+                }
+            }
+            while let Some(ev) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
+                busy = true;
+                match ev {
+                    DtlsEvent::Connected {
+                        profile_id,
+                        keying_material,
+                        version,
+                        ..
+                    } => self.on_dtls_connected(profile_id, &keying_material, version),
+                    DtlsEvent::ApplicationData(data) => self.sctp.handle_packet(&data, now),
+                    DtlsEvent::Closed => self.fail("peer closed DTLS".into()),
+                    DtlsEvent::Failed(e) => self.fail(format!("DTLS: {e}")),
+                }
+            }
+            if self.dtls_up {
+                while let Some(pkt) = self.sctp.poll_transmit(now) {
+                    busy = true;
+                    if let Some(d) = self.dtls.as_mut() {
+                        if d.send_application_data(&pkt).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            while let Some(ev) = self.sctp.poll_event() {
+                busy = true;
+                self.on_channel_event(ev, now);
+            }
+            if !busy {
+                break;
+            }
+        }
+        if let Some(d) = self.dtls.as_mut() {
+            while let Some(p) = d.poll_datagram() {
+                self.out.push_back(p);
+            }
+        }
+    }
+
+    fn on_dtls_connected(&mut self, profile_id: u16, km: &[u8], version: &str) {
+        if self.dtls_up {
+            return;
+        }
+        self.dtls_up = true;
+        if let Some(profile) = SrtpProfile::from_dtls_id(profile_id) {
+            if let Some((tk, ts, rk, rs)) = srtp_keys(profile_id, km, self.dtls_client) {
+                self.srtp_tx = SrtpContext::new(profile, &tk, &ts).ok();
+                self.srtp_rx = SrtpContext::new(profile, &rk, &rs).ok();
+                self.srtp_name = Some(profile_name(profile));
+            }
+        }
+        self.events.push_back(PcEvent::Connected {
+            dtls: version.to_owned(),
+            srtp: self.srtp_name.clone(),
+        });
+        let remote_data = self.remote.as_ref().and_then(|r| r.data().cloned());
+        if let Some(d) = remote_data {
+            if self.cfg.data {
+                self.sctp.start(self.dtls_client, d.max_message_size);
+            }
+        }
+    }
+
+    fn label(&self, id: u16) -> String {
+        self.sctp
+            .channel(id)
+            .map(|c| c.label.clone())
+            .unwrap_or_default()
+    }
+
+    fn on_channel_event(&mut self, ev: ChannelEvent, now: Instant) {
+        match ev {
+            ChannelEvent::Connected => {}
+            ChannelEvent::Open { id, label } => {
+                self.events.push_back(PcEvent::ChannelOpen { id, label })
+            }
+            ChannelEvent::Message { id, text, data } => {
+                self.stats.msgs_rx += 1;
+                if self.cfg.echo && text {
+                    let mut reply = b"echo:".to_vec();
+                    reply.extend_from_slice(&data);
+                    if self.sctp.send(id, true, &reply).is_ok() {
+                        self.stats.msgs_tx += 1;
+                    }
+                }
+                let label = self.label(id);
+                self.events.push_back(PcEvent::Message {
+                    id,
+                    label,
+                    text,
+                    data,
+                });
+                let _ = now;
+            }
+            ChannelEvent::Closed { id } => {
+                let label = self.label(id);
+                self.events.push_back(PcEvent::ChannelClosed { id, label });
+            }
+            ChannelEvent::Lost(reason) => self.fail(format!("SCTP: {reason}")),
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! Data channels: one SCTP association (sctp-proto, sans-IO) over the DTLS connection
+//! (RFC 8261), with DCEP (RFC 8832) to open channels in-band.
+//!
+//! The wrapper owns the sctp-proto endpoint and association and the channel table. SCTP
+//! packets go in with [`DataChannels::handle_packet`] (decrypted DTLS application data) and
+//! come out of [`DataChannels::poll_transmit`] (to encrypt as one DTLS record each).
+//!
+//! Who initiates: like str0m and Chromium's own implementation, the DTLS client is the
+//! SCTP client (sends INIT), the DTLS server accepts. A second INIT from a peer that also
+//! initiated is ignored once we have an association (sctp-proto answers the peer's
+//! INIT-ACK/COOKIE exchange on the existing one). Stream ids: the DTLS client uses even
+//! ids, the server odd ones (RFC 8832 §6).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sctp_proto::{
+    Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig, Event,
+    Payload, PayloadProtocolIdentifier, ReliabilityType, ServerConfig, StreamEvent,
+    TransportConfig,
+};
+
+use crate::dcep::{self, ChannelType, Message, Open, Reliability};
+use crate::error::SendError;
+
+/// Largest message we accept, advertised as `a=max-message-size` (what Chromium offers).
+pub const LOCAL_MAX_MESSAGE_SIZE: usize = 256 * 1024;
+/// The peer's limit when its description has no `a=max-message-size` (RFC 8841 §6.1).
+pub const DEFAULT_REMOTE_MAX_MESSAGE_SIZE: usize = 64 * 1024;
+/// SCTP payload per packet: keeps each DTLS record (SCTP common header 12, DATA chunk
+/// header 16, DTLS AES-GCM overhead 37) inside a 1200-byte datagram, safe on any path.
+const MAX_SCTP_PAYLOAD: u32 = 1100;
+/// Most channels tracked at once; a peer can open streams just by sending data.
+const MAX_CHANNELS: usize = 1024;
+/// The address sctp-proto wants; SCTP here runs over DTLS, not IP, so it is a placeholder.
+const FAKE_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
+
+/// A channel's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Created locally; the association or the peer's ACK is not there yet.
+    Connecting,
+    /// Messages flow.
+    Open,
+    /// Reset or association lost.
+    Closed,
+}
+
+/// What a data channel is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// SCTP stream id (the W3C `id`).
+    pub id: u16,
+    /// Label.
+    pub label: String,
+    /// Sub-protocol.
+    pub protocol: String,
+    /// Ordering and reliability.
+    pub channel_type: ChannelType,
+    /// State.
+    pub state: ChannelState,
+}
+
+/// Something the owner should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent {
+    /// The SCTP association is up.
+    Connected,
+    /// A channel opened (ours on the peer's ACK, the peer's on its OPEN).
+    Open {
+        /// Stream id.
+        id: u16,
+        /// Label.
+        label: String,
+    },
+    /// A whole message.
+    Message {
+        /// Stream id.
+        id: u16,
+        /// Text (PPID 51/56) rather than binary.
+        text: bool,
+        /// The bytes (empty for PPIDs 56/57).
+        data: Vec<u8>,
+    },
+    /// A channel closed.
+    Closed {
+        /// Stream id.
+        id: u16,
+    },
+    /// The association is gone (peer ABORT, timeout).
+    Lost(String),
+}
+
+/// The data-channel half of a PeerConnection.
+pub struct DataChannels {
+    endpoint: Endpoint,
+    assoc: Option<(AssociationHandle, Association)>,
+    client: bool,
+    started: bool,
+    connected: bool,
+    remote_max: usize,
+    channels: BTreeMap<u16, ChannelInfo>,
+    next_id: u16,
+    events: VecDeque<ChannelEvent>,
+    out: VecDeque<Vec<u8>>,
+    /// Messages that could not be parsed or were refused, for diagnostics.
+    pub dropped: u64,
+}
+
+impl std::fmt::Debug for DataChannels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataChannels")
+            .field("client", &self.client)
+            .field("connected", &self.connected)
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn transport_config(remote_max: usize) -> Arc<TransportConfig> {
+    Arc::new(
+        TransportConfig::default()
+            .with_max_receive_message_size(LOCAL_MAX_MESSAGE_SIZE as u32)
+            .with_max_send_message_size(u32::try_from(remote_max).unwrap_or(u32::MAX))
+            .with_max_init_retransmits(None)
+            .with_rto_initial_ms(1000)
+            .with_rto_min_ms(200),
+    )
+}
+
+impl Default for DataChannels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataChannels {
+    /// Not started: channels may be created, they open once the association is up.
+    pub fn new() -> Self {
+        let mut cfg = EndpointConfig::new();
+        cfg.max_payload_size(MAX_SCTP_PAYLOAD);
+        DataChannels {
+            endpoint: Endpoint::new(Arc::new(cfg), None),
+            assoc: None,
+            client: false,
+            started: false,
+            connected: false,
+            remote_max: DEFAULT_REMOTE_MAX_MESSAGE_SIZE,
+            channels: BTreeMap::new(),
+            next_id: 0,
+            events: VecDeque::new(),
+            out: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Starts SCTP once DTLS is up. `client` is our DTLS role; `remote_max` the peer's
+    /// `a=max-message-size` (0 means "any size", capped at our own).
+    pub fn start(&mut self, client: bool, remote_max: Option<usize>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.client = client;
+        self.remote_max = match remote_max {
+            Some(0) => LOCAL_MAX_MESSAGE_SIZE,
+            Some(n) => n,
+            None => DEFAULT_REMOTE_MAX_MESSAGE_SIZE,
+        };
+        // Our ids are even as DTLS client, odd as server; renumber channels made early.
+        let pending: Vec<ChannelInfo> = std::mem::take(&mut self.channels).into_values().collect();
+        self.next_id = if client { 0 } else { 1 };
+        for mut c in pending {
+            c.id = self.alloc_id();
+            self.channels.insert(c.id, c);
+        }
+        let transport = transport_config(self.remote_max);
+        // Always a server config: sctp-proto unwraps it for any INIT it has no association
+        // for, and a peer that initiates too (Chromium does) sends one.
+        let mut server = ServerConfig::new();
+        server.transport = transport.clone();
+        self.endpoint.set_server_config(Some(Arc::new(server)));
+        if client {
+            let mut cfg = ClientConfig::new();
+            cfg.transport = transport;
+            match self.endpoint.connect(cfg, FAKE_ADDR) {
+                Ok(a) => self.assoc = Some(a),
+                Err(e) => self.events.push_back(ChannelEvent::Lost(e.to_string())),
+            }
+        }
+    }
+
+    /// Whether the association is up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The peer's max-message-size in force.
+    pub fn remote_max_message_size(&self) -> usize {
+        self.remote_max
+    }
+
+    fn alloc_id(&mut self) -> u16 {
+        for _ in 0..=u16::MAX / 2 {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(2);
+            if !self.channels.contains_key(&id) && id != u16::MAX {
+                return id;
+            }
+        }
+        self.next_id
+    }
+
+    /// Creates a channel (in-band, DCEP). Its id is provisional until [`Self::start`]
+    /// knows our DTLS role. Opens when the peer acknowledges.
+    pub fn create_channel(
+        &mut self,
+        label: &str,
+        protocol: &str,
+        channel_type: ChannelType,
+    ) -> u16 {
+        let id = self.alloc_id();
+        self.channels.insert(
+            id,
+            ChannelInfo {
+                id,
+                label: label.to_owned(),
+                protocol: protocol.to_owned(),
+                channel_type,
+                state: ChannelState::Connecting,
+            },
+        );
+        if self.connected {
+            self.send_open(id);
+        }
+        id
+    }
+
+    /// A channel's description.
+    pub fn channel(&self, id: u16) -> Option<&ChannelInfo> {
+        self.channels.get(&id)
+    }
+
+    /// All channels.
+    pub fn channels(&self) -> impl Iterator<Item = &ChannelInfo> {
+        self.channels.values()
+    }
+
+    /// Sends one message on an open channel.
+    pub fn send(&mut self, id: u16, text: bool, data: &[u8]) -> Result<(), SendError> {
+        if self.channels.get(&id).map(|c| c.state) != Some(ChannelState::Open) {
+            return Err(SendError::NotOpen(id));
+        }
+        if data.len() > self.remote_max {
+            return Err(SendError::TooLarge(data.len(), self.remote_max));
+        }
+        let (ppi, payload): (_, &[u8]) = match (text, data.is_empty()) {
+            (true, false) => (PayloadProtocolIdentifier::String, data),
+            (true, true) => (PayloadProtocolIdentifier::StringEmpty, &[0]),
+            (false, false) => (PayloadProtocolIdentifier::Binary, data),
+            (false, true) => (PayloadProtocolIdentifier::BinaryEmpty, &[0]),
+        };
+        let (_, assoc) = self.assoc.as_mut().ok_or(SendError::NotOpen(id))?;
+        let mut stream = assoc
+            .stream(id)
+            .map_err(|e| SendError::Sctp(e.to_string()))?;
+        stream
+            .write_with_ppi(payload, ppi)
+            .map_err(|e| SendError::Sctp(e.to_string()))?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Bytes queued on a channel and not yet acknowledged (W3C `bufferedAmount`).
+    pub fn buffered_amount(&mut self, id: u16) -> usize {
+        self.assoc
+            .as_mut()
+            .and_then(|(_, a)| a.stream(id).ok().and_then(|s| s.buffered_amount().ok()))
+            .unwrap_or(0)
+    }
+
+    /// Closes a channel (outgoing stream reset, RFC 8831 §6.7).
+    pub fn close_channel(&mut self, id: u16) {
+        if let Some(c) = self.channels.get_mut(&id) {
+            if c.state != ChannelState::Closed {
+                c.state = ChannelState::Closed;
+                self.events.push_back(ChannelEvent::Closed { id });
+            }
+        }
+        if let Some((_, a)) = self.assoc.as_mut() {
+            if let Ok(mut s) = a.stream(id) {
+                let _ = s.close();
+            }
+        }
+        self.flush();
+    }
+
+    /// One SCTP packet from the peer (a DTLS record's plaintext).
+    pub fn handle_packet(&mut self, packet: &[u8], now: Instant) {
+        if !self.started {
+            self.dropped += 1;
+            return;
+        }
+        let Some((handle, ev)) =
+            self.endpoint
+                .handle(now, FAKE_ADDR, None, None, Bytes::copy_from_slice(packet))
+        else {
+            return;
+        };
+        match ev {
+            DatagramEvent::NewAssociation(a) => {
+                // Only one association per PeerConnection; a peer that also initiated
+                // (or retransmitted its INIT) is answered on the existing one.
+                if self.assoc.is_none() {
+                    self.assoc = Some((handle, a));
+                }
+            }
+            DatagramEvent::AssociationEvent(e) => {
+                if let Some((h, a)) = self.assoc.as_mut() {
+                    if *h == handle {
+                        a.handle_event(e);
+                    }
+                }
+            }
+        }
+        self.flush();
+    }
+
+    /// When [`Self::handle_timeout`] wants to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.assoc.as_ref().and_then(|(_, a)| a.poll_timeout())
+    }
+
+    /// Runs due SCTP timers (retransmission, delayed SACK, heartbeat).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((_, a)) = self.assoc.as_mut() {
+            a.handle_timeout(now);
+        }
+        self.flush();
+    }
+
+    /// Next SCTP packet to send (encrypt it as one DTLS record).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if self.out.is_empty() {
+            if let Some((_, a)) = self.assoc.as_mut() {
+                while let Some(t) = a.poll_transmit(now) {
+                    if let Payload::RawEncode(packets) = t.payload {
+                        self.out.extend(packets.into_iter().map(|b| b.to_vec()));
+                    }
+                }
+            }
+            // Sending can change what the association has to tell us.
+            self.flush();
+        }
+        self.out.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<ChannelEvent> {
+        self.events.pop_front()
+    }
+
+    /// Moves endpoint events and association events along; reads whatever arrived.
+    fn flush(&mut self) {
+        for _ in 0..64 {
+            let Some((handle, a)) = self.assoc.as_mut() else {
+                return;
+            };
+            while let Some(e) = a.poll_endpoint_event() {
+                if let Some(back) = self.endpoint.handle_event(*handle, e) {
+                    a.handle_event(back);
+                }
+            }
+            while a.accept_stream().is_some() {}
+            let Some(ev) = a.poll() else {
+                return;
+            };
+            match ev {
+                Event::Connected => self.on_connected(),
+                Event::AssociationLost { reason } => {
+                    self.connected = false;
+                    for c in self.channels.values_mut() {
+                        if c.state != ChannelState::Closed {
+                            c.state = ChannelState::Closed;
+                            self.events.push_back(ChannelEvent::Closed { id: c.id });
+                        }
+                    }
+                    self.events
+                        .push_back(ChannelEvent::Lost(reason.to_string()));
+                }
+                Event::Stream(StreamEvent::Readable { id }) => self.read_stream(id),
+                Event::Stream(StreamEvent::Finished { id } | StreamEvent::Stopped { id, .. }) => {
+                    if let Some(c) = self.channels.get_mut(&id) {
+                        if c.state != ChannelState::Closed {
+                            c.state = ChannelState::Closed;
+                            self.events.push_back(ChannelEvent::Closed { id });
+                        }
+                    }
+                }
+                Event::Stream(StreamEvent::ResetComplete { id }) => {
+                    self.channels.remove(&id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_connected(&mut self) {
+        if self.connected {
+            return;
+        }
+        self.connected = true;
+        self.events.push_back(ChannelEvent::Connected);
+        let ids: Vec<u16> = self
+            .channels
+            .values()
+            .filter(|c| c.state == ChannelState::Connecting)
+            .map(|c| c.id)
+            .collect();
+        for id in ids {
+            self.send_open(id);
+        }
+    }
+
+    /// Opens our stream and sends DATA_CHANNEL_OPEN on it (reliable, ordered, as RFC 8832
+    /// §6 wants), then switches the stream to the channel's own reliability.
+    fn send_open(&mut self, id: u16) {
+        let Some(c) = self.channels.get(&id) else {
+            return;
+        };
+        let msg = Message::Open(Open {
+            channel_type: c.channel_type,
+            priority: 256,
+            label: c.label.clone(),
+            protocol: c.protocol.clone(),
+        });
+        let ct = c.channel_type;
+        let Ok(bytes) = msg.encode() else {
+            return;
+        };
+        let Some((_, a)) = self.assoc.as_mut() else {
+            return;
+        };
+        let ok = match a.open_stream(id, PayloadProtocolIdentifier::Binary) {
+            Ok(mut s) => {
+                s.write_with_ppi(&bytes, PayloadProtocolIdentifier::Dcep)
+                    .is_ok()
+                    && set_reliability(&mut s, ct)
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.state = ChannelState::Closed;
+            }
+            self.events.push_back(ChannelEvent::Closed { id });
+        }
+    }
+
+    fn read_stream(&mut self, id: u16) {
+        for _ in 0..4096 {
+            let Some((_, a)) = self.assoc.as_mut() else {
+                return;
+            };
+            let Ok(mut s) = a.stream(id) else {
+                return;
+            };
+            let chunks = match s.read_sctp() {
+                Ok(Some(c)) => c,
+                _ => return,
+            };
+            let mut buf = vec![0u8; chunks.len()];
+            let Ok(n) = chunks.read(&mut buf) else {
+                self.dropped += 1;
+                continue;
+            };
+            buf.truncate(n);
+            match chunks.ppi {
+                PayloadProtocolIdentifier::Dcep => self.on_dcep(id, &buf),
+                ppi => self.on_data(id, ppi, buf),
+            }
+        }
+    }
+
+    fn on_dcep(&mut self, id: u16, buf: &[u8]) {
+        match Message::parse(buf) {
+            Ok(Message::Open(o)) => {
+                if self.channels.len() >= MAX_CHANNELS && !self.channels.contains_key(&id) {
+                    self.dropped += 1;
+                    return;
+                }
+                let ack = Message::Ack.encode().unwrap_or_default();
+                let Some((_, a)) = self.assoc.as_mut() else {
+                    return;
+                };
+                let Ok(mut s) = a.stream(id) else {
+                    return;
+                };
+                let ok = s
+                    .write_with_ppi(&ack, PayloadProtocolIdentifier::Dcep)
+                    .is_ok()
+                    && set_reliability(&mut s, o.channel_type);
+                if !ok {
+                    self.dropped += 1;
+                    return;
+                }
+                self.channels.insert(
+                    id,
+                    ChannelInfo {
+                        id,
+                        label: o.label.clone(),
+                        protocol: o.protocol,
+                        channel_type: o.channel_type,
+                        state: ChannelState::Open,
+                    },
+                );
+                self.events
+                    .push_back(ChannelEvent::Open { id, label: o.label });
+            }
+            Ok(Message::Ack) => {
+                if let Some(c) = self.channels.get_mut(&id) {
+                    if c.state == ChannelState::Connecting {
+                        c.state = ChannelState::Open;
+                        let label = c.label.clone();
+                        self.events.push_back(ChannelEvent::Open { id, label });
+                    }
+                }
+            }
+            Err(_) => self.dropped += 1,
+        }
+    }
+
+    fn on_data(&mut self, id: u16, ppi: PayloadProtocolIdentifier, mut data: Vec<u8>) {
+        let open = self.channels.get(&id).map(|c| c.state);
+        // RFC 8832 §6: data may arrive before our ACK is seen; accept it once the channel
+        // is known to us at all.
+        if !matches!(open, Some(ChannelState::Open | ChannelState::Connecting)) {
+            self.dropped += 1;
+            return;
+        }
+        let text = match ppi {
+            PayloadProtocolIdentifier::String => true,
+            PayloadProtocolIdentifier::StringEmpty => {
+                data.clear();
+                true
+            }
+            PayloadProtocolIdentifier::BinaryEmpty => {
+                data.clear();
+                false
+            }
+            _ => false,
+        };
+        self.events
+            .push_back(ChannelEvent::Message { id, text, data });
+    }
+}
+
+fn set_reliability(s: &mut sctp_proto::Stream<'_>, ct: ChannelType) -> bool {
+    let (kind, value) = match ct.reliability {
+        Reliability::Reliable => (ReliabilityType::Reliable, 0),
+        Reliability::MaxRetransmits(n) => (ReliabilityType::Rexmit, n),
+        Reliability::MaxLifetimeMs(ms) => (ReliabilityType::Timed, ms),
+    };
+    s.set_reliability_params(!ct.ordered, kind, value).is_ok()
+}
+
+/// PPID numbers, for logs and the fuzz target.
+pub fn ppid_number(p: PayloadProtocolIdentifier) -> u32 {
+    match p {
+        PayloadProtocolIdentifier::Dcep => dcep::ppid::DCEP,
+        PayloadProtocolIdentifier::String => dcep::ppid::STRING,
+        PayloadProtocolIdentifier::Binary => dcep::ppid::BINARY,
+        PayloadProtocolIdentifier::StringEmpty => dcep::ppid::STRING_EMPTY,
+        PayloadProtocolIdentifier::BinaryEmpty => dcep::ppid::BINARY_EMPTY,
+        _ => 0,
+    }
+}

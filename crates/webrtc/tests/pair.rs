@@ -1,0 +1,304 @@
+//! Two natter PeerConnections back to back in memory, in virtual time: offer/answer,
+//! DTLS, SCTP, DCEP and data channels, without sockets.
+
+use std::time::{Duration, Instant};
+
+use natter_dtls::DtlsCertificate;
+use natter_webrtc::dcep::{ChannelType, Reliability};
+use natter_webrtc::{Config, PcEvent, PeerConnection};
+
+struct Pair {
+    a: PeerConnection,
+    b: PeerConnection,
+    now: Instant,
+    ev_a: Vec<PcEvent>,
+    ev_b: Vec<PcEvent>,
+}
+
+fn pc(cfg: Config, ufrag: &str) -> PeerConnection {
+    let cert = DtlsCertificate::generate().expect("certificate");
+    let mut p = PeerConnection::new(cfg, cert, Instant::now());
+    p.set_local_ice(ufrag, "abcdefghijklmnopqrstuv");
+    p
+}
+
+impl Pair {
+    /// `a` offers, `b` answers; both sides' ICE is "connected" at once.
+    fn new(a_cfg: Config, b_cfg: Config) -> Pair {
+        let now = Instant::now();
+        let mut a = pc(a_cfg, "aaaa");
+        let mut b = pc(b_cfg, "bbbb");
+        let offer = a.create_offer().expect("offer");
+        let answer = b.accept_offer(&offer, now).expect("answer");
+        a.accept_answer(&answer, now).expect("apply answer");
+        a.transport_connected(now);
+        b.transport_connected(now);
+        Pair {
+            a,
+            b,
+            now,
+            ev_a: Vec::new(),
+            ev_b: Vec::new(),
+        }
+    }
+
+    /// Delivers everything in flight once (a->b datagrams pass `lose` first); when
+    /// nothing was in flight, advances virtual time to the next timer. Returns whether
+    /// anything moved.
+    fn step(&mut self, lose: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        let mut moved = false;
+        while let Some(d) = self.a.poll_transmit() {
+            moved = true;
+            if !lose(&d) {
+                self.b.handle_datagram(&d, self.now);
+            }
+        }
+        while let Some(d) = self.b.poll_transmit() {
+            moved = true;
+            self.a.handle_datagram(&d, self.now);
+        }
+        while let Some(e) = self.a.poll_event() {
+            moved = true;
+            self.ev_a.push(e);
+        }
+        while let Some(e) = self.b.poll_event() {
+            moved = true;
+            self.ev_b.push(e);
+        }
+        if !moved {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.now + Duration::from_millis(10));
+            self.now = next.max(self.now + Duration::from_micros(50));
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+        }
+        moved
+    }
+
+    /// Steps until `done` holds (bounded).
+    fn run(&mut self, mut done: impl FnMut(&Pair) -> bool, mut lose: impl FnMut(&[u8]) -> bool) {
+        for _ in 0..2_000_000 {
+            if done(self) {
+                return;
+            }
+            self.step(&mut lose);
+        }
+        let count = |v: &[PcEvent]| {
+            v.iter()
+                .filter(|e| matches!(e, PcEvent::Message { .. }))
+                .count()
+        };
+        panic!(
+            "pair did not finish: a {:?} b {:?}, messages at a {} at b {}",
+            self.a,
+            self.b,
+            count(&self.ev_a),
+            count(&self.ev_b)
+        );
+    }
+
+    /// Steps `n` times.
+    fn steps(&mut self, n: usize, mut lose: impl FnMut(&[u8]) -> bool) {
+        for _ in 0..n {
+            self.step(&mut lose);
+        }
+    }
+
+    fn open_channel(&mut self, label: &str, ct: ChannelType) -> (u16, u16) {
+        self.a.create_channel(label, ct);
+        let l = label.to_owned();
+        self.run(
+            |p| {
+                p.ev_a
+                    .iter()
+                    .any(|e| matches!(e, PcEvent::ChannelOpen { label, .. } if *label == l))
+                    && p.ev_b
+                        .iter()
+                        .any(|e| matches!(e, PcEvent::ChannelOpen { label, .. } if *label == l))
+            },
+            |_| false,
+        );
+        let id_a = self.a.channel_id(label).expect("a has the channel");
+        let id_b = self
+            .ev_b
+            .iter()
+            .find_map(|e| match e {
+                PcEvent::ChannelOpen { id, label } if label == &l => Some(*id),
+                _ => None,
+            })
+            .expect("b saw it open");
+        (id_a, id_b)
+    }
+}
+
+fn data_cfg(echo: bool, seed: u64) -> Config {
+    Config {
+        audio: false,
+        data: true,
+        echo,
+        seed,
+    }
+}
+
+fn msg(i: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|k| b'a' + ((i * 7 + k) % 26) as u8).collect()
+}
+
+#[test]
+fn connects_and_reports_dtls_and_srtp() {
+    let mut p = Pair::new(data_cfg(false, 1), data_cfg(false, 2));
+    p.run(
+        |p| {
+            p.ev_a
+                .iter()
+                .any(|e| matches!(e, PcEvent::Connected { .. }))
+                && p.ev_b
+                    .iter()
+                    .any(|e| matches!(e, PcEvent::Connected { .. }))
+        },
+        |_| false,
+    );
+    let Some(PcEvent::Connected { dtls, srtp }) = p.ev_a.first().cloned() else {
+        panic!("first event is not Connected: {:?}", p.ev_a);
+    };
+    assert_eq!(dtls, "1.2");
+    assert!(srtp.is_some());
+}
+
+#[test]
+fn thousand_messages_up_to_256k_both_ways_in_order() {
+    let mut p = Pair::new(data_cfg(false, 3), data_cfg(false, 4));
+    let (ia, ib) = p.open_channel("bulk", ChannelType::RELIABLE);
+    assert_eq!(ia, ib, "same stream id on both sides");
+    assert_eq!(
+        ia % 2,
+        1,
+        "the offerer is the DTLS server (the answerer is active): odd id"
+    );
+    let n = 1000;
+    let size = |i: usize| match i % 10 {
+        0 => 256 * 1024,
+        1 => 65536,
+        2 => 1,
+        3 => 1199,
+        _ => 1 + (i * 37) % 5000,
+    };
+    for i in 0..n {
+        p.a.send(ia, false, &msg(i, size(i)), p.now)
+            .expect("send a");
+        p.b.send(ib, true, &msg(i, size(i)), p.now).expect("send b");
+    }
+    let count = |v: &[PcEvent]| {
+        v.iter()
+            .filter(|e| matches!(e, PcEvent::Message { .. }))
+            .count()
+    };
+    p.run(|p| count(&p.ev_a) == n && count(&p.ev_b) == n, |_| false);
+    let got = |v: &[PcEvent]| -> Vec<(bool, Vec<u8>)> {
+        v.iter()
+            .filter_map(|e| match e {
+                PcEvent::Message { text, data, .. } => Some((*text, data.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (at_a, at_b) = (got(&p.ev_a), got(&p.ev_b));
+    for i in 0..n {
+        assert!(
+            at_b[i] == (false, msg(i, size(i))),
+            "a->b message {i} differs"
+        );
+        assert!(
+            at_a[i] == (true, msg(i, size(i))),
+            "b->a message {i} differs"
+        );
+    }
+}
+
+#[test]
+fn echo_answers_text_with_prefix() {
+    let mut p = Pair::new(data_cfg(false, 5), data_cfg(true, 6));
+    let (ia, _) = p.open_channel("bar", ChannelType::RELIABLE);
+    for i in 0..20 {
+        p.a.send(ia, true, format!("m{i}").as_bytes(), p.now)
+            .expect("send");
+    }
+    p.a.send(ia, true, b"", p.now).expect("empty string");
+    p.run(
+        |p| {
+            p.ev_a
+                .iter()
+                .filter(|e| matches!(e, PcEvent::Message { .. }))
+                .count()
+                == 21
+        },
+        |_| false,
+    );
+    let got: Vec<Vec<u8>> = p
+        .ev_a
+        .iter()
+        .filter_map(|e| match e {
+            PcEvent::Message { data, label, .. } if label == "bar" => Some(data.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut want: Vec<Vec<u8>> = (0..20).map(|i| format!("echo:m{i}").into_bytes()).collect();
+    want.push(b"echo:".to_vec());
+    assert_eq!(got, want);
+}
+
+#[test]
+fn unordered_no_retransmit_channel_delivers_and_drops_lost() {
+    let ct = ChannelType {
+        ordered: false,
+        reliability: Reliability::MaxRetransmits(0),
+    };
+    let mut p = Pair::new(data_cfg(false, 7), data_cfg(false, 8));
+    let (ia, _) = p.open_channel("lossy", ct);
+    // Lose every 5th DTLS record a->b from now on; give each message time to settle.
+    let mut n = 0u32;
+    for i in 0..100u32 {
+        p.a.send(ia, false, &i.to_be_bytes(), p.now).expect("send");
+        p.steps(4, |d| {
+            if d.first() == Some(&23) {
+                n += 1;
+                n % 5 == 0
+            } else {
+                false
+            }
+        });
+    }
+    p.steps(200, |_| false);
+    let got: Vec<u32> = p
+        .ev_b
+        .iter()
+        .filter_map(|e| match e {
+            PcEvent::Message { data, .. } => {
+                data.as_slice().try_into().ok().map(u32::from_be_bytes)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        got.len() >= 70 && got.len() < 100,
+        "some lost, most delivered: {}",
+        got.len()
+    );
+    let mut dedup = got.clone();
+    dedup.sort_unstable();
+    dedup.dedup();
+    assert_eq!(dedup.len(), got.len(), "no duplicates");
+    // The channel still works after losses.
+    p.a.send(ia, false, b"after", p.now).expect("send");
+    p.run(
+        |p| {
+            p.ev_b
+                .iter()
+                .any(|e| matches!(e, PcEvent::Message { data, .. } if data == b"after"))
+        },
+        |_| false,
+    );
+}

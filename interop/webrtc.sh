@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# WebRTC interop: `natter webrtc` against headless Chromium (Debian's chromium driven by npm
+# playwright-core: its own ICE, DTLS, SCTP and SRTP), both directions, in a private network
+# namespace with a veth pair (raw host addresses, nothing leaves the namespace); and natter <->
+# natter with the signaling lines piped into each other.
+#   1. Chromium offers audio + data channels "chat" (reliable) and "lossy" (unordered,
+#      maxRetransmits 0); natter answers with --echo --audio --data.
+#   2. natter offers data; Chromium answers and trickles its candidates.
+# Each Chromium case passes when every message (0 B .. 200 KB, some UTF-8) comes back as "echo:"+M
+# in order, Chromium reports DTLS connected, natter's stdout is JSON only, and in case 1 Chromium
+# received audio bytes and the unordered channel echoed.
+# Usage: interop/webrtc.sh [path/to/natter]   (default target/debug/natter)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. interop/lib.sh
+NATTER=${1:-${NATTER:-target/debug/natter}}
+case $NATTER in /*) ;; *) NATTER=$(pwd)/$NATTER ;; esac
+CACHE=${NATTER_CACHE:-$HOME/.cache/natter-interop}/node
+
+# playwright-core from npm into a cache dir, outside the namespace (the registry is needed once).
+if [ -z "${NATTER_IN_NETNS:-}" ]; then
+    if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then
+        echo "missing chromium / npm (apt-get install chromium nodejs npm)"
+        exit 1
+    fi
+    if [ ! -d "$CACHE/node_modules/playwright-core" ]; then
+        mkdir -p "$CACHE" && echo '{"name":"natter-interop","private":true}' >"$CACHE/package.json"
+        (cd "$CACHE" && timeout 300 npm install --no-audit --no-fund playwright-core@1.65.1 >/dev/null 2>&1) ||
+            { echo "npm install playwright-core failed"; exit 1; }
+    fi
+fi
+in_private_netns "$@"
+rmdir "$TMP" && TMP=$(mktemp -d -t natter-webrtc.XXXXXX)
+export NODE_PATH=$CACHE/node_modules
+if [ "${NATTER_IN_NETNS:-0}" = 1 ]; then
+    # Chromium gathers on non-loopback interfaces only: give it two, and a sink default route.
+    ip link add w0 type veth peer name w1 && ip addr add 10.20.0.1/24 dev w0 &&
+        ip addr add 10.20.0.2/24 dev w1 && ip link set w0 up && ip link set w1 up &&
+        ip neigh add 10.20.0.254 lladdr 02:00:00:00:00:fe dev w0 nud permanent &&
+        ip route add default via 10.20.0.254 dev w0 || { echo "veth setup failed"; exit 1; }
+fi
+
+# chromium_case NAME PAGE_ROLE AUDIO NATTER_ARGS
+chromium_case() {
+    local name=$1 log="$TMP/$1.log"
+    timeout 120 node interop/webrtc/drive.js --as "$2" --audio "$3" --n 60 --log "$TMP/$1" \
+        --natter "$NATTER webrtc $4" >"$log" 2>&1
+    local rep verdict
+    rep=$(grep '^REPORT ' "$log" | tail -1 | cut -c8-)
+    verdict=$(python3 - "$rep" "$3" "$2" <<'PY'
+import json, sys
+try:
+    r = json.loads(sys.argv[1])
+except ValueError:
+    print("FAIL no report"); sys.exit()
+audio, page_offers = sys.argv[2] == "1", sys.argv[3] == "offer"
+s = r.get("stats") or {}
+p = []
+if r.get("ok") != 60 or r.get("wrong"): p.append(f"echo {r.get('ok')}/60 wrong {r.get('wrong', [])[:2]}")
+if s.get("dtls") != "connected": p.append(f"dtls {s.get('dtls')}")
+if r.get("junk"): p.append(f"non-JSON stdout {r['junk'][:1]}")
+if audio and not (s.get("audioIn") or 0) > 0: p.append("no audio at Chromium")
+if page_offers and r.get("unordered") != "echo:u": p.append(f"unordered channel {r.get('unordered')!r}")
+ev = [e for e in r.get("events", []) if e.get("event") == "connected"]
+info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, natter {ev[0] if ev else 'not connected'}"
+print(("FAIL " + "; ".join(p) + " | " if p else "ok ") + info)
+PY
+)
+    case $verdict in
+    ok*) ok "$name: ${verdict#ok }" ;;
+    *) cat "$TMP/$1"/natter.stderr >>"$log" 2>/dev/null; bad "$name: ${verdict#FAIL }" "$log" ;;
+    esac
+}
+
+chromium_case chromium-offers-natter-answers offer 1 "--role answer --echo --data --audio"
+chromium_case natter-offers-chromium-answers answer 0 "--role offer --data --echo"
+check "natter <-> natter, 50 messages echoed in order" "$TMP/pair.log" \
+    python3 interop/webrtc/pair.py "$NATTER" 50
+grep -h '^result' "$TMP/pair.log" | sed 's/^/     /'
+summary
