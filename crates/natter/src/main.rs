@@ -12,6 +12,7 @@ mod sip_serve;
 mod stun_cmd;
 mod turn_cmd;
 mod user;
+mod xmpp_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,11 @@ enum Cmd {
     Phone(Box<phone_cmd::PhoneArgs>),
     /// One command, no set-up: natter serve and two phones behind two NATs call each other.
     Demo(demo::DemoArgs),
+    /// XMPP: Jingle voice calls and chat messages through an XMPP server.
+    Xmpp {
+        #[command(subcommand)]
+        cmd: xmpp_cmd::XmppCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +144,7 @@ fn main() -> ExitCode {
         } => ice_cmd::connect(a),
         Cmd::Phone(a) => phone_cmd::run(*a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Xmpp { cmd } => block_on(xmpp_cmd::run(cmd)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
