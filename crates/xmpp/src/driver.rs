@@ -38,7 +38,7 @@ use tokio::net::TcpStream;
 use crate::client::{Client, ClientConfig, Event, TlsPolicy};
 use crate::jid::Jid;
 use crate::jingle::jmi::Jmi;
-use crate::jingle::sdp::{candidate_to_sdp, from_sdp, to_sdp};
+use crate::jingle::sdp::{candidate_from_sdp, candidate_to_sdp, from_sdp, to_sdp};
 use crate::jingle::session::{Incoming, Refusal, Session, State as JState};
 use crate::jingle::{Action, Content, Group, Jingle};
 use crate::xml::Element;
@@ -413,7 +413,9 @@ impl<W: Write> Driver<W> {
                 self.client.close();
                 self.pump(now).await?;
                 if !self.online && self.calls_done == 0 && !self.sent {
-                    return Err(DriverError::Xmpp("the stream ended before we were online".into()));
+                    return Err(DriverError::Xmpp(
+                        "the stream ended before we were online".into(),
+                    ));
                 }
                 return Ok(self.all_ok);
             }
@@ -501,12 +503,16 @@ impl<W: Write> Driver<W> {
                 );
                 self.online = true;
                 if !resumed {
-                    let id = self.client.iq(now, "get", None, Element::new("query", ns::ROSTER));
+                    let id = self
+                        .client
+                        .iq(now, "get", None, Element::new("query", ns::ROSTER));
                     self.pending.insert(id, Pending::Roster);
                     let p = self.client.available_presence();
                     self.client.send(now, p);
                     let domain = Jid::parse(&jid.domain).ok();
-                    let id = self.client.iq(now, "get", domain.as_ref(), extdisco::request());
+                    let id = self
+                        .client
+                        .iq(now, "get", domain.as_ref(), extdisco::request());
                     self.pending.insert(id, Pending::Extdisco);
                     self.services_deadline = Some(now + Duration::from_secs(3));
                 }
@@ -581,7 +587,11 @@ impl<W: Write> Driver<W> {
                     .to_message(&to, &format!("jmi-{sid}"));
                     self.client.send(now, m);
                     eprintln!("natter xmpp: proposed call {sid} to {to} (XEP-0353)");
-                    let me = self.client.jid().cloned().unwrap_or_else(|| self.cfg.jid.clone());
+                    let me = self
+                        .client
+                        .jid()
+                        .cloned()
+                        .unwrap_or_else(|| self.cfg.jid.clone());
                     self.call = Some(self.new_call(Session::outgoing(&sid, me, to), true, now));
                 } else {
                     self.start_outgoing(now, to, sid);
@@ -689,7 +699,11 @@ impl<W: Write> Driver<W> {
     }
 
     fn start_outgoing(&mut self, now: Instant, peer: Jid, sid: String) {
-        let me = self.client.jid().cloned().unwrap_or_else(|| self.cfg.jid.clone());
+        let me = self
+            .client
+            .jid()
+            .cloned()
+            .unwrap_or_else(|| self.cfg.jid.clone());
         let started = self.call.as_ref().map(|c| c.started);
         let mut call = self.new_call(Session::outgoing(&sid, me, peer.clone()), true, now);
         if let Some(s) = started {
@@ -718,7 +732,10 @@ impl<W: Write> Driver<W> {
                     self.on_jmi(now, from, j);
                 } else if let Some(b) = e.child("body", ns::CLIENT) {
                     let who = from.map(|f| f.to_string()).unwrap_or_default();
-                    self.emit(&format!("message from={who} text={}", b.text().replace('\n', " ")));
+                    self.emit(&format!(
+                        "message from={who} text={}",
+                        b.text().replace('\n', " ")
+                    ));
                 }
             }
             "presence" => {
@@ -865,7 +882,11 @@ impl<W: Write> Driver<W> {
                 return;
             }
             self.client.iq_result(now, iq, None);
-            let me = self.client.jid().cloned().unwrap_or_else(|| self.cfg.jid.clone());
+            let me = self
+                .client
+                .jid()
+                .cloned()
+                .unwrap_or_else(|| self.cfg.jid.clone());
             if busy || !answering {
                 let mut s = Session::incoming(&j, me, from.clone());
                 if let Some(t) = s.terminate(if busy { "busy" } else { "decline" }, None) {
@@ -928,7 +949,9 @@ impl<W: Write> Driver<W> {
                 }
             }
             Incoming::Terminated(reason) => {
-                let cond = reason.map(|r| r.condition).unwrap_or_else(|| "success".into());
+                let cond = reason
+                    .map(|r| r.condition)
+                    .unwrap_or_else(|| "success".into());
                 let established = self
                     .call
                     .as_ref()
@@ -941,7 +964,10 @@ impl<W: Write> Driver<W> {
                 self.end_call(now, &why, ok);
             }
             Incoming::ContentAdd(contents) => {
-                let (rej, peer) = (call.session.content_reject(&contents), call.session.peer.clone());
+                let (rej, peer) = (
+                    call.session.content_reject(&contents),
+                    call.session.peer.clone(),
+                );
                 self.send_jingle(now, &peer, &rej);
             }
             Incoming::ContentRemove(nothing_left) => {
@@ -1079,6 +1105,17 @@ impl<W: Write> Driver<W> {
                     }
                     if let Some(t) = &mut c.transport {
                         t.gathering_complete = true;
+                        // natter-phone's answer leaves ICE out when the offer had no
+                        // candidates yet (a trickling peer): our description goes in anyway.
+                        if let Some(ice) = &local.ice {
+                            t.ufrag = Some(ice.ufrag.clone());
+                            t.pwd = Some(ice.pwd.clone());
+                            t.candidates = ice
+                                .candidates
+                                .iter()
+                                .filter_map(|v| candidate_from_sdp(v))
+                                .collect();
+                        }
                     }
                 }
                 let group = call.remote_group.clone();
@@ -1091,7 +1128,10 @@ impl<W: Write> Driver<W> {
             }
             Err(e) => {
                 eprintln!("natter xmpp: refusing the offer: {e}");
-                if let Some(t) = call.session.terminate("unsupported-applications", Some(&e.to_string())) {
+                if let Some(t) = call
+                    .session
+                    .terminate("unsupported-applications", Some(&e.to_string()))
+                {
                     let peer = call.session.peer.clone();
                     self.send_jingle(now, &peer, &t);
                 }
@@ -1160,7 +1200,8 @@ impl<W: Write> Driver<W> {
 
     fn on_datagram(&mut self, now: Instant, d: Datagram) {
         let Some(call) = &mut self.call else { return };
-        if d.tag < call.tag_base || d.tag >= call.tag_base + TAG_BLOCK || call.stage == Stage::Ended {
+        if d.tag < call.tag_base || d.tag >= call.tag_base + TAG_BLOCK || call.stage == Stage::Ended
+        {
             return;
         }
         let Some(t) = &mut call.ice else { return };
@@ -1227,7 +1268,12 @@ impl<W: Write> Driver<W> {
             }
             flush_media(call, now);
         }
-        if gathered && self.call.as_ref().is_some_and(|c| c.stage == Stage::Gathering) {
+        if gathered
+            && self
+                .call
+                .as_ref()
+                .is_some_and(|c| c.stage == Stage::Gathering)
+        {
             self.signal(now);
         }
         for ev in events {
@@ -1256,7 +1302,15 @@ impl<W: Write> Driver<W> {
                 let m = Jmi::Retract { id: sid.clone() }.to_message(&to, &format!("jmi-{sid}-x"));
                 self.client.send(now, m);
             }
-            self.hangup(now, if proposed { "no-answer" } else { "setup-timeout" }, false);
+            self.hangup(
+                now,
+                if proposed {
+                    "no-answer"
+                } else {
+                    "setup-timeout"
+                },
+                false,
+            );
             return;
         }
         // No device proceeded: call a resource that announced itself in presence.
@@ -1264,7 +1318,8 @@ impl<W: Write> Driver<W> {
             let target = call.session.peer.bare();
             if let Some(full) = self.available.get(&target).and_then(|l| l.first()).cloned() {
                 let sid = call.session.sid.clone();
-                let m = Jmi::Retract { id: sid.clone() }.to_message(&target, &format!("jmi-{sid}-x"));
+                let m =
+                    Jmi::Retract { id: sid.clone() }.to_message(&target, &format!("jmi-{sid}-x"));
                 self.client.send(now, m);
                 eprintln!("natter xmpp: no proceed; calling {full} from its presence");
                 let sid = format!("{:016x}", self.rng.next_u64());

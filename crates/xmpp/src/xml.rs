@@ -441,40 +441,36 @@ impl StreamParser {
 
     fn read_header(&mut self) -> Result<Step, XmlError> {
         let mut r = self.reader();
-        loop {
-            let ev = match r.read_event() {
-                Ok(ev) => ev,
-                Err(quick_xml::Error::Syntax(_)) => return Ok(Step::More),
-                Err(e) => return Err(map_err(e)),
-            };
-            let pos = usize::try_from(r.buffer_position()).unwrap_or(usize::MAX);
-            match ev {
-                Event::Decl(_) => return Ok(Step::Skip(pos)),
-                Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {
-                    return Ok(if t.is_empty() {
-                        Step::More
-                    } else {
-                        Step::Skip(pos)
-                    })
+        let ev = match r.read_event() {
+            Ok(ev) => ev,
+            Err(quick_xml::Error::Syntax(_)) => return Ok(Step::More),
+            Err(e) => return Err(map_err(e)),
+        };
+        let pos = usize::try_from(r.buffer_position()).unwrap_or(usize::MAX);
+        match ev {
+            Event::Decl(_) => Ok(Step::Skip(pos)),
+            Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => Ok(if t.is_empty() {
+                Step::More
+            } else {
+                Step::Skip(pos)
+            }),
+            Event::Start(s) => {
+                let mut scopes = Vec::new();
+                let e = open_element(&s, &mut scopes, &self.limits)?;
+                if !e.is("stream", NS_STREAM) {
+                    return Err(XmlError::BadNamespace(format!(
+                        "<{}> in {:?}",
+                        e.name, e.ns
+                    )));
                 }
-                Event::Start(s) => {
-                    let mut scopes = Vec::new();
-                    let e = open_element(&s, &mut scopes, &self.limits)?;
-                    if !e.is("stream", NS_STREAM) {
-                        return Err(XmlError::BadNamespace(format!(
-                            "<{}> in {:?}",
-                            e.name, e.ns
-                        )));
-                    }
-                    self.header_scope = Some(scopes.pop().unwrap_or_default());
-                    return Ok(Step::Got(XmlEvent::StreamOpen(e), pos));
-                }
-                Event::Eof => return Ok(Step::More),
-                Event::DocType(_) => return Err(XmlError::Doctype),
-                Event::PI(_) => return Err(XmlError::ProcessingInstruction),
-                Event::Comment(_) => return Ok(Step::Skip(pos)),
-                _ => return Err(XmlError::BadNamespace("no stream header".into())),
+                self.header_scope = Some(scopes.pop().unwrap_or_default());
+                Ok(Step::Got(XmlEvent::StreamOpen(e), pos))
             }
+            Event::Eof => Ok(Step::More),
+            Event::DocType(_) => Err(XmlError::Doctype),
+            Event::PI(_) => Err(XmlError::ProcessingInstruction),
+            Event::Comment(_) => Ok(Step::Skip(pos)),
+            _ => Err(XmlError::BadNamespace("no stream header".into())),
         }
     }
 
@@ -738,10 +734,7 @@ mod tests {
     fn processing_instructions_mismatched_tags_and_unbound_prefixes_are_refused() {
         let mut p = StreamParser::new(Limits::default());
         p.feed(HEADER.as_bytes()).expect("header");
-        assert_eq!(
-            p.feed(b"<?evil x?>"),
-            Err(XmlError::ProcessingInstruction)
-        );
+        assert_eq!(p.feed(b"<?evil x?>"), Err(XmlError::ProcessingInstruction));
         let mut p = StreamParser::new(Limits::default());
         p.feed(HEADER.as_bytes()).expect("header");
         assert!(matches!(
@@ -750,10 +743,7 @@ mod tests {
         ));
         let mut p = StreamParser::new(Limits::default());
         p.feed(HEADER.as_bytes()).expect("header");
-        assert_eq!(
-            p.feed(b"<x:a/>"),
-            Err(XmlError::UnboundPrefix("x".into()))
-        );
+        assert_eq!(p.feed(b"<x:a/>"), Err(XmlError::UnboundPrefix("x".into())));
     }
 
     #[test]

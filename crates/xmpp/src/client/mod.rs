@@ -373,11 +373,9 @@ impl Client {
         if let Some(from) = req.attr("from") {
             iq.set_attr("to", from);
         }
-        let mut err =
-            Element::new("error", ns::CLIENT).with_attr("type", kind).with_child(Element::new(
-                condition,
-                ns::STANZAS,
-            ));
+        let mut err = Element::new("error", ns::CLIENT)
+            .with_attr("type", kind)
+            .with_child(Element::new(condition, ns::STANZAS));
         if let Some(a) = app {
             err.push(a);
         }
@@ -457,7 +455,9 @@ impl Client {
         if self.state != State::Closed {
             self.state = State::Closed;
             self.events
-                .push_back(Event::Closed(Some(ClientError::Stream("connection lost".into()))));
+                .push_back(Event::Closed(Some(ClientError::Stream(
+                    "connection lost".into(),
+                ))));
         }
     }
 
@@ -490,8 +490,8 @@ impl Client {
                     XmlError::BadNamespace(_) => "invalid-namespace",
                     _ => "not-well-formed",
                 };
-                let err = Element::new("error", NS_STREAM)
-                    .with_child(Element::new(cond, ns::STREAMS));
+                let err =
+                    Element::new("error", NS_STREAM).with_child(Element::new(cond, ns::STREAMS));
                 self.out.push_back(
                     format!("<stream:error>{}</stream:error>", inner_xml(&err)).into_bytes(),
                 );
@@ -554,7 +554,10 @@ impl Client {
 
     fn on_features(&mut self, now: Instant, f: &Element) {
         if !f.is("features", NS_STREAM) {
-            self.fail(ClientError::Protocol(format!("expected features, got <{}>", f.name)));
+            self.fail(ClientError::Protocol(format!(
+                "expected features, got <{}>",
+                f.name
+            )));
             return;
         }
         if !self.tls {
@@ -598,9 +601,8 @@ impl Client {
     }
 
     fn bind(&mut self, now: Instant) {
-        let payload = Element::new("bind", ns::BIND).with_child(
-            Element::new("resource", ns::BIND).with_text(self.cfg.resource.clone()),
-        );
+        let payload = Element::new("bind", ns::BIND)
+            .with_child(Element::new("resource", ns::BIND).with_text(self.cfg.resource.clone()));
         let iq = Element::new("iq", ns::CLIENT)
             .with_attr("type", "set")
             .with_attr("id", "bind-1")
@@ -736,24 +738,23 @@ impl Client {
     fn on_sm(&mut self, now: Instant, e: &Element) {
         match e.name.as_str() {
             "enabled" => {
-                self.sm_id = e.attr("id").map(str::to_owned).filter(|_| {
-                    matches!(e.attr("resume"), Some("true") | Some("1"))
-                });
+                self.sm_id = e
+                    .attr("id")
+                    .map(str::to_owned)
+                    .filter(|_| matches!(e.attr("resume"), Some("true") | Some("1")));
                 self.sm_location = e.attr("location").map(str::to_owned);
             }
-            "r" => {
-                if self.sm_enabled {
-                    let a = Element::new("a", ns::SM).with_attr("h", self.inbound.to_string());
-                    self.out.push_back(a.to_xml().into_bytes());
-                }
+            "r" if self.sm_enabled => {
+                let a = Element::new("a", ns::SM).with_attr("h", self.inbound.to_string());
+                self.out.push_back(a.to_xml().into_bytes());
             }
             "a" => {
                 if let Some(h) = e.attr("h").and_then(|h| h.parse::<u32>().ok()) {
                     self.on_ack(h);
                 }
                 self.ack_requested = false;
-                self.next_ack_request = (!self.unacked.is_empty())
-                    .then(|| now + Duration::from_secs(10));
+                self.next_ack_request =
+                    (!self.unacked.is_empty()).then(|| now + Duration::from_secs(10));
             }
             "resumed" if self.state == State::Resuming => {
                 let Some(r) = self.cfg.resume.take() else {
@@ -766,7 +767,10 @@ impl Client {
                 self.acked = r.acked;
                 self.sent = r.acked.wrapping_add(r.unacked.len() as u32);
                 self.unacked = r.unacked.into_iter().collect();
-                let h = e.attr("h").and_then(|h| h.parse::<u32>().ok()).unwrap_or(self.acked);
+                let h = e
+                    .attr("h")
+                    .and_then(|h| h.parse::<u32>().ok())
+                    .unwrap_or(self.acked);
                 self.on_ack(h);
                 // What the old connection lost goes out again, in order (XEP-0198 §5).
                 let resend: Vec<Element> = self.unacked.iter().cloned().collect();
@@ -827,7 +831,7 @@ impl Client {
                     let q = caps::disco_info(&self.cfg.features, node.as_deref());
                     self.iq_result(now, &e, Some(q));
                 }
-                Some((_, p)) if self.cfg.app_iq_namespaces.iter().any(|a| *a == p) => {
+                Some((_, p)) if self.cfg.app_iq_namespaces.contains(&p) => {
                     self.events.push_back(Event::Stanza(e));
                 }
                 _ => self.iq_error(now, &e, "cancel", "service-unavailable", None),

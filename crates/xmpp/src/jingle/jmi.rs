@@ -127,7 +127,8 @@ mod tests {
         )
         .expect("xml");
         assert_eq!(Jmi::parse(&proceed), Some(Jmi::Proceed { id: "s1".into() }));
-        let plain = parse_element("<message xmlns='jabber:client'><body>hi</body></message>").expect("xml");
+        let plain =
+            parse_element("<message xmlns='jabber:client'><body>hi</body></message>").expect("xml");
         assert_eq!(Jmi::parse(&plain), None);
     }
 }

@@ -353,7 +353,8 @@ fn parse_fb(e: &Element) -> Vec<RtcpFb> {
 
 impl RtcpFb {
     fn to_element(&self) -> Element {
-        let mut e = Element::new("rtcp-fb", ns::JINGLE_RTCP_FB).with_attr("type", self.kind.clone());
+        let mut e =
+            Element::new("rtcp-fb", ns::JINGLE_RTCP_FB).with_attr("type", self.kind.clone());
         if let Some(s) = &self.subtype {
             e.set_attr("subtype", s.clone());
         }
@@ -403,7 +404,8 @@ impl RtpDescription {
 
     /// As `<description/>`.
     pub fn to_element(&self) -> Element {
-        let mut e = Element::new("description", ns::JINGLE_RTP).with_attr("media", self.media.clone());
+        let mut e =
+            Element::new("description", ns::JINGLE_RTP).with_attr("media", self.media.clone());
         if let Some(s) = self.ssrc {
             e.set_attr("ssrc", s.to_string());
         }
@@ -429,7 +431,8 @@ impl RtpDescription {
             e.push(x);
         }
         for s in &self.sources {
-            let mut x = Element::new("source", ns::JINGLE_SSMA).with_attr("ssrc", s.ssrc.to_string());
+            let mut x =
+                Element::new("source", ns::JINGLE_SSMA).with_attr("ssrc", s.ssrc.to_string());
             for (k, v) in &s.params {
                 x.push(
                     Element::new("parameter", ns::JINGLE_SSMA)
@@ -525,7 +528,8 @@ impl IceUdp {
             e.set_attr("pwd", p.clone());
         }
         for f in &self.fingerprints {
-            let mut x = Element::new("fingerprint", ns::JINGLE_DTLS).with_attr("hash", f.hash.clone());
+            let mut x =
+                Element::new("fingerprint", ns::JINGLE_DTLS).with_attr("hash", f.hash.clone());
             if let Some(s) = &f.setup {
                 x.set_attr("setup", s.clone());
             }
@@ -547,7 +551,9 @@ impl Content {
             creator: e.attr("creator").unwrap_or("initiator").to_owned(),
             name: e.attr("name")?.to_owned(),
             senders: e.attr("senders").map(str::to_owned),
-            description: e.child("description", ns::JINGLE_RTP).map(RtpDescription::parse),
+            description: e
+                .child("description", ns::JINGLE_RTP)
+                .map(RtpDescription::parse),
             transport: e.child("transport", ns::JINGLE_ICE_UDP).map(IceUdp::parse),
         })
     }
@@ -656,7 +662,8 @@ impl Jingle {
             e.push(Element::new(i, "urn:xmpp:jingle:apps:rtp:info:1"));
         }
         if let Some(r) = &self.reason {
-            let mut x = Element::new("reason", ns::JINGLE).with_child(Element::new(&r.condition, ns::JINGLE));
+            let mut x = Element::new("reason", ns::JINGLE)
+                .with_child(Element::new(&r.condition, ns::JINGLE));
             if let Some(t) = &r.text {
                 x.push(Element::new("text", ns::JINGLE).with_text(t.clone()));
             }

@@ -13,9 +13,14 @@
 
 use std::net::IpAddr;
 
-use natter_sdp::{Attribute, CandidateAttr, Connection, Direction, Media, Origin, SessionDescription};
+use natter_sdp::{
+    Attribute, CandidateAttr, Connection, Direction, Media, Origin, SessionDescription,
+};
 
-use super::{Candidate, Content, Fingerprint, Group, HdrExt, IceUdp, PayloadType, RtcpFb, RtpDescription, Source};
+use super::{
+    Candidate, Content, Fingerprint, Group, HdrExt, IceUdp, PayloadType, RtcpFb, RtpDescription,
+    Source,
+};
 
 /// Why a mapping failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,7 +184,10 @@ fn media_of(c: &Content, d: &RtpDescription, author_is_initiator: bool) -> Media
         m.push_attribute(Attribute::value("ice-pwd", p.clone()));
     }
     if let Some(f) = t.fingerprints.first() {
-        m.push_attribute(Attribute::value("fingerprint", format!("{} {}", f.hash, f.value)));
+        m.push_attribute(Attribute::value(
+            "fingerprint",
+            format!("{} {}", f.hash, f.value),
+        ));
         m.push_attribute(Attribute::value(
             "setup",
             f.setup.clone().unwrap_or_else(|| "actpass".into()),
@@ -360,7 +368,10 @@ pub fn from_sdp(
             rtcp_mux: m.rtcp_mux(),
             rtcp_reduced_size: m.has_attribute("rtcp-rsize"),
             rtcp_fb: desc_fb,
-            hdrexts: m.attribute_values("extmap").filter_map(parse_extmap).collect(),
+            hdrexts: m
+                .attribute_values("extmap")
+                .filter_map(parse_extmap)
+                .collect(),
             sources,
         };
         let setup = m
@@ -376,7 +387,12 @@ pub fn from_sdp(
                 .collect(),
             fingerprints: m
                 .attribute_values("fingerprint")
-                .chain(sd.attributes.iter().filter(|a| a.name == "fingerprint").filter_map(|a| a.value.as_deref()))
+                .chain(
+                    sd.attributes
+                        .iter()
+                        .filter(|a| a.name == "fingerprint")
+                        .filter_map(|a| a.value.as_deref()),
+                )
                 .filter_map(|v| {
                     let (h, val) = v.split_once(' ')?;
                     Some(Fingerprint {
@@ -391,7 +407,10 @@ pub fn from_sdp(
         };
         contents.push(Content {
             creator: creator.to_owned(),
-            name: m.mid().map(str::to_owned).unwrap_or_else(|| idx.to_string()),
+            name: m
+                .mid()
+                .map(str::to_owned)
+                .unwrap_or_else(|| idx.to_string()),
             senders: senders_of(m.direction(&sd), author_is_initiator),
             description: Some(desc),
             transport: Some(transport),
@@ -413,10 +432,14 @@ mod tests {
 
     #[test]
     fn candidate_round_trip_without_id_or_generation() {
-        let c = candidate_from_sdp("14328027 1 udp 2122260223 127.0.0.1 35678 typ host").expect("parse");
+        let c = candidate_from_sdp("14328027 1 udp 2122260223 127.0.0.1 35678 typ host")
+            .expect("parse");
         assert_eq!(c.generation, None);
         let s = candidate_to_sdp(&c);
-        assert_eq!(s, "14328027 1 udp 2122260223 127.0.0.1 35678 typ host generation 0");
+        assert_eq!(
+            s,
+            "14328027 1 udp 2122260223 127.0.0.1 35678 typ host generation 0"
+        );
         let r = candidate_from_sdp("1 1 udp 5 10.0.0.1 3478 typ relay raddr 192.0.2.1 rport 4000")
             .expect("relay");
         assert_eq!((r.kind.as_str(), r.rel_port), ("relay", Some(4000)));

@@ -189,7 +189,8 @@ impl Session {
                     .iter()
                     .filter(|n| !j.contents.iter().any(|c| &c.name == *n))
                     .count();
-                self.names.retain(|n| !j.contents.iter().any(|c| &c.name == n));
+                self.names
+                    .retain(|n| !j.contents.iter().any(|c| &c.name == n));
                 Ok(Incoming::ContentRemove(left == 0))
             }
             Action::DescriptionInfo | Action::SecurityInfo => Ok(Incoming::Ignored),
