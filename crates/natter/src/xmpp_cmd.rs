@@ -108,6 +108,9 @@ pub struct MediaArgs {
     /// End a call when nothing arrives from the peer for this many seconds.
     #[arg(long, default_value_t = 20.0)]
     pub media_timeout: f64,
+    /// Give up a call that is not established after this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub setup_timeout: f64,
 }
 
 fn config(a: &AccountArgs, mode: Mode) -> Result<DriverConfig, Box<dyn std::error::Error>> {
@@ -161,6 +164,7 @@ fn media(c: &mut DriverConfig, m: &MediaArgs) -> Result<(), Box<dyn std::error::
     c.use_turn = !m.no_turn;
     c.relay_only = m.relay_only;
     c.media_timeout = Duration::from_secs_f64(m.media_timeout.max(0.5));
+    c.setup_timeout = Duration::from_secs_f64(m.setup_timeout.max(0.5));
     Ok(())
 }
 
