@@ -6,7 +6,9 @@
 #   - a Jingle call to a bare JID (XEP-0353 propose/proceed) over STARTTLS, the caller forced
 #     onto the TURN relay from XEP-0215, DTLS-SRTP, audio checked both ways;
 #   - a call straight to a full JID without TLS (SCRAM), PCMU only, audio checked;
-#   - a wrong password is refused with a reason; a call nobody takes ends with no-answer.
+#   - a wrong password is refused with a reason; a call nobody takes ends with no-answer;
+#   - XEP-0198: the caller's TCP connection is reset mid-call (interop/xmpp/tcpcut.py); it
+#     reconnects, resumes the stream, and the call goes on and ends cleanly.
 # Audio: each side plays its own tone pattern; the other side's recording must carry it
 # (interop/phone/tones.py).
 # Usage: interop/xmpp.sh [path/to/natter]   (default target/debug/natter)
@@ -43,7 +45,7 @@ s2s_ports = { }
 component_ports = { }
 http_ports = { }
 https_ports = { }
-modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "presence"; "turn_external"; }
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "presence"; "smacks"; "turn_external"; }
 modules_disabled = { "s2s"; "dialback"; "offline"; }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = false
@@ -160,4 +162,30 @@ if [ $rc != 0 ] && grep -q "^ended reason=no-answer" "$TMP/none.out"; then
 else
     bad "unanswered call ends with no-answer (exit $rc: $(cat "$TMP/none.out"))" "$TMP/none.err"
 fi
+# 6. XEP-0198 resume mid-call: alice's connection goes through a relay that resets it.
+$PY interop/xmpp/tcpcut.py 25223 $PORT >"$TMP/cut.log" 2>&1 &
+CUT=$!
+PIDS+=($CUT)
+wait_for "$TMP/cut.log" listening 5 || bad "tcpcut started" "$TMP/cut.log"
+answer sm-b --jid bob@localhost --password bobpw --no-tls --once --play "$TMP/b.wav" --record "$TMP/sm-b.wav" \
+    || bad "bob online" "$TMP/sm-b.err"
+timeout 60 "$NATTER" xmpp call bob@localhost --jid alice@localhost --password alicepw --server 127.0.0.1:25223 \
+    --no-tls --play "$TMP/a.wav" --record "$TMP/sm-a.wav" --duration 6 >"$TMP/sm-a.out" 2>"$TMP/sm-a.err" &
+CALLER=$!
+PIDS+=($CALLER)
+wait_for "$TMP/sm-a.out" "^established" 20 && kill -USR1 $CUT
+wait_for "$TMP/cut.log" "cut [1-9]" 5 || bad "connection cut" "$TMP/cut.log"
+timeout 40 bash -c "while kill -0 $CALLER 2>/dev/null; do sleep 0.05; done"
+wait $CALLER
+arc=$?
+finish
+brc=$?
+if [ $arc = 0 ] && [ $brc = 0 ] && grep -q "(resumed)" "$TMP/sm-a.err" \
+    && grep -q "^ended reason=remote-hangup" "$TMP/sm-b.out"; then
+    ok "call survives a reset XMPP connection (XEP-0198 resume; bob: $(line sm-b stats))"
+else
+    bad "call survives a reset XMPP connection (caller $arc, callee $brc)" "$TMP/sm-a.err"
+fi
+audio "audio alice->bob (across the resume)" "$TMP/a.wav" "$TMP/sm-b.wav"
+audio "audio bob->alice (across the resume)" "$TMP/b.wav" "$TMP/sm-a.wav"
 summary

@@ -35,7 +35,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::{Client, ClientConfig, Event, TlsPolicy};
+use crate::client::{Client, ClientConfig, ClientError, Event, TlsPolicy};
 use crate::jid::Jid;
 use crate::jingle::jmi::Jmi;
 use crate::jingle::sdp::{candidate_from_sdp, candidate_to_sdp, from_sdp, to_sdp};
@@ -250,7 +250,17 @@ struct Driver<W: Write> {
     all_ok: bool,
     next_tick: Instant,
     next_tag: usize,
+    /// How to reconnect for an XEP-0198 resume.
+    ccfg: ClientConfig,
+    addr: SocketAddr,
+    /// A connection attempt under way, its next try, and how many failed.
+    reconnect: Option<tokio::sync::oneshot::Receiver<Result<Conn, String>>>,
+    reconnect_at: Option<Instant>,
+    reconnect_tries: u32,
 }
+
+/// Connection attempts when the stream breaks during a resumable session.
+const RECONNECT_TRIES: u32 = 10;
 
 /// Runs `natter xmpp` until its work is done; returns whether every call went well.
 pub async fn run<W: Write>(cfg: DriverConfig, out: W) -> Result<bool, DriverError> {
@@ -282,7 +292,7 @@ pub async fn run<W: Write>(cfg: DriverConfig, out: W) -> Result<bool, DriverErro
     if cfg.jid.resource.is_empty() {
         ccfg.resource = format!("natter-{:08x}", rand::random::<u32>());
     }
-    let client = Client::new(ccfg, now);
+    let client = Client::new(ccfg.clone(), now);
     let (dg_tx, std_rx) = std::sync::mpsc::channel::<Datagram>();
     let (tok_tx, dg_rx) = tokio::sync::mpsc::unbounded_channel();
     // natter-ice-io's receiver threads send on a std channel; one thread moves what they
@@ -327,6 +337,11 @@ pub async fn run<W: Write>(cfg: DriverConfig, out: W) -> Result<bool, DriverErro
         all_ok: true,
         next_tick: now + FRAME,
         next_tag: TAG_BLOCK,
+        ccfg,
+        addr,
+        reconnect: None,
+        reconnect_at: None,
+        reconnect_tries: 0,
     };
     d.run().await
 }
@@ -398,6 +413,7 @@ impl<W: Write> Driver<W> {
             if self.client.poll_timeout().is_some_and(|t| t <= now) {
                 self.client.handle_timeout(now);
             }
+            self.start_reconnect(now);
             self.pump(now).await?;
             self.maybe_start(now);
             self.service_call(now);
@@ -439,16 +455,86 @@ impl<W: Write> Driver<W> {
                         }
                     }
                 }
+                r = async {
+                    match self.reconnect.as_mut() {
+                        Some(rx) => rx.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.reconnect = None;
+                    self.on_reconnect(Instant::now(), r.unwrap_or_else(|_| Err("task ended".into())));
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+    }
+
+    /// Starts a connection attempt when one is due (XEP-0198 resume after a broken stream).
+    fn start_reconnect(&mut self, now: Instant) {
+        if self.reconnect.is_some() || !self.reconnect_at.is_some_and(|t| now >= t) {
+            return;
+        }
+        self.reconnect_at = None;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (addr, direct) = (self.addr, self.cfg.tls == TlsPolicy::Direct);
+        let (trust, name) = (self.cfg.trust.clone(), self.server_name.clone());
+        tokio::spawn(async move {
+            let r = async {
+                let tcp = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| "connect timed out".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                let _ = tcp.set_nodelay(true);
+                if direct {
+                    let t = tls_connect(&trust, &name, tcp)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    return Ok(Conn::Tls(Box::new(t)));
+                }
+                Ok(Conn::Tcp(tcp))
+            }
+            .await;
+            let _ = tx.send(r);
+        });
+        self.reconnect = Some(rx);
+    }
+
+    fn on_reconnect(&mut self, now: Instant, r: Result<Conn, String>) {
+        match r {
+            Ok(conn) => {
+                let mut cfg = self.ccfg.clone();
+                cfg.resume = self.client.resume_state();
+                cfg.seed = self.rng.gen();
+                self.conn = conn;
+                self.client = Client::new(cfg, now);
+                self.reconnect_tries = 0;
+                eprintln!("natter xmpp: reconnected to {}", self.addr);
+            }
+            Err(e) => {
+                self.reconnect_tries += 1;
+                eprintln!(
+                    "natter xmpp: reconnect {} of {RECONNECT_TRIES} failed: {e}",
+                    self.reconnect_tries
+                );
+                if self.reconnect_tries >= RECONNECT_TRIES {
+                    self.closed = true;
+                    self.hangup(now, "xmpp-connection-lost", false);
+                } else {
+                    self.reconnect_at = Some(now + Duration::from_secs(1));
+                }
             }
         }
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
         let mut d = self.next_tick;
-        for t in [self.client.poll_timeout(), self.services_deadline]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.client.poll_timeout(),
+            self.services_deadline,
+            self.reconnect_at,
+        ]
+        .into_iter()
+        .flatten()
         {
             d = d.min(t);
         }
@@ -519,6 +605,12 @@ impl<W: Write> Driver<W> {
             }
             Event::Stanza(e) => self.on_stanza(now, e),
             Event::Acked(_) => {}
+            Event::Closed(Some(ClientError::ConnectionLost))
+                if self.online && self.client.resume_state().is_some() =>
+            {
+                eprintln!("natter xmpp: connection lost; resuming the stream (XEP-0198)");
+                self.reconnect_at = Some(now);
+            }
             Event::Closed(err) => {
                 if let Some(e) = &err {
                     eprintln!("natter xmpp: stream closed: {e}");
@@ -536,6 +628,9 @@ impl<W: Write> Driver<W> {
     fn finished(&self) -> bool {
         if self.closed {
             return true;
+        }
+        if self.reconnect.is_some() || self.reconnect_at.is_some() {
+            return false;
         }
         let active = self.call.as_ref().is_some_and(|c| c.stage != Stage::Ended);
         if active {

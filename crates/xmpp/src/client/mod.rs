@@ -131,6 +131,9 @@ pub enum ClientError {
     /// Resource binding failed.
     #[error("resource binding failed: {0}")]
     Bind(String),
+    /// The connection broke (resumable with XEP-0198 when [`Client::resume_state`] says so).
+    #[error("connection lost")]
+    ConnectionLost,
     /// Negotiation took too long.
     #[error("timed out during stream negotiation")]
     Timeout,
@@ -306,6 +309,12 @@ impl Client {
     /// Sends a stanza (counted and kept for resending under XEP-0198).
     pub fn send(&mut self, now: Instant, stanza: Element) {
         if self.state == State::Closed {
+            // A stream that can be resumed keeps what is sent meanwhile for the new
+            // connection (XEP-0198 §5: the resumed stream sends every unacked stanza).
+            if self.sm_enabled && self.sm_id.is_some() && is_stanza(&stanza) {
+                self.sent = self.sent.wrapping_add(1);
+                self.unacked.push_back(stanza);
+            }
             return;
         }
         self.send_raw(&stanza);
@@ -455,9 +464,7 @@ impl Client {
         if self.state != State::Closed {
             self.state = State::Closed;
             self.events
-                .push_back(Event::Closed(Some(ClientError::Stream(
-                    "connection lost".into(),
-                ))));
+                .push_back(Event::Closed(Some(ClientError::ConnectionLost)));
         }
     }
 
