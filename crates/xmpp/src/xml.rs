@@ -284,6 +284,25 @@ fn utf8(b: &[u8]) -> Result<&str, XmlError> {
     std::str::from_utf8(b).map_err(|_| XmlError::NotWellFormed("invalid UTF-8".into()))
 }
 
+/// Whether `s` is an NCName (XML Namespaces §3): quick-xml takes any bytes up to
+/// whitespace as a tag name, so `<:/6</>` would otherwise become an element we cannot write.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphabetic() || first == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.') || !c.is_ascii())
+}
+
+/// A qualified name: `prefix:local` or `local`, both NCNames.
+fn is_qname(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((p, l)) => is_ncname(p) && is_ncname(l),
+        None => is_ncname(s),
+    }
+}
+
 /// Reads an element's start tag: declarations go to a new scope, the rest to attributes.
 fn open_element(
     s: &BytesStart<'_>,
@@ -298,6 +317,11 @@ fn open_element(
         }
         let a = a.map_err(|e| XmlError::NotWellFormed(e.to_string()))?;
         let key = utf8(a.key.as_ref())?.to_owned();
+        if !is_qname(&key) {
+            return Err(XmlError::NotWellFormed(format!(
+                "bad attribute name {key:?}"
+            )));
+        }
         let value = a.unescape_value().map_err(map_err)?.into_owned();
         if key == "xmlns" {
             scope.push((String::new(), value));
@@ -309,6 +333,11 @@ fn open_element(
     }
     scopes.push(scope);
     let qname = utf8(s.name().as_ref())?.to_owned();
+    if !is_qname(&qname) {
+        return Err(XmlError::NotWellFormed(format!(
+            "bad element name {qname:?}"
+        )));
+    }
     let (prefix, local) = qname.split_once(':').unwrap_or(("", &qname));
     let ns = match lookup(scopes, prefix) {
         Some(u) => u,
@@ -744,6 +773,15 @@ mod tests {
         let mut p = StreamParser::new(Limits::default());
         p.feed(HEADER.as_bytes()).expect("header");
         assert_eq!(p.feed(b"<x:a/>"), Err(XmlError::UnboundPrefix("x".into())));
+    }
+
+    #[test]
+    fn names_must_be_xml_names() {
+        for bad in ["<:/6</>", "<1a/>", "<a 1b='x'/>", "<a:/>"] {
+            let r = parse_element(bad);
+            assert!(matches!(r, Err(XmlError::NotWellFormed(_))), "{bad}: {r:?}");
+        }
+        assert!(parse_element("<a-b.c_d xml:lang='en' é='1'/>").is_ok());
     }
 
     #[test]
