@@ -2,7 +2,8 @@
 # `natter xmpp` through Prosody (an independent XMPP server), in a private network namespace:
 # Prosody 0.12 with STARTTLS offered (self-signed certificate) and XEP-0215 TURN credentials
 # (mod_turn_external) for `natter serve --auth-secret`; users made with prosodyctl. Checks:
-#   - a chat message (natter xmpp send) reaches a natter xmpp answer;
+#   - a chat message (natter xmpp send) reaches a natter xmpp answer, over STARTTLS and over
+#     direct TLS (XEP-0368);
 #   - a Jingle call to a bare JID (XEP-0353 propose/proceed) over STARTTLS, the caller forced
 #     onto the TURN relay from XEP-0215, DTLS-SRTP, audio checked both ways;
 #   - a call straight to a full JID without TLS (SCRAM), PCMU only, audio checked;
@@ -40,7 +41,8 @@ log = { { levels = { min = "info" }, to = "file", filename = "$PD/prosody.log" }
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
 c2s_ports = { $PORT }
-c2s_direct_tls_ports = { }
+c2s_direct_tls_ports = { 25224 }
+c2s_direct_tls_ssl = { certificate = "$PD/localhost.crt"; key = "$PD/localhost.key"; }
 s2s_ports = { }
 component_ports = { }
 http_ports = { }
@@ -104,6 +106,14 @@ if "$NATTER" xmpp send bob@localhost "hello from natter" --jid alice@localhost -
     ok "message delivered ($(line msg message))"
 else
     bad "message delivered" "$TMP/send.err"
+fi
+# ...and over direct TLS (XEP-0368).
+if "$NATTER" xmpp send bob@localhost "direct tls" --jid alice@localhost --password alicepw \
+    --server 127.0.0.1:25224 --direct-tls --tls-insecure >"$TMP/send2.out" 2>"$TMP/send2.err" \
+    && wait_for "$TMP/msg.out" "text=direct tls" 10; then
+    ok "message over direct TLS (XEP-0368)"
+else
+    bad "message over direct TLS (XEP-0368)" "$TMP/send2.err"
 fi
 kill "$ANS" 2>/dev/null
 wait "$ANS" 2>/dev/null
