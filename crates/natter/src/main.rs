@@ -13,6 +13,7 @@ mod stun_cmd;
 mod turn_cmd;
 mod user;
 mod webrtc_cmd;
+mod xmpp_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,11 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// One WebRTC PeerConnection: JSON signaling on stdin/stdout, events as JSON lines.
     Webrtc(Box<webrtc_cmd::WebrtcArgs>),
+    /// XMPP: Jingle voice calls and chat messages through an XMPP server.
+    Xmpp {
+        #[command(subcommand)]
+        cmd: xmpp_cmd::XmppCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -142,6 +148,7 @@ fn main() -> ExitCode {
         Cmd::Phone(a) => phone_cmd::run(*a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Webrtc(a) => webrtc_cmd::run(*a),
+        Cmd::Xmpp { cmd } => block_on(xmpp_cmd::run(cmd)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod media;
 pub mod offer;
 mod phone;
 pub mod quality;
+pub mod report;
 pub mod sip_transport;
 
 pub use config::{Account, PhoneConfig};

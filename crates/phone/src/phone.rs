@@ -771,7 +771,7 @@ impl<W: Write> Phone<W> {
                 opus_fec: true,
                 opus_dtx: self.cfg.opus_dtx,
                 seed,
-                ntp_now: ntp_now(),
+                ntp_now: crate::report::ntp_now(),
                 defer_dtls_client: !call.outgoing && matches!(call.path, Path::Plain { .. }),
             },
             now,
@@ -1160,17 +1160,12 @@ impl<W: Write> Phone<W> {
                 .map(|k| k.to_string())
                 .unwrap_or_else(|| "host".into()),
         };
-        let ice_remote = match call.ice_remote_kind {
-            Some(k) => format!(" ice_remote={k}"),
-            None => String::new(),
-        };
-        let line = format!(
-            "established codec={} srtp={} ice={} remote={} setup_ms={}{ice_remote}",
-            m.codec_label(),
-            m.suite().unwrap_or("off"),
-            ice,
+        let line = crate::report::established_line(
+            m,
+            &ice,
             remote,
-            now.saturating_duration_since(call.started).as_millis()
+            now.saturating_duration_since(call.started).as_millis(),
+            call.ice_remote_kind,
         );
         let rate = m.sample_rate();
         call.stage = Stage::Established;
@@ -1308,14 +1303,7 @@ impl<W: Write> Phone<W> {
             "natter phone: call ended ({reason}); dropped: malformed={} unauthenticated={} unknown_pt={}; jitter buffer: {:?}",
             stats.rx_malformed, stats.rx_unauthenticated, stats.rx_unknown_pt, stats.jitter
         );
-        self.emit(&format!(
-            "stats tx_packets={} rx_packets={} rx_lost={} jitter_ms={:.1} rtt_ms={:.1}",
-            stats.tx_packets,
-            stats.rx_packets,
-            stats.rx_lost,
-            stats.jitter_ms,
-            stats.rtt_ms.unwrap_or(0.0)
-        ));
+        self.emit(&crate::report::stats_line(&stats));
     }
 }
 
@@ -1367,13 +1355,4 @@ fn dtmf_from_info(body: &[u8]) -> Option<char> {
     text.lines()
         .find_map(|l| l.trim().strip_prefix("Signal="))
         .and_then(|v| v.trim().chars().next())
-}
-
-/// The wallclock as a 64-bit NTP timestamp (RTCP sender reports carry it).
-fn ntp_now() -> u64 {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = unix.as_secs() + 2_208_988_800;
-    (secs << 32) | ((u64::from(unix.subsec_nanos()) << 32) / 1_000_000_000)
 }

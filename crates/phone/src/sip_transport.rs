@@ -257,15 +257,14 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
     }
 }
 
-fn tls_stream(
-    tcp: TcpStream,
-    trust: &TlsTrust,
-) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, TransportError> {
+/// A rustls client configuration that trusts what `trust` says: the CA file, or (for
+/// `--tls-insecure`) any certificate with a valid signature. Shared with natter-xmpp.
+pub fn tls_client_config(trust: &TlsTrust) -> Result<rustls::ClientConfig, TransportError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Tls(e.to_string()))?;
-    let config = if trust.insecure {
+    Ok(if trust.insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
@@ -284,7 +283,14 @@ fn tls_stream(
                 .map_err(|e| TransportError::Tls(format!("{}: {e}", path.display())))?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
-    };
+    })
+}
+
+fn tls_stream(
+    tcp: TcpStream,
+    trust: &TlsTrust,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, TransportError> {
+    let config = tls_client_config(trust)?;
     let name = rustls::pki_types::ServerName::try_from(trust.server_name.clone())
         .map_err(|e| TransportError::Tls(format!("server name {:?}: {e}", trust.server_name)))?;
     let conn = rustls::ClientConnection::new(Arc::new(config), name)
