@@ -91,6 +91,22 @@ impl Keys {
 }
 
 impl Authenticator for Keys {
+    fn candidate_keys(&self, username: &str, realm: &str, unix_now: u64) -> Vec<UserKeys> {
+        if realm == self.realm && !self.statics.contains_key(username) && is_rest_name(username) {
+            let rest = self.rest.read().map(|r| r.clone()).unwrap_or_default();
+            if self.secret.is_some() || !rest.is_empty() {
+                // Store secrets newest first, then --auth-secret: during a rotation both the
+                // new and the previous credentials verify.
+                return rest
+                    .iter()
+                    .chain(self.secret.iter())
+                    .filter_map(|s| rest_keys(s, username, realm, unix_now))
+                    .collect();
+            }
+        }
+        self.keys(username, realm, unix_now).into_iter().collect()
+    }
+
     fn keys(&self, username: &str, realm: &str, unix_now: u64) -> Option<UserKeys> {
         if realm != self.realm {
             return None;
@@ -98,15 +114,14 @@ impl Authenticator for Keys {
         if let Some(k) = self.statics.get(username) {
             return Some(*k);
         }
-        if username.contains(':') || username.bytes().all(|b| b.is_ascii_digit()) {
+        if is_rest_name(username) {
             let rest = self.rest.read().map(|r| r.clone()).unwrap_or_default();
             if self.secret.is_some() || !rest.is_empty() {
-                // A REST name never falls through to the store; any valid secret will do
-                // (the previous ones stay valid while a rotation rolls out).
-                return self
-                    .secret
+                // A REST name never falls through to the store. One key only here: the newest
+                // secret's (`candidate_keys` gives every valid one, for verification).
+                return rest
                     .iter()
-                    .chain(rest.iter())
+                    .chain(self.secret.iter())
                     .find_map(|s| rest_keys(s, username, realm, unix_now));
             }
         }
@@ -144,6 +159,11 @@ impl Authenticator for Keys {
     }
 }
 
+/// TURN REST usernames are `EXPIRY` or `EXPIRY:NAME`.
+fn is_rest_name(username: &str) -> bool {
+    username.contains(':') || username.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +196,27 @@ mod tests {
             natter_store::md5_key("carol", "natter", "cpw")
         );
         assert!(k.keys("dave", "natter", 0).is_none());
+    }
+
+    #[test]
+    fn rotated_rest_secrets_all_verify_newest_first() {
+        let k = Keys::new("natter", &[], Some("old".into()), None);
+        k.set_rest_secrets(vec!["new".into(), "older".into()]);
+        let name = "2000000000:bob";
+        let key = |secret: &[u8]| {
+            let pw = natter_turn::server::auth::rest_password(secret, name);
+            natter_store::md5_key(name, "natter", &pw)
+        };
+        let c: Vec<[u8; 16]> = k
+            .candidate_keys(name, "natter", 1_000)
+            .into_iter()
+            .map(|u| u.md5)
+            .collect();
+        assert_eq!(c, vec![key(b"new"), key(b"older"), key(b"old")]);
+        assert_eq!(k.keys(name, "natter", 1_000).unwrap().md5, key(b"new"));
+        assert!(
+            k.candidate_keys(name, "natter", 3_000_000_000).is_empty(),
+            "expired"
+        );
     }
 }

@@ -108,7 +108,7 @@ mod tests {
     fn round_trips_fields_holding_separators() {
         let b = sample();
         let bytes = encode_binding(&b);
-        assert!(bytes.starts_with(b"b128:sip:alice@192.0.2.1:5060;ob,"));
+        assert!(bytes.starts_with(b"b127:sip:alice@192.0.2.1:5060;ob,"));
         assert_eq!(decode_binding(&b.aor, &bytes), Some(b));
     }
 

@@ -229,6 +229,13 @@ fn parse_fields(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl Backend for Store {
     fn kind(&self) -> &'static str {
         "sqlite"
@@ -425,17 +432,15 @@ impl Backend for Store {
                 info.id,
                 fields_text(&info.fields),
                 info.seen_unix as i64,
-                info.seen_unix.saturating_add(ttl_secs) as i64
+                // Like a Redis TTL: from now, whatever `seen_unix` says.
+                unix_now().saturating_add(ttl_secs) as i64
             ],
         )?;
         Ok(())
     }
 
     fn instances(&self) -> Result<Vec<InstanceInfo>, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = unix_now();
         let conn = self.lock()?;
         let mut stmt =
             conn.prepare("SELECT id, fields, seen FROM instances WHERE until > ?1 ORDER BY id")?;

@@ -51,6 +51,10 @@ impl Authenticator for AuthRef {
     fn keys(&self, username: &str, realm: &str, unix_now: u64) -> Option<UserKeys> {
         self.0.keys(username, realm, unix_now)
     }
+
+    fn candidate_keys(&self, username: &str, realm: &str, unix_now: u64) -> Vec<UserKeys> {
+        self.0.candidate_keys(username, realm, unix_now)
+    }
 }
 
 /// Everything the TURN driver needs.

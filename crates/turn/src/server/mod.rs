@@ -870,22 +870,27 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             }
         }
         let unix_now = self.unix_start + self.secs(now);
-        let Some(keys) = self.auth.keys(&username, realm, unix_now) else {
+        let candidates = self.auth.candidate_keys(&username, realm, unix_now);
+        if candidates.is_empty() {
             return Err((401, Refusal::UnknownUser));
-        };
-        let verified = if has_mi256 {
-            algorithm = Algorithm::Sha256;
-            keys.sha256
-                .is_some_and(|k| msg.verify_integrity_sha256(&k).is_ok())
-        } else {
-            if algorithm == Algorithm::Sha256 {
-                return Err((400, Refusal::BadPasswordAlgorithms));
-            }
-            msg.verify_integrity(&keys.md5).is_ok()
-        };
-        if !verified {
-            return Err((401, Refusal::BadIntegrity));
         }
+        if has_mi256 {
+            algorithm = Algorithm::Sha256;
+        } else if algorithm == Algorithm::Sha256 {
+            return Err((400, Refusal::BadPasswordAlgorithms));
+        }
+        // Several candidates only for REST names during a secret rotation: the first whose
+        // key verifies the message is the one the client holds.
+        let Some(keys) = candidates.into_iter().find(|keys| {
+            if has_mi256 {
+                keys.sha256
+                    .is_some_and(|k| msg.verify_integrity_sha256(&k).is_ok())
+            } else {
+                msg.verify_integrity(&keys.md5).is_ok()
+            }
+        }) else {
+            return Err((401, Refusal::BadIntegrity));
+        };
         Ok(Authed {
             username: username.into_owned(),
             keys,
