@@ -91,6 +91,32 @@ okB=$(calls viaB 127.0.0.2 25061 50)
 okC=$(calls viaC 127.0.0.3 25063 50)
 [ "$okC" = 50 ] && ok "50/50 calls through C reach the UAS registered at A" || bad "calls via C: $okC/50 ($(cat "$TMP/viaC.first"))" "$TMP/viaC.log"
 
+# --- a UA reachable only over its flow (NAT-like: its Contact names another address) ----------
+# It registers through A from 127.0.0.1:25080 with Contact 127.0.0.9:5099, where nothing listens:
+# only A's flow reaches it. A call through B must go B -> A -> flow (Path-style owner routing).
+$PY - <<'EOF2' >"$TMP/natreg.log" 2>&1
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 25080))
+s.settimeout(5)
+s.sendto(("REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:25080;branch=z9hG4bKnat1;rport\r\n"
+          "Max-Forwards: 70\r\nFrom: <sip:nat@natter.test>;tag=n1\r\nTo: <sip:nat@natter.test>\r\n"
+          "Call-ID: nat-reg@127.0.0.1\r\nCSeq: 1 REGISTER\r\nContact: <sip:nat@127.0.0.9:5099>\r\n"
+          "Expires: 600\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", 5060))
+print(s.recv(65535).decode().split("\r\n")[0])
+EOF2
+if grep -q "SIP/2.0 200" "$TMP/natreg.log"; then
+    timeout 120 sipp -sf "$HERE/uas.xml" -i 127.0.0.1 -p 25080 -mi 127.0.0.1 -nostdin \
+        -default_behaviors all,-abortunexp >"$TMP/natuas.log" 2>&1 &
+    PIDS+=($!)
+    wait_udp 25080 10
+    okN=$(calls natB 127.0.0.2 25082 10 nat)
+    [ "$okN" = 10 ] && ok "a flow-only UA registered at A is reached through B via A's flow (10/10)" \
+        || bad "flow-only UA via B: $okN/10 ($(cat "$TMP/natB.first"))" "$TMP/natB.log"
+else
+    bad "flow-only UA registers through A" "$TMP/natreg.log"
+fi
+
 # --- TURN: REST credentials everywhere, rotation, a store user everywhere -----------------------
 rest_pass() { # SECRET USERNAME
     $PY -c 'import base64,hashlib,hmac,sys; print(base64.b64encode(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha1).digest()).decode())' "$1" "$2"
