@@ -398,7 +398,7 @@ impl Backend for Store {
             })?;
             for r in rows {
                 let (inst, n) = r?;
-                if inst == instance || live.iter().any(|l| *l == inst) {
+                if inst == instance || live.contains(&inst) {
                     used += n;
                 }
             }

@@ -4,6 +4,8 @@
 //! directory (no persistence, nothing outside the test touched) and stops it by PID. Without
 //! the binary it is skipped with a message (`scripts/test` installs `redis-server`).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
