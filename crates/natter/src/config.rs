@@ -119,6 +119,20 @@ pub struct ServeArgs {
     /// Connect to TLS next hops without checking their certificate (tests only).
     #[arg(long)]
     pub sip_tls_insecure: bool,
+    /// Store for users and SIP bindings: `redis://HOST:PORT[/DB]` makes this instance one of a
+    /// cluster sharing that Redis; default the embedded SQLite file in --data-dir.
+    #[arg(long, env = "NATTER_STORE")]
+    pub store: Option<String>,
+    /// Longest wait for one shared-store call, in milliseconds (default 300).
+    #[arg(long, env = "NATTER_STORE_TIMEOUT_MS")]
+    pub store_timeout_ms: Option<u64>,
+    /// This instance's name in the cluster (default: its first listener and process id).
+    #[arg(long, env = "NATTER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Cluster-wide TURN allocations per user, counted across instances in the shared store
+    /// (default: --user-quota).
+    #[arg(long, env = "NATTER_CLUSTER_USER_QUOTA")]
+    pub cluster_user_quota: Option<u32>,
 }
 
 /// The same settings as read from a TOML file.
@@ -157,6 +171,10 @@ pub struct FileConfig {
     pub dns_server: Option<Vec<SocketAddr>>,
     pub sip_tls_ca: Option<PathBuf>,
     pub sip_tls_insecure: Option<bool>,
+    pub store: Option<String>,
+    pub store_timeout_ms: Option<u64>,
+    pub instance_id: Option<String>,
+    pub cluster_user_quota: Option<u32>,
 }
 
 /// Why the configuration is unusable.
@@ -222,6 +240,10 @@ impl ServeArgs {
         self.dns_server = pick(self.dns_server, f.dns_server);
         self.sip_tls_ca = self.sip_tls_ca.or(f.sip_tls_ca);
         self.sip_tls_insecure |= f.sip_tls_insecure.unwrap_or(false);
+        self.store = self.store.or(f.store);
+        self.store_timeout_ms = self.store_timeout_ms.or(f.store_timeout_ms);
+        self.instance_id = self.instance_id.or(f.instance_id);
+        self.cluster_user_quota = self.cluster_user_quota.or(f.cluster_user_quota);
         Ok(self)
     }
 }

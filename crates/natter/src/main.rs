@@ -2,11 +2,13 @@
 //! clients for operators and scripts.
 
 mod auth;
+mod cluster;
 mod config;
 mod demo;
 mod ice_cmd;
 mod phone_cmd;
 mod serve;
+mod sip_cluster;
 mod sip_cmd;
 mod sip_serve;
 mod stun_cmd;
@@ -43,8 +45,19 @@ enum Cmd {
         /// Directory of the store (same as `serve --data-dir`).
         #[arg(long, env = "NATTER_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Shared store instead (`redis://HOST:PORT`, as `serve --store`).
+        #[arg(long, env = "NATTER_STORE")]
+        store: Option<String>,
         #[command(subcommand)]
         cmd: user::UserCmd,
+    },
+    /// Cluster tools: instances, their load and the shared store's health.
+    Cluster {
+        /// The cluster's store (`redis://HOST:PORT`, as `serve --store`).
+        #[arg(long, env = "NATTER_STORE")]
+        store: String,
+        #[command(subcommand)]
+        cmd: cluster::ClusterCmd,
     },
     /// STUN client tools.
     Stun {
@@ -128,7 +141,12 @@ fn main() -> ExitCode {
         .init();
     let r = match cli.cmd {
         Cmd::Serve(a) => serve::run(*a),
-        Cmd::User { data_dir, cmd } => user::run(cmd, serve::data_dir_or_default(data_dir)),
+        Cmd::User {
+            data_dir,
+            store,
+            cmd,
+        } => user::run(cmd, serve::data_dir_or_default(data_dir), store),
+        Cmd::Cluster { store, cmd } => cluster::run(cmd, &store),
         Cmd::Stun {
             cmd: StunCmd::Probe(a),
         } => block_on(stun_cmd::probe(a)),

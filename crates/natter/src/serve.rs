@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natter_store::Store;
-use natter_turn::server::{IpNet, PeerPolicy, ServerConfig};
+use natter_store::{RedisStore, SharedStore, Store};
+use natter_turn::server::{IpNet, PeerPolicy, QuotaHookRef, ServerConfig};
 use natter_turn_io::tls::{files_or_self_signed, ReloadableTls, TlsFiles};
 use natter_turn_io::turn_server::{self, TurnConfig};
 
@@ -24,7 +24,8 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(config::default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
-    let store = Arc::new(Store::open(&data_dir.join("natter.sqlite3"))?);
+    let stores = open_stores(&args, &data_dir)?;
+    let store = stores.backend.clone();
     let realm = args.realm.clone().unwrap_or_else(|| "natter".into());
     let users = args
         .user
@@ -131,9 +132,18 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             .collect()
     };
     let defaults = ServerConfig::default();
+    let cluster = stores.cluster(&args)?;
+    let user_quota = args.user_quota.unwrap_or(defaults.user_quota);
     let core = ServerConfig {
+        nonce_secret: cluster.as_ref().map(|c| c.turn_secret),
+        quota_hook: cluster.as_ref().map(|c| {
+            QuotaHookRef(
+                c.runtime
+                    .quota_hook(args.cluster_user_quota.unwrap_or(user_quota)),
+            )
+        }),
         realm: realm.clone(),
-        user_quota: args.user_quota.unwrap_or(defaults.user_quota),
+        user_quota,
         total_quota: args.total_quota.unwrap_or(defaults.total_quota),
         bandwidth_limit: args.max_bps.unwrap_or(0),
         unauth_rate: args.unauth_rate.unwrap_or(defaults.unauth_rate),
@@ -229,7 +239,16 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 natter_sip_io::DnsConfig::Servers(args.dns_server.clone())
             },
         };
-        let h = crate::sip_serve::start(settings, keys.clone(), store.clone())?;
+        let sip_store = match (&cluster, &stores.local) {
+            (Some(c), _) => crate::sip_serve::SipStore::Shared {
+                store: store.clone(),
+                secret: c.sip_secret,
+                epoch_unix: c.epoch_unix,
+            },
+            (None, Some(local)) => crate::sip_serve::SipStore::Local(local.clone()),
+            (None, None) => return Err("no store for SIP bindings".into()),
+        };
+        let h = crate::sip_serve::start(settings, keys.clone(), sip_store)?;
         println!("{}", h.ready_line());
         Some(h)
     };
@@ -241,6 +260,29 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     let (stats, quotas) = handle.stats_source();
+    if let Some(c) = &cluster {
+        let sip_m = sip_metrics.clone();
+        let q = quotas.clone();
+        let turn_udp = join(&handle.udp_addrs);
+        let sip_addrs = sip.as_ref().map(|h| h.ready_line()).unwrap_or_default();
+        let load: crate::cluster::LoadFn = Box::new(move || {
+            let mut f = vec![
+                ("turn".to_owned(), turn_udp.clone()),
+                ("turn_allocations".to_owned(), q.total().to_string()),
+            ];
+            if let Some(m) = &sip_m {
+                f.push((
+                    "sip".to_owned(),
+                    sip_addrs.trim_start_matches("natter: sip ").to_owned(),
+                ));
+                f.extend(m.figures());
+            }
+            f
+        });
+        c.runtime.start(keys.clone(), load)?;
+        tracing::info!(id = %c.runtime.id(), store = %store.describe(), "cluster member");
+    }
+    let cluster_metrics = cluster.as_ref().map(|c| c.runtime.clone());
     let metrics = args.metrics_listen;
     rt.block_on(async move {
         if let Some(addr) = metrics {
@@ -257,6 +299,9 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 if let Some(m) = &sip_metrics {
                     o.push_str(&m.render());
                 }
+                if let Some(c) = &cluster_metrics {
+                    o.push_str(&c.render());
+                }
                 o
             });
             tokio::spawn(natter_turn_io::metrics::serve(l, render));
@@ -268,7 +313,107 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(s) = sip {
         s.shutdown();
     }
+    if let Some(c) = &cluster {
+        c.runtime.stop();
+    }
     Ok(())
+}
+
+/// The stores `natter serve` runs on: the backend every server reads, and for the embedded
+/// store its concrete type (the SIP location service batches its writes to the file).
+struct Stores {
+    backend: SharedStore,
+    local: Option<Arc<Store>>,
+}
+
+/// What a cluster member shares with the others, read from the store at start.
+struct ClusterState {
+    runtime: Arc<crate::cluster::Cluster>,
+    sip_secret: [u8; 32],
+    turn_secret: [u8; 32],
+    epoch_unix: u64,
+}
+
+/// How long `natter serve` waits for a shared store at start before giving up.
+const STORE_WAIT: Duration = Duration::from_secs(15);
+
+fn open_stores(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+) -> Result<Stores, Box<dyn std::error::Error>> {
+    match args.store.as_deref() {
+        Some(spec) if natter_store::is_redis_url(spec) => {
+            let timeout = Duration::from_millis(args.store_timeout_ms.unwrap_or(300));
+            let r: SharedStore = Arc::new(RedisStore::open(spec, timeout)?);
+            let t = std::time::Instant::now();
+            // Bounded: a store still down after STORE_WAIT is a configuration problem.
+            while let Err(e) = r.ping() {
+                if t.elapsed() > STORE_WAIT {
+                    return Err(format!("shared store {}: {e}", r.describe()).into());
+                }
+                tracing::warn!(error = %e, "waiting for the shared store");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Ok(Stores {
+                backend: r,
+                local: None,
+            })
+        }
+        Some(spec) if spec.contains("://") => {
+            Err(natter_store::StoreError::Unsupported(spec.to_owned()).into())
+        }
+        other => {
+            let dir = other
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.to_owned());
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create store dir {}: {e}", dir.display()))?;
+            let s = Arc::new(Store::open(&dir.join("natter.sqlite3"))?);
+            Ok(Stores {
+                backend: s.clone(),
+                local: Some(s),
+            })
+        }
+    }
+}
+
+impl Stores {
+    /// For a shared store: the cluster secrets and the member runtime.
+    fn cluster(
+        &self,
+        args: &ServeArgs,
+    ) -> Result<Option<ClusterState>, Box<dyn std::error::Error>> {
+        if !self.backend.is_shared() {
+            return Ok(None);
+        }
+        let s = &self.backend;
+        let sip_secret = s.shared_secret("sip", &rand::random())?;
+        let turn_secret = s.shared_secret("turn-nonce", &rand::random())?;
+        // The epoch is "secret" only in name: the first instance's start second, agreed on
+        // by all so SIP nonce ages read the same everywhere.
+        let mut epoch = [0u8; 32];
+        epoch[..8].copy_from_slice(&crate::sip_serve::unix_now().to_be_bytes());
+        let epoch = s.shared_secret("sip-epoch", &epoch)?;
+        let mut e8 = [0u8; 8];
+        e8.copy_from_slice(&epoch[..8]);
+        let first = args
+            .sip_listen
+            .first()
+            .or(args.turn_listen.first())
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "natter".to_owned());
+        let id = format!(
+            "{}#{}",
+            args.instance_id.clone().unwrap_or(first),
+            std::process::id()
+        );
+        Ok(Some(ClusterState {
+            runtime: crate::cluster::Cluster::new(s.clone(), id),
+            sip_secret,
+            turn_secret,
+            epoch_unix: u64::from_be_bytes(e8),
+        }))
+    }
 }
 
 /// Every allocation holds a relay socket, so the default soft limit of 1024 descriptors would cap

@@ -42,7 +42,7 @@ fn hex(b: &[u8]) -> String {
     s
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -113,13 +113,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Clock pair used to turn the core's `Instant`s into unix seconds and back.
 #[derive(Clone, Copy)]
-struct Clock {
-    instant: Instant,
-    unix: u64,
+pub(crate) struct Clock {
+    pub(crate) instant: Instant,
+    pub(crate) unix: u64,
 }
 
 impl Clock {
-    fn now() -> Self {
+    pub(crate) fn now() -> Self {
         Self {
             instant: Instant::now(),
             unix: unix_now(),
@@ -169,7 +169,7 @@ fn parse_source(s: &str) -> StoredFlow {
     (flow, reg_id.filter(|_| instance.is_some()), instance)
 }
 
-fn to_record(b: &Binding, clock: Clock) -> BindingRecord {
+pub(crate) fn to_record(b: &Binding, clock: Clock) -> BindingRecord {
     BindingRecord {
         aor: b.aor.clone(),
         contact: b.contact.clone(),
@@ -180,10 +180,11 @@ fn to_record(b: &Binding, clock: Clock) -> BindingRecord {
         // Path values are name-addrs that may hold commas; one per line.
         path: b.path.join("\n"),
         source: source_text(b),
+        owner: String::new(),
     }
 }
 
-fn from_record(r: BindingRecord, clock: Clock) -> Binding {
+pub(crate) fn from_record(r: BindingRecord, clock: Clock) -> Binding {
     let (source, reg_id, instance) = parse_source(&r.source);
     Binding {
         expires_at: clock.to_instant(r.expires_at),
@@ -524,6 +525,21 @@ pub fn tls_client(
     Ok(Some(Arc::new(natter_sip_io::client::tls_config(&trust)?)))
 }
 
+/// Where the location service keeps bindings.
+pub enum SipStore {
+    /// The embedded SQLite store: bindings in memory, written behind in groups.
+    Local(Arc<Store>),
+    /// A cluster's shared store: bindings read and written there (see `sip_cluster`).
+    Shared {
+        /// The store.
+        store: natter_store::SharedStore,
+        /// Cluster secret: digest nonces and flow tokens verify on every instance.
+        secret: [u8; 32],
+        /// Unix second the cluster's nonce timestamps count from.
+        epoch_unix: u64,
+    },
+}
+
 /// A running SIP server.
 pub struct SipHandle {
     /// UDP addresses bound.
@@ -534,7 +550,9 @@ pub struct SipHandle {
     pub tls: Vec<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
-    bindings: Arc<StoreBindings>,
+    bindings: Arc<dyn BindingStore>,
+    /// The embedded store's writer, flushed at shutdown.
+    local: Option<Arc<StoreBindings>>,
     stats: StatsHandle,
 }
 
@@ -547,7 +565,7 @@ pub fn default_listen() -> Vec<SocketAddr> {
 pub fn start(
     s: SipSettings,
     keys: Arc<Keys>,
-    store: Arc<Store>,
+    store: SipStore,
 ) -> Result<SipHandle, Box<dyn std::error::Error>> {
     let first = *s.listen.first().ok_or("no SIP listen address")?;
     let mut cfg = SipServeConfig::new(&s.domain, first);
@@ -573,11 +591,27 @@ pub fn start(
         cfg.server.advertise = Some(ip.to_string());
     }
     cfg.server.secret = rand::random();
-    let bindings = StoreBindings::open(store, s.store_file.as_deref())?;
+    let (b2, local, cluster): (Arc<dyn BindingStore>, _, _) = match store {
+        SipStore::Local(store) => {
+            let b = StoreBindings::open(store, s.store_file.as_deref())?;
+            (b.clone(), Some(b), None)
+        }
+        SipStore::Shared {
+            store,
+            secret,
+            epoch_unix,
+        } => {
+            cfg.server.secret = secret;
+            let behind = Duration::from_secs(unix_now().saturating_sub(epoch_unix));
+            cfg.server.nonce_epoch = Instant::now().checked_sub(behind);
+            let b = crate::sip_cluster::ClusterBindings::new(store, secret);
+            (b.clone(), None, Some(b))
+        }
+    };
     let creds: Arc<dyn Credentials> = Arc::new(SipCredentials::new(keys, &s.realm));
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let b2: Arc<dyn BindingStore> = bindings.clone();
+    let bindings = b2.clone();
     let thread = std::thread::Builder::new()
         .name("sip".into())
         .spawn(move || {
@@ -609,11 +643,25 @@ pub fn start(
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             let _ = thread.join();
-            bindings.flush_and_stop();
+            if let Some(l) = &local {
+                l.flush_and_stop();
+            }
             return Err(format!("SIP: {e}").into());
         }
         Err(_) => return Err("SIP server thread died".into()),
     };
+    if let Some(c) = &cluster {
+        // Other instances reach bindings' flows through our first UDP listener.
+        let first = bound.of(Transport::Udp).first().copied();
+        if let Some(a) = first {
+            let host = if a.ip().is_unspecified() {
+                crate::config::first_interface_ip(a.is_ipv4()).unwrap_or(a.ip())
+            } else {
+                a.ip()
+            };
+            c.set_owner(SocketAddr::new(host, a.port()).to_string());
+        }
+    }
     tracing::info!(listeners = ?bound.listeners, domain = %s.domain, auth = s.auth, "SIP server listening");
     Ok(SipHandle {
         udp: bound.of(Transport::Udp),
@@ -622,6 +670,7 @@ pub fn start(
         shutdown: tx,
         thread: Some(thread),
         bindings,
+        local,
         stats,
     })
 }
@@ -657,7 +706,9 @@ impl SipHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.bindings.flush_and_stop();
+        if let Some(l) = &self.local {
+            l.flush_and_stop();
+        }
     }
 }
 
@@ -665,10 +716,24 @@ impl SipHandle {
 #[derive(Clone)]
 pub struct SipMetrics {
     stats: StatsHandle,
-    bindings: Arc<StoreBindings>,
+    bindings: Arc<dyn BindingStore>,
 }
 
 impl SipMetrics {
+    /// A few figures for the cluster heartbeat (`natter cluster status`).
+    pub fn figures(&self) -> Vec<(String, String)> {
+        let mut f = vec![("sip_bindings".to_owned(), self.bindings.len().to_string())];
+        if let Some(s) = self.stats.get() {
+            f.push((
+                "sip_registrations".to_owned(),
+                s.core.registrations.to_string(),
+            ));
+            f.push(("sip_forwarded".to_owned(), s.core.forwarded.to_string()));
+            f.push(("sip_transactions".to_owned(), s.transactions.to_string()));
+        }
+        f
+    }
+
     /// Prometheus text (empty once the server stopped).
     pub fn render(&self) -> String {
         use natter_turn_io::metrics::push;
@@ -763,11 +828,14 @@ mod tests {
             "natter",
             &[("alice".into(), "pw".into())],
             None,
-            Some(store.clone()),
+            Some(store.clone() as natter_store::SharedStore),
         ));
         let mut s = settings();
         s.store_file = Some(path.to_owned());
-        (start(s, keys, store.clone()).unwrap(), store)
+        (
+            start(s, keys, SipStore::Local(store.clone())).unwrap(),
+            store,
+        )
     }
 
     fn client(server: SocketAddr, contact: Option<String>) -> ClientConfig {
@@ -790,7 +858,7 @@ mod tests {
             "natter",
             &[("alice".into(), "apw".into())],
             None,
-            Some(store),
+            Some(store as natter_store::SharedStore),
         ));
         let c = SipCredentials::new(keys, "natter");
         let md5 = |u: &str, p: &str| natter_sip::digest::ha1(Algorithm::Md5, u, "natter", p);

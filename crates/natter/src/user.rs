@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use natter_store::Store;
+use natter_store::SharedStore;
 
 /// User management commands.
 #[derive(Debug, clap::Subcommand)]
@@ -27,10 +27,15 @@ pub enum UserCmd {
     List,
 }
 
-/// Runs a user command against the store in `data_dir`.
-pub fn run(cmd: UserCmd, data_dir: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&data_dir)?;
-    let store = Store::open(&data_dir.join("natter.sqlite3"))?;
+/// Runs a user command against `store` (`redis://...` or a directory), else the store in
+/// `data_dir`.
+pub fn run(
+    cmd: UserCmd,
+    data_dir: PathBuf,
+    store: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let spec = store.unwrap_or_else(|| data_dir.to_string_lossy().into_owned());
+    let store: SharedStore = natter_store::open(&spec)?;
     match cmd {
         UserCmd::Add {
             name,

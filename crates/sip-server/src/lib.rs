@@ -17,6 +17,8 @@ pub mod store;
 
 pub use keepalive::KeepAlive;
 pub use peer::{Peer, Transmit, Transport};
-pub use registrar::RegistrarConfig;
+pub use registrar::{RegistrarConfig, RETRY_AFTER_SECS};
 pub use server::{branch_shard, Lookup, Mode, Output, ServerConfig, SipServer, Stats};
-pub use store::{Binding, BindingStore, Credentials, MemoryBindings, StaticCredentials};
+pub use store::{
+    Binding, BindingStore, Change, Credentials, MemoryBindings, StaticCredentials, Unavailable,
+};

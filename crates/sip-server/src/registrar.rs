@@ -14,7 +14,12 @@ use std::time::{Duration, Instant};
 use natter_sip::{Contact, HeaderName, Message, NameAddr, ParseError};
 
 use crate::peer::Peer;
-use crate::store::{Binding, BindingStore};
+use crate::store::{Binding, BindingStore, Change, Unavailable};
+
+/// `Retry-After` (seconds) on a 500 sent because the location service is unavailable: long
+/// enough for a shared store to fail over or restart, short enough that phones re-register
+/// well within their expiry.
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 /// Registrar limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,15 @@ fn error(req: &Message<'_>, code: u16, reason: Option<&str>, to_tag: &str) -> Me
     Message::response_to(req, code, reason, Some(to_tag))
 }
 
+/// 500 with `Retry-After`: the store could not answer or could not take the change.
+pub fn unavailable(req: &Message<'_>, to_tag: &str) -> Message<'static> {
+    let mut r = error(req, 500, Some("Location Service Unavailable"), to_tag);
+    r.remove(HeaderName::ContentLength);
+    r.push(HeaderName::RetryAfter, RETRY_AFTER_SECS.to_string());
+    r.push(HeaderName::ContentLength, "0");
+    r
+}
+
 /// Process a REGISTER for `aor` and build the response.
 pub fn register(
     cfg: &RegistrarConfig,
@@ -51,8 +65,9 @@ pub fn register(
     source: Peer,
     to_tag: &str,
 ) -> Message<'static> {
-    let outbound = match apply(cfg, store, now, req, aor, source) {
-        Ok(outbound) => outbound,
+    let (outbound, current) = match apply(cfg, store, now, req, aor, source) {
+        Ok(v) => v,
+        Err(Reject::Unavailable) => return unavailable(req, to_tag),
         Err(Reject::TooBrief) => {
             let mut r = error(req, 423, None, to_tag);
             r.remove(HeaderName::ContentLength);
@@ -71,7 +86,7 @@ pub fn register(
     };
     let mut resp = error(req, 200, None, to_tag);
     resp.remove(HeaderName::ContentLength);
-    for b in store.lookup(aor, now) {
+    for b in current.iter().filter(|b| b.expires_at > now) {
         let secs = b.expires_at.saturating_duration_since(now).as_secs();
         let mut v = format!("<{}>;expires={secs}", b.contact);
         if b.q != 1000 {
@@ -104,6 +119,8 @@ pub fn register(
 }
 
 enum Reject {
+    /// The location service cannot read or write: 500 + Retry-After.
+    Unavailable,
     TooBrief,
     OutOfOrder,
     Bad(ParseError),
@@ -115,7 +132,7 @@ enum Reject {
 }
 
 /// One Contact of the REGISTER, validated.
-struct Change {
+struct ContactChange {
     contact: String,
     expires: u32,
     q: u16,
@@ -133,13 +150,20 @@ fn same_binding(b: &Binding, contact: &str, instance: Option<&str>, reg_id: Opti
         || (instance.is_some() && b.instance.as_deref() == instance && b.reg_id == reg_id)
 }
 
+impl From<Unavailable> for Reject {
+    fn from(_: Unavailable) -> Self {
+        Reject::Unavailable
+    }
+}
+
 impl From<ParseError> for Reject {
     fn from(e: ParseError) -> Self {
         Reject::Bad(e)
     }
 }
 
-/// Apply the REGISTER; `Ok(true)` when an outbound registration was made.
+/// Apply the REGISTER: whether an outbound registration was made, and the AoR's bindings
+/// after it (for the 200's Contact list, without reading the store again).
 fn apply(
     cfg: &RegistrarConfig,
     store: &dyn BindingStore,
@@ -147,26 +171,29 @@ fn apply(
     req: &Message<'_>,
     aor: &str,
     source: Peer,
-) -> Result<bool, Reject> {
+) -> Result<(bool, Vec<Binding>), Reject> {
     let contacts = req.contacts()?;
     let header_expires = req.expires()?;
     let call_id = req.call_id()?.to_owned();
     let cseq = req.cseq()?.seq;
+    let existing = store.try_lookup(aor, now)?;
     if contacts.is_empty() {
-        return Ok(false); // a query (§10.3 step 8 answers with current bindings)
+        return Ok((false, existing)); // a query (§10.3 step 8 answers with current bindings)
     }
     if contacts.iter().any(|c| matches!(c, Contact::Star)) {
         // §10.3 step 6: "*" only alone and with Expires: 0.
         if contacts.len() != 1 || header_expires != Some(0) {
             return Err(Reject::Bad(ParseError::BadHeader("Contact")));
         }
-        for b in store.lookup(aor, now) {
+        for b in &existing {
             if b.call_id == call_id && cseq <= b.cseq {
                 return Err(Reject::OutOfOrder);
             }
         }
-        store.remove_all(aor);
-        return Ok(false);
+        store.apply(vec![Change::RemoveAll {
+            aor: aor.to_owned(),
+        }])?;
+        return Ok((false, Vec::new()));
     }
     let path: Vec<String> = req
         .header_values(HeaderName::Path)
@@ -175,8 +202,7 @@ fn apply(
     let supports_outbound = req
         .list(HeaderName::Supported)
         .is_ok_and(|l| l.iter().any(|s| s.eq_ignore_ascii_case("outbound")));
-    let existing = store.lookup(aor, now);
-    let mut changes: Vec<Change> = Vec::with_capacity(contacts.len());
+    let mut changes: Vec<ContactChange> = Vec::with_capacity(contacts.len());
     for c in &contacts {
         let Contact::Addr(addr) = c else { continue };
         let expires = match addr.expires() {
@@ -216,7 +242,7 @@ fn apply(
                 replaces.push(b.contact.clone());
             }
         }
-        changes.push(Change {
+        changes.push(ContactChange {
             contact,
             expires,
             q,
@@ -240,14 +266,21 @@ fn apply(
             return Err(Reject::FirstHopLacksOutbound);
         }
     }
+    let mut ops = Vec::with_capacity(changes.len());
     for ch in changes {
         for old in &ch.replaces {
-            store.remove(aor, old);
+            ops.push(Change::Remove {
+                aor: aor.to_owned(),
+                contact: old.clone(),
+            });
         }
         if ch.expires == 0 {
-            store.remove(aor, &ch.contact);
+            ops.push(Change::Remove {
+                aor: aor.to_owned(),
+                contact: ch.contact,
+            });
         } else {
-            store.upsert(Binding {
+            ops.push(Change::Upsert(Binding {
                 aor: aor.to_owned(),
                 contact: ch.contact,
                 q: ch.q,
@@ -258,8 +291,13 @@ fn apply(
                 source: Some((source.transport, source.addr)),
                 instance: ch.instance,
                 reg_id: ch.reg_id,
-            });
+            }));
         }
     }
-    Ok(outbound)
+    let mut current = existing;
+    for op in &ops {
+        op.apply_to(&mut current);
+    }
+    store.apply(ops)?;
+    Ok((outbound, current))
 }

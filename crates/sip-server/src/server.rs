@@ -64,8 +64,12 @@ pub struct ServerConfig {
     pub timer_c: Duration,
     /// Parser limits.
     pub limits: Limits,
-    /// Key for nonce MACs.
+    /// Key for nonce MACs and flow tokens. Instances of a cluster share it, so a challenge
+    /// from one verifies on another and a flow token one minted routes through another.
     pub secret: [u8; 32],
+    /// When nonce timestamps count from (default: when the server starts). Instances of a
+    /// cluster agree on one, so a nonce's age reads the same everywhere.
+    pub nonce_epoch: Option<Instant>,
 }
 
 impl ServerConfig {
@@ -86,6 +90,7 @@ impl ServerConfig {
             timer_c: Duration::from_secs(181),
             limits: Limits::default(),
             secret: [0x5a; 32],
+            nonce_epoch: None,
         }
     }
 }
@@ -414,7 +419,7 @@ impl SipServer {
         } else {
             cfg.realm.clone()
         };
-        let digest = DigestServer::new(realm, cfg.secret, now);
+        let digest = DigestServer::new(realm, cfg.secret, cfg.nonce_epoch.unwrap_or(now));
         SipServer {
             layer: TransactionLayer::new(cfg.timers, true),
             cfg,
@@ -1046,6 +1051,20 @@ impl SipServer {
             };
             return self.start_proxy(now, tx, req, vec![target], from.transport, None);
         }
+        if let Some(dest) = flow_dest {
+            // An initial request whose Route names one of our flows: another instance of a
+            // cluster (or an edge role, via Path) hands us a request for a UA only we can
+            // reach. Send it over the flow, and record-route with its token so the dialog's
+            // later requests come back through us to that flow.
+            let target = Target {
+                uri: None,
+                routes: Vec::new(),
+                dest,
+                q: 1000,
+                flow: Some(dest),
+            };
+            return self.start_proxy(now, tx, req, vec![target], from.transport, None);
+        }
         let Some(Ok(ruri)) = req.request_uri() else {
             return self.respond(now, tx, &req, 416);
         };
@@ -1075,7 +1094,15 @@ impl SipServer {
             }
             let aor = self.canonical_aor(&ruri);
             let user = ruri.user.unwrap_or("").to_owned();
-            let bindings = self.bindings.lookup(&aor, now);
+            let bindings = match self.bindings.try_lookup(&aor, now) {
+                Ok(b) => b,
+                Err(_) => {
+                    // Unknown is not "not registered": 500 + Retry-After, never 404/480.
+                    let tag = self.to_tag(&req);
+                    let resp = registrar::unavailable(&req, &tag);
+                    return self.layer.send_response(now, tx, &resp);
+                }
+            };
             if bindings.is_empty() {
                 let code = if self.creds.user_exists(&user) {
                     480

@@ -100,6 +100,47 @@ impl Binding {
     }
 }
 
+/// The location service could not answer or could not make a change durable (a shared store
+/// that is down or too slow). The server answers such requests 500 with `Retry-After`: a
+/// REGISTER is never acknowledged for a binding that was not written, and a request for a
+/// user whose bindings cannot be read gets a 5xx, never a 404 or 480.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("location service unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+/// One change a REGISTER makes; [`BindingStore::apply`] takes all of one request's together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Insert or replace the binding with the same (aor, contact).
+    Upsert(Binding),
+    /// Remove one binding.
+    Remove {
+        /// Address-of-record.
+        aor: String,
+        /// Contact URI.
+        contact: String,
+    },
+    /// Remove every binding of an AoR.
+    RemoveAll {
+        /// Address-of-record.
+        aor: String,
+    },
+}
+
+impl Change {
+    /// Applies the change to `list` (the AoR's bindings), as a store would.
+    pub fn apply_to(&self, list: &mut Vec<Binding>) {
+        match self {
+            Change::Upsert(b) => match list.iter_mut().find(|x| x.contact == b.contact) {
+                Some(x) => *x = b.clone(),
+                None => list.push(b.clone()),
+            },
+            Change::Remove { contact, .. } => list.retain(|x| &x.contact != contact),
+            Change::RemoveAll { .. } => list.clear(),
+        }
+    }
+}
+
 /// The location service.
 pub trait BindingStore: Send + Sync {
     /// Unexpired bindings of `aor`.
@@ -124,6 +165,24 @@ pub trait BindingStore: Send + Sync {
     /// lose; one call covers every change since the last (group commit).
     /// Memory-only stores have nothing to do.
     fn sync(&self) {}
+    /// Like [`BindingStore::lookup`], but says when the answer is unknown (shared store down
+    /// and nothing cached) instead of answering "no bindings". Local stores never fail.
+    fn try_lookup(&self, aor: &str, now: Instant) -> Result<Vec<Binding>, Unavailable> {
+        Ok(self.lookup(aor, now))
+    }
+    /// Applies one REGISTER's changes, all or none. `Ok` means they are (or, for stores that
+    /// commit in groups, will be by the next [`BindingStore::sync`]) durable; `Err` means
+    /// none was made and the REGISTER must be refused.
+    fn apply(&self, changes: Vec<Change>) -> Result<(), Unavailable> {
+        for c in changes {
+            match c {
+                Change::Upsert(b) => self.upsert(b),
+                Change::Remove { aor, contact } => self.remove(&aor, &contact),
+                Change::RemoveAll { aor } => self.remove_all(&aor),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// In-memory location service.

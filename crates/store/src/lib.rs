@@ -1,20 +1,31 @@
-//! The embedded store behind Natter's servers: users and their credentials, and (for the SIP
-//! registrar) contact bindings, in one SQLite file.
+//! The stores behind Natter's servers: users and their credentials, SIP contact bindings, and
+//! (for a cluster) the state several `natter serve` instances share.
+//!
+//! [`Backend`] is the one interface; two implementations ship:
+//!
+//! * [`Store`]: the embedded SQLite file (the default, one instance);
+//! * [`RedisStore`]: a Redis server shared by several instances (`--store redis://HOST:PORT`),
+//!   so any instance can authenticate any user and route to a user registered on another.
 //!
 //! Passwords are never stored. What TURN long-term credentials (RFC 8489 §9.2) and SIP digest
 //! (RFC 8760) both need is the same derived key, `H(username ":" realm ":" password)`, so the store
 //! keeps that key per realm, in MD5 and SHA-256 forms. A realm change therefore needs the users to
 //! be added again, exactly as with coturn's `turnadmin -a` or a Kamailio `ha1` column.
 //!
-//! The store is small on purpose: servers load what they need into memory and look here only on
-//! a cache miss, so SQLite is never on a packet path.
+//! The store is off the packet path on purpose: servers cache what they read and write only on
+//! state changes (a REGISTER, a new user), so neither backend is touched per packet.
 
-use std::path::Path;
-use std::sync::Mutex;
+pub mod codec;
+pub mod redis_store;
+mod sqlite;
+
+use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::Sha256;
+
+pub use redis_store::{RedisStore, DEFAULT_TIMEOUT};
+pub use sqlite::Store;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +33,14 @@ pub enum StoreError {
     /// The SQLite layer failed (file unreadable, disk full, schema damaged).
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The shared store cannot be reached or did not answer in time. Callers must not treat
+    /// this as "not found": a lookup becomes a 5xx, a write is refused (and retried by the
+    /// client), never silently dropped.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The shared store answered with something this version cannot read.
+    #[error("store data: {0}")]
+    Corrupt(String),
     /// A user name or realm that cannot be used in credentials.
     #[error("invalid {what}: {why}")]
     Invalid {
@@ -33,15 +52,34 @@ pub enum StoreError {
     /// The store's lock was poisoned by a panic in another thread.
     #[error("store lock poisoned")]
     Poisoned,
+    /// `--store` names something neither backend understands.
+    #[error("unsupported store {0:?}: use a directory path (SQLite) or redis://HOST:PORT[/DB]")]
+    Unsupported(String),
 }
 
-/// One user as listed by [`Store::list_users`].
+impl StoreError {
+    /// True when the store could not be reached (as opposed to refusing the request).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// One user as listed by [`Backend::list_users`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     /// The user name as used in TURN USERNAME and SIP digest `username`.
     pub name: String,
     /// The realm the stored keys were derived for.
     pub realm: String,
+}
+
+/// The derived keys of one user in one realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserKeyRecord {
+    /// `MD5(user:realm:password)`.
+    pub md5: [u8; 16],
+    /// `SHA-256(user:realm:password)`.
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// A SIP contact binding as persisted by the registrar.
@@ -63,6 +101,127 @@ pub struct BindingRecord {
     pub path: String,
     /// Where the REGISTER came from (`transport:ip:port`), for routing back through NATs.
     pub source: String,
+    /// The instance that received the REGISTER and so holds its flow (its SIP address,
+    /// `transport:ip:port`); empty in the embedded store, where there is only one instance.
+    /// Another instance that needs the flow forwards the request through this one.
+    pub owner: String,
+}
+
+/// One change to the location service; [`Backend::write_bindings`] applies a list of them
+/// atomically (all or none), so one REGISTER's changes never half-land.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BindingChange {
+    /// Insert or replace the binding with the same (aor, contact).
+    Put(BindingRecord),
+    /// Remove one binding.
+    Remove {
+        /// Address-of-record.
+        aor: String,
+        /// Contact URI.
+        contact: String,
+    },
+    /// Remove every binding of an AoR.
+    RemoveAll {
+        /// Address-of-record.
+        aor: String,
+    },
+}
+
+/// One `natter serve` instance as it announces itself in the shared store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// Stable name (host and listeners), unique in the cluster.
+    pub id: String,
+    /// Free-form `key=value` pairs: listeners, load figures, version.
+    pub fields: Vec<(String, String)>,
+    /// Unix time of the heartbeat.
+    pub seen_unix: u64,
+}
+
+/// The store interface every server and command goes through. Blocking: each call is short
+/// (a local SQLite statement or one Redis round trip bounded by a timeout), and callers that
+/// must not block (packet paths) cache.
+pub trait Backend: Send + Sync {
+    /// `"sqlite"` or `"redis"`.
+    fn kind(&self) -> &'static str;
+    /// Where the store is, for logs (no password).
+    fn describe(&self) -> String;
+    /// True when several instances can share this store.
+    fn is_shared(&self) -> bool;
+    /// Checks the store answers (a Redis PING; a SQLite query).
+    fn ping(&self) -> Result<(), StoreError>;
+
+    /// Adds or replaces a user for `realm` (only derived keys are kept).
+    fn add_user(&self, name: &str, realm: &str, password: &str) -> Result<(), StoreError>;
+    /// Removes a user from every realm (or from one realm). Returns how many entries went.
+    fn remove_user(&self, name: &str, realm: Option<&str>) -> Result<usize, StoreError>;
+    /// Every user, sorted by name then realm.
+    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Both keys of `name` in `realm`, if the user exists.
+    fn user_keys(&self, name: &str, realm: &str) -> Result<Option<UserKeyRecord>, StoreError>;
+
+    /// Applies `changes` atomically and durably: when this returns `Ok`, every change is
+    /// committed (SQLite transaction; Redis MULTI/EXEC acknowledged by the server).
+    fn write_bindings(&self, changes: &[BindingChange]) -> Result<(), StoreError>;
+    /// The bindings of `aor` not yet expired at `now_unix`.
+    fn bindings(&self, aor: &str, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError>;
+    /// Every binding not yet expired at `now_unix` (start-up load, status).
+    fn live_bindings(&self, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError>;
+    /// Deletes bindings that expired at or before `now_unix`; returns how many.
+    fn purge_expired(&self, now_unix: u64) -> Result<usize, StoreError>;
+
+    /// The cluster-wide secret called `name`: the stored one, or `candidate` if none was
+    /// stored yet (first instance wins). Used for SIP nonces and flow tokens, so a challenge
+    /// issued by one instance verifies on another.
+    fn shared_secret(&self, name: &str, candidate: &[u8; 32]) -> Result<[u8; 32], StoreError>;
+    /// TURN REST API secrets, newest first (the previous ones stay valid while credentials
+    /// minted with them have not expired: rotation without a flag day).
+    fn rest_secrets(&self) -> Result<Vec<String>, StoreError>;
+    /// Makes `secret` the current TURN REST secret, keeping the `keep` previous ones.
+    fn rotate_rest_secret(&self, secret: &str, keep: usize) -> Result<(), StoreError>;
+
+    /// Counts one more TURN allocation of `user` made by instance `instance` unless the user
+    /// already has `limit` allocations counted by the instances in `live` (cluster-wide
+    /// quota). Returns whether the allocation may proceed.
+    fn acquire_allocation(
+        &self,
+        user: &str,
+        instance: &str,
+        limit: u32,
+        live: &[String],
+    ) -> Result<bool, StoreError>;
+    /// Counts one allocation of `user` by `instance` less.
+    fn release_allocation(&self, user: &str, instance: &str) -> Result<(), StoreError>;
+
+    /// Announces `info` for `ttl_secs` (instances that stop heartbeating drop out).
+    fn heartbeat(&self, info: &InstanceInfo, ttl_secs: u64) -> Result<(), StoreError>;
+    /// Every instance whose heartbeat has not lapsed.
+    fn instances(&self) -> Result<Vec<InstanceInfo>, StoreError>;
+}
+
+/// A store shared between the servers of one process.
+pub type SharedStore = Arc<dyn Backend>;
+
+/// Opens the store named by `spec`: `redis://…` / `rediss://…` / `redis+unix://…` for Redis,
+/// anything else is a directory holding `natter.sqlite3`.
+pub fn open(spec: &str) -> Result<SharedStore, StoreError> {
+    if is_redis_url(spec) {
+        Ok(Arc::new(RedisStore::open(spec, DEFAULT_TIMEOUT)?))
+    } else if spec.contains("://") {
+        Err(StoreError::Unsupported(spec.to_owned()))
+    } else {
+        let dir = std::path::Path::new(spec);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {spec}: {e}")))?;
+        Ok(Arc::new(Store::open(&dir.join("natter.sqlite3"))?))
+    }
+}
+
+/// True for the URL schemes the Redis backend takes.
+pub fn is_redis_url(spec: &str) -> bool {
+    ["redis://", "rediss://", "redis+unix://", "unix://"]
+        .iter()
+        .any(|p| spec.starts_with(p))
 }
 
 /// `MD5(user:realm:password)`: the TURN long-term key and the SIP digest HA1.
@@ -87,32 +246,6 @@ pub fn sha256_key(user: &str, realm: &str, password: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The SQLite-backed store. Cheap to share behind an `Arc`; every call takes a short lock.
-pub struct Store {
-    conn: Mutex<Connection>,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT NOT NULL,
-    realm TEXT NOT NULL,
-    key_md5 BLOB NOT NULL,
-    key_sha256 BLOB NOT NULL,
-    PRIMARY KEY (name, realm)
-);
-CREATE TABLE IF NOT EXISTS bindings (
-    aor TEXT NOT NULL,
-    contact TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    q REAL NOT NULL,
-    call_id TEXT NOT NULL,
-    cseq INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    source TEXT NOT NULL,
-    PRIMARY KEY (aor, contact)
-);
-";
-
 fn check_field(what: &'static str, value: &str) -> Result<(), StoreError> {
     if value.is_empty() {
         return Err(StoreError::Invalid {
@@ -136,163 +269,18 @@ fn check_field(what: &'static str, value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store {
-    /// Opens (creating if needed) the store file at `path`.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        // WAL keeps readers (the servers) from blocking on a `natter user add` in another process.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+/// The checks every backend applies before storing a user.
+fn check_user(name: &str, realm: &str) -> Result<(), StoreError> {
+    check_field("user name", name)?;
+    check_field("realm", realm)?;
+    if name.contains(':') {
+        // A colon would make `user:realm:password` ambiguous, and REST API names use it.
+        return Err(StoreError::Invalid {
+            what: "user name",
+            why: "contains ':'",
+        });
     }
-
-    /// An in-memory store, for tests and for `--data-dir` of `:memory:`.
-    pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
-    }
-
-    /// Adds or replaces a user for `realm`.
-    pub fn add_user(&self, name: &str, realm: &str, password: &str) -> Result<(), StoreError> {
-        check_field("user name", name)?;
-        check_field("realm", realm)?;
-        if name.contains(':') {
-            // A colon would make `user:realm:password` ambiguous, and REST API names use it.
-            return Err(StoreError::Invalid {
-                what: "user name",
-                why: "contains ':'",
-            });
-        }
-        let md5 = md5_key(name, realm, password);
-        let sha = sha256_key(name, realm, password);
-        self.lock()?.execute(
-            "INSERT OR REPLACE INTO users (name, realm, key_md5, key_sha256) VALUES (?1, ?2, ?3, ?4)",
-            params![name, realm, &md5[..], &sha[..]],
-        )?;
-        Ok(())
-    }
-
-    /// Removes a user from every realm (or from one realm). Returns how many rows went.
-    pub fn remove_user(&self, name: &str, realm: Option<&str>) -> Result<usize, StoreError> {
-        let conn = self.lock()?;
-        let n = match realm {
-            Some(r) => conn.execute(
-                "DELETE FROM users WHERE name = ?1 AND realm = ?2",
-                params![name, r],
-            )?,
-            None => conn.execute("DELETE FROM users WHERE name = ?1", params![name])?,
-        };
-        Ok(n)
-    }
-
-    /// Every user, sorted by name then realm.
-    pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare("SELECT name, realm FROM users ORDER BY name, realm")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(UserRecord {
-                name: r.get(0)?,
-                realm: r.get(1)?,
-            })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
-    }
-
-    fn key<const N: usize>(
-        &self,
-        column: &str,
-        name: &str,
-        realm: &str,
-    ) -> Result<Option<[u8; N]>, StoreError> {
-        let conn = self.lock()?;
-        let sql = format!("SELECT {column} FROM users WHERE name = ?1 AND realm = ?2");
-        let v: Option<Vec<u8>> = conn
-            .query_row(&sql, params![name, realm], |r| r.get(0))
-            .optional()?;
-        Ok(v.and_then(|b| b.try_into().ok()))
-    }
-
-    /// The MD5 long-term key / HA1 of `name` in `realm`, if the user exists.
-    pub fn key_md5(&self, name: &str, realm: &str) -> Result<Option<[u8; 16]>, StoreError> {
-        self.key("key_md5", name, realm)
-    }
-
-    /// The SHA-256 long-term key / HA1 of `name` in `realm`, if the user exists.
-    pub fn key_sha256(&self, name: &str, realm: &str) -> Result<Option<[u8; 32]>, StoreError> {
-        self.key("key_sha256", name, realm)
-    }
-
-    /// Inserts or replaces one binding.
-    pub fn put_binding(&self, b: &BindingRecord) -> Result<(), StoreError> {
-        self.lock()?.execute(
-            "INSERT OR REPLACE INTO bindings (aor, contact, expires_at, q, call_id, cseq, path, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                b.aor,
-                b.contact,
-                b.expires_at as i64,
-                f64::from(b.q),
-                b.call_id,
-                b.cseq,
-                b.path,
-                b.source
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Removes one binding (or all of an AoR's when `contact` is `None`).
-    pub fn remove_binding(&self, aor: &str, contact: Option<&str>) -> Result<usize, StoreError> {
-        let conn = self.lock()?;
-        let n = match contact {
-            Some(c) => conn.execute(
-                "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2",
-                params![aor, c],
-            )?,
-            None => conn.execute("DELETE FROM bindings WHERE aor = ?1", params![aor])?,
-        };
-        Ok(n)
-    }
-
-    /// Every binding not yet expired at `now_unix`, for loading the registrar at start.
-    pub fn live_bindings(&self, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare(
-            "SELECT aor, contact, expires_at, q, call_id, cseq, path, source FROM bindings
-             WHERE expires_at > ?1 ORDER BY aor, contact",
-        )?;
-        let rows = stmt.query_map(params![now_unix as i64], |r| {
-            Ok(BindingRecord {
-                aor: r.get(0)?,
-                contact: r.get(1)?,
-                expires_at: r.get::<_, i64>(2)?.max(0) as u64,
-                q: r.get::<_, f64>(3)? as f32,
-                call_id: r.get(4)?,
-                cseq: r.get(5)?,
-                path: r.get(6)?,
-                source: r.get(7)?,
-            })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
-    }
-
-    /// Deletes bindings that expired at or before `now_unix`.
-    pub fn purge_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
-        Ok(self.lock()?.execute(
-            "DELETE FROM bindings WHERE expires_at <= ?1",
-            params![now_unix as i64],
-        )?)
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -315,71 +303,13 @@ mod tests {
     }
 
     #[test]
-    fn users_round_trip_and_never_store_passwords() {
-        let s = Store::open_in_memory().unwrap();
-        s.add_user("alice", "natter", "secret").unwrap();
-        s.add_user("bob", "natter", "pw").unwrap();
-        assert_eq!(
-            s.key_md5("alice", "natter").unwrap(),
-            Some(md5_key("alice", "natter", "secret"))
-        );
-        assert_eq!(
-            s.key_sha256("alice", "natter").unwrap(),
-            Some(sha256_key("alice", "natter", "secret"))
-        );
-        assert_eq!(s.key_md5("alice", "other").unwrap(), None);
-        let names: Vec<_> = s
-            .list_users()
-            .unwrap()
-            .into_iter()
-            .map(|u| u.name)
-            .collect();
-        assert_eq!(names, ["alice", "bob"]);
-        assert_eq!(s.remove_user("alice", None).unwrap(), 1);
-        assert_eq!(s.key_md5("alice", "natter").unwrap(), None);
-        let conn = s.lock().unwrap();
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM users WHERE CAST(key_md5 AS TEXT) LIKE '%pw%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 0);
-    }
-
-    #[test]
-    fn bad_user_names_are_refused() {
-        let s = Store::open_in_memory().unwrap();
-        assert!(s.add_user("", "r", "p").is_err());
-        assert!(s.add_user("a:b", "r", "p").is_err());
-        assert!(s.add_user("a\nb", "r", "p").is_err());
-    }
-
-    #[test]
-    fn bindings_persist_and_expire() {
-        let dir = std::env::temp_dir().join(format!("natter-store-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.sqlite3");
-        let _ = std::fs::remove_file(&path);
-        let b = BindingRecord {
-            aor: "sip:alice@example.com".into(),
-            contact: "sip:alice@192.0.2.1:5060".into(),
-            expires_at: 1000,
-            q: 0.5,
-            call_id: "c1".into(),
-            cseq: 7,
-            path: String::new(),
-            source: "udp:192.0.2.1:5060".into(),
-        };
-        {
-            let s = Store::open(&path).unwrap();
-            s.put_binding(&b).unwrap();
-        }
-        let s = Store::open(&path).unwrap();
-        assert_eq!(s.live_bindings(999).unwrap(), vec![b.clone()]);
-        assert!(s.live_bindings(1000).unwrap().is_empty());
-        assert_eq!(s.purge_expired(1000).unwrap(), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn specs_pick_the_backend() {
+        assert!(is_redis_url("redis://127.0.0.1:6379"));
+        assert!(is_redis_url("rediss://h:6380/2"));
+        assert!(!is_redis_url("/var/lib/natter"));
+        assert!(matches!(
+            open("mysql://x").err(),
+            Some(StoreError::Unsupported(_))
+        ));
     }
 }

@@ -51,6 +51,10 @@ impl Authenticator for AuthRef {
     fn keys(&self, username: &str, realm: &str, unix_now: u64) -> Option<UserKeys> {
         self.0.keys(username, realm, unix_now)
     }
+
+    fn candidate_keys(&self, username: &str, realm: &str, unix_now: u64) -> Vec<UserKeys> {
+        self.0.candidate_keys(username, realm, unix_now)
+    }
 }
 
 /// Everything the TURN driver needs.
@@ -211,8 +215,8 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let secret: [u8; 32] = rand::random();
-    let quotas = Arc::new(Quotas::default());
+    let secret: [u8; 32] = cfg.core.nonce_secret.unwrap_or_else(rand::random);
+    let quotas = Arc::new(Quotas::with_hook(cfg.core.quota_hook.clone()));
     let stats = Arc::new(Mutex::new(vec![Stats::default(); shards]));
     let ports = RelayPorts::new(cfg.ports.0, cfg.ports.1);
     let (tx, rx) = watch::channel(false);

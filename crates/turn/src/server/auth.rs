@@ -27,6 +27,13 @@ impl std::fmt::Debug for UserKeys {
 pub trait Authenticator {
     /// The keys for `username` in `realm`, or `None` if the user is unknown (or expired).
     fn keys(&self, username: &str, realm: &str, unix_now: u64) -> Option<UserKeys>;
+
+    /// Every key `username` may be using: more than one while a TURN REST secret is being
+    /// rotated (credentials minted with the previous secret stay valid until they expire).
+    /// The server accepts a message that verifies with any of them.
+    fn candidate_keys(&self, username: &str, realm: &str, unix_now: u64) -> Vec<UserKeys> {
+        self.keys(username, realm, unix_now).into_iter().collect()
+    }
 }
 
 /// The REST API password for a `expiry:user` username: base64(HMAC-SHA1(secret, username)),

@@ -145,14 +145,43 @@ pub trait RelayProvider {
     fn close(&mut self, addr: SocketAddr);
 }
 
+/// A quota shared beyond this process (a cluster's store): asked after the local checks
+/// pass, told when an allocation it allowed ends. Implementations decide how to behave when
+/// their store is unreachable (Natter's lets the allocation proceed under the local quota).
+pub trait QuotaHook: Send + Sync {
+    /// May `user` have one more allocation? Counts it when the answer is yes.
+    fn acquire(&self, user: &str) -> bool;
+    /// One allocation of `user` (that `acquire` allowed) ended.
+    fn release(&self, user: &str);
+}
+
+/// A [`QuotaHook`] in a [`ServerConfig`] (which is `Debug` and `Clone`).
+#[derive(Clone)]
+pub struct QuotaHookRef(pub Arc<dyn QuotaHook>);
+
+impl std::fmt::Debug for QuotaHookRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuotaHook")
+    }
+}
+
 /// Allocation counts shared by every shard, so quotas hold across threads.
 #[derive(Debug, Default)]
 pub struct Quotas {
     total: AtomicU32,
     per_user: Mutex<HashMap<String, u32>>,
+    hook: Option<QuotaHookRef>,
 }
 
 impl Quotas {
+    /// Counts that also consult `hook` (a cluster-wide per-user quota).
+    pub fn with_hook(hook: Option<QuotaHookRef>) -> Self {
+        Self {
+            hook,
+            ..Self::default()
+        }
+    }
+
     /// Live allocations across all shards.
     pub fn total(&self) -> u32 {
         self.total.load(Ordering::Relaxed)
@@ -170,12 +199,23 @@ impl Quotas {
         if *n >= max_user {
             return false;
         }
+        if let Some(h) = &self.hook {
+            if !h.0.acquire(user) {
+                if *n == 0 {
+                    map.remove(user);
+                }
+                return false;
+            }
+        }
         *n += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
         true
     }
 
     fn release(&self, user: &str) {
+        if let Some(h) = &self.hook {
+            h.0.release(user);
+        }
         let mut map = match self.per_user.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
@@ -226,6 +266,11 @@ pub struct ServerConfig {
     /// Whether authentication is required for TURN methods (it is by default; off only for
     /// closed test set-ups).
     pub auth_required: bool,
+    /// Key for nonces (default: random per process). Instances of a cluster share one, so a
+    /// nonce from one instance is accepted by another (behind a load balancer).
+    pub nonce_secret: Option<[u8; 32]>,
+    /// Cluster-wide per-user allocation quota, on top of `user_quota` in this process.
+    pub quota_hook: Option<QuotaHookRef>,
 }
 
 impl Default for ServerConfig {
@@ -246,6 +291,8 @@ impl Default for ServerConfig {
             external_ipv6: None,
             alternates: Vec::new(),
             auth_required: true,
+            nonce_secret: None,
+            quota_hook: None,
         }
     }
 }
@@ -823,22 +870,27 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             }
         }
         let unix_now = self.unix_start + self.secs(now);
-        let Some(keys) = self.auth.keys(&username, realm, unix_now) else {
+        let candidates = self.auth.candidate_keys(&username, realm, unix_now);
+        if candidates.is_empty() {
             return Err((401, Refusal::UnknownUser));
-        };
-        let verified = if has_mi256 {
-            algorithm = Algorithm::Sha256;
-            keys.sha256
-                .is_some_and(|k| msg.verify_integrity_sha256(&k).is_ok())
-        } else {
-            if algorithm == Algorithm::Sha256 {
-                return Err((400, Refusal::BadPasswordAlgorithms));
-            }
-            msg.verify_integrity(&keys.md5).is_ok()
-        };
-        if !verified {
-            return Err((401, Refusal::BadIntegrity));
         }
+        if has_mi256 {
+            algorithm = Algorithm::Sha256;
+        } else if algorithm == Algorithm::Sha256 {
+            return Err((400, Refusal::BadPasswordAlgorithms));
+        }
+        // Several candidates only for REST names during a secret rotation: the first whose
+        // key verifies the message is the one the client holds.
+        let Some(keys) = candidates.into_iter().find(|keys| {
+            if has_mi256 {
+                keys.sha256
+                    .is_some_and(|k| msg.verify_integrity_sha256(&k).is_ok())
+            } else {
+                msg.verify_integrity(&keys.md5).is_ok()
+            }
+        }) else {
+            return Err((401, Refusal::BadIntegrity));
+        };
         Ok(Authed {
             username: username.into_owned(),
             keys,
