@@ -233,6 +233,8 @@ struct Driver<W: Write> {
     dg_tx: std::sync::mpsc::Sender<Datagram>,
     dg_rx: tokio::sync::mpsc::UnboundedReceiver<Datagram>,
     turn: Option<TurnServer>,
+    /// STUN servers from XEP-0215 (server-reflexive candidates).
+    stun: Vec<SocketAddr>,
     services_known: bool,
     services_deadline: Option<Instant>,
     pending: HashMap<String, Pending>,
@@ -321,6 +323,7 @@ pub async fn run<W: Write>(cfg: DriverConfig, out: W) -> Result<bool, DriverErro
         dg_tx,
         dg_rx,
         turn: None,
+        stun: Vec::new(),
         services_known: false,
         services_deadline: None,
         pending: HashMap::new(),
@@ -750,6 +753,11 @@ impl<W: Write> Driver<W> {
             None
         };
         let seed = self.rng.gen();
+        let stun_servers = if self.cfg.use_turn {
+            self.stun.clone()
+        } else {
+            Vec::new()
+        };
         let fingerprint = self.cert.fingerprint_sha256();
         let session_id: u64 = self.rng.gen::<u32>().into();
         let Some(call) = &mut self.call else {
@@ -760,6 +768,7 @@ impl<W: Write> Driver<W> {
                 agent: AgentConfig {
                     controlling,
                     seed: Some(seed),
+                    stun_servers,
                     ..AgentConfig::default()
                 },
                 hosts,
@@ -863,6 +872,19 @@ impl<W: Write> Driver<W> {
                     let services = extdisco::parse(&e);
                     self.services_known = true;
                     self.services_deadline = None;
+                    self.stun = services
+                        .iter()
+                        .filter(|s| s.kind == "stun" && s.transport == "udp")
+                        .filter_map(|s| {
+                            std::net::ToSocketAddrs::to_socket_addrs(&(s.host.as_str(), s.port))
+                                .ok()
+                                .and_then(|mut a| a.find(SocketAddr::is_ipv4))
+                        })
+                        .take(2)
+                        .collect();
+                    if !self.stun.is_empty() {
+                        eprintln!("natter xmpp: XEP-0215 STUN {:?}", self.stun);
+                    }
                     if let Some(s) = services.iter().find(|s| s.is_turn_udp()) {
                         let addr = (s.host.as_str(), s.port);
                         match std::net::ToSocketAddrs::to_socket_addrs(&addr)

@@ -399,3 +399,30 @@ fn stream_errors_and_hostile_xml_close_the_stream() {
         vec![Event::Closed(Some(ClientError::Timeout))]
     );
 }
+
+#[test]
+fn stanzas_sent_while_disconnected_wait_for_the_resume() {
+    let now = Instant::now();
+    let mut c = online(now);
+    sent(&mut c);
+    c.connection_lost();
+    assert_eq!(
+        events(&mut c),
+        vec![Event::Closed(Some(ClientError::ConnectionLost))]
+    );
+    c.send(
+        now,
+        Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "late"),
+    );
+    assert_eq!(sent(&mut c), "", "nothing is written on a dead connection");
+    let state = c.resume_state().expect("resumable");
+    assert_eq!(state.unacked.len(), 1);
+    assert_eq!(state.unacked[0].attr("id"), Some("late"));
+    // Without XEP-0198 a stanza sent on a closed stream is simply gone.
+    let mut plain = Client::new(cfg(TlsPolicy::Disabled), now);
+    plain.connection_lost();
+    plain.send(now, Element::new("message", ns::CLIENT));
+    assert!(plain.resume_state().is_none());
+}
