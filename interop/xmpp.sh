@@ -74,8 +74,8 @@ timeout 10 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do sle
 PIDS+=($!)
 wait_udp 3478 10 || { echo "natter serve did not start"; cat "$TMP/serve.log"; exit 1; }
 
-$TONES gen "$TMP/a.wav" --seconds 8 --freqs 440,1000,700,1300 >/dev/null
-$TONES gen "$TMP/b.wav" --seconds 8 --freqs 550,850,1150,400 >/dev/null
+$TONES gen "$TMP/a.wav" --seconds 20 --freqs 440,1000,700,1300 >/dev/null
+$TONES gen "$TMP/b.wav" --seconds 20 --freqs 550,850,1150,400 >/dev/null
 S="--server 127.0.0.1:$PORT"
 TLS="--require-tls --tls-insecure"
 
