@@ -116,40 +116,49 @@ impl SipResolver {
         Vec::new()
     }
 
+    /// One question with its time bound; failures and timeouts count as
+    /// "no records" (the locator then falls back), logged at debug level.
+    async fn ask<T, F>(&self, what: &str, name: &str, fut: F) -> Option<T>
+    where
+        F: std::future::Future<Output = Result<T, hickory_resolver::net::NetError>>,
+    {
+        match tokio::time::timeout(QUESTION_TIMEOUT * 3, fut).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::debug!("{what} {name}: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("{what} {name}: timed out");
+                None
+            }
+        }
+    }
+
     async fn naptr(&self, name: &str) -> Vec<Naptr> {
         let Some(r) = &self.inner else {
             return Vec::new();
         };
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match tokio::time::timeout(
-            QUESTION_TIMEOUT * 3,
-            r.lookup(fqdn.as_str(), RecordType::NAPTR),
-        )
-        .await
-        {
-            Ok(Ok(l)) => l
-                .answers()
-                .iter()
-                .filter_map(|rec| match &rec.data {
-                    RData::NAPTR(n) => Some(Naptr {
-                        order: n.order,
-                        preference: n.preference,
-                        flags: String::from_utf8_lossy(&n.flags).into_owned(),
-                        service: String::from_utf8_lossy(&n.services).into_owned(),
-                        replacement: n.replacement.to_ascii(),
-                    }),
-                    _ => None,
-                })
-                .collect(),
-            Ok(Err(e)) => {
-                tracing::debug!("NAPTR {name}: {e}");
-                Vec::new()
-            }
-            Err(_) => {
-                tracing::debug!("NAPTR {name}: timed out");
-                Vec::new()
-            }
-        }
+        let Some(l) = self
+            .ask("NAPTR", name, r.lookup(fqdn.as_str(), RecordType::NAPTR))
+            .await
+        else {
+            return Vec::new();
+        };
+        l.answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::NAPTR(n) => Some(Naptr {
+                    order: n.order,
+                    preference: n.preference,
+                    flags: String::from_utf8_lossy(&n.flags).into_owned(),
+                    service: String::from_utf8_lossy(&n.services).into_owned(),
+                    replacement: n.replacement.to_ascii(),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     async fn srv(&self, name: &str) -> Vec<Srv> {
@@ -157,34 +166,24 @@ impl SipResolver {
             return Vec::new();
         };
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match tokio::time::timeout(
-            QUESTION_TIMEOUT * 3,
-            r.lookup(fqdn.as_str(), RecordType::SRV),
-        )
-        .await
-        {
-            Ok(Ok(l)) => l
-                .answers()
-                .iter()
-                .filter_map(|rec| match &rec.data {
-                    RData::SRV(s) => Some(Srv {
-                        priority: s.priority,
-                        weight: s.weight,
-                        port: s.port,
-                        target: s.target.to_ascii(),
-                    }),
-                    _ => None,
-                })
-                .collect(),
-            Ok(Err(e)) => {
-                tracing::debug!("SRV {name}: {e}");
-                Vec::new()
-            }
-            Err(_) => {
-                tracing::debug!("SRV {name}: timed out");
-                Vec::new()
-            }
-        }
+        let Some(l) = self
+            .ask("SRV", name, r.lookup(fqdn.as_str(), RecordType::SRV))
+            .await
+        else {
+            return Vec::new();
+        };
+        l.answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                RData::SRV(s) => Some(Srv {
+                    priority: s.priority,
+                    weight: s.weight,
+                    port: s.port,
+                    target: s.target.to_ascii(),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     async fn addrs(&self, name: &str) -> Vec<IpAddr> {
@@ -192,17 +191,10 @@ impl SipResolver {
             return Vec::new();
         };
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match tokio::time::timeout(QUESTION_TIMEOUT * 3, r.lookup_ip(fqdn.as_str())).await {
-            Ok(Ok(l)) => l.iter().collect(),
-            Ok(Err(e)) => {
-                tracing::debug!("A/AAAA {name}: {e}");
-                Vec::new()
-            }
-            Err(_) => {
-                tracing::debug!("A/AAAA {name}: timed out");
-                Vec::new()
-            }
-        }
+        self.ask("A/AAAA", name, r.lookup_ip(fqdn.as_str()))
+            .await
+            .map(|l| l.iter().collect())
+            .unwrap_or_default()
     }
 }
 
