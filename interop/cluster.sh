@@ -9,6 +9,8 @@
 #     registration lost, refused ones got 500 + Retry-After; a call to a user with a cached
 #     binding goes through while Redis is down, one to an uncached user fails cleanly (500),
 #     and succeeds once Redis is back, without restarting anything;
+#   * Redis hung (SIGSTOP): REGISTERs refused within the store timeout, cached calls go on, and
+#     all is well again after SIGCONT;
 #   * one instance SIGKILLed: the others keep serving, and `natter cluster status` drops it.
 #
 # Usage: interop/cluster.sh [path/to/natter]   (default target/debug/natter)
@@ -209,6 +211,46 @@ late=$(tail -n 1000 "$TMP/load.txt" | awk '$2 == 200' | wc -l)
 [ "$late" -gt 0 ] && ok "REGISTERs succeed again after the restart, no natter restart ($late of the last 1000)" || bad "no 200 after the restart" "$TMP/load.txt"
 okAfter=$(calls afterC 127.0.0.3 25069 5 uas2)
 [ "$okAfter" = 5 ] && ok "after the restart the uncached user is reachable through C (5/5)" || bad "calls after restart: $okAfter/5 ($(cat "$TMP/afterC.first"))" "$TMP/afterC.log"
+
+# --- fault: Redis hung (SIGSTOP): bounded timeouts, then recovery on SIGCONT -----------------------
+# one_register USER IP: prints the status line and Retry-After of one REGISTER (5 s cap).
+one_register() {
+    $PY - "$1" "$2" <<'EOF2'
+import socket, sys
+user, ip = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(5)
+port = s.getsockname()[1]
+s.sendto((f"REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{user}{port}\r\n"
+          f"Max-Forwards: 70\r\nFrom: <sip:{user}@natter.test>;tag=h1\r\nTo: <sip:{user}@natter.test>\r\n"
+          f"Call-ID: {user}-{port}@127.0.0.1\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\n"
+          "Expires: 600\r\nContent-Length: 0\r\n\r\n").encode(), (ip, 5060))
+try:
+    lines = s.recv(65535).decode().split("\r\n")
+    ra = next((l for l in lines if l.lower().startswith("retry-after:")), "")
+    print(lines[0], ra)
+except socket.timeout:
+    print("timeout")
+EOF2
+}
+kill -STOP "$REDIS_PID"
+hung=$(one_register hung1 127.0.0.2)
+if [[ $hung == "SIP/2.0 500"*"Retry-After"* ]]; then
+    ok "Redis hung: a REGISTER is refused within the store timeout ($hung)"
+else
+    bad "REGISTER while Redis is hung: '$hung'" /dev/null
+fi
+okHung=$(calls hungB 127.0.0.2 25077 3)
+[ "$okHung" = 3 ] && ok "Redis hung: calls to a cached binding still go through (3/3)" || bad "cached calls while hung: $okHung/3 ($(cat "$TMP/hungB.first"))" "$TMP/hungB.log"
+kill -CONT "$REDIS_PID"
+back=""
+for _ in $(seq 20); do
+    back=$(one_register hung2 127.0.0.2)
+    [[ $back == "SIP/2.0 200"* ]] && break
+    sleep 0.25
+done
+[[ $back == "SIP/2.0 200"* ]] && ok "Redis resumed: REGISTER answered 200 again" || bad "after SIGCONT: '$back'" /dev/null
 
 # --- fault: one instance SIGKILLed ----------------------------------------------------------------
 kill -9 "${NP[1]}"

@@ -192,3 +192,114 @@ impl BindingStore for ClusterBindings {
         self.cache.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_sip_server::Transport;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// A redis-server of the test's own on a free loopback port (None: binary missing).
+    fn redis() -> Option<(Child, u16, std::path::PathBuf)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("natter-sipcl-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let out = child.stdout.take()?;
+        let ready = BufReader::new(out)
+            .lines()
+            .take(200)
+            .map_while(Result::ok)
+            .any(|l| l.contains("Ready to accept connections"));
+        ready.then_some((child, port, dir))
+    }
+
+    fn nat_binding(now: Instant) -> Binding {
+        Binding {
+            aor: "sip:nat@natter.test".into(),
+            contact: "sip:nat@10.0.0.5:5060".into(),
+            q: 1000,
+            expires_at: now + Duration::from_secs(600),
+            call_id: "c".into(),
+            cseq: 1,
+            path: Vec::new(),
+            source: Some((Transport::Udp, "203.0.113.9:40000".parse().unwrap())),
+            instance: None,
+            reg_id: None,
+        }
+    }
+
+    /// A NATed UA registered through A is seen by B with a Path through A carrying the flow
+    /// token; A sees its own binding as registered. With Redis gone, B still routes from its
+    /// cache, an unknown AoR is "unavailable" (not "no bindings"), and writes are refused.
+    #[test]
+    fn other_instances_route_flow_bindings_through_their_owner() {
+        let Some((mut child, port, dir)) = redis() else {
+            eprintln!("SKIPPED: no redis-server binary (apt-get install redis-server)");
+            return;
+        };
+        let url = format!("redis://127.0.0.1:{port}");
+        let open = || -> SharedStore {
+            Arc::new(natter_store::RedisStore::open(&url, Duration::from_millis(300)).unwrap())
+        };
+        let secret = [3u8; 32];
+        let a = ClusterBindings::new(open(), secret);
+        a.set_owner("127.0.0.1:5060".into());
+        let b = ClusterBindings::new(open(), secret);
+        b.set_owner("127.0.0.2:5060".into());
+        let now = Instant::now();
+        let reg = nat_binding(now);
+        a.apply(vec![Change::Upsert(reg.clone())]).unwrap();
+
+        let mine = a.try_lookup(&reg.aor, now).unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].source, reg.source);
+        assert!(mine[0].path.is_empty());
+
+        let seen = b.try_lookup(&reg.aor, now).unwrap();
+        assert_eq!(seen.len(), 1);
+        let flow = Peer {
+            transport: Transport::Udp,
+            addr: "203.0.113.9:40000".parse().unwrap(),
+        };
+        let token = flow::encode_token(flow, &secret);
+        assert_eq!(
+            seen[0].path,
+            vec![format!("<sip:{token}@127.0.0.1:5060;lr>")]
+        );
+        assert_eq!(seen[0].source, None);
+        assert_eq!(seen[0].contact, reg.contact);
+
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            b.try_lookup(&reg.aor, now).unwrap(),
+            seen,
+            "served from the cache"
+        );
+        assert!(b.try_lookup("sip:nobody@natter.test", now).is_err());
+        assert!(a.apply(vec![Change::Upsert(nat_binding(now))]).is_err());
+    }
+}
