@@ -43,19 +43,20 @@ enum Cmd {
     /// Manage users in the embedded store.
     User {
         /// Directory of the store (same as `serve --data-dir`).
-        #[arg(long, env = "NATTER_DATA_DIR")]
+        #[arg(long, env = "NATTER_DATA_DIR", global = true)]
         data_dir: Option<PathBuf>,
         /// Shared store instead (`redis://HOST:PORT`, as `serve --store`).
-        #[arg(long, env = "NATTER_STORE")]
+        #[arg(long, env = "NATTER_STORE", global = true)]
         store: Option<String>,
         #[command(subcommand)]
         cmd: user::UserCmd,
     },
     /// Cluster tools: instances, their load and the shared store's health.
     Cluster {
-        /// The cluster's store (`redis://HOST:PORT`, as `serve --store`).
-        #[arg(long, env = "NATTER_STORE")]
-        store: String,
+        /// The cluster's store (`redis://HOST:PORT`, as `serve --store`); given
+        /// before or after the subcommand.
+        #[arg(long, env = "NATTER_STORE", global = true)]
+        store: Option<String>,
         #[command(subcommand)]
         cmd: cluster::ClusterCmd,
     },
@@ -146,7 +147,10 @@ fn main() -> ExitCode {
             store,
             cmd,
         } => user::run(cmd, serve::data_dir_or_default(data_dir), store),
-        Cmd::Cluster { store, cmd } => cluster::run(cmd, &store),
+        Cmd::Cluster { store, cmd } => match store {
+            Some(store) => cluster::run(cmd, &store),
+            None => Err("natter cluster needs --store redis://HOST:PORT (or NATTER_STORE)".into()),
+        },
         Cmd::Stun {
             cmd: StunCmd::Probe(a),
         } => block_on(stun_cmd::probe(a)),
