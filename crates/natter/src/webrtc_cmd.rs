@@ -42,6 +42,9 @@ pub struct WebrtcArgs {
     /// WAV file to record received audio to (not supported yet).
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// DTLS engine: dimpl (DTLS 1.3, falls back to 1.2) or openssl (DTLS 1.2 only).
+    #[arg(long, default_value = "dimpl", value_parser = ["dimpl", "openssl"])]
+    pub dtls: String,
     /// Give up when not connected after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub connect_timeout: u64,
@@ -84,6 +87,7 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         echo: a.echo,
         label: driver::DEFAULT_LABEL.into(),
         connect_timeout: Duration::from_secs(a.connect_timeout),
+        dtls: natter_webrtc::DtlsImpl::parse(&a.dtls).unwrap_or_default(),
     })?;
     Ok(())
 }

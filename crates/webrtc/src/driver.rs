@@ -49,6 +49,8 @@ pub struct Options {
     pub label: String,
     /// Give up when not connected after this long.
     pub connect_timeout: Duration,
+    /// DTLS engine.
+    pub dtls: crate::DtlsImpl,
 }
 
 /// Runs one PeerConnection until the peer closes, ICE fails or the connect timeout.
@@ -62,6 +64,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             data: opts.data,
             echo: opts.echo,
             seed,
+            dtls: opts.dtls,
         },
         cert,
         now,

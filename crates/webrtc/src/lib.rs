@@ -9,11 +9,13 @@
 
 pub mod dcep;
 pub mod driver;
+pub mod dtls;
 mod error;
 pub mod jsep;
 mod peer;
 pub mod sctp;
 pub mod signal;
 
+pub use dtls::DtlsImpl;
 pub use error::{DcepError, JsepError, SendError};
 pub use peer::{Config, PcEvent, PcStats, PeerConnection, SignalingRole};

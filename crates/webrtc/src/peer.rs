@@ -12,11 +12,12 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use natter_dtls::{srtp_keys, DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
+use natter_dtls::{srtp_keys, DtlsCertificate, DtlsEvent, DtlsRole};
 use natter_rtp::{RtpHeader, RtpPacket};
 use natter_srtp::{SrtpContext, SrtpProfile};
 
 use crate::dcep::ChannelType;
+use crate::dtls::{Dtls, DtlsImpl};
 use crate::error::{JsepError, SendError};
 use crate::jsep::{self, LocalParams, RemoteDescription, Setup};
 use crate::sctp::{ChannelEvent, DataChannels};
@@ -36,6 +37,8 @@ pub struct Config {
     pub echo: bool,
     /// `o=` session id and SSRC source.
     pub seed: u64,
+    /// DTLS engine.
+    pub dtls: DtlsImpl,
 }
 
 /// Which side of offer/answer we are.
@@ -127,7 +130,7 @@ pub struct PeerConnection {
     local: LocalParams,
     role: Option<SignalingRole>,
     remote: Option<RemoteDescription>,
-    dtls: Option<DtlsEndpoint>,
+    dtls: Option<Dtls>,
     dtls_client: bool,
     early_dtls: Vec<Vec<u8>>,
     transport_up: bool,
@@ -320,7 +323,8 @@ impl PeerConnection {
         } else {
             DtlsRole::Server
         };
-        match DtlsEndpoint::new(role, &self.cert, Some(remote.fingerprint.clone()), now) {
+        let fp = remote.fingerprint.clone();
+        match Dtls::new(self.cfg.dtls, role, &self.cert, fp, now) {
             Ok(d) => self.dtls = Some(d),
             Err(e) => {
                 self.fail(format!("DTLS setup: {e}"));
@@ -329,7 +333,7 @@ impl PeerConnection {
         }
         for d in std::mem::take(&mut self.early_dtls) {
             if let Some(dtls) = self.dtls.as_mut() {
-                let _ = dtls.handle_datagram(&d, now);
+                dtls.handle_datagram(&d, now);
             }
         }
         self.pump(now);
@@ -399,9 +403,7 @@ impl PeerConnection {
         self.now = now;
         match data.first().copied() {
             Some(20..=63) => match self.dtls.as_mut() {
-                Some(d) => {
-                    let _ = d.handle_datagram(data, now);
-                }
+                Some(d) => d.handle_datagram(data, now),
                 None => {
                     if self.early_dtls.len() < MAX_EARLY_DTLS {
                         self.early_dtls.push(data.to_vec());
@@ -478,9 +480,7 @@ impl PeerConnection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if let Some(d) = self.dtls.as_mut() {
-            if d.poll_timeout().is_some_and(|t| t <= now) {
-                d.handle_timeout(now);
-            }
+            d.handle_timeout(now);
         }
         if self.sctp.poll_timeout().is_some_and(|t| t <= now) {
             self.sctp.handle_timeout(now);

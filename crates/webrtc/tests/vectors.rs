@@ -21,6 +21,7 @@ fn answerer(audio: bool, data: bool) -> PeerConnection {
             data,
             echo: true,
             seed: 99,
+            dtls: Default::default(),
         },
         cert,
         Instant::now(),
