@@ -155,11 +155,9 @@ impl DimplEndpoint {
                     self.connected = true;
                     self.maybe_connected();
                 }
-                dimpl::Output::ApplicationData(d) => {
-                    if self.events.len() < MAX_EVENTS {
-                        self.events
-                            .push_back(DtlsEvent::ApplicationData(d.to_vec()));
-                    }
+                dimpl::Output::ApplicationData(d) if self.events.len() < MAX_EVENTS => {
+                    self.events
+                        .push_back(DtlsEvent::ApplicationData(d.to_vec()));
                 }
                 dimpl::Output::CloseNotify => {
                     self.dead = true;
