@@ -16,7 +16,8 @@ const html = fs.readFileSync(path.join(__dirname, 'page.html'));
     natter = spawn('bash', ['-c', 'exec ' + a.natter], { stdio: ['pipe', 'pipe', 'ignore'] });
     let buf = '';
     natter.stdout.on('data', d => { buf += d; let i; while ((i = buf.indexOf('\n')) >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1);
-      if (l.startsWith('{"type"') || l.startsWith('{"candidate"')) page.evaluate(t => window.fromNatter(t), l).catch(() => {}); } });
+      let m; try { m = JSON.parse(l); } catch (e) { continue; }
+      if (!m.event) page.evaluate(t => window.fromNatter(t), l).catch(() => {}); } });
     await page.exposeFunction('toNatter', t => natter.stdin.write(t + '\n'));
   }
   const q = new URLSearchParams({ mode: a.mode, mb: a.mb || '16', size: a.size || '65536' });
