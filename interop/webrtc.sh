@@ -6,6 +6,7 @@
 #   1. Chromium offers audio + data channels "chat" (reliable) and "lossy" (unordered,
 #      maxRetransmits 0); natter answers with --echo --audio --data.
 #   2. natter offers data; Chromium answers and trickles its candidates.
+#   3. as 1, with natter's OpenSSL DTLS engine (--dtls openssl: DTLS 1.2) instead of dimpl (1.3).
 # Each Chromium case passes when every message (0 B .. 200 KB, some UTF-8) comes back as "echo:"+M
 # in order, Chromium reports DTLS connected, natter's stdout is JSON only, and in case 1 Chromium
 # received audio bytes and the unordered channel echoed.
@@ -74,6 +75,7 @@ PY
 
 chromium_case chromium-offers-natter-answers offer 1 "--role answer --echo --data --audio"
 chromium_case natter-offers-chromium-answers answer 0 "--role offer --data --echo"
+chromium_case chromium-offers-natter-openssl-dtls12 offer 1 "--role answer --echo --data --audio --dtls openssl"
 check "natter <-> natter, 50 messages echoed in order" "$TMP/pair.log" \
     python3 interop/webrtc/pair.py "$NATTER" 50
 grep -h '^result' "$TMP/pair.log" | sed 's/^/     /'
