@@ -2,7 +2,8 @@
 # WebRTC interop: `natter webrtc` against headless Chromium (Debian's chromium driven by npm
 # playwright-core: its own ICE, DTLS, SCTP and SRTP), both directions, in a private network
 # namespace with a veth pair (raw host addresses, nothing leaves the namespace); and natter <->
-# natter with the signaling lines piped into each other.
+# natter with the signaling lines piped into each other (data, then data + audio: the offerer sends
+# a tone and records, the answerer echoes and records).
 #   1. Chromium offers audio + data channels "chat" (reliable) and "lossy" (unordered,
 #      maxRetransmits 0); natter answers with --echo --audio --data.
 #   2. natter offers data; Chromium answers and trickles its candidates.
@@ -79,4 +80,8 @@ chromium_case chromium-offers-natter-openssl-dtls12 offer 1 "--role answer --ech
 check "natter <-> natter, 50 messages echoed in order" "$TMP/pair.log" \
     python3 interop/webrtc/pair.py "$NATTER" 50
 grep -h '^result' "$TMP/pair.log" | sed 's/^/     /'
+mkdir -p "$TMP/rec"
+check "natter <-> natter with audio: 440 Hz tone sent, echoed and recorded both ends" "$TMP/pair-audio.log" \
+    python3 interop/webrtc/pair.py "$NATTER" 20 "$TMP/rec"
+grep -h '^result' "$TMP/pair-audio.log" | sed 's/^/     /'
 summary

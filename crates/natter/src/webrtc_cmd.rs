@@ -36,10 +36,11 @@ pub struct WebrtcArgs {
     /// Answer each text message M with "echo:M"; send received audio back.
     #[arg(long)]
     pub echo: bool,
-    /// WAV file to send as audio (not supported yet).
+    /// WAV file to send as audio (once, then silence); without it and without --echo a
+    /// 440 Hz tone is sent.
     #[arg(long)]
     pub play: Option<PathBuf>,
-    /// WAV file to record received audio to (not supported yet).
+    /// WAV file (48 kHz mono) to record received audio to.
     #[arg(long)]
     pub record: Option<PathBuf>,
     /// DTLS engine: dimpl (DTLS 1.3, falls back to 1.2) or openssl (DTLS 1.2 only).
@@ -57,8 +58,11 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         SignalingRole::Answerer
     };
-    if a.video || a.play.is_some() || a.record.is_some() {
-        tracing::warn!("--video, --play and --record are not supported yet; ignored");
+    if a.video {
+        tracing::warn!("--video is not supported yet: video m-sections are rejected");
+    }
+    if (a.play.is_some() || a.record.is_some()) && !a.audio {
+        return Err("--play and --record need --audio".into());
     }
     let mut stun = Vec::new();
     for s in &a.stun {
@@ -88,6 +92,8 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         label: driver::DEFAULT_LABEL.into(),
         connect_timeout: Duration::from_secs(a.connect_timeout),
         dtls: natter_webrtc::DtlsImpl::parse(&a.dtls).unwrap_or_default(),
+        play: a.play,
+        record: a.record,
     })?;
     Ok(())
 }

@@ -28,6 +28,7 @@ fn pair(seed: u64, dtls: DtlsImpl) -> Option<(PeerConnection, PeerConnection)> {
         echo: false,
         seed: s,
         dtls,
+        capture_audio: false,
     };
     let mut a = PeerConnection::new(cfg(seed), DtlsCertificate::generate().ok()?, now);
     let mut b = PeerConnection::new(cfg(seed + 1), DtlsCertificate::generate().ok()?, now);

@@ -7,6 +7,7 @@
 //! reusing natter-ice-io's [`natter_ice_io::IceTransport`] (host sockets, STUN, TURN) and
 //! speaking the W3C-shaped JSON signaling of [`signal`] on stdin/stdout.
 
+pub mod audio;
 pub mod dcep;
 pub mod driver;
 pub mod dtls;

@@ -39,6 +39,8 @@ pub struct Config {
     pub seed: u64,
     /// DTLS engine.
     pub dtls: DtlsImpl,
+    /// Keep received audio payloads for [`PeerConnection::poll_audio`] (recording).
+    pub capture_audio: bool,
 }
 
 /// Which side of offer/answer we are.
@@ -141,6 +143,7 @@ pub struct PeerConnection {
     srtp_name: Option<String>,
     audio_out: Option<AudioOut>,
     remote_audio_ssrc: Option<u32>,
+    audio_in: VecDeque<Vec<u8>>,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<PcEvent>,
     closed: bool,
@@ -196,6 +199,7 @@ impl PeerConnection {
             srtp_name: None,
             audio_out: None,
             remote_audio_ssrc: None,
+            audio_in: VecDeque::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
@@ -438,6 +442,11 @@ impl PeerConnection {
         self.pump(now);
     }
 
+    /// Next received audio payload (with [`Config::capture_audio`]).
+    pub fn poll_audio(&mut self) -> Option<Vec<u8>> {
+        self.audio_in.pop_front()
+    }
+
     /// Whether audio can be sent (DTLS-SRTP keyed and an audio stream negotiated).
     pub fn audio_ready(&self) -> bool {
         self.audio_out.is_some() && self.srtp_tx.is_some()
@@ -469,6 +478,9 @@ impl PeerConnection {
             self.remote_audio_ssrc = Some(p.ssrc());
             self.events
                 .push_back(PcEvent::AudioStarted { ssrc: p.ssrc() });
+        }
+        if self.cfg.capture_audio && self.audio_in.len() < 256 {
+            self.audio_in.push_back(p.payload().to_vec());
         }
         if self.cfg.echo {
             let (payload, ts, marker) = (p.payload().to_vec(), p.timestamp(), p.marker());

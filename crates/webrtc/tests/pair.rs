@@ -141,6 +141,7 @@ fn data_cfg(echo: bool, seed: u64) -> Config {
         echo,
         seed,
         dtls: Default::default(),
+        capture_audio: false,
     }
 }
 

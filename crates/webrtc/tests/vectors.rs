@@ -22,6 +22,7 @@ fn answerer(audio: bool, data: bool) -> PeerConnection {
             echo: true,
             seed: 99,
             dtls: Default::default(),
+            capture_audio: false,
         },
         cert,
         Instant::now(),
