@@ -278,13 +278,8 @@ struct AudioSection<'a> {
 /// Writes the transport attributes every m-section carries (identical in all of them,
 /// as BUNDLE requires).
 fn transport_lines(out: &mut String, p: &LocalParams, setup: &str, with_candidates: bool) {
-    let c = if with_candidates {
-        p.candidates.as_slice()
-    } else {
-        &[]
-    };
     if with_candidates {
-        for cand in c {
+        for cand in &p.candidates {
             out.push_str(&format!("a=candidate:{cand}\r\n"));
         }
     }

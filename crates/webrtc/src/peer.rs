@@ -575,7 +575,7 @@ impl PeerConnection {
             }
             while let Some(ev) = self.sctp.poll_event() {
                 busy = true;
-                self.on_channel_event(ev, now);
+                self.on_channel_event(ev);
             }
             if !busy {
                 break;
@@ -619,7 +619,7 @@ impl PeerConnection {
             .unwrap_or_default()
     }
 
-    fn on_channel_event(&mut self, ev: ChannelEvent, now: Instant) {
+    fn on_channel_event(&mut self, ev: ChannelEvent) {
         match ev {
             ChannelEvent::Connected => {}
             ChannelEvent::Open { id, label } => {
@@ -641,7 +641,6 @@ impl PeerConnection {
                     text,
                     data,
                 });
-                let _ = now;
             }
             ChannelEvent::Closed { id } => {
                 let label = self.label(id);
