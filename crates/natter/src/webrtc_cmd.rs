@@ -24,6 +24,10 @@ pub struct WebrtcArgs {
     /// TURN credentials USER:PASSWORD.
     #[arg(long)]
     pub turn_user: Option<String>,
+    /// Gather host candidates on this address only (repeatable; default: every usable
+    /// interface).
+    #[arg(long)]
+    pub bind: Vec<std::net::IpAddr>,
     /// Audio (Opus) transceiver.
     #[arg(long)]
     pub audio: bool,
@@ -92,6 +96,7 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         label: driver::DEFAULT_LABEL.into(),
         connect_timeout: Duration::from_secs(a.connect_timeout),
         dtls: natter_webrtc::DtlsImpl::parse(&a.dtls).unwrap_or_default(),
+        bind: a.bind,
         play: a.play,
         record: a.record,
     })?;

@@ -51,6 +51,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// DTLS engine.
     pub dtls: crate::DtlsImpl,
+    /// Host addresses to gather on; empty: every usable interface.
+    pub bind: Vec<std::net::IpAddr>,
     /// WAV file to send (with `audio`); without it and without `echo` a tone is sent.
     pub play: Option<std::path::PathBuf>,
     /// WAV file to record received audio to.
@@ -93,7 +95,14 @@ pub fn run(opts: Options) -> Result<(), String> {
         now,
     );
     let filter = natter_ice::InterfaceFilter::default();
-    let hosts = natter_ice_io::netif::host_addresses(&filter);
+    let hosts = if opts.bind.is_empty() {
+        natter_ice_io::netif::host_addresses(&filter)
+    } else {
+        opts.bind
+            .iter()
+            .map(|ip| ("bind".to_owned(), *ip))
+            .collect()
+    };
     let agent = AgentConfig {
         controlling: opts.role == SignalingRole::Offerer,
         stun_servers: opts.stun.clone(),
