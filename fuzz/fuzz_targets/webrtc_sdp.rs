@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         candidates: vec!["1 1 UDP 1 10.0.0.1 9 typ host".into()],
         end_of_candidates: true,
         audio_ssrc: Some(7),
+        video_ssrc: Some(9),
         data: true,
         cname: "fuzz".into(),
     };

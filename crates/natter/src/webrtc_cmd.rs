@@ -31,7 +31,8 @@ pub struct WebrtcArgs {
     /// Audio (Opus) transceiver.
     #[arg(long)]
     pub audio: bool,
-    /// Video transceiver (not supported yet: video m-sections are rejected).
+    /// Video: accept the peer's VP8 stream as answerer (with --echo, send it back). natter
+    /// has no video source of its own, so it does not offer video.
     #[arg(long)]
     pub video: bool,
     /// Data channels (as offerer: open channel "natter").
@@ -62,9 +63,6 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         SignalingRole::Answerer
     };
-    if a.video {
-        tracing::warn!("--video is not supported yet: video m-sections are rejected");
-    }
     if (a.play.is_some() || a.record.is_some()) && !a.audio {
         return Err("--play and --record need --audio".into());
     }
@@ -85,12 +83,13 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let data = a.data || !a.audio;
+    let data = a.data || !(a.audio || a.video);
     driver::run(Options {
         role,
         stun,
         turn,
         audio: a.audio,
+        video: a.video,
         data,
         echo: a.echo,
         label: driver::DEFAULT_LABEL.into(),

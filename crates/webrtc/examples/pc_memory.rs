@@ -24,6 +24,7 @@ fn pair(seed: u64, dtls: DtlsImpl) -> Option<(PeerConnection, PeerConnection)> {
     let mut now = Instant::now();
     let cfg = |s| Config {
         audio: false,
+        video: false,
         data: true,
         echo: false,
         seed: s,

@@ -41,6 +41,8 @@ pub struct Options {
     pub turn: Option<TurnServer>,
     /// Audio transceiver.
     pub audio: bool,
+    /// Accept (and with `echo`, return) the peer's VP8 video.
+    pub video: bool,
     /// Data channels.
     pub data: bool,
     /// Echo text and audio back.
@@ -85,6 +87,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     let mut pc = PeerConnection::new(
         Config {
             audio: opts.audio,
+            video: opts.video,
             data: opts.data,
             echo: opts.echo,
             seed,

@@ -137,6 +137,7 @@ impl Pair {
 fn data_cfg(echo: bool, seed: u64) -> Config {
     Config {
         audio: false,
+        video: false,
         data: true,
         echo,
         seed,
