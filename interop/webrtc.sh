@@ -2,10 +2,15 @@
 # WebRTC interop: `natter webrtc` against headless Chromium (Debian's chromium driven by npm
 # playwright-core: its own ICE, DTLS, SCTP and SRTP), both directions, in a private network
 # namespace with a veth pair (raw host addresses, nothing leaves the namespace); and natter <->
-# natter with the signaling lines piped into each other.
+# natter with the signaling lines piped into each other (data, then data + audio: the offerer sends
+# a tone and records, the answerer echoes and records).
 #   1. Chromium offers audio + data channels "chat" (reliable) and "lossy" (unordered,
 #      maxRetransmits 0); natter answers with --echo --audio --data.
 #   2. natter offers data; Chromium answers and trickles its candidates.
+#   3. as 1, with natter's OpenSSL DTLS engine (--dtls openssl: DTLS 1.2) instead of dimpl (1.3).
+#   4. Chromium offers audio + VP8 video (fake camera); natter --video --echo returns both, forwarding
+#      Chromium's PLI/NACK about the echo to Chromium's sender; Chromium must decode video frames.
+#   5. Chromium relay-only through `natter serve` as TURN server; natter answers with --turn.
 # Each Chromium case passes when every message (0 B .. 200 KB, some UTF-8) comes back as "echo:"+M
 # in order, Chromium reports DTLS connected, natter's stdout is JSON only, and in case 1 Chromium
 # received audio bytes and the unordered channel echoed.
@@ -40,29 +45,33 @@ if [ "${NATTER_IN_NETNS:-0}" = 1 ]; then
         ip route add default via 10.20.0.254 dev w0 || { echo "veth setup failed"; exit 1; }
 fi
 
-# chromium_case NAME PAGE_ROLE AUDIO NATTER_ARGS
+# chromium_case NAME PAGE_ROLE AUDIO NATTER_ARGS [ICE_SERVERS_JSON POLICY VIDEO]
 chromium_case() {
     local name=$1 log="$TMP/$1.log"
     timeout 120 node interop/webrtc/drive.js --as "$2" --audio "$3" --n 60 --log "$TMP/$1" \
-        --natter "$NATTER webrtc $4" >"$log" 2>&1
+        --ice "${5:-[]}" --policy "${6:-all}" --video "${7:-0}" --natter "$NATTER webrtc $4" >"$log" 2>&1
     local rep verdict
     rep=$(grep '^REPORT ' "$log" | tail -1 | cut -c8-)
-    verdict=$(python3 - "$rep" "$3" "$2" <<'PY'
+    verdict=$(python3 - "$rep" "$3" "$2" "${6:-all}" "${7:-0}" <<'PY'
 import json, sys
 try:
     r = json.loads(sys.argv[1])
 except ValueError:
     print("FAIL no report"); sys.exit()
-audio, page_offers = sys.argv[2] == "1", sys.argv[3] == "offer"
+audio, page_offers, relay = sys.argv[2] == "1", sys.argv[3] == "offer", sys.argv[4] == "relay"
+video = sys.argv[5] == "1"
 s = r.get("stats") or {}
 p = []
 if r.get("ok") != 60 or r.get("wrong"): p.append(f"echo {r.get('ok')}/60 wrong {r.get('wrong', [])[:2]}")
 if s.get("dtls") != "connected": p.append(f"dtls {s.get('dtls')}")
 if r.get("junk"): p.append(f"non-JSON stdout {r['junk'][:1]}")
 if audio and not (s.get("audioIn") or 0) > 0: p.append("no audio at Chromium")
+if video and not (s.get("framesDecoded") or 0) > 0: p.append(f"no video frames decoded ({s.get('framesDecoded')})")
 if page_offers and r.get("unordered") != "echo:u": p.append(f"unordered channel {r.get('unordered')!r}")
 ev = [e for e in r.get("events", []) if e.get("event") == "connected"]
-info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, natter {ev[0] if ev else 'not connected'}"
+if relay and (s.get("local") != "relay" or not ev or ev[0].get("pair") != "relay"):
+    p.append(f"not relayed: page {s.get('local')}, natter {ev[0].get('pair') if ev else None}")
+info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, video frames {s.get('framesDecoded', '-')}, natter {ev[0] if ev else 'not connected'}"
 print(("FAIL " + "; ".join(p) + " | " if p else "ok ") + info)
 PY
 )
@@ -74,7 +83,24 @@ PY
 
 chromium_case chromium-offers-natter-answers offer 1 "--role answer --echo --data --audio"
 chromium_case natter-offers-chromium-answers answer 0 "--role offer --data --echo"
+chromium_case chromium-offers-video-natter-echoes offer 1 "--role answer --echo --data --audio --video" '[]' all 1
+chromium_case chromium-offers-natter-openssl-dtls12 offer 1 "--role answer --echo --data --audio --dtls openssl"
+# Through a TURN server (natter serve): Chromium relay-only, natter with --turn.
+"$NATTER" serve --no-sip --no-tls --turn-listen 10.20.0.1:3478 --user u:p --allow-private-peers \
+    --data-dir "$TMP/data" --metrics-listen 127.0.0.1:9641 >"$TMP/serve.out" 2>"$TMP/serve.err" &
+PIDS+=($!)
+if wait_for "$TMP/serve.out" "natter: metrics" && wait_udp 3478; then
+    chromium_case chromium-relay-only-via-natter-serve offer 0 \
+        "--role answer --echo --data --turn turn:10.20.0.1:3478 --turn-user u:p" \
+        '[{"urls":"turn:10.20.0.1:3478","username":"u","credential":"p"}]' relay
+else
+    bad "natter serve (TURN) did not start" "$TMP/serve.err"
+fi
 check "natter <-> natter, 50 messages echoed in order" "$TMP/pair.log" \
     python3 interop/webrtc/pair.py "$NATTER" 50
 grep -h '^result' "$TMP/pair.log" | sed 's/^/     /'
+mkdir -p "$TMP/rec"
+check "natter <-> natter with audio: 440 Hz tone sent, echoed and recorded both ends" "$TMP/pair-audio.log" \
+    python3 interop/webrtc/pair.py "$NATTER" 20 "$TMP/rec"
+grep -h '^result' "$TMP/pair-audio.log" | sed 's/^/     /'
 summary

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs interop/webrtc/page.html in headless Chromium (playwright-core, Debian's /usr/bin/chromium)
 // against a `natter webrtc` child process, passing the JSON lines between them.
-//   node drive.js --as offer|answer --audio 0|1 --n 60 --natter '<command>' [--log DIR]
+//   node drive.js --as offer|answer --audio 0|1 --n 60 --natter '<command>' [--log DIR] [--ice JSON] [--policy relay] [--video 1]
 // Prints one line: REPORT {json} (page outcome, natter's events, non-JSON stdout lines).
 const { chromium } = require('playwright-core');
 const { spawn } = require('child_process'); const fs = require('fs'); const path = require('path'); const http = require('http');
@@ -39,7 +39,7 @@ const events = [], junk = [];
     page = await (await browser.newContext()).newPage();
     if (LOG) page.on('console', m => fs.appendFileSync(path.join(LOG, 'page.log'), m.text() + '\n'));
     await page.exposeFunction('toNatter', t => { if (natter.stdin.writable) natter.stdin.write(t + '\n'); });
-    const q = new URLSearchParams({ as: a.as || 'offer', audio: a.audio || '0', n: a.n || '60' });
+    const q = new URLSearchParams({ as: a.as || 'offer', audio: a.audio || '0', n: a.n || '60', video: a.video || '0', ice: a.ice || '[]', policy: a.policy || 'all' });
     await page.goto(`http://127.0.0.1:${server.address().port}/?${q}`);
     ready = true; for (const l of pending.splice(0)) await deliver(l);
     const until = Date.now() + 60000;

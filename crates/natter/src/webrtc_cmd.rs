@@ -24,10 +24,15 @@ pub struct WebrtcArgs {
     /// TURN credentials USER:PASSWORD.
     #[arg(long)]
     pub turn_user: Option<String>,
+    /// Gather host candidates on this address only (repeatable; default: every usable
+    /// interface).
+    #[arg(long)]
+    pub bind: Vec<std::net::IpAddr>,
     /// Audio (Opus) transceiver.
     #[arg(long)]
     pub audio: bool,
-    /// Video transceiver (not supported yet: video m-sections are rejected).
+    /// Video: accept the peer's VP8 stream as answerer (with --echo, send it back). natter
+    /// has no video source of its own, so it does not offer video.
     #[arg(long)]
     pub video: bool,
     /// Data channels (as offerer: open channel "natter").
@@ -36,12 +41,16 @@ pub struct WebrtcArgs {
     /// Answer each text message M with "echo:M"; send received audio back.
     #[arg(long)]
     pub echo: bool,
-    /// WAV file to send as audio (not supported yet).
+    /// WAV file to send as audio (once, then silence); without it and without --echo a
+    /// 440 Hz tone is sent.
     #[arg(long)]
     pub play: Option<PathBuf>,
-    /// WAV file to record received audio to (not supported yet).
+    /// WAV file (48 kHz mono) to record received audio to.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// DTLS engine: dimpl (DTLS 1.3, falls back to 1.2) or openssl (DTLS 1.2 only).
+    #[arg(long, default_value = "dimpl", value_parser = ["dimpl", "openssl"])]
+    pub dtls: String,
     /// Give up when not connected after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub connect_timeout: u64,
@@ -54,8 +63,8 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         SignalingRole::Answerer
     };
-    if a.video || a.play.is_some() || a.record.is_some() {
-        tracing::warn!("--video, --play and --record are not supported yet; ignored");
+    if (a.play.is_some() || a.record.is_some()) && !a.audio {
+        return Err("--play and --record need --audio".into());
     }
     let mut stun = Vec::new();
     for s in &a.stun {
@@ -74,16 +83,21 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let data = a.data || !a.audio;
+    let data = a.data || !(a.audio || a.video);
     driver::run(Options {
         role,
         stun,
         turn,
         audio: a.audio,
+        video: a.video,
         data,
         echo: a.echo,
         label: driver::DEFAULT_LABEL.into(),
         connect_timeout: Duration::from_secs(a.connect_timeout),
+        dtls: natter_webrtc::DtlsImpl::parse(&a.dtls).unwrap_or_default(),
+        bind: a.bind,
+        play: a.play,
+        record: a.record,
     })?;
     Ok(())
 }

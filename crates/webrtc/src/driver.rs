@@ -41,6 +41,8 @@ pub struct Options {
     pub turn: Option<TurnServer>,
     /// Audio transceiver.
     pub audio: bool,
+    /// Accept (and with `echo`, return) the peer's VP8 video.
+    pub video: bool,
     /// Data channels.
     pub data: bool,
     /// Echo text and audio back.
@@ -49,25 +51,61 @@ pub struct Options {
     pub label: String,
     /// Give up when not connected after this long.
     pub connect_timeout: Duration,
+    /// DTLS engine.
+    pub dtls: crate::DtlsImpl,
+    /// Host addresses to gather on; empty: every usable interface.
+    pub bind: Vec<std::net::IpAddr>,
+    /// WAV file to send (with `audio`); without it and without `echo` a tone is sent.
+    pub play: Option<std::path::PathBuf>,
+    /// WAV file to record received audio to.
+    pub record: Option<std::path::PathBuf>,
 }
 
-/// Runs one PeerConnection until the peer closes, ICE fails or the connect timeout.
+/// Set by SIGTERM/SIGINT: the loop ends cleanly (recordings get their WAV header).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGINT, handler);
+    }
+}
+
+/// Runs one PeerConnection until the peer closes, ICE fails, the connect timeout, or
+/// SIGTERM/SIGINT.
 pub fn run(opts: Options) -> Result<(), String> {
+    install_signal_handlers();
     let now = Instant::now();
     let cert = DtlsCertificate::generate().map_err(|e| format!("certificate: {e}"))?;
     let seed: u64 = rand::random();
     let mut pc = PeerConnection::new(
         Config {
             audio: opts.audio,
+            video: opts.video,
             data: opts.data,
             echo: opts.echo,
             seed,
+            dtls: opts.dtls,
+            capture_audio: opts.record.is_some(),
         },
         cert,
         now,
     );
     let filter = natter_ice::InterfaceFilter::default();
-    let hosts = natter_ice_io::netif::host_addresses(&filter);
+    let hosts = if opts.bind.is_empty() {
+        natter_ice_io::netif::host_addresses(&filter)
+    } else {
+        opts.bind
+            .iter()
+            .map(|ip| ("bind".to_owned(), *ip))
+            .collect()
+    };
     let agent = AgentConfig {
         controlling: opts.role == SignalingRole::Offerer,
         stun_servers: opts.stun.clone(),
@@ -96,7 +134,20 @@ pub fn run(opts: Options) -> Result<(), String> {
         pc.create_channel(&opts.label, ChannelType::RELIABLE);
     }
 
+    // Generated audio: a file, or a tone when we neither play nor echo.
+    let source = if opts.audio && (opts.play.is_some() || !opts.echo) {
+        Some(crate::audio::AudioSource::new(opts.play.as_deref())?)
+    } else {
+        None
+    };
+    let recorder = match (&opts.record, opts.audio) {
+        (Some(p), true) => Some(crate::audio::AudioRecorder::create(p)?),
+        _ => None,
+    };
     let mut d = Driver {
+        source,
+        recorder,
+        next_frame: None,
         pc,
         transport,
         opts,
@@ -111,12 +162,16 @@ pub fn run(opts: Options) -> Result<(), String> {
     d.process(now)?;
     loop {
         let now = Instant::now();
-        let deadline = [d.transport.poll_timeout(), d.pc.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(now + Duration::from_millis(500))
-            .min(now + Duration::from_millis(500));
+        let deadline = [
+            d.transport.poll_timeout(),
+            d.pc.poll_timeout(),
+            d.next_frame,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + Duration::from_millis(500))
+        .min(now + Duration::from_millis(500));
         match rx.recv_timeout(deadline.saturating_duration_since(now)) {
             Ok(dg) => {
                 let now = Instant::now();
@@ -138,6 +193,15 @@ pub fn run(opts: Options) -> Result<(), String> {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Err("all inputs closed".into()),
         }
+        if STOP.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!("stopping on signal");
+            d.pc.close(Instant::now());
+            let _ = d.process(Instant::now());
+            if let Some(r) = d.recorder.as_mut() {
+                r.finish();
+            }
+            return Ok(());
+        }
         let now = Instant::now();
         if d.transport.poll_timeout().is_some_and(|t| t <= now) {
             d.transport.handle_timeout(now);
@@ -145,6 +209,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         if d.pc.poll_timeout().is_some_and(|t| t <= now) {
             d.pc.handle_timeout(now);
         }
+        d.media(now);
         match d.process(now) {
             Ok(true) => {}
             Ok(false) => return Ok(()),
@@ -193,6 +258,10 @@ fn spawn_stdin(tx: Sender<Datagram>) -> Result<(), String> {
 }
 
 struct Driver {
+    source: Option<crate::audio::AudioSource>,
+    recorder: Option<crate::audio::AudioRecorder>,
+    /// When the next 20 ms frame is due (set once audio can flow).
+    next_frame: Option<Instant>,
     pc: PeerConnection,
     transport: IceTransport,
     opts: Options,
@@ -358,6 +427,36 @@ impl Driver {
             }
             Err(e) => tracing::debug!("skipped remote candidate {value}: {e}"),
         }
+    }
+
+    /// Sends due audio frames (paced on `t0 + k·20 ms`) and records what arrived.
+    fn media(&mut self, now: Instant) {
+        if let Some(r) = self.recorder.as_mut() {
+            while let Some(p) = self.pc.poll_audio() {
+                r.push(&p);
+            }
+        }
+        let Some(src) = self.source.as_mut() else {
+            return;
+        };
+        if !self.pc.audio_ready() {
+            return;
+        }
+        let mut due = *self.next_frame.get_or_insert(now);
+        // Bounded catch-up after a stall: at most 5 frames at once.
+        for _ in 0..5 {
+            if due > now {
+                break;
+            }
+            if let Some((payload, ts, marker)) = src.next_frame() {
+                self.pc.send_audio(&payload, ts, marker, now);
+            }
+            due += Duration::from_millis(20);
+        }
+        if due <= now {
+            due = now + Duration::from_millis(20);
+        }
+        self.next_frame = Some(due);
     }
 
     /// Drains ICE and PeerConnection output. `Ok(false)`: finished.

@@ -33,6 +33,9 @@ pub struct LocalParams {
     /// Send/receive audio with this SSRC (offer: add an audio m-section; answer: accept
     /// the peer's).
     pub audio_ssrc: Option<u32>,
+    /// Video: answer the peer's VP8 m-section with this SSRC (echo only; we do not offer
+    /// video).
+    pub video_ssrc: Option<u32>,
     /// Data channels (offer: add an application m-section; answer: accept the peer's).
     pub data: bool,
     /// RTCP CNAME.
@@ -71,6 +74,8 @@ pub struct RemoteMedia {
     pub opus_pt: Option<u8>,
     /// Opus `a=fmtp` value.
     pub opus_fmtp: Option<String>,
+    /// VP8 payload type, when offered.
+    pub vp8_pt: Option<u8>,
     /// `a=sendrecv`/... as written (default sendrecv).
     pub direction: String,
     /// `a=sctp-port`.
@@ -144,6 +149,13 @@ impl RemoteDescription {
             .find(|m| m.kind == Kind::Audio && !m.rejected && m.opus_pt.is_some())
     }
 
+    /// The first video m-section with VP8.
+    pub fn video(&self) -> Option<&RemoteMedia> {
+        self.media
+            .iter()
+            .find(|m| m.kind == Kind::Video && !m.rejected && m.vp8_pt.is_some())
+    }
+
     /// Mid of the transport m-section.
     pub fn transport_mid(&self) -> &str {
         self.media
@@ -177,6 +189,13 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
                 }
             }
         }
+        let vp8_pt = m.attribute_values("rtpmap").find_map(|v| {
+            let (pt, enc) = v.split_once(' ')?;
+            enc.to_ascii_uppercase()
+                .starts_with("VP8/90000")
+                .then(|| pt.trim().parse::<u8>().ok())
+                .flatten()
+        });
         let opus_fmtp = opus_pt.and_then(|pt| {
             m.attribute_values("fmtp").find_map(|v| {
                 let (p, rest) = v.split_once(' ')?;
@@ -202,6 +221,7 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
             formats: m.formats.clone(),
             opus_pt,
             opus_fmtp,
+            vp8_pt,
             direction,
             sctp_port: m.attribute("sctp-port").and_then(|v| v.trim().parse().ok()),
             max_message_size: m
@@ -278,13 +298,8 @@ struct AudioSection<'a> {
 /// Writes the transport attributes every m-section carries (identical in all of them,
 /// as BUNDLE requires).
 fn transport_lines(out: &mut String, p: &LocalParams, setup: &str, with_candidates: bool) {
-    let c = if with_candidates {
-        p.candidates.as_slice()
-    } else {
-        &[]
-    };
     if with_candidates {
-        for cand in c {
+        for cand in &p.candidates {
             out.push_str(&format!("a=candidate:{cand}\r\n"));
         }
     }
@@ -333,6 +348,34 @@ fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
             out.push_str(&format!("a=ssrc:{ssrc} cname:{}\r\n", p.cname));
             out.push_str(&format!("a=ssrc:{ssrc} msid:natter natter-audio\r\n"));
         }
+    }
+}
+
+fn video_section(
+    out: &mut String,
+    p: &LocalParams,
+    mid: &str,
+    pt: u8,
+    direction: &str,
+    first: bool,
+) {
+    out.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
+    out.push_str("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
+    transport_lines(out, p, "active", first);
+    out.push_str(&format!("a=mid:{mid}\r\n"));
+    out.push_str(&format!("a={direction}\r\n"));
+    let sends = direction == "sendrecv" || direction == "sendonly";
+    if sends {
+        out.push_str("a=msid:natter natter-video\r\n");
+    }
+    out.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
+    out.push_str(&format!("a=rtpmap:{pt} VP8/90000\r\n"));
+    for fb in ["nack", "nack pli", "ccm fir"] {
+        out.push_str(&format!("a=rtcp-fb:{pt} {fb}\r\n"));
+    }
+    if let (Some(ssrc), true) = (p.video_ssrc, sends) {
+        out.push_str(&format!("a=ssrc:{ssrc} cname:{}\r\n", p.cname));
+        out.push_str(&format!("a=ssrc:{ssrc} msid:natter natter-video\r\n"));
     }
 }
 
@@ -397,7 +440,8 @@ pub fn accepted(p: &LocalParams, m: &RemoteMedia) -> bool {
         && match m.kind {
             Kind::Audio => p.audio_ssrc.is_some() && m.opus_pt.is_some(),
             Kind::Data => p.data,
-            Kind::Video | Kind::Other => false,
+            Kind::Video => p.video_ssrc.is_some() && m.vp8_pt.is_some(),
+            Kind::Other => false,
         }
 }
 
@@ -471,6 +515,11 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
                 };
                 audio_section(&mut out, p, &a);
             }
+            Kind::Video => {
+                let pt = m.vp8_pt.unwrap_or(96);
+                let dir = answer_direction(&m.direction, true);
+                video_section(&mut out, p, &m.mid, pt, dir, first);
+            }
             _ => data_section(&mut out, p, &m.mid, "active", first),
         }
     }
@@ -490,6 +539,7 @@ mod tests {
             candidates: vec!["1 1 UDP 2130706431 10.0.0.1 5000 typ host".into()],
             end_of_candidates: true,
             audio_ssrc: audio.then_some(1234),
+            video_ssrc: None,
             data,
             cname: "natter".into(),
         }

@@ -7,13 +7,16 @@
 //! reusing natter-ice-io's [`natter_ice_io::IceTransport`] (host sockets, STUN, TURN) and
 //! speaking the W3C-shaped JSON signaling of [`signal`] on stdin/stdout.
 
+pub mod audio;
 pub mod dcep;
 pub mod driver;
+pub mod dtls;
 mod error;
 pub mod jsep;
 mod peer;
 pub mod sctp;
 pub mod signal;
 
+pub use dtls::DtlsImpl;
 pub use error::{DcepError, JsepError, SendError};
 pub use peer::{Config, PcEvent, PcStats, PeerConnection, SignalingRole};

@@ -12,11 +12,12 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use natter_dtls::{srtp_keys, DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
+use natter_dtls::{srtp_keys, DtlsCertificate, DtlsEvent, DtlsRole};
 use natter_rtp::{RtpHeader, RtpPacket};
 use natter_srtp::{SrtpContext, SrtpProfile};
 
 use crate::dcep::ChannelType;
+use crate::dtls::{Dtls, DtlsImpl};
 use crate::error::{JsepError, SendError};
 use crate::jsep::{self, LocalParams, RemoteDescription, Setup};
 use crate::sctp::{ChannelEvent, DataChannels};
@@ -30,12 +31,18 @@ const MAX_EARLY_DTLS: usize = 16;
 pub struct Config {
     /// Audio (Opus) transceiver.
     pub audio: bool,
+    /// Video: accept the peer's VP8 stream (answers only) and, with `echo`, send it back.
+    pub video: bool,
     /// Data channels.
     pub data: bool,
     /// Answer every text message M with `echo:M` and send received audio back.
     pub echo: bool,
     /// `o=` session id and SSRC source.
     pub seed: u64,
+    /// DTLS engine.
+    pub dtls: DtlsImpl,
+    /// Keep received audio payloads for [`PeerConnection::poll_audio`] (recording).
+    pub capture_audio: bool,
 }
 
 /// Which side of offer/answer we are.
@@ -127,7 +134,7 @@ pub struct PeerConnection {
     local: LocalParams,
     role: Option<SignalingRole>,
     remote: Option<RemoteDescription>,
-    dtls: Option<DtlsEndpoint>,
+    dtls: Option<Dtls>,
     dtls_client: bool,
     early_dtls: Vec<Vec<u8>>,
     transport_up: bool,
@@ -138,6 +145,11 @@ pub struct PeerConnection {
     srtp_name: Option<String>,
     audio_out: Option<AudioOut>,
     remote_audio_ssrc: Option<u32>,
+    /// Our video SSRC and the negotiated VP8 payload type, once video is accepted.
+    video_out: Option<(u32, u8)>,
+    /// The peer's video SSRC as last seen (feedback we forward is about it).
+    remote_video_ssrc: Option<u32>,
+    audio_in: VecDeque<Vec<u8>>,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<PcEvent>,
     closed: bool,
@@ -173,6 +185,7 @@ impl PeerConnection {
             candidates: Vec::new(),
             end_of_candidates: false,
             audio_ssrc: cfg.audio.then_some(ssrc),
+            video_ssrc: cfg.video.then_some(ssrc.wrapping_add(2)),
             data: cfg.data,
             cname: format!("natter-{:08x}", (seed >> 32) as u32),
         };
@@ -193,6 +206,9 @@ impl PeerConnection {
             srtp_name: None,
             audio_out: None,
             remote_audio_ssrc: None,
+            video_out: None,
+            remote_video_ssrc: None,
+            audio_in: VecDeque::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
@@ -301,6 +317,9 @@ impl PeerConnection {
                 });
             }
         }
+        if let (Some(ssrc), Some(v)) = (self.local.video_ssrc, remote.video()) {
+            self.video_out = v.vp8_pt.map(|pt| (ssrc, pt));
+        }
         self.remote = Some(remote);
         // The server waits for the ClientHello at once; the client starts once ICE is up.
         if !self.dtls_client || self.transport_up {
@@ -320,7 +339,8 @@ impl PeerConnection {
         } else {
             DtlsRole::Server
         };
-        match DtlsEndpoint::new(role, &self.cert, Some(remote.fingerprint.clone()), now) {
+        let fp = remote.fingerprint.clone();
+        match Dtls::new(self.cfg.dtls, role, &self.cert, fp, now) {
             Ok(d) => self.dtls = Some(d),
             Err(e) => {
                 self.fail(format!("DTLS setup: {e}"));
@@ -329,7 +349,7 @@ impl PeerConnection {
         }
         for d in std::mem::take(&mut self.early_dtls) {
             if let Some(dtls) = self.dtls.as_mut() {
-                let _ = dtls.handle_datagram(&d, now);
+                dtls.handle_datagram(&d, now);
             }
         }
         self.pump(now);
@@ -399,9 +419,7 @@ impl PeerConnection {
         self.now = now;
         match data.first().copied() {
             Some(20..=63) => match self.dtls.as_mut() {
-                Some(d) => {
-                    let _ = d.handle_datagram(data, now);
-                }
+                Some(d) => d.handle_datagram(data, now),
                 None => {
                     if self.early_dtls.len() < MAX_EARLY_DTLS {
                         self.early_dtls.push(data.to_vec());
@@ -436,6 +454,11 @@ impl PeerConnection {
         self.pump(now);
     }
 
+    /// Next received audio payload (with [`Config::capture_audio`]).
+    pub fn poll_audio(&mut self) -> Option<Vec<u8>> {
+        self.audio_in.pop_front()
+    }
+
     /// Whether audio can be sent (DTLS-SRTP keyed and an audio stream negotiated).
     pub fn audio_ready(&self) -> bool {
         self.audio_out.is_some() && self.srtp_tx.is_some()
@@ -449,10 +472,12 @@ impl PeerConnection {
         };
         let mut buf = data.to_vec();
         if is_rtcp {
-            // Receiver reports and feedback; nothing here needs them yet.
             if rx.unprotect_rtcp_in_place(&mut buf).is_err() {
                 self.stats.srtp_bad += 1;
+                return;
             }
+            // Reports are not used; video feedback about our echo goes to the source.
+            self.forward_video_feedback(&buf);
             return;
         }
         if rx.unprotect_rtp_in_place(&mut buf).is_err() {
@@ -463,10 +488,40 @@ impl PeerConnection {
             return;
         };
         self.stats.rtp_rx += 1;
+        if let Some((vssrc, vpt)) = self.video_out {
+            if p.payload_type() == vpt {
+                self.remote_video_ssrc = Some(p.ssrc());
+                if self.cfg.echo {
+                    // Same sequence numbers and timestamps, our SSRC: the peer's NACKs and
+                    // PLIs about our stream map 1:1 onto its own.
+                    let h = RtpHeader {
+                        marker: p.marker(),
+                        payload_type: vpt,
+                        sequence: p.sequence(),
+                        timestamp: p.timestamp(),
+                        ssrc: vssrc,
+                        ..RtpHeader::default()
+                    };
+                    let mut pkt = Vec::with_capacity(buf.len() + 16);
+                    if let Some(tx) = self.srtp_tx.as_mut() {
+                        if h.write(p.payload(), &mut pkt).is_ok()
+                            && tx.protect_rtp_in_place(&mut pkt).is_ok()
+                        {
+                            self.out.push_back(pkt);
+                            self.stats.rtp_tx += 1;
+                        }
+                    }
+                }
+                return;
+            }
+        }
         if self.remote_audio_ssrc.is_none() {
             self.remote_audio_ssrc = Some(p.ssrc());
             self.events
                 .push_back(PcEvent::AudioStarted { ssrc: p.ssrc() });
+        }
+        if self.cfg.capture_audio && self.audio_in.len() < 256 {
+            self.audio_in.push_back(p.payload().to_vec());
         }
         if self.cfg.echo {
             let (payload, ts, marker) = (p.payload().to_vec(), p.timestamp(), p.marker());
@@ -474,13 +529,56 @@ impl PeerConnection {
         }
     }
 
+    /// Forwards the peer's NACK (RTPFB 1), PLI (PSFB 1) and FIR (PSFB 4) about our echoed
+    /// video to the peer's own video source, rewriting the SSRCs, so its encoder
+    /// retransmits or sends a key frame.
+    fn forward_video_feedback(&mut self, rtcp: &[u8]) {
+        let (Some((ours, _)), Some(theirs)) = (self.video_out, self.remote_video_ssrc) else {
+            return;
+        };
+        let mut out = Vec::new();
+        let mut rest = rtcp;
+        while rest.len() >= 12 {
+            let len = (usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 1) * 4;
+            let Some(pkt) = rest.get(..len) else {
+                break;
+            };
+            rest = &rest[len..];
+            let (fmt, pt) = (pkt[0] & 0x1f, pkt[1]);
+            let fb = matches!((pt, fmt), (205, 1) | (206, 1) | (206, 4));
+            let media = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
+            if !fb || (media != ours && !(pt == 206 && fmt == 4)) {
+                continue;
+            }
+            let mut p = pkt.to_vec();
+            p[4..8].copy_from_slice(&ours.to_be_bytes());
+            p[8..12].copy_from_slice(&theirs.to_be_bytes());
+            if pt == 206 && fmt == 4 {
+                // FIR carries the target SSRC in its FCI.
+                match p.get_mut(12..16) {
+                    Some(t) if u32::from_be_bytes([t[0], t[1], t[2], t[3]]) == ours => {
+                        t.copy_from_slice(&theirs.to_be_bytes());
+                    }
+                    _ => continue,
+                }
+            }
+            out.extend_from_slice(&p);
+        }
+        if out.is_empty() {
+            return;
+        }
+        if let Some(tx) = self.srtp_tx.as_mut() {
+            if tx.protect_rtcp_in_place(&mut out).is_ok() {
+                self.out.push_back(out);
+            }
+        }
+    }
+
     /// Runs timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if let Some(d) = self.dtls.as_mut() {
-            if d.poll_timeout().is_some_and(|t| t <= now) {
-                d.handle_timeout(now);
-            }
+            d.handle_timeout(now);
         }
         if self.sctp.poll_timeout().is_some_and(|t| t <= now) {
             self.sctp.handle_timeout(now);
@@ -563,7 +661,7 @@ impl PeerConnection {
             }
             while let Some(ev) = self.sctp.poll_event() {
                 busy = true;
-                self.on_channel_event(ev, now);
+                self.on_channel_event(ev);
             }
             if !busy {
                 break;
@@ -607,7 +705,7 @@ impl PeerConnection {
             .unwrap_or_default()
     }
 
-    fn on_channel_event(&mut self, ev: ChannelEvent, now: Instant) {
+    fn on_channel_event(&mut self, ev: ChannelEvent) {
         match ev {
             ChannelEvent::Connected => {}
             ChannelEvent::Open { id, label } => {
@@ -629,7 +727,6 @@ impl PeerConnection {
                     text,
                     data,
                 });
-                let _ = now;
             }
             ChannelEvent::Closed { id } => {
                 let label = self.label(id);

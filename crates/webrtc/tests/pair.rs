@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use natter_dtls::DtlsCertificate;
 use natter_webrtc::dcep::{ChannelType, Reliability};
-use natter_webrtc::{Config, PcEvent, PeerConnection};
+use natter_webrtc::{Config, DtlsImpl, PcEvent, PeerConnection};
 
 struct Pair {
     a: PeerConnection,
@@ -137,9 +137,12 @@ impl Pair {
 fn data_cfg(echo: bool, seed: u64) -> Config {
     Config {
         audio: false,
+        video: false,
         data: true,
         echo,
         seed,
+        dtls: Default::default(),
+        capture_audio: false,
     }
 }
 
@@ -147,9 +150,17 @@ fn msg(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|k| b'a' + ((i * 7 + k) % 26) as u8).collect()
 }
 
-#[test]
-fn connects_and_reports_dtls_and_srtp() {
-    let mut p = Pair::new(data_cfg(false, 1), data_cfg(false, 2));
+fn connected_versions(a: DtlsImpl, b: DtlsImpl) -> (String, String) {
+    let mut p = Pair::new(
+        Config {
+            dtls: a,
+            ..data_cfg(false, 1)
+        },
+        Config {
+            dtls: b,
+            ..data_cfg(false, 2)
+        },
+    );
     p.run(
         |p| {
             p.ev_a
@@ -161,11 +172,57 @@ fn connects_and_reports_dtls_and_srtp() {
         },
         |_| false,
     );
-    let Some(PcEvent::Connected { dtls, srtp }) = p.ev_a.first().cloned() else {
-        panic!("first event is not Connected: {:?}", p.ev_a);
+    let version = |v: &[PcEvent]| match v.first() {
+        Some(PcEvent::Connected { dtls, srtp }) => {
+            assert!(srtp.is_some(), "SRTP keyed");
+            dtls.clone()
+        }
+        other => panic!("first event is not Connected: {other:?}"),
     };
-    assert_eq!(dtls, "1.2");
-    assert!(srtp.is_some());
+    (version(&p.ev_a), version(&p.ev_b))
+}
+
+#[test]
+fn dtls_13_with_dimpl_12_with_openssl_and_mixed() {
+    let v = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        connected_versions(DtlsImpl::Dimpl, DtlsImpl::Dimpl),
+        v("1.3", "1.3")
+    );
+    assert_eq!(
+        connected_versions(DtlsImpl::OpenSsl, DtlsImpl::OpenSsl),
+        v("1.2", "1.2")
+    );
+    // dimpl client (answerer) offering 1.3+1.2 to an OpenSSL 3.0 server, and the reverse.
+    assert_eq!(
+        connected_versions(DtlsImpl::OpenSsl, DtlsImpl::Dimpl),
+        v("1.2", "1.2")
+    );
+    assert_eq!(
+        connected_versions(DtlsImpl::Dimpl, DtlsImpl::OpenSsl),
+        v("1.2", "1.2")
+    );
+}
+
+#[test]
+fn openssl_engine_carries_data_channels() {
+    let cfg = |echo, seed| Config {
+        dtls: DtlsImpl::OpenSsl,
+        ..data_cfg(echo, seed)
+    };
+    let mut p = Pair::new(cfg(false, 11), cfg(true, 12));
+    let (ia, _) = p.open_channel("bar", ChannelType::RELIABLE);
+    p.a.send(ia, true, &msg(1, 100_000), p.now).expect("send");
+    p.run(
+        |p| p.ev_a.iter().any(|e| matches!(e, PcEvent::Message { .. })),
+        |_| false,
+    );
+    let mut want = b"echo:".to_vec();
+    want.extend(msg(1, 100_000));
+    assert!(p
+        .ev_a
+        .iter()
+        .any(|e| matches!(e, PcEvent::Message { data, .. } if *data == want)));
 }
 
 #[test]
@@ -263,7 +320,9 @@ fn unordered_no_retransmit_channel_delivers_and_drops_lost() {
     for i in 0..100u32 {
         p.a.send(ia, false, &i.to_be_bytes(), p.now).expect("send");
         p.steps(4, |d| {
-            if d.first() == Some(&23) {
+            // Application data records: content type 23 (DTLS 1.2) or the DTLS 1.3
+            // unified header (0b001xxxxx).
+            if matches!(d.first(), Some(23 | 0x20..=0x3f)) {
                 n += 1;
                 n % 5 == 0
             } else {

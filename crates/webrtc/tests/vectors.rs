@@ -18,9 +18,12 @@ fn answerer(audio: bool, data: bool) -> PeerConnection {
     let mut pc = PeerConnection::new(
         Config {
             audio,
+            video: false,
             data,
             echo: true,
             seed: 99,
+            dtls: Default::default(),
+            capture_audio: false,
         },
         cert,
         Instant::now(),
@@ -124,4 +127,52 @@ fn answers_to_every_chromium_offer() {
         assert_eq!(a.setup, Setup::Active, "{name}");
         assert!(a.data().is_some(), "{name}");
     }
+}
+
+#[test]
+fn video_offer_is_answered_with_vp8_only_when_video_is_on() {
+    // Chromium's audio+data offer with a VP8 video m-section added to the BUNDLE group.
+    let offer = vector("chromium156-loopback-offer-audio-dc.sdp")
+        .replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1 2")
+        + "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:IK9z\r\na=ice-pwd:F+J6oEWhjbopQIQzY8SOkxfl\r\na=setup:actpass\r\na=mid:2\r\n\
+a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
+a=ssrc:1111 cname:x\r\n";
+    let mut with_video = PeerConnection::new(
+        Config {
+            audio: true,
+            video: true,
+            data: true,
+            echo: true,
+            seed: 5,
+            dtls: Default::default(),
+            capture_audio: false,
+        },
+        DtlsCertificate::generate().expect("certificate"),
+        Instant::now(),
+    );
+    with_video.set_local_ice("nttr", "natternatternatternatter");
+    let a = parse_remote(
+        &with_video
+            .accept_offer(&offer, Instant::now())
+            .expect("answer"),
+    )
+    .expect("parses");
+    assert_eq!(a.bundle, ["0", "1", "2"]);
+    let v = a.video().expect("video accepted");
+    assert_eq!(
+        (v.vp8_pt, v.formats.clone()),
+        (Some(96), vec!["96".to_owned()])
+    );
+    assert_eq!(v.ssrcs.len(), 1);
+
+    let mut without = answerer(true, true);
+    let a = parse_remote(
+        &without
+            .accept_offer(&offer, Instant::now())
+            .expect("answer"),
+    )
+    .expect("parses");
+    assert!(a.media[2].rejected);
+    assert_eq!(a.bundle, ["0", "1"]);
 }
