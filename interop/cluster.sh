@@ -3,6 +3,8 @@
 # C 127.0.0.3) share one redis-server started here, as one SIP registrar/proxy and TURN service.
 #
 #   * a SIPp UAS registers through A; SIPp UACs call it through B and through C;
+#   * a baresip registered through A calls a baresip registered through B; audio checked both
+#     ways (each plays its own tone pattern, the other's recording must carry it);
 #   * TURN REST allocations work on every instance, and after a secret rotation too;
 #   * a user added once (`natter user add --store redis://`) authenticates on every instance;
 #   * faults: redis-server SIGKILLed and restarted during REGISTER load: no acknowledged
@@ -11,7 +13,8 @@
 #     and succeeds once Redis is back, without restarting anything;
 #   * Redis hung (SIGSTOP): REGISTERs refused within the store timeout, cached calls go on, and
 #     all is well again after SIGCONT;
-#   * one instance SIGKILLed: the others keep serving, and `natter cluster status` drops it.
+#   * one instance SIGKILLed: the others keep serving, and `natter cluster status` drops it; a
+#     flow-only UA registered through it re-registers through another one and is reachable again.
 #
 # Usage: interop/cluster.sh [path/to/natter]   (default target/debug/natter)
 # Everything runs in a private network namespace on loopback; every wait is bounded.
@@ -24,9 +27,10 @@ HERE=$PWD/interop/cluster
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 
-for t in sipp redis-server redis-cli; do
-    command -v "$t" >/dev/null || { echo "missing $t (apt-get install sip-tester redis-server)"; exit 1; }
+for t in sipp redis-server redis-cli baresip; do
+    command -v "$t" >/dev/null || { echo "missing $t (apt-get install sip-tester redis-server baresip)"; exit 1; }
 done
+$PY -c 'import numpy' 2>/dev/null || { echo "missing numpy (apt-get install python3-numpy)"; exit 1; }
 # The 127.0.0.2/.3 addresses need the namespace's loopback (the host's has them too on Linux).
 STORE=redis://127.0.0.1:6379
 SECRET=cluster-s3cr3t
@@ -96,17 +100,26 @@ okC=$(calls viaC 127.0.0.3 25063 50)
 # --- a UA reachable only over its flow (NAT-like: its Contact names another address) ----------
 # It registers through A from 127.0.0.1:25080 with Contact 127.0.0.9:5099, where nothing listens:
 # only A's flow reaches it. A call through B must go B -> A -> flow (Path-style owner routing).
-$PY - <<'EOF2' >"$TMP/natreg.log" 2>&1
-import socket
+# flow_register USER SRC-PORT VIA-IP CSEQ: one REGISTER from 127.0.0.1:SRC-PORT with Contact
+# 127.0.0.9:5099 (nothing listens there); prints the status line (5 s cap).
+flow_register() {
+    $PY - "$@" <<'EOF2'
+import socket, sys
+user, port, via, cseq = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 25080))
+s.bind(("127.0.0.1", port))
 s.settimeout(5)
-s.sendto(("REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:25080;branch=z9hG4bKnat1;rport\r\n"
-          "Max-Forwards: 70\r\nFrom: <sip:nat@natter.test>;tag=n1\r\nTo: <sip:nat@natter.test>\r\n"
-          "Call-ID: nat-reg@127.0.0.1\r\nCSeq: 1 REGISTER\r\nContact: <sip:nat@127.0.0.9:5099>\r\n"
-          "Expires: 600\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", 5060))
-print(s.recv(65535).decode().split("\r\n")[0])
+s.sendto((f"REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{user}{cseq};rport\r\n"
+          f"Max-Forwards: 70\r\nFrom: <sip:{user}@natter.test>;tag=n{cseq}\r\nTo: <sip:{user}@natter.test>\r\n"
+          f"Call-ID: {user}-reg@127.0.0.1\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.9:5099>\r\n"
+          "Expires: 600\r\nContent-Length: 0\r\n\r\n").encode(), (via, 5060))
+try:
+    print(s.recv(65535).decode().split("\r\n")[0])
+except socket.timeout:
+    print("timeout")
 EOF2
+}
+flow_register nat 25080 127.0.0.1 1 >"$TMP/natreg.log" 2>&1
 if grep -q "SIP/2.0 200" "$TMP/natreg.log"; then
     timeout 120 sipp -sf "$HERE/uas.xml" -i 127.0.0.1 -p 25080 -mi 127.0.0.1 -nostdin \
         -default_behaviors all,-abortunexp >"$TMP/natuas.log" 2>&1 &
@@ -118,6 +131,75 @@ if grep -q "SIP/2.0 200" "$TMP/natreg.log"; then
 else
     bad "flow-only UA registers through A" "$TMP/natreg.log"
 fi
+
+# --- a flow-only UA registered through B (its users must re-register elsewhere once B dies) ------
+ROAM_UAS=
+roam_uas() { # start the UAS on the UA's own socket 127.0.0.1:25090
+    timeout 300 sipp -sf "$HERE/uas.xml" -i 127.0.0.1 -p 25090 -mi 127.0.0.1 -nostdin \
+        -default_behaviors all,-abortunexp >>"$TMP/roamuas.log" 2>&1 &
+    ROAM_UAS=$!
+    PIDS+=($ROAM_UAS)
+    wait_udp 25090 10
+}
+reg=$(flow_register roam 25090 127.0.0.2 1)
+roam_uas
+okR=$(calls roamA 127.0.0.1 25084 3 roam)
+[[ $reg == "SIP/2.0 200"* ]] && [ "$okR" = 3 ] && ok "a flow-only UA registered through B is reached through A (3/3)" \
+    || bad "flow-only UA at B: register '$reg', calls via A $okR/3 ($(cat "$TMP/roamA.first"))" "$TMP/roamA.log"
+
+# --- baresip registered through A calls baresip registered through B, audio both ways ----------
+# Headless baresips from interop/phone/baresip.conf.in: aufile plays a tone pattern as the
+# microphone (the caller hangs up when its 8 s file ends), sndfile records what was decoded.
+TONES="$PY interop/phone/tones.py"
+FREQS_B=600,1200,800,1500,500,900,1100,350
+$TONES gen "$TMP/a8.wav" --seconds 8
+$TONES gen "$TMP/b30.wav" --seconds 30 --freqs $FREQS_B
+# bs_start NAME SIP-PORT CTRL-PORT RTP-PORTS WAV REGISTRAR-IP: prints the PID.
+bs_start() {
+    local d=$TMP/bs-$1
+    mkdir -p "$d/rec"
+    sed -e "s|@SIP@|127.0.0.1:$2|" -e "s|@RTP@|$4|" -e "s|@CTRL@|127.0.0.1:$3|" \
+        -e "s|@WAV@|$5|" -e "s|@REC@|$d/rec|" interop/phone/baresip.conf.in >"$d/config"
+    echo "<sip:$1@$REALM>;regint=60;answermode=auto;outbound=\"sip:$6:5060\";audio_codecs=PCMU" >"$d/accounts"
+    baresip -f "$d" -s -t 60 </dev/null >"$d/log" 2>&1 &
+    echo $!
+}
+bs_quit() { # CTRL-PORT PID
+    timeout 5 $PY interop/sip/bsctrl.py "$1" quit --timeout 2 >/dev/null 2>&1
+    timeout 5 bash -c "while kill -0 $2 2>/dev/null; do sleep 0.05; done"
+    kill "$2" 2>/dev/null
+    wait "$2" 2>/dev/null
+    return 0
+}
+BSA=$(bs_start bsa 25100 25102 27000-27099 "$TMP/a8.wav" 127.0.0.1)
+PIDS+=($BSA)
+BSB=$(bs_start bsb 25104 25106 27100-27199 "$TMP/b30.wav" 127.0.0.2)
+PIDS+=($BSB)
+regs=0
+for n in bsa bsb; do wait_for "$TMP/bs-$n/log" "200 OK .*binding" 10 && regs=$((regs + 1)); done
+if [ $regs = 2 ] && grep -q "^REGISTER sip:" "$TMP/bs-bsa/log" && grep -q "^REGISTER sip:" "$TMP/bs-bsb/log"; then
+    ok "baresip bsa registered through A, baresip bsb through B"
+else
+    bad "baresip registrations ($regs/2)" "$TMP/bs-bsb/log"
+fi
+timeout 10 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/25102) 2>/dev/null; do sleep 0.05; done"
+timeout 30 $PY interop/sip/bsctrl.py 25102 dial "sip:bsb@$REALM" --wait CALL_CLOSED --timeout 25 \
+    >"$TMP/bs-bsa/events" 2>&1
+# bsb's INVITE came from A (A record-routes itself): the lookup found B's binding in Redis.
+if grep -q '"CALL_ESTABLISHED"' "$TMP/bs-bsa/events" && grep -q '"CALL_CLOSED"' "$TMP/bs-bsa/events" &&
+    grep -q "^INVITE sip:bsb" "$TMP/bs-bsb/log" && grep -q "^Record-Route: <sip:127.0.0.1:5060" "$TMP/bs-bsb/log"; then
+    ok "baresip at A calls baresip at B through the cluster: established via A, closed"
+else
+    bad "baresip call A -> B" "$TMP/bs-bsa/events"
+fi
+bs_quit 25102 $BSA
+bs_quit 25106 $BSB
+audio_ok() { # NAME REF GOT [FREQS]
+    local r
+    if [ -s "$3" ] && r=$($TONES check "$2" "$3" ${4:+--freqs $4}); then ok "$1 ($r)"; else bad "$1 (${r:-no recording $3})"; fi
+}
+audio_ok "baresip A -> baresip B audio" "$TMP/a8.wav" "$(ls "$TMP"/bs-bsb/rec/*-dec.wav 2>/dev/null | tail -1)"
+audio_ok "baresip B -> baresip A audio" "$TMP/b30.wav" "$(ls "$TMP"/bs-bsa/rec/*-dec.wav 2>/dev/null | tail -1)" $FREQS_B
 
 # --- TURN: REST credentials everywhere, rotation, a store user everywhere -----------------------
 rest_pass() { # SECRET USERNAME
@@ -168,7 +250,7 @@ register uas2 127.0.0.1 25074 || bad "register uas2" "$TMP/reg-uas2-127.0.0.1.lo
 $PY "$HERE/regload.py" "$TMP/load.txt" 3000 300 127.0.0.1:5060 127.0.0.2:5060 127.0.0.3:5060 &
 LOAD=$!
 PIDS+=($LOAD)
-timeout 30 bash -c "until [ \$(wc -l <'$TMP/load.txt' 2>/dev/null || echo 0) -ge 600 ]; do sleep 0.05; done"
+timeout 30 bash -c "until [ \$(wc -l 2>/dev/null <'$TMP/load.txt' || echo 0) -ge 600 ]; do sleep 0.05; done"
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 # While Redis is down: the cached user is still reachable through B; the uncached one fails
@@ -267,5 +349,17 @@ for _ in $(seq 40); do
     sleep 0.5
 done
 [ $gone = 1 ] && ok "natter cluster status drops the killed instance once its heartbeat lapses" || bad "status after kill" "$TMP/status2.log"
+# B is gone, and with it the flow to the UA: it re-registers through C from the same socket
+# (as a UA does when its outbound flow fails, RFC 5626 4.4.1) and is reachable through A again.
+kill "$ROAM_UAS" 2>/dev/null
+wait "$ROAM_UAS" 2>/dev/null
+reg=$(flow_register roam 25090 127.0.0.3 2)
+roam_uas
+okR=$(calls roamA2 127.0.0.1 25086 5 roam)
+if [[ $reg == "SIP/2.0 200"* ]] && [ "$okR" = 5 ]; then
+    ok "B killed: its flow-only UA re-registered through C and is reached through A again (5/5)"
+else
+    bad "re-registration after B's death: register '$reg', calls via A $okR/5 ($(cat "$TMP/roamA2.first"))" "$TMP/roamA2.log"
+fi
 
 summary

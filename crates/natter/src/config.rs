@@ -119,8 +119,9 @@ pub struct ServeArgs {
     /// Connect to TLS next hops without checking their certificate (tests only).
     #[arg(long)]
     pub sip_tls_insecure: bool,
-    /// Store for users and SIP bindings: `redis://HOST:PORT[/DB]` makes this instance one of a
-    /// cluster sharing that Redis; default the embedded SQLite file in --data-dir.
+    /// Store for users and SIP bindings: `redis://HOST:PORT[/DB]` (or a Redis Cluster,
+    /// `redis+cluster://HOST:PORT,HOST:PORT,...`) makes this instance one of a cluster sharing
+    /// that Redis; default the embedded SQLite file in --data-dir.
     #[arg(long, env = "NATTER_STORE")]
     pub store: Option<String>,
     /// Longest wait for one shared-store call, in milliseconds (default 300).

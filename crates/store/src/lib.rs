@@ -24,7 +24,7 @@ use std::sync::Arc;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-pub use redis_store::{RedisStore, DEFAULT_TIMEOUT};
+pub use redis_store::{RedisStore, CLUSTER_SCHEME, DEFAULT_TIMEOUT};
 pub use sqlite::Store;
 
 /// Errors from the store.
@@ -203,6 +203,7 @@ pub trait Backend: Send + Sync {
 pub type SharedStore = Arc<dyn Backend>;
 
 /// Opens the store named by `spec`: `redis://…` / `rediss://…` / `redis+unix://…` for Redis,
+/// `redis+cluster://H:P,H:P,…` for a Redis Cluster,
 /// anything else is a directory holding `natter.sqlite3`.
 pub fn open(spec: &str) -> Result<SharedStore, StoreError> {
     if is_redis_url(spec) {
@@ -219,9 +220,15 @@ pub fn open(spec: &str) -> Result<SharedStore, StoreError> {
 
 /// True for the URL schemes the Redis backend takes.
 pub fn is_redis_url(spec: &str) -> bool {
-    ["redis://", "rediss://", "redis+unix://", "unix://"]
-        .iter()
-        .any(|p| spec.starts_with(p))
+    [
+        "redis://",
+        "rediss://",
+        "redis+unix://",
+        "unix://",
+        CLUSTER_SCHEME,
+    ]
+    .iter()
+    .any(|p| spec.starts_with(p))
 }
 
 /// `MD5(user:realm:password)`: the TURN long-term key and the SIP digest HA1.
@@ -305,6 +312,9 @@ mod tests {
     #[test]
     fn specs_pick_the_backend() {
         assert!(is_redis_url("redis://127.0.0.1:6379"));
+        assert!(is_redis_url(
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+        ));
         assert!(is_redis_url("rediss://h:6380/2"));
         assert!(!is_redis_url("/var/lib/natter"));
         assert!(matches!(

@@ -20,13 +20,25 @@
 //!
 //! The client is the `redis` crate's blocking one (no async runtime is needed by callers,
 //! which are server threads with caches in front); it runs with default features off.
+//!
+//! **Redis Cluster** (`redis+cluster://[:PASSWORD@]HOST:PORT,HOST:PORT,...`): the same
+//! layout under the prefix `{natter}:` instead of `natter:`. The hash tag puts every key in
+//! one slot, because the store's transactions span keys (a heartbeat writes `instance:ID`
+//! and `instances`; a batch of binding changes may touch several AoRs; the quota is a
+//! WATCH/MULTI) and the `loc:` SCAN must see every key on one node. So the store talks to
+//! the primary that owns that slot, found with `CLUSTER SLOTS` from the seed nodes on every
+//! (re)connect: after a failover or a slot migration the old primary answers with an error
+//! (`MOVED`, read-only replica) or not at all, the connection is dropped, and the next call
+//! finds the new owner. (The `redis` crate's cluster connection is not used: it refuses
+//! pipelines, so MULTI/EXEC could not go through it.) The data set is small (users, live
+//! bindings): the cluster gives the store failover, not sharding.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{Client, Connection};
+use redis::{Client, Connection, Value};
 
 use crate::codec::{decode_binding, encode_binding};
 use crate::{
@@ -44,17 +56,30 @@ const SLOTS: usize = 4;
 /// filtered on read, so the margin only bounds garbage).
 const LOC_KEY_MARGIN_SECS: u64 = 60;
 
-const USERS: &str = "natter:users";
-const LOC: &str = "natter:loc:";
-const REST: &str = "natter:turn:rest-secrets";
-const ALLOC: &str = "natter:turn:alloc:";
-const INSTANCE: &str = "natter:instance:";
-const INSTANCES: &str = "natter:instances";
+// Key names after the prefix (`natter:`, or `{natter}:` on a Redis Cluster).
+const USERS: &str = "users";
+const LOC: &str = "loc:";
+const REST: &str = "turn:rest-secrets";
+const ALLOC: &str = "turn:alloc:";
+const INSTANCE: &str = "instance:";
+const INSTANCES: &str = "instances";
+const SECRET: &str = "secret:";
+/// The URL scheme of a Redis Cluster store: `redis+cluster://[:PASSWORD@]H:P,H:P,...`.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+const CLUSTER_PREFIX: &str = "{natter}:";
+
+/// One server, or the seed nodes of a Redis Cluster (with the user info for every node).
+enum Target {
+    Single(Client),
+    Cluster { seeds: Vec<Client>, auth: String },
+}
 
 /// A Redis-backed store. Share it behind an `Arc`; calls from several threads use separate
 /// connections.
 pub struct RedisStore {
-    client: Client,
+    target: Target,
+    /// `natter:` or, on a cluster, `{natter}:` (one hash slot for every key).
+    prefix: &'static str,
     display: String,
     timeout: Duration,
     slots: Vec<Mutex<Option<Connection>>>,
@@ -69,6 +94,51 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// The user info (`:PASSWORD@`, or empty) and seed `HOST:PORT`s of a
+/// `redis+cluster://[USERINFO@]H:P,H:P` spec, or `None` when it names no node.
+fn cluster_nodes(spec: &str) -> Option<(String, Vec<String>)> {
+    let rest = spec.strip_prefix(CLUSTER_SCHEME)?;
+    let (auth, hosts) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let nodes: Vec<String> = hosts
+        .trim_end_matches('/')
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!nodes.is_empty()).then(|| (auth.to_owned(), nodes))
+}
+
+/// The `HOST:PORT` of the primary serving `slot`, from a `CLUSTER SLOTS` answer
+/// (`[[start, end, [host, port, id..], replicas..], ..]`).
+fn slot_owner(slots: &Value, slot: i64) -> Option<String> {
+    let Value::Array(ranges) = slots else {
+        return None;
+    };
+    ranges.iter().find_map(|r| {
+        let Value::Array(r) = r else { return None };
+        match (r.first(), r.get(1), r.get(2)) {
+            (Some(Value::Int(lo)), Some(Value::Int(hi)), Some(Value::Array(primary)))
+                if (*lo..=*hi).contains(&slot) =>
+            {
+                let host = match primary.first()? {
+                    Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    Value::SimpleString(s) => s.clone(),
+                    _ => return None,
+                };
+                let Value::Int(port) = primary.get(1)? else {
+                    return None;
+                };
+                Some(format!("{host}:{port}"))
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The URL without a password, for logs.
@@ -95,19 +165,34 @@ fn corrupt(what: impl Into<String>) -> StoreError {
 }
 
 impl RedisStore {
-    /// A store for `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`, `redis+unix:///PATH`).
+    /// A store for `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`, `redis+unix:///PATH`, or
+    /// a Redis Cluster: `redis+cluster://[:PASSWORD@]HOST:PORT,HOST:PORT,...`).
     /// Does not connect yet: a server that is down at start is reported by the first call
     /// (and `natter serve` keeps retrying instead of refusing to start).
     pub fn open(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(url))))?;
+        let bad = |e: redis::RedisError| StoreError::Unavailable(format!("{}: {e}", redact(url)));
+        let (target, prefix) = if url.starts_with(CLUSTER_SCHEME) {
+            let (auth, nodes) = cluster_nodes(url).ok_or(StoreError::Invalid {
+                what: "Redis Cluster URL",
+                why: "names no node (redis+cluster://HOST:PORT,HOST:PORT,...)",
+            })?;
+            let seeds = nodes
+                .iter()
+                .map(|n| Client::open(format!("redis://{auth}{n}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            (Target::Cluster { seeds, auth }, CLUSTER_PREFIX)
+        } else {
+            (Target::Single(Client::open(url).map_err(bad)?), "natter:")
+        };
         let timeout = if timeout.is_zero() {
             DEFAULT_TIMEOUT
         } else {
             timeout
         };
         Ok(Self {
-            client,
+            target,
+            prefix,
             display: redact(url),
             timeout,
             slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
@@ -121,6 +206,11 @@ impl RedisStore {
         self.base.elapsed().as_millis() as u64
     }
 
+    /// The full name of key `name` (one of the constants above, plus a suffix).
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
     fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
         for s in &self.slots {
             if let Ok(g) = s.try_lock() {
@@ -131,11 +221,52 @@ impl RedisStore {
         lock(&self.slots[i])
     }
 
-    fn connect(&self) -> redis::RedisResult<Connection> {
-        let c = self.client.get_connection_with_timeout(self.timeout)?;
+    fn connect_to(&self, client: &Client) -> redis::RedisResult<Connection> {
+        let c = client.get_connection_with_timeout(self.timeout)?;
         c.set_read_timeout(Some(self.timeout))?;
         c.set_write_timeout(Some(self.timeout))?;
         Ok(c)
+    }
+
+    fn connect(&self) -> redis::RedisResult<Connection> {
+        match &self.target {
+            Target::Single(client) => self.connect_to(client),
+            Target::Cluster { seeds, auth } => {
+                // The first seed that answers says who owns the slot; each step is bounded
+                // by the timeout, and the seeds are tried once each.
+                let mut last = None;
+                for seed in seeds {
+                    match self.connect_owner(seed, auth) {
+                        Ok(c) => return Ok(c),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::Client, "no seed node"))
+                }))
+            }
+        }
+    }
+
+    /// Asks `seed` which primary owns the `{natter}` slot and connects to it.
+    fn connect_owner(&self, seed: &Client, auth: &str) -> redis::RedisResult<Connection> {
+        let mut c = self.connect_to(seed)?;
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(CLUSTER_PREFIX)
+            .query(&mut c)?;
+        let slots: Value = redis::cmd("CLUSTER").arg("SLOTS").query(&mut c)?;
+        let owner = slot_owner(&slots, slot).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "no primary serves the {natter} slot (cluster not ready?)",
+            ))
+        })?;
+        let here = seed.get_connection_info().addr().to_string();
+        if here == owner {
+            return Ok(c);
+        }
+        self.connect_to(&Client::open(format!("redis://{auth}{owner}"))?)
     }
 
     /// Runs `f` on a connection, connecting first if needed. Any failure drops the
@@ -186,6 +317,7 @@ impl RedisStore {
 
     /// Every `natter:loc:*` key (SCAN, bounded by the key count).
     fn loc_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let pattern = format!("{}*", self.key(LOC));
         self.run(|c| {
             let mut keys = Vec::new();
             let mut cursor: u64 = 0;
@@ -193,7 +325,7 @@ impl RedisStore {
                 let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
-                    .arg(format!("{LOC}*"))
+                    .arg(&pattern)
                     .arg("COUNT")
                     .arg(1000)
                     .query(c)?;
@@ -245,7 +377,7 @@ impl Backend for RedisStore {
         v.extend_from_slice(&sha256_key(name, realm, password));
         self.run(|c| {
             redis::cmd("HSET")
-                .arg(USERS)
+                .arg(self.key(USERS))
                 .arg(user_field(name, realm))
                 .arg(v)
                 .query::<()>(c)
@@ -265,11 +397,17 @@ impl Backend for RedisStore {
         if fields.is_empty() {
             return Ok(0);
         }
-        self.run(|c| redis::cmd("HDEL").arg(USERS).arg(&fields).query::<usize>(c))
+        self.run(|c| {
+            redis::cmd("HDEL")
+                .arg(self.key(USERS))
+                .arg(&fields)
+                .query::<usize>(c)
+        })
     }
 
     fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let fields: Vec<String> = self.run(|c| redis::cmd("HKEYS").arg(USERS).query(c))?;
+        let fields: Vec<String> =
+            self.run(|c| redis::cmd("HKEYS").arg(self.key(USERS)).query(c))?;
         let mut v: Vec<UserRecord> = fields
             .iter()
             .filter_map(|f| f.split_once('\n'))
@@ -285,7 +423,7 @@ impl Backend for RedisStore {
     fn user_keys(&self, name: &str, realm: &str) -> Result<Option<UserKeyRecord>, StoreError> {
         let v: Option<Vec<u8>> = self.run(|c| {
             redis::cmd("HGET")
-                .arg(USERS)
+                .arg(self.key(USERS))
                 .arg(user_field(name, realm))
                 .query(c)
         })?;
@@ -308,7 +446,7 @@ impl Backend for RedisStore {
         for ch in changes {
             match ch {
                 BindingChange::Put(b) => {
-                    let key = format!("{LOC}{}", b.aor);
+                    let key = self.key(&format!("{LOC}{}", b.aor));
                     let ttl = b.expires_at.saturating_sub(now) + LOC_KEY_MARGIN_SECS;
                     pipe.cmd("HSET")
                         .arg(&key)
@@ -322,12 +460,14 @@ impl Backend for RedisStore {
                 }
                 BindingChange::Remove { aor, contact } => {
                     pipe.cmd("HDEL")
-                        .arg(format!("{LOC}{aor}"))
+                        .arg(self.key(&format!("{LOC}{aor}")))
                         .arg(contact)
                         .ignore();
                 }
                 BindingChange::RemoveAll { aor } => {
-                    pipe.cmd("DEL").arg(format!("{LOC}{aor}")).ignore();
+                    pipe.cmd("DEL")
+                        .arg(self.key(&format!("{LOC}{aor}")))
+                        .ignore();
                 }
             }
         }
@@ -337,8 +477,11 @@ impl Backend for RedisStore {
     }
 
     fn bindings(&self, aor: &str, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError> {
-        let map: HashMap<Vec<u8>, Vec<u8>> =
-            self.run(|c| redis::cmd("HGETALL").arg(format!("{LOC}{aor}")).query(c))?;
+        let map: HashMap<Vec<u8>, Vec<u8>> = self.run(|c| {
+            redis::cmd("HGETALL")
+                .arg(self.key(&format!("{LOC}{aor}")))
+                .query(c)
+        })?;
         let mut v = Self::decode_all(aor, map);
         v.retain(|b| b.expires_at > now_unix);
         Ok(v)
@@ -347,7 +490,7 @@ impl Backend for RedisStore {
     fn live_bindings(&self, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError> {
         let mut out = Vec::new();
         for key in self.loc_keys()? {
-            let Some(aor) = key.strip_prefix(LOC.as_bytes()) else {
+            let Some(aor) = key.strip_prefix(self.key(LOC).as_bytes()) else {
                 continue;
             };
             let aor = String::from_utf8_lossy(aor).into_owned();
@@ -376,7 +519,7 @@ impl Backend for RedisStore {
     }
 
     fn shared_secret(&self, name: &str, candidate: &[u8; 32]) -> Result<[u8; 32], StoreError> {
-        let key = format!("natter:secret:{name}");
+        let key = self.key(&format!("{SECRET}{name}"));
         let v: Vec<u8> = self.run(|c| {
             let mut p = redis::pipe();
             p.cmd("SET")
@@ -393,7 +536,13 @@ impl Backend for RedisStore {
     }
 
     fn rest_secrets(&self) -> Result<Vec<String>, StoreError> {
-        self.run(|c| redis::cmd("LRANGE").arg(REST).arg(0).arg(-1).query(c))
+        self.run(|c| {
+            redis::cmd("LRANGE")
+                .arg(self.key(REST))
+                .arg(0)
+                .arg(-1)
+                .query(c)
+        })
     }
 
     fn rotate_rest_secret(&self, secret: &str, keep: usize) -> Result<(), StoreError> {
@@ -407,16 +556,16 @@ impl Backend for RedisStore {
             redis::pipe()
                 .atomic()
                 .cmd("LREM")
-                .arg(REST)
+                .arg(self.key(REST))
                 .arg(0)
                 .arg(secret)
                 .ignore()
                 .cmd("LPUSH")
-                .arg(REST)
+                .arg(self.key(REST))
                 .arg(secret)
                 .ignore()
                 .cmd("LTRIM")
-                .arg(REST)
+                .arg(self.key(REST))
                 .arg(0)
                 .arg(keep as i64)
                 .ignore()
@@ -431,7 +580,7 @@ impl Backend for RedisStore {
         limit: u32,
         live: &[String],
     ) -> Result<bool, StoreError> {
-        let key = format!("{ALLOC}{user}");
+        let key = self.key(&format!("{ALLOC}{user}"));
         self.run(|c| {
             // Optimistic transaction: another instance allocating for the same user between
             // our read and our increment aborts EXEC, and we read again.
@@ -470,7 +619,7 @@ impl Backend for RedisStore {
     }
 
     fn release_allocation(&self, user: &str, instance: &str) -> Result<(), StoreError> {
-        let key = format!("{ALLOC}{user}");
+        let key = self.key(&format!("{ALLOC}{user}"));
         self.run(|c| {
             let n: i64 = redis::cmd("HINCRBY")
                 .arg(&key)
@@ -485,7 +634,7 @@ impl Backend for RedisStore {
     }
 
     fn heartbeat(&self, info: &InstanceInfo, ttl_secs: u64) -> Result<(), StoreError> {
-        let key = format!("{INSTANCE}{}", info.id);
+        let key = self.key(&format!("{INSTANCE}{}", info.id));
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("DEL").arg(&key).ignore();
@@ -498,18 +647,22 @@ impl Backend for RedisStore {
             pipe.cmd("HSET").arg(&key).arg(k).arg(v).ignore();
         }
         pipe.cmd("EXPIRE").arg(&key).arg(ttl_secs.max(1)).ignore();
-        pipe.cmd("SADD").arg(INSTANCES).arg(&info.id).ignore();
+        pipe.cmd("SADD")
+            .arg(self.key(INSTANCES))
+            .arg(&info.id)
+            .ignore();
         self.run(|c| pipe.query::<()>(c))
     }
 
     fn instances(&self) -> Result<Vec<InstanceInfo>, StoreError> {
-        let ids: Vec<String> = self.run(|c| redis::cmd("SMEMBERS").arg(INSTANCES).query(c))?;
+        let ids: Vec<String> =
+            self.run(|c| redis::cmd("SMEMBERS").arg(self.key(INSTANCES)).query(c))?;
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for id in ids {
             let map: HashMap<String, String> = self.run(|c| {
                 redis::cmd("HGETALL")
-                    .arg(format!("{INSTANCE}{id}"))
+                    .arg(self.key(&format!("{INSTANCE}{id}")))
                     .query(c)
             })?;
             if map.is_empty() {
@@ -527,7 +680,12 @@ impl Backend for RedisStore {
             });
         }
         if !gone.is_empty() {
-            self.run(|c| redis::cmd("SREM").arg(INSTANCES).arg(&gone).query::<()>(c))?;
+            self.run(|c| {
+                redis::cmd("SREM")
+                    .arg(self.key(INSTANCES))
+                    .arg(&gone)
+                    .query::<()>(c)
+            })?;
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
@@ -542,6 +700,45 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(redact("redis://:pw@h:6379/0"), "redis://h:6379/0");
         assert_eq!(redact("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            redact("redis+cluster://:pw@h:1,h:2"),
+            "redis+cluster://h:1,h:2"
+        );
+    }
+
+    #[test]
+    fn cluster_urls_name_their_seed_nodes() {
+        let (auth, nodes) = cluster_nodes("redis+cluster://h1:7000,h2:7001/").unwrap();
+        assert_eq!(
+            (auth.as_str(), nodes),
+            ("", vec!["h1:7000".to_owned(), "h2:7001".to_owned()])
+        );
+        let (auth, nodes) = cluster_nodes("redis+cluster://:pw@h1:7000, h2:7001").unwrap();
+        assert_eq!((auth.as_str(), nodes.len()), (":pw@", 2));
+        assert_eq!(cluster_nodes("redis+cluster://"), None);
+        assert!(RedisStore::open("redis+cluster://,", DEFAULT_TIMEOUT).is_err());
+    }
+
+    #[test]
+    fn the_slot_owner_is_read_from_cluster_slots() {
+        let node = |h: &str, p: i64| Value::Array(vec![Value::BulkString(h.into()), Value::Int(p)]);
+        let slots = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node("10.0.0.1", 7000),
+            ]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(10922),
+                node("10.0.0.2", 7001),
+                node("10.0.0.9", 7009),
+            ]),
+        ]);
+        assert_eq!(slot_owner(&slots, 6000).as_deref(), Some("10.0.0.2:7001"));
+        assert_eq!(slot_owner(&slots, 0).as_deref(), Some("10.0.0.1:7000"));
+        assert_eq!(slot_owner(&slots, 12000), None);
+        assert_eq!(slot_owner(&Value::Nil, 1), None);
     }
 
     #[test]
