@@ -24,7 +24,7 @@ use std::sync::Arc;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-pub use redis_store::{RedisStore, CLUSTER_SCHEME, DEFAULT_TIMEOUT};
+pub use redis_store::{RedisStore, CLUSTER_SCHEME, DEFAULT_TIMEOUT, SENTINEL_SCHEME};
 pub use sqlite::Store;
 
 /// Errors from the store.
@@ -226,6 +226,7 @@ pub fn is_redis_url(spec: &str) -> bool {
         "redis+unix://",
         "unix://",
         CLUSTER_SCHEME,
+        SENTINEL_SCHEME,
     ]
     .iter()
     .any(|p| spec.starts_with(p))
@@ -312,6 +313,7 @@ mod tests {
     #[test]
     fn specs_pick_the_backend() {
         assert!(is_redis_url("redis://127.0.0.1:6379"));
+        assert!(is_redis_url("redis+sentinel://127.0.0.1:26379/mymaster"));
         assert!(is_redis_url(
             "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
         ));

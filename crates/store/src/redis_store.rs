@@ -33,6 +33,13 @@
 //! pipelines, so MULTI/EXEC could not go through it.) The data set is small (users, live
 //! bindings): the cluster gives the store failover, not sharding.
 
+//! **Redis Sentinel** (`redis+sentinel://[:PASSWORD@]HOST:PORT,HOST:PORT/MASTER`): the
+//! sentinels are asked `SENTINEL get-master-addr-by-name MASTER` on every (re)connect, in
+//! turn, and the store connects to the address given (the password is the data node's;
+//! sentinels are asked without one) after checking with `ROLE` that it is a master. After a
+//! failover the old master stops answering or turns read-only, the connection is dropped,
+//! and the next call asks the sentinels again. Same key layout as a single server.
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -67,11 +74,21 @@ const SECRET: &str = "secret:";
 /// The URL scheme of a Redis Cluster store: `redis+cluster://[:PASSWORD@]H:P,H:P,...`.
 pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 const CLUSTER_PREFIX: &str = "{natter}:";
+/// The URL scheme of a Sentinel-managed store: `redis+sentinel://[:PASSWORD@]H:P,H:P/MASTER`.
+pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
 
 /// One server, or the seed nodes of a Redis Cluster (with the user info for every node).
 enum Target {
     Single(Client),
-    Cluster { seeds: Vec<Client>, auth: String },
+    Cluster {
+        seeds: Vec<Client>,
+        auth: String,
+    },
+    Sentinel {
+        sentinels: Vec<Client>,
+        auth: String,
+        master: String,
+    },
 }
 
 /// A Redis-backed store. Share it behind an `Arc`; calls from several threads use separate
@@ -112,6 +129,25 @@ fn cluster_nodes(spec: &str) -> Option<(String, Vec<String>)> {
         .map(str::to_owned)
         .collect();
     (!nodes.is_empty()).then(|| (auth.to_owned(), nodes))
+}
+
+/// The user info, sentinel `HOST:PORT`s and master name of a
+/// `redis+sentinel://[USERINFO@]H:P,H:P/MASTER` spec, or `None` when a part is missing.
+fn sentinel_spec(spec: &str) -> Option<(String, Vec<String>, String)> {
+    let rest = spec.strip_prefix(SENTINEL_SCHEME)?;
+    let (auth, rest) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let (hosts, master) = rest.split_once('/')?;
+    let master = master.trim_matches('/').trim();
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!nodes.is_empty() && !master.is_empty()).then(|| (auth.to_owned(), nodes, master.to_owned()))
 }
 
 /// The `HOST:PORT` of the primary serving `slot`, from a `CLUSTER SLOTS` answer
@@ -182,6 +218,24 @@ impl RedisStore {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(bad)?;
             (Target::Cluster { seeds, auth }, CLUSTER_PREFIX)
+        } else if url.starts_with(SENTINEL_SCHEME) {
+            let (auth, nodes, master) = sentinel_spec(url).ok_or(StoreError::Invalid {
+                what: "Redis Sentinel URL",
+                why: "needs sentinels and a master name (redis+sentinel://HOST:PORT,HOST:PORT/MASTER)",
+            })?;
+            let sentinels = nodes
+                .iter()
+                .map(|n| Client::open(format!("redis://{n}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            (
+                Target::Sentinel {
+                    sentinels,
+                    auth,
+                    master,
+                },
+                "natter:",
+            )
         } else {
             (Target::Single(Client::open(url).map_err(bad)?), "natter:")
         };
@@ -245,6 +299,56 @@ impl RedisStore {
                     redis::RedisError::from((redis::ErrorKind::Client, "no seed node"))
                 }))
             }
+            Target::Sentinel {
+                sentinels,
+                auth,
+                master,
+            } => {
+                let mut last = None;
+                for s in sentinels {
+                    match self.connect_master(s, auth, master) {
+                        Ok(c) => return Ok(c),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::Client, "no sentinel"))
+                }))
+            }
+        }
+    }
+
+    /// Asks sentinel `s` where `master` is and connects to it, if it is a master.
+    fn connect_master(
+        &self,
+        s: &Client,
+        auth: &str,
+        master: &str,
+    ) -> redis::RedisResult<Connection> {
+        let mut sc = self.connect_to(s)?;
+        let addr: Option<(String, String)> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(master)
+            .query(&mut sc)?;
+        let (host, port) = addr.ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the sentinel does not know this master name",
+            ))
+        })?;
+        let mut c = self.connect_to(&Client::open(format!("redis://{auth}{host}:{port}"))?)?;
+        let role: Value = redis::cmd("ROLE").query(&mut c)?;
+        let is_master = match &role {
+            Value::Array(v) => matches!(v.first(), Some(Value::BulkString(b)) if b == b"master"),
+            _ => false,
+        };
+        if is_master {
+            Ok(c)
+        } else {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the address the sentinel gave is not a master (failover in progress?)",
+            )))
         }
     }
 
@@ -716,6 +820,14 @@ mod tests {
         let (auth, nodes) = cluster_nodes("redis+cluster://:pw@h1:7000, h2:7001").unwrap();
         assert_eq!((auth.as_str(), nodes.len()), (":pw@", 2));
         assert_eq!(cluster_nodes("redis+cluster://"), None);
+        let (auth, nodes, master) =
+            sentinel_spec("redis+sentinel://:pw@s1:26379, s2:26380/natterm").unwrap();
+        assert_eq!(auth, ":pw@");
+        assert_eq!(nodes, vec!["s1:26379".to_owned(), "s2:26380".to_owned()]);
+        assert_eq!(master, "natterm");
+        assert_eq!(sentinel_spec("redis+sentinel://s1:26379"), None);
+        assert_eq!(sentinel_spec("redis+sentinel://s1:26379/"), None);
+        assert!(RedisStore::open("redis+sentinel://s1:1", DEFAULT_TIMEOUT).is_err());
         assert!(RedisStore::open("redis+cluster://,", DEFAULT_TIMEOUT).is_err());
     }
 

@@ -347,3 +347,94 @@ fn redis_cluster_backend() {
         .sum();
     assert!(counted >= 5, "keys in slot {slot}: {counted}");
 }
+
+/// A Redis Sentinel of our own watching `master_port` as `natterm`, stopped when dropped.
+struct Sentinel {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Sentinel {
+    fn start(master_port: u16) -> Option<Sentinel> {
+        let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("natter-sentinel-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        // Sentinel rewrites its configuration file, so it gets one of its own.
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor natterm 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds natterm 2000\n",
+                dir.display()
+            ),
+        )
+        .ok()?;
+        let mut child = Command::new(bin)
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        // Ready once it monitors the master (bounded: the log is finite if it dies).
+        let out = child.stdout.take()?;
+        let ready = BufReader::new(out)
+            .lines()
+            .take(200)
+            .map_while(Result::ok)
+            .any(|l| l.contains("+monitor master natterm"));
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(Sentinel { child, port, dir })
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn redis_sentinel_backend() {
+    let Some(master) = Redis::start() else {
+        eprintln!("SKIPPED redis_sentinel_backend: no redis-server binary");
+        return;
+    };
+    let Some(sentinel) = Sentinel::start(master.port) else {
+        eprintln!("SKIPPED redis_sentinel_backend: the sentinel did not start");
+        return;
+    };
+    // A sentinel that is down comes first: the store asks the next one.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{dead},127.0.0.1:{}/natterm",
+        sentinel.port
+    );
+    let s = RedisStore::open(&url, DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(s.kind(), "redis");
+    exercise(&s, "UDP:127.0.0.1:5060");
+    // A master name the sentinel does not know: unavailable, never silently elsewhere.
+    let wrong = format!("redis+sentinel://127.0.0.1:{}/nosuch", sentinel.port);
+    let w = RedisStore::open(&wrong, DEFAULT_TIMEOUT).unwrap();
+    assert!(w.list_users().is_err());
+}
