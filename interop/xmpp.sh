@@ -4,8 +4,8 @@
 # (mod_turn_external) for `natter serve --auth-secret`; users made with prosodyctl. Checks:
 #   - a chat message (natter xmpp send) reaches a natter xmpp answer, over STARTTLS and over
 #     direct TLS (XEP-0368);
-#   - a Jingle call to a bare JID (XEP-0353 propose/proceed) over STARTTLS, the caller forced
-#     onto the TURN relay from XEP-0215, DTLS-SRTP, audio checked both ways;
+#   - a Jingle call to a bare JID (XEP-0353 propose/ringing/proceed/finish) over STARTTLS, the
+#     caller forced onto the TURN relay from XEP-0215, DTLS-SRTP, audio checked both ways;
 #   - a call straight to a full JID without TLS (SCRAM), PCMU only, audio checked;
 #   - a wrong password is refused with a reason; a call nobody takes ends with no-answer;
 #   - XEP-0198: the caller's TCP connection is reset mid-call (interop/xmpp/tcpcut.py); it
@@ -134,6 +134,12 @@ else
 fi
 grep -q "STARTTLS done" "$TMP/jmi-a.err" && grep -q "XEP-0215 TURN" "$TMP/jmi-a.err" \
     && ok "STARTTLS and XEP-0215 used" || bad "STARTTLS and XEP-0215 used" "$TMP/jmi-a.err"
+# XEP-0353 0.8: bob's device rang (<ringing/>) before it proceeded; when alice hung up her
+# <finish/> (reason success) reached bob.
+grep -q "bob@localhost/.* is ringing (call " "$TMP/jmi-a.err" \
+    && grep -q "alice@localhost/.* finished .* (success) (XEP-0353)" "$TMP/jmi-b.err" \
+    && ok "XEP-0353 ringing seen by the caller, caller's finish seen by the callee" \
+    || bad "XEP-0353 ringing seen by the caller, caller's finish seen by the callee" "$TMP/jmi-b.err"
 audio "audio alice->bob (relayed)" "$TMP/a.wav" "$TMP/jmi-b.wav"
 audio "audio bob->alice (relayed)" "$TMP/b.wav" "$TMP/jmi-a.wav"
 

@@ -37,7 +37,7 @@ use tokio::net::TcpStream;
 
 use crate::client::{Client, ClientConfig, ClientError, Event, TlsPolicy};
 use crate::jid::Jid;
-use crate::jingle::jmi::Jmi;
+use crate::jingle::jmi::{Jmi, JmiCall, JmiEvent, JmiOut};
 use crate::jingle::sdp::{candidate_from_sdp, candidate_to_sdp, from_sdp, to_sdp};
 use crate::jingle::session::{Incoming, Refusal, Session, State as JState};
 use crate::jingle::{Action, Content, Group, Jingle};
@@ -239,6 +239,8 @@ struct Driver<W: Write> {
     services_deadline: Option<Instant>,
     pending: HashMap<String, Pending>,
     call: Option<Call>,
+    /// The XEP-0353 side of the current (or last) call, when it began with a proposal.
+    jmi: Option<JmiCall>,
     cert: DtlsCertificate,
     clip: Option<Clip>,
     rng: rand::rngs::StdRng,
@@ -328,6 +330,7 @@ pub async fn run<W: Write>(cfg: DriverConfig, out: W) -> Result<bool, DriverErro
         services_deadline: None,
         pending: HashMap::new(),
         call: None,
+        jmi: None,
         cert,
         clip,
         rng: rand::rngs::StdRng::from_entropy(),
@@ -678,18 +681,15 @@ impl<W: Write> Driver<W> {
                 self.placed = true;
                 let sid = format!("{:016x}", self.rng.next_u64());
                 if to.is_bare() {
-                    let m = Jmi::Propose {
-                        id: sid.clone(),
-                        media: vec!["audio".into()],
-                    }
-                    .to_message(&to, &format!("jmi-{sid}"));
-                    self.client.send(now, m);
-                    eprintln!("natter xmpp: proposed call {sid} to {to} (XEP-0353)");
                     let me = self
                         .client
                         .jid()
                         .cloned()
                         .unwrap_or_else(|| self.cfg.jid.clone());
+                    let (jmi, out) = JmiCall::propose(&sid, &me, &to, &["audio"]);
+                    self.send_jmi(now, &out);
+                    self.jmi = Some(jmi);
+                    eprintln!("natter xmpp: proposed call {sid} to {to} (XEP-0353)");
                     self.call = Some(self.new_call(Session::outgoing(&sid, me, to), true, now));
                 } else {
                     self.start_outgoing(now, to, sid);
@@ -945,44 +945,83 @@ impl<W: Write> Driver<W> {
         self.client.iq_error(now, iq, r.kind, r.condition, app);
     }
 
+    fn send_jmi(&mut self, now: Instant, out: &JmiOut) {
+        let kind = match &out.jmi {
+            Jmi::Propose { .. } => "p",
+            Jmi::Ringing { .. } => "g",
+            Jmi::Proceed { .. } | Jmi::Accept { .. } => "a",
+            Jmi::Reject { .. } => "r",
+            Jmi::Retract { .. } => "x",
+            Jmi::Finish { .. } => "f",
+        };
+        let m = out.to_message(&format!("jmi-{}-{kind}", out.jmi.id()));
+        self.client.send(now, m);
+    }
+
+    /// XEP-0353: proposals (we ring, then proceed, or reject when busy), the callee's
+    /// ringing/proceed/reject, the caller's retract and either side's finish.
     fn on_jmi(&mut self, now: Instant, from: Jid, j: Jmi) {
-        let me_bare = self.cfg.jid.bare();
-        match (&self.cfg.mode, j) {
-            (Mode::Answer { .. }, Jmi::Propose { id, media }) => {
-                if from.bare() == me_bare {
-                    return;
-                }
-                let busy = self.call.as_ref().is_some_and(|c| c.stage != Stage::Ended);
-                let reply = if busy || !media.iter().any(|m| m == "audio") {
-                    Jmi::Reject { id: id.clone() }
-                } else {
-                    Jmi::Proceed { id: id.clone() }
-                };
-                eprintln!("natter xmpp: call {id} proposed by {from}: {reply:?}");
-                let m = reply.to_message(&from, &format!("jmi-{id}-r"));
-                self.client.send(now, m);
+        let me = self
+            .client
+            .jid()
+            .cloned()
+            .unwrap_or_else(|| self.cfg.jid.clone());
+        if let (Mode::Answer { .. }, Jmi::Propose { id, media }) = (&self.cfg.mode, &j) {
+            if from.bare() == me.bare() {
+                return;
             }
-            (Mode::Call { .. }, Jmi::Proceed { id }) => {
+            let busy = self.call.as_ref().is_some_and(|c| c.stage != Stage::Ended);
+            let mut jmi = JmiCall::incoming(id, &me, &from);
+            if busy || !media.iter().any(|m| m == "audio") {
+                eprintln!("natter xmpp: call {id} proposed by {from}: rejected");
+                if let Some(out) = jmi.reject(if busy { "busy" } else { "decline" }) {
+                    self.send_jmi(now, &out);
+                }
+                return;
+            }
+            eprintln!("natter xmpp: call {id} proposed by {from}: ringing, proceeding");
+            for out in [jmi.ring(), jmi.proceed()].into_iter().flatten() {
+                self.send_jmi(now, &out);
+            }
+            self.jmi = Some(jmi);
+            return;
+        }
+        let Some(jmi) = self.jmi.as_mut() else { return };
+        let id = jmi.id.clone();
+        match jmi.handle(&from, &j) {
+            Some(JmiEvent::Ringing { device }) => {
+                eprintln!("natter xmpp: {device} is ringing (call {id})");
+            }
+            Some(JmiEvent::Proceed { device }) => {
                 let ours = self.call.as_ref().is_some_and(|c| {
-                    c.stage == Stage::Proposed
+                    matches!(self.cfg.mode, Mode::Call { .. })
+                        && c.stage == Stage::Proposed
                         && c.session.sid == id
-                        && c.session.peer.bare() == from.bare()
                 });
                 if ours {
-                    eprintln!("natter xmpp: {from} proceeds with {id}");
-                    self.start_outgoing(now, from, id);
+                    eprintln!("natter xmpp: {device} proceeds with {id}");
+                    self.start_outgoing(now, device, id);
                 }
             }
-            (Mode::Call { .. }, Jmi::Reject { id }) => {
+            Some(JmiEvent::Rejected(r)) => {
                 let ours = self
                     .call
                     .as_ref()
                     .is_some_and(|c| c.stage == Stage::Proposed && c.session.sid == id);
+                let why = r.map(|r| r.condition).unwrap_or_default();
+                eprintln!("natter xmpp: {from} rejected {id} ({why})");
                 if ours {
                     self.end_call(now, "rejected", false);
                 }
             }
-            _ => {}
+            Some(JmiEvent::Retracted(_)) | Some(JmiEvent::HandledElsewhere) => {
+                eprintln!("natter xmpp: proposal {id} withdrawn or taken elsewhere");
+            }
+            Some(JmiEvent::Finished(r)) => {
+                let why = r.map(|r| r.condition).unwrap_or_default();
+                eprintln!("natter xmpp: {from} finished {id} ({why}) (XEP-0353)");
+            }
+            None => {}
         }
     }
 
@@ -1415,9 +1454,9 @@ impl<W: Write> Driver<W> {
         if call.stage != Stage::Established && now >= call.started + self.cfg.setup_timeout {
             let proposed = call.stage == Stage::Proposed;
             if proposed {
-                let (sid, to) = (call.session.sid.clone(), call.session.peer.clone());
-                let m = Jmi::Retract { id: sid.clone() }.to_message(&to, &format!("jmi-{sid}-x"));
-                self.client.send(now, m);
+                if let Some(out) = self.jmi.as_mut().and_then(JmiCall::retract) {
+                    self.send_jmi(now, &out);
+                }
             }
             self.hangup(
                 now,
@@ -1434,10 +1473,9 @@ impl<W: Write> Driver<W> {
         if call.stage == Stage::Proposed && now >= call.proposed_at + Duration::from_secs(5) {
             let target = call.session.peer.bare();
             if let Some(full) = self.available.get(&target).and_then(|l| l.first()).cloned() {
-                let sid = call.session.sid.clone();
-                let m =
-                    Jmi::Retract { id: sid.clone() }.to_message(&target, &format!("jmi-{sid}-x"));
-                self.client.send(now, m);
+                if let Some(out) = self.jmi.as_mut().and_then(JmiCall::retract) {
+                    self.send_jmi(now, &out);
+                }
                 eprintln!("natter xmpp: no proceed; calling {full} from its presence");
                 let sid = format!("{:016x}", self.rng.next_u64());
                 self.start_outgoing(now, full, sid);
@@ -1532,16 +1570,41 @@ impl<W: Write> Driver<W> {
             call.session.terminate(cond, (!ok).then_some(reason))
         };
         if let Some(t) = term {
+            // The <finish/> goes out just before the session-terminate: the peer's stream
+            // delivers it first, so a peer that stops once its session ends still has it.
+            let sid = t.sid.clone();
+            self.jmi_finish(now, &sid, reason);
             self.send_jingle(now, &peer, &t);
         }
         self.end_call(now, reason, ok);
     }
 
-    fn end_call(&mut self, _now: Instant, reason: &str, ok: bool) {
+    /// XEP-0353: both parties tell the other's devices (and archives) that the call that
+    /// followed a proposal is over (once; nothing when no device proceeded).
+    fn jmi_finish(&mut self, now: Instant, sid: &str, reason: &str) {
+        let Some(jmi) = self.jmi.as_mut().filter(|j| j.id == sid) else {
+            return;
+        };
+        let lost = ["timeout", "ice", "dtls", "connect"]
+            .iter()
+            .any(|w| reason.contains(w));
+        if let Some(out) = jmi.finish(if lost {
+            "connectivity-error"
+        } else {
+            "success"
+        }) {
+            self.send_jmi(now, &out);
+        }
+    }
+
+    fn end_call(&mut self, now: Instant, reason: &str, ok: bool) {
         let Some(call) = &mut self.call else { return };
         if call.stage == Stage::Ended {
             return;
         }
+        let sid = call.session.sid.clone();
+        self.jmi_finish(now, &sid, reason);
+        let Some(call) = &mut self.call else { return };
         let ok = ok && call.stage == Stage::Established;
         call.stage = Stage::Ended;
         if let Some(r) = call.recorder.take() {
