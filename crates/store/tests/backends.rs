@@ -148,34 +148,68 @@ impl Redis {
     }
 
     fn start_with(port: u16, extra: &[&str]) -> Option<Redis> {
+        let dir = std::env::temp_dir().join(format!("natter-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--port", &port.to_string()]
+            .into_iter()
+            .chain(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .chain(extra.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        args.extend(["--dir".to_owned(), dir.display().to_string()]);
+        Self::spawn(port, dir, &args, "Ready to accept connections")
+    }
+
+    /// Runs redis-server with `args`; ready once stdout shows `ready` (bounded: the log is
+    /// finite if it dies). `dir` is removed when the server is dropped.
+    fn spawn(port: u16, dir: PathBuf, args: &[String], ready: &str) -> Option<Redis> {
         let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())?;
-        let dir = std::env::temp_dir().join(format!("natter-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
         let mut child = Command::new(bin)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(extra)
-            .arg("--dir")
-            .arg(&dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        // Ready when it says so on stdout (bounded: the log is finite if it dies).
         let out = child.stdout.take()?;
-        let ready = BufReader::new(out)
+        let up = BufReader::new(out)
             .lines()
             .take(200)
             .map_while(Result::ok)
-            .any(|l| l.contains("Ready to accept connections"));
-        if !ready {
+            .any(|l| l.contains(ready));
+        if !up {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&dir);
             return None;
         }
         Some(Redis { child, port, dir })
+    }
+
+    /// A Redis Sentinel watching `master_port` as `natterm`.
+    fn sentinel(master_port: u16) -> Option<Redis> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("natter-sentinel-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        // Sentinel rewrites its configuration file, so it gets one of its own.
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor natterm 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds natterm 2000\n",
+                dir.display()
+            ),
+        )
+        .ok()?;
+        let args = [conf.display().to_string(), "--sentinel".to_owned()];
+        Self::spawn(port, dir, &args, "+monitor master natterm")
     }
 }
 
@@ -348,75 +382,13 @@ fn redis_cluster_backend() {
     assert!(counted >= 5, "keys in slot {slot}: {counted}");
 }
 
-/// A Redis Sentinel of our own watching `master_port` as `natterm`, stopped when dropped.
-struct Sentinel {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Sentinel {
-    fn start(master_port: u16) -> Option<Sentinel> {
-        let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("natter-sentinel-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        // Sentinel rewrites its configuration file, so it gets one of its own.
-        let conf = dir.join("sentinel.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor natterm 127.0.0.1 {master_port} 1\n\
-                 sentinel down-after-milliseconds natterm 2000\n",
-                dir.display()
-            ),
-        )
-        .ok()?;
-        let mut child = Command::new(bin)
-            .arg(&conf)
-            .arg("--sentinel")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        // Ready once it monitors the master (bounded: the log is finite if it dies).
-        let out = child.stdout.take()?;
-        let ready = BufReader::new(out)
-            .lines()
-            .take(200)
-            .map_while(Result::ok)
-            .any(|l| l.contains("+monitor master natterm"));
-        if !ready {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        Some(Sentinel { child, port, dir })
-    }
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn redis_sentinel_backend() {
     let Some(master) = Redis::start() else {
         eprintln!("SKIPPED redis_sentinel_backend: no redis-server binary");
         return;
     };
-    let Some(sentinel) = Sentinel::start(master.port) else {
+    let Some(sentinel) = Redis::sentinel(master.port) else {
         eprintln!("SKIPPED redis_sentinel_backend: the sentinel did not start");
         return;
     };
