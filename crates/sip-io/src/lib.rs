@@ -249,7 +249,10 @@ impl Shared {
                     if names.len() > 4096 {
                         names.clear();
                     }
-                    for d in dests.iter().filter(|d| d.transport == Transport::Tls) {
+                    for d in dests
+                        .iter()
+                        .filter(|d| matches!(d.transport, Transport::Tls | Transport::Wss))
+                    {
                         names.insert(d.addr, l.host.clone());
                     }
                 }
@@ -321,6 +324,11 @@ impl Shared {
                     None if t.to.transport == Transport::Tls && self.tls_connector.is_some() => {
                         self.connect_tls(t);
                     }
+                    None if t.to.transport == Transport::Ws
+                        || (t.to.transport == Transport::Wss && self.tls_connector.is_some()) =>
+                    {
+                        self.connect_ws(t);
+                    }
                     None => tracing::info!(
                         "no {} connection to {}; only inbound connections are reused: message dropped",
                         t.to.transport,
@@ -379,6 +387,40 @@ impl Shared {
                 Err(_) => {
                     tracing::info!("TLS connection to {addr} timed out");
                     shared.unreachable(Transport::Tls, addr);
+                }
+            }
+        });
+    }
+
+    /// Open a WebSocket connection to a `;transport=ws`/`wss` next hop and
+    /// send `t` on it. `Host` (and for `wss` the certificate check) use the
+    /// SIP domain DNS located the hop for, or else the address.
+    fn connect_ws(self: &Arc<Self>, t: Transmit) {
+        let addr = t.to.addr;
+        let name = lock(&self.tls_names).get(&addr).cloned();
+        let server_name = match &name {
+            Some(n) => rustls::pki_types::ServerName::try_from(n.clone()).ok(),
+            None => Some(rustls::pki_types::ServerName::IpAddress(addr.ip().into())),
+        };
+        let host = match name {
+            Some(n) => format!("{n}:{}", addr.port()),
+            None => addr.to_string(),
+        };
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let transport = t.to.transport;
+            let conn = ws_connect(shared.clone(), transport, addr, host, server_name);
+            match tokio::time::timeout(Duration::from_secs(10), conn).await {
+                Ok(Ok(tx)) => {
+                    let _ = tx.send(t.bytes).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!("{transport} connection to {addr} failed: {e}");
+                    shared.unreachable(transport, addr);
+                }
+                Err(_) => {
+                    tracing::info!("{transport} connection to {addr} timed out");
+                    shared.unreachable(transport, addr);
                 }
             }
         });
@@ -605,57 +647,145 @@ where
             _ => return,
         }
     };
+    ws_session(shared, stream, transport, peer, leftover, ws::Role::Server);
+}
+
+/// The SIP message loop of an open WebSocket connection (RFC 7118), for
+/// either end: registers the connection and returns the sender that queues
+/// SIP messages on it; reader and writer run as their own tasks.
+fn ws_session<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    transport: Transport,
+    peer: SocketAddr,
+    leftover: Vec<u8>,
+    role: ws::Role,
+) -> mpsc::Sender<Vec<u8>>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
-    let (ctrl_tx, mut ctrl_rx) = mpsc::channel::<Vec<u8>>(16);
-    lock(&shared.conns).insert((transport, peer), tx);
+    let (ctrl_tx, mut ctrl_rx) = mpsc::channel::<(u8, Vec<u8>)>(16);
+    lock(&shared.conns).insert((transport, peer), tx.clone());
+    // A client masks every frame with a fresh random key (RFC 6455 §5.3).
+    let frame = move |opcode: u8, payload: &[u8]| match role {
+        ws::Role::Server => ws::encode(opcode, payload),
+        ws::Role::Client => ws::encode_masked(opcode, payload, rand::random()),
+    };
     tokio::spawn(async move {
         loop {
-            // SIP messages are wrapped in text frames; control frames go as is.
-            let frame = tokio::select! {
-                m = rx.recv() => match m { Some(m) => ws::encode(0x1, &m), None => break },
-                c = ctrl_rx.recv() => match c { Some(c) => c, None => break },
+            // SIP messages are wrapped in text frames.
+            let bytes = tokio::select! {
+                m = rx.recv() => match m { Some(m) => frame(0x1, &m), None => break },
+                c = ctrl_rx.recv() => match c { Some((op, p)) => frame(op, &p), None => break },
             };
-            if wr.write_all(&frame).await.is_err() {
+            if wr.write_all(&bytes).await.is_err() {
                 break;
             }
         }
         let _ = wr.shutdown().await;
     });
-    let max = shared.limits.max_message;
-    let mut dec = ws::WsDecoder::new(max);
-    let mut pending = Some(leftover);
-    let mut chunk = vec![0u8; 16 * 1024];
-    'outer: loop {
-        let data = match pending.take() {
-            Some(l) => l,
-            None => match tokio::time::timeout(STREAM_IDLE, rd.read(&mut chunk)).await {
-                Ok(Ok(n)) if n > 0 => chunk.get(..n).unwrap_or(&[]).to_vec(),
-                _ => break,
-            },
-        };
-        if dec.push(&data).is_err() {
-            break;
-        }
-        loop {
-            match dec.next_event() {
-                Ok(Some(ws::WsEvent::Message(m))) => shared.handle(transport, peer, &m),
-                Ok(Some(ws::WsEvent::Pong(p))) => {
-                    let _ = ctrl_tx.try_send(p);
-                }
-                Ok(Some(ws::WsEvent::Close(c))) => {
-                    let _ = ctrl_tx.try_send(c);
-                    break 'outer;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!("closing {transport} connection from {peer}: {e}");
-                    break 'outer;
+    tokio::spawn(async move {
+        let max = shared.limits.max_message;
+        let mut dec = ws::WsDecoder::with_role(max, role);
+        let mut pending = Some(leftover).filter(|l| !l.is_empty());
+        let mut chunk = vec![0u8; 16 * 1024];
+        'outer: loop {
+            let data = match pending.take() {
+                Some(l) => l,
+                None => match tokio::time::timeout(STREAM_IDLE, rd.read(&mut chunk)).await {
+                    Ok(Ok(n)) if n > 0 => chunk.get(..n).unwrap_or(&[]).to_vec(),
+                    _ => break,
+                },
+            };
+            if dec.push(&data).is_err() {
+                break;
+            }
+            loop {
+                match dec.next_event() {
+                    Ok(Some(ws::WsEvent::Message(m))) => shared.handle(transport, peer, &m),
+                    Ok(Some(ws::WsEvent::Pong(p))) => {
+                        let _ = ctrl_tx.try_send((0xA, p));
+                    }
+                    Ok(Some(ws::WsEvent::Close(c))) => {
+                        let _ = ctrl_tx.try_send((0x8, c));
+                        break 'outer;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!("closing {transport} connection with {peer}: {e}");
+                        break 'outer;
+                    }
                 }
             }
         }
+        shared.connection_closed(transport, peer);
+    });
+    tx
+}
+
+/// Open a WebSocket connection (RFC 7118) to `addr` as a client: TCP for
+/// `ws`, TLS for `wss` (certificate checked against `server_name`), then the
+/// opening handshake offering the `sip` subprotocol. Bounded by 10 s.
+async fn ws_connect(
+    shared: Arc<Shared>,
+    transport: Transport,
+    addr: SocketAddr,
+    host: String,
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+) -> Result<mpsc::Sender<Vec<u8>>, String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    match (transport, server_name, shared.tls_connector.clone()) {
+        (Transport::Wss, Some(name), Some(connector)) => {
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            ws_client_handshake(shared, tls, transport, addr, &host).await
+        }
+        (Transport::Wss, _, _) => Err("no TLS client configuration or server name".into()),
+        _ => ws_client_handshake(shared, tcp, transport, addr, &host).await,
     }
-    shared.connection_closed(transport, peer);
+}
+
+async fn ws_client_handshake<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    transport: Transport,
+    addr: SocketAddr,
+    host: &str,
+) -> Result<mpsc::Sender<Vec<u8>>, String>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (req, key) = ws::client_handshake(host, "/", &rand::random());
+    stream.write_all(&req).await.map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        match ws::check_server_handshake(&buf, &key, 8192) {
+            Ok(Some(used)) => {
+                let leftover = buf.split_off(used);
+                return Ok(ws_session(
+                    shared,
+                    stream,
+                    transport,
+                    addr,
+                    leftover,
+                    ws::Role::Client,
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed during the handshake".into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+    }
 }
 
 /// Run the SIP server until `shutdown` turns true.

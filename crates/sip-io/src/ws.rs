@@ -1,9 +1,12 @@
 //! WebSocket for SIP (RFC 7118 over RFC 6455), sans-IO: the opening
-//! handshake (server side) and a frame codec. Each WebSocket message carries
-//! exactly one SIP message, so no Content-Length framing is needed.
+//! handshake (server side for accepted connections, client side for the
+//! connections the proxy opens to `;transport=ws`/`wss` next hops) and a
+//! frame codec for both roles. Each WebSocket message carries exactly one SIP
+//! message, so no Content-Length framing is needed.
 //!
-//! Limits: handshake requests and messages are size-bounded; client frames
-//! must be masked (RFC 6455 §5.1); fragmented messages are reassembled.
+//! Limits: handshake requests and messages are size-bounded; frames from a
+//! client must be masked and frames from a server must not be (RFC 6455
+//! §5.1); fragmented messages are reassembled.
 
 use sha1::{Digest, Sha1};
 
@@ -109,15 +112,89 @@ Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: sip\r\n\r\n",
     Ok(Some((end + 4, resp.into_bytes())))
 }
 
+/// The client side of the opening handshake: the GET request for `host`
+/// (the `Host` header, a name or an address with port) and `path`, offering
+/// the `sip` subprotocol with the 16-byte nonce `key` (RFC 6455 §4.1).
+pub fn client_handshake(host: &str, path: &str, key: &[u8; 16]) -> (Vec<u8>, String) {
+    let key = base64(key);
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n"
+    );
+    (req.into_bytes(), key)
+}
+
+/// Check the server's answer to [`client_handshake`] (sent with `key`, the
+/// base64 text it returned). `Ok(None)` while incomplete, else the number of
+/// bytes the response used; anything but a `101` that accepts our key and
+/// picks `sip` is refused (RFC 6455 §4.2.2, RFC 7118 §4.1).
+pub fn check_server_handshake(buf: &[u8], key: &str, max: usize) -> Result<Option<usize>, WsError> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() > max {
+            Err(WsError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    };
+    let head = std::str::from_utf8(buf.get(..end).unwrap_or(&[]))
+        .map_err(|_| WsError::Handshake("not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or("");
+    let mut parts = status.splitn(3, ' ');
+    if parts.next() != Some("HTTP/1.1") || parts.next() != Some("101") {
+        return Err(WsError::Handshake("server did not switch protocols"));
+    }
+    let (mut accept, mut upgrade, mut connection, mut sip) = (false, false, false, false);
+    let expected = accept_key(key);
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let has_token = |tok: &str| value.split(',').any(|v| v.trim().eq_ignore_ascii_case(tok));
+        if name.eq_ignore_ascii_case("Upgrade") {
+            upgrade = has_token("websocket");
+        } else if name.eq_ignore_ascii_case("Connection") {
+            connection = has_token("upgrade");
+        } else if name.eq_ignore_ascii_case("Sec-WebSocket-Accept") {
+            accept = value == expected;
+        } else if name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
+            sip = value.eq_ignore_ascii_case("sip");
+        }
+    }
+    if !(upgrade && connection) {
+        return Err(WsError::Handshake("missing Upgrade/Connection"));
+    }
+    if !accept {
+        return Err(WsError::Handshake("wrong Sec-WebSocket-Accept"));
+    }
+    if !sip {
+        return Err(WsError::Handshake("server did not select subprotocol sip"));
+    }
+    Ok(Some(end + 4))
+}
+
 /// A decoded WebSocket event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsEvent {
     /// A complete text or binary message (one SIP message).
     Message(Vec<u8>),
-    /// The peer sent a ping; reply with this pong frame.
+    /// The peer sent a ping; reply with a pong (opcode 0xA) carrying this
+    /// payload, encoded for our role.
     Pong(Vec<u8>),
-    /// The peer closed; send this close frame back and drop the connection.
+    /// The peer closed; send a close frame (opcode 0x8) with this payload
+    /// back and drop the connection.
     Close(Vec<u8>),
+}
+
+/// Which end of the connection we are: it decides whether frames we receive
+/// must be masked and whether frames we send are (RFC 6455 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We accepted the connection: peer frames are masked, ours are not.
+    Server,
+    /// We opened the connection: ours are masked, the server's are not.
+    Client,
 }
 
 /// One decoded frame and how many buffered bytes it used.
@@ -128,21 +205,28 @@ struct RawFrame {
     used: usize,
 }
 
-/// Incremental frame decoder for client-to-server frames.
+/// Incremental frame decoder for the frames a peer sends us.
 #[derive(Debug)]
 pub struct WsDecoder {
     buf: Vec<u8>,
     partial: Option<Vec<u8>>,
     max: usize,
+    role: Role,
 }
 
 impl WsDecoder {
-    /// A decoder accepting messages up to `max` bytes.
+    /// A server's decoder (client frames, masked) for messages up to `max` bytes.
     pub fn new(max: usize) -> WsDecoder {
+        WsDecoder::with_role(max, Role::Server)
+    }
+
+    /// A decoder for our `role`, accepting messages up to `max` bytes.
+    pub fn with_role(max: usize, role: Role) -> WsDecoder {
         WsDecoder {
             buf: Vec::new(),
             partial: None,
             max,
+            role,
         }
     }
 
@@ -192,12 +276,11 @@ impl WsDecoder {
                     self.partial = Some(payload);
                 }
                 0x8 => {
-                    return Ok(Some(WsEvent::Close(encode(
-                        0x8,
-                        payload.get(..2).unwrap_or(&[]),
-                    ))))
+                    return Ok(Some(WsEvent::Close(
+                        payload.get(..2).unwrap_or(&[]).to_vec(),
+                    )))
                 }
-                0x9 => return Ok(Some(WsEvent::Pong(encode(0xA, &payload)))),
+                0x9 => return Ok(Some(WsEvent::Pong(payload))),
                 0xA => {}
                 _ => return Err(WsError::Frame("unknown opcode")),
             }
@@ -215,8 +298,11 @@ impl WsDecoder {
         }
         let fin = b0 & 0x80 != 0;
         let opcode = b0 & 0x0f;
-        if b1 & 0x80 == 0 {
-            return Err(WsError::Frame("client frame not masked"));
+        let masked = b1 & 0x80 != 0;
+        match (self.role, masked) {
+            (Role::Server, false) => return Err(WsError::Frame("client frame not masked")),
+            (Role::Client, true) => return Err(WsError::Frame("server frame masked")),
+            _ => {}
         }
         let (len, mut at) = match b1 & 0x7f {
             126 => {
@@ -242,11 +328,14 @@ impl WsDecoder {
         if len > self.max {
             return Err(WsError::TooLarge);
         }
-        let Some(mask) = b.get(at..at + 4) else {
-            return Ok(None);
-        };
-        let mask = [mask[0], mask[1], mask[2], mask[3]];
-        at += 4;
+        let mut mask = [0u8; 4];
+        if masked {
+            let Some(m) = b.get(at..at + 4) else {
+                return Ok(None);
+            };
+            mask.copy_from_slice(m);
+            at += 4;
+        }
         let Some(data) = b.get(at..at + len) else {
             return Ok(None);
         };
@@ -266,20 +355,37 @@ impl WsDecoder {
 
 /// One unmasked server frame with FIN set.
 pub fn encode(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 10);
+    frame_with(opcode, payload, None)
+}
+
+/// One client frame with FIN set, masked with `mask`, which must be fresh
+/// and unpredictable for every frame (RFC 6455 §5.3).
+pub fn encode_masked(opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    frame_with(opcode, payload, Some(mask))
+}
+
+fn frame_with(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
     out.push(0x80 | (opcode & 0x0f));
+    let m = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
-        n if n < 126 => out.push(u8::try_from(n).unwrap_or(0)),
+        n if n < 126 => out.push(m | u8::try_from(n).unwrap_or(0)),
         n if n <= usize::from(u16::MAX) => {
-            out.push(126);
+            out.push(m | 126);
             out.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes());
         }
         n => {
-            out.push(127);
+            out.push(m | 127);
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    out.extend_from_slice(payload);
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
     out
 }
 
@@ -341,10 +447,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-
         for chunk in bytes.chunks(5) {
             d.push(chunk).unwrap();
         }
-        assert_eq!(
-            d.next_event().unwrap(),
-            Some(WsEvent::Pong(encode(0xA, b"hi")))
-        );
+        assert_eq!(d.next_event().unwrap(), Some(WsEvent::Pong(b"hi".to_vec())));
         assert_eq!(
             d.next_event().unwrap(),
             Some(WsEvent::Message(b"REGISTER sip:x SIP/2.0".to_vec()))
@@ -362,6 +465,58 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-
         let mut d = WsDecoder::new(10);
         d.push(&client_frame(true, 0x1, &[0; 20], [0; 4])).unwrap();
         assert_eq!(d.next_event(), Err(WsError::TooLarge));
+    }
+
+    #[test]
+    fn client_handshake_round_trip_with_our_server() {
+        let (req, key) = client_handshake("proxy.example.com:8080", "/", &[7; 16]);
+        let req_text = String::from_utf8(req.clone()).unwrap();
+        assert!(req_text.starts_with("GET / HTTP/1.1\r\nHost: proxy.example.com:8080\r\n"));
+        let (_, mut resp) = server_handshake(&req, 8192).unwrap().unwrap();
+        let n = resp.len();
+        resp.extend_from_slice(&encode(0x1, b"SIP/2.0 200 OK"));
+        assert_eq!(check_server_handshake(&resp, &key, 8192), Ok(Some(n)));
+        assert_eq!(check_server_handshake(&resp[..n - 3], &key, 8192), Ok(None));
+        // A different key's accept value, or no subprotocol, is refused.
+        let (_, other) = client_handshake("h", "/", &[8; 16]);
+        assert!(check_server_handshake(&resp, &other, 8192).is_err());
+        let text =
+            String::from_utf8_lossy(&resp[..n]).replace("Sec-WebSocket-Protocol: sip\r\n", "");
+        assert!(check_server_handshake(text.as_bytes(), &key, 8192).is_err());
+        let refused = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        assert!(check_server_handshake(refused, &key, 8192).is_err());
+    }
+
+    #[test]
+    fn client_role_takes_unmasked_and_sends_masked() {
+        // What a client sends, a server decodes.
+        let frame = encode_masked(0x1, &[b'x'; 200], [1, 2, 3, 4]);
+        assert_eq!(&frame[..4], &[0x81, 0x80 | 126, 0, 200]);
+        assert_eq!(frame, client_frame(true, 0x1, &[b'x'; 200], [1, 2, 3, 4]));
+        let mut server = WsDecoder::new(1000);
+        server.push(&frame).unwrap();
+        assert_eq!(
+            server.next_event().unwrap(),
+            Some(WsEvent::Message(vec![b'x'; 200]))
+        );
+        // A client takes unmasked server frames and refuses masked ones.
+        let mut client = WsDecoder::with_role(1000, Role::Client);
+        client.push(&encode(0x1, b"SIP/2.0 200 OK")).unwrap();
+        client.push(&encode(0x9, b"p")).unwrap();
+        assert_eq!(
+            client.next_event().unwrap(),
+            Some(WsEvent::Message(b"SIP/2.0 200 OK".to_vec()))
+        );
+        assert_eq!(
+            client.next_event().unwrap(),
+            Some(WsEvent::Pong(b"p".to_vec()))
+        );
+        let mut client = WsDecoder::with_role(1000, Role::Client);
+        client.push(&frame).unwrap();
+        assert_eq!(
+            client.next_event(),
+            Err(WsError::Frame("server frame masked"))
+        );
     }
 
     #[test]
@@ -391,6 +546,11 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-
                 }
             }
             let _ = server_handshake(&v, 512);
+            let _ = check_server_handshake(&v, "k", 512);
+            let mut c = WsDecoder::with_role(512, Role::Client);
+            if c.push(&v).is_ok() {
+                let _ = c.next_event();
+            }
         }
     }
 }
