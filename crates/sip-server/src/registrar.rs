@@ -9,6 +9,7 @@
 //! by (instance, reg-id), always reached over its flow, and the 200 OK says
 //! `Require: outbound` so the UA knows to send keep-alives.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use natter_sip::{Contact, HeaderName, Message, NameAddr, ParseError};
@@ -88,15 +89,16 @@ pub fn register(
     resp.remove(HeaderName::ContentLength);
     for b in current.iter().filter(|b| b.expires_at > now) {
         let secs = b.expires_at.saturating_duration_since(now).as_secs();
-        let mut v = format!("<{}>;expires={secs}", b.contact);
+        let mut v = String::with_capacity(b.contact.len() + 24);
+        let _ = write!(v, "<{}>;expires={secs}", b.contact);
         if b.q != 1000 {
-            v.push_str(&format!(";q=0.{:03}", b.q));
+            let _ = write!(v, ";q=0.{:03}", b.q);
         }
         if let Some(i) = &b.instance {
-            v.push_str(&format!(";+sip.instance={i}"));
+            let _ = write!(v, ";+sip.instance={i}");
         }
         if let Some(r) = b.reg_id {
-            v.push_str(&format!(";reg-id={r}"));
+            let _ = write!(v, ";reg-id={r}");
         }
         resp.push(HeaderName::Contact, v);
     }

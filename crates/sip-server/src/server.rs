@@ -1000,7 +1000,7 @@ impl SipServer {
     fn to_tag(&self, req: &Message<'_>) -> String {
         // Deterministic per request so retransmitted answers agree.
         let call_id = req.call_id().unwrap_or("");
-        let from_tag = req.from().ok().and_then(|f| f.tag()).unwrap_or("");
+        let from_tag = req.from_tag().unwrap_or("");
         format!("nt{:x}", fnv(&[call_id, from_tag, "natter"]))
     }
 
@@ -1038,7 +1038,7 @@ impl SipServer {
         // §16.4: remove our own Route entries (loose routing; two of them
         // after RFC 5658 double record-routing).
         let flow_dest = self.strip_own_routes(&mut req, from);
-        let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
+        let in_dialog = req.to_tag().is_some();
         if let Some(dest) = flow_dest.filter(|_| in_dialog) {
             // A mid-dialog request for a UA behind a NAT: its Contact (the
             // Request-URI, left as is) is private; the flow reaches it.
@@ -1179,7 +1179,7 @@ impl SipServer {
     /// Record-Route). Requests relayed by another proxy are left alone: that
     /// proxy's address is not the UA's flow.
     fn caller_flow(&self, req: &Message<'_>, from: Peer) -> Option<Peer> {
-        let initial = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_none();
+        let initial = req.to_tag().is_none();
         let dialog_creating = matches!(
             req.method(),
             Some(Method::Invite | Method::Subscribe | Method::Refer)
@@ -1187,7 +1187,7 @@ impl SipServer {
         if !(self.cfg.record_route && initial && dialog_creating) {
             return None;
         }
-        if req.vias().map_or(true, |v| v.len() != 1) {
+        if req.list(HeaderName::Via).map_or(true, |v| v.len() != 1) {
             return None;
         }
         let contacts = req.contacts().ok()?;
@@ -1349,6 +1349,16 @@ impl SipServer {
     /// Loop detection (§16.3 step 4): one of our Vias carries the hash this
     /// request would get again.
     fn is_loop(&self, req: &Message<'_>) -> bool {
+        // Only a Via with one of our branches can close a loop: skip parsing
+        // the Vias of the common request that has none.
+        let ours = req.header_values(HeaderName::Via).any(|v| {
+            v.as_bytes()
+                .windows(10)
+                .any(|w| w.eq_ignore_ascii_case(b"z9hG4bK-nt"))
+        });
+        if !ours {
+            return false;
+        }
         let Ok(vias) = req.vias() else { return false };
         // The hash costs parsing From/To again: only compute it when one of
         // the Vias is ours (never for a UA's own REGISTER, the common case).
@@ -1465,7 +1475,7 @@ impl SipServer {
         fwd.set(HeaderName::MaxForwards, mf.to_string());
         let transport = target.dest.transport;
         let me = self.local_hostport(transport, Some(target.dest.addr));
-        let initial = base.to().ok().and_then(|t| t.tag().map(|_| ())).is_none();
+        let initial = base.to_tag().is_none();
         let dialog_creating = matches!(
             base.method(),
             Some(Method::Invite | Method::Subscribe | Method::Refer)
@@ -1947,8 +1957,8 @@ pub fn branch_shard(bytes: &[u8]) -> Option<u16> {
 fn loop_hash(req: &Message<'_>) -> u64 {
     let ruri = req.request_uri_str().unwrap_or("");
     let call_id = req.call_id().unwrap_or("");
-    let from_tag = req.from().ok().and_then(|f| f.tag()).unwrap_or("");
-    let to_tag = req.to().ok().and_then(|t| t.tag()).unwrap_or("");
+    let from_tag = req.from_tag().unwrap_or("");
+    let to_tag = req.to_tag().unwrap_or("");
     let seq = req.cseq().map(|c| c.seq.to_string()).unwrap_or_default();
     let route = req.header(HeaderName::Route).unwrap_or("");
     fnv(&[ruri, call_id, from_tag, to_tag, &seq, route]) & 0xffff_ffff
@@ -1995,7 +2005,6 @@ fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> M
     let Ok(via) = Via::parse(first) else {
         return msg;
     };
-    let src_ip = src.ip().to_string();
     let needs_received = host_ip(via.host) != Some(src.ip());
     let behind_nat =
         transport == Transport::Udp && host_ip(via.host).is_some_and(|ip| ip != src.ip());
@@ -2003,34 +2012,33 @@ fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> M
     if !needs_received && !has_rport {
         return msg;
     }
-    let mut params: Vec<String> = Vec::new();
+    // One string, written in place: this runs for nearly every request.
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(first.len() + 48);
+    let _ = write!(out, "SIP/2.0/{} {}", via.transport, via.host);
+    if let Some(p) = via.port {
+        let _ = write!(out, ":{p}");
+    }
     for p in &via.params {
         if p.name.eq_ignore_ascii_case("received") || p.name.eq_ignore_ascii_case("rport") {
             continue;
         }
-        params.push(match p.value {
-            Some(v) => format!("{}={v}", p.name),
-            None => p.name.to_owned(),
-        });
+        out.push(';');
+        out.push_str(p.name);
+        if let Some(v) = p.value {
+            out.push('=');
+            out.push_str(v);
+        }
     }
-    if needs_received || has_rport {
-        params.push(format!("received={src_ip}"));
-    }
+    let _ = write!(out, ";received={}", src.ip());
     if has_rport {
-        params.push(format!("rport={}", src.port()));
+        let _ = write!(out, ";rport={}", src.port());
     }
-    let port = via.port.map(|p| format!(":{p}")).unwrap_or_default();
-    let mut new_first = format!("SIP/2.0/{} {}{port}", via.transport, via.host);
-    for p in params {
-        new_first.push(';');
-        new_first.push_str(&p);
+    for rest in parts.iter().skip(1) {
+        out.push_str(", ");
+        out.push_str(rest);
     }
-    let rest: Vec<&str> = parts.iter().skip(1).copied().collect();
-    let joined = if rest.is_empty() {
-        new_first
-    } else {
-        format!("{new_first}, {}", rest.join(", "))
-    };
+    let joined = out;
     msg.headers[i].value = joined.into();
     msg
 }

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use crate::addr::NameAddr;
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
 use crate::method::Method;
@@ -110,7 +111,12 @@ impl<'a> Message<'a> {
                 resp.headers.push(h.clone().into_owned());
             } else if h.kind == HeaderName::To {
                 let mut value = h.value.to_string();
-                let has_tag = req.to().map(|t| t.tag().is_some()).unwrap_or(true);
+                // A To we cannot read is copied as it is, never given a tag.
+                let has_tag = NameAddr::params_part(&h.value)
+                    .map(crate::syntax::header_params)
+                    .map_or(true, |p| {
+                        p.map_or(true, |p| crate::syntax::find_param(&p, "tag").is_some())
+                    });
                 if let (Some(tag), false) = (to_tag, has_tag) {
                     value.push_str(";tag=");
                     value.push_str(tag);

@@ -182,6 +182,19 @@ impl<'a> Message<'a> {
         self.single_addr(HeaderName::To)
     }
 
+    /// The From tag, if the message has one From with a tag. Cheaper than
+    /// `from()?.tag()`: the URI is not parsed.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.single(HeaderName::From)
+            .ok()
+            .and_then(NameAddr::tag_of)
+    }
+
+    /// The To tag, if the message has one To with a tag (see [`Message::from_tag`]).
+    pub fn to_tag(&self) -> Option<&str> {
+        self.single(HeaderName::To).ok().and_then(NameAddr::tag_of)
+    }
+
     /// Call-ID.
     pub fn call_id(&self) -> Result<&str, ParseError> {
         let v = self.single(HeaderName::CallId)?;

@@ -943,8 +943,8 @@ impl<P: Clone> UserAgent<P> {
 
     fn find_call(&self, msg: &Message<'_>) -> Option<CallId> {
         let cid = msg.call_id().ok()?;
-        let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_owned));
-        let from_tag = msg.from().ok().and_then(|f| f.tag().map(str::to_owned));
+        let to_tag = msg.to_tag().map(str::to_owned);
+        let from_tag = msg.from_tag().map(str::to_owned);
         self.calls
             .iter()
             .find(|(_, c)| {
@@ -971,7 +971,7 @@ impl<P: Clone> UserAgent<P> {
         req: Message<'static>,
     ) -> Vec<Event<P>> {
         let method = req.method().cloned().unwrap_or(Method::Options);
-        let in_dialog = req.to().ok().and_then(|t| t.tag().map(|_| ())).is_some();
+        let in_dialog = req.to_tag().is_some();
         match method {
             Method::Invite if !in_dialog => {
                 let call = self.handle_id();
@@ -1313,8 +1313,7 @@ impl<P: Clone> UserAgent<P> {
         if code < 200 {
             if code > 100 {
                 c.provisional_seen = true;
-                if c.dialog.is_none() && resp.to().ok().and_then(|t| t.tag().map(|_| ())).is_some()
-                {
+                if c.dialog.is_none() && resp.to_tag().is_some() {
                     if let Some(inv) = &c.invite {
                         c.dialog = Dialog::from_uac(inv, &resp).ok();
                     }
@@ -1343,7 +1342,7 @@ impl<P: Clone> UserAgent<P> {
         if code < 300 {
             // 2xx: (re)build the dialog, send ACK directly (§13.2.2.4).
             if let Some(ack) = &c.ack {
-                let resp_tag = resp.to().ok().and_then(|t| t.tag().map(str::to_owned));
+                let resp_tag = resp.to_tag().map(str::to_owned);
                 let same = c
                     .dialog
                     .as_ref()
@@ -1369,9 +1368,7 @@ impl<P: Clone> UserAgent<P> {
                 return Vec::new();
             };
             match c.dialog.as_mut() {
-                Some(d)
-                    if d.id.remote_tag == resp.to().ok().and_then(|t| t.tag()).unwrap_or("") =>
-                {
+                Some(d) if d.id.remote_tag == resp.to_tag().unwrap_or("") => {
                     d.update_from_response(&resp)
                 }
                 _ => c.dialog = Dialog::from_uac(&inv, &resp).ok(),

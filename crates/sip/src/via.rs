@@ -106,10 +106,13 @@ impl<'a> Via<'a> {
 
     /// `sent-by` as `host[:port]`, used in transaction keys.
     pub fn sent_by(&self) -> String {
-        match self.port {
-            Some(p) => format!("{}:{p}", self.host.to_ascii_lowercase()),
-            None => self.host.to_ascii_lowercase(),
+        let mut out = String::with_capacity(self.host.len() + 6);
+        out.extend(self.host.chars().map(|c| c.to_ascii_lowercase()));
+        if let Some(p) = self.port {
+            use std::fmt::Write as _;
+            let _ = write!(out, ":{p}");
         }
+        out
     }
 }
 

@@ -66,7 +66,7 @@ impl TransactionKey {
             }),
             _ => Ok(TransactionKey::Rfc2543 {
                 request_uri: req.request_uri_str().unwrap_or("").to_owned(),
-                from_tag: req.from()?.tag().unwrap_or("").to_owned(),
+                from_tag: req.from_tag().unwrap_or("").to_owned(),
                 call_id: req.call_id()?.to_owned(),
                 cseq: req.cseq()?.seq,
                 method,

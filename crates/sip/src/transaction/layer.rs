@@ -347,7 +347,7 @@ impl<P: Clone> TransactionLayer<P> {
                         let tag_ok = !matches!(key, TransactionKey::Rfc2543 { .. })
                             || !is_ack
                             || t.final_to_tag().is_none()
-                            || msg.to().ok().and_then(|to| to.tag()) == t.final_to_tag();
+                            || msg.to_tag() == t.final_to_tag();
                         if !tag_ok {
                             out.push(Event::Stray {
                                 from,

@@ -163,7 +163,7 @@ impl InviteServer {
             }
             (InviteServerState::Proceeding, _) => {
                 out.push(Action::Send(bytes.clone()));
-                self.final_to_tag = resp.to().ok().and_then(|t| t.tag().map(str::to_owned));
+                self.final_to_tag = resp.to_tag().map(str::to_owned);
                 self.last_final = Some(bytes);
                 self.state = InviteServerState::Completed;
                 if !self.reliable {
