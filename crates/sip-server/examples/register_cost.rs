@@ -6,9 +6,37 @@
 //!
 //!     cargo build --release --example register_cost -p natter-sip-server
 //!     valgrind --tool=callgrind target/release/examples/register_cost 20000
+//!
+//! It also counts live heap bytes (a counting global allocator), so it prints
+//! the core's memory per registered user with the REGISTER transactions held
+//! and after Timer J has let them go.
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The system allocator, counting bytes in use.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: `p` came from `alloc` with this layout.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 use natter_sip_server::{MemoryBindings, ServerConfig, SipServer, StaticCredentials, Transport};
 
@@ -45,6 +73,7 @@ Content-Length: 0\r\n\r\n"
             .into_bytes()
         })
         .collect();
+    let live0 = LIVE.load(Ordering::Relaxed);
     let start = Instant::now();
     let mut sent = 0usize;
     for m in &msgs {
@@ -53,6 +82,15 @@ Content-Length: 0\r\n\r\n"
     }
     let el = start.elapsed();
     assert_eq!(sent, n, "every REGISTER answered");
+    let held = LIVE.load(Ordering::Relaxed).saturating_sub(live0);
+    // Past Timer J (32 s): the finished transactions are gone, the bindings stay.
+    let _ = server.on_timer(t0 + Duration::from_secs(40));
+    let bound = LIVE.load(Ordering::Relaxed).saturating_sub(live0);
+    println!(
+        "heap per user: {} B with transactions held, {} B bindings only",
+        held / n.max(1),
+        bound / n.max(1)
+    );
     println!(
         "{n} REGISTERs: {:.2} us each ({:.0}/s on one core)",
         el.as_secs_f64() * 1e6 / n as f64,
