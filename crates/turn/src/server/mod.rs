@@ -833,10 +833,11 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         else {
             return Err((400, Refusal::MissingAttributes));
         };
-        // RFC 8489 §14.3: USERNAME must have been OpaqueString-prepared; one the profile refuses
-        // (a control character, say) can never match a key, so say why with a 400.
+        // RFC 8489 §14.3: USERNAME must have been prepared (SASLprep here, as the key
+        // derivation, see natter_stun::credentials); one the profile refuses (a control
+        // character, say) can never match a key, so say why with a 400.
         // A lenient client's unprepared form is looked up as its prepared form.
-        let Ok(username) = natter_stun::credentials::opaque_string(username) else {
+        let Ok(username) = natter_stun::credentials::saslprep(username) else {
             return Err((400, Refusal::BadUsername));
         };
         let cookie = match self.nonces.check(nonce, five.client.ip(), self.secs(now)) {
@@ -1513,7 +1514,7 @@ pub enum Refusal {
     NoCredentials,
     /// MESSAGE-INTEGRITY without USERNAME, REALM or NONCE (400).
     MissingAttributes,
-    /// USERNAME is refused by the OpaqueString profile (RFC 8265), e.g. it holds a control (400).
+    /// USERNAME is refused by SASLprep (RFC 4013), e.g. it holds a control (400).
     BadUsername,
     /// The nonce expired (438, the client retries).
     StaleNonce,
@@ -1546,7 +1547,7 @@ impl Refusal {
         match self {
             Self::NoCredentials => "no credentials yet (challenge sent)",
             Self::MissingAttributes => "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE",
-            Self::BadUsername => "USERNAME refused by OpaqueString (control or unassigned)",
+            Self::BadUsername => "USERNAME refused by SASLprep (control or unassigned)",
             Self::StaleNonce => "nonce expired (client should retry)",
             Self::ForeignNonce => "nonce not issued by this server for this address",
             Self::WrongRealm => "realm does not match the server's realm",

@@ -928,7 +928,7 @@ fn refusals_are_reported_as_events_with_reasons() {
 }
 
 #[test]
-fn credentials_are_opaque_string_prepared_and_controls_are_400() {
+fn credentials_are_saslprepped_and_controls_are_400() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let mut out = Vec::new();
