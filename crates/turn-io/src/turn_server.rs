@@ -33,6 +33,9 @@ use crate::batch::{RecvBatch, SendBatch};
 use crate::relay_ports::RelayPorts;
 use crate::tls::ReloadableTls;
 
+#[path = "tcp_relay.rs"]
+mod tcp_relay;
+
 /// Largest datagram accepted from a client or a peer (and so the largest relayed).
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams per `recvmmsg`/`sendmmsg`.
@@ -221,8 +224,11 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
     let ports = RelayPorts::new(cfg.ports.0, cfg.ports.1);
     let (tx, rx) = watch::channel(false);
     let mut threads = Vec::new();
+    let (hub, mut hub_rxs) = tcp_relay::hub(shards);
     for (idx, sockets) in per_shard.into_iter().enumerate() {
+        let hub_rx = hub_rxs.remove(0);
         let relays = ShardRelays {
+            tcp: tcp_relay::TcpRelays::new(hub.clone(), hub_rx),
             ports: ports.clone(),
             ipv4: cfg.relay_ipv4,
             ipv6: cfg.relay_ipv6,
@@ -230,7 +236,7 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
             closed: Vec::new(),
             now: start_instant,
         };
-        let core = Server::new(
+        let mut core = Server::new(
             cfg.core.clone(),
             start_instant,
             unix_start,
@@ -239,6 +245,7 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
             relays,
             AuthRef(auth.clone()),
         );
+        core.set_tcp_shard_tag(idx as u8);
         let rx = rx.clone();
         let stats = stats.clone();
         let tls = cfg.tls_config.clone();
@@ -286,6 +293,8 @@ struct ShardRelays {
     opened: Vec<std::net::UdpSocket>,
     closed: Vec<SocketAddr>,
     now: Instant,
+    /// RFC 6062 TCP relaying (listeners, peer connections).
+    tcp: tcp_relay::TcpRelays,
 }
 
 fn set_dont_fragment(sock: &std::net::UdpSocket, v6: bool) {
@@ -339,6 +348,11 @@ impl RelayProvider for ShardRelays {
 
     fn close(&mut self, addr: SocketAddr) {
         self.closed.push(addr);
+        self.tcp.close(addr);
+    }
+
+    fn listen_tcp(&mut self, relay: SocketAddr) -> Result<(), RelayError> {
+        self.tcp.listen(relay)
     }
 }
 
@@ -443,6 +457,7 @@ fn settle(shard: &ShardRef) {
             e.task.abort();
         }
     }
+    tcp_relay::settle(shard);
 }
 
 async fn run_shard(
@@ -473,6 +488,7 @@ async fn run_shard(
         published: stats.clone(),
     }));
     let mut tasks = Vec::new();
+    tcp_relay::start(&shard);
     for (addr, sock) in udp {
         tasks.push(tokio::task::spawn_local(udp_listener_task(
             shard.clone(),
@@ -744,6 +760,18 @@ where
                 break;
             }
             let frame = &rest[..frame_len];
+            // RFC 6062: a ConnectionBind turns this stream into a raw data connection.
+            if let Some(id) = natter_turn::server::tcp_relay::connection_bind_id(frame) {
+                let bound =
+                    tcp_relay::bind_data(&shard, five, id, frame.to_vec(), tx.clone()).await;
+                if let Some(to_peer) = bound {
+                    let after = buf[used + frame_len..].to_vec();
+                    tcp_relay::pipe_to_peer(rd, after, to_peer).await;
+                    break 'read;
+                }
+                used += frame_len;
+                continue;
+            }
             {
                 let mut guard = shard.borrow_mut();
                 let sh = &mut *guard;
