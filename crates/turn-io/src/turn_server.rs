@@ -36,6 +36,9 @@ use crate::tls::ReloadableTls;
 #[path = "tcp_relay.rs"]
 mod tcp_relay;
 
+#[path = "dtls_listener.rs"]
+pub mod dtls_listener;
+
 /// Largest datagram accepted from a client or a peer (and so the largest relayed).
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams per `recvmmsg`/`sendmmsg`.
@@ -69,6 +72,8 @@ pub struct TurnConfig {
     pub tcp: Vec<SocketAddr>,
     /// TLS listening addresses.
     pub tls: Vec<SocketAddr>,
+    /// DTLS (UDP) listening addresses, RFC 7350; they use the TLS certificate.
+    pub dtls: Vec<SocketAddr>,
     /// Address relays bind on for IPv4 (None: no IPv4 relays).
     pub relay_ipv4: Option<IpAddr>,
     /// Address relays bind on for IPv6.
@@ -112,6 +117,8 @@ pub struct TurnHandle {
     pub tcp_addrs: Vec<SocketAddr>,
     /// Bound TLS addresses.
     pub tls_addrs: Vec<SocketAddr>,
+    /// Bound DTLS addresses.
+    pub dtls_addrs: Vec<SocketAddr>,
     stats: Arc<Mutex<Vec<Stats>>>,
     quotas: Arc<Quotas>,
     shutdown: watch::Sender<bool>,
@@ -169,9 +176,16 @@ pub fn sum(v: &[Stats]) -> Stats {
 /// Binds every socket (so errors surface before any thread starts), then starts the shards.
 pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError> {
     let shards = cfg.shards.max(1);
-    if !cfg.tls.is_empty() && cfg.tls_config.is_none() {
+    if (!cfg.tls.is_empty() || !cfg.dtls.is_empty()) && cfg.tls_config.is_none() {
         return Err(StartError::NoTls);
     }
+    let dtls_cert = match (&cfg.tls_config, cfg.dtls.is_empty()) {
+        (Some(t), false) => Some(
+            dtls_listener::load_certificate(t.files())
+                .map_err(|e| StartError::Runtime(io::Error::other(e.to_string())))?,
+        ),
+        _ => None,
+    };
     let mut per_shard: Vec<ShardSockets> = (0..shards).map(|_| ShardSockets::default()).collect();
     let mut udp_addrs = Vec::new();
     for addr in &cfg.udp {
@@ -212,6 +226,23 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
     };
     let tcp_addrs = bind_tcp(&cfg.tcp, "tcp", false)?;
     let tls_addrs = bind_tcp(&cfg.tls, "tls", true)?;
+    let mut dtls_addrs = Vec::new();
+    for addr in &cfg.dtls {
+        let mut actual = *addr;
+        for (i, s) in per_shard.iter_mut().enumerate() {
+            let sock = crate::socket::udp(actual, true).map_err(|source| StartError::Bind {
+                proto: "dtls",
+                addr: actual,
+                source,
+            })?;
+            if i == 0 {
+                actual = sock.local_addr().map_err(StartError::Runtime)?;
+                dtls_addrs.push(actual);
+            }
+            s.dtls.push(sock);
+            s.dtls_cert.clone_from(&dtls_cert);
+        }
+    }
 
     let start_instant = Instant::now();
     let unix_start = SystemTime::now()
@@ -272,6 +303,7 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
         udp_addrs,
         tcp_addrs,
         tls_addrs,
+        dtls_addrs,
         stats,
         quotas,
         shutdown: tx,
@@ -283,6 +315,8 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
 struct ShardSockets {
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<(std::net::TcpListener, bool)>,
+    dtls: Vec<std::net::UdpSocket>,
+    dtls_cert: Option<natter_dtls::DtlsCertificate>,
 }
 
 /// The shard's [`RelayProvider`]: binds relay sockets and queues them for the driver to poll.
@@ -504,6 +538,19 @@ async fn run_shard(
                 if is_tls { tls.clone() } else { None },
             ))),
             Err(e) => tracing::error!(error = %e, "cannot register TCP listener"),
+        }
+    }
+    if let Some(cert) = sockets.dtls_cert.map(Rc::new) {
+        for s in sockets.dtls {
+            match (s.local_addr(), UdpSocket::from_std(s)) {
+                (Ok(a), Ok(s)) => tasks.push(tokio::task::spawn_local(dtls_listener::dtls_task(
+                    shard.clone(),
+                    Rc::new(s),
+                    a,
+                    cert.clone(),
+                ))),
+                (_, Err(e)) | (Err(e), _) => tracing::error!(error = %e, "cannot register DTLS"),
+            }
         }
     }
     let publish = |shard: &ShardRef| shard.borrow().publish();

@@ -38,6 +38,7 @@ fn start(shards: usize) -> turn_server::TurnHandle {
         udp: vec![],
         tcp: vec!["127.0.0.1:0".parse().unwrap()],
         tls: vec![],
+        dtls: vec![],
         relay_ipv4: Some("127.0.0.1".parse().unwrap()),
         relay_ipv6: None,
         ports: (42000, 42999),

@@ -41,12 +41,14 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP.
     Tls,
+    /// DTLS over UDP (RFC 7350): datagram semantics, so no ChannelData padding.
+    Dtls,
 }
 
 impl Transport {
     /// True for stream transports, where ChannelData is padded.
     pub fn is_stream(self) -> bool {
-        !matches!(self, Self::Udp)
+        matches!(self, Self::Tcp | Self::Tls)
     }
 }
 
