@@ -50,6 +50,15 @@ uclient "tls send-indication" -t -S -s -u u -w p -p 5349
 PEER=::1 HOST=::1 uclient "udp over IPv6 to an IPv6 relay" -u u -w p -p 3478 -x
 uclient "udp REST secret" -W s3cret -u restuser -p 3478
 uclient "tcp REST secret" -t -W s3cret -u restuser -p 3478
+# RFC 6062 TCP relaying (-T: client-to-client pairs, one CONNECTs to the other's relayed
+# address, which sees a ConnectionAttempt; both bind data connections), also over TLS.
+# (-P, "passive", reports 200 sent / 100 received against coturn's own turnserver too.)
+uclient "tcp relay (RFC 6062)" -T -u u -w p -p 3478
+uclient "tcp relay (RFC 6062) over tls" -T -S -u u -w p -p 5349
+# TURN over DTLS (RFC 7350): -S over UDP. Some uclient sessions try DTLS 1.0 first and are
+# refused (natter speaks DTLS 1.2 only); they retry with 1.2.
+uclient "dtls channel" -S -u u -w p -p 5349
+uclient "dtls send-indication" -S -s -u u -w p -p 5349
 
 log="$TMP/uc-wrong.log"
 timeout 30 turnutils_uclient -u u -w wrong -e 127.0.0.1 -r 3480 -n 5 -m 1 -p 3478 127.0.0.1 >"$log" 2>&1
@@ -138,6 +147,21 @@ for target in "natter 3478" "coturn 3578"; do
             bad "natter turn allocate against $1 over $tr $extra" "$log"
         fi
     done
+done
+
+# natter's client over turns: (TLS) against natter's self-signed certificate: trusted with
+# --ca (the name is checked: localhost), or with --insecure.
+for trust in "--ca $TMP/data/natter-selfsigned.crt:localhost" "--insecure:127.0.0.1"; do
+    host=${trust##*:}
+    opt=${trust%:*}
+    log="$TMP/client-turns-${opt%% *}.log"
+    timeout 30 "$NATTER" turn allocate "turns:$host:5349" --user u:p --peer 127.0.0.1:3480 \
+        --count 10 $opt >"$log" 2>&1
+    if grep -q "^allocated relayed=127.0.0.1:" "$log" && grep -q "received 10 from" "$log"; then
+        ok "natter turn allocate turns:$host ${opt%% *}: 10/10 echoed"
+    else
+        bad "natter turn allocate turns:$host ${opt%% *}" "$log"
+    fi
 done
 
 # SIGHUP reloads the certificate; SIGTERM deletes every allocation before exit.

@@ -116,6 +116,9 @@ pub struct DtlsEndpoint {
     rto: Duration,
     /// Plaintext buffer for reads, kept to avoid a 16 KiB allocation per datagram.
     read_buf: Vec<u8>,
+    /// DTLS-SRTP (the default): peer certificate and an SRTP profile are required. Off for
+    /// [`DtlsEndpoint::new_plain_server`].
+    srtp: bool,
 }
 
 impl std::fmt::Debug for DtlsEndpoint {
@@ -144,6 +147,41 @@ impl DtlsEndpoint {
         expected_peer_fingerprint: Option<String>,
         now: Instant,
     ) -> Result<Self, DtlsError> {
+        Self::build(role, cert, expected_peer_fingerprint, now, true)
+    }
+
+    /// A plain DTLS 1.2 server, for protocols other than DTLS-SRTP (TURN over DTLS, RFC
+    /// 7350): no client certificate is asked for and no SRTP profile is negotiated;
+    /// [`DtlsEvent::Connected`] then has profile 0, no keying material, and the client's
+    /// certificate fingerprint if it sent one (else empty).
+    pub fn new_plain_server(cert: &DtlsCertificate, now: Instant) -> Result<Self, DtlsError> {
+        Self::build(DtlsRole::Server, cert, None, now, false)
+    }
+
+    /// The client side of [`Self::new_plain_server`]: no SRTP; the server's certificate is
+    /// checked against `expected_server_fingerprint` when given (else accepted as is: use
+    /// only where the channel needs no server authentication, e.g. tests).
+    pub fn new_plain_client(
+        cert: &DtlsCertificate,
+        expected_server_fingerprint: Option<String>,
+        now: Instant,
+    ) -> Result<Self, DtlsError> {
+        Self::build(
+            DtlsRole::Client,
+            cert,
+            expected_server_fingerprint,
+            now,
+            false,
+        )
+    }
+
+    fn build(
+        role: DtlsRole,
+        cert: &DtlsCertificate,
+        expected_peer_fingerprint: Option<String>,
+        now: Instant,
+        srtp: bool,
+    ) -> Result<Self, DtlsError> {
         let expected_fingerprint = expected_peer_fingerprint.map(|fp| normalize_fingerprint(&fp));
 
         let mut ctx = SslContextBuilder::new(SslMethod::dtls()).map_err(setup_err)?;
@@ -152,8 +190,10 @@ impl DtlsEndpoint {
         ctx.set_max_proto_version(Some(SslVersion::DTLS1_2))
             .map_err(setup_err)?;
         ctx.set_cipher_list(CIPHERS).map_err(setup_err)?;
-        ctx.set_tlsext_use_srtp(OFFERED_PROFILES)
-            .map_err(setup_err)?;
+        if srtp {
+            ctx.set_tlsext_use_srtp(OFFERED_PROFILES)
+                .map_err(setup_err)?;
+        }
         ctx.set_certificate(&cert.cert).map_err(setup_err)?;
         ctx.set_private_key(&cert.key).map_err(setup_err)?;
         ctx.check_private_key().map_err(setup_err)?;
@@ -175,23 +215,25 @@ impl DtlsEndpoint {
         let peer_check = Arc::new(Mutex::new(PeerCheck::default()));
         let check = Arc::clone(&peer_check);
         let expected = expected_fingerprint.clone();
-        ssl.set_verify_callback(
-            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
-            move |_chain_ok, ctx| {
-                if ctx.error_depth() != 0 {
-                    return true;
-                }
-                let Some(der) = ctx.current_cert().and_then(|c| c.to_der().ok()) else {
-                    return false;
-                };
-                let seen = fingerprint_sha256_of_der(&der);
-                let ok = expected.as_ref().map_or(true, |want| *want == seen);
-                if let Ok(mut check) = check.lock() {
-                    check.mismatch |= !ok;
-                }
-                ok
-            },
-        );
+        let mode = if srtp || role == DtlsRole::Client {
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
+        } else {
+            SslVerifyMode::NONE
+        };
+        ssl.set_verify_callback(mode, move |_chain_ok, ctx| {
+            if ctx.error_depth() != 0 {
+                return true;
+            }
+            let Some(der) = ctx.current_cert().and_then(|c| c.to_der().ok()) else {
+                return false;
+            };
+            let seen = fingerprint_sha256_of_der(&der);
+            let ok = expected.as_ref().map_or(true, |want| *want == seen);
+            if let Ok(mut check) = check.lock() {
+                check.mismatch |= !ok;
+            }
+            ok
+        });
         match role {
             DtlsRole::Client => ssl.set_connect_state(),
             DtlsRole::Server => ssl.set_accept_state(),
@@ -209,6 +251,7 @@ impl DtlsEndpoint {
             retransmit_at: None,
             rto: INITIAL_RTO,
             read_buf: Vec::new(),
+            srtp,
         };
         if role == DtlsRole::Client {
             endpoint.drive(None, now);
@@ -369,6 +412,24 @@ impl DtlsEndpoint {
     }
 
     fn on_handshake_done(&mut self) {
+        if !self.srtp {
+            let peer_fingerprint = self
+                .stream
+                .ssl()
+                .peer_certificate()
+                .and_then(|c| c.to_der().ok())
+                .map(|der| fingerprint_sha256_of_der(&der))
+                .unwrap_or_default();
+            self.state = State::Connected;
+            self.retransmit_at = None;
+            self.events.push_back(DtlsEvent::Connected {
+                profile_id: 0,
+                keying_material: Vec::new(),
+                peer_fingerprint,
+                version: "1.2",
+            });
+            return;
+        }
         let ssl = self.stream.ssl();
         let Some(peer_der) = ssl.peer_certificate().and_then(|c| c.to_der().ok()) else {
             self.fail(DtlsError::Handshake("peer sent no certificate".to_owned()));
@@ -443,5 +504,70 @@ impl DtlsEndpoint {
         self.state = State::Failed;
         self.retransmit_at = None;
         self.events.push_back(DtlsEvent::Failed(err));
+    }
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::*;
+
+    fn pump(a: &mut DtlsEndpoint, b: &mut DtlsEndpoint, now: Instant) {
+        for _ in 0..20 {
+            let mut moved = false;
+            while let Some(d) = a.poll_datagram() {
+                let _ = b.handle_datagram(&d, now);
+                moved = true;
+            }
+            while let Some(d) = b.poll_datagram() {
+                let _ = a.handle_datagram(&d, now);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn plain_server_needs_no_client_certificate_check_nor_srtp() {
+        let now = Instant::now();
+        let server_cert = DtlsCertificate::generate().unwrap();
+        let client_cert = DtlsCertificate::generate().unwrap();
+        let mut server = DtlsEndpoint::new_plain_server(&server_cert, now).unwrap();
+        let mut client = DtlsEndpoint::new_plain_client(
+            &client_cert,
+            Some(server_cert.fingerprint_sha256()),
+            now,
+        )
+        .unwrap();
+        pump(&mut client, &mut server, now);
+        assert!(client.is_connected() && server.is_connected());
+        let Some(DtlsEvent::Connected {
+            profile_id,
+            keying_material,
+            ..
+        }) = server.poll_event()
+        else {
+            panic!("server not connected");
+        };
+        assert_eq!((profile_id, keying_material.len()), (0, 0));
+        client.send_application_data(b"allocate").unwrap();
+        pump(&mut client, &mut server, now);
+        assert_eq!(
+            server.poll_event(),
+            Some(DtlsEvent::ApplicationData(b"allocate".to_vec()))
+        );
+        // A client expecting another server certificate refuses this one.
+        let other = DtlsCertificate::generate().unwrap();
+        let mut server = DtlsEndpoint::new_plain_server(&server_cert, now).unwrap();
+        let mut client =
+            DtlsEndpoint::new_plain_client(&client_cert, Some(other.fingerprint_sha256()), now)
+                .unwrap();
+        pump(&mut client, &mut server, now);
+        assert!(!client.is_connected());
+        assert!(matches!(
+            std::iter::from_fn(|| client.poll_event()).last(),
+            Some(DtlsEvent::Failed(DtlsError::FingerprintMismatch))
+        ));
     }
 }

@@ -20,6 +20,7 @@ pub struct ServeArgs {
     )]
     pub turn_listen: Vec<SocketAddr>,
     /// TURN over TLS listening address (repeatable). Default: port 5349 on each --turn-listen IP.
+    /// The same addresses serve TURN over DTLS (RFC 7350) on UDP.
     #[arg(long = "tls-listen", env = "NATTER_TLS_LISTEN", value_delimiter = ',')]
     pub tls_listen: Vec<SocketAddr>,
     /// No TLS listener.

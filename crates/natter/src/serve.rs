@@ -166,6 +166,8 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = TurnConfig {
         udp,
         tcp: turn_listen.clone(),
+        // TURN over DTLS (RFC 7350) on the TLS addresses' UDP ports, as coturn does.
+        dtls: tls_listen.clone(),
         tls: tls_listen,
         relay_ipv4,
         relay_ipv6,
@@ -184,6 +186,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 udp: v4(&cfg.udp),
                 tcp: v4(&cfg.tcp),
                 tls: v4(&cfg.tls),
+                dtls: v4(&cfg.dtls),
                 ..cfg
             };
             turn_server::start(cfg, keys.clone())?
@@ -197,10 +200,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     // Scripts wait for this line on stdout to know the server is up.
     println!(
-        "natter: turn udp={} tcp={} tls={}",
+        "natter: turn udp={} tcp={} tls={} dtls={}",
         join(&handle.udp_addrs),
         join(&handle.tcp_addrs),
-        join(&handle.tls_addrs)
+        join(&handle.tls_addrs),
+        join(&handle.dtls_addrs)
     );
 
     let sip = if args.no_sip {

@@ -38,10 +38,10 @@ pub struct AllocateArgs {
     #[arg(long, default_value_t = 5)]
     pub timeout: u64,
     /// For `turns:`: PEM file of the certificate(s) to trust (e.g. the server's self-signed one).
-    #[arg(long)]
+    #[arg(long, visible_alias = "ca")]
     pub tls_ca: Option<PathBuf>,
     /// For `turns:`: accept any server certificate (signatures are still checked).
-    #[arg(long)]
+    #[arg(long, visible_alias = "insecure")]
     pub tls_insecure: bool,
 }
 

@@ -2,19 +2,20 @@
 //!
 //! # String preparation
 //!
-//! RFC 8489 section 9.2.2 processes the long-term username, realm and password
-//! with the OpaqueString profile of PRECIS (RFC 8265 section 4.2) before
-//! hashing; RFC 5389 used SASLprep instead. [`opaque_string`] implements the
-//! profile: non-ASCII spaces become U+0020, the result is put in NFC, and
-//! code points the FreeformClass disallows (controls, default-ignorables such
-//! as the soft hyphen, old Hangul jamo, noncharacters) are refused, as is the
-//! empty string. Unlike SASLprep there is no NFKC and no "map to nothing", so
-//! RFC 5769's password `The<U+00AD>M<U+00AA>tr<U+2168>` is *refused* (the soft
-//! hyphen is disallowed) rather than turned into `TheMatrIX`; RFC 8489
-//! Appendix B.1 repeats the SASLprep result, which OpaqueString cannot give.
+//! The long-term key hashes the username, realm and password after
+//! **SASLprep** (RFC 4013, the `stringprep` crate): non-ASCII spaces become
+//! U+0020, "commonly mapped to nothing" code points (the soft hyphen, ZWSP, ...)
+//! are dropped, the result is put in NFKC, and prohibited code points
+//! (controls, private use, surrogates, ...) and bad bidi text are refused.
+//! RFC 8489 section 9.2.2 names the PRECIS OpaqueString profile (RFC 8265)
+//! as SASLprep's successor, but its own Appendix B.1 vector (like RFC 5769's)
+//! is only reproducible with SASLprep: `The<U+00AD>M<U+00AA>tr<U+2168>` must
+//! become `TheMatrIX`, which needs NFKC and the map-to-nothing table that
+//! OpaqueString lacks. Deployed servers (and RFC 5389 clients) use SASLprep
+//! or nothing, and for printable ASCII - almost every deployed credential -
+//! both profiles are the identity, so SASLprep is the interoperable choice.
+//! [`opaque_string`] stays available for callers that want the PRECIS form.
 //!
-//! Not checked (it would need the full Unicode property tables): unassigned
-//! code points, and the CONTEXTJ exception for ZWJ/ZWNJ (both are refused).
 //! The short-term key stays unprepared: ICE credentials are random ASCII.
 
 use std::borrow::Cow;
@@ -30,15 +31,52 @@ pub fn short_term_key(password: &str) -> &[u8] {
     password.as_bytes()
 }
 
-/// Why a string cannot be prepared with OpaqueString.
+/// Why a string cannot be prepared with SASLprep or OpaqueString.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
 pub enum PrepError {
-    /// RFC 8265 section 4.2.2: a zero-length result is refused.
-    #[error("empty string after OpaqueString preparation")]
+    /// A zero-length result is refused (RFC 8265 section 4.2.2; an empty
+    /// SASLprep'd credential is never a real one either).
+    #[error("empty string after preparation")]
     Empty,
-    /// A code point the PRECIS FreeformClass disallows (e.g. a control).
+    /// A code point the profile disallows (e.g. a control).
     #[error("disallowed code point U+{:04X}", u32::from(*.0))]
     Disallowed(char),
+    /// SASLprep refused the string for its bidirectional text or a leading
+    /// combining mark (RFC 3454 section 6).
+    #[error("SASLprep refused the string (bidi rule or leading combining mark)")]
+    Bidi,
+}
+
+/// Prepares `s` with SASLprep (RFC 4013) for the long-term key, treating it
+/// as a "stored string": unassigned code points are refused too.
+///
+/// Printable ASCII comes back borrowed without allocating.
+pub fn saslprep(s: &str) -> Result<Cow<'_, str>, PrepError> {
+    if s.is_empty() {
+        return Err(PrepError::Empty);
+    }
+    match stringprep::saslprep(s) {
+        Ok(out) if out.is_empty() => Err(PrepError::Empty),
+        Ok(out) => Ok(out),
+        // The crate's error does not expose the code point: find it by
+        // preparing each character alone; none found means a bidi/combining
+        // rule on the whole string.
+        Err(_) => Err(s
+            .chars()
+            .find(|c| {
+                let mut b = [0u8; 4];
+                let one: &str = c.encode_utf8(&mut b);
+                stringprep::saslprep(one).is_err() && !is_combining_start(*c)
+            })
+            .map_or(PrepError::Bidi, PrepError::Disallowed)),
+    }
+}
+
+/// A lone combining mark fails SASLprep's "no leading combining mark" rule
+/// without being prohibited itself; [`saslprep`] must not blame it.
+fn is_combining_start(c: char) -> bool {
+    use unicode_normalization::char::is_combining_mark;
+    is_combining_mark(c)
 }
 
 /// Prepares `s` with the PRECIS OpaqueString profile (RFC 8265 section 4.2).
@@ -109,18 +147,18 @@ fn is_disallowed(c: char) -> bool {
         )
 }
 
-/// Feeds `username ":" realm ":" password`, each OpaqueString-prepared, to `h`.
+/// Feeds `username ":" realm ":" password`, each SASLprep'd, to `h`.
 fn hash_prepared<D: Digest>(
     mut h: D,
     username: &str,
     realm: &str,
     password: &str,
 ) -> Result<D, PrepError> {
-    h.update(opaque_string(username)?.as_bytes());
+    h.update(saslprep(username)?.as_bytes());
     h.update(b":");
-    h.update(opaque_string(realm)?.as_bytes());
+    h.update(saslprep(realm)?.as_bytes());
     h.update(b":");
-    h.update(opaque_string(password)?.as_bytes());
+    h.update(saslprep(password)?.as_bytes());
     Ok(h)
 }
 
@@ -134,8 +172,8 @@ fn hash_raw<D: Digest>(mut h: D, username: &str, realm: &str, password: &str) ->
     h
 }
 
-/// The long-term MD5 key (RFC 8489 section 9.2.2):
-/// MD5(OpaqueString(username) ":" OpaqueString(realm) ":" OpaqueString(password)).
+/// The long-term MD5 key (RFC 8489 section 9.2.2, RFC 5389 section 15.4):
+/// MD5(SASLprep(username) ":" SASLprep(realm) ":" SASLprep(password)).
 pub fn try_long_term_key(
     username: &str,
     realm: &str,
@@ -158,7 +196,7 @@ pub fn try_long_term_key_sha256(
 }
 
 /// The long-term key for MD5 (RFC 8489 section 9.2.2, RFC 5389), prepared
-/// with OpaqueString. Strings the profile refuses are hashed as raw bytes, a
+/// with SASLprep. Strings the profile refuses are hashed as raw bytes, a
 /// key no conforming peer derives, so authentication simply fails; use
 /// [`try_long_term_key`] to learn why.
 pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
@@ -397,19 +435,43 @@ mod tests {
 
     #[test]
     fn rfc5769_non_ascii_credentials() {
-        // RFC 5769 section 2.4: the katakana username is NFC already and passes
-        // OpaqueString unchanged; the key is the published one (checked bytewise
-        // in tests/vectors.rs) for the SASLprep'd password `TheMatrIX`.
+        // RFC 5769 section 2.4 / RFC 8489 Appendix B.1: the katakana username
+        // passes SASLprep unchanged; the password loses its soft hyphen and
+        // NFKC turns U+00AA into "a" and U+2168 into "IX".
         let user = "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}";
-        assert_eq!(opaque_string(user).unwrap(), user);
+        let raw_pw = "The\u{00AD}M\u{00AA}tr\u{2168}";
+        assert_eq!(saslprep(user).unwrap(), user);
+        assert_eq!(saslprep(raw_pw).unwrap(), "TheMatrIX");
+        let expected: [u8; 16] = hash_raw(Md5::new(), user, "example.org", "TheMatrIX")
+            .finalize()
+            .into();
         assert_eq!(
-            try_long_term_key(user, "example.org", "TheMatrIX").unwrap(),
-            hash_raw(Md5::new(), user, "example.org", "TheMatrIX").finalize()[..]
+            try_long_term_key(user, "example.org", raw_pw).unwrap(),
+            expected
         );
-        // The unprepared password contains U+00AD, which OpaqueString refuses.
+        assert_eq!(long_term_key(user, "example.org", raw_pw), expected);
         assert_eq!(
-            try_long_term_key(user, "example.org", "The\u{00AD}M\u{00AA}tr\u{2168}"),
-            Err(PrepError::Disallowed('\u{00AD}'))
+            long_term_key_sha256(user, "example.org", raw_pw),
+            long_term_key_sha256(user, "example.org", "TheMatrIX")
         );
+    }
+
+    #[test]
+    fn saslprep_maps_and_refuses() {
+        assert!(matches!(
+            saslprep("alice pw!~"),
+            Ok(Cow::Borrowed("alice pw!~"))
+        ));
+        assert_eq!(saslprep("I\u{00AD}X").unwrap(), "IX");
+        assert_eq!(saslprep("user").unwrap(), "user");
+        assert_eq!(saslprep("\u{00AA}").unwrap(), "a");
+        assert_eq!(saslprep("a\u{00A0}b").unwrap(), "a b");
+        assert_eq!(saslprep("\u{2168}").unwrap(), "IX");
+        assert_eq!(saslprep(""), Err(PrepError::Empty));
+        assert_eq!(saslprep("\u{00AD}"), Err(PrepError::Empty));
+        assert_eq!(saslprep("a\u{7}"), Err(PrepError::Disallowed('\u{7}')));
+        // RFC 4013 section 3 examples: a bidi string mixing RandALCat and LCat.
+        assert_eq!(saslprep("\u{0627}1"), Err(PrepError::Bidi));
+        assert_eq!(saslprep("\u{0627}1\u{0628}").unwrap(), "\u{0627}1\u{0628}");
     }
 }

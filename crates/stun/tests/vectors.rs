@@ -207,6 +207,25 @@ fn rfc8489_b1_sha256_userhash_request() {
     assert_eq!(buf, bytes);
 }
 
+/// RFC 8489 Appendix B.1 / RFC 5769 section 2.4 from the *unprepared*
+/// password: SASLprep must turn it into `TheMatrIX` for both algorithms.
+#[test]
+fn rfc8489_b1_raw_password_is_saslprepped() {
+    let raw_pw = "The\u{00AD}M\u{00AA}tr\u{2168}";
+    let msg_bytes = hex(SHA256_REQUEST);
+    let msg = Message::parse(&msg_bytes).unwrap();
+    let key = long_term_key_sha256(USERNAME_2_4, "example.org", raw_pw);
+    assert_eq!(msg.verify_integrity_sha256(&key), Ok(()));
+    let md5_bytes = hex(LONG_TERM_REQUEST);
+    let msg = Message::parse(&md5_bytes).unwrap();
+    let key = long_term_key(USERNAME_2_4, "example.org", raw_pw);
+    assert_eq!(msg.verify_integrity(&key), Ok(()));
+    assert_eq!(
+        natter_stun::credentials::saslprep(raw_pw).as_deref(),
+        Ok("TheMatrIX")
+    );
+}
+
 #[test]
 fn tampering_breaks_integrity_and_fingerprint() {
     let mut bytes = hex(SAMPLE_REQUEST);

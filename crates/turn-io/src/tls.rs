@@ -179,6 +179,11 @@ impl ReloadableTls {
         })
     }
 
+    /// The certificate and key files (the DTLS listener loads them too).
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+
     /// The config for handshakes (the same object across reloads).
     pub fn current(&self) -> Arc<ServerConfig> {
         self.config.clone()

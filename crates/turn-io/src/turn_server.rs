@@ -33,6 +33,12 @@ use crate::batch::{RecvBatch, SendBatch};
 use crate::relay_ports::RelayPorts;
 use crate::tls::ReloadableTls;
 
+#[path = "tcp_relay.rs"]
+mod tcp_relay;
+
+#[path = "dtls_listener.rs"]
+pub mod dtls_listener;
+
 /// Largest datagram accepted from a client or a peer (and so the largest relayed).
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams per `recvmmsg`/`sendmmsg`.
@@ -66,6 +72,8 @@ pub struct TurnConfig {
     pub tcp: Vec<SocketAddr>,
     /// TLS listening addresses.
     pub tls: Vec<SocketAddr>,
+    /// DTLS (UDP) listening addresses, RFC 7350; they use the TLS certificate.
+    pub dtls: Vec<SocketAddr>,
     /// Address relays bind on for IPv4 (None: no IPv4 relays).
     pub relay_ipv4: Option<IpAddr>,
     /// Address relays bind on for IPv6.
@@ -109,6 +117,8 @@ pub struct TurnHandle {
     pub tcp_addrs: Vec<SocketAddr>,
     /// Bound TLS addresses.
     pub tls_addrs: Vec<SocketAddr>,
+    /// Bound DTLS addresses.
+    pub dtls_addrs: Vec<SocketAddr>,
     stats: Arc<Mutex<Vec<Stats>>>,
     quotas: Arc<Quotas>,
     shutdown: watch::Sender<bool>,
@@ -166,9 +176,16 @@ pub fn sum(v: &[Stats]) -> Stats {
 /// Binds every socket (so errors surface before any thread starts), then starts the shards.
 pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError> {
     let shards = cfg.shards.max(1);
-    if !cfg.tls.is_empty() && cfg.tls_config.is_none() {
+    if (!cfg.tls.is_empty() || !cfg.dtls.is_empty()) && cfg.tls_config.is_none() {
         return Err(StartError::NoTls);
     }
+    let dtls_cert = match (&cfg.tls_config, cfg.dtls.is_empty()) {
+        (Some(t), false) => Some(
+            dtls_listener::load_certificate(t.files())
+                .map_err(|e| StartError::Runtime(io::Error::other(e.to_string())))?,
+        ),
+        _ => None,
+    };
     let mut per_shard: Vec<ShardSockets> = (0..shards).map(|_| ShardSockets::default()).collect();
     let mut udp_addrs = Vec::new();
     for addr in &cfg.udp {
@@ -209,6 +226,23 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
     };
     let tcp_addrs = bind_tcp(&cfg.tcp, "tcp", false)?;
     let tls_addrs = bind_tcp(&cfg.tls, "tls", true)?;
+    let mut dtls_addrs = Vec::new();
+    for addr in &cfg.dtls {
+        let mut actual = *addr;
+        for (i, s) in per_shard.iter_mut().enumerate() {
+            let sock = crate::socket::udp(actual, true).map_err(|source| StartError::Bind {
+                proto: "dtls",
+                addr: actual,
+                source,
+            })?;
+            if i == 0 {
+                actual = sock.local_addr().map_err(StartError::Runtime)?;
+                dtls_addrs.push(actual);
+            }
+            s.dtls.push(sock);
+            s.dtls_cert.clone_from(&dtls_cert);
+        }
+    }
 
     let start_instant = Instant::now();
     let unix_start = SystemTime::now()
@@ -221,8 +255,11 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
     let ports = RelayPorts::new(cfg.ports.0, cfg.ports.1);
     let (tx, rx) = watch::channel(false);
     let mut threads = Vec::new();
+    let (hub, mut hub_rxs) = tcp_relay::hub(shards);
     for (idx, sockets) in per_shard.into_iter().enumerate() {
+        let hub_rx = hub_rxs.remove(0);
         let relays = ShardRelays {
+            tcp: tcp_relay::TcpRelays::new(hub.clone(), hub_rx),
             ports: ports.clone(),
             ipv4: cfg.relay_ipv4,
             ipv6: cfg.relay_ipv6,
@@ -230,7 +267,7 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
             closed: Vec::new(),
             now: start_instant,
         };
-        let core = Server::new(
+        let mut core = Server::new(
             cfg.core.clone(),
             start_instant,
             unix_start,
@@ -239,6 +276,7 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
             relays,
             AuthRef(auth.clone()),
         );
+        core.set_tcp_shard_tag(idx as u8);
         let rx = rx.clone();
         let stats = stats.clone();
         let tls = cfg.tls_config.clone();
@@ -265,6 +303,7 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
         udp_addrs,
         tcp_addrs,
         tls_addrs,
+        dtls_addrs,
         stats,
         quotas,
         shutdown: tx,
@@ -276,6 +315,8 @@ pub fn start(cfg: TurnConfig, auth: SharedAuth) -> Result<TurnHandle, StartError
 struct ShardSockets {
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<(std::net::TcpListener, bool)>,
+    dtls: Vec<std::net::UdpSocket>,
+    dtls_cert: Option<natter_dtls::DtlsCertificate>,
 }
 
 /// The shard's [`RelayProvider`]: binds relay sockets and queues them for the driver to poll.
@@ -286,6 +327,8 @@ struct ShardRelays {
     opened: Vec<std::net::UdpSocket>,
     closed: Vec<SocketAddr>,
     now: Instant,
+    /// RFC 6062 TCP relaying (listeners, peer connections).
+    tcp: tcp_relay::TcpRelays,
 }
 
 fn set_dont_fragment(sock: &std::net::UdpSocket, v6: bool) {
@@ -339,6 +382,11 @@ impl RelayProvider for ShardRelays {
 
     fn close(&mut self, addr: SocketAddr) {
         self.closed.push(addr);
+        self.tcp.close(addr);
+    }
+
+    fn listen_tcp(&mut self, relay: SocketAddr) -> Result<(), RelayError> {
+        self.tcp.listen(relay)
     }
 }
 
@@ -443,6 +491,7 @@ fn settle(shard: &ShardRef) {
             e.task.abort();
         }
     }
+    tcp_relay::settle(shard);
 }
 
 async fn run_shard(
@@ -473,6 +522,7 @@ async fn run_shard(
         published: stats.clone(),
     }));
     let mut tasks = Vec::new();
+    tcp_relay::start(&shard);
     for (addr, sock) in udp {
         tasks.push(tokio::task::spawn_local(udp_listener_task(
             shard.clone(),
@@ -488,6 +538,19 @@ async fn run_shard(
                 if is_tls { tls.clone() } else { None },
             ))),
             Err(e) => tracing::error!(error = %e, "cannot register TCP listener"),
+        }
+    }
+    if let Some(cert) = sockets.dtls_cert.map(Rc::new) {
+        for s in sockets.dtls {
+            match (s.local_addr(), UdpSocket::from_std(s)) {
+                (Ok(a), Ok(s)) => tasks.push(tokio::task::spawn_local(dtls_listener::dtls_task(
+                    shard.clone(),
+                    Rc::new(s),
+                    a,
+                    cert.clone(),
+                ))),
+                (_, Err(e)) | (Err(e), _) => tracing::error!(error = %e, "cannot register DTLS"),
+            }
         }
     }
     let publish = |shard: &ShardRef| shard.borrow().publish();
@@ -744,6 +807,18 @@ where
                 break;
             }
             let frame = &rest[..frame_len];
+            // RFC 6062: a ConnectionBind turns this stream into a raw data connection.
+            if let Some(id) = natter_turn::server::tcp_relay::connection_bind_id(frame) {
+                let bound =
+                    tcp_relay::bind_data(&shard, five, id, frame.to_vec(), tx.clone()).await;
+                if let Some(to_peer) = bound {
+                    let after = buf[used + frame_len..].to_vec();
+                    tcp_relay::pipe_to_peer(rd, after, to_peer).await;
+                    break 'read;
+                }
+                used += frame_len;
+                continue;
+            }
             {
                 let mut guard = shard.borrow_mut();
                 let sh = &mut *guard;

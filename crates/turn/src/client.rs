@@ -428,7 +428,7 @@ impl Client {
                 if code == 401 && self.key.is_some() && p.retries > 0 {
                     // Credentials were already sent and refused: wrong password.
                 } else if let Ok(key) = key {
-                    // Credentials OpaqueString refuses (RFC 8489 §9.2.2) are never sent: the
+                    // Credentials SASLprep refuses (RFC 8489 §9.2.2) are never sent: the
                     // request fails below with the server's error instead.
                     self.key = Some(key);
                     self.realm = Some(r);

@@ -215,7 +215,7 @@ fn allocation_permissions_and_channels_are_refreshed_before_they_lapse() {
 }
 
 #[test]
-fn password_refused_by_opaque_string_fails_without_sending_it() {
+fn password_refused_by_saslprep_fails_without_sending_it() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let mut c = Client::new(t0, cfg("p\u{0}w"));

@@ -84,6 +84,8 @@ pub(crate) struct Allocation {
     pub permissions: Vec<Permission>,
     pub channels: Vec<Channel>,
     pub bucket: Option<ByteBucket>,
+    /// An RFC 6062 TCP allocation: peers are reached over TCP connections, never UDP.
+    pub tcp: bool,
 }
 
 impl Allocation {

@@ -13,6 +13,7 @@ mod allocation;
 pub mod auth;
 pub mod policy;
 mod ratelimit;
+pub mod tcp_relay;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +30,7 @@ use allocation::{Algorithm, Allocation, ByteBucket, Channel, MAX_CHANNELS};
 pub use auth::{Authenticator, NonceCheck, NonceIssuer, UserKeys};
 pub use policy::{IpNet, PeerPolicy};
 use ratelimit::RateLimiter;
+pub use tcp_relay::TcpAction;
 
 /// The transport between client and server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,12 +41,14 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP.
     Tls,
+    /// DTLS over UDP (RFC 7350): datagram semantics, so no ChannelData padding.
+    Dtls,
 }
 
 impl Transport {
     /// True for stream transports, where ChannelData is padded.
     pub fn is_stream(self) -> bool {
-        !matches!(self, Self::Udp)
+        matches!(self, Self::Tcp | Self::Tls)
     }
 }
 
@@ -141,8 +145,14 @@ pub enum RelayError {
 pub trait RelayProvider {
     /// Opens a relay socket as requested.
     fn open(&mut self, req: RelayRequest) -> Result<RelayGrant, RelayError>;
-    /// Closes the relay socket bound at `addr`.
+    /// Closes the relay socket bound at `addr` (and its TCP listener, if any).
     fn close(&mut self, addr: SocketAddr);
+    /// Also listens for TCP on `relay` (an address [`RelayProvider::open`] returned), for an
+    /// RFC 6062 TCP allocation. Providers without TCP relaying keep the default (508).
+    fn listen_tcp(&mut self, relay: SocketAddr) -> Result<(), RelayError> {
+        let _ = relay;
+        Err(RelayError::Exhausted)
+    }
 }
 
 /// A quota shared beyond this process (a cluster's store): asked after the local checks
@@ -353,9 +363,11 @@ const KNOWN: &[u16] = &[
     attr::RESPONSE_PORT,
     attr::PRIORITY,
     attr::USE_CANDIDATE,
+    attr::CONNECTION_ID,
 ];
 
 const UDP: u8 = 17;
+const TCP: u8 = 6;
 
 /// How a request authenticated.
 struct Authed {
@@ -381,6 +393,7 @@ pub struct Server<R, A> {
     stats: Stats,
     next_sweep: Instant,
     events: std::collections::VecDeque<Event>,
+    tcp: tcp_relay::TcpRelay,
 }
 
 impl<R: RelayProvider, A: Authenticator> Server<R, A> {
@@ -412,6 +425,12 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             stats: Stats::default(),
             next_sweep: start + Duration::from_secs(1),
             events: std::collections::VecDeque::new(),
+            tcp: tcp_relay::TcpRelay::new(u32::from_le_bytes([
+                nonce_secret[0],
+                nonce_secret[1],
+                nonce_secret[2],
+                0,
+            ])),
         }
     }
 
@@ -431,6 +450,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         if let Some(i) = self.by_five.get(&five).copied() {
             self.remove(i);
         }
+        self.tcp.data_closed(five);
     }
 
     /// The counters.
@@ -464,6 +484,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
 
     /// Expires allocations, permissions and channels. Cheap to call often.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tcp_sweep(now);
         if now < self.next_sweep {
             return;
         }
@@ -497,6 +518,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             return;
         };
         self.by_five.remove(&a.five);
+        self.tcp.allocation_gone(a.five);
         for r in &a.relays {
             self.by_relay.remove(r);
             self.relay.close(*r);
@@ -833,10 +855,11 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         else {
             return Err((400, Refusal::MissingAttributes));
         };
-        // RFC 8489 §14.3: USERNAME must have been OpaqueString-prepared; one the profile refuses
-        // (a control character, say) can never match a key, so say why with a 400.
+        // RFC 8489 §14.3: USERNAME must have been prepared (SASLprep here, as the key
+        // derivation, see natter_stun::credentials); one the profile refuses (a control
+        // character, say) can never match a key, so say why with a 400.
         // A lenient client's unprepared form is looked up as its prepared form.
-        let Ok(username) = natter_stun::credentials::opaque_string(username) else {
+        let Ok(username) = natter_stun::credentials::saslprep(username) else {
             return Err((400, Refusal::BadUsername));
         };
         let cookie = match self.nonces.check(nonce, five.client.ip(), self.secs(now)) {
@@ -908,7 +931,12 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         let method = msg.method();
         if !matches!(
             method,
-            Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
+            Method::ALLOCATE
+                | Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT
+                | Method::CONNECTION_BIND
         ) {
             return self.bad_request(five, msg, out);
         }
@@ -949,6 +977,10 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         };
         let sealed = self.cfg.auth_required;
         let existing = self.by_five.get(&five).copied();
+        if method == Method::CONNECTION_BIND {
+            // Sent on a fresh data connection, never on an allocation's own (RFC 6062 §5.4).
+            return self.connection_bind(now, five, msg, authed, existing, out);
+        }
         // RFC 8656 §7: requests on an existing allocation must come from its user (441).
         if let Some(i) = existing {
             if let Some(a) = self.slots.get(i).and_then(Option::as_ref) {
@@ -972,6 +1004,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             Method::CREATE_PERMISSION => {
                 self.create_permission(now, five, msg, seal, existing, out)
             }
+            Method::CONNECT => self.connect(now, five, msg, seal, existing, out),
             _ => self.channel_bind(now, five, msg, seal, existing, out),
         }
     }
@@ -1053,13 +1086,25 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             }
             return self.error(five, msg, seal, 437, "Allocation Mismatch", out);
         }
-        match msg.requested_transport() {
-            Ok(Some(UDP)) => {}
+        let tcp = match msg.requested_transport() {
+            Ok(Some(UDP)) => false,
+            // RFC 6062 §5.1: TCP relaying only for a client on TCP/TLS, and without the
+            // UDP-only EVEN-PORT, RESERVATION-TOKEN and DONT-FRAGMENT.
+            Ok(Some(TCP)) => {
+                let udp_only = msg.contains(attr::EVEN_PORT)
+                    || msg.contains(attr::RESERVATION_TOKEN)
+                    || msg.contains(attr::ADDITIONAL_ADDRESS_FAMILY)
+                    || msg.dont_fragment();
+                if !five.transport.is_stream() || udp_only {
+                    return self.error(five, msg, seal, 400, "Bad Request", out);
+                }
+                true
+            }
             Ok(Some(_)) => {
                 return self.error(five, msg, seal, 442, "Unsupported Transport Protocol", out)
             }
             _ => return self.error(five, msg, seal, 400, "Bad Request", out),
-        }
+        };
         let (Ok(token), Ok(even), Ok(req_fam), Ok(add_fam)) = (
             msg.reservation_token(),
             msg.even_port(),
@@ -1113,6 +1158,14 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
                 };
             }
         };
+        if tcp {
+            if let Err(e) = self.relay.listen_tcp(grant.addr) {
+                self.relay.close(grant.addr);
+                self.quotas.release(&authed.username);
+                let _ = e;
+                return self.error(five, msg, seal, 508, "Insufficient Capacity", out);
+            }
+        }
         let mut relays = vec![grant.addr];
         let mut second_failed = false;
         if add_fam == Some(AddressFamily::V6) {
@@ -1140,6 +1193,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             channels: Vec::new(),
             bucket: (self.cfg.bandwidth_limit > 0)
                 .then(|| ByteBucket::new(self.cfg.bandwidth_limit, now)),
+            tcp,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -1326,6 +1380,10 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         let Some(a) = self.slots.get(i).and_then(Option::as_ref) else {
             return Act::Drop;
         };
+        if a.tcp {
+            // RFC 6062 §5.x: channels are a UDP-relay feature.
+            return self.error(five, msg, seal, 400, "Bad Request", out);
+        }
         if let Err((code, reason)) = self.check_peer(a, peer) {
             return self.error(five, msg, seal, code, reason, out);
         }
@@ -1392,7 +1450,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             self.stats.dropped += 1;
             return Act::Drop;
         };
-        if !a.has_permission(peer.ip(), now) {
+        if a.tcp || !a.has_permission(peer.ip(), now) {
             self.stats.dropped += 1;
             return Act::Drop;
         }
@@ -1436,7 +1494,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             self.stats.dropped += 1;
             return PeerOutput::Drop;
         };
-        if !a.has_permission(peer.ip(), now) || headroom + len > slot.len() {
+        if a.tcp || !a.has_permission(peer.ip(), now) || headroom + len > slot.len() {
             self.stats.dropped += 1;
             return PeerOutput::Drop;
         }
@@ -1513,7 +1571,7 @@ pub enum Refusal {
     NoCredentials,
     /// MESSAGE-INTEGRITY without USERNAME, REALM or NONCE (400).
     MissingAttributes,
-    /// USERNAME is refused by the OpaqueString profile (RFC 8265), e.g. it holds a control (400).
+    /// USERNAME is refused by SASLprep (RFC 4013), e.g. it holds a control (400).
     BadUsername,
     /// The nonce expired (438, the client retries).
     StaleNonce,
@@ -1546,7 +1604,7 @@ impl Refusal {
         match self {
             Self::NoCredentials => "no credentials yet (challenge sent)",
             Self::MissingAttributes => "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE",
-            Self::BadUsername => "USERNAME refused by OpaqueString (control or unassigned)",
+            Self::BadUsername => "USERNAME refused by SASLprep (control or unassigned)",
             Self::StaleNonce => "nonce expired (client should retry)",
             Self::ForeignNonce => "nonce not issued by this server for this address",
             Self::WrongRealm => "realm does not match the server's realm",

@@ -12,6 +12,8 @@ struct FakeRelays {
     next_port: u32,
     open: HashSet<SocketAddr>,
     limit: Option<usize>,
+    /// Relays with a TCP listener (RFC 6062 allocations).
+    tcp: HashSet<SocketAddr>,
 }
 
 impl RelayProvider for FakeRelays {
@@ -35,6 +37,12 @@ impl RelayProvider for FakeRelays {
     }
     fn close(&mut self, addr: SocketAddr) {
         assert!(self.open.remove(&addr), "closed a relay that was not open");
+        self.tcp.remove(&addr);
+    }
+    fn listen_tcp(&mut self, relay: SocketAddr) -> Result<(), RelayError> {
+        assert!(self.open.contains(&relay));
+        self.tcp.insert(relay);
+        Ok(())
     }
 }
 
@@ -555,7 +563,7 @@ fn another_user_on_the_allocation_is_441() {
 }
 
 #[test]
-fn tcp_relaying_is_442_and_missing_transport_is_400() {
+fn tcp_relaying_over_udp_and_unknown_transport_and_missing_transport() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let (creds, _) = allocate(&mut s, t0);
@@ -564,8 +572,16 @@ fn tcp_relaying_is_442_and_missing_transport_is_400() {
         ..five()
     };
     let mut out = Vec::new();
+    // RFC 6062 §5.1: TCP relaying asked over UDP is 400; an unknown protocol is 442.
     let req = request(Method::ALLOCATE, tid(20), Some(&creds), |w| {
         w.add_requested_transport(6);
+    });
+    assert_eq!(
+        error_code(&reply(s.handle_client(t0, other, &req, &mut out))),
+        Some(400)
+    );
+    let req = request(Method::ALLOCATE, tid(23), Some(&creds), |w| {
+        w.add_requested_transport(132);
     });
     assert_eq!(
         error_code(&reply(s.handle_client(t0, other, &req, &mut out))),
@@ -928,7 +944,7 @@ fn refusals_are_reported_as_events_with_reasons() {
 }
 
 #[test]
-fn credentials_are_opaque_string_prepared_and_controls_are_400() {
+fn credentials_are_saslprepped_and_controls_are_400() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let mut out = Vec::new();
@@ -977,3 +993,6 @@ fn credentials_are_opaque_string_prepared_and_controls_are_400() {
         .unwrap();
     assert_eq!(s.allocation_count(), 1);
 }
+
+#[path = "tcp_relay_tests.rs"]
+mod tcp_relay_tests;
