@@ -11,7 +11,10 @@ Without --echo it sends N text messages (0 B .. 60 KB, some UTF-8) on its data c
 each comes back as "echo:"+M in order. With --echo it answers every text message M with "echo:"+M.
 Events go to stdout as {"event":...} lines like natter's: "connected" (with the DTLS version and
 the selected pair's candidate types as aiortc saw them), "channel-open", and finally "result"
-{"ok":k,"n":N,"setup_ms":...,"rate_bps":...}. Logs go to stderr. Exits 0 when all N echoed."""
+{"ok":k,"n":N,"setup_ms":...,"rate_bps":...}. Logs go to stderr. Exits 0 when all N echoed.
+Benchmark (bench/webrtc): --mb MB sends MB megabytes of --size byte messages (default 60000:
+aiortc's max-message-size is 65536 and the echo adds 5 bytes), --window outstanding; the result
+adds setup_ms (start to channel open), first_ms (start to first echo), mb_per_s_each_way."""
 import argparse
 import asyncio
 import json
@@ -28,6 +31,9 @@ ap.add_argument("--n", type=int, default=50)
 ap.add_argument("--echo", action="store_true")
 ap.add_argument("--label", default="chat")
 ap.add_argument("--timeout", type=float, default=40)
+ap.add_argument("--mb", type=float, help="benchmark: send MB megabytes of --size messages, --window outstanding")
+ap.add_argument("--size", type=int, default=60000)
+ap.add_argument("--window", type=int, default=8)
 args = ap.parse_args()
 if os.environ.get("AIORTC_DEBUG"):
     import logging
@@ -46,6 +52,8 @@ def log(s):
 
 
 def messages(n):
+    if args.mb:
+        return ["x" * args.size] * max(1, int(args.mb * 1048576 / args.size))
     v = ["", "a", "ä", "\U0001F600 smile", "x" * 1200]
     i = len(v)
     while len(v) < n:
@@ -89,10 +97,13 @@ async def main():
                     ch.send("echo:" + m)
             return
         msgs = messages(args.n)
+        result["n"] = len(msgs)
+        result["open_ms"] = round((time.monotonic() - t0) * 1000)
+        window = args.window if args.mb else 4
         state = {"next": 0, "got": 0, "bytes": 0, "t": time.monotonic()}
 
         def pump():
-            while state["next"] < len(msgs) and state["next"] - state["got"] < 4:
+            while state["next"] < len(msgs) and state["next"] - state["got"] < window:
                 ch.send(msgs[state["next"]])
                 state["bytes"] += len(msgs[state["next"]].encode())
                 state["next"] += 1
@@ -102,6 +113,8 @@ async def main():
             i = state["got"]
             if i >= len(msgs):
                 return
+            if i == 0:
+                result["first_ms"] = round((time.monotonic() - t0) * 1000)
             if m == "echo:" + msgs[i]:
                 result["ok"] += 1
             elif len(result["wrong"]) < 3:
@@ -110,6 +123,7 @@ async def main():
             if state["got"] == len(msgs):
                 secs = max(time.monotonic() - state["t"], 1e-6)
                 result["rate_bps"] = round(state["bytes"] * 8 / secs)
+                result["mb_per_s_each_way"] = round(state["bytes"] / 1048576 / secs, 2)
                 finished.set()
             else:
                 pump()
