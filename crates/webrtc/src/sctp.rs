@@ -725,4 +725,78 @@ mod tests {
         let _ = c.send(id, true, b"and again");
         exchange(&mut c, &mut s, now);
     }
+
+    /// Like `exchange`, but packets from `a` carrying an INIT chunk (type 1, first chunk
+    /// after the 12-byte common header) are dropped: a peer that ignores our INIT.
+    fn exchange_dropping_inits_from(a: &mut DataChannels, b: &mut DataChannels, now: Instant) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(p) = a.poll_transmit(now) {
+                moved = true;
+                if p.get(12) != Some(&1) {
+                    b.handle_packet(&p, now);
+                }
+            }
+            while let Some(p) = b.poll_transmit(now) {
+                moved = true;
+                a.handle_packet(&p, now);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn is_connected_after_fallback(
+        mut ours: DataChannels,
+        mut theirs: DataChannels,
+        drop_our_inits: bool,
+        t0: Instant,
+    ) -> bool {
+        let id = ours.create_channel("x", "", ChannelType::RELIABLE);
+        let mut now = t0;
+        for _ in 0..20 {
+            if drop_our_inits {
+                exchange_dropping_inits_from(&mut ours, &mut theirs, now);
+            } else {
+                exchange(&mut ours, &mut theirs, now);
+            }
+            if ours.channel(id).map(|c| c.state) == Some(ChannelState::Open) {
+                return now.duration_since(t0) >= INIT_FALLBACK;
+            }
+            let next = [ours.poll_timeout(), theirs.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now);
+            now = next.max(now);
+            ours.handle_timeout(now);
+            theirs.handle_timeout(now);
+        }
+        false
+    }
+
+    /// aiortc as offerer: it is SCTP client although DTLS server, and ignores our INIT
+    /// (we are DTLS client). After INIT_FALLBACK we take the association its INIT began.
+    #[test]
+    fn dtls_client_takes_the_peers_association_when_its_init_is_ignored() {
+        let now = Instant::now();
+        let (mut ours, mut theirs) = (DataChannels::new(), DataChannels::new());
+        ours.start(true, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        theirs.start(true, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        assert!(is_connected_after_fallback(ours, theirs, true, now));
+    }
+
+    /// aiortc as answerer: it is SCTP server although DTLS client and never sends INIT.
+    /// We initiate after INIT_FALLBACK.
+    #[test]
+    fn dtls_server_initiates_when_no_init_comes() {
+        let now = Instant::now();
+        let (mut ours, mut theirs) = (DataChannels::new(), DataChannels::new());
+        ours.start(false, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        // The peer: a server that never initiates (its own fallback switched off).
+        theirs.start(false, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        theirs.initiate_at = None;
+        assert!(is_connected_after_fallback(ours, theirs, false, now));
+    }
 }
