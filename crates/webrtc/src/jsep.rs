@@ -409,11 +409,9 @@ pub fn create_offer(p: &LocalParams) -> String {
 /// session lacks are appended with fresh mids. `setup` is our settled DTLS role
 /// (`active`/`passive`) once there is one.
 pub fn create_offer_with(p: &LocalParams, existing: &[(Kind, String)], setup: &str) -> String {
-    let mut sections: Vec<(Kind, String)> = existing
-        .iter()
-        .filter(|(k, _)| matches!(k, Kind::Audio | Kind::Data))
-        .cloned()
-        .collect();
+    // Video and unknown m-sections of the session keep their place, rejected (port 0):
+    // natter does not offer them.
+    let mut sections: Vec<(Kind, String)> = existing.to_vec();
     let mut next = 0u32;
     let mut fresh = |sections: &Vec<(Kind, String)>| loop {
         let mid = next.to_string();
@@ -434,12 +432,25 @@ pub fn create_offer_with(p: &LocalParams, existing: &[(Kind, String)], setup: &s
         let mid = fresh(&sections);
         sections.push((Kind::Data, mid));
     }
-    let mids: Vec<String> = sections.iter().map(|(_, m)| m.clone()).collect();
+    let mids: Vec<String> = sections
+        .iter()
+        .filter(|(k, _)| matches!(k, Kind::Audio | Kind::Data))
+        .map(|(_, m)| m.clone())
+        .collect();
     let mut out = String::new();
     session_header(&mut out, p, &mids);
-    for (i, (kind, mid)) in sections.iter().enumerate() {
-        let first = i == 0;
-        if *kind == Kind::Audio && p.audio_ssrc.is_some() {
+    for (kind, mid) in &sections {
+        let first = mids.first() == Some(mid);
+        if matches!(kind, Kind::Video | Kind::Other) {
+            let (m, proto, fmt) = if *kind == Kind::Video {
+                ("video", "UDP/TLS/RTP/SAVPF", "96")
+            } else {
+                ("application", "UDP/DTLS/SCTP", "webrtc-datachannel")
+            };
+            out.push_str(&format!(
+                "m={m} 0 {proto} {fmt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\na=inactive\r\n"
+            ));
+        } else if *kind == Kind::Audio && p.audio_ssrc.is_some() {
             let a = AudioSection {
                 mid,
                 pt: OPUS_PT,
@@ -612,5 +623,32 @@ mod tests {
         assert!(r.media[0].rejected);
         assert_eq!(r.transport_index, 1);
         assert_eq!(r.setup, Setup::Active);
+    }
+
+    #[test]
+    fn subsequent_offer_keeps_mlines_and_rejects_what_we_do_not_send() {
+        let existing = [
+            (Kind::Audio, "0".to_owned()),
+            (Kind::Video, "1".to_owned()),
+            (Kind::Data, "2".to_owned()),
+        ];
+        let o = create_offer_with(&params(true, true), &existing, "passive");
+        let m: Vec<&str> = o.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(
+            m,
+            [
+                "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+                "m=video 0 UDP/TLS/RTP/SAVPF 96",
+                "m=application 9 UDP/DTLS/SCTP webrtc-datachannel"
+            ]
+        );
+        assert!(o.contains("a=group:BUNDLE 0 2\r\n"));
+        assert!(o
+            .lines()
+            .filter(|l| l.starts_with("a=setup:"))
+            .all(|l| l == "a=setup:passive"));
+        // Appended: data after an audio-only session takes the next free mid.
+        let o = create_offer_with(&params(true, true), &existing[..1], "active");
+        assert!(o.contains("a=group:BUNDLE 0 1\r\n"), "{o}");
     }
 }
