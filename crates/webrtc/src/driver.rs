@@ -138,7 +138,11 @@ pub fn run(opts: Options) -> Result<(), String> {
             _ => None,
         })
         .collect();
-    let mdns = crate::mdns_io::MdnsIo::new(opts.mdns, v4, tx.clone(), MDNS_TAG);
+    let mut mdns = crate::mdns_io::MdnsIo::new(opts.mdns, v4, tx.clone(), MDNS_TAG);
+    if opts.role == SignalingRole::Answerer {
+        // The offerer's browser announces its names while it gathers, before the offer.
+        mdns.listen();
+    }
     transport
         .start(now, &tx, 0)
         .map_err(|e| format!("receivers: {e}"))?;
@@ -472,7 +476,10 @@ impl Driver {
     }
 
     fn add_checked(&mut self, c: &str, now: Instant) {
-        if self.mdns.hold(c, now) {
+        if let Some(ready) = self.mdns.hold(c, now) {
+            for v in ready {
+                self.add_checked(&v, now);
+            }
             return;
         }
         let value = c.strip_prefix("candidate:").unwrap_or(c);

@@ -24,6 +24,8 @@ const MAX_PENDING: usize = 32;
 const MAX_JUMPS: usize = 16;
 /// Records read from one message.
 const MAX_RECORDS: usize = 64;
+/// Names remembered from answers nobody here asked for (announcements).
+const MAX_CACHED: usize = 256;
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
@@ -232,8 +234,11 @@ impl Resolver {
         Ok(())
     }
 
-    /// A datagram from the mDNS socket. Anything not a response about a pending name is
-    /// ignored (the socket sees every mDNS packet on the link, our own queries too).
+    /// A datagram from the mDNS socket (it sees every mDNS packet on the link, our own
+    /// queries too). Answers about pending names resolve them; other `.local` answers are
+    /// remembered (bounded): a browser announces its name when it makes the candidate
+    /// (RFC 6762 §8.3) and then may not repeat it on the link for a second (§6.2), so the
+    /// announcement is the fastest answer there is.
     pub fn handle_response(&mut self, data: &[u8]) {
         let Ok(records) = parse_response(data) else {
             return;
@@ -242,6 +247,10 @@ impl Resolver {
             if self.pending.remove(&name).is_some() {
                 self.resolved.insert(name.clone(), addr);
                 self.events.push(MdnsEvent::Resolved { name, addr });
+            } else if is_mdns_name(&name)
+                && (self.resolved.len() < MAX_CACHED || self.resolved.contains_key(&name))
+            {
+                self.resolved.insert(name, addr);
             }
         }
     }
@@ -357,6 +366,26 @@ mod tests {
         for n in 0..b.len() {
             let _ = parse_response(&b[..n]);
         }
+    }
+
+    #[test]
+    fn announcement_heard_earlier_resolves_without_a_query() {
+        let mut r = Resolver::new();
+        r.handle_response(&chromium_response(NAME, [10, 20, 0, 2]));
+        assert_eq!(r.poll_event(), None, "nobody asked yet");
+        r.resolve(NAME, Instant::now()).unwrap();
+        assert_eq!(
+            r.poll_query(),
+            None,
+            "answered from what the link announced"
+        );
+        assert_eq!(
+            r.poll_event(),
+            Some(MdnsEvent::Resolved {
+                name: NAME.into(),
+                addr: IpAddr::V4(Ipv4Addr::new(10, 20, 0, 2))
+            })
+        );
     }
 
     #[test]

@@ -97,19 +97,10 @@ impl MdnsIo {
         Ok(())
     }
 
-    /// Holds `value` when its address is an mDNS name (and starts resolving it); `false`
-    /// when it is an ordinary candidate for the agent.
-    pub fn hold(&mut self, value: &str, now: Instant) -> bool {
-        let Some(name) = mdns_address(value).map(str::to_ascii_lowercase) else {
-            return false;
-        };
-        if !self.enabled {
-            tracing::info!(
-                "mDNS candidate {name} ignored (--no-mdns): left to peer-reflexive discovery"
-            );
-            return true;
-        }
-        if self.sock.is_none() && !self.broken {
+    /// Opens the socket now (when enabled), so names the peer announces before its
+    /// description arrives are already known.
+    pub fn listen(&mut self) {
+        if self.enabled && self.sock.is_none() && !self.broken {
             if let Err(e) = self.open() {
                 tracing::warn!(
                     "mDNS socket: {e}; .local candidates left to peer-reflexive discovery"
@@ -117,15 +108,29 @@ impl MdnsIo {
                 self.broken = true;
             }
         }
+    }
+
+    /// `None` when `value` is an ordinary candidate for the agent. Otherwise its address
+    /// is an mDNS name: the candidate is held while the name resolves, and what can go to
+    /// the agent at once (the name was known already) is returned.
+    pub fn hold(&mut self, value: &str, now: Instant) -> Option<Vec<String>> {
+        let name = mdns_address(value).map(str::to_ascii_lowercase)?;
+        if !self.enabled {
+            tracing::info!(
+                "mDNS candidate {name} ignored (--no-mdns): left to peer-reflexive discovery"
+            );
+            return Some(Vec::new());
+        }
+        self.listen();
         if self.broken || self.held.len() >= MAX_HELD {
-            return true;
+            return Some(Vec::new());
         }
         self.held.push((name.clone(), value.to_owned()));
         if let Err(e) = self.resolver.resolve(&name, now) {
             tracing::debug!("mDNS: {e}");
         }
         self.flush();
-        true
+        Some(self.take_resolved())
     }
 
     fn flush(&mut self) {
