@@ -11,10 +11,20 @@
 #   4. Chromium offers audio + VP8 video (fake camera); natter --video --echo returns both, forwarding
 #      Chromium's PLI/NACK about the echo to Chromium's sender; Chromium must decode video frames.
 #   5. Chromium relay-only through `natter serve` as TURN server; natter answers with --turn.
+#   6. Chromium with default privacy settings (data only, no media permission) offers mDNS .local
+#      host candidates only: natter resolves them on the link (RFC 6762 one-shot query), and with
+#      --no-mdns connects through the peer-reflexive candidate its checks reveal.
+#   7. Chromium offers data, then renegotiates: adds an audio track (second offer, natter answers,
+#      audio echoes), opens channel "late", then restartIce() (third offer: new ufrag/pwd, same DTLS
+#      and SCTP). natter's stats event ({"cmd":"stats"}) is checked in case 1.
+#   8./9. aiortc (python3-aiortc: a second, independent stack whose DTLS is 1.2 only) offers to
+#      natter and answers natter's offer (interop/webrtc/aiortc_peer.py, lines piped by link.py);
+#      natter (default engine dimpl) must report DTLS 1.2 in its `connected` event.
 # Each Chromium case passes when every message (0 B .. 200 KB, some UTF-8) comes back as "echo:"+M
 # in order, Chromium reports DTLS connected, natter's stdout is JSON only, and in case 1 Chromium
 # received audio bytes and the unordered channel echoed.
 # Usage: interop/webrtc.sh [path/to/natter]   (default target/debug/natter)
+#        CASES=REGEX interop/webrtc.sh ...   runs only the cases whose name matches.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . interop/lib.sh
@@ -43,16 +53,24 @@ if [ "${NATTER_IN_NETNS:-0}" = 1 ]; then
         ip addr add 10.20.0.2/24 dev w1 && ip link set w0 up && ip link set w1 up &&
         ip neigh add 10.20.0.254 lladdr 02:00:00:00:00:fe dev w0 nud permanent &&
         ip route add default via 10.20.0.254 dev w0 || { echo "veth setup failed"; exit 1; }
+    # mDNS (case 6): multicast to 224.0.0.251 goes out w0 and loops back to local listeners.
+    ip link set lo multicast on && ip route add 224.0.0.0/4 dev w0 || { echo "multicast route failed"; exit 1; }
 fi
+
+# want NAME: whether the case is selected (CASES, a bash regex; all by default).
+want() { [ -z "${CASES:-}" ] || [[ $1 =~ $CASES ]]; }
 
 # chromium_case NAME PAGE_ROLE AUDIO NATTER_ARGS [ICE_SERVERS_JSON POLICY VIDEO]
 chromium_case() {
+    want "$1" || return 0
     local name=$1 log="$TMP/$1.log"
+    # DRIVE_EXTRA: more drive.js arguments; CHECK: extra verdict (stats, mdns, prflx, reneg).
+    # shellcheck disable=SC2086
     timeout 120 node interop/webrtc/drive.js --as "$2" --audio "$3" --n 60 --log "$TMP/$1" \
-        --ice "${5:-[]}" --policy "${6:-all}" --video "${7:-0}" --natter "$NATTER webrtc $4" >"$log" 2>&1
+        --ice "${5:-[]}" --policy "${6:-all}" --video "${7:-0}" ${DRIVE_EXTRA:-} --natter "$NATTER webrtc $4" >"$log" 2>&1
     local rep verdict
     rep=$(grep '^REPORT ' "$log" | tail -1 | cut -c8-)
-    verdict=$(python3 - "$rep" "$3" "$2" "${6:-all}" "${7:-0}" <<'PY'
+    verdict=$(python3 - "$rep" "$3" "$2" "${6:-all}" "${7:-0}" "${CHECK:-}" <<'PY'
 import json, sys
 try:
     r = json.loads(sys.argv[1])
@@ -60,6 +78,7 @@ except ValueError:
     print("FAIL no report"); sys.exit()
 audio, page_offers, relay = sys.argv[2] == "1", sys.argv[3] == "offer", sys.argv[4] == "relay"
 video = sys.argv[5] == "1"
+check = sys.argv[6]
 s = r.get("stats") or {}
 p = []
 if r.get("ok") != 60 or r.get("wrong"): p.append(f"echo {r.get('ok')}/60 wrong {r.get('wrong', [])[:2]}")
@@ -71,7 +90,35 @@ if page_offers and r.get("unordered") != "echo:u": p.append(f"unordered channel 
 ev = [e for e in r.get("events", []) if e.get("event") == "connected"]
 if relay and (s.get("local") != "relay" or not ev or ev[0].get("pair") != "relay"):
     p.append(f"not relayed: page {s.get('local')}, natter {ev[0].get('pair') if ev else None}")
-info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, video frames {s.get('framesDecoded', '-')}, natter {ev[0] if ev else 'not connected'}"
+extra = ""
+if check == "stats":
+    st = next((e for e in r.get("events", []) if e.get("event") == "stats"), None)
+    if not st: p.append("no stats event")
+    else:
+        t, dc, ice = st.get("transport", {}), st.get("data_channels", {}), st.get("ice", {})
+        if not (t.get("bytes_sent", 0) > 100000 and t.get("bytes_received", 0) > 100000): p.append(f"stats bytes {t}")
+        if dc.get("opened", 0) < 2 or dc.get("messages_received", 0) < 60: p.append(f"stats channels {dc}")
+        if st.get("dtls", {}).get("version") not in ("1.2", "1.3"): p.append(f"stats dtls {st.get('dtls')}")
+        if not (ice.get("selected") and ice.get("rtt_ms") is not None): p.append(f"stats ice {ice}")
+        if (st.get("rtp") or {}).get("packets_received", 0) <= 0: p.append(f"stats rtp {st.get('rtp')}")
+        extra = f", stats: {t.get('bytes_sent')} B sent / {t.get('bytes_received')} B received, rtt {ice.get('rtt_ms')} ms, pair {ice.get('selected', {}).get('local')}/{ice.get('selected', {}).get('remote')}, dtls {st.get('dtls')}, channels {dc.get('opened')}, sctp rto {st.get('sctp', {}).get('rto_ms')} ms"
+if check in ("mdns", "prflx"):
+    cands = r.get("offer_candidates") or []
+    if not cands or not all(c.endswith(".local") for c in cands): p.append(f"Chromium candidates not mDNS-only: {cands[:4]}")
+    con = ev[0] if ev else {}
+    st = next((e for e in r.get("events", []) if e.get("event") == "stats"), {})
+    names = sorted(set(c for c in cands if c.endswith(".local")))
+    resolved = [m.split("=")[0] for m in st.get("mdns", [])]
+    if check == "mdns" and not (names and all(n in resolved for n in names)): p.append(f"natter resolved {st.get('mdns')} of {names}")
+    if check == "prflx" and con.get("remote") != "prflx": p.append(f"remote candidate not prflx: {con}")
+    extra = f", Chromium candidates {names}, natter resolved {st.get('mdns')}, remote {con.get('remote')}"
+if check == "reneg":
+    g = r.get("reneg") or {}
+    if g.get("late") != "echo:late" or g.get("afterRestart") != "echo:r" or not g.get("ufragChanged") or g.get("mlines") != ["application", "audio"] or g.get("signaling") != "stable" or not g.get("sameSctp"):
+        p.append(f"renegotiation {g}")
+    if not (s.get("audioIn") or 0) > 0: p.append("no audio after renegotiation")
+    extra = f", renegotiation {g}"
+info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, video frames {s.get('framesDecoded', '-')}, natter {ev[0] if ev else 'not connected'}{extra}"
 print(("FAIL " + "; ".join(p) + " | " if p else "ok ") + info)
 PY
 )
@@ -81,26 +128,73 @@ PY
     esac
 }
 
-chromium_case chromium-offers-natter-answers offer 1 "--role answer --echo --data --audio"
+CHECK=stats DRIVE_EXTRA="--stats 1" chromium_case chromium-offers-natter-answers offer 1 "--role answer --echo --data --audio"
+CHECK=mdns DRIVE_EXTRA="--mdns 1 --stats 1" chromium_case chromium-mdns-candidates-natter-resolves offer 0 "--role answer --echo --data"
+CHECK=prflx DRIVE_EXTRA="--mdns 1" chromium_case chromium-mdns-candidates-natter-prflx offer 0 "--role answer --echo --data --no-mdns"
+CHECK=reneg DRIVE_EXTRA="--reneg 1" chromium_case chromium-renegotiates-and-restarts-ice offer 0 "--role answer --echo --data --audio"
 chromium_case natter-offers-chromium-answers answer 0 "--role offer --data --echo"
 chromium_case chromium-offers-video-natter-echoes offer 1 "--role answer --echo --data --audio --video" '[]' all 1
 chromium_case chromium-offers-natter-openssl-dtls12 offer 1 "--role answer --echo --data --audio --dtls openssl"
 # Through a TURN server (natter serve): Chromium relay-only, natter with --turn.
-"$NATTER" serve --no-sip --no-tls --turn-listen 10.20.0.1:3478 --user u:p --allow-private-peers \
-    --data-dir "$TMP/data" --metrics-listen 127.0.0.1:9641 >"$TMP/serve.out" 2>"$TMP/serve.err" &
-PIDS+=($!)
-if wait_for "$TMP/serve.out" "natter: metrics" && wait_udp 3478; then
-    chromium_case chromium-relay-only-via-natter-serve offer 0 \
-        "--role answer --echo --data --turn turn:10.20.0.1:3478 --turn-user u:p" \
-        '[{"urls":"turn:10.20.0.1:3478","username":"u","credential":"p"}]' relay
-else
-    bad "natter serve (TURN) did not start" "$TMP/serve.err"
+if want chromium-relay-only-via-natter-serve; then
+    "$NATTER" serve --no-sip --no-tls --turn-listen 10.20.0.1:3478 --user u:p --allow-private-peers \
+        --data-dir "$TMP/data" --metrics-listen 127.0.0.1:9641 >"$TMP/serve.out" 2>"$TMP/serve.err" &
+    PIDS+=($!)
+    if wait_for "$TMP/serve.out" "natter: metrics" && wait_udp 3478; then
+        chromium_case chromium-relay-only-via-natter-serve offer 0 \
+            "--role answer --echo --data --turn turn:10.20.0.1:3478 --turn-user u:p" \
+            '[{"urls":"turn:10.20.0.1:3478","username":"u","credential":"p"}]' relay
+    else
+        bad "natter serve (TURN) did not start" "$TMP/serve.err"
+    fi
 fi
-check "natter <-> natter, 50 messages echoed in order" "$TMP/pair.log" \
-    python3 interop/webrtc/pair.py "$NATTER" 50
-grep -h '^result' "$TMP/pair.log" | sed 's/^/     /'
-mkdir -p "$TMP/rec"
-check "natter <-> natter with audio: 440 Hz tone sent, echoed and recorded both ends" "$TMP/pair-audio.log" \
-    python3 interop/webrtc/pair.py "$NATTER" 20 "$TMP/rec"
-grep -h '^result' "$TMP/pair-audio.log" | sed 's/^/     /'
+# aiortc_case NAME AIORTC_ROLE NATTER_ARGS: aiortc sends 40 messages, natter echoes; DTLS 1.2.
+aiortc_case() {
+    want "$1" || return 0
+    local name=$1 log="$TMP/$1.log"
+    # Debian's python3-aiortc lives in the system Python (python3 on PATH may be another one).
+    local py
+    for py in python3 /usr/bin/python3 ''; do [ -n "$py" ] && "$py" -c 'import aiortc' 2>/dev/null && break; done
+    if [ -z "$py" ]; then
+        bad "$name: python3-aiortc not installed"
+        return
+    fi
+    mkdir -p "$TMP/$name"
+    timeout 90 python3 interop/webrtc/link.py --timeout 60 --stderr "$TMP/$name" -- \
+        "$py interop/webrtc/aiortc_peer.py --role $2 --n 40" "$NATTER webrtc $3" >"$log" 2>&1
+    local verdict
+    verdict=$(python3 - "$(grep '^REPORT ' "$log" | tail -1 | cut -c8-)" <<'PY'
+import json, sys
+try:
+    r = json.loads(sys.argv[1])
+except ValueError:
+    print("FAIL no report"); sys.exit()
+a, n = r["a"], r["b"]
+res = next((e for e in a["events"] if e["event"] == "result"), {})
+con = next((e for e in n["events"] if e["event"] == "connected"), None)
+p = []
+if res.get("ok") != 40: p.append(f"aiortc echoes {res.get('ok')}/40 wrong {res.get('wrong')} ({res.get('why', r['why'])})")
+if not con or con.get("dtls") != "1.2": p.append(f"natter connected {con}")
+if n["junk"]: p.append(f"non-JSON natter stdout {n['junk'][:1]}")
+info = f"40/40 echoes, natter {con}, aiortc DTLS {res.get('dtls')}, setup {res.get('setup_ms')} ms"
+print(("FAIL " + "; ".join(p) + " | " if p else "ok ") + info)
+PY
+)
+    case $verdict in
+    ok*) ok "$name: ${verdict#ok }" ;;
+    *) cat "$TMP/$name"/*.stderr >>"$log" 2>/dev/null; bad "$name: ${verdict#FAIL }" "$log" ;;
+    esac
+}
+aiortc_case aiortc-offers-natter-answers-dtls12 offer "--role answer --echo --data"
+aiortc_case natter-offers-aiortc-answers-dtls12 answer "--role offer --data --echo"
+
+if want natter-pair; then
+    check "natter <-> natter, 50 messages echoed in order" "$TMP/pair.log" \
+        python3 interop/webrtc/pair.py "$NATTER" 50
+    grep -h '^result' "$TMP/pair.log" | sed 's/^/     /'
+    mkdir -p "$TMP/rec"
+    check "natter <-> natter with audio: 440 Hz tone sent, echoed and recorded both ends" "$TMP/pair-audio.log" \
+        python3 interop/webrtc/pair.py "$NATTER" 20 "$TMP/rec"
+    grep -h '^result' "$TMP/pair-audio.log" | sed 's/^/     /'
+fi
 summary

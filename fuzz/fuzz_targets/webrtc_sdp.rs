@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let p = LocalParams {
         session_id: 1,
+        session_version: 2,
         ufrag: "fuzz".into(),
         pwd: "fuzzfuzzfuzzfuzzfuzzfuzz".into(),
         fingerprint: "AA:BB".into(),

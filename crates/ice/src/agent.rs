@@ -135,8 +135,12 @@ struct Comp {
     first_valid: Option<Instant>,
     consent_next: Option<Instant>,
     consent_last: Option<Instant>,
-    consent_tids: VecDeque<TransactionId>,
+    /// Outstanding consent checks and when each was sent (for the RTT).
+    consent_tids: VecDeque<(TransactionId, Instant)>,
     last_sent: Option<Instant>,
+    /// Latest round-trip time of a check or consent check answered on its first
+    /// transmission (Karn: retransmitted ones are ambiguous).
+    rtt: Option<Duration>,
 }
 
 const MAX_CANDIDATES: usize = 200;
@@ -834,6 +838,12 @@ impl Agent {
         }
     }
 
+    /// Latest round-trip time measured by a connectivity or consent check on `component`
+    /// (checks answered on their first transmission only).
+    pub fn rtt(&self, component: u16) -> Option<Duration> {
+        self.comp(component).and_then(|c| c.rtt)
+    }
+
     /// Stops everything; [`Agent::poll_timeout`] returns `None` afterwards.
     pub fn close(&mut self) {
         self.set_state(IceState::Closed);
@@ -1150,12 +1160,15 @@ impl Agent {
         if let Some(ci) = self
             .comps
             .iter()
-            .position(|c| c.consent_tids.contains(&tid))
+            .position(|c| c.consent_tids.iter().any(|(t, _)| *t == tid))
         {
             if msg.class() == Class::Success && msg.verify_integrity(creds.pwd.as_bytes()).is_ok() {
                 if let Some(c) = self.comps.get_mut(ci) {
                     c.consent_last = Some(now);
-                    c.consent_tids.retain(|t| *t != tid);
+                    if let Some((_, sent)) = c.consent_tids.iter().find(|(t, _)| *t == tid) {
+                        c.rtt = Some(now.saturating_duration_since(*sent));
+                    }
+                    c.consent_tids.retain(|(t, _)| *t != tid);
                 }
                 self.update_state(now);
             }
@@ -1223,6 +1236,17 @@ impl Agent {
             self.fail_pair(pi, now);
             return true;
         };
+        // RTT of a check answered on its first transmission (sent at `next - rto`).
+        let first_try_rtt = self
+            .pairs
+            .get(pi)
+            .and_then(|p| p.tx.as_ref())
+            .filter(|t| current && t.sends == 1)
+            .and_then(|t| t.next.checked_sub(t.rto))
+            .map(|sent| now.saturating_duration_since(sent));
+        if let (Some(rtt), Some(c)) = (first_try_rtt, self.comp_mut(component)) {
+            c.rtt = Some(rtt);
+        }
         // The valid pair's local candidate: the one whose address is the mapped one,
         // else a new peer-reflexive candidate (RFC 8445 §7.2.5.3.1).
         let vl = match self
@@ -1983,7 +2007,7 @@ impl Agent {
                         let jitter = self.rng.gen_range(ms * 8 / 10..=ms * 12 / 10);
                         if let Some(c) = self.comp_mut(comp) {
                             c.consent_next = Some(now + Duration::from_millis(jitter));
-                            c.consent_tids.push_back(tid);
+                            c.consent_tids.push_back((tid, now));
                             while c.consent_tids.len() > 8 {
                                 c.consent_tids.pop_front();
                             }

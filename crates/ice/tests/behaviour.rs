@@ -436,3 +436,22 @@ fn keepalives_slower_than_the_binding_timeout_lose_the_path() {
     assert_eq!(sim.net.stats().no_mapping, 0);
     assert!(sim.both(IceState::Completed));
 }
+
+#[test]
+fn rtt_is_measured_on_checks_and_consent() {
+    let sc = Scenario {
+        link: LinkConfig::delay(Duration::from_millis(30)),
+        ..Scenario::new(NatType::Open, NatType::Open)
+    };
+    let mut sim = Sim::new(&sc, base_config(true, 91), base_config(false, 92));
+    assert_eq!(sim.peers[0].agent.rtt(1), None);
+    assert!(sim.run_until(Duration::from_secs(10), |s| s.both(IceState::Completed)));
+    let rtt = sim.peers[0].agent.rtt(1).expect("a check was answered");
+    // Later consent checks keep measuring the same path.
+    let t = sim.now;
+    assert!(!sim.run_until(Duration::from_secs(20), |s| s.now < t));
+    let later = sim.peers[0].agent.rtt(1).expect("consent answered");
+    assert_eq!(rtt, later, "virtual time: one path, one delay");
+    // Each way crosses both peers' access links: 2 x 30 ms, twice.
+    assert_eq!(rtt, Duration::from_millis(120));
+}

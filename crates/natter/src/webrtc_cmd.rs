@@ -51,6 +51,13 @@ pub struct WebrtcArgs {
     /// DTLS engine: dimpl (DTLS 1.3, falls back to 1.2) or openssl (DTLS 1.2 only).
     #[arg(long, default_value = "dimpl", value_parser = ["dimpl", "openssl"])]
     pub dtls: String,
+    /// Do not resolve the peer's mDNS (.local) candidates; rely on peer-reflexive ones.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Print a {"event":"stats",...} line every this many seconds (also on stdin
+    /// {"cmd":"stats"}).
+    #[arg(long)]
+    pub stats_interval: Option<f64>,
     /// Give up when not connected after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub connect_timeout: u64,
@@ -98,6 +105,11 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         bind: a.bind,
         play: a.play,
         record: a.record,
+        mdns: !a.no_mdns,
+        stats_interval: a
+            .stats_interval
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64),
     })?;
     Ok(())
 }

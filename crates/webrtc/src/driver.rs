@@ -25,6 +25,8 @@ use crate::{Config, PcEvent, PeerConnection, SignalingRole};
 const STDIN_TAG: usize = usize::MAX;
 /// Receiver tag of stdin's end.
 const STDIN_EOF_TAG: usize = usize::MAX - 1;
+/// Receiver tag of the mDNS socket.
+const MDNS_TAG: usize = usize::MAX - 2;
 /// Label of the channel we open as offerer.
 pub const DEFAULT_LABEL: &str = "natter";
 /// Remote candidates kept before the remote description arrives.
@@ -59,6 +61,11 @@ pub struct Options {
     pub play: Option<std::path::PathBuf>,
     /// WAV file to record received audio to.
     pub record: Option<std::path::PathBuf>,
+    /// Resolve the peer's `.local` (mDNS) candidates on the link; without, they are left
+    /// to peer-reflexive discovery.
+    pub mdns: bool,
+    /// Print a `stats` event this often (besides on `{"cmd":"stats"}`).
+    pub stats_interval: Option<Duration>,
 }
 
 /// Set by SIGTERM/SIGINT: the loop ends cleanly (recordings get their WAV header).
@@ -115,7 +122,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     let mut transport = IceTransport::bind(
         TransportConfig {
             agent,
-            hosts,
+            hosts: hosts.clone(),
             turn: opts.turn.clone(),
             relay_only: false,
         },
@@ -124,6 +131,18 @@ pub fn run(opts: Options) -> Result<(), String> {
     .map_err(|e| format!("bind: {e}"))?;
     let (tx, rx) = mpsc::channel::<Datagram>();
     spawn_stdin(tx.clone())?;
+    let v4: Vec<std::net::Ipv4Addr> = hosts
+        .iter()
+        .filter_map(|(_, ip)| match ip {
+            std::net::IpAddr::V4(a) if !a.is_loopback() => Some(*a),
+            _ => None,
+        })
+        .collect();
+    let mut mdns = crate::mdns_io::MdnsIo::new(opts.mdns, v4, tx.clone(), MDNS_TAG);
+    if opts.role == SignalingRole::Answerer {
+        // The offerer's browser announces its names while it gathers, before the offer.
+        mdns.listen();
+    }
     transport
         .start(now, &tx, 0)
         .map_err(|e| format!("receivers: {e}"))?;
@@ -150,6 +169,10 @@ pub fn run(opts: Options) -> Result<(), String> {
         next_frame: None,
         pc,
         transport,
+        mdns,
+        next_stats: opts.stats_interval.map(|i| now + i),
+        rx_datagrams: 0,
+        rx_bytes: 0,
         opts,
         description_sent: false,
         gathering_done: false,
@@ -166,6 +189,8 @@ pub fn run(opts: Options) -> Result<(), String> {
             d.transport.poll_timeout(),
             d.pc.poll_timeout(),
             d.next_frame,
+            d.mdns.poll_timeout(),
+            d.next_stats,
         ]
         .into_iter()
         .flatten()
@@ -181,7 +206,14 @@ pub fn run(opts: Options) -> Result<(), String> {
                         d.on_line(&line, now);
                     }
                     STDIN_EOF_TAG => tracing::debug!("stdin closed"),
+                    MDNS_TAG => {
+                        for c in d.mdns.handle_datagram(&dg.data) {
+                            d.add_checked(&c, now);
+                        }
+                    }
                     tag => {
+                        d.rx_datagrams += 1;
+                        d.rx_bytes += dg.data.len() as u64;
                         if let Some((_, data)) =
                             d.transport.handle_datagram(now, tag, dg.from, &dg.data)
                         {
@@ -208,6 +240,13 @@ pub fn run(opts: Options) -> Result<(), String> {
         }
         if d.pc.poll_timeout().is_some_and(|t| t <= now) {
             d.pc.handle_timeout(now);
+        }
+        d.mdns.handle_timeout(now);
+        if let (Some(t), Some(i)) = (d.next_stats, d.opts.stats_interval) {
+            if t <= now {
+                d.next_stats = Some(now + i);
+                d.emit_stats();
+            }
         }
         d.media(now);
         match d.process(now) {
@@ -264,6 +303,12 @@ struct Driver {
     next_frame: Option<Instant>,
     pc: PeerConnection,
     transport: IceTransport,
+    mdns: crate::mdns_io::MdnsIo,
+    /// When the next periodic stats line is due.
+    next_stats: Option<Instant>,
+    /// Datagrams (STUN included) and bytes that arrived on our sockets.
+    rx_datagrams: u64,
+    rx_bytes: u64,
     opts: Options,
     /// Our offer or answer went out: later candidates are trickled.
     description_sent: bool,
@@ -302,22 +347,40 @@ impl Driver {
         };
         match sig {
             Signal::Offer(sdp) => {
-                if self.opts.role != SignalingRole::Answerer {
-                    tracing::warn!("ignored an offer: we are the offerer");
+                let renegotiation = self.pc.is_stable();
+                if self.opts.role != SignalingRole::Answerer && !renegotiation {
+                    tracing::warn!("ignored an offer: our own offer is pending");
                     return;
+                }
+                if renegotiation && self.pc.offer_restarts_ice(&sdp) {
+                    // ICE restart: new credentials of ours in the answer, new checks;
+                    // DTLS and SCTP carry on over whatever pair ICE selects next.
+                    tracing::info!("ICE restart by the peer");
+                    self.transport.agent_mut().restart(now);
+                    let creds = self.transport.agent().local_credentials().clone();
+                    self.pc.set_local_ice(&creds.ufrag, &creds.pwd);
                 }
                 match self.pc.accept_offer(&sdp, now) {
                     Ok(answer) => {
                         self.apply_remote_ice(now);
                         self.emit(&signal::description("answer", &answer));
                         self.description_sent = true;
+                        if renegotiation {
+                            self.emit(&signal::event("renegotiated", json!({})));
+                        }
                         // Candidates already in the answer need no trickle; later ones do.
                         if self.gathering_done {
                             let mid = self.transport_mid();
                             self.emit(&signal::candidate(None, &mid, 0));
                         }
                     }
-                    Err(e) => tracing::error!("cannot answer: {e}"),
+                    Err(e) => {
+                        tracing::error!("cannot answer: {e}");
+                        self.emit(&signal::event(
+                            "error",
+                            json!({ "reason": format!("cannot answer: {e}") }),
+                        ));
+                    }
                 }
             }
             Signal::Answer(sdp) => match self.pc.accept_answer(&sdp, now) {
@@ -353,6 +416,7 @@ impl Driver {
                     tracing::warn!("send failed: {e}");
                 }
             }
+            Signal::Stats => self.emit_stats(),
             Signal::EndOfCandidates => {
                 if self.pc.remote().is_some() {
                     self.transport.agent_mut().end_of_remote_candidates();
@@ -412,6 +476,12 @@ impl Driver {
     }
 
     fn add_checked(&mut self, c: &str, now: Instant) {
+        if let Some(ready) = self.mdns.hold(c, now) {
+            for v in ready {
+                self.add_checked(&v, now);
+            }
+            return;
+        }
         let value = c.strip_prefix("candidate:").unwrap_or(c);
         match natter_ice::Candidate::from_sdp(value) {
             Ok(cand) => {
@@ -549,6 +619,47 @@ impl Driver {
         Ok(())
     }
 
+    /// `{"event":"stats",...}`: transport bytes/packets, the selected pair and its STUN
+    /// RTT, DTLS, SCTP and data-channel counters.
+    fn emit_stats(&mut self) {
+        let s = self.pc.stats();
+        let agent = self.transport.agent();
+        let selected = self.transport.selected().map(|(l, r)| {
+            json!({
+                "local": kind_name(l.kind), "remote": kind_name(r.kind),
+                "local_addr": l.addr.to_string(), "remote_addr": r.addr.to_string(),
+            })
+        });
+        let rtt = agent.rtt(1).map(|d| d.as_secs_f64() * 1000.0);
+        let mdns: Vec<String> = self
+            .mdns
+            .resolved
+            .iter()
+            .map(|(n, a)| format!("{n}={a}"))
+            .collect();
+        let line = signal::event(
+            "stats",
+            json!({
+                "transport": {
+                    "packets_sent": s.packets_tx, "bytes_sent": s.bytes_tx,
+                    "packets_received": s.packets_rx, "bytes_received": s.bytes_rx,
+                    "socket_datagrams_received": self.rx_datagrams,
+                    "socket_bytes_received": self.rx_bytes,
+                },
+                "ice": { "state": format!("{:?}", agent.state()), "selected": selected, "rtt_ms": rtt },
+                "dtls": { "version": s.dtls, "srtp": s.srtp },
+                "sctp": { "rto_ms": s.sctp_rto_ms },
+                "mdns": mdns,
+                "data_channels": {
+                    "open": s.channels_open, "opened": s.channels_opened, "closed": s.channels_closed,
+                    "messages_sent": s.msgs_tx, "messages_received": s.msgs_rx,
+                },
+                "rtp": { "packets_sent": s.rtp_tx, "packets_received": s.rtp_rx, "srtp_auth_failures": s.srtp_bad },
+            }),
+        );
+        self.emit(&line);
+    }
+
     /// Prints an event line; `false` when the PeerConnection is over.
     fn on_pc_event(&mut self, ev: PcEvent) -> bool {
         match ev {
@@ -561,9 +672,16 @@ impl Driver {
                     Some((l, _)) => kind_name(l),
                     None => "host",
                 };
+                let remote = self.pair.map_or("host", |(_, r)| kind_name(r));
+                let mdns: Vec<String> = self
+                    .mdns
+                    .resolved
+                    .iter()
+                    .map(|(n, a)| format!("{n}={a}"))
+                    .collect();
                 self.emit(&signal::event(
                     "connected",
-                    json!({ "pair": pair, "dtls": dtls, "srtp": srtp }),
+                    json!({ "pair": pair, "remote": remote, "dtls": dtls, "srtp": srtp, "mdns": mdns }),
                 ));
             }
             PcEvent::ChannelOpen { id, label } => {

@@ -20,6 +20,9 @@ pub const SCTP_PORT: u16 = 5000;
 pub struct LocalParams {
     /// `o=` session id.
     pub session_id: u64,
+    /// `o=` session version: grows with every description we create after the first
+    /// (JSEP §5.2.2, §5.3.2).
+    pub session_version: u64,
     /// ICE ufrag.
     pub ufrag: String,
     /// ICE password.
@@ -315,7 +318,10 @@ fn transport_lines(out: &mut String, p: &LocalParams, setup: &str, with_candidat
 
 fn session_header(out: &mut String, p: &LocalParams, bundle: &[String]) {
     out.push_str("v=0\r\n");
-    out.push_str(&format!("o=- {} 2 IN IP4 127.0.0.1\r\n", p.session_id));
+    out.push_str(&format!(
+        "o=- {} {} IN IP4 127.0.0.1\r\n",
+        p.session_id, p.session_version
+    ));
     out.push_str("s=-\r\nt=0 0\r\n");
     if !bundle.is_empty() {
         out.push_str(&format!("a=group:BUNDLE {}\r\n", bundle.join(" ")));
@@ -395,31 +401,79 @@ fn data_section(out: &mut String, p: &LocalParams, mid: &str, setup: &str, first
 /// BUNDLE group, `a=setup:actpass`. Candidates go in the first m-section only (the
 /// BUNDLE tag); the others share its transport.
 pub fn create_offer(p: &LocalParams) -> String {
-    let mut mids = Vec::new();
-    if p.audio_ssrc.is_some() {
-        mids.push("0".to_owned());
+    create_offer_with(p, &[], "actpass")
+}
+
+/// A subsequent offer (JSEP §5.2.2): the m-sections of the current session (`existing`,
+/// kind and mid in order) keep their place and mid; audio and data we do now and the
+/// session lacks are appended with fresh mids. `setup` is our settled DTLS role
+/// (`active`/`passive`) once there is one.
+pub fn create_offer_with(p: &LocalParams, existing: &[(Kind, String)], setup: &str) -> String {
+    // Video and unknown m-sections of the session keep their place, rejected (port 0):
+    // natter does not offer them.
+    let mut sections: Vec<(Kind, String)> = existing.to_vec();
+    let mut next = 0u32;
+    let mut fresh = |sections: &Vec<(Kind, String)>| loop {
+        let mid = next.to_string();
+        next += 1;
+        if !existing
+            .iter()
+            .chain(sections.iter())
+            .any(|(_, m)| *m == mid)
+        {
+            return mid;
+        }
+    };
+    if p.audio_ssrc.is_some() && !sections.iter().any(|(k, _)| *k == Kind::Audio) {
+        let mid = fresh(&sections);
+        sections.push((Kind::Audio, mid));
     }
-    if p.data || mids.is_empty() {
-        mids.push(mids.len().to_string());
+    if (p.data || sections.is_empty()) && !sections.iter().any(|(k, _)| *k == Kind::Data) {
+        let mid = fresh(&sections);
+        sections.push((Kind::Data, mid));
     }
+    let mids: Vec<String> = sections
+        .iter()
+        .filter(|(k, _)| matches!(k, Kind::Audio | Kind::Data))
+        .map(|(_, m)| m.clone())
+        .collect();
     let mut out = String::new();
     session_header(&mut out, p, &mids);
-    let mut first = true;
-    if p.audio_ssrc.is_some() {
-        let a = AudioSection {
-            mid: "0",
-            pt: OPUS_PT,
-            fmtp: "minptime=10;useinbandfec=1",
-            direction: "sendrecv",
-            setup: "actpass",
-            first,
-        };
-        audio_section(&mut out, p, &a);
-        first = false;
-    }
-    if p.data || p.audio_ssrc.is_none() {
-        let mid = if p.audio_ssrc.is_some() { "1" } else { "0" };
-        data_section(&mut out, p, mid, "actpass", first);
+    for (kind, mid) in &sections {
+        let first = mids.first() == Some(mid);
+        if matches!(kind, Kind::Video | Kind::Other) {
+            let (m, proto, fmt) = if *kind == Kind::Video {
+                ("video", "UDP/TLS/RTP/SAVPF", "96")
+            } else {
+                ("application", "UDP/DTLS/SCTP", "webrtc-datachannel")
+            };
+            out.push_str(&format!(
+                "m={m} 0 {proto} {fmt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\na=inactive\r\n"
+            ));
+        } else if *kind == Kind::Audio && p.audio_ssrc.is_some() {
+            let a = AudioSection {
+                mid,
+                pt: OPUS_PT,
+                fmtp: "minptime=10;useinbandfec=1",
+                direction: "sendrecv",
+                setup,
+                first,
+            };
+            audio_section(&mut out, p, &a);
+        } else if *kind == Kind::Audio {
+            // Audio we no longer do: the m-line stays, inactive.
+            let a = AudioSection {
+                mid,
+                pt: OPUS_PT,
+                fmtp: "minptime=10;useinbandfec=1",
+                direction: "inactive",
+                setup,
+                first,
+            };
+            audio_section(&mut out, p, &a);
+        } else {
+            data_section(&mut out, p, mid, setup, first);
+        }
     }
     out
 }
@@ -533,6 +587,7 @@ mod tests {
     fn params(audio: bool, data: bool) -> LocalParams {
         LocalParams {
             session_id: 42,
+            session_version: 2,
             ufrag: "abcd".into(),
             pwd: "0123456789012345678901".into(),
             fingerprint: "AA:BB".into(),
@@ -568,5 +623,32 @@ mod tests {
         assert!(r.media[0].rejected);
         assert_eq!(r.transport_index, 1);
         assert_eq!(r.setup, Setup::Active);
+    }
+
+    #[test]
+    fn subsequent_offer_keeps_mlines_and_rejects_what_we_do_not_send() {
+        let existing = [
+            (Kind::Audio, "0".to_owned()),
+            (Kind::Video, "1".to_owned()),
+            (Kind::Data, "2".to_owned()),
+        ];
+        let o = create_offer_with(&params(true, true), &existing, "passive");
+        let m: Vec<&str> = o.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(
+            m,
+            [
+                "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+                "m=video 0 UDP/TLS/RTP/SAVPF 96",
+                "m=application 9 UDP/DTLS/SCTP webrtc-datachannel"
+            ]
+        );
+        assert!(o.contains("a=group:BUNDLE 0 2\r\n"));
+        assert!(o
+            .lines()
+            .filter(|l| l.starts_with("a=setup:"))
+            .all(|l| l == "a=setup:passive"));
+        // Appended: data after an audio-only session takes the next free mid.
+        let o = create_offer_with(&params(true, true), &existing[..1], "active");
+        assert!(o.contains("a=group:BUNDLE 0 1\r\n"), "{o}");
     }
 }

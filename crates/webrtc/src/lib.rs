@@ -13,6 +13,8 @@ pub mod driver;
 pub mod dtls;
 mod error;
 pub mod jsep;
+pub mod mdns;
+pub mod mdns_io;
 mod peer;
 pub mod sctp;
 pub mod signal;

@@ -116,6 +116,27 @@ pub struct PcStats {
     pub msgs_rx: u64,
     /// Data-channel messages sent.
     pub msgs_tx: u64,
+    /// Datagrams (DTLS, SRTP; STUN stays with ICE) received on the selected pair.
+    pub packets_rx: u64,
+    /// Their bytes.
+    pub bytes_rx: u64,
+    /// Datagrams handed out for the selected pair.
+    pub packets_tx: u64,
+    /// Their bytes.
+    pub bytes_tx: u64,
+    /// DTLS version once connected ("1.2" or "1.3").
+    pub dtls: Option<String>,
+    /// SRTP profile once keyed.
+    pub srtp: Option<String>,
+    /// Data channels open now (filled by [`PeerConnection::stats`]).
+    pub channels_open: u64,
+    /// Data channels that opened so far.
+    pub channels_opened: u64,
+    /// Data channels that closed so far.
+    pub channels_closed: u64,
+    /// SCTP retransmission timeout in ms (sctp-proto's smoothed-RTT based estimate; it
+    /// keeps no plain RTT), once the association exists.
+    pub sctp_rto_ms: Option<u64>,
 }
 
 /// The outgoing audio stream.
@@ -134,6 +155,8 @@ pub struct PeerConnection {
     local: LocalParams,
     role: Option<SignalingRole>,
     remote: Option<RemoteDescription>,
+    /// Our offer is out and its answer not applied (JSEP `have-local-offer`).
+    have_local_offer: bool,
     dtls: Option<Dtls>,
     dtls_client: bool,
     early_dtls: Vec<Vec<u8>>,
@@ -179,6 +202,7 @@ impl PeerConnection {
         let ssrc = (seed as u32) | 1;
         let local = LocalParams {
             session_id: seed >> 1,
+            session_version: 2,
             ufrag: String::new(),
             pwd: String::new(),
             fingerprint: cert.fingerprint_sha256(),
@@ -195,6 +219,7 @@ impl PeerConnection {
             local,
             role: None,
             remote: None,
+            have_local_offer: false,
             dtls: None,
             dtls_client: false,
             early_dtls: Vec::new(),
@@ -249,22 +274,125 @@ impl PeerConnection {
         self.role
     }
 
-    /// Counters.
-    pub fn stats(&self) -> &PcStats {
-        &self.stats
+    /// Counters and the state behind them (DTLS version, channel counts, SCTP RTO).
+    pub fn stats(&self) -> PcStats {
+        let mut s = self.stats.clone();
+        s.channels_open = self.open_channel_ids().len() as u64;
+        s.sctp_rto_ms = self.sctp.rto().map(|d| d.as_millis() as u64);
+        s
     }
 
-    /// Creates our offer (audio and/or data as configured).
+    /// Whether a session is negotiated and no offer of ours is pending (JSEP `stable`
+    /// after the first exchange): a new offer either way is a renegotiation.
+    pub fn is_stable(&self) -> bool {
+        self.remote.is_some() && !self.have_local_offer
+    }
+
+    /// Adds audio and/or data to what we do, for the next offer or answer (JSEP §5.2.2:
+    /// a renegotiation appends their m-sections).
+    pub fn add_media(&mut self, audio: bool, data: bool) {
+        if audio && self.local.audio_ssrc.is_none() {
+            self.cfg.audio = true;
+            self.local.audio_ssrc = Some((self.cfg.seed as u32) | 1);
+        }
+        if data {
+            self.cfg.data = true;
+            self.local.data = true;
+        }
+    }
+
+    /// Whether `sdp`, an offer on a live session, carries new ICE credentials: an ICE
+    /// restart (RFC 8839 §4.4.1.1.1). The owner then restarts its agent and calls
+    /// [`Self::set_local_ice`] with the new credentials before [`Self::accept_offer`].
+    pub fn offer_restarts_ice(&self, sdp: &str) -> bool {
+        match (&self.remote, jsep::parse_remote(sdp)) {
+            (Some(old), Ok(new)) => old.ufrag != new.ufrag || old.pwd != new.pwd,
+            _ => false,
+        }
+    }
+
+    fn settled_setup(&self) -> &'static str {
+        if self.dtls_client {
+            "active"
+        } else {
+            "passive"
+        }
+    }
+
+    /// Creates our offer (audio and/or data as configured). On a live session this is a
+    /// subsequent offer: existing m-sections keep order and mids, new ones are appended,
+    /// `a=setup` keeps the DTLS role, ICE credentials are whatever [`Self::set_local_ice`]
+    /// last set (new ones: an ICE restart).
     pub fn create_offer(&mut self) -> Result<String, JsepError> {
+        if self.is_stable() {
+            let existing: Vec<(jsep::Kind, String)> = self
+                .remote
+                .iter()
+                .flat_map(|r| r.media.iter().map(|m| (m.kind, m.mid.clone())))
+                .collect();
+            self.local.session_version += 1;
+            self.have_local_offer = true;
+            return Ok(jsep::create_offer_with(
+                &self.local,
+                &existing,
+                self.settled_setup(),
+            ));
+        }
         if self.role == Some(SignalingRole::Answerer) {
             return Err(JsepError::State("already answering"));
         }
         self.role = Some(SignalingRole::Offerer);
+        self.have_local_offer = true;
         Ok(jsep::create_offer(&self.local))
     }
 
-    /// Applies the peer's offer; returns our answer. We take `a=setup:active`.
+    /// A subsequent description must keep the session's m-sections in order with their
+    /// mids (JSEP §5.2.2/§5.3.2 for ours; we hold the peer to the same) and its DTLS
+    /// certificate (a new DTLS association is not supported).
+    fn check_subsequent(old: &RemoteDescription, new: &RemoteDescription) -> Result<(), JsepError> {
+        for m in &old.media {
+            match new.media.get(m.index) {
+                Some(n) if n.mid == m.mid && n.kind == m.kind => {}
+                _ => {
+                    return Err(JsepError::Unsupported(format!(
+                        "m-section {} (mid {}) moved or removed",
+                        m.index, m.mid
+                    )))
+                }
+            }
+        }
+        if new.fingerprint != old.fingerprint {
+            return Err(JsepError::Unsupported(
+                "DTLS fingerprint changed (new DTLS association)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A renegotiating offer on a live session: answered with the same DTLS role; new
+    /// m-sections are taken up (audio starts, SCTP starts over the running DTLS).
+    fn accept_reoffer(&mut self, sdp: &str, now: Instant) -> Result<String, JsepError> {
+        let remote = jsep::parse_remote(sdp)?;
+        if let Some(old) = &self.remote {
+            Self::check_subsequent(old, &remote)?;
+        }
+        self.local.session_version += 1;
+        let answer = jsep::create_answer(&self.local, &remote)?;
+        let answer = if self.dtls_client {
+            answer
+        } else {
+            answer.replace("a=setup:active", "a=setup:passive")
+        };
+        self.apply_remote(remote, now);
+        Ok(answer)
+    }
+
+    /// Applies the peer's offer; returns our answer. We take `a=setup:active`. On a live
+    /// session (either side offered first) the offer renegotiates.
     pub fn accept_offer(&mut self, sdp: &str, now: Instant) -> Result<String, JsepError> {
+        if self.is_stable() {
+            return self.accept_reoffer(sdp, now);
+        }
         if self.role.is_some() {
             return Err(JsepError::State("offer after local description"));
         }
@@ -288,10 +416,17 @@ impl PeerConnection {
 
     /// Applies the peer's answer to our offer.
     pub fn accept_answer(&mut self, sdp: &str, now: Instant) -> Result<(), JsepError> {
-        if self.role != Some(SignalingRole::Offerer) || self.remote.is_some() {
+        if !self.have_local_offer {
             return Err(JsepError::State("answer without a pending offer"));
         }
         let remote = jsep::parse_remote(sdp)?;
+        if let Some(old) = &self.remote {
+            // The answer to a subsequent offer: the DTLS role stays.
+            Self::check_subsequent(old, &remote)?;
+            self.have_local_offer = false;
+            self.apply_remote(remote, now);
+            return Ok(());
+        }
         self.dtls_client = match remote.setup {
             Setup::Active => false,
             Setup::Passive => true,
@@ -301,13 +436,16 @@ impl PeerConnection {
                 ))
             }
         };
+        self.have_local_offer = false;
         self.apply_remote(remote, now);
         Ok(())
     }
 
     fn apply_remote(&mut self, remote: RemoteDescription, now: Instant) {
         self.now = now;
-        if let (Some(ssrc), Some(a)) = (self.local.audio_ssrc, remote.audio()) {
+        if let (Some(ssrc), Some(a), None) =
+            (self.local.audio_ssrc, remote.audio(), &self.audio_out)
+        {
             if self.role == Some(SignalingRole::Answerer) || a.direction != "inactive" {
                 self.audio_out = Some(AudioOut {
                     ssrc,
@@ -317,10 +455,17 @@ impl PeerConnection {
                 });
             }
         }
-        if let (Some(ssrc), Some(v)) = (self.local.video_ssrc, remote.video()) {
+        if let (Some(ssrc), Some(v), None) = (self.local.video_ssrc, remote.video(), self.video_out)
+        {
             self.video_out = v.vp8_pt.map(|pt| (ssrc, pt));
         }
+        // A data m-section that a renegotiation added to a running DTLS association.
+        let data_max = remote.data().map(|d| d.max_message_size);
         self.remote = Some(remote);
+        if let (true, true, Some(max)) = (self.dtls_up, self.cfg.data, data_max) {
+            self.sctp.start(self.dtls_client, max, now);
+            self.pump(now);
+        }
         // The server waits for the ClientHello at once; the client starts once ICE is up.
         if !self.dtls_client || self.transport_up {
             self.start_dtls(now);
@@ -417,6 +562,8 @@ impl PeerConnection {
     /// Demultiplexed by its first byte (RFC 7983).
     pub fn handle_datagram(&mut self, data: &[u8], now: Instant) {
         self.now = now;
+        self.stats.packets_rx += 1;
+        self.stats.bytes_rx += data.len() as u64;
         match data.first().copied() {
             Some(20..=63) => match self.dtls.as_mut() {
                 Some(d) => d.handle_datagram(data, now),
@@ -602,7 +749,10 @@ impl PeerConnection {
 
     /// Next datagram to send on the selected pair.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.out.pop_front()
+        let d = self.out.pop_front()?;
+        self.stats.packets_tx += 1;
+        self.stats.bytes_tx += d.len() as u64;
+        Some(d)
     }
 
     /// Next event.
@@ -686,6 +836,8 @@ impl PeerConnection {
                 self.srtp_name = Some(profile_name(profile));
             }
         }
+        self.stats.dtls = Some(version.to_owned());
+        self.stats.srtp = self.srtp_name.clone();
         self.events.push_back(PcEvent::Connected {
             dtls: version.to_owned(),
             srtp: self.srtp_name.clone(),
@@ -693,7 +845,8 @@ impl PeerConnection {
         let remote_data = self.remote.as_ref().and_then(|r| r.data().cloned());
         if let Some(d) = remote_data {
             if self.cfg.data {
-                self.sctp.start(self.dtls_client, d.max_message_size);
+                self.sctp
+                    .start(self.dtls_client, d.max_message_size, self.now);
             }
         }
     }
@@ -709,6 +862,7 @@ impl PeerConnection {
         match ev {
             ChannelEvent::Connected => {}
             ChannelEvent::Open { id, label } => {
+                self.stats.channels_opened += 1;
                 self.events.push_back(PcEvent::ChannelOpen { id, label })
             }
             ChannelEvent::Message { id, text, data } => {
@@ -729,6 +883,7 @@ impl PeerConnection {
                 });
             }
             ChannelEvent::Closed { id } => {
+                self.stats.channels_closed += 1;
                 let label = self.label(id);
                 self.events.push_back(PcEvent::ChannelClosed { id, label });
             }

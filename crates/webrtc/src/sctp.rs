@@ -10,6 +10,13 @@
 //! initiated is ignored once we have an association (sctp-proto answers the peer's
 //! INIT-ACK/COOKIE exchange on the existing one). Stream ids: the DTLS client uses even
 //! ids, the server odd ones (RFC 8832 §6).
+//!
+//! Not every stack follows that rule: aiortc makes the ICE-controlling side the SCTP
+//! client and its server never sends INIT nor answers one as client. So two fallbacks,
+//! each after [`INIT_FALLBACK`]: a DTLS server that has heard no INIT initiates itself, and
+//! a DTLS client whose INIT went unanswered while the peer sent its own takes the
+//! association the peer's INIT began. Stacks that follow the rule (Chromium, natter)
+//! settle well before either fires.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +42,9 @@ pub const DEFAULT_REMOTE_MAX_MESSAGE_SIZE: usize = 64 * 1024;
 const MAX_SCTP_PAYLOAD: u32 = 1100;
 /// Most channels tracked at once; a peer can open streams just by sending data.
 const MAX_CHANNELS: usize = 1024;
+/// How long the DTLS role's SCTP rule gets before the fallbacks above (about one
+/// retransmission of the first INIT).
+const INIT_FALLBACK: std::time::Duration = std::time::Duration::from_millis(1200);
 /// The address sctp-proto wants; SCTP here runs over DTLS, not IP, so it is a placeholder.
 const FAKE_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
 
@@ -98,6 +108,12 @@ pub enum ChannelEvent {
 pub struct DataChannels {
     endpoint: Endpoint,
     assoc: Option<(AssociationHandle, Association)>,
+    /// The association a peer's INIT began while our own INIT was outstanding, and when
+    /// to switch to it if ours is still not up.
+    peer_assoc: Option<(Instant, AssociationHandle, Association)>,
+    /// As DTLS server: when to initiate if the peer has not.
+    initiate_at: Option<Instant>,
+    transport: Option<Arc<TransportConfig>>,
     client: bool,
     started: bool,
     connected: bool,
@@ -145,6 +161,9 @@ impl DataChannels {
         DataChannels {
             endpoint: Endpoint::new(Arc::new(cfg), None),
             assoc: None,
+            peer_assoc: None,
+            initiate_at: None,
+            transport: None,
             client: false,
             started: false,
             connected: false,
@@ -159,7 +178,7 @@ impl DataChannels {
 
     /// Starts SCTP once DTLS is up. `client` is our DTLS role; `remote_max` the peer's
     /// `a=max-message-size` (0 means "any size", capped at our own).
-    pub fn start(&mut self, client: bool, remote_max: Option<usize>) {
+    pub fn start(&mut self, client: bool, remote_max: Option<usize>, now: Instant) {
         if self.started {
             return;
         }
@@ -183,12 +202,43 @@ impl DataChannels {
         let mut server = ServerConfig::new();
         server.transport = transport.clone();
         self.endpoint.set_server_config(Some(Arc::new(server)));
+        self.transport = Some(transport);
         if client {
-            let mut cfg = ClientConfig::new();
-            cfg.transport = transport;
-            match self.endpoint.connect(cfg, FAKE_ADDR) {
-                Ok(a) => self.assoc = Some(a),
-                Err(e) => self.events.push_back(ChannelEvent::Lost(e.to_string())),
+            self.connect();
+        } else {
+            self.initiate_at = Some(now + INIT_FALLBACK);
+        }
+    }
+
+    fn connect(&mut self) {
+        let mut cfg = ClientConfig::new();
+        if let Some(t) = &self.transport {
+            cfg.transport = t.clone();
+        }
+        match self.endpoint.connect(cfg, FAKE_ADDR) {
+            Ok(a) => self.assoc = Some(a),
+            Err(e) => self.events.push_back(ChannelEvent::Lost(e.to_string())),
+        }
+    }
+
+    /// The fallbacks for peers that do not follow the DTLS-role rule (see the module doc).
+    fn run_fallbacks(&mut self, now: Instant) {
+        if self.connected {
+            self.initiate_at = None;
+            self.peer_assoc = None;
+            return;
+        }
+        if self.initiate_at.is_some_and(|t| t <= now) {
+            self.initiate_at = None;
+            if self.assoc.is_none() {
+                tracing::debug!("SCTP: no INIT from the peer, initiating");
+                self.connect();
+            }
+        }
+        if self.peer_assoc.as_ref().is_some_and(|(t, _, _)| *t <= now) {
+            if let Some((_, h, a)) = self.peer_assoc.take() {
+                tracing::debug!("SCTP: our INIT unanswered, taking the peer's association");
+                self.assoc = Some((h, a));
             }
         }
     }
@@ -196,6 +246,11 @@ impl DataChannels {
     /// Whether the association is up.
     pub fn is_connected(&self) -> bool {
         self.connected
+    }
+
+    /// The association's retransmission timeout (its RTT estimate), once there is one.
+    pub fn rto(&self) -> Option<std::time::Duration> {
+        self.assoc.as_ref().map(|(_, a)| a.rtt())
     }
 
     /// The peer's max-message-size in force.
@@ -313,16 +368,20 @@ impl DataChannels {
         match ev {
             DatagramEvent::NewAssociation(a) => {
                 // Only one association per PeerConnection; a peer that also initiated
-                // (or retransmitted its INIT) is answered on the existing one.
+                // (or retransmitted its INIT) is answered on the existing one. Held back
+                // in case the peer never answers ours (see the module doc).
                 if self.assoc.is_none() {
+                    self.initiate_at = None;
                     self.assoc = Some((handle, a));
+                } else if !self.connected && self.peer_assoc.is_none() {
+                    self.peer_assoc = Some((now + INIT_FALLBACK, handle, a));
                 }
             }
             DatagramEvent::AssociationEvent(e) => {
-                if let Some((h, a)) = self.assoc.as_mut() {
-                    if *h == handle {
-                        a.handle_event(e);
-                    }
+                match (self.assoc.as_mut(), self.peer_assoc.as_mut()) {
+                    (Some((h, a)), _) if *h == handle => a.handle_event(e),
+                    (_, Some((_, h, a))) if *h == handle => a.handle_event(e),
+                    _ => {}
                 }
             }
         }
@@ -331,13 +390,24 @@ impl DataChannels {
 
     /// When [`Self::handle_timeout`] wants to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.assoc.as_ref().and_then(|(_, a)| a.poll_timeout())
+        [
+            self.assoc.as_ref().and_then(|(_, a)| a.poll_timeout()),
+            self.initiate_at,
+            self.peer_assoc.as_ref().map(|(t, _, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Runs due SCTP timers (retransmission, delayed SACK, heartbeat).
+    /// Runs due SCTP timers (retransmission, delayed SACK, heartbeat) and the INIT
+    /// fallbacks.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.run_fallbacks(now);
         if let Some((_, a)) = self.assoc.as_mut() {
-            a.handle_timeout(now);
+            if a.poll_timeout().is_some_and(|t| t <= now) {
+                a.handle_timeout(now);
+            }
         }
         self.flush();
     }
@@ -625,8 +695,8 @@ mod tests {
         let now = Instant::now();
         let (mut c, mut s) = (DataChannels::new(), DataChannels::new());
         let id = c.create_channel("x", "", ChannelType::RELIABLE);
-        c.start(true, Some(LOCAL_MAX_MESSAGE_SIZE));
-        s.start(false, Some(LOCAL_MAX_MESSAGE_SIZE));
+        c.start(true, Some(LOCAL_MAX_MESSAGE_SIZE), Instant::now());
+        s.start(false, Some(LOCAL_MAX_MESSAGE_SIZE), Instant::now());
         let vtag = exchange(&mut c, &mut s, now).expect("handshake packets");
         assert_eq!(c.channel(id).map(|ch| ch.state), Some(ChannelState::Open));
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -654,5 +724,79 @@ mod tests {
         exchange(&mut c, &mut s, now);
         let _ = c.send(id, true, b"and again");
         exchange(&mut c, &mut s, now);
+    }
+
+    /// Like `exchange`, but packets from `a` carrying an INIT chunk (type 1, first chunk
+    /// after the 12-byte common header) are dropped: a peer that ignores our INIT.
+    fn exchange_dropping_inits_from(a: &mut DataChannels, b: &mut DataChannels, now: Instant) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(p) = a.poll_transmit(now) {
+                moved = true;
+                if p.get(12) != Some(&1) {
+                    b.handle_packet(&p, now);
+                }
+            }
+            while let Some(p) = b.poll_transmit(now) {
+                moved = true;
+                a.handle_packet(&p, now);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn is_connected_after_fallback(
+        mut ours: DataChannels,
+        mut theirs: DataChannels,
+        drop_our_inits: bool,
+        t0: Instant,
+    ) -> bool {
+        let id = ours.create_channel("x", "", ChannelType::RELIABLE);
+        let mut now = t0;
+        for _ in 0..20 {
+            if drop_our_inits {
+                exchange_dropping_inits_from(&mut ours, &mut theirs, now);
+            } else {
+                exchange(&mut ours, &mut theirs, now);
+            }
+            if ours.channel(id).map(|c| c.state) == Some(ChannelState::Open) {
+                return now.duration_since(t0) >= INIT_FALLBACK;
+            }
+            let next = [ours.poll_timeout(), theirs.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now);
+            now = next.max(now);
+            ours.handle_timeout(now);
+            theirs.handle_timeout(now);
+        }
+        false
+    }
+
+    /// aiortc as offerer: it is SCTP client although DTLS server, and ignores our INIT
+    /// (we are DTLS client). After INIT_FALLBACK we take the association its INIT began.
+    #[test]
+    fn dtls_client_takes_the_peers_association_when_its_init_is_ignored() {
+        let now = Instant::now();
+        let (mut ours, mut theirs) = (DataChannels::new(), DataChannels::new());
+        ours.start(true, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        theirs.start(true, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        assert!(is_connected_after_fallback(ours, theirs, true, now));
+    }
+
+    /// aiortc as answerer: it is SCTP server although DTLS client and never sends INIT.
+    /// We initiate after INIT_FALLBACK.
+    #[test]
+    fn dtls_server_initiates_when_no_init_comes() {
+        let now = Instant::now();
+        let (mut ours, mut theirs) = (DataChannels::new(), DataChannels::new());
+        ours.start(false, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        // The peer: a server that never initiates (its own fallback switched off).
+        theirs.start(false, Some(LOCAL_MAX_MESSAGE_SIZE), now);
+        theirs.initiate_at = None;
+        assert!(is_connected_after_fallback(ours, theirs, false, now));
     }
 }

@@ -30,6 +30,8 @@ pub enum Signal {
         /// Text to send.
         data: String,
     },
+    /// `{"cmd":"stats"}`: print a `{"event":"stats",...}` line now.
+    Stats,
 }
 
 /// Why a line was not understood.
@@ -52,6 +54,12 @@ impl Signal {
             .as_object()
             .ok_or_else(|| SignalError::Json("not an object".into()))?;
         let short = || line.chars().take(80).collect::<String>();
+        if let Some(c) = obj.get("cmd").and_then(Value::as_str) {
+            return match c {
+                "stats" => Ok(Signal::Stats),
+                _ => Err(SignalError::Unknown(short())),
+            };
+        }
         if let Some(t) = obj.get("type").and_then(Value::as_str) {
             let sdp = obj.get("sdp").and_then(Value::as_str).unwrap_or_default();
             return match t {
@@ -129,6 +137,8 @@ mod tests {
             Signal::parse(r#"{"candidate":"","sdpMid":"0","sdpMLineIndex":0}"#),
             Ok(Signal::EndOfCandidates)
         );
+        assert_eq!(Signal::parse(r#"{"cmd":"stats"}"#), Ok(Signal::Stats));
+        assert!(Signal::parse(r#"{"cmd":"reboot"}"#).is_err());
         assert!(Signal::parse("[1]").is_err());
         assert!(Signal::parse(r#"{"foo":1}"#).is_err());
     }

@@ -361,3 +361,184 @@ fn unordered_no_retransmit_channel_delivers_and_drops_lost() {
         |_| false,
     );
 }
+
+/// The m-lines of a description as (kind, mid), in order.
+fn mlines(sdp: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for l in sdp.lines() {
+        if let Some(m) = l.strip_prefix("m=") {
+            out.push((m.split(' ').next().unwrap_or("").to_owned(), String::new()));
+        } else if let Some(mid) = l.strip_prefix("a=mid:") {
+            if let Some(last) = out.last_mut() {
+                last.1 = mid.to_owned();
+            }
+        }
+    }
+    out
+}
+
+fn attr<'a>(sdp: &'a str, name: &str) -> Vec<&'a str> {
+    sdp.lines().filter_map(|l| l.strip_prefix(name)).collect()
+}
+
+fn connected_count(v: &[PcEvent]) -> usize {
+    v.iter()
+        .filter(|e| matches!(e, PcEvent::Connected { .. }))
+        .count()
+}
+
+/// Sends `text` from a to b on a's channel `id` and waits for b's echo.
+fn echo_round(p: &mut Pair, id: u16, text: &str) {
+    let want = format!("echo:{text}").into_bytes();
+    p.a.send(id, true, text.as_bytes(), p.now).expect("send");
+    p.run(
+        |p| {
+            p.ev_a
+                .iter()
+                .any(|e| matches!(e, PcEvent::Message { data, .. } if *data == want))
+        },
+        |_| false,
+    );
+}
+
+/// JSEP §5.2.2/§5.3.2: an audio-only session gets a data channel by a second offer (the
+/// audio m-line keeps its place and mid 0, data is appended as mid 1), then the offerer
+/// restarts ICE: new ufrag/pwd both ways, the same DTLS association and SCTP channel.
+#[test]
+fn renegotiation_adds_data_to_audio_then_ice_restart_keeps_dtls() {
+    let audio = |seed| Config {
+        audio: true,
+        data: false,
+        ..data_cfg(true, seed)
+    };
+    let mut p = Pair::new(
+        audio(11),
+        Config {
+            data: true,
+            ..audio(12)
+        },
+    );
+    p.run(
+        |p| connected_count(&p.ev_a) == 1 && connected_count(&p.ev_b) == 1,
+        |_| false,
+    );
+    assert!(p.a.audio_ready() && p.b.audio_ready());
+    assert!(p.b.is_stable() && p.a.is_stable());
+
+    // A second offer from a: same ICE credentials and fingerprint, data appended.
+    p.a.add_media(false, true);
+    let offer2 = p.a.create_offer().expect("re-offer");
+    assert_eq!(
+        mlines(&offer2),
+        vec![
+            ("audio".into(), "0".into()),
+            ("application".into(), "1".into())
+        ]
+    );
+    assert_eq!(attr(&offer2, "a=ice-ufrag:")[0], "aaaa");
+    assert!(
+        attr(&offer2, "a=setup:").iter().all(|s| *s == "passive"),
+        "a stays DTLS server"
+    );
+    assert!(!p.b.offer_restarts_ice(&offer2));
+    let answer2 = p.b.accept_offer(&offer2, p.now).expect("re-answer");
+    assert_eq!(mlines(&answer2), mlines(&offer2));
+    assert!(attr(&answer2, "a=setup:").iter().all(|s| *s == "active"));
+    assert!(
+        answer2.contains("o=- ") && !answer2.contains(" 2 IN IP4"),
+        "session version grew"
+    );
+    p.a.accept_answer(&answer2, p.now).expect("apply re-answer");
+    let (ia, _) = p.open_channel("late", ChannelType::RELIABLE);
+    echo_round(&mut p, ia, "after renegotiation");
+
+    // ICE restart: new credentials in a's offer; b answers with new ones of its own.
+    p.a.set_local_ice("cccc", "ccccccccccccccccccccccc");
+    let offer3 = p.a.create_offer().expect("restart offer");
+    assert!(p.b.offer_restarts_ice(&offer3));
+    p.b.set_local_ice("dddd", "ddddddddddddddddddddddd");
+    let answer3 = p.b.accept_offer(&offer3, p.now).expect("restart answer");
+    assert_eq!(attr(&answer3, "a=ice-ufrag:")[0], "dddd");
+    assert_eq!(mlines(&answer3), mlines(&offer2));
+    p.a.accept_answer(&answer3, p.now)
+        .expect("apply restart answer");
+    echo_round(&mut p, ia, "after ICE restart");
+    assert_eq!(
+        (connected_count(&p.ev_a), connected_count(&p.ev_b)),
+        (1, 1),
+        "one DTLS association throughout"
+    );
+}
+
+/// A data-only session gets audio appended (mid 1, after the data m-line) and audio flows
+/// on the running DTLS-SRTP keys; an offer that reorders m-lines is refused.
+#[test]
+fn renegotiation_adds_audio_to_data_and_refuses_reordering() {
+    let mut p = Pair::new(
+        data_cfg(false, 21),
+        Config {
+            audio: true,
+            ..data_cfg(true, 22)
+        },
+    );
+    let (ia, _) = p.open_channel("chat", ChannelType::RELIABLE);
+    assert!(!p.a.audio_ready());
+    p.a.add_media(true, false);
+    let offer = p.a.create_offer().expect("re-offer");
+    assert_eq!(
+        mlines(&offer),
+        vec![
+            ("application".into(), "0".into()),
+            ("audio".into(), "1".into())
+        ]
+    );
+    let answer = p.b.accept_offer(&offer, p.now).expect("re-answer");
+    p.a.accept_answer(&answer, p.now).expect("apply");
+    assert!(p.a.audio_ready() && p.b.audio_ready());
+    p.a.send_audio(&[0xf8, 0xff, 0xfe], 960, true, p.now);
+    p.run(
+        |p| {
+            p.ev_b
+                .iter()
+                .any(|e| matches!(e, PcEvent::AudioStarted { .. }))
+        },
+        |_| false,
+    );
+    echo_round(&mut p, ia, "still here");
+
+    // m-lines swapped: refused, the session stays as it was.
+    let mut swapped = offer.clone();
+    let a = swapped.find("m=application").expect("data m-line");
+    let b = swapped.find("m=audio").expect("audio m-line");
+    let (data, audio) = (swapped[a..b].to_owned(), swapped[b..].to_owned());
+    swapped.truncate(a);
+    swapped.push_str(&audio);
+    swapped.push_str(&data);
+    // a's offer is answered; b is stable again, so this is a fresh re-offer.
+    assert!(p.b.accept_offer(&swapped, p.now).is_err());
+    echo_round(&mut p, ia, "unchanged");
+}
+
+/// stats(): bytes and packets both ways, DTLS version, channel counts.
+#[test]
+fn stats_count_traffic_and_channels() {
+    let mut p = Pair::new(data_cfg(false, 31), data_cfg(true, 32));
+    let (ia, _) = p.open_channel("s", ChannelType::RELIABLE);
+    echo_round(&mut p, ia, "x");
+    let s = p.a.stats();
+    assert_eq!(s.dtls.as_deref(), Some("1.3"));
+    assert_eq!(
+        (s.channels_open, s.channels_opened, s.msgs_tx, s.msgs_rx),
+        (1, 1, 1, 1)
+    );
+    assert!(s.packets_tx > 0 && s.packets_rx > 0 && s.bytes_tx > s.packets_tx);
+    let b = p.b.stats();
+    assert_eq!(
+        (b.packets_rx, b.bytes_rx),
+        (s.packets_tx, s.bytes_tx),
+        "nothing lost in memory"
+    );
+    assert!(s.sctp_rto_ms.is_some());
+    p.a.close_channel(ia, p.now);
+    assert_eq!(p.a.stats().channels_closed, 1);
+}
