@@ -46,7 +46,15 @@ fuzz_target!(|data: &[u8]| {
         unauth_rate: 0,
         ..ServerConfig::default()
     };
-    let mut s = Server::new(cfg, t0, 0, [0; 32], Arc::new(Quotas::default()), Relays(0), Any);
+    let mut s = Server::new(
+        cfg,
+        t0,
+        0,
+        [0; 32],
+        Arc::new(Quotas::default()),
+        Relays(0),
+        Any,
+    );
     let five = |port: u16| FiveTuple {
         client: SocketAddr::from(([198, 51, 100, 1], port)),
         server: SocketAddr::from(([192, 0, 2, 1], 3478)),

@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// No TLS listener.
     #[arg(long)]
     pub no_tls: bool,
+    /// No DTLS listener on the TLS addresses (TURN over TLS/TCP only).
+    #[arg(long)]
+    pub no_dtls: bool,
     /// PEM certificate chain for TLS (default: a self-signed one made in the data dir).
     #[arg(long, env = "NATTER_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -144,6 +147,7 @@ pub struct FileConfig {
     pub turn_listen: Option<Vec<SocketAddr>>,
     pub tls_listen: Option<Vec<SocketAddr>>,
     pub no_tls: Option<bool>,
+    pub no_dtls: Option<bool>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub relay_ip: Option<Vec<IpAddr>>,
@@ -213,6 +217,7 @@ impl ServeArgs {
         self.turn_listen = pick(self.turn_listen, f.turn_listen);
         self.tls_listen = pick(self.tls_listen, f.tls_listen);
         self.no_tls |= f.no_tls.unwrap_or(false);
+        self.no_dtls |= f.no_dtls.unwrap_or(false);
         self.tls_cert = self.tls_cert.or(f.tls_cert);
         self.tls_key = self.tls_key.or(f.tls_key);
         self.relay_ip = pick(self.relay_ip, f.relay_ip);

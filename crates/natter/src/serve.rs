@@ -167,7 +167,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         udp,
         tcp: turn_listen.clone(),
         // TURN over DTLS (RFC 7350) on the TLS addresses' UDP ports, as coturn does.
-        dtls: tls_listen.clone(),
+        dtls: if args.no_dtls {
+            Vec::new()
+        } else {
+            tls_listen.clone()
+        },
         tls: tls_listen,
         relay_ipv4,
         relay_ipv6,
