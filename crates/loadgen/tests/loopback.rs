@@ -155,6 +155,7 @@ fn start_forwarder(target: Target) -> (SocketAddr, Arc<AtomicBool>, thread::Join
             target,
             32,
             Duration::ZERO,
+            true,
             Duration::from_secs(60),
             |addr| tx.send(addr).unwrap(),
             || thread_stop.load(Ordering::Relaxed),
@@ -222,6 +223,7 @@ fn small_pace(rate: u64) -> PaceConfig {
         duration: Duration::from_millis(100),
         batch: 8,
         tick: Duration::from_micros(500),
+        gso: false,
     }
 }
 
