@@ -206,6 +206,11 @@ impl RecvBatch {
         0
     }
 
+    /// The length of read `i` of the last `recv` (a whole run with GRO).
+    pub fn len_of(&self, i: usize) -> Option<usize> {
+        (i < self.filled).then(|| self.lens[i])
+    }
+
     /// How many datagrams the last `recv` filled.
     pub fn len(&self) -> usize {
         self.filled

@@ -636,6 +636,19 @@ fn gro_wanted() -> bool {
     std::env::var("NATTER_TURN_GRO").map_or(true, |v| v != "0")
 }
 
+/// How many datagrams the first `n` reads of `recv` hold, counting each GRO segment.
+fn datagrams_in(recv: &RecvBatch, n: usize) -> usize {
+    (0..n)
+        .map(|i| {
+            let seg = recv.segment_size(i);
+            match recv.len_of(i) {
+                Some(len) if seg > 0 => len.div_ceil(seg).max(1),
+                _ => 1,
+            }
+        })
+        .sum()
+}
+
 /// (bytes, step) to walk a received datagram: GRO runs in steps of their segment size, a single
 /// datagram (seg 0) in one step, cut to [`MAX_DATAGRAM`] as before GRO.
 fn segments(len: usize, seg: usize) -> (usize, usize) {
@@ -668,7 +681,8 @@ async fn udp_listener_task(shard: ShardRef, sock: Rc<UdpSocket>, local: SocketAd
                     Err(_) => break,
                 };
                 let now = Instant::now();
-                sh.load.add(n, now);
+                // Datagrams, not reads: a GRO read is a whole run.
+                sh.load.add(datagrams_in(&sh.recv, n), now);
                 for i in 0..n {
                     let seg = sh.recv.segment_size(i);
                     let Some((slot, len, src)) = sh.recv.slot_mut(i) else {
@@ -732,7 +746,8 @@ async fn relay_task(shard: ShardRef, sock: Rc<UdpSocket>, relay: SocketAddr) {
                 Err(_) => break,
             };
             let now = Instant::now();
-            sh.load.add(n, now);
+            // Datagrams, not reads: a GRO read is a whole run.
+            sh.load.add(datagrams_in(&sh.recv, n), now);
             for i in 0..n {
                 let seg = sh.recv.segment_size(i);
                 let Some((slot, len, src)) = sh.recv.slot_mut(i) else {
