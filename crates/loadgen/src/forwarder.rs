@@ -32,17 +32,24 @@ pub struct ForwardStats {
     pub forwarded: u64,
 }
 
-/// `coalesce`: how long to wait after a wake-up so a batch builds up (zero: none).
-/// `gso`: send runs of equal-sized datagrams to one destination as UDP GSO messages, as the
-/// TURN server does (falls back to plain messages if the kernel refuses).
+/// How the forwarder batches its I/O.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// Datagrams per `recvmmsg`.
+    pub batch: usize,
+    /// How long to wait after a wake-up so a batch builds up (zero: none).
+    pub coalesce: Duration,
+    /// Send runs of equal-sized datagrams to one destination as UDP GSO messages, as the TURN
+    /// server does (falls back to plain messages if the kernel refuses).
+    pub gso: bool,
+}
+
 /// Runs until `max_duration` passes or `stop()` returns true (checked at least every 100 ms).
 /// `ready` is called once the socket is bound, with the bound address.
 pub fn run(
     listen: SocketAddr,
     target: Target,
-    batch: usize,
-    coalesce: Duration,
-    gso: bool,
+    batching: Batching,
     max_duration: Duration,
     mut ready: impl FnMut(SocketAddr),
     mut stop: impl FnMut() -> bool,
@@ -63,6 +70,11 @@ pub fn run(
     };
     ready(socket.local_addr()?);
     let fd = socket.as_raw_fd();
+    let Batching {
+        batch,
+        coalesce,
+        gso,
+    } = batching;
     let mut inbound = RecvBatch::new(batch.clamp(1, MAX_BATCH));
     let mut sender = if gso {
         SendBatch::with_gso()

@@ -254,9 +254,11 @@ fn run(command: Command) -> Result<(), LoadgenError> {
             let stats = forwarder::run(
                 listen,
                 target,
-                batch,
-                Duration::from_micros(coalesce_us),
-                !no_gso,
+                forwarder::Batching {
+                    batch,
+                    coalesce: Duration::from_micros(coalesce_us),
+                    gso: !no_gso,
+                },
                 Duration::from_secs(max_seconds),
                 |bound| {
                     println!("LISTENING {bound}");

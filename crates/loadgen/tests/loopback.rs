@@ -153,9 +153,11 @@ fn start_forwarder(target: Target) -> (SocketAddr, Arc<AtomicBool>, thread::Join
         forwarder::run(
             "127.0.0.1:0".parse().unwrap(),
             target,
-            32,
-            Duration::ZERO,
-            true,
+            forwarder::Batching {
+                batch: 32,
+                coalesce: Duration::ZERO,
+                gso: true,
+            },
             Duration::from_secs(60),
             |addr| tx.send(addr).unwrap(),
             || thread_stop.load(Ordering::Relaxed),

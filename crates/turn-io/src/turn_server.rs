@@ -15,8 +15,14 @@
 //! most of a relay's cost, is paid once per run. Peer datagrams are read into slots with 4 bytes
 //! of headroom so the core writes the ChannelData header in place.
 //!
-//! `NATTER_TURN_GSO=0` in the environment turns GSO off (one message per datagram, still one
-//! `sendmmsg` per socket), for comparison in benchmarks and on kernels or devices without it.
+//! Client and relay sockets ask for UDP GRO, so a run of one flow that the kernel merged (a
+//! NIC's GRO, or a GSO sender on loopback) is read once and walked segment by segment. A shard
+//! reading more than [`BUSY_PPS`] datagrams/s pauses briefly after each wake-up so reads and
+//! GSO runs are long; below that it serves every wake-up at once, and it never spins.
+//!
+//! Environment knobs, for benchmarks and for kernels or devices without the features:
+//! `NATTER_TURN_GSO=0` (one message per datagram, still one `sendmmsg` per socket),
+//! `NATTER_TURN_GRO=0`, `NATTER_TURN_COALESCE_US=N` (the busy pause, 0 = none, default 100).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
