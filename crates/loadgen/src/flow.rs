@@ -27,6 +27,8 @@ pub struct PaceConfig {
     pub batch: usize,
     /// Longest sleep between wake-ups.
     pub tick: Duration,
+    /// Send each batch as UDP GSO messages (see `SendBatch::with_gso`).
+    pub gso: bool,
 }
 
 /// What the sender did.
@@ -62,7 +64,11 @@ where
         .iter()
         .map(|template| vec![template.clone(); batch])
         .collect();
-    let mut sender = SendBatch::new();
+    let mut sender = if config.gso {
+        SendBatch::with_gso()
+    } else {
+        SendBatch::new()
+    };
     let start = Instant::now();
     let pacer = Pacer::new(start, config.rate_per_s, config.duration);
     let total = pacer.total();

@@ -4,7 +4,8 @@
 //! socket with `recvmmsg`, and hand it on with `sendmmsg` from a second socket (a TURN server
 //! also relays from a socket other than its listening one). Without `--to` it echoes each
 //! datagram back to its source, the ceiling for request/answer loads such as STUN Binding.
-//! One thread, like one relay worker.
+//! One thread, like one relay worker. Sends use UDP GSO for runs of equal-sized datagrams to
+//! one destination unless `--no-gso`, the same I/O as the TURN server's data path.
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,14 +32,24 @@ pub struct ForwardStats {
     pub forwarded: u64,
 }
 
-/// `coalesce`: how long to wait after a wake-up so a batch builds up (zero: none).
+/// How the forwarder batches its I/O.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// Datagrams per `recvmmsg`.
+    pub batch: usize,
+    /// How long to wait after a wake-up so a batch builds up (zero: none).
+    pub coalesce: Duration,
+    /// Send runs of equal-sized datagrams to one destination as UDP GSO messages, as the TURN
+    /// server does (falls back to plain messages if the kernel refuses).
+    pub gso: bool,
+}
+
 /// Runs until `max_duration` passes or `stop()` returns true (checked at least every 100 ms).
 /// `ready` is called once the socket is bound, with the bound address.
 pub fn run(
     listen: SocketAddr,
     target: Target,
-    batch: usize,
-    coalesce: Duration,
+    batching: Batching,
     max_duration: Duration,
     mut ready: impl FnMut(SocketAddr),
     mut stop: impl FnMut() -> bool,
@@ -59,8 +70,17 @@ pub fn run(
     };
     ready(socket.local_addr()?);
     let fd = socket.as_raw_fd();
+    let Batching {
+        batch,
+        coalesce,
+        gso,
+    } = batching;
     let mut inbound = RecvBatch::new(batch.clamp(1, MAX_BATCH));
-    let mut sender = SendBatch::new();
+    let mut sender = if gso {
+        SendBatch::with_gso()
+    } else {
+        SendBatch::new()
+    };
     let mut sources: Vec<RawAddr> = Vec::with_capacity(MAX_BATCH);
     let mut stats = ForwardStats::default();
     let deadline = Instant::now() + max_duration;

@@ -46,6 +46,10 @@ struct Pace {
     /// Server pid whose CPU time (utime+stime) is measured over the load window.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Send each socket's batch as one UDP GSO message. A server with UDP GRO receives it as
+    /// one run (what a NIC's GRO makes of a client's burst); others see separate datagrams.
+    #[arg(long)]
+    gso: bool,
 }
 
 impl Pace {
@@ -60,6 +64,7 @@ impl Pace {
             duration: Duration::from_secs_f64(self.duration),
             batch: self.batch,
             tick: Duration::from_micros(self.tick_us.max(1)),
+            gso: self.gso,
         })
     }
 }
@@ -148,6 +153,9 @@ enum Command {
         /// Microseconds to wait after a wake-up so a batch builds up (0: none).
         #[arg(long, default_value_t = 0)]
         coalesce_us: u64,
+        /// Send one message per datagram instead of UDP GSO runs (the pre-GSO forwarder).
+        #[arg(long)]
+        no_gso: bool,
         /// Exit after this many seconds at the latest.
         #[arg(long, default_value_t = 900)]
         max_seconds: u64,
@@ -239,14 +247,18 @@ fn run(command: Command) -> Result<(), LoadgenError> {
             to,
             batch,
             coalesce_us,
+            no_gso,
             max_seconds,
         } => {
             let target = to.map_or(Target::Echo, Target::Forward);
             let stats = forwarder::run(
                 listen,
                 target,
-                batch,
-                Duration::from_micros(coalesce_us),
+                forwarder::Batching {
+                    batch,
+                    coalesce: Duration::from_micros(coalesce_us),
+                    gso: !no_gso,
+                },
                 Duration::from_secs(max_seconds),
                 |bound| {
                     println!("LISTENING {bound}");

@@ -153,8 +153,11 @@ fn start_forwarder(target: Target) -> (SocketAddr, Arc<AtomicBool>, thread::Join
         forwarder::run(
             "127.0.0.1:0".parse().unwrap(),
             target,
-            32,
-            Duration::ZERO,
+            forwarder::Batching {
+                batch: 32,
+                coalesce: Duration::ZERO,
+                gso: true,
+            },
             Duration::from_secs(60),
             |addr| tx.send(addr).unwrap(),
             || thread_stop.load(Ordering::Relaxed),
@@ -222,6 +225,7 @@ fn small_pace(rate: u64) -> PaceConfig {
         duration: Duration::from_millis(100),
         batch: 8,
         tick: Duration::from_micros(500),
+        gso: false,
     }
 }
 

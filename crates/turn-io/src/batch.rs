@@ -37,7 +37,7 @@ fn from_storage(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 /// Writes `addr` into kernel form; returns the length to pass as `msg_namelen`.
-fn to_storage(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(crate) fn to_storage(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
@@ -60,15 +60,43 @@ fn to_storage(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::sockl
     }
 }
 
+/// `SOL_UDP` / `UDP_GRO` from linux/udp.h (not in every libc version).
+const SOL_UDP: libc::c_int = 17;
+const UDP_GRO: libc::c_int = 104;
+
+/// Asks the kernel to hand this UDP socket coalesced runs of datagrams (UDP GRO, Linux 5.0):
+/// one receive then carries up to 64 KiB of equal-sized segments, split again by
+/// [`RecvBatch::segment_size`]. False when the kernel does not have it.
+pub fn enable_gro(fd: RawFd) -> bool {
+    let one: libc::c_int = 1;
+    // SAFETY: plain setsockopt with an int option on a socket the caller owns.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            SOL_UDP,
+            UDP_GRO,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
 /// A reusable receive batch.
+///
+/// With [`RecvBatch::set_gro`] on, each slot also gets a control buffer for the `UDP_GRO`
+/// segment size; slots must then be large enough for a coalesced run (64 KiB), and callers
+/// walk each datagram's segments.
 pub struct RecvBatch {
     slot: usize,
     headroom: usize,
     buf: Vec<u8>,
     lens: Vec<usize>,
+    segs: Vec<usize>,
     addrs: Vec<libc::sockaddr_storage>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    ctrl: Vec<[u64; 8]>,
+    gro: bool,
     filled: usize,
 }
 
@@ -85,11 +113,29 @@ impl RecvBatch {
             headroom,
             buf: vec![0; slot * count],
             lens: vec![0; count],
+            segs: vec![0; count],
             // SAFETY: all-zero is a valid value for these plain C structs.
             addrs: vec![unsafe { zeroed() }; count],
             iovs: vec![unsafe { zeroed() }; count],
             hdrs: vec![unsafe { zeroed() }; count],
+            ctrl: vec![[0; 8]; count],
+            gro: false,
             filled: 0,
+        }
+    }
+
+    /// Whether to read `UDP_GRO` segment sizes (for sockets with [`enable_gro`] on).
+    pub fn set_gro(&mut self, on: bool) {
+        self.gro = on;
+    }
+
+    /// The GRO segment size of datagram `i`: 0 when it is a single datagram, otherwise its
+    /// bytes are consecutive datagrams of this size (the last may be shorter).
+    pub fn segment_size(&self, i: usize) -> usize {
+        if i < self.filled {
+            self.segs[i]
+        } else {
+            0
         }
     }
 
@@ -106,8 +152,13 @@ impl RecvBatch {
             h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            if self.gro {
+                h.msg_control = self.ctrl[i].as_mut_ptr().cast();
+                h.msg_controllen = size_of::<[u64; 8]>() as _;
+            } else {
+                h.msg_control = std::ptr::null_mut();
+                h.msg_controllen = 0;
+            }
             h.msg_flags = 0;
             self.hdrs[i].msg_len = 0;
         }
@@ -128,9 +179,36 @@ impl RecvBatch {
         let n = n as usize;
         for i in 0..n {
             self.lens[i] = self.hdrs[i].msg_len as usize;
+            self.segs[i] = if self.gro { self.gro_size(i) } else { 0 };
         }
         self.filled = n;
         Ok(n)
+    }
+
+    /// The `UDP_GRO` control message of header `i`, if the kernel wrote one.
+    fn gro_size(&self, i: usize) -> usize {
+        let h = &self.hdrs[i].msg_hdr;
+        if h.msg_controllen == 0 || h.msg_control.is_null() {
+            return 0;
+        }
+        // SAFETY: the kernel filled msg_control (our buffer) with msg_controllen bytes of
+        // well-formed control messages; the CMSG_* walkers stay inside that length.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                    let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                    return usize::try_from(v).unwrap_or(0);
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+        0
+    }
+
+    /// The length of read `i` of the last `recv` (a whole run with GRO).
+    pub fn len_of(&self, i: usize) -> Option<usize> {
+        (i < self.filled).then(|| self.lens[i])
     }
 
     /// How many datagrams the last `recv` filled.
@@ -341,6 +419,38 @@ mod tests {
         assert!(rb.slot_mut(5).is_none());
         let e = rb.recv(b.as_raw_fd()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn gro_hands_a_gso_run_over_whole_and_says_its_segment_size() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        if !enable_gro(b.as_raw_fd()) {
+            return; // kernel without UDP GRO: nothing to test
+        }
+        let mut g = crate::gso::GsoBatch::new(8192, 8, true);
+        for i in 0..5u8 {
+            g.push(a.as_raw_fd(), b.local_addr().unwrap(), &[i; 100]);
+        }
+        g.push(a.as_raw_fd(), b.local_addr().unwrap(), &[9; 30]);
+        g.flush();
+        let mut rb = RecvBatch::new(8, 65536, 4);
+        rb.set_gro(true);
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            let Ok(n) = rb.recv(b.as_raw_fd()) else { break };
+            for i in 0..n {
+                let seg = rb.segment_size(i);
+                let (slot, len, _) = rb.slot_mut(i).unwrap();
+                let data = &slot[4..4 + len];
+                let step = if seg == 0 { len } else { seg };
+                got.extend(data.chunks(step).map(<[u8]>::to_vec));
+            }
+        }
+        let mut want: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100]).collect();
+        want.push(vec![9; 30]);
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! protocol cores.
 //!
 //! Everything that makes the data path fast lives here and not in the cores: batched socket
-//! calls ([`batch`]: `recvmmsg`/`sendmmsg`), `SO_REUSEPORT` sharding of listening sockets over
+//! calls ([`batch`]: `recvmmsg`/`sendmmsg`; [`gso`]: UDP GSO runs), `SO_REUSEPORT` sharding of listening sockets over
 //! one thread per core ([`socket`]), and TLS ([`tls`]). The TURN server driver ([`turn_server`])
 //! composes them.
 
 pub mod batch;
+pub mod gso;
 pub mod metrics;
 pub mod relay_ports;
 pub mod socket;

@@ -6,9 +6,23 @@
 //! sockets, and nothing on the data path is shared or locked. Quotas and reserved ports are the
 //! only cross-shard state.
 //!
-//! Client datagrams are read with `recvmmsg` in batches; replies to clients are sent with
-//! `sendmmsg`. Peer datagrams are read into slots with 4 bytes of headroom so the core writes the
-//! ChannelData header in place.
+//! Client datagrams are read with `recvmmsg` in batches. Everything a batch produces (replies
+//! to clients, datagrams to peers on the allocations' relay sockets, ChannelData to clients) is
+//! queued in one [`GsoBatch`] and sent when the batch is done: consecutive datagrams from one
+//! socket to one destination of one size go out as a single UDP GSO message, and the messages
+//! for one socket share a `sendmmsg`. A relay's traffic is exactly such runs (a client's burst
+//! to its peer, a peer's burst to its client), so the kernel's per-datagram stack walk, which is
+//! most of a relay's cost, is paid once per run. Peer datagrams are read into slots with 4 bytes
+//! of headroom so the core writes the ChannelData header in place.
+//!
+//! Client and relay sockets ask for UDP GRO, so a run of one flow that the kernel merged (a
+//! NIC's GRO, or a GSO sender on loopback) is read once and walked segment by segment. A shard
+//! reading more than [`BUSY_PPS`] datagrams/s pauses briefly after each wake-up so reads and
+//! GSO runs are long; below that it serves every wake-up at once, and it never spins.
+//!
+//! Environment knobs, for benchmarks and for kernels or devices without the features:
+//! `NATTER_TURN_GSO=0` (one message per datagram, still one `sendmmsg` per socket),
+//! `NATTER_TURN_GRO=0`, `NATTER_TURN_COALESCE_US=N` (the busy pause, 0 = none, default 100).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,7 +43,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::batch::{RecvBatch, SendBatch};
+use crate::batch::RecvBatch;
+use crate::gso::GsoBatch;
 use crate::relay_ports::RelayPorts;
 use crate::tls::ReloadableTls;
 
@@ -41,10 +56,18 @@ pub mod dtls_listener;
 
 /// Largest datagram accepted from a client or a peer (and so the largest relayed).
 const MAX_DATAGRAM: usize = 2048;
+/// Receive slot size with UDP GRO: a coalesced run is at most one 64 KiB UDP payload.
+const GRO_SLOT: usize = 65_536;
 /// Datagrams per `recvmmsg`/`sendmmsg`.
 const BATCH: usize = 64;
 /// Batches read from one socket before yielding to others (fairness between sockets).
 const ROUNDS: usize = 8;
+/// Packets per second above which a shard counts as busy and pauses briefly after a wake-up.
+const BUSY_PPS: u64 = 20_000;
+/// How often the shard's packet rate is re-estimated.
+const LOAD_WINDOW: Duration = Duration::from_millis(10);
+/// Default pause of a busy shard after a wake-up, microseconds (`NATTER_TURN_COALESCE_US`).
+const COALESCE_US: u64 = 100;
 /// Queued writes per stream client before new data for it is dropped (as UDP would).
 const STREAM_QUEUE: usize = 1024;
 
@@ -399,16 +422,71 @@ struct Shard {
     idx: usize,
     core: Server<ShardRelays, AuthRef>,
     recv: RecvBatch,
-    send: SendBatch,
+    /// Every UDP datagram the shard sends on its data path, coalesced per batch.
+    send: GsoBatch,
     out: Vec<u8>,
     udp: Vec<(SocketAddr, Rc<UdpSocket>)>,
     relays: HashMap<SocketAddr, RelayEntry>,
     streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
     send_errors: u64,
+    /// Whether sockets get UDP GRO (and `recv` reads segment sizes).
+    gro: bool,
+    /// Recent packet rate, for the busy-shard pause.
+    load: Load,
+    /// How long a busy shard waits after a wake-up before reading (zero: never).
+    coalesce: Duration,
     published: Arc<Mutex<Vec<Stats>>>,
 }
 
 type ShardRef = Rc<RefCell<Shard>>;
+
+/// A shard's packet rate over the last window: the data path's switch between "wake up for
+/// every datagram" (idle or light load: lowest latency, nothing spins) and "let a batch build
+/// up after each wake-up" (busy: fewer wake-ups, longer `recvmmsg` batches and GSO runs).
+struct Load {
+    since: Instant,
+    packets: u64,
+    busy: bool,
+}
+
+impl Load {
+    fn new(now: Instant) -> Self {
+        Self {
+            since: now,
+            packets: 0,
+            busy: false,
+        }
+    }
+
+    /// Counts `n` datagrams read at `now`; re-decides `busy` once per window.
+    fn add(&mut self, n: usize, now: Instant) {
+        self.packets += n as u64;
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed >= LOAD_WINDOW {
+            let pps = self.packets.saturating_mul(1_000_000) / (elapsed.as_micros().max(1) as u64);
+            self.busy = pps >= BUSY_PPS;
+            self.packets = 0;
+            self.since = now;
+        }
+    }
+}
+
+/// Called after a wake-up, before reading: a busy shard sleeps `coalesce` so that what the
+/// next reads find is a batch, not one datagram. An idle shard returns at once; after traffic
+/// stops the first window re-decides `busy` from the real rate, so this never spins.
+fn coalesce_pause(shard: &ShardRef) {
+    let pause = {
+        let sh = shard.borrow();
+        if sh.load.busy {
+            sh.coalesce
+        } else {
+            Duration::ZERO
+        }
+    };
+    if !pause.is_zero() {
+        std::thread::sleep(pause);
+    }
+}
 
 impl Shard {
     /// Copies the core's counters where `/metrics` reads them. Called after every batch, so a
@@ -473,6 +551,9 @@ fn settle(shard: &ShardRef) {
         let Ok(addr) = std_sock.local_addr() else {
             continue;
         };
+        if shard.borrow().gro {
+            crate::batch::enable_gro(std_sock.as_raw_fd());
+        }
         let sock = match UdpSocket::from_std(std_sock) {
             Ok(s) => Rc::new(s),
             Err(e) => {
@@ -509,16 +590,37 @@ async fn run_shard(
             (_, Err(e)) | (Err(e), _) => tracing::error!(error = %e, "cannot register socket"),
         }
     }
+    let gro = gro_wanted();
+    if gro {
+        for (_, s) in &udp {
+            crate::batch::enable_gro(s.as_raw_fd());
+        }
+    }
     let shard: ShardRef = Rc::new(RefCell::new(Shard {
         idx,
         core,
-        recv: RecvBatch::new(BATCH, MAX_DATAGRAM, 4),
-        send: SendBatch::new(BATCH, MAX_DATAGRAM + 8),
+        recv: {
+            let mut r = RecvBatch::new(BATCH, if gro { GRO_SLOT } else { MAX_DATAGRAM }, 4);
+            r.set_gro(gro);
+            r
+        },
+        // Room for a whole receive batch's output (a reply can be a little larger than the
+        // request, ChannelData adds 4 bytes), so one batch is one flush.
+        send: GsoBatch::new(BATCH * (MAX_DATAGRAM + 64), BATCH, gso_wanted()),
         out: Vec::with_capacity(MAX_DATAGRAM + 64),
         udp: udp.clone(),
         relays: HashMap::new(),
         streams: HashMap::new(),
         send_errors: 0,
+        gro,
+        load: Load::new(Instant::now()),
+        coalesce: Duration::from_micros(
+            std::env::var("NATTER_TURN_COALESCE_US")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(COALESCE_US)
+                .min(10_000),
+        ),
         published: stats.clone(),
     }));
     let mut tasks = Vec::new();
@@ -576,13 +678,55 @@ async fn run_shard(
     shard.borrow_mut().core.shutdown();
     settle(&shard);
     publish(&shard);
-    let errors = shard.borrow().send_errors;
+    let (errors, sent) = {
+        let sh = shard.borrow();
+        (sh.send_errors, sh.send.stats())
+    };
     tracing::info!(
         shard = idx,
         deleted,
-        send_errors = errors,
+        send_errors = errors + sent.errors,
+        datagrams = sent.datagrams,
+        messages = sent.messages,
+        syscalls = sent.syscalls,
+        gso = shard.borrow().send.gso_enabled(),
         "TURN shard stopped"
     );
+}
+
+/// Whether to send with UDP GSO: yes unless `NATTER_TURN_GSO=0` (GSO needs Linux 4.18; on
+/// older kernels the first refused run switches it off by itself).
+fn gso_wanted() -> bool {
+    std::env::var("NATTER_TURN_GSO").map_or(true, |v| v != "0")
+}
+
+/// Whether to ask for UDP GRO on listening and relay sockets: yes unless `NATTER_TURN_GRO=0`.
+fn gro_wanted() -> bool {
+    std::env::var("NATTER_TURN_GRO").map_or(true, |v| v != "0")
+}
+
+/// How many datagrams the first `n` reads of `recv` hold, counting each GRO segment.
+fn datagrams_in(recv: &RecvBatch, n: usize) -> usize {
+    (0..n)
+        .map(|i| {
+            let seg = recv.segment_size(i);
+            match recv.len_of(i) {
+                Some(len) if seg > 0 => len.div_ceil(seg).max(1),
+                _ => 1,
+            }
+        })
+        .sum()
+}
+
+/// (bytes, step) to walk a received datagram: GRO runs in steps of their segment size, a single
+/// datagram (seg 0) in one step, cut to [`MAX_DATAGRAM`] as before GRO.
+fn segments(len: usize, seg: usize) -> (usize, usize) {
+    if seg == 0 {
+        let len = len.min(MAX_DATAGRAM);
+        (len, len.max(1))
+    } else {
+        (len, seg)
+    }
 }
 
 fn is_would_block(e: &io::Error) -> bool {
@@ -595,6 +739,7 @@ async fn udp_listener_task(shard: ShardRef, sock: Rc<UdpSocket>, local: SocketAd
         if sock.readable().await.is_err() {
             return;
         }
+        coalesce_pause(&shard);
         {
             let mut guard = shard.borrow_mut();
             let sh = &mut *guard;
@@ -605,7 +750,10 @@ async fn udp_listener_task(shard: ShardRef, sock: Rc<UdpSocket>, local: SocketAd
                     Err(_) => break,
                 };
                 let now = Instant::now();
+                // Datagrams, not reads: a GRO read is a whole run.
+                sh.load.add(datagrams_in(&sh.recv, n), now);
                 for i in 0..n {
+                    let seg = sh.recv.segment_size(i);
                     let Some((slot, len, src)) = sh.recv.slot_mut(i) else {
                         continue;
                     };
@@ -614,33 +762,34 @@ async fn udp_listener_task(shard: ShardRef, sock: Rc<UdpSocket>, local: SocketAd
                         server: local,
                         transport: Transport::Udp,
                     };
-                    let data = &slot[4..4 + len.min(MAX_DATAGRAM)];
-                    match sh.core.handle_client(now, five, data, &mut sh.out) {
-                        ClientOutput::Drop => {}
-                        ClientOutput::Reply { from, to, data } => {
-                            if from == local {
-                                if sh.send.is_full() {
-                                    let _ = sh.send.flush(fd);
+                    // A GRO read holds a run of datagrams of `seg` bytes each (the last may be
+                    // shorter); without GRO it is one datagram.
+                    let (len, step) = segments(len, seg);
+                    for off in (0..len).step_by(step) {
+                        let chunk = step.min(len - off).min(MAX_DATAGRAM);
+                        let data = &slot[4 + off..4 + off + chunk];
+                        match sh.core.handle_client(now, five, data, &mut sh.out) {
+                            ClientOutput::Drop => {}
+                            ClientOutput::Reply { from, to, data } => {
+                                if from == local {
+                                    sh.send.push(fd, to, data);
+                                } else if let Some(alt) =
+                                    sh.udp.iter().find(|(a, _)| *a == from).map(|(_, s)| s)
+                                {
+                                    let _ = crate::batch::send_to(alt.as_raw_fd(), data, to);
                                 }
-                                sh.send.push(to, data);
-                            } else if let Some(alt) =
-                                sh.udp.iter().find(|(a, _)| *a == from).map(|(_, s)| s)
-                            {
-                                let _ = crate::batch::send_to(alt.as_raw_fd(), data, to);
                             }
-                        }
-                        ClientOutput::ToPeer { relay, peer, data } => {
-                            if let Some(r) = sh.relays.get(&relay) {
-                                if crate::batch::send_to(r.sock.as_raw_fd(), data, peer).is_err() {
-                                    sh.send_errors += 1;
+                            ClientOutput::ToPeer { relay, peer, data } => {
+                                // Relay sockets stay open until `settle`, after this flush, so
+                                // the fd queued here is still the relay's when it is sent.
+                                if let Some(r) = sh.relays.get(&relay) {
+                                    sh.send.push(r.sock.as_raw_fd(), peer, data);
                                 }
                             }
                         }
                     }
                 }
-                if sh.send.flush(fd).is_err() {
-                    sh.send_errors += 1;
-                }
+                sh.send.flush();
                 if n < BATCH {
                     break;
                 }
@@ -656,6 +805,7 @@ async fn relay_task(shard: ShardRef, sock: Rc<UdpSocket>, relay: SocketAddr) {
         if sock.readable().await.is_err() {
             return;
         }
+        coalesce_pause(&shard);
         let mut guard = shard.borrow_mut();
         let sh = &mut *guard;
         for _ in 0..ROUNDS {
@@ -665,47 +815,56 @@ async fn relay_task(shard: ShardRef, sock: Rc<UdpSocket>, relay: SocketAddr) {
                 Err(_) => break,
             };
             let now = Instant::now();
-            let mut batch_fd: Option<std::os::fd::RawFd> = None;
+            // Datagrams, not reads: a GRO read is a whole run.
+            sh.load.add(datagrams_in(&sh.recv, n), now);
             for i in 0..n {
+                let seg = sh.recv.segment_size(i);
                 let Some((slot, len, src)) = sh.recv.slot_mut(i) else {
                     continue;
                 };
-                let len = len.min(MAX_DATAGRAM);
-                match sh
-                    .core
-                    .handle_peer(now, relay, src, slot, 4, len, &mut sh.out)
-                {
-                    PeerOutput::Drop => {}
-                    PeerOutput::ToClient { five, data } => {
-                        if five.transport == Transport::Udp {
-                            let Some(lfd) = sh
-                                .udp
-                                .iter()
-                                .find(|(a, _)| *a == five.server)
-                                .map(|(_, s)| s.as_raw_fd())
-                            else {
-                                continue;
-                            };
-                            if batch_fd.is_some_and(|b| b != lfd) || sh.send.is_full() {
-                                if let Some(b) = batch_fd {
-                                    let _ = sh.send.flush(b);
+                let (len, step) = segments(len, seg);
+                for off in (0..len).step_by(step) {
+                    let chunk = step.min(len - off).min(MAX_DATAGRAM);
+                    // The core writes the ChannelData header into the 4 bytes before the payload:
+                    // for a GRO segment that is the tail of the previous segment, which has been
+                    // copied out already. The slice ends at this segment so that nothing after it
+                    // (the next segment) is written to.
+                    let end = if seg == 0 {
+                        slot.len()
+                    } else {
+                        4 + off + chunk
+                    };
+                    match sh.core.handle_peer(
+                        now,
+                        relay,
+                        src,
+                        &mut slot[..end],
+                        4 + off,
+                        chunk,
+                        &mut sh.out,
+                    ) {
+                        PeerOutput::Drop => {}
+                        PeerOutput::ToClient { five, data } => {
+                            if five.transport == Transport::Udp {
+                                let Some(lfd) = sh
+                                    .udp
+                                    .iter()
+                                    .find(|(a, _)| *a == five.server)
+                                    .map(|(_, s)| s.as_raw_fd())
+                                else {
+                                    continue;
+                                };
+                                sh.send.push(lfd, five.client, data);
+                            } else if let Some(tx) = sh.streams.get(&five) {
+                                if tx.try_send(data.to_vec()).is_err() {
+                                    sh.send_errors += 1;
                                 }
-                            }
-                            batch_fd = Some(lfd);
-                            sh.send.push(five.client, data);
-                        } else if let Some(tx) = sh.streams.get(&five) {
-                            if tx.try_send(data.to_vec()).is_err() {
-                                sh.send_errors += 1;
                             }
                         }
                     }
                 }
             }
-            if let Some(b) = batch_fd {
-                if sh.send.flush(b).is_err() {
-                    sh.send_errors += 1;
-                }
-            }
+            sh.send.flush();
             if n < BATCH {
                 break;
             }
