@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs interop/webrtc/page.html in headless Chromium (playwright-core, Debian's /usr/bin/chromium)
 // against a `natter webrtc` child process, passing the JSON lines between them.
-//   node drive.js --as offer|answer --audio 0|1 --n 60 --natter '<command>' [--log DIR] [--ice JSON] [--policy relay] [--video 1]
-// Prints one line: REPORT {json} (page outcome, natter's events, non-JSON stdout lines).
+//   node drive.js --as offer|answer --audio 0|1 --n 60 --natter '<command>' [--log DIR] [--ice JSON] [--policy relay] [--video 1] [--minframes N]
+// Prints one line: REPORT {json} (page outcome, natter's events, non-JSON stdout lines), once natter has
+// ended (SIGTERM when the page is done; natter prints its closing event lines first).
 const { chromium } = require('playwright-core');
 const { spawn } = require('child_process'); const fs = require('fs'); const path = require('path'); const http = require('http');
 const a = {}; const argv = process.argv.slice(2);
@@ -15,7 +16,7 @@ const events = [], junk = [];
   const server = http.createServer((q, s) => { s.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }); s.end(html); });
   await new Promise(r => server.listen(0, '127.0.0.1', r));
   const natter = spawn('bash', ['-c', 'exec ' + a.natter], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let exited = null; natter.on('exit', c => { exited = c; });
+  let exited = null, closed = false; natter.on('exit', c => { exited = c; }); natter.on('close', () => { closed = true; });
   natter.stdin.on('error', () => {});
   if (LOG) natter.stderr.pipe(fs.createWriteStream(path.join(LOG, 'natter.stderr')));
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
@@ -39,13 +40,14 @@ const events = [], junk = [];
     page = await (await browser.newContext()).newPage();
     if (LOG) page.on('console', m => fs.appendFileSync(path.join(LOG, 'page.log'), m.text() + '\n'));
     await page.exposeFunction('toNatter', t => { if (natter.stdin.writable) natter.stdin.write(t + '\n'); });
-    const q = new URLSearchParams({ as: a.as || 'offer', audio: a.audio || '0', n: a.n || '60', video: a.video || '0', ice: a.ice || '[]', policy: a.policy || 'all' });
+    const q = new URLSearchParams({ as: a.as || 'offer', audio: a.audio || '0', n: a.n || '60', video: a.video || '0', minframes: a.minframes || '1', ice: a.ice || '[]', policy: a.policy || 'all' });
     await page.goto(`http://127.0.0.1:${server.address().port}/?${q}`);
     ready = true; for (const l of pending.splice(0)) await deliver(l);
     const until = Date.now() + 60000;
     while (Date.now() < until && !(await page.evaluate(() => window.__finished)) && exited === null) await new Promise(r => setTimeout(r, 200));
     const rep = await page.evaluate(() => window.__report);
     delete rep.log;
+    if (!closed) { natter.kill('SIGTERM'); const t = Date.now() + 5000; while (!closed && Date.now() < t) await new Promise(r => setTimeout(r, 100)); }
     console.log('REPORT ' + JSON.stringify(Object.assign(rep, { events: events.filter(e => e.event !== 'message'), messages: events.length, junk, natter_exit: exited })));
   } finally {
     natter.stdin.end(); await browser.close().catch(() => {}); server.close();

@@ -15,6 +15,7 @@ pub mod assembler;
 mod error;
 pub mod h264;
 pub mod pattern;
+pub mod twcc;
 pub mod vp8;
 pub mod vp8codec;
 pub mod y4m;

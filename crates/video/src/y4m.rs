@@ -146,6 +146,11 @@ impl<W: Write> Y4mWriter<W> {
         })
     }
 
+    /// The stream's frame size.
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
     /// Appends a frame; frames of another size are refused (a y4m stream has one size).
     pub fn write(&mut self, f: &I420Frame) -> Result<(), VideoError> {
         if f.width != self.width || f.height != self.height {

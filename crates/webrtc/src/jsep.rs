@@ -33,8 +33,7 @@ pub struct LocalParams {
     /// Send/receive audio with this SSRC (offer: add an audio m-section; answer: accept
     /// the peer's).
     pub audio_ssrc: Option<u32>,
-    /// Video: answer the peer's VP8 m-section with this SSRC (echo only; we do not offer
-    /// video).
+    /// Video: offer a sendrecv VP8 m-section, or accept the peer's, with this SSRC.
     pub video_ssrc: Option<u32>,
     /// Data channels (offer: add an application m-section; answer: accept the peer's).
     pub data: bool,
@@ -351,17 +350,18 @@ fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
     }
 }
 
+/// VP8 payload type we offer (Chromium's number).
+pub const VP8_PT: u8 = 96;
+
 fn video_section(
     out: &mut String,
     p: &LocalParams,
-    mid: &str,
-    pt: u8,
-    direction: &str,
+    (mid, pt, direction, setup): (&str, u8, &str, &str),
     first: bool,
 ) {
     out.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
     out.push_str("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
-    transport_lines(out, p, "active", first);
+    transport_lines(out, p, setup, first);
     out.push_str(&format!("a=mid:{mid}\r\n"));
     out.push_str(&format!("a={direction}\r\n"));
     let sends = direction == "sendrecv" || direction == "sendonly";
@@ -391,14 +391,19 @@ fn data_section(out: &mut String, p: &LocalParams, mid: &str, setup: &str, first
     ));
 }
 
-/// An offer: audio (mid "0") when `audio_ssrc` is set, then data when `data` is set, one
-/// BUNDLE group, `a=setup:actpass`. Candidates go in the first m-section only (the
-/// BUNDLE tag); the others share its transport.
+/// An offer: audio (mid "0") when `audio_ssrc` is set, then VP8 video when `video_ssrc`
+/// is set, then data when `data` is set (or nothing else is), one BUNDLE group,
+/// `a=setup:actpass`. Candidates go in the first m-section only (the BUNDLE tag); the
+/// others share its transport.
 pub fn create_offer(p: &LocalParams) -> String {
     let mut mids = Vec::new();
     if p.audio_ssrc.is_some() {
         mids.push("0".to_owned());
     }
+    let video_mid = p.video_ssrc.map(|_| {
+        mids.push(mids.len().to_string());
+        mids.len() - 1
+    });
     if p.data || mids.is_empty() {
         mids.push(mids.len().to_string());
     }
@@ -417,9 +422,14 @@ pub fn create_offer(p: &LocalParams) -> String {
         audio_section(&mut out, p, &a);
         first = false;
     }
-    if p.data || p.audio_ssrc.is_none() {
-        let mid = if p.audio_ssrc.is_some() { "1" } else { "0" };
-        data_section(&mut out, p, mid, "actpass", first);
+    if let Some(i) = video_mid {
+        let mid = i.to_string();
+        video_section(&mut out, p, (&mid, VP8_PT, "sendrecv", "actpass"), first);
+        first = false;
+    }
+    if p.data || (p.audio_ssrc.is_none() && p.video_ssrc.is_none()) {
+        let mid = mids.last().cloned().unwrap_or_else(|| "0".into());
+        data_section(&mut out, p, &mid, "actpass", first);
     }
     out
 }
@@ -518,7 +528,7 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
             Kind::Video => {
                 let pt = m.vp8_pt.unwrap_or(96);
                 let dir = answer_direction(&m.direction, true);
-                video_section(&mut out, p, &m.mid, pt, dir, first);
+                video_section(&mut out, p, (&m.mid, pt, dir, "active"), first);
             }
             _ => data_section(&mut out, p, &m.mid, "active", first),
         }

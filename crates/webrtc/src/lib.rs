@@ -16,6 +16,7 @@ pub mod jsep;
 mod peer;
 pub mod sctp;
 pub mod signal;
+pub mod video;
 
 pub use dtls::DtlsImpl;
 pub use error::{DcepError, JsepError, SendError};
