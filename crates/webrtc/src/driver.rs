@@ -521,6 +521,10 @@ impl Driver {
             }
         }
         if let Some(src) = self.vsource.as_mut() {
+            if let Some(bps) = self.pc.take_target_bitrate() {
+                // The send-side estimate (TWCC feedback) steers the encoder.
+                src.set_bitrate(bps / 1000);
+            }
             if self.pc.video_ready() {
                 let first = self.next_video.is_none();
                 let mut due = *self.next_video.get_or_insert(now);
@@ -573,6 +577,10 @@ impl Driver {
                 "keyframe_requests_received": st.keyframe_requests_received,
                 "sent_size": sent.map(|(w, h)| format!("{w}x{h}")),
                 "bitrate_kbps": self.vsource.as_ref().map(|s| s.bitrate()),
+                "estimate_bps": st.estimate_bps,
+                "twcc_feedback_received": st.twcc_feedback_received,
+                "twcc_feedback_sent": st.twcc_feedback_sent,
+                "loss_permille": st.loss_permille,
                 "packets_received": st.packets_received,
                 "frames_received": st.frames_received,
                 "frames_lost": st.frames_lost,

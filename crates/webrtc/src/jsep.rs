@@ -75,6 +75,8 @@ pub struct RemoteMedia {
     pub opus_fmtp: Option<String>,
     /// VP8 payload type, when offered.
     pub vp8_pt: Option<u8>,
+    /// `a=extmap` id of the transport-wide sequence number (TWCC), when offered/accepted.
+    pub twcc_ext: Option<u8>,
     /// `a=sendrecv`/... as written (default sendrecv).
     pub direction: String,
     /// `a=sctp-port`.
@@ -195,6 +197,13 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
                 .then(|| pt.trim().parse::<u8>().ok())
                 .flatten()
         });
+        let twcc_ext = m.attribute_values("extmap").find_map(|v| {
+            let (id, uri) = v.trim().split_once(' ')?;
+            (uri.trim() == natter_video::twcc::EXTENSION_URI)
+                .then(|| id.split('/').next()?.parse::<u8>().ok())
+                .flatten()
+                .filter(|id| (1..=14).contains(id))
+        });
         let opus_fmtp = opus_pt.and_then(|pt| {
             m.attribute_values("fmtp").find_map(|v| {
                 let (p, rest) = v.split_once(' ')?;
@@ -221,6 +230,7 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
             opus_pt,
             opus_fmtp,
             vp8_pt,
+            twcc_ext,
             direction,
             sctp_port: m.attribute("sctp-port").and_then(|v| v.trim().parse().ok()),
             max_message_size: m
@@ -352,11 +362,14 @@ fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
 
 /// VP8 payload type we offer (Chromium's number).
 pub const VP8_PT: u8 = 96;
+/// `a=extmap` id we offer for the transport-wide sequence number.
+pub const TWCC_EXT: u8 = 3;
 
 fn video_section(
     out: &mut String,
     p: &LocalParams,
     (mid, pt, direction, setup): (&str, u8, &str, &str),
+    twcc: Option<u8>,
     first: bool,
 ) {
     out.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
@@ -368,10 +381,19 @@ fn video_section(
     if sends {
         out.push_str("a=msid:natter natter-video\r\n");
     }
+    if let Some(id) = twcc {
+        out.push_str(&format!(
+            "a=extmap:{id} {}\r\n",
+            natter_video::twcc::EXTENSION_URI
+        ));
+    }
     out.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
     out.push_str(&format!("a=rtpmap:{pt} VP8/90000\r\n"));
     for fb in ["nack", "nack pli", "ccm fir"] {
         out.push_str(&format!("a=rtcp-fb:{pt} {fb}\r\n"));
+    }
+    if twcc.is_some() {
+        out.push_str(&format!("a=rtcp-fb:{pt} transport-cc\r\n"));
     }
     if let (Some(ssrc), true) = (p.video_ssrc, sends) {
         out.push_str(&format!("a=ssrc:{ssrc} cname:{}\r\n", p.cname));
@@ -424,7 +446,13 @@ pub fn create_offer(p: &LocalParams) -> String {
     }
     if let Some(i) = video_mid {
         let mid = i.to_string();
-        video_section(&mut out, p, (&mid, VP8_PT, "sendrecv", "actpass"), first);
+        video_section(
+            &mut out,
+            p,
+            (&mid, VP8_PT, "sendrecv", "actpass"),
+            Some(TWCC_EXT),
+            first,
+        );
         first = false;
     }
     if p.data || (p.audio_ssrc.is_none() && p.video_ssrc.is_none()) {
@@ -528,7 +556,7 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
             Kind::Video => {
                 let pt = m.vp8_pt.unwrap_or(96);
                 let dir = answer_direction(&m.direction, true);
-                video_section(&mut out, p, (&m.mid, pt, dir, "active"), first);
+                video_section(&mut out, p, (&m.mid, pt, dir, "active"), m.twcc_ext, first);
             }
             _ => data_section(&mut out, p, &m.mid, "active", first),
         }

@@ -326,6 +326,7 @@ impl PeerConnection {
         }
         if let (Some(ssrc), Some(v)) = (self.local.video_ssrc, remote.video()) {
             self.video_out = v.vp8_pt.map(|pt| (ssrc, pt));
+            self.video.set_twcc(v.twcc_ext);
         }
         self.remote = Some(remote);
         // The server waits for the ClientHello at once; the client starts once ICE is up.
@@ -488,7 +489,7 @@ impl PeerConnection {
             if self.video_echo() {
                 self.forward_video_feedback(&buf);
             } else if let Some((ours, _)) = self.video_out {
-                for pkt in self.video.on_rtcp(&buf, ours) {
+                for pkt in self.video.on_rtcp(&buf, ours, self.now) {
                     self.protect_and_queue(pkt);
                 }
             }
@@ -572,7 +573,10 @@ impl PeerConnection {
         if self.srtp_tx.is_none() {
             return;
         }
-        for pkt in self.video.packetize(ssrc, pt, frame, timestamp, keyframe) {
+        for pkt in self
+            .video
+            .packetize(ssrc, pt, frame, timestamp, keyframe, now)
+        {
             self.protect_and_queue(pkt);
             self.stats.rtp_tx += 1;
         }
@@ -582,6 +586,12 @@ impl PeerConnection {
     /// The peer asked for a key frame (PLI or FIR) since the last call.
     pub fn take_keyframe_request(&mut self) -> bool {
         self.video.take_keyframe_request()
+    }
+
+    /// A new target bitrate (bit/s) from the send-side estimate (TWCC feedback), if it
+    /// changed since the last call.
+    pub fn take_target_bitrate(&mut self) -> Option<u32> {
+        self.video.take_target_bitrate()
     }
 
     /// Asks the peer for a key frame (our decoder failed).

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use natter_rtp::{RtcpPacket, RtpHeader, RtpPacket};
 use natter_video::assembler::{AssembledFrame, Codec, FrameAssembler};
 use natter_video::pattern::TestPattern;
+use natter_video::twcc::{SendSideBwe, TwccReceiver};
 use natter_video::vp8::Vp8Packetizer;
 use natter_video::vp8codec::{EncoderConfig, Vp8Decoder, Vp8Encoder};
 use natter_video::y4m::{Y4mReader, Y4mWriter};
@@ -32,6 +33,14 @@ pub const MAX_PAYLOAD: usize = 1100;
 pub const HISTORY: usize = 600;
 /// Shortest time between two PLIs while waiting for a key frame.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// Time between two transport-wide feedback messages.
+pub const TWCC_INTERVAL: Duration = Duration::from_millis(100);
+/// Send-side estimate: start, floor and ceiling in bit/s.
+pub const BWE_START: u32 = 500_000;
+/// Floor of the estimate.
+pub const BWE_MIN: u32 = 80_000;
+/// Ceiling of the estimate.
+pub const BWE_MAX: u32 = 2_500_000;
 
 /// Video counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,6 +69,14 @@ pub struct VideoStats {
     pub nacks_received: u64,
     /// PLIs and FIRs the peer sent about our stream.
     pub keyframe_requests_received: u64,
+    /// Transport-wide feedback messages received (and used by the estimate).
+    pub twcc_feedback_received: u64,
+    /// Transport-wide feedback messages sent.
+    pub twcc_feedback_sent: u64,
+    /// Current send-side estimate, bit/s.
+    pub estimate_bps: u32,
+    /// Loss fraction seen in the last feedback, per mille.
+    pub loss_permille: u32,
 }
 
 /// RTP-level state of both video directions (owned by the PeerConnection).
@@ -75,6 +92,12 @@ pub struct VideoRtp {
     pli_due: bool,
     frames: VecDeque<AssembledFrame>,
     stats: VideoStats,
+    /// Negotiated `a=extmap` id of the transport-wide sequence number.
+    twcc_id: Option<u8>,
+    bwe: SendSideBwe,
+    twcc_rx: TwccReceiver,
+    last_twcc: Option<Instant>,
+    new_target: Option<u32>,
 }
 
 impl VideoRtp {
@@ -91,7 +114,22 @@ impl VideoRtp {
             pli_due: false,
             frames: VecDeque::new(),
             stats: VideoStats::default(),
+            twcc_id: None,
+            bwe: SendSideBwe::new(BWE_START, BWE_MIN, BWE_MAX),
+            twcc_rx: TwccReceiver::new(),
+            last_twcc: None,
+            new_target: None,
         }
+    }
+
+    /// The negotiated transport-wide sequence number extension id (`None`: not used).
+    pub fn set_twcc(&mut self, id: Option<u8>) {
+        self.twcc_id = id;
+    }
+
+    /// A new target bitrate (bit/s) since the last call.
+    pub fn take_target_bitrate(&mut self) -> Option<u32> {
+        self.new_target.take()
     }
 
     /// Counters.
@@ -100,6 +138,8 @@ impl VideoRtp {
         let a = self.assembler.stats();
         s.frames_received = a.frames;
         s.frames_lost = a.frames_dropped;
+        s.estimate_bps = self.bwe.target_bps();
+        s.loss_permille = (self.bwe.last_loss * 1000.0) as u32;
         s
     }
 
@@ -111,12 +151,13 @@ impl VideoRtp {
         frame: &[u8],
         timestamp: u32,
         keyframe: bool,
+        now: Instant,
     ) -> Vec<Vec<u8>> {
         let payloads = self.packetizer.packetize(frame);
         let n = payloads.len();
         let mut out = Vec::with_capacity(n);
         for (i, p) in payloads.into_iter().enumerate() {
-            let h = RtpHeader {
+            let mut h = RtpHeader {
                 marker: i + 1 == n,
                 payload_type: pt,
                 sequence: self.seq,
@@ -124,6 +165,10 @@ impl VideoRtp {
                 ssrc,
                 ..RtpHeader::default()
             };
+            if let Some(id) = self.twcc_id {
+                let tseq = self.bwe.on_send(p.len() + 12 + 4 + 10, now);
+                h.extensions.push((id, tseq.to_be_bytes().to_vec()));
+            }
             let mut pkt = Vec::with_capacity(p.len() + 12);
             if h.write(&p, &mut pkt).is_err() {
                 continue;
@@ -150,6 +195,12 @@ impl VideoRtp {
     /// One authenticated RTP packet of the peer's video stream.
     pub fn on_rtp(&mut self, p: &RtpPacket<'_>, now: Instant) {
         self.stats.packets_received += 1;
+        if let Some(id) = self.twcc_id {
+            if let Some((_, v)) = p.extensions().find(|(i, v)| *i == id && v.len() == 2) {
+                self.twcc_rx
+                    .on_packet(u16::from_be_bytes([v[0], v[1]]), now);
+            }
+        }
         if self.remote_ssrc != Some(p.ssrc()) {
             if self.remote_ssrc.is_some() {
                 // A new source (the peer restarted its sender): start over.
@@ -189,7 +240,7 @@ impl VideoRtp {
 
     /// A decrypted RTCP compound packet from the peer: PLI/FIR about `our_ssrc` raise a
     /// key-frame request; NACKs return the packets to send again (plaintext RTP).
-    pub fn on_rtcp(&mut self, rtcp: &[u8], our_ssrc: u32) -> Vec<Vec<u8>> {
+    pub fn on_rtcp(&mut self, rtcp: &[u8], our_ssrc: u32, now: Instant) -> Vec<Vec<u8>> {
         let Ok(pkts) = natter_rtp::rtcp::parse_compound(rtcp, true) else {
             return Vec::new();
         };
@@ -211,6 +262,20 @@ impl VideoRtp {
                     for s in lost {
                         if let Some((_, pkt)) = self.history.iter().find(|(q, _)| *q == s) {
                             resend.push(pkt.clone());
+                        }
+                    }
+                }
+                RtcpPacket::Other {
+                    pt: 205,
+                    fmt: natter_video::twcc::FMT,
+                    body,
+                } => {
+                    let mut whole = vec![0x80 | natter_video::twcc::FMT, 205, 0, 0];
+                    whole.extend_from_slice(&body);
+                    if let Ok(fb) = natter_video::twcc::parse_feedback(&whole) {
+                        self.stats.twcc_feedback_received += 1;
+                        if let Some(t) = self.bwe.on_feedback(&fb, now) {
+                            self.new_target = Some(t);
                         }
                     }
                 }
@@ -249,6 +314,21 @@ impl VideoRtp {
                 sender_ssrc,
                 media_ssrc,
             });
+        }
+        if self.twcc_id.is_some()
+            && self
+                .last_twcc
+                .map_or(true, |t| now.duration_since(t) >= TWCC_INTERVAL)
+        {
+            if let Some(fb) = self.twcc_rx.poll_feedback(sender_ssrc, media_ssrc) {
+                self.last_twcc = Some(now);
+                self.stats.twcc_feedback_sent += 1;
+                pkts.push(RtcpPacket::Other {
+                    pt: 205,
+                    fmt: natter_video::twcc::FMT,
+                    body: fb.get(4..).unwrap_or_default().to_vec(),
+                });
+            }
         }
         if pkts.len() == 1 {
             return None;

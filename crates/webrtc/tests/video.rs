@@ -70,6 +70,8 @@ fn run(frames: u32, mut lose: impl FnMut(u16) -> bool) -> (Side, Side) {
     assert!(offer.contains("a=rtpmap:96 VP8/90000"));
     let answer = b.pc.accept_offer(&offer, now0).expect("answer");
     assert!(answer.contains("a=sendrecv"));
+    assert!(answer.contains("a=rtcp-fb:96 transport-cc"));
+    assert!(answer.contains(natter_video::twcc::EXTENSION_URI));
     a.pc.accept_answer(&answer, now0).expect("apply answer");
     a.pc.transport_connected(now0);
     b.pc.transport_connected(now0);
@@ -145,6 +147,11 @@ fn video_both_ways_decodes_every_frame() {
         let st = side.pc.video_stats();
         assert_eq!(st.frames_sent, 60);
         assert_eq!(st.frames_lost, 0);
+        // Transport-wide congestion feedback flows both ways and feeds the estimate, which
+        // grows without loss or queuing.
+        assert!(st.twcc_feedback_sent > 0 && st.twcc_feedback_received > 0, "{name}: {st:?}");
+        assert!(st.estimate_bps > natter_webrtc::video::BWE_START, "{name}: {st:?}");
+        assert_eq!(st.loss_permille, 0);
     }
 }
 
