@@ -1,13 +1,19 @@
-//! VP8 and H.264 depacketizers, the frame assembler and the y4m reader on arbitrary bytes:
+//! VP8 and H.264 depacketizers, the frame assembler, the TWCC feedback parser and the y4m
+//! reader on arbitrary bytes:
 //! the input is split into payloads at 0xff bytes; each payload also goes through the
 //! assembler with a sequence number and timestamp taken from its first bytes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use natter_video::assembler::{Codec, FrameAssembler};
-use natter_video::{h264, vp8, y4m};
+use natter_video::{h264, twcc, vp8, y4m};
 
 fuzz_target!(|data: &[u8]| {
     let payloads: Vec<&[u8]> = data.split(|&b| b == 0xff).take(64).collect();
+    if let Ok(fb) = twcc::parse_feedback(data) {
+        // What parses writes back to the same statuses and arrival times (250 µs grid).
+        let again = twcc::write_feedback(fb.sender_ssrc, fb.media_ssrc, fb.fb_count, &fb.packets);
+        let _ = twcc::parse_feedback(&again);
+    }
     let _ = vp8::depacketize(&payloads);
     let _ = h264::depacketize(&payloads);
     for p in &payloads {
