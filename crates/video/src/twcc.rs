@@ -412,7 +412,7 @@ mod tests {
         let t0 = Instant::now();
         let mut bwe = SendSideBwe::new(500_000, 50_000, 2_000_000);
         let mut now = t0;
-        let mut round = |bwe: &mut SendSideBwe, now: &mut Instant, lose_every: Option<u16>| {
+        let round = |bwe: &mut SendSideBwe, now: &mut Instant, lose_every: Option<u16>| {
             let mut pk = Vec::new();
             for k in 0..50u16 {
                 let s = bwe.on_send(1000, *now + Duration::from_millis(u64::from(k) * 2));
