@@ -149,8 +149,14 @@ fn video_both_ways_decodes_every_frame() {
         assert_eq!(st.frames_lost, 0);
         // Transport-wide congestion feedback flows both ways and feeds the estimate, which
         // grows without loss or queuing.
-        assert!(st.twcc_feedback_sent > 0 && st.twcc_feedback_received > 0, "{name}: {st:?}");
-        assert!(st.estimate_bps > natter_webrtc::video::BWE_START, "{name}: {st:?}");
+        assert!(
+            st.twcc_feedback_sent > 0 && st.twcc_feedback_received > 0,
+            "{name}: {st:?}"
+        );
+        assert!(
+            st.estimate_bps > natter_webrtc::video::BWE_START,
+            "{name}: {st:?}"
+        );
         assert_eq!(st.loss_permille, 0);
     }
 }
