@@ -213,6 +213,13 @@ impl FrameAssembler {
                 }
                 continue;
             };
+            if first.payload.is_empty() {
+                // Padding-only packets (bandwidth probes, sent between frames) take
+                // sequence numbers but belong to no frame.
+                self.packets.remove(&start);
+                self.expected = Some(start + 1);
+                continue;
+            }
             let ts = first.ts;
             let mut end = start;
             let complete = loop {
@@ -359,6 +366,27 @@ mod tests {
         let ids: Vec<u8> = got.iter().map(|f| f.data[1]).collect();
         assert_eq!(ids, [0, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
         assert_eq!(a.stats().frames_dropped, 1);
+    }
+
+    #[test]
+    fn padding_only_packets_between_frames_are_skipped() {
+        let s = stream(4, 100);
+        let mut a = FrameAssembler::new(Codec::Vp8);
+        let mut seq_shift = 0u16;
+        for (i, (seq, ts, m, p)) in s.iter().enumerate() {
+            a.push(seq.wrapping_add(seq_shift), *ts, *m, p);
+            if *m && i < s.len() - 1 {
+                // Two probes after each frame.
+                for _ in 0..2 {
+                    seq_shift += 1;
+                    a.push(seq.wrapping_add(seq_shift), *ts, false, &[]);
+                }
+            }
+        }
+        let ids: Vec<u8> = drain(&mut a).iter().map(|f| f.data[1]).collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+        assert!(a.take_nacks().is_empty());
+        assert!(!a.take_keyframe_request());
     }
 
     #[test]
