@@ -20,6 +20,11 @@
 #   8./9. aiortc (python3-aiortc: a second, independent stack whose DTLS is 1.2 only) offers to
 #      natter and answers natter's offer (interop/webrtc/aiortc_peer.py, lines piped by link.py);
 #      natter (default engine dimpl) must report DTLS 1.2 in its `connected` event.
+#  10. VP8 both ways, Chromium offering: Chromium sends its fake camera, natter sends its test pattern
+#      (--video --test-pattern, libvpx) and decodes Chromium's video into a y4m file
+#      (--record-video); Chromium must decode >= 30 frames of natter's track, natter must decode
+#      >= 30 of Chromium's, and the y4m file must hold >= 30 frames of the reported size.
+#  11. as 10 with natter offering (audio-less offer: video + data) and Chromium answering.
 # Each Chromium case passes when every message (0 B .. 200 KB, some UTF-8) comes back as "echo:"+M
 # in order, Chromium reports DTLS connected, natter's stdout is JSON only, and in case 1 Chromium
 # received audio bytes and the unordered channel echoed.
@@ -60,18 +65,21 @@ fi
 # want NAME: whether the case is selected (CASES, a bash regex; all by default).
 want() { [ -z "${CASES:-}" ] || [[ $1 =~ $CASES ]]; }
 
-# chromium_case NAME PAGE_ROLE AUDIO NATTER_ARGS [ICE_SERVERS_JSON POLICY VIDEO]
+# chromium_case NAME PAGE_ROLE AUDIO NATTER_ARGS [ICE_SERVERS_JSON POLICY VIDEO MINFRAMES Y4M]
+# MINFRAMES > 0: natter sends video of its own: Chromium must decode that many frames of it, natter
+# that many of Chromium's (its "video" event), and Y4M (natter's --record-video) must hold them.
 chromium_case() {
     want "$1" || return 0
     local name=$1 log="$TMP/$1.log"
     # DRIVE_EXTRA: more drive.js arguments; CHECK: extra verdict (stats, mdns, prflx, reneg).
     # shellcheck disable=SC2086
     timeout 120 node interop/webrtc/drive.js --as "$2" --audio "$3" --n 60 --log "$TMP/$1" \
-        --ice "${5:-[]}" --policy "${6:-all}" --video "${7:-0}" ${DRIVE_EXTRA:-} --natter "$NATTER webrtc $4" >"$log" 2>&1
+        --ice "${5:-[]}" --policy "${6:-all}" --video "${7:-0}" --minframes "${8:-1}" ${DRIVE_EXTRA:-} \
+        --natter "$NATTER webrtc $4" >"$log" 2>&1
     local rep verdict
     rep=$(grep '^REPORT ' "$log" | tail -1 | cut -c8-)
-    verdict=$(python3 - "$rep" "$3" "$2" "${6:-all}" "${7:-0}" "${CHECK:-}" <<'PY'
-import json, sys
+    verdict=$(python3 - "$rep" "$3" "$2" "${6:-all}" "${7:-0}" "${CHECK:-}" "${8:-0}" "${9:-}" <<'PY'
+import json, os, sys
 try:
     r = json.loads(sys.argv[1])
 except ValueError:
@@ -119,6 +127,29 @@ if check == "reneg":
     if not (s.get("audioIn") or 0) > 0: p.append("no audio after renegotiation")
     extra = f", renegotiation {g}"
 info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, video frames {s.get('framesDecoded', '-')}, natter {ev[0] if ev else 'not connected'}{extra}"
+minframes, y4m = int(sys.argv[7]), sys.argv[8]
+if minframes > 0:
+    if (s.get("framesDecoded") or 0) < minframes: p.append(f"Chromium decoded {s.get('framesDecoded')} < {minframes} frames of natter's video")
+    vids = [e for e in r.get("events", []) if e.get("event") == "video"]
+    v = vids[-1] if vids else {}
+    if (v.get("frames_decoded") or 0) < minframes: p.append(f"natter decoded {v.get('frames_decoded')} < {minframes} frames of Chromium's video")
+    try:
+        with open(y4m, "rb") as f:
+            head = f.readline().decode()
+            tags = dict((t[0], t[1:]) for t in head.split()[1:])
+            w, h = int(tags["W"]), int(tags["H"])
+            size = w * h + 2 * ((w + 1) // 2) * ((h + 1) // 2)
+            body = f.read()
+        frames = len(body) // (6 + size)
+        planes = [body[k * (6 + size) + 6:k * (6 + size) + 6 + w * h] for k in range(frames)]
+        moving = sum(1 for a, b in zip(planes, planes[1:]) if a != b)
+        if frames < minframes or w < 64 or h < 48 or moving < frames // 2:
+            p.append(f"y4m {w}x{h} with {frames} frames ({moving} changed)")
+        info_v = f"; natter decoded {v.get('frames_decoded')} frames {v.get('width')}x{v.get('height')}, sent {v.get('frames_sent')} (NACKed {v.get('nacks_received')}, PLI/FIR {v.get('keyframe_requests_received')}), y4m {w}x{h} {frames} frames"
+    except (OSError, KeyError, ValueError, IndexError) as e:
+        p.append(f"y4m {y4m}: {e}")
+        info_v = ""
+    info += f", Chromium decoded {s.get('framesDecoded')} frames of natter's {s.get('frameWidth')}x{s.get('frameHeight')} {s.get('videoCodec')}" + info_v
 print(("FAIL " + "; ".join(p) + " | " if p else "ok ") + info)
 PY
 )
@@ -134,6 +165,10 @@ CHECK=prflx DRIVE_EXTRA="--mdns 1" chromium_case chromium-mdns-candidates-natter
 CHECK=reneg DRIVE_EXTRA="--reneg 1" chromium_case chromium-renegotiates-and-restarts-ice offer 0 "--role answer --echo --data --audio"
 chromium_case natter-offers-chromium-answers answer 0 "--role offer --data --echo"
 chromium_case chromium-offers-video-natter-echoes offer 1 "--role answer --echo --data --audio --video" '[]' all 1
+chromium_case chromium-offers-vp8-both-ways offer 0 \
+    "--role answer --echo --data --video --test-pattern --record-video $TMP/from-chromium-1.y4m" '[]' all 1 30 "$TMP/from-chromium-1.y4m"
+chromium_case natter-offers-vp8-both-ways answer 0 \
+    "--role offer --echo --data --video --test-pattern --record-video $TMP/from-chromium-2.y4m" '[]' all 1 30 "$TMP/from-chromium-2.y4m"
 chromium_case chromium-offers-natter-openssl-dtls12 offer 1 "--role answer --echo --data --audio --dtls openssl"
 # Through a TURN server (natter serve): Chromium relay-only, natter with --turn.
 if want chromium-relay-only-via-natter-serve; then

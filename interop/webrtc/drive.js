@@ -2,11 +2,12 @@
 // Runs interop/webrtc/page.html in headless Chromium (playwright-core, Debian's /usr/bin/chromium)
 // against a `natter webrtc` child process, passing the JSON lines between them.
 //   node drive.js --as offer|answer --audio 0|1 --n 60 --natter '<command>' [--log DIR] [--ice JSON] [--policy relay] [--video 1]
-//                 [--reneg 1] [--mdns 1] [--stats 1]
+//                 [--minframes N] [--reneg 1] [--mdns 1] [--stats 1]
 // --mdns 1: Chromium with its default privacy settings (no --disable-features=WebRtcHideLocalIpsWithMdns,
 // no fake media UI): a page without media permission signals only mDNS .local host candidates.
 // --stats 1: sends {"cmd":"stats"} to natter at the end and keeps its stats event.
-// Prints one line: REPORT {json} (page outcome, natter's events, non-JSON stdout lines).
+// Prints one line: REPORT {json} (page outcome, natter's events, non-JSON stdout lines), once natter has
+// ended (SIGTERM when the page is done; natter prints its closing event lines first).
 const { chromium } = require('playwright-core');
 const { spawn } = require('child_process'); const fs = require('fs'); const path = require('path'); const http = require('http');
 const a = {}; const argv = process.argv.slice(2);
@@ -19,7 +20,7 @@ const events = [], junk = [];
   const server = http.createServer((q, s) => { s.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }); s.end(html); });
   await new Promise(r => server.listen(0, '127.0.0.1', r));
   const natter = spawn('bash', ['-c', 'exec ' + a.natter], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let exited = null; natter.on('exit', c => { exited = c; });
+  let exited = null, closed = false; natter.on('exit', c => { exited = c; }); natter.on('close', () => { closed = true; });
   natter.stdin.on('error', () => {});
   if (LOG) natter.stderr.pipe(fs.createWriteStream(path.join(LOG, 'natter.stderr')));
   const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -46,7 +47,7 @@ const events = [], junk = [];
       try { const m = JSON.parse(t); if (m.sdp) offerCandidates.push(...(m.sdp.match(/^a=candidate:.*$/gm) || []).map(c => c.split(' ')[4])); if (m.candidate) offerCandidates.push(m.candidate.split(' ')[4]); } catch (e) {}
       if (natter.stdin.writable) natter.stdin.write(t + '\n');
     });
-    const q = new URLSearchParams({ as: a.as || 'offer', audio: a.audio || '0', n: a.n || '60', video: a.video || '0', ice: a.ice || '[]', policy: a.policy || 'all', reneg: a.reneg || '0' });
+    const q = new URLSearchParams({ as: a.as || 'offer', audio: a.audio || '0', n: a.n || '60', video: a.video || '0', ice: a.ice || '[]', policy: a.policy || 'all', minframes: a.minframes || '1', reneg: a.reneg || '0' });
     await page.goto(`http://127.0.0.1:${server.address().port}/?${q}`);
     ready = true; for (const l of pending.splice(0)) await deliver(l);
     const until = Date.now() + 60000;
@@ -58,6 +59,7 @@ const events = [], junk = [];
       for (let i = 0; i < 25 && !events.some(e => e.event === 'stats'); i++) await new Promise(r => setTimeout(r, 200));
     }
     rep.offer_candidates = offerCandidates;
+    if (!closed) { natter.kill('SIGTERM'); const t = Date.now() + 5000; while (!closed && Date.now() < t) await new Promise(r => setTimeout(r, 100)); }
     console.log('REPORT ' + JSON.stringify(Object.assign(rep, { events: events.filter(e => e.event !== 'message'), messages: events.length, junk, natter_exit: exited })));
   } finally {
     natter.stdin.end(); await browser.close().catch(() => {}); server.close();

@@ -31,10 +31,20 @@ pub struct WebrtcArgs {
     /// Audio (Opus) transceiver.
     #[arg(long)]
     pub audio: bool,
-    /// Video: accept the peer's VP8 stream as answerer (with --echo, send it back). natter
-    /// has no video source of its own, so it does not offer video.
+    /// Video (VP8): offer or accept a sendrecv video m-section. With --test-pattern or
+    /// --send-video natter sends video of its own and decodes the peer's; otherwise, with
+    /// --echo, the peer's video is sent back as it came.
     #[arg(long)]
     pub video: bool,
+    /// Send a y4m file (4:2:0, looped) as VP8 video (needs --video).
+    #[arg(long, conflicts_with = "test_pattern")]
+    pub send_video: Option<PathBuf>,
+    /// Send a moving test pattern (320x240, 30 fps) as VP8 video (needs --video).
+    #[arg(long)]
+    pub test_pattern: bool,
+    /// Decode the peer's video and write it to this y4m file (needs --video).
+    #[arg(long)]
+    pub record_video: Option<PathBuf>,
     /// Data channels (as offerer: open channel "natter").
     #[arg(long)]
     pub data: bool,
@@ -73,6 +83,14 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
     if (a.play.is_some() || a.record.is_some()) && !a.audio {
         return Err("--play and --record need --audio".into());
     }
+    if (a.send_video.is_some() || a.test_pattern || a.record_video.is_some()) && !a.video {
+        return Err("--send-video, --test-pattern and --record-video need --video".into());
+    }
+    let send_video = match (a.send_video, a.test_pattern) {
+        (Some(p), _) => Some(driver::VideoInput::File(p)),
+        (None, true) => Some(driver::VideoInput::TestPattern),
+        (None, false) => None,
+    };
     let mut stun = Vec::new();
     for s in &a.stun {
         stun.extend(ServerUri::parse(s, "stun")?.resolve_all()?);
@@ -110,6 +128,8 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
             .stats_interval
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(Duration::from_secs_f64),
+        send_video,
+        record_video: a.record_video,
     })?;
     Ok(())
 }

@@ -66,7 +66,23 @@ pub struct Options {
     pub mdns: bool,
     /// Print a `stats` event this often (besides on `{"cmd":"stats"}`).
     pub stats_interval: Option<Duration>,
+    /// Video of our own to send (with `video`): received video is then decoded, not echoed.
+    pub send_video: Option<VideoInput>,
+    /// y4m file to record the peer's decoded video to (with `video`).
+    pub record_video: Option<std::path::PathBuf>,
 }
+
+/// Where `natter webrtc --video` takes its video from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoInput {
+    /// The moving test pattern, 320x240 at 30 fps.
+    TestPattern,
+    /// A y4m file (4:2:0), looped.
+    File(std::path::PathBuf),
+}
+
+/// How often a `video` event line reports the counters while video flows.
+const VIDEO_REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Set by SIGTERM/SIGINT: the loop ends cleanly (recordings get their WAV header).
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -152,6 +168,23 @@ pub fn run(opts: Options) -> Result<(), String> {
     if opts.role == SignalingRole::Offerer && opts.data {
         pc.create_channel(&opts.label, ChannelType::RELIABLE);
     }
+    let (vsource, vsink) =
+        if opts.video && (opts.send_video.is_some() || opts.record_video.is_some()) {
+            pc.set_video_sender(true);
+            let src = match &opts.send_video {
+                Some(VideoInput::TestPattern) => {
+                    Some(crate::video::VideoSource::pattern(320, 240, 30)?)
+                }
+                Some(VideoInput::File(p)) => Some(crate::video::VideoSource::file(p)?),
+                None => None,
+            };
+            (
+                src,
+                Some(crate::video::VideoSink::new(opts.record_video.as_deref())?),
+            )
+        } else {
+            (None, None)
+        };
 
     // Generated audio: a file, or a tone when we neither play nor echo.
     let source = if opts.audio && (opts.play.is_some() || !opts.echo) {
@@ -164,6 +197,10 @@ pub fn run(opts: Options) -> Result<(), String> {
         _ => None,
     };
     let mut d = Driver {
+        vsource,
+        vsink,
+        next_video: None,
+        last_video_report: now,
         source,
         recorder,
         next_frame: None,
@@ -191,6 +228,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             d.next_frame,
             d.mdns.poll_timeout(),
             d.next_stats,
+            d.next_video,
         ]
         .into_iter()
         .flatten()
@@ -232,6 +270,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             if let Some(r) = d.recorder.as_mut() {
                 r.finish();
             }
+            d.video_report();
             return Ok(());
         }
         let now = Instant::now();
@@ -251,8 +290,12 @@ pub fn run(opts: Options) -> Result<(), String> {
         d.media(now);
         match d.process(now) {
             Ok(true) => {}
-            Ok(false) => return Ok(()),
+            Ok(false) => {
+                d.video_report();
+                return Ok(());
+            }
             Err(e) => {
+                d.video_report();
                 d.emit(&signal::event("closed", json!({ "reason": e })));
                 return Err(e);
             }
@@ -297,6 +340,13 @@ fn spawn_stdin(tx: Sender<Datagram>) -> Result<(), String> {
 }
 
 struct Driver {
+    /// Our encoded video (test pattern or y4m file).
+    vsource: Option<crate::video::VideoSource>,
+    /// Decoder (and recorder) of the peer's video.
+    vsink: Option<crate::video::VideoSink>,
+    /// When the next video frame is due.
+    next_video: Option<Instant>,
+    last_video_report: Instant,
     source: Option<crate::audio::AudioSource>,
     recorder: Option<crate::audio::AudioRecorder>,
     /// When the next 20 ms frame is due (set once audio can flow).
@@ -501,6 +551,7 @@ impl Driver {
 
     /// Sends due audio frames (paced on `t0 + k·20 ms`) and records what arrived.
     fn media(&mut self, now: Instant) {
+        self.video(now);
         if let Some(r) = self.recorder.as_mut() {
             while let Some(p) = self.pc.poll_audio() {
                 r.push(&p);
@@ -527,6 +578,92 @@ impl Driver {
             due = now + Duration::from_millis(20);
         }
         self.next_frame = Some(due);
+    }
+
+    /// Sends due video frames (key frame first and on the peer's request), decodes and
+    /// records what arrived, and reports the counters every [`VIDEO_REPORT_INTERVAL`].
+    fn video(&mut self, now: Instant) {
+        if let Some(sink) = self.vsink.as_mut() {
+            while let Some(f) = self.pc.poll_video_frame() {
+                if sink.push(&f.data).is_err() {
+                    self.pc.request_keyframe();
+                }
+            }
+        }
+        if let Some(src) = self.vsource.as_mut() {
+            if let Some(bps) = self.pc.take_target_bitrate() {
+                // The send-side estimate (TWCC feedback) steers the encoder.
+                src.set_bitrate(bps / 1000);
+            }
+            if self.pc.video_ready() {
+                let first = self.next_video.is_none();
+                let mut due = *self.next_video.get_or_insert(now);
+                let interval = src.frame_interval();
+                for _ in 0..3 {
+                    if due > now {
+                        break;
+                    }
+                    let key = first || self.pc.take_keyframe_request();
+                    if let Some((data, ts, key)) = src.next_frame(key) {
+                        self.pc.send_video(&data, ts, key, now);
+                    }
+                    due += interval;
+                }
+                if due <= now {
+                    due = now + interval;
+                }
+                self.next_video = Some(due);
+            }
+        }
+        if (self.vsource.is_some() || self.vsink.is_some())
+            && self.next_video.is_some()
+            && now.duration_since(self.last_video_report) >= VIDEO_REPORT_INTERVAL
+        {
+            self.last_video_report = now;
+            self.video_report();
+        }
+    }
+
+    /// One `video` event line with the counters of both directions.
+    fn video_report(&mut self) {
+        if self.vsource.is_none() && self.vsink.is_none() {
+            return;
+        }
+        if let Some(s) = self.vsink.as_mut() {
+            s.finish();
+        }
+        let st = self.pc.video_stats();
+        let (w, h) = self.vsink.as_ref().map_or((0, 0), |s| s.size);
+        let sent = self.vsource.as_ref().map(|s| s.size());
+        let line = signal::event(
+            "video",
+            json!({
+                "frames_sent": st.frames_sent,
+                "keyframes_sent": st.keyframes_sent,
+                "packets_sent": st.packets_sent,
+                "bytes_sent": st.bytes_sent,
+                "retransmitted": st.retransmitted,
+                "nacks_received": st.nacks_received,
+                "keyframe_requests_received": st.keyframe_requests_received,
+                "sent_size": sent.map(|(w, h)| format!("{w}x{h}")),
+                "bitrate_kbps": self.vsource.as_ref().map(|s| s.bitrate()),
+                "estimate_bps": st.estimate_bps,
+                "twcc_feedback_received": st.twcc_feedback_received,
+                "twcc_feedback_sent": st.twcc_feedback_sent,
+                "loss_permille": st.loss_permille,
+                "packets_received": st.packets_received,
+                "frames_received": st.frames_received,
+                "frames_lost": st.frames_lost,
+                "frames_decoded": self.vsink.as_ref().map_or(0, |s| s.decoded),
+                "frames_recorded": self.vsink.as_ref().map_or(0, |s| s.written),
+                "decode_errors": self.vsink.as_ref().map_or(0, |s| s.errors),
+                "nacks_sent": st.nacks_sent,
+                "plis_sent": st.plis_sent,
+                "width": w,
+                "height": h,
+            }),
+        );
+        self.emit(&line);
     }
 
     /// Drains ICE and PeerConnection output. `Ok(false)`: finished.

@@ -36,8 +36,7 @@ pub struct LocalParams {
     /// Send/receive audio with this SSRC (offer: add an audio m-section; answer: accept
     /// the peer's).
     pub audio_ssrc: Option<u32>,
-    /// Video: answer the peer's VP8 m-section with this SSRC (echo only; we do not offer
-    /// video).
+    /// Video: offer a sendrecv VP8 m-section, or accept the peer's, with this SSRC.
     pub video_ssrc: Option<u32>,
     /// Data channels (offer: add an application m-section; answer: accept the peer's).
     pub data: bool,
@@ -79,6 +78,8 @@ pub struct RemoteMedia {
     pub opus_fmtp: Option<String>,
     /// VP8 payload type, when offered.
     pub vp8_pt: Option<u8>,
+    /// `a=extmap` id of the transport-wide sequence number (TWCC), when offered/accepted.
+    pub twcc_ext: Option<u8>,
     /// `a=sendrecv`/... as written (default sendrecv).
     pub direction: String,
     /// `a=sctp-port`.
@@ -199,6 +200,13 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
                 .then(|| pt.trim().parse::<u8>().ok())
                 .flatten()
         });
+        let twcc_ext = m.attribute_values("extmap").find_map(|v| {
+            let (id, uri) = v.trim().split_once(' ')?;
+            (uri.trim() == natter_video::twcc::EXTENSION_URI)
+                .then(|| id.split('/').next()?.parse::<u8>().ok())
+                .flatten()
+                .filter(|id| (1..=14).contains(id))
+        });
         let opus_fmtp = opus_pt.and_then(|pt| {
             m.attribute_values("fmtp").find_map(|v| {
                 let (p, rest) = v.split_once(' ')?;
@@ -225,6 +233,7 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
             opus_pt,
             opus_fmtp,
             vp8_pt,
+            twcc_ext,
             direction,
             sctp_port: m.attribute("sctp-port").and_then(|v| v.trim().parse().ok()),
             max_message_size: m
@@ -357,27 +366,40 @@ fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
     }
 }
 
+/// VP8 payload type we offer (Chromium's number).
+pub const VP8_PT: u8 = 96;
+/// `a=extmap` id we offer for the transport-wide sequence number.
+pub const TWCC_EXT: u8 = 3;
+
 fn video_section(
     out: &mut String,
     p: &LocalParams,
-    mid: &str,
-    pt: u8,
-    direction: &str,
+    (mid, pt, direction, setup): (&str, u8, &str, &str),
+    twcc: Option<u8>,
     first: bool,
 ) {
     out.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
     out.push_str("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
-    transport_lines(out, p, "active", first);
+    transport_lines(out, p, setup, first);
     out.push_str(&format!("a=mid:{mid}\r\n"));
     out.push_str(&format!("a={direction}\r\n"));
     let sends = direction == "sendrecv" || direction == "sendonly";
     if sends {
         out.push_str("a=msid:natter natter-video\r\n");
     }
+    if let Some(id) = twcc {
+        out.push_str(&format!(
+            "a=extmap:{id} {}\r\n",
+            natter_video::twcc::EXTENSION_URI
+        ));
+    }
     out.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
     out.push_str(&format!("a=rtpmap:{pt} VP8/90000\r\n"));
     for fb in ["nack", "nack pli", "ccm fir"] {
         out.push_str(&format!("a=rtcp-fb:{pt} {fb}\r\n"));
+    }
+    if twcc.is_some() {
+        out.push_str(&format!("a=rtcp-fb:{pt} transport-cc\r\n"));
     }
     if let (Some(ssrc), true) = (p.video_ssrc, sends) {
         out.push_str(&format!("a=ssrc:{ssrc} cname:{}\r\n", p.cname));
@@ -397,9 +419,10 @@ fn data_section(out: &mut String, p: &LocalParams, mid: &str, setup: &str, first
     ));
 }
 
-/// An offer: audio (mid "0") when `audio_ssrc` is set, then data when `data` is set, one
-/// BUNDLE group, `a=setup:actpass`. Candidates go in the first m-section only (the
-/// BUNDLE tag); the others share its transport.
+/// An offer: audio (mid "0") when `audio_ssrc` is set, then VP8 video when `video_ssrc`
+/// is set, then data when `data` is set (or nothing else is), one BUNDLE group,
+/// `a=setup:actpass`. Candidates go in the first m-section only (the BUNDLE tag); the
+/// others share its transport.
 pub fn create_offer(p: &LocalParams) -> String {
     create_offer_with(p, &[], "actpass")
 }
@@ -428,20 +451,34 @@ pub fn create_offer_with(p: &LocalParams, existing: &[(Kind, String)], setup: &s
         let mid = fresh(&sections);
         sections.push((Kind::Audio, mid));
     }
+    if p.video_ssrc.is_some() && !sections.iter().any(|(k, _)| *k == Kind::Video) {
+        let mid = fresh(&sections);
+        sections.push((Kind::Video, mid));
+    }
     if (p.data || sections.is_empty()) && !sections.iter().any(|(k, _)| *k == Kind::Data) {
         let mid = fresh(&sections);
         sections.push((Kind::Data, mid));
     }
     let mids: Vec<String> = sections
         .iter()
-        .filter(|(k, _)| matches!(k, Kind::Audio | Kind::Data))
+        .filter(|(k, _)| {
+            matches!(k, Kind::Audio | Kind::Data) || (*k == Kind::Video && p.video_ssrc.is_some())
+        })
         .map(|(_, m)| m.clone())
         .collect();
     let mut out = String::new();
     session_header(&mut out, p, &mids);
     for (kind, mid) in &sections {
         let first = mids.first() == Some(mid);
-        if matches!(kind, Kind::Video | Kind::Other) {
+        if *kind == Kind::Video && p.video_ssrc.is_some() {
+            video_section(
+                &mut out,
+                p,
+                (mid, VP8_PT, "sendrecv", setup),
+                Some(TWCC_EXT),
+                first,
+            );
+        } else if matches!(kind, Kind::Video | Kind::Other) {
             let (m, proto, fmt) = if *kind == Kind::Video {
                 ("video", "UDP/TLS/RTP/SAVPF", "96")
             } else {
@@ -572,7 +609,7 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
             Kind::Video => {
                 let pt = m.vp8_pt.unwrap_or(96);
                 let dir = answer_direction(&m.direction, true);
-                video_section(&mut out, p, &m.mid, pt, dir, first);
+                video_section(&mut out, p, (&m.mid, pt, dir, "active"), m.twcc_ext, first);
             }
             _ => data_section(&mut out, p, &m.mid, "active", first),
         }

@@ -18,6 +18,7 @@ pub mod mdns_io;
 mod peer;
 pub mod sctp;
 pub mod signal;
+pub mod video;
 
 pub use dtls::DtlsImpl;
 pub use error::{DcepError, JsepError, SendError};

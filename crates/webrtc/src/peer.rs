@@ -172,6 +172,11 @@ pub struct PeerConnection {
     video_out: Option<(u32, u8)>,
     /// The peer's video SSRC as last seen (feedback we forward is about it).
     remote_video_ssrc: Option<u32>,
+    /// Our own VP8 stream (from [`PeerConnection::send_video`]) and the peer's, assembled.
+    video: crate::video::VideoRtp,
+    /// We send video of our own (set by [`PeerConnection::set_video_sender`]): received
+    /// video is assembled for the owner instead of echoed.
+    video_sender: bool,
     audio_in: VecDeque<Vec<u8>>,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<PcEvent>,
@@ -233,6 +238,8 @@ impl PeerConnection {
             remote_audio_ssrc: None,
             video_out: None,
             remote_video_ssrc: None,
+            video: crate::video::VideoRtp::new(seed),
+            video_sender: false,
             audio_in: VecDeque::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -458,6 +465,7 @@ impl PeerConnection {
         if let (Some(ssrc), Some(v), None) = (self.local.video_ssrc, remote.video(), self.video_out)
         {
             self.video_out = v.vp8_pt.map(|pt| (ssrc, pt));
+            self.video.set_twcc(v.twcc_ext);
         }
         // A data m-section that a renegotiation added to a running DTLS association.
         let data_max = remote.data().map(|d| d.max_message_size);
@@ -623,8 +631,15 @@ impl PeerConnection {
                 self.stats.srtp_bad += 1;
                 return;
             }
-            // Reports are not used; video feedback about our echo goes to the source.
-            self.forward_video_feedback(&buf);
+            // Reports are not used; video feedback about our echo goes to the source, about
+            // our own video to our sender.
+            if self.video_echo() {
+                self.forward_video_feedback(&buf);
+            } else if let Some((ours, _)) = self.video_out {
+                for pkt in self.video.on_rtcp(&buf, ours, self.now) {
+                    self.protect_and_queue(pkt);
+                }
+            }
             return;
         }
         if rx.unprotect_rtp_in_place(&mut buf).is_err() {
@@ -638,6 +653,11 @@ impl PeerConnection {
         if let Some((vssrc, vpt)) = self.video_out {
             if p.payload_type() == vpt {
                 self.remote_video_ssrc = Some(p.ssrc());
+                if !self.video_echo() {
+                    self.video.on_rtp(&p, self.now);
+                    self.flush_video_feedback();
+                    return;
+                }
                 if self.cfg.echo {
                     // Same sequence numbers and timestamps, our SSRC: the peer's NACKs and
                     // PLIs about our stream map 1:1 onto its own.
@@ -673,6 +693,91 @@ impl PeerConnection {
         if self.cfg.echo {
             let (payload, ts, marker) = (p.payload().to_vec(), p.timestamp(), p.marker());
             self.send_audio(&payload, ts, marker, self.now);
+        }
+    }
+
+    /// Received video is echoed (with `echo`, unless we send video of our own).
+    fn video_echo(&self) -> bool {
+        self.cfg.echo && !self.video_sender
+    }
+
+    /// We send video of our own: call before the offer/answer. Received video is then
+    /// assembled for [`Self::poll_video_frame`] rather than echoed.
+    pub fn set_video_sender(&mut self, on: bool) {
+        self.video_sender = on;
+    }
+
+    /// Whether video can be sent (DTLS-SRTP keyed and a VP8 stream negotiated).
+    pub fn video_ready(&self) -> bool {
+        self.video_out.is_some() && self.srtp_tx.is_some()
+    }
+
+    /// Sends one encoded VP8 frame with RTP timestamp `timestamp` (90 kHz).
+    pub fn send_video(&mut self, frame: &[u8], timestamp: u32, keyframe: bool, now: Instant) {
+        let Some((ssrc, pt)) = self.video_out else {
+            return;
+        };
+        if self.srtp_tx.is_none() {
+            return;
+        }
+        for pkt in self
+            .video
+            .packetize(ssrc, pt, frame, timestamp, keyframe, now)
+        {
+            self.protect_and_queue(pkt);
+            self.stats.rtp_tx += 1;
+        }
+        self.pump(now);
+    }
+
+    /// The peer asked for a key frame (PLI or FIR) since the last call.
+    pub fn take_keyframe_request(&mut self) -> bool {
+        self.video.take_keyframe_request()
+    }
+
+    /// A new target bitrate (bit/s) from the send-side estimate (TWCC feedback), if it
+    /// changed since the last call.
+    pub fn take_target_bitrate(&mut self) -> Option<u32> {
+        self.video.take_target_bitrate()
+    }
+
+    /// Asks the peer for a key frame (our decoder failed).
+    pub fn request_keyframe(&mut self) {
+        self.video.request_keyframe();
+        self.flush_video_feedback();
+    }
+
+    /// Next frame of the peer's video, assembled (with [`Self::set_video_sender`]).
+    pub fn poll_video_frame(&mut self) -> Option<natter_video::assembler::AssembledFrame> {
+        self.video.poll_frame()
+    }
+
+    /// Video counters.
+    pub fn video_stats(&self) -> crate::video::VideoStats {
+        self.video.stats()
+    }
+
+    fn protect_and_queue(&mut self, mut pkt: Vec<u8>) {
+        if let Some(tx) = self.srtp_tx.as_mut() {
+            let rtcp = matches!(pkt.get(1), Some(192..=223));
+            let ok = if rtcp {
+                tx.protect_rtcp_in_place(&mut pkt).is_ok()
+            } else {
+                tx.protect_rtp_in_place(&mut pkt).is_ok()
+            };
+            if ok {
+                self.out.push_back(pkt);
+            }
+        }
+    }
+
+    /// Sends due NACK/PLI feedback about the peer's video.
+    fn flush_video_feedback(&mut self) {
+        let Some((ours, _)) = self.video_out else {
+            return;
+        };
+        if let Some(fb) = self.video.poll_feedback(ours, self.now) {
+            self.protect_and_queue(fb);
         }
     }
 
@@ -729,6 +834,9 @@ impl PeerConnection {
         }
         if self.sctp.poll_timeout().is_some_and(|t| t <= now) {
             self.sctp.handle_timeout(now);
+        }
+        if !self.video_echo() {
+            self.flush_video_feedback();
         }
         self.pump(now);
     }
