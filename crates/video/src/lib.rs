@@ -7,16 +7,22 @@
 //!   (NACK lists) and tells when a key frame must be requested (PLI).
 //! - [`y4m`]: YUV4MPEG2 reader and writer (I420).
 //! - [`pattern`]: a moving test pattern with a frame counter, I420.
-//! - [`vp8codec`]: libvpx VP8 encoder/decoder (through `env-libvpx-sys`).
+//! - [`vp8codec`]: libvpx VP8 encoder/decoder (through `env-libvpx-sys`; cargo feature `vpx`,
+//!   else a stand-in that reports the codec unavailable).
 //!
 //! [`I420Frame`] is the raw picture shared by all of them.
 
 pub mod assembler;
+pub mod codec;
 mod error;
 pub mod h264;
 pub mod pattern;
 pub mod twcc;
 pub mod vp8;
+#[cfg(feature = "vpx")]
+pub mod vp8codec;
+#[cfg(not(feature = "vpx"))]
+#[path = "vp8codec_none.rs"]
 pub mod vp8codec;
 pub mod y4m;
 

@@ -1,6 +1,8 @@
 //! natter <-> natter VP8 video in memory, in virtual time: both sides send the test pattern
 //! (libvpx), the other assembles, decodes and compares with the source; losses are repaired
-//! by NACK retransmission or, for bursts, by PLI and a fresh key frame.
+//! by NACK retransmission or, for bursts, by PLI and a fresh key frame. Needs the `vpx`
+//! feature (libvpx).
+#![cfg(feature = "vpx")]
 
 use std::time::{Duration, Instant};
 
