@@ -58,10 +58,9 @@ pub fn accept_key(key: &str) -> String {
     base64(&h.finalize())
 }
 
-/// Parse a client opening handshake from the start of `buf`. Returns
-/// `Ok(None)` while the request is incomplete, else the number of bytes it
-/// used and the `101` response to send.
-pub fn server_handshake(buf: &[u8], max: usize) -> Result<Option<(usize, Vec<u8>)>, WsError> {
+/// The HTTP head at the start of `buf` (without its blank line) and where it
+/// ends, once it is complete; an incomplete head longer than `max` is refused.
+fn head_block(buf: &[u8], max: usize) -> Result<Option<(usize, &str)>, WsError> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return if buf.len() > max {
             Err(WsError::TooLarge)
@@ -71,6 +70,16 @@ pub fn server_handshake(buf: &[u8], max: usize) -> Result<Option<(usize, Vec<u8>
     };
     let head = std::str::from_utf8(buf.get(..end).unwrap_or(&[]))
         .map_err(|_| WsError::Handshake("not UTF-8"))?;
+    Ok(Some((end, head)))
+}
+
+/// Parse a client opening handshake from the start of `buf`. Returns
+/// `Ok(None)` while the request is incomplete, else the number of bytes it
+/// used and the `101` response to send.
+pub fn server_handshake(buf: &[u8], max: usize) -> Result<Option<(usize, Vec<u8>)>, WsError> {
+    let Some((end, head)) = head_block(buf, max)? else {
+        return Ok(None);
+    };
     let mut lines = head.split("\r\n");
     let request = lines.next().unwrap_or("");
     if !request.starts_with("GET ") || !request.ends_with(" HTTP/1.1") {
@@ -129,15 +138,9 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol:
 /// bytes the response used; anything but a `101` that accepts our key and
 /// picks `sip` is refused (RFC 6455 §4.2.2, RFC 7118 §4.1).
 pub fn check_server_handshake(buf: &[u8], key: &str, max: usize) -> Result<Option<usize>, WsError> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() > max {
-            Err(WsError::TooLarge)
-        } else {
-            Ok(None)
-        };
+    let Some((end, head)) = head_block(buf, max)? else {
+        return Ok(None);
     };
-    let head = std::str::from_utf8(buf.get(..end).unwrap_or(&[]))
-        .map_err(|_| WsError::Handshake("not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap_or("");
     let mut parts = status.splitn(3, ' ');

@@ -1,65 +1,15 @@
 //! The proxy opens TLS connections to next hops (`;transport=tls`), checks their
 //! certificate, and fails a branch at once when the next hop cannot be reached.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use std::sync::Arc;
+
+use common::{options, proxy, recv_response};
 use natter_sip::{Framing, Limits, Message};
-use natter_sip_io::{bind, SipServeConfig};
-use natter_sip_server::{MemoryBindings, StaticCredentials, Transport};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-
-fn options(to: &str, me: SocketAddr, branch: &str) -> String {
-    format!(
-        "OPTIONS {to} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bK{branch};rport\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:alice@natter.test>;tag=a{branch}\r\n\
-To: <{to}>\r\n\
-Call-ID: {branch}@test\r\n\
-CSeq: 1 OPTIONS\r\n\
-Content-Length: 0\r\n\r\n"
-    )
-}
-
-async fn proxy(trust: rustls::pki_types::CertificateDer<'static>) -> SocketAddr {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trust).expect("root");
-    let client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let mut cfg = SipServeConfig::new("natter.test", any);
-    cfg.tcp.clear();
-    cfg.server.auth = false;
-    cfg.tls_client = Some(Arc::new(client));
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, fut) = bind(
-        cfg,
-        Arc::new(StaticCredentials::new()),
-        Arc::new(MemoryBindings::new()),
-        rx,
-    )
-    .await
-    .expect("bind");
-    tokio::spawn(async move {
-        let _keep = _tx;
-        let _ = fut.await;
-    });
-    bound.of(Transport::Udp)[0]
-}
-
-async fn recv_response(sock: &UdpSocket) -> Message<'static> {
-    let mut buf = vec![0u8; 65535];
-    let n = tokio::time::timeout(Duration::from_secs(20), sock.recv(&mut buf))
-        .await
-        .expect("a response")
-        .expect("recv");
-    Message::parse(&buf[..n]).expect("parses").into_owned()
-}
 
 #[tokio::test]
 async fn proxy_forwards_over_a_tls_connection_it_opens() {
@@ -94,7 +44,7 @@ async fn proxy_forwards_over_a_tls_connection_it_opens() {
         }
     });
 
-    let proxy_addr = proxy(cert_der).await;
+    let proxy_addr = proxy(Some(cert_der)).await;
     let ua = UdpSocket::bind("127.0.0.1:0").await.expect("ua");
     ua.connect(proxy_addr).await.expect("connect");
     let me = ua.local_addr().expect("addr");
@@ -120,7 +70,7 @@ async fn unreachable_tls_next_hop_fails_at_once() {
         let l = TcpListener::bind("127.0.0.2:0").await.expect("listener");
         l.local_addr().expect("addr")
     };
-    let proxy_addr = proxy(cert.cert.der().clone()).await;
+    let proxy_addr = proxy(Some(cert.cert.der().clone())).await;
     let ua = UdpSocket::bind("127.0.0.1:0").await.expect("ua");
     ua.connect(proxy_addr).await.expect("connect");
     let me = ua.local_addr().expect("addr");

@@ -3,59 +3,17 @@
 //! server that checks the bytes: the HTTP upgrade offers the `sip`
 //! subprotocol, and every frame from the proxy is masked (RFC 6455 §5.1).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::{options, proxy, recv_response};
 use natter_sip::Message;
-use natter_sip_io::{bind, SipServeConfig};
-use natter_sip_server::{MemoryBindings, StaticCredentials, Transport};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-
-fn options(to: &str, me: SocketAddr, branch: &str) -> String {
-    format!(
-        "OPTIONS {to} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bK{branch};rport\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:alice@natter.test>;tag=a{branch}\r\n\
-To: <{to}>\r\n\
-Call-ID: {branch}@test\r\n\
-CSeq: 1 OPTIONS\r\n\
-Content-Length: 0\r\n\r\n"
-    )
-}
-
-async fn proxy(trust: Option<CertificateDer<'static>>) -> SocketAddr {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let mut cfg = SipServeConfig::new("natter.test", any);
-    cfg.tcp.clear();
-    cfg.server.auth = false;
-    if let Some(trust) = trust {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(trust).expect("root");
-        let client = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        cfg.tls_client = Some(Arc::new(client));
-    }
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, fut) = bind(
-        cfg,
-        Arc::new(StaticCredentials::new()),
-        Arc::new(MemoryBindings::new()),
-        rx,
-    )
-    .await
-    .expect("bind");
-    tokio::spawn(async move {
-        let _keep = _tx;
-        let _ = fut.await;
-    });
-    bound.of(Transport::Udp)[0]
-}
 
 async fn read_until<S: AsyncRead + Unpin>(
     s: &mut S,
@@ -140,15 +98,6 @@ Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: sip\r\n\r\n"
     out.extend_from_slice(&ok);
     s.write_all(&out).await.expect("write 200");
     (req, head)
-}
-
-async fn recv_response(sock: &UdpSocket) -> Message<'static> {
-    let mut buf = vec![0u8; 65535];
-    let n = tokio::time::timeout(Duration::from_secs(20), sock.recv(&mut buf))
-        .await
-        .expect("a response")
-        .expect("recv");
-    Message::parse(&buf[..n]).expect("parses").into_owned()
 }
 
 async fn call_through(proxy_addr: SocketAddr, target: &str, branch: &str) -> Message<'static> {

@@ -1,0 +1,66 @@
+//! What the outbound-connection tests share: a proxy without authentication
+//! listening on UDP, a request to send through it, and reading its answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_sip::Message;
+use natter_sip_io::{bind, SipServeConfig};
+use natter_sip_server::{MemoryBindings, StaticCredentials, Transport};
+use rustls::pki_types::CertificateDer;
+use tokio::net::UdpSocket;
+
+/// An OPTIONS for `to`, sent from `me`.
+pub fn options(to: &str, me: SocketAddr, branch: &str) -> String {
+    format!(
+        "OPTIONS {to} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {me};branch=z9hG4bK{branch};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@natter.test>;tag=a{branch}\r\n\
+To: <{to}>\r\n\
+Call-ID: {branch}@test\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// A proxy on 127.0.0.1 (UDP only) trusting `trust` for the TLS connections it opens.
+pub async fn proxy(trust: Option<CertificateDer<'static>>) -> SocketAddr {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.tcp.clear();
+    cfg.server.auth = false;
+    if let Some(trust) = trust {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(trust).expect("root");
+        let client = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        cfg.tls_client = Some(Arc::new(client));
+    }
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, fut) = bind(
+        cfg,
+        Arc::new(StaticCredentials::new()),
+        Arc::new(MemoryBindings::new()),
+        rx,
+    )
+    .await
+    .expect("bind");
+    tokio::spawn(async move {
+        let _keep = _tx;
+        let _ = fut.await;
+    });
+    bound.of(Transport::Udp)[0]
+}
+
+/// The next SIP message on `sock`, within 20 s.
+pub async fn recv_response(sock: &UdpSocket) -> Message<'static> {
+    let mut buf = vec![0u8; 65535];
+    let n = tokio::time::timeout(Duration::from_secs(20), sock.recv(&mut buf))
+        .await
+        .expect("a response")
+        .expect("recv");
+    Message::parse(&buf[..n]).expect("parses").into_owned()
+}
