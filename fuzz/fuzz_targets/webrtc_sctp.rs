@@ -48,8 +48,8 @@ fuzz_target!(|data: &[u8]| {
     let mut client = DataChannels::new();
     let mut server = DataChannels::new();
     client.create_channel("fuzz", "", ChannelType::RELIABLE);
-    client.start(true, Some(262_144));
-    server.start(false, Some(262_144));
+    client.start(true, Some(262_144), now);
+    server.start(false, Some(262_144), now);
     // The server's verification tag is what the client writes into its packets.
     let Some(vtag) = exchange(&mut client, &mut server, now) else {
         return;
