@@ -131,6 +131,15 @@ impl std::fmt::Debug for DtlsEndpoint {
     }
 }
 
+/// Length of a HelloVerifyRequest cookie (RFC 6347 allows up to 255 bytes).
+const COOKIE_LEN: usize = 16;
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess
+/// matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn setup_err(e: impl std::fmt::Display) -> DtlsError {
     DtlsError::Setup(e.to_string())
 }
@@ -147,15 +156,23 @@ impl DtlsEndpoint {
         expected_peer_fingerprint: Option<String>,
         now: Instant,
     ) -> Result<Self, DtlsError> {
-        Self::build(role, cert, expected_peer_fingerprint, now, true)
+        Self::build(role, cert, expected_peer_fingerprint, now, true, None)
     }
 
     /// A plain DTLS 1.2 server, for protocols other than DTLS-SRTP (TURN over DTLS, RFC
     /// 7350): no client certificate is asked for and no SRTP profile is negotiated;
     /// [`DtlsEvent::Connected`] then has profile 0, no keying material, and the client's
     /// certificate fingerprint if it sent one (else empty).
+    ///
+    /// The server answers a ClientHello without a cookie with a HelloVerifyRequest (RFC 6347
+    /// §4.2.1) and sends its certificate flight only to a client that echoes the cookie, so a
+    /// spoofed source address gets one small datagram, not an amplified flight. The cookie is
+    /// random per association; the association must be kept between the two ClientHellos
+    /// (OpenSSL's stateful exchange), which the caller bounds by count and handshake time.
     pub fn new_plain_server(cert: &DtlsCertificate, now: Instant) -> Result<Self, DtlsError> {
-        Self::build(DtlsRole::Server, cert, None, now, false)
+        let mut cookie = [0u8; COOKIE_LEN];
+        openssl::rand::rand_bytes(&mut cookie).map_err(setup_err)?;
+        Self::build(DtlsRole::Server, cert, None, now, false, Some(cookie))
     }
 
     /// The client side of [`Self::new_plain_server`]: no SRTP; the server's certificate is
@@ -172,6 +189,7 @@ impl DtlsEndpoint {
             expected_server_fingerprint,
             now,
             false,
+            None,
         )
     }
 
@@ -181,6 +199,7 @@ impl DtlsEndpoint {
         expected_peer_fingerprint: Option<String>,
         now: Instant,
         srtp: bool,
+        cookie: Option<[u8; COOKIE_LEN]>,
     ) -> Result<Self, DtlsError> {
         let expected_fingerprint = expected_peer_fingerprint.map(|fp| normalize_fingerprint(&fp));
 
@@ -204,6 +223,15 @@ impl DtlsEndpoint {
             SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET | SslOptions::NO_RENEGOTIATION,
         );
         ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
+        if let Some(cookie) = cookie {
+            ctx.set_options(SslOptions::COOKIE_EXCHANGE);
+            ctx.set_cookie_generate_cb(move |_, out| {
+                let n = COOKIE_LEN.min(out.len());
+                out[..n].copy_from_slice(&cookie[..n]);
+                Ok(n)
+            });
+            ctx.set_cookie_verify_cb(move |_, got| constant_time_eq(got, &cookie));
+        }
         let ctx = ctx.build();
 
         let mut ssl = Ssl::new(&ctx).map_err(setup_err)?;
@@ -569,5 +597,72 @@ mod plain_tests {
             std::iter::from_fn(|| client.poll_event()).last(),
             Some(DtlsEvent::Failed(DtlsError::FingerprintMismatch))
         ));
+    }
+
+    /// Record type 22 (handshake), then the handshake type at byte 13 of the record.
+    fn handshake_type(datagram: &[u8]) -> Option<u8> {
+        (datagram.first() == Some(&22)).then(|| datagram.get(13).copied())?
+    }
+
+    #[test]
+    fn plain_server_verifies_the_client_address_with_a_cookie_first() {
+        let now = Instant::now();
+        let server_cert = DtlsCertificate::generate().unwrap();
+        let client_cert = DtlsCertificate::generate().unwrap();
+        let mut server = DtlsEndpoint::new_plain_server(&server_cert, now).unwrap();
+        let mut client = DtlsEndpoint::new_plain_client(&client_cert, None, now).unwrap();
+        let hello = client.poll_datagram().unwrap();
+        assert_eq!(handshake_type(&hello), Some(1), "ClientHello");
+        server.handle_datagram(&hello, now).unwrap();
+        // One small HelloVerifyRequest (type 3) and nothing else: no certificate flight to
+        // an address that has not answered yet.
+        let hvr = server.poll_datagram().unwrap();
+        assert_eq!(handshake_type(&hvr), Some(3), "HelloVerifyRequest");
+        assert!(hvr.len() < hello.len(), "{} >= {}", hvr.len(), hello.len());
+        assert_eq!(server.poll_datagram(), None);
+        // Another association answers the same ClientHello with its own cookie.
+        let mut other = DtlsEndpoint::new_plain_server(&server_cert, now).unwrap();
+        other.handle_datagram(&hello, now).unwrap();
+        let other_hvr = other.poll_datagram().unwrap();
+        assert_eq!(handshake_type(&other_hvr), Some(3));
+        assert_ne!(other_hvr, hvr, "cookies differ per association");
+        // The real client echoes the cookie and the handshake completes.
+        client.handle_datagram(&hvr, now).unwrap();
+        let hello2 = client.poll_datagram().unwrap();
+        assert_eq!(handshake_type(&hello2), Some(1));
+        assert!(
+            hello2.len() > hello.len(),
+            "second ClientHello carries the cookie"
+        );
+        server.handle_datagram(&hello2, now).unwrap();
+        let flight = server.poll_datagram().unwrap();
+        assert_eq!(handshake_type(&flight), Some(2), "ServerHello");
+        let _ = client.handle_datagram(&flight, now);
+        pump(&mut client, &mut server, now);
+        assert!(client.is_connected() && server.is_connected());
+    }
+
+    #[test]
+    fn plain_server_refuses_a_wrong_cookie() {
+        let now = Instant::now();
+        let server_cert = DtlsCertificate::generate().unwrap();
+        let client_cert = DtlsCertificate::generate().unwrap();
+        let mut server = DtlsEndpoint::new_plain_server(&server_cert, now).unwrap();
+        let mut client = DtlsEndpoint::new_plain_client(&client_cert, None, now).unwrap();
+        let hello = client.poll_datagram().unwrap();
+        server.handle_datagram(&hello, now).unwrap();
+        let mut hvr = server.poll_datagram().unwrap();
+        // Flip the cookie's last byte: the client echoes a cookie the server never issued.
+        let last = hvr.len() - 1;
+        hvr[last] ^= 0x55;
+        client.handle_datagram(&hvr, now).unwrap();
+        let hello2 = client.poll_datagram().unwrap();
+        let _ = server.handle_datagram(&hello2, now);
+        let answer = server.poll_datagram();
+        assert!(
+            answer.as_deref().and_then(handshake_type) != Some(2),
+            "no ServerHello for a wrong cookie"
+        );
+        assert!(!server.is_connected());
     }
 }

@@ -7,6 +7,10 @@
 //! [`Transport::Dtls`] 5-tuple; what the core or a relay sends back to that 5-tuple goes
 //! through the shard's per-client stream queue (as for TCP/TLS clients), and is encrypted
 //! here. The certificate is the TLS listener's (leaf only; loaded at start, not on SIGHUP).
+//!
+//! Every association starts with a cookie exchange (HelloVerifyRequest, RFC 6347 §4.2.1):
+//! a ClientHello from a spoofed address gets one datagram smaller than itself, never the
+//! certificate flight, so the listener cannot be used to amplify traffic at a victim.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

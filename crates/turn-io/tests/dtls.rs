@@ -1,6 +1,6 @@
 //! TURN over DTLS (RFC 7350) through the real driver on loopback: a natter-dtls client
 //! handshakes with the server's (self-signed TLS) certificate, allocates with long-term
-//! credentials, and a Send indication and a ChannelData both reach a UDP peer and come back.
+//! credentials (after the server's cookie exchange), and a Send indication and a ChannelData both reach a UDP peer and come back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -135,6 +135,22 @@ async fn allocate_and_relay_over_dtls() {
         server,
         ep,
     };
+    // The server's first answer is a HelloVerifyRequest (handshake type 3) no larger than
+    // the ClientHello: it verifies the address before sending its certificate flight.
+    let hello = c.ep.poll_datagram().unwrap();
+    c.sock.send_to(&hello, server).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let (n, _) = timeout(T, c.sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (buf[0], buf.get(13).copied()),
+        (22, Some(3)),
+        "HelloVerifyRequest"
+    );
+    assert!(n < hello.len());
+    c.ep.handle_datagram(&buf[..n], Instant::now()).unwrap();
     c.flush().await;
     assert!(matches!(c.event().await, DtlsEvent::Connected { .. }));
 
