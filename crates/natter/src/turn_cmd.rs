@@ -78,80 +78,21 @@ async fn fill_tls(tcp: &mut TcpStream, tls: &mut rustls::ClientConnection) -> st
     Ok(())
 }
 
-/// Accepts any server certificate (for `--tls-insecure`), still checking signatures.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The client TLS configuration for `--tls-ca` / `--tls-insecure`.
+/// The client TLS configuration for `--tls-ca` / `--tls-insecure`: the phone's (and XMPP's)
+/// builder, so every natter client trusts certificates the same way.
 fn tls_config(
     ca: Option<&PathBuf>,
     insecure: bool,
 ) -> Result<rustls::ClientConfig, Box<dyn std::error::Error>> {
-    use rustls::pki_types::pem::PemObject as _;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    if insecure {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth());
+    if ca.is_none() && !insecure {
+        return Err("turns: needs --tls-ca FILE or --tls-insecure".into());
     }
-    let path = ca.ok_or("turns: needs --tls-ca FILE or --tls-insecure")?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-    {
-        roots
-            .add(cert.map_err(|e| format!("{}: {e}", path.display()))?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    let trust = natter_phone::sip_transport::TlsTrust {
+        ca: ca.cloned(),
+        insecure,
+        server_name: String::new(),
+    };
+    Ok(natter_phone::sip_transport::tls_client_config(&trust)?)
 }
 
 /// Connects TCP and completes the TLS handshake with `host`.

@@ -31,21 +31,8 @@ fn actions(s: &mut S) -> Vec<TcpAction> {
 /// Allocates a TCP relay for alice on `control()`.
 fn allocate_tcp(s: &mut S, now: Instant) -> (Creds<'static>, SocketAddr) {
     let mut out = Vec::new();
-    let req = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(6);
-    });
-    let r = reply(s.handle_client(now, control(), &req, &mut out));
-    let nonce = Message::parse(&r)
-        .unwrap()
-        .nonce()
-        .unwrap()
-        .unwrap()
-        .to_owned();
-    let creds = Creds {
-        user: "alice",
-        pw: "alicepw",
-        nonce,
-    };
+    let nonce = challenge(s, now, control(), 6);
+    let creds = alice(nonce);
     let req = request(Method::ALLOCATE, tid(2), Some(&creds), |w| {
         w.add_requested_transport(6);
     });

@@ -131,21 +131,33 @@ fn error_code(bytes: &[u8]) -> Option<u16> {
     m.error_code().unwrap().map(|e| e.code)
 }
 
-/// Allocates for alice on `five()`; returns the credentials and the relayed address.
-fn allocate(s: &mut S, now: Instant) -> (Creds<'static>, SocketAddr) {
+/// Sends an ALLOCATE without credentials (REQUESTED-TRANSPORT `transport`) from `five`:
+/// the 401 challenge's nonce.
+fn challenge(s: &mut S, now: Instant, five: FiveTuple, transport: u8) -> String {
     let mut out = Vec::new();
     let req = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(17);
+        w.add_requested_transport(transport);
     });
-    let r = reply(s.handle_client(now, five(), &req, &mut out));
+    let r = reply(s.handle_client(now, five, &req, &mut out));
     let m = Message::parse(&r).unwrap();
     assert_eq!(m.error_code().unwrap().unwrap().code, 401);
     assert_eq!(m.realm().unwrap(), Some(REALM));
-    let creds = Creds {
+    m.nonce().unwrap().unwrap().to_owned()
+}
+
+/// alice's credentials with `nonce`.
+fn alice(nonce: String) -> Creds<'static> {
+    Creds {
         user: "alice",
         pw: "alicepw",
-        nonce: m.nonce().unwrap().unwrap().to_owned(),
-    };
+        nonce,
+    }
+}
+
+/// Allocates for alice on `five()`; returns the credentials and the relayed address.
+fn allocate(s: &mut S, now: Instant) -> (Creds<'static>, SocketAddr) {
+    let mut out = Vec::new();
+    let creds = alice(challenge(s, now, five(), 17));
     let req = request(Method::ALLOCATE, tid(2), Some(&creds), |w| {
         w.add_requested_transport(17);
     });
@@ -266,16 +278,7 @@ fn wrong_password_is_401_and_counted_and_unknown_user_too() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let mut out = Vec::new();
-    let first = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(17);
-    });
-    let r = reply(s.handle_client(t0, five(), &first, &mut out));
-    let nonce = Message::parse(&r)
-        .unwrap()
-        .nonce()
-        .unwrap()
-        .unwrap()
-        .to_owned();
+    let nonce = challenge(&mut s, t0, five(), 17);
     for (user, pw) in [("alice", "wrong"), ("mallory", "x")] {
         let c = Creds {
             user,
@@ -436,21 +439,8 @@ fn channel_data_to_a_tcp_client_is_padded() {
         ..five()
     };
     let mut out = Vec::new();
-    let req = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(17);
-    });
-    let r = reply(s.handle_client(t0, tcp, &req, &mut out));
-    let nonce = Message::parse(&r)
-        .unwrap()
-        .nonce()
-        .unwrap()
-        .unwrap()
-        .to_owned();
-    let c = Creds {
-        user: "alice",
-        pw: "alicepw",
-        nonce,
-    };
+    let nonce = challenge(&mut s, t0, tcp, 17);
+    let c = alice(nonce);
     let req = request(Method::ALLOCATE, tid(2), Some(&c), |w| {
         w.add_requested_transport(17);
     });
@@ -752,21 +742,8 @@ fn ten_thousand_live_allocations() {
     };
     let mut s = server_with(cfg, t0);
     let mut out = Vec::new();
-    let first = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(17);
-    });
-    let r = reply(s.handle_client(t0, five(), &first, &mut out));
-    let nonce = Message::parse(&r)
-        .unwrap()
-        .nonce()
-        .unwrap()
-        .unwrap()
-        .to_owned();
-    let c = Creds {
-        user: "alice",
-        pw: "alicepw",
-        nonce,
-    };
+    let nonce = challenge(&mut s, t0, five(), 17);
+    let c = alice(nonce);
     for i in 0..10_000u32 {
         let f = FiveTuple {
             client: SocketAddr::new("198.51.100.10".parse().unwrap(), 10_000 + i as u16),
@@ -913,16 +890,7 @@ fn refusals_are_reported_as_events_with_reasons() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let mut out = Vec::new();
-    let first = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(17);
-    });
-    let r = reply(s.handle_client(t0, five(), &first, &mut out));
-    let nonce = Message::parse(&r)
-        .unwrap()
-        .nonce()
-        .unwrap()
-        .unwrap()
-        .to_owned();
+    let nonce = challenge(&mut s, t0, five(), 17);
     assert_eq!(s.poll_event(), None, "a plain challenge is not a refusal");
     let c = Creds {
         user: "alice",
@@ -948,16 +916,7 @@ fn credentials_are_saslprepped_and_controls_are_400() {
     let t0 = Instant::now();
     let mut s = server(t0);
     let mut out = Vec::new();
-    let first = request(Method::ALLOCATE, tid(1), None, |w| {
-        w.add_requested_transport(17);
-    });
-    let r = reply(s.handle_client(t0, five(), &first, &mut out));
-    let nonce = Message::parse(&r)
-        .unwrap()
-        .nonce()
-        .unwrap()
-        .unwrap()
-        .to_owned();
+    let nonce = challenge(&mut s, t0, five(), 17);
     let bad = Creds {
         user: "al\u{1}ice",
         pw: "alicepw",
