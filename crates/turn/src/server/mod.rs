@@ -394,6 +394,34 @@ pub struct Server<R, A> {
     next_sweep: Instant,
     events: std::collections::VecDeque<Event>,
     tcp: tcp_relay::TcpRelay,
+    indication_ids: IndicationIds,
+}
+
+/// Transaction IDs for the Data indications this server sends. Nothing matches an
+/// indication's ID (RFC 8489 §6.3.4 needs them unique, not secret), so a random prefix per
+/// server and a counter do; the OS random source per relayed packet cost a system call each.
+struct IndicationIds {
+    prefix: [u8; 4],
+    next: u64,
+}
+
+impl IndicationIds {
+    fn new() -> Self {
+        let r = TransactionId::random();
+        let b = r.as_bytes();
+        Self {
+            prefix: [b[0], b[1], b[2], b[3]],
+            next: u64::from_be_bytes([b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]]),
+        }
+    }
+
+    fn next(&mut self) -> TransactionId {
+        self.next = self.next.wrapping_add(1);
+        let mut id = [0u8; 12];
+        id[..4].copy_from_slice(&self.prefix);
+        id[4..].copy_from_slice(&self.next.to_be_bytes());
+        TransactionId(id)
+    }
 }
 
 impl<R: RelayProvider, A: Authenticator> Server<R, A> {
@@ -431,6 +459,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
                 nonce_secret[2],
                 0,
             ])),
+            indication_ids: IndicationIds::new(),
         }
     }
 
@@ -1538,7 +1567,7 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
             out,
             Method::DATA,
             Class::Indication,
-            TransactionId::random(),
+            self.indication_ids.next(),
         );
         w.add_xor_peer_address(peer).add_data(payload);
         if w.finish().is_err() {

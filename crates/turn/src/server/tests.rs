@@ -426,7 +426,18 @@ fn channels_relay_both_ways_and_peer_data_without_channel_is_a_data_indication()
         }
         o => panic!("{o:?}"),
     }
-    assert_eq!(s.stats().to_client_packets, 2);
+    // Every Data indication has its own transaction ID.
+    let mut ids = HashSet::new();
+    for _ in 0..100 {
+        let mut slot = [0u8; 64];
+        match s.handle_peer(t0, relayed, peer2, &mut slot, 4, 2, &mut out) {
+            PeerOutput::ToClient { data, .. } => {
+                assert!(ids.insert(Message::parse(data).unwrap().transaction_id()));
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+    assert_eq!(s.stats().to_client_packets, 102);
     assert_eq!(s.stats().to_peer_packets, 1);
 }
 
