@@ -566,9 +566,10 @@ impl Driver {
     fn media(&mut self, now: Instant) {
         self.video(now);
         if let Some(r) = self.recorder.as_mut() {
-            while let Some(p) = self.pc.poll_audio() {
-                r.push(&p);
+            while let Some((seq, ts, p)) = self.pc.poll_audio_packet() {
+                r.insert(seq, ts, &p, now);
             }
+            r.pull_due(now);
         }
         let Some(src) = self.source.as_mut() else {
             return;

@@ -177,7 +177,7 @@ pub struct PeerConnection {
     /// We send video of our own (set by [`PeerConnection::set_video_sender`]): received
     /// video is assembled for the owner instead of echoed.
     video_sender: bool,
-    audio_in: VecDeque<Vec<u8>>,
+    audio_in: VecDeque<(u16, u32, Vec<u8>)>,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<PcEvent>,
     closed: bool,
@@ -622,6 +622,12 @@ impl PeerConnection {
 
     /// Next received audio payload (with [`Config::capture_audio`]).
     pub fn poll_audio(&mut self) -> Option<Vec<u8>> {
+        self.audio_in.pop_front().map(|p| p.2)
+    }
+
+    /// Next received audio packet (with [`Config::capture_audio`]): sequence number, RTP
+    /// timestamp and payload, for a jitter buffer.
+    pub fn poll_audio_packet(&mut self) -> Option<(u16, u32, Vec<u8>)> {
         self.audio_in.pop_front()
     }
 
@@ -713,7 +719,8 @@ impl PeerConnection {
                 .push_back(PcEvent::AudioStarted { ssrc: p.ssrc() });
         }
         if self.cfg.capture_audio && self.audio_in.len() < 256 {
-            self.audio_in.push_back(p.payload().to_vec());
+            self.audio_in
+                .push_back((p.sequence(), p.timestamp(), p.payload().to_vec()));
         }
         if self.cfg.echo {
             let (payload, ts, marker) = (p.payload().to_vec(), p.timestamp(), p.marker());
