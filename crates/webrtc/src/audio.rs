@@ -205,7 +205,7 @@ impl AudioRecorder {
             out.extend_from_slice(&self.pcm);
             let idle = self
                 .last_arrival
-                .is_none_or(|t| due.saturating_duration_since(t) > IDLE);
+                .map_or(true, |t| due.saturating_duration_since(t) > IDLE);
             self.next_pull = (!idle).then_some(due + PULL);
         }
         if self.next_pull.is_some_and(|t| t + 10 * PULL < now) {

@@ -200,7 +200,7 @@ fn media_attr<'a>(m: &'a Media, s: &'a SessionDescription, name: &str) -> Option
 }
 
 /// The `a=fmtp` parameters of payload type `pt`.
-fn fmtp_of<'a>(m: &'a Media, pt: u8) -> Option<&'a str> {
+fn fmtp_of(m: &Media, pt: u8) -> Option<&str> {
     m.attribute_values("fmtp").find_map(|f| {
         let (p, params) = f.split_once(' ')?;
         (p.trim().parse::<u8>().ok()? == pt).then_some(params.trim())
