@@ -225,14 +225,13 @@ impl AudioRecorder {
         self.jb.stats()
     }
 
-    /// Plays out what is still buffered, then writes the WAV header's lengths.
+    /// Plays out what is still buffered (its current delay, no concealment beyond it),
+    /// then writes the WAV header's lengths.
     pub fn finish(&mut self) {
         if let Some(t) = self.next_pull {
-            let end = t + Duration::from_millis(400);
-            let mut at = t;
-            while at <= end && self.next_pull.is_some() {
-                self.pull_due(at);
-                at += PULL;
+            let frames = self.jb.stats().current_delay_ms / 20;
+            for k in 0..frames.min(20) {
+                self.pull_due(t + PULL * k);
             }
         }
         if let Some(w) = self.wav.take() {
