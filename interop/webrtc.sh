@@ -25,6 +25,14 @@
 #      (--record-video); Chromium must decode >= 30 frames of natter's track, natter must decode
 #      >= 30 of Chromium's, and the y4m file must hold >= 30 frames of the reported size.
 #  11. as 10 with natter offering (audio-less offer: video + data) and Chromium answering.
+#      In 10 and 11 RTX (RFC 4588) is negotiated both ways and natter leaves out every 30th video
+#      packet it sends and every 30th it receives, first time only (NATTER_VIDEO_TEST_LOSS=30,30):
+#      Chromium NACKs and natter answers with RTX on its RTX SSRC (Chromium must count retransmitted
+#      packets received), natter NACKs and Chromium answers with RTX (natter's `video` event:
+#      rtx_sent > 0, rtx_received > 0).
+#  12./13. as 10/11 with H.264 (natter --video-codec h264: OpenH264, packetization-mode 1,
+#      Constrained Baseline; Chromium must report video/H264 for natter's track), RTX and test loss
+#      as in 10/11.
 # Each Chromium case passes when every message (0 B .. 200 KB, some UTF-8) comes back as "echo:"+M
 # in order, Chromium reports DTLS connected, natter's stdout is JSON only, and in case 1 Chromium
 # received audio bytes and the unordered channel echoed.
@@ -73,7 +81,7 @@ chromium_case() {
     local name=$1 log="$TMP/$1.log"
     # DRIVE_EXTRA: more drive.js arguments; CHECK: extra verdict (stats, mdns, prflx, reneg).
     # shellcheck disable=SC2086
-    timeout 120 node interop/webrtc/drive.js --as "$2" --audio "$3" --n 60 --log "$TMP/$1" \
+    NATTER_VIDEO_TEST_LOSS=${TEST_LOSS:-} timeout 120 node interop/webrtc/drive.js --as "$2" --audio "$3" --n 60 --log "$TMP/$1" \
         --ice "${5:-[]}" --policy "${6:-all}" --video "${7:-0}" --minframes "${8:-1}" ${DRIVE_EXTRA:-} \
         --natter "$NATTER webrtc $4" >"$log" 2>&1
     local rep verdict
@@ -126,6 +134,17 @@ if check == "reneg":
         p.append(f"renegotiation {g}")
     if not (s.get("audioIn") or 0) > 0: p.append("no audio after renegotiation")
     extra = f", renegotiation {g}"
+if "rtx" in check:
+    vids = [e for e in r.get("events", []) if e.get("event") == "video"]
+    v = vids[-1] if vids else {}
+    if not (v.get("test_dropped") or 0) > 0: p.append(f"no test loss applied: {v.get('test_dropped')}")
+    if not (v.get("rtx_sent") or 0) > 0: p.append(f"natter sent no RTX (NACKs received {v.get('nacks_received')})")
+    if not (v.get("rtx_received") or 0) > 0: p.append(f"natter received no RTX (NACKs sent {v.get('nacks_sent')}, padding probes {v.get('rtx_padding_received')})")
+    if not (s.get("rtxIn") or 0) > 0: p.append(f"Chromium counted no retransmissions received ({s.get('rtxIn')})")
+    extra = (f", RTX: natter left out {v.get('test_dropped')} packets (both ways), sent {v.get('rtx_sent')} RTX for {v.get('nacks_received')} NACKed"
+             f" (Chromium: {s.get('rtxIn')} retransmissions received), received {v.get('rtx_received')} RTX + {v.get('rtx_padding_received')} padding probes"
+             f" for {v.get('nacks_sent')} NACKed (Chromium: {s.get('rtxOut')} retransmissions sent, {s.get('nackCount')} NACKs sent)")
+if "h264" in check and s.get("videoCodec") != "video/H264": p.append(f"Chromium received {s.get('videoCodec')}, not H.264")
 info = f"60/60 echoes, tls {s.get('tls')}, audio in {s.get('audioIn', '-')} B, video frames {s.get('framesDecoded', '-')}, natter {ev[0] if ev else 'not connected'}{extra}"
 minframes, y4m = int(sys.argv[7]), sys.argv[8]
 if minframes > 0:
@@ -165,10 +184,14 @@ CHECK=prflx DRIVE_EXTRA="--mdns 1" chromium_case chromium-mdns-candidates-natter
 CHECK=reneg DRIVE_EXTRA="--reneg 1" chromium_case chromium-renegotiates-and-restarts-ice offer 0 "--role answer --echo --data --audio"
 chromium_case natter-offers-chromium-answers answer 0 "--role offer --data --echo"
 chromium_case chromium-offers-video-natter-echoes offer 1 "--role answer --echo --data --audio --video" '[]' all 1
-chromium_case chromium-offers-vp8-both-ways offer 0 \
+CHECK=rtx TEST_LOSS=30,30 chromium_case chromium-offers-vp8-both-ways offer 0 \
     "--role answer --echo --data --video --test-pattern --record-video $TMP/from-chromium-1.y4m" '[]' all 1 30 "$TMP/from-chromium-1.y4m"
-chromium_case natter-offers-vp8-both-ways answer 0 \
+CHECK=rtx TEST_LOSS=30,30 chromium_case natter-offers-vp8-both-ways answer 0 \
     "--role offer --echo --data --video --test-pattern --record-video $TMP/from-chromium-2.y4m" '[]' all 1 30 "$TMP/from-chromium-2.y4m"
+CHECK="rtx h264" TEST_LOSS=30,30 chromium_case chromium-offers-h264-both-ways offer 0 \
+    "--role answer --echo --data --video --video-codec h264 --test-pattern --record-video $TMP/from-chromium-3.y4m" '[]' all 1 30 "$TMP/from-chromium-3.y4m"
+CHECK="rtx h264" TEST_LOSS=30,30 chromium_case natter-offers-h264-both-ways answer 0 \
+    "--role offer --echo --data --video --video-codec h264 --test-pattern --record-video $TMP/from-chromium-4.y4m" '[]' all 1 30 "$TMP/from-chromium-4.y4m"
 chromium_case chromium-offers-natter-openssl-dtls12 offer 1 "--role answer --echo --data --audio --dtls openssl"
 # Through a TURN server (natter serve): Chromium relay-only, natter with --turn.
 if want chromium-relay-only-via-natter-serve; then

@@ -21,6 +21,12 @@ fuzz_target!(|data: &[u8]| {
         end_of_candidates: true,
         audio_ssrc: Some(7),
         video_ssrc: Some(9),
+        // Both codec preferences: H.264 and RTX lines in the answer must parse too.
+        video_codec: if data.len() % 2 == 0 {
+            natter_webrtc::video::Codec::Vp8
+        } else {
+            natter_webrtc::video::Codec::H264
+        },
         data: true,
         cname: "fuzz".into(),
     };

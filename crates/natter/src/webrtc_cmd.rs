@@ -45,6 +45,10 @@ pub struct WebrtcArgs {
     /// Decode the peer's video and write it to this y4m file (needs --video).
     #[arg(long)]
     pub record_video: Option<PathBuf>,
+    /// Preferred video codec, vp8 or h264 (H.264 packetization-mode 1, Constrained
+    /// Baseline; OpenH264, cargo feature h264): offered first, chosen when offered.
+    #[arg(long, default_value = "vp8", value_parser = ["vp8", "h264"])]
+    pub video_codec: String,
     /// Data channels (as offerer: open channel "natter").
     #[arg(long)]
     pub data: bool,
@@ -130,6 +134,11 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
             .map(Duration::from_secs_f64),
         send_video,
         record_video: a.record_video,
+        video_codec: if a.video_codec == "h264" {
+            natter_webrtc::video::Codec::H264
+        } else {
+            natter_webrtc::video::Codec::Vp8
+        },
     })?;
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - [`pattern`]: a moving test pattern with a frame counter, I420.
 //! - [`vp8codec`]: libvpx VP8 encoder/decoder (through `env-libvpx-sys`; cargo feature `vpx`,
 //!   else a stand-in that reports the codec unavailable).
+//! - [`h264codec`]: OpenH264 encoder/decoder (the system libopenh264 through a small FFI;
+//!   cargo feature `h264`, else a stand-in likewise).
 //!
 //! [`I420Frame`] is the raw picture shared by all of them.
 
@@ -16,6 +18,11 @@ pub mod assembler;
 pub mod codec;
 mod error;
 pub mod h264;
+#[cfg(feature = "h264")]
+pub mod h264codec;
+#[cfg(not(feature = "h264"))]
+#[path = "h264codec_none.rs"]
+pub mod h264codec;
 pub mod pattern;
 pub mod twcc;
 pub mod vp8;

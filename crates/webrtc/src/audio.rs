@@ -1,8 +1,13 @@
 //! Audio of `natter webrtc` beside the sans-IO core: what we send (a WAV file, else a
-//! tone) as 20 ms Opus frames, and what we record (received Opus decoded into a WAV file).
+//! tone) as 20 ms Opus frames, and what we record: received Opus packets through the
+//! project's adaptive jitter buffer (natter-jitter: reordering, Opus FEC for a lost frame
+//! when the next packet carries it, else Opus PLC), decoded into a WAV file paced at 20 ms.
 //! With `--echo` and no `--play`, nothing is generated: received packets go back as they are.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use natter_jitter::{AudioDecoder, DecodeError, JitterBuffer, JitterConfig};
 
 use natter_media::{
     new_decoder, new_encoder, CodecKind, CodecParams, Decoder, Encoder, Resampler, ToneGenerator,
@@ -90,11 +95,44 @@ impl AudioSource {
     }
 }
 
-/// Decodes received Opus payloads into a WAV file (48 kHz mono), in arrival order.
+/// A natter-media decoder as the jitter buffer sees it (Opus: native PLC and FEC).
+struct Dec(Box<dyn Decoder>);
+
+impl AudioDecoder for Dec {
+    fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, DecodeError> {
+        self.0
+            .decode(payload, out)
+            .map_err(|e| DecodeError::Codec(e.to_string()))
+    }
+    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+        self.0.conceal(samples, out)
+    }
+    fn decode_fec(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
+        self.0.decode_fec(next, samples, out)
+    }
+    fn has_native_plc(&self) -> bool {
+        true
+    }
+    fn sample_rate(&self) -> u32 {
+        self.0.sample_rate()
+    }
+}
+
+/// Frame the recorder pulls from the jitter buffer.
+pub const PULL: Duration = Duration::from_millis(20);
+/// Without packets for this long the stream has stopped: the recording pauses (no
+/// minutes of concealment after the peer went quiet) until packets come again.
+pub const IDLE: Duration = Duration::from_millis(200);
+
+/// Decodes received Opus packets through a jitter buffer into a WAV file (48 kHz mono):
+/// 20 ms per 20 ms of time from the first packet on, paused while no packets come.
 pub struct AudioRecorder {
-    decoder: Box<dyn Decoder>,
+    jb: JitterBuffer<Dec>,
     wav: Option<WavRecorder>,
     pcm: Vec<i16>,
+    /// When the next 20 ms frame is due (`None`: paused).
+    next_pull: Option<Instant>,
+    last_arrival: Option<Instant>,
     /// Samples written.
     pub samples: u64,
 }
@@ -110,30 +148,92 @@ impl std::fmt::Debug for AudioRecorder {
 impl AudioRecorder {
     /// Creates `file`.
     pub fn create(file: &Path) -> Result<Self, String> {
+        let wav =
+            WavRecorder::create(file, RATE).map_err(|e| format!("{}: {e}", file.display()))?;
+        Self::with_wav(Some(wav))
+    }
+
+    /// A recorder that only decodes (tests take the samples [`Self::pull_due`] returns).
+    pub fn without_file() -> Result<Self, String> {
+        Self::with_wav(None)
+    }
+
+    fn with_wav(wav: Option<WavRecorder>) -> Result<Self, String> {
+        let decoder = new_decoder(CodecKind::Opus).map_err(|e| format!("Opus decoder: {e}"))?;
+        let cfg = JitterConfig {
+            sample_rate: RATE,
+            clock_rate: RATE,
+            frame_ms: 20,
+            min_delay_ms: 20,
+            max_delay_ms: 400,
+            max_packets: 200,
+        };
         Ok(AudioRecorder {
-            decoder: new_decoder(CodecKind::Opus).map_err(|e| format!("Opus decoder: {e}"))?,
-            wav: Some(
-                WavRecorder::create(file, RATE).map_err(|e| format!("{}: {e}", file.display()))?,
-            ),
+            jb: JitterBuffer::new(cfg, Dec(decoder)),
+            wav,
             pcm: Vec::new(),
+            next_pull: None,
+            last_arrival: None,
             samples: 0,
         })
     }
 
-    /// One received payload.
-    pub fn push(&mut self, payload: &[u8]) {
-        self.pcm.clear();
-        if self.decoder.decode(payload, &mut self.pcm).is_ok() {
+    /// One received packet, in any order.
+    pub fn insert(&mut self, seq: u16, timestamp: u32, payload: &[u8], now: Instant) {
+        self.jb.insert(seq, timestamp, payload, now);
+        self.last_arrival = Some(now);
+        self.next_pull.get_or_insert(now + PULL);
+    }
+
+    /// Pulls the 20 ms frames due by `now` (at most 10 at once after a stall) and writes
+    /// them; returns the samples produced (for tests).
+    pub fn pull_due(&mut self, now: Instant) -> Vec<i16> {
+        let mut out = Vec::new();
+        for _ in 0..10 {
+            let Some(due) = self.next_pull.filter(|&t| t <= now) else {
+                break;
+            };
+            self.pcm.clear();
+            self.jb.pull(due, &mut self.pcm);
             if let Some(w) = self.wav.as_mut() {
                 if w.write(&self.pcm).is_ok() {
                     self.samples += self.pcm.len() as u64;
                 }
+            } else {
+                self.samples += self.pcm.len() as u64;
             }
+            out.extend_from_slice(&self.pcm);
+            let idle = self
+                .last_arrival
+                .map_or(true, |t| due.saturating_duration_since(t) > IDLE);
+            self.next_pull = (!idle).then_some(due + PULL);
         }
+        if self.next_pull.is_some_and(|t| t + 10 * PULL < now) {
+            // Far behind (the loop stalled): skip ahead rather than burst.
+            self.next_pull = Some(now);
+        }
+        out
     }
 
-    /// Writes the WAV header's lengths.
+    /// When the next frame is due, if the stream is running.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_pull
+    }
+
+    /// The jitter buffer's counters (concealment, FEC, reordering).
+    pub fn stats(&self) -> natter_jitter::JitterStats {
+        self.jb.stats()
+    }
+
+    /// Plays out what is still buffered (its current delay, no concealment beyond it),
+    /// then writes the WAV header's lengths.
     pub fn finish(&mut self) {
+        if let Some(t) = self.next_pull {
+            let frames = self.jb.stats().current_delay_ms / 20;
+            for k in 0..frames.min(20) {
+                self.pull_due(t + PULL * k);
+            }
+        }
         if let Some(w) = self.wav.take() {
             let _ = w.finalize();
         }

@@ -70,6 +70,8 @@ pub struct Options {
     pub send_video: Option<VideoInput>,
     /// y4m file to record the peer's decoded video to (with `video`).
     pub record_video: Option<std::path::PathBuf>,
+    /// Preferred video codec (offered first; chosen when the peer offers it).
+    pub video_codec: crate::video::Codec,
 }
 
 /// Where `natter webrtc --video` takes its video from.
@@ -165,22 +167,33 @@ pub fn run(opts: Options) -> Result<(), String> {
     drop(tx);
     let creds = transport.agent().local_credentials().clone();
     pc.set_local_ice(&creds.ufrag, &creds.pwd);
+    pc.set_video_codec(opts.video_codec);
     if opts.role == SignalingRole::Offerer && opts.data {
         pc.create_channel(&opts.label, ChannelType::RELIABLE);
     }
     let (vsource, vsink) =
         if opts.video && (opts.send_video.is_some() || opts.record_video.is_some()) {
             pc.set_video_sender(true);
+            let (tx, rx) = crate::video::test_loss_from_env();
+            pc.video_rtp_mut().set_test_loss(tx, rx);
             let src = match &opts.send_video {
-                Some(VideoInput::TestPattern) => {
-                    Some(crate::video::VideoSource::pattern(320, 240, 30)?)
+                Some(VideoInput::TestPattern) => Some(crate::video::VideoSource::pattern_with(
+                    opts.video_codec,
+                    320,
+                    240,
+                    30,
+                )?),
+                Some(VideoInput::File(p)) => {
+                    Some(crate::video::VideoSource::file_with(opts.video_codec, p)?)
                 }
-                Some(VideoInput::File(p)) => Some(crate::video::VideoSource::file(p)?),
                 None => None,
             };
             (
                 src,
-                Some(crate::video::VideoSink::new(opts.record_video.as_deref())?),
+                Some(crate::video::VideoSink::new_with(
+                    opts.video_codec,
+                    opts.record_video.as_deref(),
+                )?),
             )
         } else {
             (None, None)
@@ -553,9 +566,10 @@ impl Driver {
     fn media(&mut self, now: Instant) {
         self.video(now);
         if let Some(r) = self.recorder.as_mut() {
-            while let Some(p) = self.pc.poll_audio() {
-                r.push(&p);
+            while let Some((seq, ts, p)) = self.pc.poll_audio_packet() {
+                r.insert(seq, ts, &p, now);
             }
+            r.pull_due(now);
         }
         let Some(src) = self.source.as_mut() else {
             return;
@@ -584,6 +598,7 @@ impl Driver {
     /// records what arrived, and reports the counters every [`VIDEO_REPORT_INTERVAL`].
     fn video(&mut self, now: Instant) {
         if let Some(sink) = self.vsink.as_mut() {
+            let _ = sink.set_codec(self.pc.video_codec());
             while let Some(f) = self.pc.poll_video_frame() {
                 if sink.push(&f.data).is_err() {
                     self.pc.request_keyframe();
@@ -595,7 +610,8 @@ impl Driver {
                 // The send-side estimate (TWCC feedback) steers the encoder.
                 src.set_bitrate(bps / 1000);
             }
-            if self.pc.video_ready() {
+            // The negotiated codec; none of ours (built without it): nothing to send.
+            if self.pc.video_ready() && src.set_codec(self.pc.video_codec()).is_ok() {
                 let first = self.next_video.is_none();
                 let mut due = *self.next_video.get_or_insert(now);
                 let interval = src.frame_interval();
@@ -659,6 +675,10 @@ impl Driver {
                 "decode_errors": self.vsink.as_ref().map_or(0, |s| s.errors),
                 "nacks_sent": st.nacks_sent,
                 "plis_sent": st.plis_sent,
+                "rtx_sent": st.rtx_sent,
+                "rtx_received": st.rtx_received,
+                "rtx_padding_received": st.rtx_padding_received,
+                "test_dropped": st.test_dropped,
                 "width": w,
                 "height": h,
             }),

@@ -7,6 +7,7 @@
 //! parsed with natter-sdp, which never panics on input.
 
 use natter_sdp::{Media, SessionDescription};
+use natter_video::assembler::Codec;
 
 use crate::error::JsepError;
 
@@ -38,6 +39,8 @@ pub struct LocalParams {
     pub audio_ssrc: Option<u32>,
     /// Video: offer a sendrecv VP8 m-section, or accept the peer's, with this SSRC.
     pub video_ssrc: Option<u32>,
+    /// Preferred video codec: offered first (H.264: then VP8 too), chosen when offered.
+    pub video_codec: Codec,
     /// Data channels (offer: add an application m-section; answer: accept the peer's).
     pub data: bool,
     /// RTCP CNAME.
@@ -78,6 +81,11 @@ pub struct RemoteMedia {
     pub opus_fmtp: Option<String>,
     /// VP8 payload type, when offered.
     pub vp8_pt: Option<u8>,
+    /// RTX payload types (RFC 4588) and the media types they repair (`a=fmtp:<rtx> apt=`).
+    pub rtx_pts: Vec<(u8, u8)>,
+    /// H.264 payload type with packetization-mode=1 and a (Constrained) Baseline
+    /// profile-level-id, when offered, and that profile-level-id.
+    pub h264: Option<(u8, String)>,
     /// `a=extmap` id of the transport-wide sequence number (TWCC), when offered/accepted.
     pub twcc_ext: Option<u8>,
     /// `a=sendrecv`/... as written (default sendrecv).
@@ -138,6 +146,25 @@ pub struct RemoteDescription {
     pub end_of_candidates: bool,
 }
 
+impl RemoteMedia {
+    /// The video codec and payload type to use: `prefer` when offered, else the other one.
+    pub fn video_choice(&self, prefer: Codec) -> Option<(Codec, u8)> {
+        let vp8 = self.vp8_pt.map(|pt| (Codec::Vp8, pt));
+        let h264 = self.h264.as_ref().map(|(pt, _)| (Codec::H264, *pt));
+        match prefer {
+            Codec::H264 => h264.or(vp8),
+            Codec::Vp8 => vp8.or(h264),
+        }
+    }
+
+    /// The RTX payload type that repairs media payload type `apt`, if offered/accepted.
+    pub fn rtx_for(&self, apt: u8) -> Option<u8> {
+        self.rtx_pts
+            .iter()
+            .find_map(|&(rtx, a)| (a == apt).then_some(rtx))
+    }
+}
+
 impl RemoteDescription {
     /// The data m-section, if the peer offers/accepted one.
     pub fn data(&self) -> Option<&RemoteMedia> {
@@ -153,11 +180,11 @@ impl RemoteDescription {
             .find(|m| m.kind == Kind::Audio && !m.rejected && m.opus_pt.is_some())
     }
 
-    /// The first video m-section with VP8.
+    /// The first video m-section with VP8 or H.264.
     pub fn video(&self) -> Option<&RemoteMedia> {
-        self.media
-            .iter()
-            .find(|m| m.kind == Kind::Video && !m.rejected && m.vp8_pt.is_some())
+        self.media.iter().find(|m| {
+            m.kind == Kind::Video && !m.rejected && (m.vp8_pt.is_some() || m.h264.is_some())
+        })
     }
 
     /// Mid of the transport m-section.
@@ -170,6 +197,45 @@ impl RemoteDescription {
 
 fn media_attr<'a>(m: &'a Media, s: &'a SessionDescription, name: &str) -> Option<&'a str> {
     m.attribute(name).or_else(|| s.attribute(name))
+}
+
+/// The `a=fmtp` parameters of payload type `pt`.
+fn fmtp_of(m: &Media, pt: u8) -> Option<&str> {
+    m.attribute_values("fmtp").find_map(|f| {
+        let (p, params) = f.split_once(' ')?;
+        (p.trim().parse::<u8>().ok()? == pt).then_some(params.trim())
+    })
+}
+
+/// The H.264 payload type we can use: packetization-mode=1 (RFC 6184 §8.1) and profile_idc
+/// 0x42 (Baseline; Constrained Baseline `42e0..` first), with its profile-level-id.
+fn h264_choice(m: &Media) -> Option<(u8, String)> {
+    let mut found: Vec<(u8, String)> = m
+        .attribute_values("rtpmap")
+        .filter_map(|v| {
+            let (pt, enc) = v.split_once(' ')?;
+            let pt = pt.trim().parse::<u8>().ok()?;
+            if !enc.trim().eq_ignore_ascii_case("H264/90000") {
+                return None;
+            }
+            let params = fmtp_of(m, pt).unwrap_or("");
+            let get = |k: &str| {
+                params.split(';').find_map(|kv| {
+                    let (a, b) = kv.split_once('=')?;
+                    a.trim()
+                        .eq_ignore_ascii_case(k)
+                        .then(|| b.trim().to_owned())
+                })
+            };
+            if get("packetization-mode").as_deref() != Some("1") {
+                return None;
+            }
+            let pli = get("profile-level-id").unwrap_or_else(|| "42e01f".into());
+            (pli.len() == 6 && pli[..2].eq_ignore_ascii_case("42")).then_some((pt, pli))
+        })
+        .collect();
+    found.sort_by_key(|(_, pli)| !pli[2..4].eq_ignore_ascii_case("e0"));
+    found.into_iter().next()
 }
 
 /// Parses a remote offer or answer.
@@ -200,6 +266,27 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
                 .then(|| pt.trim().parse::<u8>().ok())
                 .flatten()
         });
+        let rtx_pts = m
+            .attribute_values("rtpmap")
+            .filter_map(|v| {
+                let (pt, enc) = v.split_once(' ')?;
+                let pt = pt.trim().parse::<u8>().ok()?;
+                if !enc.trim().eq_ignore_ascii_case("rtx/90000") {
+                    return None;
+                }
+                let apt = m.attribute_values("fmtp").find_map(|f| {
+                    let (p, params) = f.split_once(' ')?;
+                    if p.trim().parse::<u8>().ok()? != pt {
+                        return None;
+                    }
+                    params
+                        .split(';')
+                        .find_map(|kv| kv.trim().strip_prefix("apt=")?.trim().parse::<u8>().ok())
+                })?;
+                Some((pt, apt))
+            })
+            .collect();
+        let h264 = h264_choice(m);
         let twcc_ext = m.attribute_values("extmap").find_map(|v| {
             let (id, uri) = v.trim().split_once(' ')?;
             (uri.trim() == natter_video::twcc::EXTENSION_URI)
@@ -233,6 +320,8 @@ pub fn parse_remote(sdp: &str) -> Result<RemoteDescription, JsepError> {
             opus_pt,
             opus_fmtp,
             vp8_pt,
+            rtx_pts,
+            h264,
             twcc_ext,
             direction,
             sctp_port: m.attribute("sctp-port").and_then(|v| v.trim().parse().ok()),
@@ -368,17 +457,41 @@ fn audio_section(out: &mut String, p: &LocalParams, a: &AudioSection<'_>) {
 
 /// VP8 payload type we offer (Chromium's number).
 pub const VP8_PT: u8 = 96;
+/// RTX payload type we offer for VP8 (Chromium's number).
+pub const VP8_RTX_PT: u8 = 97;
+/// H.264 payload type we offer (packetization-mode=1, Constrained Baseline 3.1).
+pub const H264_PT: u8 = 102;
+/// RTX payload type we offer for H.264.
+pub const H264_RTX_PT: u8 = 103;
+/// profile-level-id we offer: Constrained Baseline, level 3.1.
+pub const H264_PROFILE: &str = "42e01f";
+
+/// One codec of a video m-section: codec, payload type, RTX payload type, and for H.264
+/// the profile-level-id.
+type VideoCodecLine<'a> = (Codec, u8, Option<u8>, &'a str);
 /// `a=extmap` id we offer for the transport-wide sequence number.
 pub const TWCC_EXT: u8 = 3;
+
+/// Our RTX SSRC (RFC 4588), next to the video SSRC: `a=ssrc-group:FID <video> <rtx>`.
+pub fn rtx_ssrc(video_ssrc: u32) -> u32 {
+    video_ssrc.wrapping_add(1)
+}
 
 fn video_section(
     out: &mut String,
     p: &LocalParams,
-    (mid, pt, direction, setup): (&str, u8, &str, &str),
-    twcc: Option<u8>,
+    (mid, direction, setup): (&str, &str, &str),
+    (twcc, codecs): (Option<u8>, &[VideoCodecLine<'_>]),
     first: bool,
 ) {
-    out.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF {pt}\r\n"));
+    let mut fmts = String::new();
+    for (_, pt, rtx, _) in codecs {
+        fmts.push_str(&format!(" {pt}"));
+        if let Some(r) = rtx {
+            fmts.push_str(&format!(" {r}"));
+        }
+    }
+    out.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF{fmts}\r\n"));
     out.push_str("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
     transport_lines(out, p, setup, first);
     out.push_str(&format!("a=mid:{mid}\r\n"));
@@ -394,16 +507,35 @@ fn video_section(
         ));
     }
     out.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
-    out.push_str(&format!("a=rtpmap:{pt} VP8/90000\r\n"));
-    for fb in ["nack", "nack pli", "ccm fir"] {
-        out.push_str(&format!("a=rtcp-fb:{pt} {fb}\r\n"));
-    }
-    if twcc.is_some() {
-        out.push_str(&format!("a=rtcp-fb:{pt} transport-cc\r\n"));
+    for &(codec, pt, rtx, profile) in codecs {
+        match codec {
+            Codec::Vp8 => out.push_str(&format!("a=rtpmap:{pt} VP8/90000\r\n")),
+            Codec::H264 => out.push_str(&format!(
+                "a=rtpmap:{pt} H264/90000\r\na=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile}\r\n"
+            )),
+        }
+        for fb in ["nack", "nack pli", "ccm fir"] {
+            out.push_str(&format!("a=rtcp-fb:{pt} {fb}\r\n"));
+        }
+        if twcc.is_some() {
+            out.push_str(&format!("a=rtcp-fb:{pt} transport-cc\r\n"));
+        }
+        if let Some(r) = rtx {
+            out.push_str(&format!(
+                "a=rtpmap:{r} rtx/90000\r\na=fmtp:{r} apt={pt}\r\n"
+            ));
+        }
     }
     if let (Some(ssrc), true) = (p.video_ssrc, sends) {
-        out.push_str(&format!("a=ssrc:{ssrc} cname:{}\r\n", p.cname));
-        out.push_str(&format!("a=ssrc:{ssrc} msid:natter natter-video\r\n"));
+        let mut ssrcs = vec![ssrc];
+        if codecs.iter().any(|c| c.2.is_some()) {
+            ssrcs.push(rtx_ssrc(ssrc));
+            out.push_str(&format!("a=ssrc-group:FID {ssrc} {}\r\n", rtx_ssrc(ssrc)));
+        }
+        for s in ssrcs {
+            out.push_str(&format!("a=ssrc:{s} cname:{}\r\n", p.cname));
+            out.push_str(&format!("a=ssrc:{s} msid:natter natter-video\r\n"));
+        }
     }
 }
 
@@ -471,11 +603,17 @@ pub fn create_offer_with(p: &LocalParams, existing: &[(Kind, String)], setup: &s
     for (kind, mid) in &sections {
         let first = mids.first() == Some(mid);
         if *kind == Kind::Video && p.video_ssrc.is_some() {
+            let vp8 = (Codec::Vp8, VP8_PT, Some(VP8_RTX_PT), "");
+            let h264 = (Codec::H264, H264_PT, Some(H264_RTX_PT), H264_PROFILE);
+            let codecs = match p.video_codec {
+                Codec::Vp8 => vec![vp8],
+                Codec::H264 => vec![h264, vp8],
+            };
             video_section(
                 &mut out,
                 p,
-                (mid, VP8_PT, "sendrecv", setup),
-                Some(TWCC_EXT),
+                (mid, "sendrecv", setup),
+                (Some(TWCC_EXT), &codecs),
                 first,
             );
         } else if matches!(kind, Kind::Video | Kind::Other) {
@@ -531,7 +669,7 @@ pub fn accepted(p: &LocalParams, m: &RemoteMedia) -> bool {
         && match m.kind {
             Kind::Audio => p.audio_ssrc.is_some() && m.opus_pt.is_some(),
             Kind::Data => p.data,
-            Kind::Video => p.video_ssrc.is_some() && m.vp8_pt.is_some(),
+            Kind::Video => p.video_ssrc.is_some() && m.video_choice(p.video_codec).is_some(),
             Kind::Other => false,
         }
 }
@@ -607,9 +745,17 @@ pub fn create_answer(p: &LocalParams, offer: &RemoteDescription) -> Result<Strin
                 audio_section(&mut out, p, &a);
             }
             Kind::Video => {
-                let pt = m.vp8_pt.unwrap_or(96);
+                let (codec, pt) = m.video_choice(p.video_codec).unwrap_or((Codec::Vp8, 96));
+                let profile = m.h264.as_ref().map_or(H264_PROFILE, |h| h.1.as_str());
                 let dir = answer_direction(&m.direction, true);
-                video_section(&mut out, p, (&m.mid, pt, dir, "active"), m.twcc_ext, first);
+                let codecs = [(codec, pt, m.rtx_for(pt), profile)];
+                video_section(
+                    &mut out,
+                    p,
+                    (&m.mid, dir, "active"),
+                    (m.twcc_ext, &codecs),
+                    first,
+                );
             }
             _ => data_section(&mut out, p, &m.mid, "active", first),
         }
@@ -632,6 +778,7 @@ mod tests {
             end_of_candidates: true,
             audio_ssrc: audio.then_some(1234),
             video_ssrc: None,
+            video_codec: Codec::Vp8,
             data,
             cname: "natter".into(),
         }

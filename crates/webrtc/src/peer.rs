@@ -177,7 +177,7 @@ pub struct PeerConnection {
     /// We send video of our own (set by [`PeerConnection::set_video_sender`]): received
     /// video is assembled for the owner instead of echoed.
     video_sender: bool,
-    audio_in: VecDeque<Vec<u8>>,
+    audio_in: VecDeque<(u16, u32, Vec<u8>)>,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<PcEvent>,
     closed: bool,
@@ -215,6 +215,7 @@ impl PeerConnection {
             end_of_candidates: false,
             audio_ssrc: cfg.audio.then_some(ssrc),
             video_ssrc: cfg.video.then_some(ssrc.wrapping_add(2)),
+            video_codec: natter_video::assembler::Codec::Vp8,
             data: cfg.data,
             cname: format!("natter-{:08x}", (seed >> 32) as u32),
         };
@@ -464,8 +465,18 @@ impl PeerConnection {
         }
         if let (Some(ssrc), Some(v), None) = (self.local.video_ssrc, remote.video(), self.video_out)
         {
-            self.video_out = v.vp8_pt.map(|pt| (ssrc, pt));
+            let choice = v.video_choice(self.local.video_codec);
+            self.video_out = choice.map(|(_, pt)| (ssrc, pt));
+            if let Some((codec, _)) = choice {
+                self.video.set_codec(codec);
+            }
             self.video.set_twcc(v.twcc_ext);
+            let rtx = choice.and_then(|(_, pt)| v.rtx_for(pt));
+            let ours = rtx.map(|pt| crate::video::Rtx {
+                ssrc: jsep::rtx_ssrc(ssrc),
+                pt,
+            });
+            self.video.set_rtx(ours, rtx);
         }
         // A data m-section that a renegotiation added to a running DTLS association.
         let data_max = remote.data().map(|d| d.max_message_size);
@@ -611,6 +622,12 @@ impl PeerConnection {
 
     /// Next received audio payload (with [`Config::capture_audio`]).
     pub fn poll_audio(&mut self) -> Option<Vec<u8>> {
+        self.audio_in.pop_front().map(|p| p.2)
+    }
+
+    /// Next received audio packet (with [`Config::capture_audio`]): sequence number, RTP
+    /// timestamp and payload, for a jitter buffer.
+    pub fn poll_audio_packet(&mut self) -> Option<(u16, u32, Vec<u8>)> {
         self.audio_in.pop_front()
     }
 
@@ -651,27 +668,41 @@ impl PeerConnection {
         };
         self.stats.rtp_rx += 1;
         if let Some((vssrc, vpt)) = self.video_out {
-            if p.payload_type() == vpt {
-                self.remote_video_ssrc = Some(p.ssrc());
+            let rtx = self.video.is_remote_rtx(p.payload_type());
+            if p.payload_type() == vpt || rtx {
                 if !self.video_echo() {
-                    self.video.on_rtp(&p, self.now);
+                    if rtx {
+                        self.video.on_rtx(&p, self.now);
+                    } else {
+                        self.remote_video_ssrc = Some(p.ssrc());
+                        self.video.on_rtp(&p, self.now);
+                    }
                     self.flush_video_feedback();
                     return;
                 }
+                // Echoed, a retransmission goes back as the packet it repairs.
+                let Some((seq, payload)) = (if rtx {
+                    crate::video::rtx_unwrap(&p).filter(|(_, b)| !b.is_empty())
+                } else {
+                    self.remote_video_ssrc = Some(p.ssrc());
+                    Some((p.sequence(), p.payload()))
+                }) else {
+                    return;
+                };
                 if self.cfg.echo {
                     // Same sequence numbers and timestamps, our SSRC: the peer's NACKs and
                     // PLIs about our stream map 1:1 onto its own.
                     let h = RtpHeader {
                         marker: p.marker(),
                         payload_type: vpt,
-                        sequence: p.sequence(),
+                        sequence: seq,
                         timestamp: p.timestamp(),
                         ssrc: vssrc,
                         ..RtpHeader::default()
                     };
                     let mut pkt = Vec::with_capacity(buf.len() + 16);
                     if let Some(tx) = self.srtp_tx.as_mut() {
-                        if h.write(p.payload(), &mut pkt).is_ok()
+                        if h.write(payload, &mut pkt).is_ok()
                             && tx.protect_rtp_in_place(&mut pkt).is_ok()
                         {
                             self.out.push_back(pkt);
@@ -688,7 +719,8 @@ impl PeerConnection {
                 .push_back(PcEvent::AudioStarted { ssrc: p.ssrc() });
         }
         if self.cfg.capture_audio && self.audio_in.len() < 256 {
-            self.audio_in.push_back(p.payload().to_vec());
+            self.audio_in
+                .push_back((p.sequence(), p.timestamp(), p.payload().to_vec()));
         }
         if self.cfg.echo {
             let (payload, ts, marker) = (p.payload().to_vec(), p.timestamp(), p.marker());
@@ -755,6 +787,22 @@ impl PeerConnection {
     /// Video counters.
     pub fn video_stats(&self) -> crate::video::VideoStats {
         self.video.stats()
+    }
+
+    /// Preferred video codec (call before the offer/answer): offered first, chosen when the
+    /// peer offers it.
+    pub fn set_video_codec(&mut self, codec: natter_video::assembler::Codec) {
+        self.local.video_codec = codec;
+    }
+
+    /// The negotiated video codec (VP8 until negotiated).
+    pub fn video_codec(&self) -> natter_video::assembler::Codec {
+        self.video.codec()
+    }
+
+    /// The video RTP state (RTX, test loss).
+    pub fn video_rtp_mut(&mut self) -> &mut crate::video::VideoRtp {
+        &mut self.video
     }
 
     fn protect_and_queue(&mut self, mut pkt: Vec<u8>) {

@@ -1,13 +1,18 @@
-//! Video of the PeerConnection: our VP8 stream and the peer's, at the RTP level (sans-IO),
-//! plus the media ends the driver and tests use (a test pattern or y4m file encoded with
-//! libvpx; received frames decoded and written to a y4m file).
+//! Video of the PeerConnection: our VP8 or H.264 stream and the peer's, at the RTP level
+//! (sans-IO), plus the media ends the driver and tests use (a test pattern or y4m file
+//! encoded with libvpx or OpenH264; received frames decoded and written to a y4m file).
 //!
-//! Sending: each encoded frame is packetized (RFC 7741), numbered, kept in a short history
+//! Sending: each encoded frame is packetized (RFC 7741; RFC 6184 packetization mode 1),
+//! numbered, kept in a short history
 //! and handed back as plaintext RTP for the PeerConnection to protect. A NACK from the peer
-//! (RFC 4585 generic NACK) retransmits from the history on the media SSRC; a PLI or FIR
-//! (RFC 4585/5104) raises a key-frame request for the encoder.
+//! (RFC 4585 generic NACK) retransmits from the history: as RTX (RFC 4588: own SSRC, own
+//! payload type and sequence space, the original sequence number in the first two payload
+//! bytes) when the peer negotiated `rtx` with `apt=` our codec, else the packet again on the
+//! media SSRC. A PLI or FIR (RFC 4585/5104) raises a key-frame request for the encoder.
 //!
-//! Receiving: packets go into natter-video's frame assembler; gaps become NACKs and lost
+//! Receiving: packets (and the peer's RTX, unwrapped to the original sequence number;
+//! padding-only RTX probes are counted and dropped) go into natter-video's frame assembler;
+//! gaps become NACKs and lost
 //! frames a PLI (repeated at most every [`PLI_INTERVAL`] while no key frame arrives), each
 //! sent as a compound RTCP packet behind an empty receiver report.
 
@@ -17,13 +22,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use natter_rtp::{RtcpPacket, RtpHeader, RtpPacket};
-use natter_video::assembler::{AssembledFrame, Codec, FrameAssembler};
+use natter_video::assembler::{AssembledFrame, FrameAssembler};
+use natter_video::h264codec::{H264Decoder, H264Encoder};
 use natter_video::pattern::TestPattern;
 use natter_video::twcc::{SendSideBwe, TwccReceiver};
 use natter_video::vp8::Vp8Packetizer;
 use natter_video::vp8codec::{EncoderConfig, Vp8Decoder, Vp8Encoder};
 use natter_video::y4m::{Y4mReader, Y4mWriter};
 use natter_video::I420Frame;
+
+/// The video codecs (VP8, H.264 packetization mode 1).
+pub use natter_video::assembler::Codec;
 
 /// VP8's RTP clock.
 pub const CLOCK_RATE: u32 = 90_000;
@@ -77,11 +86,37 @@ pub struct VideoStats {
     pub estimate_bps: u32,
     /// Loss fraction seen in the last feedback, per mille.
     pub loss_permille: u32,
+    /// Retransmissions sent as RTX packets (RFC 4588; also counted in `retransmitted`).
+    pub rtx_sent: u64,
+    /// RTX packets received that carried a packet (unwrapped into the assembler).
+    pub rtx_received: u64,
+    /// Padding-only RTX packets received (the peer's bandwidth probes).
+    pub rtx_padding_received: u64,
+    /// Packets left out on purpose by [`VideoRtp::set_test_loss`].
+    pub test_dropped: u64,
+}
+
+/// The first two payload bytes of an RTX packet: the original sequence number (RFC 4588 §4).
+/// `None` for padding-only packets (probes) and anything shorter.
+pub fn rtx_unwrap<'a>(p: &RtpPacket<'a>) -> Option<(u16, &'a [u8])> {
+    let b = p.payload();
+    let osn = u16::from_be_bytes([*b.first()?, *b.get(1)?]);
+    Some((osn, &b[2..]))
+}
+
+/// RTX of one direction: our retransmission stream, or the peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rtx {
+    /// RTX SSRC (ours; the peer's is recognised by payload type).
+    pub ssrc: u32,
+    /// RTX payload type (`a=rtpmap:<pt> rtx/90000` with `apt=` the media type).
+    pub pt: u8,
 }
 
 /// RTP-level state of both video directions (owned by the PeerConnection).
 #[derive(Debug)]
 pub struct VideoRtp {
+    codec: Codec,
     packetizer: Vp8Packetizer,
     seq: u16,
     history: VecDeque<(u16, Vec<u8>)>,
@@ -98,12 +133,24 @@ pub struct VideoRtp {
     twcc_rx: TwccReceiver,
     last_twcc: Option<Instant>,
     new_target: Option<u32>,
+    /// Our RTX stream, when negotiated.
+    rtx: Option<Rtx>,
+    /// Next sequence number of our RTX stream (its own space, RFC 4588 §4).
+    rtx_seq: u16,
+    /// The peer's RTX payload type, when negotiated.
+    remote_rtx_pt: Option<u8>,
+    /// Test loss: leave out every n-th new outgoing / incoming media packet (0: none).
+    drop_tx_every: u64,
+    drop_rx_every: u64,
+    tx_count: u64,
+    rx_count: u64,
 }
 
 impl VideoRtp {
     /// Fresh state; `seed` picks the first sequence number and PictureID.
     pub fn new(seed: u64) -> Self {
         VideoRtp {
+            codec: Codec::Vp8,
             packetizer: Vp8Packetizer::new(MAX_PAYLOAD, (seed >> 40) as u16),
             seq: (seed >> 8) as u16,
             history: VecDeque::new(),
@@ -119,7 +166,52 @@ impl VideoRtp {
             twcc_rx: TwccReceiver::new(),
             last_twcc: None,
             new_target: None,
+            rtx: None,
+            rtx_seq: (seed >> 24) as u16,
+            remote_rtx_pt: None,
+            drop_tx_every: 0,
+            drop_rx_every: 0,
+            tx_count: 0,
+            rx_count: 0,
         }
+    }
+
+    /// The negotiated codec (before any packet flows).
+    pub fn set_codec(&mut self, codec: Codec) {
+        if codec != self.codec {
+            self.codec = codec;
+            self.assembler = FrameAssembler::new(codec);
+        }
+    }
+
+    /// The negotiated codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The negotiated RTX streams: ours (`None`: retransmit on the media SSRC) and the
+    /// peer's payload type.
+    pub fn set_rtx(&mut self, ours: Option<Rtx>, remote_pt: Option<u8>) {
+        self.rtx = ours;
+        self.remote_rtx_pt = remote_pt;
+    }
+
+    /// Our RTX stream, if negotiated.
+    pub fn rtx(&self) -> Option<Rtx> {
+        self.rtx
+    }
+
+    /// Whether `pt` is the peer's RTX payload type.
+    pub fn is_remote_rtx(&self, pt: u8) -> bool {
+        self.remote_rtx_pt == Some(pt)
+    }
+
+    /// Testing loss recovery against real peers: leave out every `tx`-th new outgoing media
+    /// packet (kept in the history, so a NACK repairs it) and every `rx`-th received media
+    /// packet (RTX packets are never dropped); 0 turns a direction off.
+    pub fn set_test_loss(&mut self, tx: u64, rx: u64) {
+        self.drop_tx_every = tx;
+        self.drop_rx_every = rx;
     }
 
     /// The negotiated transport-wide sequence number extension id (`None`: not used).
@@ -153,7 +245,10 @@ impl VideoRtp {
         keyframe: bool,
         now: Instant,
     ) -> Vec<Vec<u8>> {
-        let payloads = self.packetizer.packetize(frame);
+        let payloads = match self.codec {
+            Codec::Vp8 => self.packetizer.packetize(frame),
+            Codec::H264 => natter_video::h264::packetize(frame, MAX_PAYLOAD),
+        };
         let n = payloads.len();
         let mut out = Vec::with_capacity(n);
         for (i, p) in payloads.into_iter().enumerate() {
@@ -179,12 +274,72 @@ impl VideoRtp {
                 self.history.pop_front();
             }
             self.seq = self.seq.wrapping_add(1);
+            self.tx_count += 1;
+            if self.drop_tx_every > 0 && self.tx_count % self.drop_tx_every == 0 {
+                self.stats.test_dropped += 1;
+                continue;
+            }
             out.push(pkt);
         }
         self.stats.frames_sent += 1;
         self.stats.keyframes_sent += u64::from(keyframe);
         self.stats.packets_sent += out.len() as u64;
         out
+    }
+
+    /// A stored packet again for a NACK: wrapped as RTX on our RTX stream when negotiated
+    /// (new sequence number, fresh transport-wide number), else the same bytes.
+    fn retransmission(&mut self, pkt: &[u8], now: Instant) -> Option<Vec<u8>> {
+        let Some(rtx) = self.rtx else {
+            return Some(pkt.to_vec());
+        };
+        let p = RtpPacket::parse(pkt).ok()?;
+        let mut h = RtpHeader {
+            marker: p.marker(),
+            payload_type: rtx.pt,
+            sequence: self.rtx_seq,
+            timestamp: p.timestamp(),
+            ssrc: rtx.ssrc,
+            ..RtpHeader::default()
+        };
+        let mut payload = Vec::with_capacity(p.payload().len() + 2);
+        payload.extend_from_slice(&p.sequence().to_be_bytes());
+        payload.extend_from_slice(p.payload());
+        if let Some(id) = self.twcc_id {
+            let tseq = self.bwe.on_send(payload.len() + 12 + 4 + 10, now);
+            h.extensions.push((id, tseq.to_be_bytes().to_vec()));
+        }
+        let mut out = Vec::with_capacity(payload.len() + 20);
+        h.write(&payload, &mut out).ok()?;
+        self.rtx_seq = self.rtx_seq.wrapping_add(1);
+        self.stats.rtx_sent += 1;
+        Some(out)
+    }
+
+    /// One authenticated RTX packet of the peer (its payload type is the negotiated RTX
+    /// type): the original packet goes into the assembler; padding-only probes are counted.
+    pub fn on_rtx(&mut self, p: &RtpPacket<'_>, now: Instant) {
+        self.record_twcc(p, now);
+        let Some((osn, payload)) = rtx_unwrap(p) else {
+            self.stats.rtx_padding_received += 1;
+            return;
+        };
+        if payload.is_empty() {
+            self.stats.rtx_padding_received += 1;
+            return;
+        }
+        self.stats.rtx_received += 1;
+        self.assembler.push(osn, p.timestamp(), p.marker(), payload);
+        self.after_push(now);
+    }
+
+    fn record_twcc(&mut self, p: &RtpPacket<'_>, now: Instant) {
+        if let Some(id) = self.twcc_id {
+            if let Some((_, v)) = p.extensions().find(|(i, v)| *i == id && v.len() == 2) {
+                self.twcc_rx
+                    .on_packet(u16::from_be_bytes([v[0], v[1]]), now);
+            }
+        }
     }
 
     /// The peer asked for a key frame since the last call.
@@ -194,22 +349,26 @@ impl VideoRtp {
 
     /// One authenticated RTP packet of the peer's video stream.
     pub fn on_rtp(&mut self, p: &RtpPacket<'_>, now: Instant) {
-        self.stats.packets_received += 1;
-        if let Some(id) = self.twcc_id {
-            if let Some((_, v)) = p.extensions().find(|(i, v)| *i == id && v.len() == 2) {
-                self.twcc_rx
-                    .on_packet(u16::from_be_bytes([v[0], v[1]]), now);
-            }
+        self.rx_count += 1;
+        if self.drop_rx_every > 0 && self.rx_count % self.drop_rx_every == 0 {
+            self.stats.test_dropped += 1;
+            return;
         }
+        self.stats.packets_received += 1;
+        self.record_twcc(p, now);
         if self.remote_ssrc != Some(p.ssrc()) {
             if self.remote_ssrc.is_some() {
                 // A new source (the peer restarted its sender): start over.
-                self.assembler = FrameAssembler::new(Codec::Vp8);
+                self.assembler = FrameAssembler::new(self.codec);
             }
             self.remote_ssrc = Some(p.ssrc());
         }
         self.assembler
             .push(p.sequence(), p.timestamp(), p.marker(), p.payload());
+        self.after_push(now);
+    }
+
+    fn after_push(&mut self, now: Instant) {
         while let Some(f) = self.assembler.poll_frame() {
             if self.frames.len() >= 64 {
                 self.frames.pop_front();
@@ -260,9 +419,14 @@ impl VideoRtp {
                 } if media_ssrc == our_ssrc => {
                     self.stats.nacks_received += lost.len() as u64;
                     for s in lost {
-                        if let Some((_, pkt)) = self.history.iter().find(|(q, _)| *q == s) {
-                            resend.push(pkt.clone());
+                        let Some(i) = self.history.iter().position(|(q, _)| *q == s) else {
+                            continue;
+                        };
+                        let pkt = std::mem::take(&mut self.history[i].1);
+                        if let Some(r) = self.retransmission(&pkt, now) {
+                            resend.push(r);
                         }
+                        self.history[i].1 = pkt;
                     }
                 }
                 RtcpPacket::Other {
@@ -339,6 +503,20 @@ impl VideoRtp {
     }
 }
 
+/// Environment variable that makes `natter webrtc --video` (sending video of its own)
+/// leave out media packets on purpose, to show NACK/RTX repair against a real peer:
+/// `TX[,RX]`, every TX-th new outgoing and every RX-th received video packet (0: none).
+pub const TEST_LOSS_ENV: &str = "NATTER_VIDEO_TEST_LOSS";
+
+/// [`TEST_LOSS_ENV`] read and parsed; `(0, 0)` when unset or malformed.
+pub fn test_loss_from_env() -> (u64, u64) {
+    let Ok(v) = std::env::var(TEST_LOSS_ENV) else {
+        return (0, 0);
+    };
+    let mut it = v.split(',').map(|n| n.trim().parse::<u64>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
 /// Where our video comes from.
 enum Input {
     Pattern(TestPattern),
@@ -348,11 +526,60 @@ enum Input {
     },
 }
 
-/// Raw frames (test pattern or a y4m file, looped) encoded with libvpx VP8, paced by the
-/// owner at [`VideoSource::frame_interval`].
+/// An encoder of either codec.
+#[derive(Debug)]
+enum Encoder {
+    Vp8(Vp8Encoder),
+    H264(H264Encoder),
+}
+
+impl Encoder {
+    fn new(codec: Codec, config: EncoderConfig) -> Result<Self, String> {
+        match codec {
+            Codec::Vp8 => Vp8Encoder::new(config).map(Encoder::Vp8),
+            Codec::H264 => H264Encoder::new(config).map(Encoder::H264),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn codec(&self) -> Codec {
+        match self {
+            Encoder::Vp8(_) => Codec::Vp8,
+            Encoder::H264(_) => Codec::H264,
+        }
+    }
+
+    fn config(&self) -> EncoderConfig {
+        match self {
+            Encoder::Vp8(e) => e.config(),
+            Encoder::H264(e) => e.config(),
+        }
+    }
+
+    fn set_bitrate(&mut self, kbps: u32) {
+        let _ = match self {
+            Encoder::Vp8(e) => e.set_bitrate(kbps),
+            Encoder::H264(e) => e.set_bitrate(kbps),
+        };
+    }
+
+    fn encode(
+        &mut self,
+        f: &I420Frame,
+        key: bool,
+    ) -> Result<Vec<natter_video::codec::EncodedFrame>, natter_video::VideoError> {
+        match self {
+            Encoder::Vp8(e) => e.encode(f, key),
+            Encoder::H264(e) => e.encode(f, key),
+        }
+    }
+}
+
+/// Raw frames (test pattern or a y4m file, looped) encoded with libvpx VP8 or OpenH264,
+/// paced by the owner at [`VideoSource::frame_interval`].
 pub struct VideoSource {
     input: Input,
-    encoder: Vp8Encoder,
+    encoder: Encoder,
     fps: u32,
     /// RTP timestamp of the next frame.
     pub timestamp: u32,
@@ -369,13 +596,20 @@ impl std::fmt::Debug for VideoSource {
 impl VideoSource {
     /// The moving test pattern at `width` x `height`, `fps`.
     pub fn pattern(width: u32, height: u32, fps: u32) -> Result<Self, String> {
-        let encoder = Vp8Encoder::new(EncoderConfig {
-            width,
-            height,
-            fps,
-            ..EncoderConfig::default()
-        })
-        .map_err(|e| e.to_string())?;
+        Self::pattern_with(Codec::Vp8, width, height, fps)
+    }
+
+    /// The moving test pattern encoded with `codec`.
+    pub fn pattern_with(codec: Codec, width: u32, height: u32, fps: u32) -> Result<Self, String> {
+        let encoder = Encoder::new(
+            codec,
+            EncoderConfig {
+                width,
+                height,
+                fps,
+                ..EncoderConfig::default()
+            },
+        )?;
         Ok(VideoSource {
             input: Input::Pattern(TestPattern::new(width as usize, height as usize)),
             encoder,
@@ -386,6 +620,11 @@ impl VideoSource {
 
     /// A y4m file (4:2:0), sent at its own size and rate, from the start again at its end.
     pub fn file(path: &Path) -> Result<Self, String> {
+        Self::file_with(Codec::Vp8, path)
+    }
+
+    /// A y4m file encoded with `codec`.
+    pub fn file_with(codec: Codec, path: &Path) -> Result<Self, String> {
         let open = || -> Result<Y4mReader<_>, String> {
             let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Y4mReader::new(std::io::BufReader::new(f))
@@ -394,13 +633,15 @@ impl VideoSource {
         let reader = open()?;
         let h = reader.header();
         let fps = (h.fps_num / h.fps_den.max(1)).clamp(1, 60);
-        let encoder = Vp8Encoder::new(EncoderConfig {
-            width: h.width as u32,
-            height: h.height as u32,
-            fps,
-            ..EncoderConfig::default()
-        })
-        .map_err(|e| e.to_string())?;
+        let encoder = Encoder::new(
+            codec,
+            EncoderConfig {
+                width: h.width as u32,
+                height: h.height as u32,
+                fps,
+                ..EncoderConfig::default()
+            },
+        )?;
         Ok(VideoSource {
             input: Input::File {
                 reader,
@@ -425,7 +666,21 @@ impl VideoSource {
 
     /// Changes the encoder's target bitrate (kbit/s).
     pub fn set_bitrate(&mut self, kbps: u32) {
-        let _ = self.encoder.set_bitrate(kbps);
+        self.encoder.set_bitrate(kbps);
+    }
+
+    /// The codec it encodes with.
+    pub fn codec(&self) -> Codec {
+        self.encoder.codec()
+    }
+
+    /// Switches to `codec` (the negotiated one), keeping size, rate and bitrate; the next
+    /// frame is a key frame of the new encoder.
+    pub fn set_codec(&mut self, codec: Codec) -> Result<(), String> {
+        if codec != self.encoder.codec() {
+            self.encoder = Encoder::new(codec, self.encoder.config())?;
+        }
+        Ok(())
     }
 
     /// Current target bitrate (kbit/s).
@@ -447,7 +702,8 @@ impl VideoSource {
         }
     }
 
-    /// Encodes the next frame: `(VP8 frame, RTP timestamp, key frame)`, or `None` when
+    /// Encodes the next frame: `(VP8 frame or H.264 access unit, RTP timestamp, key frame)`,
+    /// or `None` when
     /// the encoder dropped it.
     pub fn next_frame(&mut self, keyframe: bool) -> Option<(Vec<u8>, u32, bool)> {
         let raw = self.next_raw()?;
@@ -467,7 +723,7 @@ impl VideoSource {
 /// differs from the first one are scaled to it, nearest neighbour: a y4m stream has one
 /// size, and browsers change resolution as they adapt).
 pub struct VideoSink {
-    decoder: Vp8Decoder,
+    decoder: Decoder,
     path: Option<std::path::PathBuf>,
     writer: Option<Y4mWriter<BufWriter<std::fs::File>>>,
     /// Frames decoded.
@@ -488,11 +744,47 @@ impl std::fmt::Debug for VideoSink {
     }
 }
 
+/// A decoder of either codec.
+#[derive(Debug)]
+enum Decoder {
+    Vp8(Vp8Decoder),
+    H264(H264Decoder),
+}
+
+impl Decoder {
+    fn new(codec: Codec) -> Result<Self, String> {
+        match codec {
+            Codec::Vp8 => Vp8Decoder::new().map(Decoder::Vp8),
+            Codec::H264 => H264Decoder::new().map(Decoder::H264),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn codec(&self) -> Codec {
+        match self {
+            Decoder::Vp8(_) => Codec::Vp8,
+            Decoder::H264(_) => Codec::H264,
+        }
+    }
+
+    fn decode(&mut self, data: &[u8]) -> Result<Vec<I420Frame>, natter_video::VideoError> {
+        match self {
+            Decoder::Vp8(d) => d.decode(data),
+            Decoder::H264(d) => d.decode(data),
+        }
+    }
+}
+
 impl VideoSink {
-    /// A decoder, recording to `path` when given (created at the first frame).
+    /// A VP8 decoder, recording to `path` when given (created at the first frame).
     pub fn new(path: Option<&Path>) -> Result<Self, String> {
+        Self::new_with(Codec::Vp8, path)
+    }
+
+    /// A decoder of `codec`, recording to `path` when given.
+    pub fn new_with(codec: Codec, path: Option<&Path>) -> Result<Self, String> {
         Ok(VideoSink {
-            decoder: Vp8Decoder::new().map_err(|e| e.to_string())?,
+            decoder: Decoder::new(codec)?,
             path: path.map(Path::to_owned),
             writer: None,
             decoded: 0,
@@ -500,6 +792,14 @@ impl VideoSink {
             written: 0,
             size: (0, 0),
         })
+    }
+
+    /// Switches to decoding `codec` (the negotiated one).
+    pub fn set_codec(&mut self, codec: Codec) -> Result<(), String> {
+        if codec != self.decoder.codec() {
+            self.decoder = Decoder::new(codec)?;
+        }
+        Ok(())
     }
 
     /// Decodes one assembled frame; `Err` when the decoder refused it (ask for a key

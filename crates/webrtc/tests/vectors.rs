@@ -130,7 +130,7 @@ fn answers_to_every_chromium_offer() {
 }
 
 #[test]
-fn video_offer_is_answered_with_vp8_only_when_video_is_on() {
+fn video_offer_is_answered_with_vp8_and_rtx_only_when_video_is_on() {
     // Chromium's audio+data offer with a VP8 video m-section added to the BUNDLE group.
     let offer = vector("chromium156-loopback-offer-audio-dc.sdp")
         .replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1 2")
@@ -160,11 +160,16 @@ a=ssrc:1111 cname:x\r\n";
     .expect("parses");
     assert_eq!(a.bundle, ["0", "1", "2"]);
     let v = a.video().expect("video accepted");
+    // VP8 with its RTX (RFC 4588): both SSRCs, grouped as FID.
     assert_eq!(
-        (v.vp8_pt, v.formats.clone()),
-        (Some(96), vec!["96".to_owned()])
+        (v.vp8_pt, v.formats.clone(), v.rtx_pts.clone()),
+        (
+            Some(96),
+            vec!["96".to_owned(), "97".to_owned()],
+            vec![(97, 96)]
+        )
     );
-    assert_eq!(v.ssrcs.len(), 1);
+    assert_eq!(v.ssrcs.len(), 2);
 
     let mut without = answerer(true, true);
     let a = parse_remote(
