@@ -3,7 +3,7 @@
 //! objects whose first word points at a table of functions).
 //!
 //! Why our own FFI and not the `openh264` crate: its `openh264-sys2` either compiles the
-//! bundled C++ and assembly sources (minutes of the two shared cores on every clean build)
+//! bundled C++ sources (3 min 16 s on one core for `openh264` 0.9.9 from clean, measured)
 //! or loads a DLL at run time with its own, newer, headers; neither links the library the
 //! distribution keeps patched. The C interface is stable and small: create, initialise with
 //! the base parameters, encode (key frames on demand, bitrate changes), decode, destroy.
