@@ -271,7 +271,10 @@ mod tests {
             ..b.clone()
         };
         let packed = encode_all(epoch, [&a, &b, &c]);
-        assert_eq!(decode(epoch, "sip:alice@example.com", &packed), vec![a, b, c]);
+        assert_eq!(
+            decode(epoch, "sip:alice@example.com", &packed),
+            vec![a, b, c]
+        );
         // A truncated list yields the complete bindings before the cut.
         assert_eq!(decode(epoch, "x", &packed[..packed.len() - 1]).len(), 2);
     }

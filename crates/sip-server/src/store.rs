@@ -296,7 +296,8 @@ impl BindingStore for MemoryBindings {
                 let live = list.iter().filter(|b| b.expires_at > now).count();
                 if live < list.len() {
                     removed += list.len() - live;
-                    *packed = compact::encode_all(epoch, list.iter().filter(|b| b.expires_at > now));
+                    *packed =
+                        compact::encode_all(epoch, list.iter().filter(|b| b.expires_at > now));
                 }
                 live > 0
             });

@@ -698,7 +698,10 @@ fn layer_holds_completed_non_invite_until_timer_j() {
             }]
         );
         // A second final response is ignored (Completed).
-        assert_eq!(layer.send_response(t0 + MS, tx, &response(&req, 500)), vec![]);
+        assert_eq!(
+            layer.send_response(t0 + MS, tx, &response(&req, 500)),
+            vec![]
+        );
         txs.push((tx, req, ok));
     }
     assert_eq!(layer.len(), 3);
@@ -714,7 +717,10 @@ fn layer_holds_completed_non_invite_until_timer_j() {
     );
     assert_eq!(layer.on_timer(t0 + 32_000 * MS), vec![]);
     let ended = layer.on_timer(t0 + 32_001 * MS);
-    let want: Vec<_> = txs.iter().map(|(tx, _, _)| Event::Terminated { tx: *tx }).collect();
+    let want: Vec<_> = txs
+        .iter()
+        .map(|(tx, _, _)| Event::Terminated { tx: *tx })
+        .collect();
     assert_eq!(ended, want);
     assert!(layer.is_empty());
     assert_eq!(layer.next_deadline(), None);

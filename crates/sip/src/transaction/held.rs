@@ -55,8 +55,8 @@ impl Held {
     /// Hold `bytes` for transaction `tx` (key digest `key`) until `expires`.
     pub fn push(&mut self, tx: TxId, key: u128, expires: Instant, bytes: &[u8]) {
         let epoch = *self.epoch.get_or_insert(expires);
-        let at = u64::try_from(expires.saturating_duration_since(epoch).as_nanos())
-            .unwrap_or(u64::MAX);
+        let at =
+            u64::try_from(expires.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
         let need = HEADER + bytes.len();
         let fits = self
             .chunks
@@ -87,7 +87,10 @@ impl Held {
     }
 
     fn record(&self, pos: u64) -> Option<Record<'_>> {
-        let i = self.chunks.partition_point(|(s, _)| *s <= pos).checked_sub(1)?;
+        let i = self
+            .chunks
+            .partition_point(|(s, _)| *s <= pos)
+            .checked_sub(1)?;
         let (start, chunk) = self.chunks.get(i)?;
         let off = usize::try_from(pos - start).ok()?;
         let h = chunk.get(off..off + HEADER)?;
