@@ -222,6 +222,18 @@ fn release_free_memory() {
     }
 }
 
+/// Fix glibc's mmap threshold at its default (128 KiB). Left dynamic, it rises to the size of
+/// the largest mapped block freed (the SIP core's 256 KiB chunks of responses held for Timer J),
+/// after which those chunks come from the heap, where small long-lived allocations fill the
+/// holes they leave and the pages can no longer be handed back.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation policy.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 impl StoreBindings {
     /// Loads the live bindings from `store` and starts the write-behind thread. `file` is the
     /// store's SQLite file, for batched writes.
@@ -236,6 +248,7 @@ impl StoreBindings {
             c.pragma_update(None, "synchronous", "NORMAL").ok()?;
             Some(c)
         });
+        fix_mmap_threshold();
         let clock = Clock::now();
         let mem = MemoryBindings::new();
         for r in store.live_bindings(clock.unix)? {

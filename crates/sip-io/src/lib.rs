@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,11 @@ use natter_sip_server::{
     BindingStore, Credentials, Output, Peer, ServerConfig, SipServer, Transmit, Transport,
 };
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch, Notify};
 
+mod batch;
 pub mod client;
 pub mod dns;
 pub mod ws;
@@ -213,6 +215,8 @@ struct Shared {
     shard: u16,
     /// Every shard's inbox, by shard number (set once all exist).
     inboxes: std::sync::OnceLock<Vec<mpsc::Sender<Inbound>>>,
+    /// Reused `sendmmsg` headers for the UDP answers of a batch.
+    send_batch: Mutex<batch::SendBatch>,
 }
 
 /// A message handed from the shard that received it to the one that owns
@@ -496,12 +500,69 @@ impl Shared {
     /// REGISTER is only acknowledged for a binding that survives a crash.
     /// Callers pass every output of a batch of messages, so one commit
     /// covers them all.
-    fn answer(self: &Arc<Self>, outs: Vec<Output>) {
+    fn answer(self: &Arc<Self>, mut outs: Vec<Output>) {
         if outs.iter().any(|o| !o.transmits.is_empty()) {
             self.bindings.sync();
         }
+        // The UDP datagrams of the whole batch go out in one `sendmmsg` per
+        // socket; everything else as before.
+        let mut udp = Vec::new();
+        for out in &mut outs {
+            let (u, rest): (Vec<Transmit>, Vec<Transmit>) = std::mem::take(&mut out.transmits)
+                .into_iter()
+                .partition(|t| t.to.transport == Transport::Udp);
+            udp.extend(u);
+            out.transmits = rest;
+        }
+        if udp.len() > 1 {
+            self.send_udp_batch(udp);
+        } else {
+            for t in udp {
+                self.transmit(t);
+            }
+        }
         for out in outs {
             self.dispatch(out);
+        }
+    }
+
+    /// Send UDP transmits with `sendmmsg`, one call per socket (in practice one
+    /// socket per address family). What the kernel does not take at once goes
+    /// the one-by-one way, which waits for room.
+    fn send_udp_batch(self: &Arc<Self>, udp: Vec<Transmit>) {
+        for (sock, _) in &self.udp {
+            let mine: Vec<&Transmit> = udp
+                .iter()
+                .filter(|t| {
+                    self.udp_for(t.to.addr)
+                        .is_some_and(|s| Arc::ptr_eq(s, sock))
+                })
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let refs: Vec<(&[u8], SocketAddr)> =
+                mine.iter().map(|t| (&t.bytes[..], t.to.addr)).collect();
+            let mut done = 0;
+            let mut batch = lock(&self.send_batch);
+            while done < refs.len() {
+                let Some(rest) = refs.get(done..) else { break };
+                match sock.try_io(Interest::WRITABLE, || batch.send(sock.as_raw_fd(), rest)) {
+                    Ok(0) => break,
+                    Ok(k) => done += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        // The first datagram failed (e.g. an ICMP error queued
+                        // for its destination): skip it, keep the rest.
+                        tracing::debug!("udp send to {} failed: {e}", rest[0].1);
+                        done += 1;
+                    }
+                }
+            }
+            drop(batch);
+            for t in mine.into_iter().skip(done) {
+                self.transmit(t.clone());
+            }
         }
     }
 }
@@ -992,6 +1053,7 @@ impl ShardCommon {
             tls_names: Mutex::new(HashMap::new()),
             shard,
             inboxes: std::sync::OnceLock::new(),
+            send_batch: Mutex::new(batch::SendBatch::new()),
         });
         if inboxes.len() > 1 {
             let _ = shared.inboxes.set(inboxes);
@@ -1058,19 +1120,23 @@ async fn run(
     for (sock, _) in shared.udp.clone() {
         let shared = shared.clone();
         tasks.spawn(async move {
-            let mut buf = vec![0u8; 65_535];
+            let mut rb = batch::RecvBatch::new(UDP_BATCH, 65_535);
             let mut outs = Vec::new();
             loop {
                 sock.readable().await?;
-                // Take what is queued (up to UDP_BATCH datagrams), then answer
-                // them all after one store commit (group commit).
-                for _ in 0..UDP_BATCH {
-                    let (n, src) = match sock.try_recv_from(&mut buf) {
-                        Ok(v) => v,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e.into()),
+                // Take what is queued (up to UDP_BATCH datagrams, one
+                // `recvmmsg`), then answer them all after one store commit
+                // (group commit) and one `sendmmsg`.
+                let n = match sock.try_io(Interest::READABLE, || rb.recv(sock.as_raw_fd())) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                for i in 0..n {
+                    let Some((dgram, src)) = rb.get(i) else {
+                        continue;
                     };
-                    let Some(dgram) = buf.get(..n) else { continue };
                     // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
                     // CRLFs) are answered here without taking the core lock.
                     match keepalive::classify(Transport::Udp, src, dgram) {

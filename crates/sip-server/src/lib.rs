@@ -7,6 +7,7 @@
 //! Users and bindings come from the [`Credentials`] and [`BindingStore`]
 //! traits so the SQLite store can back them.
 
+mod compact;
 pub mod flow;
 pub mod keepalive;
 pub mod locate;

@@ -672,3 +672,93 @@ fn invite_server_reliable_2xx_waits_timer_l() {
     );
     assert_eq!(tx.on_timer(t0 + 32_000 * MS), vec![Action::Terminated]);
 }
+
+/// A completed non-INVITE server transaction on UDP keeps only its response:
+/// retransmissions get the same bytes (from the retransmission's source),
+/// the layer counts it until Timer J, then it ends and the same request is
+/// new again.
+#[test]
+fn layer_holds_completed_non_invite_until_timer_j() {
+    let t0 = Instant::now();
+    let mut layer = Layer::new(TimerConfig::default(), true);
+    let mut txs = Vec::new();
+    for i in 0..3 {
+        let req = request("REGISTER", &format!("z9hG4bKheld{i}"));
+        let tx = match &layer.on_message(t0, "ua", false, req.clone())[..] {
+            [Event::Request { tx, .. }] => *tx,
+            other => panic!("{other:?}"),
+        };
+        let ok = response(&req, 200);
+        assert_eq!(
+            layer.send_response(t0 + MS, tx, &ok),
+            vec![Event::Send {
+                tx,
+                to: "ua",
+                bytes: ok.to_bytes()
+            }]
+        );
+        // A second final response is ignored (Completed).
+        assert_eq!(
+            layer.send_response(t0 + MS, tx, &response(&req, 500)),
+            vec![]
+        );
+        txs.push((tx, req, ok));
+    }
+    assert_eq!(layer.len(), 3);
+    assert_eq!(layer.next_deadline(), Some(t0 + MS + 32_000 * MS));
+    let (tx1, req1, ok1) = &txs[1];
+    assert_eq!(
+        layer.on_message(t0 + 1000 * MS, "ua2", false, req1.clone()),
+        vec![Event::Send {
+            tx: *tx1,
+            to: "ua2",
+            bytes: ok1.to_bytes()
+        }]
+    );
+    assert_eq!(layer.on_timer(t0 + 32_000 * MS), vec![]);
+    let ended = layer.on_timer(t0 + 32_001 * MS);
+    let want: Vec<_> = txs
+        .iter()
+        .map(|(tx, _, _)| Event::Terminated { tx: *tx })
+        .collect();
+    assert_eq!(ended, want);
+    assert!(layer.is_empty());
+    assert_eq!(layer.next_deadline(), None);
+    assert!(matches!(
+        &layer.on_message(t0 + 32_002 * MS, "ua", false, req1.clone())[..],
+        [Event::Request { .. }]
+    ));
+}
+
+/// Many held responses span several chunks; each is answered with its own
+/// bytes and they all end at Timer J.
+#[test]
+fn layer_holds_many_responses_across_chunks() {
+    let t0 = Instant::now();
+    let mut layer = Layer::new(TimerConfig::default(), true);
+    let mut all = Vec::new();
+    for i in 0..3000 {
+        let req = request("OPTIONS", &format!("z9hG4bKmany{i}"));
+        let tx = match &layer.on_message(t0, "ua", false, req.clone())[..] {
+            [Event::Request { tx, .. }] => *tx,
+            other => panic!("{other:?}"),
+        };
+        let ok = response(&req, 200);
+        layer.send_response(t0 + i * MS / 100, tx, &ok);
+        all.push((tx, req, ok));
+    }
+    for (tx, req, ok) in all.iter().step_by(97) {
+        assert_eq!(
+            layer.on_message(t0 + 100 * MS, "ua", false, req.clone()),
+            vec![Event::Send {
+                tx: *tx,
+                to: "ua",
+                bytes: ok.to_bytes()
+            }]
+        );
+    }
+    assert_eq!(layer.len(), 3000);
+    let ended = layer.on_timer(t0 + 40_000 * MS);
+    assert_eq!(ended.len(), 3000);
+    assert!(layer.is_empty());
+}

@@ -8,9 +8,10 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::time::Instant;
 
+use super::held::Held;
 use super::{
-    Action, InviteClient, InviteServer, NonInviteClient, NonInviteServer, TimerConfig,
-    TransactionKey,
+    Action, InviteClient, InviteServer, NonInviteClient, NonInviteServer, NonInviteServerState,
+    TimerConfig, TransactionKey,
 };
 use crate::message::Message;
 use crate::method::Method;
@@ -119,6 +120,9 @@ pub struct TransactionLayer<P> {
     server_index: HashMap<KeyDigest, TxId>,
     hashers: (RandomState, RandomState),
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
+    /// Completed non-INVITE server transactions on unreliable transports:
+    /// only their final response, until Timer J.
+    held: Held,
 }
 
 impl<P: Clone> TransactionLayer<P> {
@@ -134,6 +138,7 @@ impl<P: Clone> TransactionLayer<P> {
             server_index: HashMap::new(),
             hashers: (RandomState::new(), RandomState::new()),
             timers: BinaryHeap::new(),
+            held: Held::default(),
         }
     }
 
@@ -144,18 +149,22 @@ impl<P: Clone> TransactionLayer<P> {
 
     /// Number of live transactions.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.held.len()
     }
 
     /// True when no transaction is live.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.held.len() == 0
     }
 
     /// Earliest pending timer (may be slightly early after state changes;
     /// calling [`TransactionLayer::on_timer`] then is harmless).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let t = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (t, self.held.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The request of a client or INVITE server transaction.
@@ -295,6 +304,30 @@ impl<P: Clone> TransactionLayer<P> {
         let mut out = Vec::new();
         let actions = match self.entries.get_mut(&tx).map(|e| &mut e.machine) {
             Some(Machine::InviteServer(t)) => t.send_response(now, resp),
+            Some(Machine::NonInviteServer(t))
+                if !t.is_reliable()
+                    && resp.code().is_some_and(|c| c >= 200)
+                    && matches!(
+                        t.state(),
+                        NonInviteServerState::Trying | NonInviteServerState::Proceeding
+                    ) =>
+            {
+                // Completed on an unreliable transport: from here on only the
+                // response matters, for retransmissions until Timer J.
+                let bytes = resp.to_bytes();
+                if let Some(e) = self.entries.remove(&tx) {
+                    if self.server_index.get(&e.key) == Some(&tx) {
+                        self.server_index.remove(&e.key);
+                    }
+                    self.held.push(tx, e.key, now + self.cfg.t1x64(), &bytes);
+                    out.push(Event::Send {
+                        tx,
+                        to: e.peer,
+                        bytes,
+                    });
+                }
+                return out;
+            }
             Some(Machine::NonInviteServer(t)) => t.send_response(now, resp),
             _ => return out,
         };
@@ -340,7 +373,17 @@ impl<P: Clone> TransactionLayer<P> {
                 return out;
             };
             let is_ack = msg.method() == Some(&Method::Ack);
-            if let Some(&id) = self.server_index.get(&self.digest(&key)) {
+            let digest = self.digest(&key);
+            if let Some(r) = self.held.get(digest) {
+                // A retransmission of a completed non-INVITE request.
+                out.push(Event::Send {
+                    tx: r.tx,
+                    to: from,
+                    bytes: r.bytes.to_vec(),
+                });
+                return out;
+            }
+            if let Some(&id) = self.server_index.get(&digest) {
                 let actions = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
                     Some(Machine::InviteServer(t)) => {
                         // RFC 2543 ACK matching also needs the To tag of our final response.
@@ -432,6 +475,9 @@ impl<P: Clone> TransactionLayer<P> {
             };
             self.apply(id, actions, &mut out);
         }
+        let mut ended = Vec::new();
+        self.held.expire(now, &mut ended);
+        out.extend(ended.into_iter().map(|tx| Event::Terminated { tx }));
         self.shrink_after_burst();
         out
     }

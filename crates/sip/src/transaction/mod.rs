@@ -8,6 +8,7 @@
 //! them at once (§17.1.3/§17.2.3 matching, including the RFC 2543 fallback).
 
 mod client;
+mod held;
 mod key;
 mod layer;
 mod server;

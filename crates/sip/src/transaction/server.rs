@@ -258,6 +258,11 @@ impl NonInviteServer {
         self.state
     }
 
+    /// True on a reliable transport (no Timer J).
+    pub fn is_reliable(&self) -> bool {
+        self.reliable
+    }
+
     /// Next instant [`NonInviteServer::on_timer`] must be called.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timer_j
