@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch, Notify};
 
-mod batch;
+use natter_udp_batch as batch;
 pub mod client;
 pub mod dns;
 pub mod ws;
@@ -216,7 +216,7 @@ struct Shared {
     /// Every shard's inbox, by shard number (set once all exist).
     inboxes: std::sync::OnceLock<Vec<mpsc::Sender<Inbound>>>,
     /// Reused `sendmmsg` headers for the UDP answers of a batch.
-    send_batch: Mutex<batch::SendBatch>,
+    send_batch: Mutex<batch::SendSlices>,
 }
 
 /// A message handed from the shard that received it to the one that owns
@@ -1053,7 +1053,7 @@ impl ShardCommon {
             tls_names: Mutex::new(HashMap::new()),
             shard,
             inboxes: std::sync::OnceLock::new(),
-            send_batch: Mutex::new(batch::SendBatch::new()),
+            send_batch: Mutex::new(batch::SendSlices::new()),
         });
         if inboxes.len() > 1 {
             let _ = shared.inboxes.set(inboxes);
@@ -1120,7 +1120,7 @@ async fn run(
     for (sock, _) in shared.udp.clone() {
         let shared = shared.clone();
         tasks.spawn(async move {
-            let mut rb = batch::RecvBatch::new(UDP_BATCH, 65_535);
+            let mut rb = batch::RecvBatch::new(UDP_BATCH, 65_535, 0);
             let mut outs = Vec::new();
             loop {
                 sock.readable().await?;

@@ -6,7 +6,8 @@
 //! one thread per core ([`socket`]), and TLS ([`tls`]). The TURN server driver ([`turn_server`])
 //! composes them.
 
-pub mod batch;
+/// Batched UDP system calls (their own crate, shared with the SIP driver).
+pub use natter_udp_batch as batch;
 pub mod gso;
 pub mod metrics;
 pub mod relay_ports;

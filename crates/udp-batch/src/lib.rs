@@ -5,6 +5,10 @@
 //! not allocate. Receive slots have configurable *headroom* in front of the datagram so a core
 //! can prepend a header in place (TURN puts the 4-byte ChannelData header there) instead of
 //! copying the payload.
+//!
+//! Its own crate because two drivers use it (natter-turn-io's TURN data path and
+//! natter-sip-io's UDP shards) and neither should depend on the other; it wraps only the
+//! system calls and has no dependency but libc.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -12,7 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 /// Converts a kernel socket address into a std one.
-fn from_storage(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub fn from_storage(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(ss.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in, and storage is larger.
@@ -37,7 +41,7 @@ fn from_storage(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 /// Writes `addr` into kernel form; returns the length to pass as `msg_namelen`.
-pub(crate) fn to_storage(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub fn to_storage(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
@@ -226,6 +230,17 @@ impl RecvBatch {
         self.headroom
     }
 
+    /// Datagram `i` of the last receive and its source; `None` when it was truncated by the
+    /// slot size (a message larger than the caller accepts) or has an unknown address family.
+    pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
+        if i >= self.filled || self.hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            return None;
+        }
+        let src = from_storage(&self.addrs[i])?;
+        let start = i * self.slot + self.headroom;
+        Some((self.buf.get(start..start + self.lens[i])?, src))
+    }
+
     /// Datagram `i`: its whole slot (headroom + datagram + spare), its length and its source.
     ///
     /// A datagram truncated by the slot size is reported with the slot's full length; callers
@@ -362,6 +377,70 @@ impl SendBatch {
     }
 }
 
+/// Sends many borrowed datagrams with one `sendmmsg`, without copying them: for callers that
+/// hold their messages already and retry what did not go out ([`SendBatch`] copies into its
+/// own slots and drops what the kernel refuses, as a relay should).
+pub struct SendSlices {
+    addrs: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: as for RecvBatch: pointers are rebuilt before each call.
+unsafe impl Send for SendSlices {}
+
+impl SendSlices {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            addrs: Vec::new(),
+            iovs: Vec::new(),
+            hdrs: Vec::new(),
+        }
+    }
+
+    /// Sends `msgs` (bytes, destination) on non-blocking `fd`; returns how many
+    /// of the first ones went out (the rest are the caller's to retry).
+    pub fn send(&mut self, fd: RawFd, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+        let n = msgs.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        self.addrs.resize(n, unsafe { zeroed() });
+        self.iovs.resize(n, unsafe { zeroed() });
+        self.hdrs.resize(n, unsafe { zeroed() });
+        for (i, (bytes, to)) in msgs.iter().enumerate() {
+            let len = to_storage(to, &mut self.addrs[i]);
+            self.iovs[i].iov_base = bytes.as_ptr() as *mut libc::c_void;
+            self.iovs[i].iov_len = bytes.len();
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = len;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.hdrs[i].msg_len = 0;
+        }
+        // SAFETY: every header points at `msgs`' buffers (alive for this call) and our
+        // own address storage.
+        let sent = unsafe {
+            libc::sendmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(sent as usize)
+    }
+}
+
 /// One non-blocking `sendto` on a raw socket.
 ///
 /// The driver uses this instead of tokio's `try_send_to`, which refuses to even try until the
@@ -422,43 +501,46 @@ mod tests {
     }
 
     #[test]
-    fn gro_hands_a_gso_run_over_whole_and_says_its_segment_size() {
-        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        b.set_nonblocking(true).unwrap();
-        if !enable_gro(b.as_raw_fd()) {
-            return; // kernel without UDP GRO: nothing to test
-        }
-        let mut g = crate::gso::GsoBatch::new(8192, 8, true);
-        for i in 0..5u8 {
-            g.push(a.as_raw_fd(), b.local_addr().unwrap(), &[i; 100]);
-        }
-        g.push(a.as_raw_fd(), b.local_addr().unwrap(), &[9; 30]);
-        g.flush();
-        let mut rb = RecvBatch::new(8, 65536, 4);
-        rb.set_gro(true);
-        let mut got = Vec::new();
-        for _ in 0..10 {
-            let Ok(n) = rb.recv(b.as_raw_fd()) else { break };
-            for i in 0..n {
-                let seg = rb.segment_size(i);
-                let (slot, len, _) = rb.slot_mut(i).unwrap();
-                let data = &slot[4..4 + len];
-                let step = if seg == 0 { len } else { seg };
-                got.extend(data.chunks(step).map(<[u8]>::to_vec));
-            }
-        }
-        let mut want: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100]).collect();
-        want.push(vec![9; 30]);
-        assert_eq!(got, want);
-    }
-
-    #[test]
     fn ipv6_addresses_survive_conversion() {
         let addr: SocketAddr = "[2001:db8::1]:3478".parse().unwrap();
         // SAFETY: zeroed storage is valid.
         let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
         to_storage(&addr, &mut ss);
         assert_eq!(from_storage(&ss), Some(addr));
+    }
+
+    #[test]
+    fn batches_carry_datagrams_and_sources() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        b.set_nonblocking(true).expect("nonblocking");
+        let to = b.local_addr().expect("addr");
+        let msgs: Vec<Vec<u8>> = (0..5)
+            .map(|i| format!("OPTIONS {i}").into_bytes())
+            .collect();
+        let refs: Vec<(&[u8], SocketAddr)> = msgs.iter().map(|m| (&m[..], to)).collect();
+        let mut sb = SendSlices::new();
+        assert_eq!(sb.send(a.as_raw_fd(), &refs).expect("send"), 5);
+        let mut rb = RecvBatch::new(8, 2048, 0);
+        let mut got = Vec::new();
+        // Loopback delivery is synchronous: every datagram is queued already.
+        for _ in 0..5 {
+            match rb.recv(b.as_raw_fd()) {
+                Ok(n) => {
+                    for i in 0..n {
+                        let (d, from) = rb.get(i).expect("datagram");
+                        assert_eq!(from, a.local_addr().expect("addr"));
+                        got.push(d.to_vec());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, msgs);
+        let mut small = RecvBatch::new(2, 4, 0);
+        sb.send(a.as_raw_fd(), &refs[..1]).expect("send");
+        assert_eq!(small.recv(b.as_raw_fd()).expect("recv"), 1);
+        assert!(small.get(0).is_none(), "truncated datagram is dropped");
     }
 }
