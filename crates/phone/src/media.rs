@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use natter_dtls::{DtlsCertificate, DtlsEndpoint, DtlsEvent, DtlsRole};
-use natter_jitter::{AudioDecoder, DecodeError, JitterBuffer, JitterConfig};
-use natter_media::{CodecKind, CodecParams, Decoder, DtmfReceiver, DtmfSender, Encoder};
+use natter_jitter::{JitterBuffer, JitterConfig};
+use natter_media::{CodecKind, CodecParams, DtmfReceiver, DtmfSender, Encoder, JitterDecoder};
 use natter_rtp::{demux, RtpHeader, RtpPacket, RtpSession, SessionConfig, SessionEvent};
 use natter_sdp::Direction;
 use natter_srtp::{SrtpContext, SrtpProfile};
@@ -82,29 +82,6 @@ pub struct MediaStats {
     pub jitter: natter_jitter::JitterStats,
 }
 
-/// Adapts a natter-media decoder to what the jitter buffer needs.
-struct Dec(Box<dyn Decoder>);
-
-impl AudioDecoder for Dec {
-    fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, DecodeError> {
-        self.0
-            .decode(payload, out)
-            .map_err(|e| DecodeError::Codec(e.to_string()))
-    }
-    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
-        self.0.conceal(samples, out)
-    }
-    fn decode_fec(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
-        self.0.decode_fec(next, samples, out)
-    }
-    fn has_native_plc(&self) -> bool {
-        true
-    }
-    fn sample_rate(&self) -> u32 {
-        self.0.sample_rate()
-    }
-}
-
 /// The jitter buffer's settings for a codec: 20 ms frames, 20-400 ms of delay.
 fn jitter_config(rate: u32, clock_rate: u32) -> JitterConfig {
     JitterConfig {
@@ -149,7 +126,7 @@ pub struct MediaConfig {
 pub struct MediaSession {
     neg: Negotiated,
     encoder: Box<dyn Encoder>,
-    jitter: JitterBuffer<Dec>,
+    jitter: JitterBuffer<JitterDecoder>,
     rtcp: RtpSession,
     tx: Option<SrtpContext>,
     rx: Option<SrtpContext>,
@@ -210,7 +187,7 @@ impl MediaSession {
         .map_err(|e| format!("encoder: {e}"))?;
         let decoder = natter_media::new_decoder(neg.codec).map_err(|e| format!("decoder: {e}"))?;
         let rate = neg.codec.sample_rate();
-        let jitter = JitterBuffer::new(jitter_config(rate, neg.clock_rate), Dec(decoder));
+        let jitter = JitterBuffer::new(jitter_config(rate, neg.clock_rate), JitterDecoder(decoder));
         let mut rtcp_cfg = SessionConfig::new(cfg.ssrc, neg.clock_rate, cfg.cname.clone());
         rtcp_cfg.seed = cfg.seed;
         rtcp_cfg.ntp_at_start = cfg.ntp_now;
@@ -563,8 +540,10 @@ impl MediaSession {
             if self.remote_ssrc.is_some() {
                 if let Ok(d) = natter_media::new_decoder(self.neg.codec) {
                     let rate = self.neg.codec.sample_rate();
-                    self.jitter =
-                        JitterBuffer::new(jitter_config(rate, self.neg.clock_rate), Dec(d));
+                    self.jitter = JitterBuffer::new(
+                        jitter_config(rate, self.neg.clock_rate),
+                        JitterDecoder(d),
+                    );
                 }
             }
             self.remote_ssrc = Some(pkt.ssrc());

@@ -7,11 +7,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use natter_jitter::{AudioDecoder, DecodeError, JitterBuffer, JitterConfig};
+use natter_jitter::{JitterBuffer, JitterConfig};
 
 use natter_media::{
-    new_decoder, new_encoder, CodecKind, CodecParams, Decoder, Encoder, Resampler, ToneGenerator,
-    WavRecorder, WavSource,
+    new_decoder, new_encoder, CodecKind, CodecParams, Encoder, JitterDecoder, Resampler,
+    ToneGenerator, WavRecorder, WavSource,
 };
 
 /// Opus runs at 48 kHz; 20 ms frames.
@@ -95,29 +95,6 @@ impl AudioSource {
     }
 }
 
-/// A natter-media decoder as the jitter buffer sees it (Opus: native PLC and FEC).
-struct Dec(Box<dyn Decoder>);
-
-impl AudioDecoder for Dec {
-    fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, DecodeError> {
-        self.0
-            .decode(payload, out)
-            .map_err(|e| DecodeError::Codec(e.to_string()))
-    }
-    fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
-        self.0.conceal(samples, out)
-    }
-    fn decode_fec(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
-        self.0.decode_fec(next, samples, out)
-    }
-    fn has_native_plc(&self) -> bool {
-        true
-    }
-    fn sample_rate(&self) -> u32 {
-        self.0.sample_rate()
-    }
-}
-
 /// Frame the recorder pulls from the jitter buffer.
 pub const PULL: Duration = Duration::from_millis(20);
 /// Without packets for this long the stream has stopped: the recording pauses (no
@@ -127,7 +104,7 @@ pub const IDLE: Duration = Duration::from_millis(200);
 /// Decodes received Opus packets through a jitter buffer into a WAV file (48 kHz mono):
 /// 20 ms per 20 ms of time from the first packet on, paused while no packets come.
 pub struct AudioRecorder {
-    jb: JitterBuffer<Dec>,
+    jb: JitterBuffer<JitterDecoder>,
     wav: Option<WavRecorder>,
     pcm: Vec<i16>,
     /// When the next 20 ms frame is due (`None`: paused).
@@ -169,7 +146,7 @@ impl AudioRecorder {
             max_packets: 200,
         };
         Ok(AudioRecorder {
-            jb: JitterBuffer::new(cfg, Dec(decoder)),
+            jb: JitterBuffer::new(cfg, JitterDecoder(decoder)),
             wav,
             pcm: Vec::new(),
             next_pull: None,
