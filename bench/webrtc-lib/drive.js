@@ -15,11 +15,12 @@ function cpuOf(pid) {
     return (+s[11] + +s[12]) / TICK; } catch (e) { return 0; }
 }
 function tree(pid) {
+  // Every process whose parent chain reaches pid (Chromium's renderer, GPU, network...).
+  const parent = {};
+  for (const d of fs.readdirSync('/proc')) { if (!/^\d+$/.test(d)) continue;
+    try { const f = fs.readFileSync(`/proc/${d}/stat`, 'utf8'); parent[+d] = +f.slice(f.lastIndexOf(')') + 2).split(' ')[1]; } catch (e) {} }
   const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks = []; try { tasks = fs.readdirSync(`/proc/${out[i]}/task`); } catch (e) {}
-    for (const t of tasks) { try { for (const c of fs.readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').split(' ')) if (c.trim()) out.push(+c); } catch (e) {} }
-  }
+  for (let i = 0; i < out.length; i++) for (const p in parent) if (parent[p] === out[i]) out.push(+p);
   return out;
 }
 (async () => {
@@ -27,13 +28,15 @@ function tree(pid) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync',
            '--disable-features=WebRtcHideLocalIpsWithMdns', '--use-fake-ui-for-media-stream'] });
-  const bpid = browser.process ? browser.process().pid : null;
+  // Chromium is the only child of this script besides natter.
   const cpuNow = () => {
     const c = { chromium: 0, natter: 0 };
-    if (bpid) c.chromium = tree(bpid).reduce((s, p) => s + cpuOf(p), 0);
+    const skip = new Set([process.pid, natter && natter.pid]);
+    c.chromium = tree(process.pid).filter(p => !skip.has(p)).reduce((s, p) => s + cpuOf(p), 0);
     if (natter) c.natter = cpuOf(natter.pid);
     return c;
   };
+  const T0 = Date.now(); const dbg = m => process.env.DRIVE_DEBUG && console.error(`${Date.now() - T0} ms ${m}`);
   let mark = null;
   const srv = http.createServer((q, s) => {
     if (q.url === '/events') {
@@ -41,7 +44,7 @@ function tree(pid) {
       toPage = l => s.write('data: ' + l + '\n\n'); pending.splice(0).forEach(toPage); return;
     }
     if (q.url === '/signal') {
-      let b = ''; q.on('data', d => b += d); q.on('end', () => { if (natter) natter.stdin.write(b + '\n'); s.end(); }); return;
+      let b = ''; q.on('data', d => b += d); q.on('end', () => { dbg('to natter ' + b.slice(0, 40)); if (natter) natter.stdin.write(b + '\n'); s.end(); }); return;
     }
     if (q.url === '/mark') { mark = cpuNow(); s.end(); return; }
     s.writeHead(200, { 'Content-Type': 'text/html' }); s.end(html);
@@ -53,6 +56,7 @@ function tree(pid) {
     let buf = '';
     natter.stdout.on('data', d => { buf += d; let i; while ((i = buf.indexOf('\n')) >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1);
       let m; try { m = JSON.parse(l); } catch (e) { continue; }
+      dbg('from natter ' + l.slice(0, 40));
       if (!m.event) { if (toPage) toPage(l); else pending.push(l); } } });
   }
   const q = new URLSearchParams({ mode: a.mode, mb: a.mb || '16', size: a.size || '65536', win: a.win || '8' });
