@@ -145,6 +145,14 @@ fn install_signal_handlers() {
 /// SIGTERM/SIGINT.
 pub fn run(opts: Options) -> Result<(), String> {
     install_signal_handlers();
+    if opts.dtls == crate::DtlsImpl::Dimpl {
+        // dimpl's config is built once per process (a crypto self-test of some ms): on a
+        // thread of its own, in parallel with gathering and signaling rather than on the
+        // first handshake's path. An error shows again at DTLS setup.
+        let _ = std::thread::Builder::new()
+            .name("dimpl-config".into())
+            .spawn(|| drop(crate::dtls::dimpl_config()));
+    }
     let now = Instant::now();
     let cert = DtlsCertificate::generate().map_err(|e| format!("certificate: {e}"))?;
     let seed: u64 = rand::random();

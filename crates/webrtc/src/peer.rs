@@ -213,11 +213,6 @@ impl PeerConnection {
     /// A PeerConnection with its certificate; ICE credentials come from the owner's
     /// agent via [`Self::set_local_ice`].
     pub fn new(cfg: Config, cert: DtlsCertificate, now: Instant) -> Self {
-        if cfg.dtls == DtlsImpl::Dimpl {
-            // Built once per process; done here, before any signaling, rather than on the
-            // first association's setup path (an error shows again at DTLS setup).
-            let _ = crate::dtls::dimpl_config();
-        }
         let seed = cfg.seed;
         let ssrc = (seed as u32) | 1;
         let local = LocalParams {
