@@ -510,10 +510,18 @@ impl Driver {
                     }
                 }
             }
-            Signal::Answer(sdp) => match self.pc.accept_answer(&sdp, now) {
-                Ok(()) => self.apply_remote_ice(now),
-                Err(e) => tracing::error!("cannot apply answer: {e}"),
-            },
+            Signal::Answer(sdp) => {
+                let renegotiation = self.pc.remote().is_some();
+                match self.pc.accept_answer(&sdp, now) {
+                    Ok(()) => {
+                        self.apply_remote_ice(now);
+                        if renegotiation {
+                            self.emit(&signal::event("renegotiated", json!({})));
+                        }
+                    }
+                    Err(e) => tracing::error!("cannot apply answer: {e}"),
+                }
+            }
             Signal::Candidate {
                 candidate,
                 mid,
@@ -544,11 +552,42 @@ impl Driver {
                 }
             }
             Signal::Stats => self.emit_stats(),
+            Signal::AddChannel { label } => {
+                let negotiated = self.pc.remote().is_some_and(|r| r.data().is_some())
+                    && self.pc.local_params().data;
+                self.pc.create_channel(&label, ChannelType::RELIABLE);
+                if !negotiated {
+                    self.pc.add_media(false, true);
+                    self.offer_again();
+                }
+            }
+            Signal::AddMedia { audio, data } => {
+                self.pc.add_media(audio, data);
+                self.offer_again();
+            }
             Signal::EndOfCandidates => {
                 if self.pc.remote().is_some() {
                     self.transport.agent_mut().end_of_remote_candidates();
                 }
             }
+        }
+    }
+
+    /// A subsequent offer of ours (after `add`/`add-channel`): only on a stable session;
+    /// before that, the first offer/answer will carry what was added.
+    fn offer_again(&mut self) {
+        if !self.pc.is_stable() {
+            tracing::info!(
+                "not renegotiating yet: no stable session; the next description carries it"
+            );
+            return;
+        }
+        match self.pc.create_offer() {
+            Ok(offer) => self.emit(&signal::description("offer", &offer)),
+            Err(e) => self.emit(&signal::event(
+                "error",
+                json!({ "reason": format!("cannot offer: {e}") }),
+            )),
         }
     }
 
