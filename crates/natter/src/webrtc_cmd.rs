@@ -75,6 +75,19 @@ pub struct WebrtcArgs {
     /// Give up when not connected after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub connect_timeout: u64,
+    /// Built-in sender (offerer with --data): once the channel opens, send this many MB
+    /// to a peer running --echo, print a {"event":"bench",...} line and exit.
+    #[arg(long)]
+    pub bench_send: Option<f64>,
+    /// Message size of --bench-send in bytes.
+    #[arg(long, default_value_t = 65536)]
+    pub bench_size: usize,
+    /// Messages of --bench-send in flight (sent, echo not back yet).
+    #[arg(long, default_value_t = 8)]
+    pub bench_window: usize,
+    /// Do not print {"event":"message"} lines (an echoing bench peer).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Runs `natter webrtc`.
@@ -139,6 +152,15 @@ pub fn run(a: WebrtcArgs) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             natter_webrtc::video::Codec::Vp8
         },
+        bench: a
+            .bench_send
+            .filter(|mb| mb.is_finite() && *mb > 0.0)
+            .map(|mb| driver::BenchSend {
+                bytes: (mb * 1_048_576.0) as u64,
+                size: a.bench_size.max(1),
+                window: a.bench_window.max(1),
+            }),
+        quiet: a.quiet,
     })?;
     Ok(())
 }

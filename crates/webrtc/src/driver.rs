@@ -72,6 +72,47 @@ pub struct Options {
     pub record_video: Option<std::path::PathBuf>,
     /// Preferred video codec (offered first; chosen when the peer offers it).
     pub video_codec: crate::video::Codec,
+    /// Built-in sender: once our channel opens, push this much to an echoing peer and
+    /// report a `bench` event (the library's rate, without JSON per message).
+    pub bench: Option<BenchSend>,
+    /// Do not print `message` events (an echoing bench peer).
+    pub quiet: bool,
+}
+
+/// What `--bench-send` sends: `bytes` in text messages of `size` bytes with `window`
+/// unanswered at a time; the peer runs `--echo` and each `echo:`+M counts as answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchSend {
+    /// Payload one way.
+    pub bytes: u64,
+    /// Message size.
+    pub size: usize,
+    /// Messages outstanding.
+    pub window: usize,
+}
+
+/// A running `--bench-send`.
+#[derive(Debug)]
+struct BenchRun {
+    cfg: BenchSend,
+    msg: Vec<u8>,
+    total: u64,
+    sent: u64,
+    got: u64,
+    open_at: Instant,
+    first_at: Option<Instant>,
+    cpu_at_open: f64,
+}
+
+/// CPU seconds (user + system) of this process so far, every thread.
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Where `natter webrtc --video` takes its video from.
@@ -106,6 +147,14 @@ fn install_signal_handlers() {
 /// SIGTERM/SIGINT.
 pub fn run(opts: Options) -> Result<(), String> {
     install_signal_handlers();
+    if opts.dtls == crate::DtlsImpl::Dimpl {
+        // dimpl's config is built once per process (a crypto self-test of some ms): on a
+        // thread of its own, in parallel with gathering and signaling rather than on the
+        // first handshake's path. An error shows again at DTLS setup.
+        let _ = std::thread::Builder::new()
+            .name("dimpl-config".into())
+            .spawn(|| drop(crate::dtls::dimpl_config()));
+    }
     let now = Instant::now();
     let cert = DtlsCertificate::generate().map_err(|e| format!("certificate: {e}"))?;
     let seed: u64 = rand::random();
@@ -230,6 +279,8 @@ pub fn run(opts: Options) -> Result<(), String> {
         pair: None,
         connected_at: None,
         started: now,
+        setup_done: false,
+        bench: None,
         out: std::io::stdout(),
     };
     d.process(now)?;
@@ -265,6 +316,9 @@ pub fn run(opts: Options) -> Result<(), String> {
                     tag => {
                         d.rx_datagrams += 1;
                         d.rx_bytes += dg.data.len() as u64;
+                        d.trace(now, || {
+                            format!("rx {} from {}", describe(&dg.data), dg.from)
+                        });
                         if let Some((_, data)) =
                             d.transport.handle_datagram(now, tag, dg.from, &dg.data)
                         {
@@ -381,6 +435,11 @@ struct Driver {
     pair: Option<(CandidateType, CandidateType)>,
     connected_at: Option<Instant>,
     started: Instant,
+    /// The built-in sender, once our channel is open.
+    bench: Option<BenchRun>,
+    /// The first message arrived: the setup trace (debug, target `natter_webrtc::setup`)
+    /// stops.
+    setup_done: bool,
     out: std::io::Stdout,
 }
 
@@ -394,7 +453,20 @@ fn kind_name(k: CandidateType) -> &'static str {
 }
 
 impl Driver {
+    /// One line of the setup trace: milliseconds since start, then what happened.
+    fn trace(&self, now: Instant, what: impl FnOnce() -> String) {
+        if !self.setup_done
+            && tracing::enabled!(target: "natter_webrtc::setup", tracing::Level::DEBUG)
+        {
+            let ms = now.duration_since(self.started).as_secs_f64() * 1000.0;
+            tracing::debug!(target: "natter_webrtc::setup", "{ms:8.1} ms {}", what());
+        }
+    }
+
     fn emit(&mut self, line: &str) {
+        self.trace(Instant::now(), || {
+            format!("signal out: {}", line.chars().take(60).collect::<String>())
+        });
         let mut o = self.out.lock();
         let _ = writeln!(o, "{line}");
         let _ = o.flush();
@@ -402,7 +474,12 @@ impl Driver {
 
     fn on_line(&mut self, line: &str, now: Instant) {
         let sig = match Signal::parse(line) {
-            Ok(s) => s,
+            Ok(s) => {
+                self.trace(now, || {
+                    format!("signal in: {}", line.chars().take(60).collect::<String>())
+                });
+                s
+            }
             Err(e) => {
                 tracing::warn!("ignored signaling line: {e}");
                 return;
@@ -446,10 +523,18 @@ impl Driver {
                     }
                 }
             }
-            Signal::Answer(sdp) => match self.pc.accept_answer(&sdp, now) {
-                Ok(()) => self.apply_remote_ice(now),
-                Err(e) => tracing::error!("cannot apply answer: {e}"),
-            },
+            Signal::Answer(sdp) => {
+                let renegotiation = self.pc.remote().is_some();
+                match self.pc.accept_answer(&sdp, now) {
+                    Ok(()) => {
+                        self.apply_remote_ice(now);
+                        if renegotiation {
+                            self.emit(&signal::event("renegotiated", json!({})));
+                        }
+                    }
+                    Err(e) => tracing::error!("cannot apply answer: {e}"),
+                }
+            }
             Signal::Candidate {
                 candidate,
                 mid,
@@ -480,11 +565,42 @@ impl Driver {
                 }
             }
             Signal::Stats => self.emit_stats(),
+            Signal::AddChannel { label } => {
+                let negotiated = self.pc.remote().is_some_and(|r| r.data().is_some())
+                    && self.pc.local_params().data;
+                self.pc.create_channel(&label, ChannelType::RELIABLE);
+                if !negotiated {
+                    self.pc.add_media(false, true);
+                    self.offer_again();
+                }
+            }
+            Signal::AddMedia { audio, data } => {
+                self.pc.add_media(audio, data);
+                self.offer_again();
+            }
             Signal::EndOfCandidates => {
                 if self.pc.remote().is_some() {
                     self.transport.agent_mut().end_of_remote_candidates();
                 }
             }
+        }
+    }
+
+    /// A subsequent offer of ours (after `add`/`add-channel`): only on a stable session;
+    /// before that, the first offer/answer will carry what was added.
+    fn offer_again(&mut self) {
+        if !self.pc.is_stable() {
+            tracing::info!(
+                "not renegotiating yet: no stable session; the next description carries it"
+            );
+            return;
+        }
+        match self.pc.create_offer() {
+            Ok(offer) => self.emit(&signal::description("offer", &offer)),
+            Err(e) => self.emit(&signal::event(
+                "error",
+                json!({ "reason": format!("cannot offer: {e}") }),
+            )),
         }
     }
 
@@ -699,6 +815,7 @@ impl Driver {
             }
             while let Some(d) = self.pc.poll_transmit() {
                 busy = true;
+                self.trace(now, || format!("tx {}", describe(&d)));
                 if !self.transport.send(now, &d) {
                     tracing::debug!("no selected pair yet: dropped {} bytes", d.len());
                 }
@@ -718,7 +835,10 @@ impl Driver {
 
     fn on_transport_event(&mut self, ev: TransportEvent, now: Instant) -> Result<(), String> {
         let ev = match ev {
-            TransportEvent::Ice(e) => *e,
+            TransportEvent::Ice(e) => {
+                self.trace(now, || format!("ICE {e:?}"));
+                *e
+            }
             TransportEvent::RelayFailed(r) => {
                 tracing::warn!("{r}");
                 return Ok(());
@@ -819,6 +939,13 @@ impl Driver {
 
     /// Prints an event line; `false` when the PeerConnection is over.
     fn on_pc_event(&mut self, ev: PcEvent) -> bool {
+        self.trace(Instant::now(), || match &ev {
+            PcEvent::Message { id, data, .. } => format!("message on {id}, {} B", data.len()),
+            e => format!("{e:?}"),
+        });
+        if matches!(ev, PcEvent::Message { .. }) {
+            self.setup_done = true;
+        }
         match ev {
             PcEvent::Connected { dtls, srtp } => {
                 self.connected_at = Some(Instant::now());
@@ -842,6 +969,7 @@ impl Driver {
                 ));
             }
             PcEvent::ChannelOpen { id, label } => {
+                self.start_bench(id, &label);
                 self.emit(&signal::event(
                     "channel-open",
                     json!({ "label": label, "id": id }),
@@ -853,6 +981,12 @@ impl Driver {
                 text,
                 data,
             } => {
+                if self.bench.is_some() {
+                    return self.bench_message(id, &data);
+                }
+                if self.opts.quiet {
+                    return true;
+                }
                 let line = if text {
                     signal::event(
                         "message",
@@ -884,6 +1018,134 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Our bench channel opened: fill the window.
+    fn start_bench(&mut self, id: u16, label: &str) {
+        let Some(cfg) = self.opts.bench else { return };
+        if self.bench.is_some() || label != self.opts.label {
+            return;
+        }
+        let size = cfg.size.max(1);
+        let total = cfg.bytes.div_ceil(size as u64).max(1);
+        self.bench = Some(BenchRun {
+            cfg,
+            msg: vec![b'x'; size],
+            total,
+            sent: 0,
+            got: 0,
+            open_at: Instant::now(),
+            first_at: None,
+            cpu_at_open: process_cpu_seconds(),
+        });
+        self.bench_pump(id);
+    }
+
+    fn bench_pump(&mut self, id: u16) {
+        let Some(b) = self.bench.as_mut() else { return };
+        let now = Instant::now();
+        while b.sent < b.total && b.sent - b.got < b.cfg.window as u64 {
+            if let Err(e) = self.pc.send(id, true, &b.msg, now) {
+                tracing::warn!("bench send: {e}");
+                break;
+            }
+            b.sent += 1;
+        }
+    }
+
+    /// An echo arrived; `false` once every message came back (the `bench` event is out).
+    fn bench_message(&mut self, id: u16, data: &[u8]) -> bool {
+        let Some(b) = self.bench.as_mut() else {
+            return true;
+        };
+        if data.len() != b.msg.len() + 5 {
+            return true;
+        }
+        let now = Instant::now();
+        b.first_at.get_or_insert(now);
+        b.got += 1;
+        if b.got < b.total {
+            self.bench_pump(id);
+            return true;
+        }
+        let secs = now.duration_since(b.open_at).as_secs_f64().max(1e-9);
+        let mb = (b.total * b.msg.len() as u64) as f64 / 1_048_576.0;
+        let cpu = process_cpu_seconds() - b.cpu_at_open;
+        let line = signal::event(
+            "bench",
+            json!({
+                "setup_ms": b.open_at.duration_since(self.started).as_millis() as u64,
+                "first_ms": b.first_at.map(|t| t.duration_since(self.started).as_millis() as u64),
+                "transfer_ms": (secs * 1000.0).round() as u64,
+                "msgs": b.total,
+                "size": b.msg.len(),
+                "mb_per_s_each_way": (mb / secs * 100.0).round() / 100.0,
+                "msgs_per_s": (b.total as f64 / secs).round(),
+                "cpu_s": (cpu * 1000.0).round() / 1000.0,
+            }),
+        );
+        self.emit(&line);
+        false
+    }
+}
+
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a datagram is, for the setup trace: STUN (with USE-CANDIDATE), DTLS records by
+/// content and handshake type, or other.
+fn describe(data: &[u8]) -> String {
+    match data.first().copied() {
+        Some(0..=3) if data.len() >= 20 => {
+            let ty = u16::from_be_bytes([data[0], data[1]]);
+            let mut nominate = false;
+            let mut rest = &data[20..];
+            for _ in 0..32 {
+                let Some(h) = rest.get(..4) else { break };
+                let (at, len) = (
+                    u16::from_be_bytes([h[0], h[1]]),
+                    usize::from(u16::from_be_bytes([h[2], h[3]])),
+                );
+                nominate |= at == 0x0025;
+                rest = rest.get(4 + len.div_ceil(4) * 4..).unwrap_or(&[]);
+            }
+            let kind = match ty {
+                0x0001 => "request",
+                0x0101 => "success",
+                0x0111 => "error",
+                _ => "other",
+            };
+            format!(
+                "STUN {kind}{}",
+                if nominate { " USE-CANDIDATE" } else { "" }
+            )
+        }
+        Some(20..=63) => {
+            let mut parts = Vec::new();
+            let mut rest = data;
+            for _ in 0..16 {
+                let Some(&b) = rest.first() else { break };
+                if (20..=25).contains(&b) && rest.len() >= 13 {
+                    let epoch = u16::from_be_bytes([rest[3], rest[4]]);
+                    let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+                    let what = match (b, epoch) {
+                        (22, 0) => format!("hs{}", rest.get(13).copied().unwrap_or(255)),
+                        (20, _) => "ccs".to_owned(),
+                        (21, _) => "alert".to_owned(),
+                        (22, _) => "hs(enc)".to_owned(),
+                        (23, _) => format!("app{len}"),
+                        _ => format!("ct{b}"),
+                    };
+                    parts.push(what);
+                    rest = rest.get(13 + len..).unwrap_or(&[]);
+                } else {
+                    // DTLS 1.3 unified header: encrypted, content type hidden.
+                    parts.push(format!("enc{}", rest.len()));
+                    break;
+                }
+            }
+            format!("DTLS [{}] {}B", parts.join(" "), data.len())
+        }
+        _ => format!("other {}B", data.len()),
+    }
 }

@@ -41,6 +41,29 @@ impl DtlsImpl {
 /// Most records queued for the owner between polls.
 const MAX_EVENTS: usize = 4096;
 
+/// dimpl's configuration, built once per process: `ConfigBuilder::build` self-tests the
+/// crypto provider (a key exchange in every group and a signature check), which costs
+/// several milliseconds of CPU, and it used to run for every association, on the setup
+/// path. The config holds no per-association state (no RNG seed: each association draws
+/// from the thread RNG).
+pub fn dimpl_config() -> Result<Arc<dimpl::Config>, DtlsError> {
+    static CONFIG: std::sync::OnceLock<Result<Arc<dimpl::Config>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            dimpl::Config::builder()
+                .mtu(1200)
+                // ICE already proved the peer can receive at its address.
+                .use_server_cookie(false)
+                .flight_start_rto(Duration::from_millis(500))
+                .build()
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(DtlsError::Setup)
+}
+
 /// A dimpl association adapted to natter-dtls's event model.
 pub struct DimplEndpoint {
     dtls: dimpl::Dtls,
@@ -81,18 +104,12 @@ impl DimplEndpoint {
         expected_peer_fingerprint: String,
         now: Instant,
     ) -> Result<Self, DtlsError> {
-        let config = dimpl::Config::builder()
-            .mtu(1200)
-            // ICE already proved the peer can receive at its address.
-            .use_server_cookie(false)
-            .flight_start_rto(Duration::from_millis(500))
-            .build()
-            .map_err(|e| DtlsError::Setup(e.to_string()))?;
+        let config = dimpl_config()?;
         let certificate = dimpl::DtlsCertificate {
             certificate: cert.certificate_der(),
             private_key: cert.private_key_der(),
         };
-        let mut dtls = dimpl::Dtls::new_auto(Arc::new(config), certificate, now);
+        let mut dtls = dimpl::Dtls::new_auto(config, certificate, now);
         if role == DtlsRole::Client {
             dtls.set_active(true);
         }

@@ -159,6 +159,16 @@ pub struct PeerConnection {
     have_local_offer: bool,
     dtls: Option<Dtls>,
     dtls_client: bool,
+    /// The remote description is in and the DTLS association not created yet: it is
+    /// made on the next timer (see [`Self::poll_timeout`]), a DTLS datagram or ICE coming
+    /// up, whichever is first. Creating one costs about 10 ms of key work (dimpl loads
+    /// the key and makes its key share), so it happens off the offer/answer path and,
+    /// for a client, before ICE is up rather than after.
+    dtls_due: bool,
+    /// A DTLS client's first flight, made before ICE had a pair: sent on
+    /// [`Self::transport_connected`] (a datagram without a pair would be dropped and cost
+    /// a retransmission timeout).
+    dtls_held: Vec<Vec<u8>>,
     early_dtls: Vec<Vec<u8>>,
     transport_up: bool,
     dtls_up: bool,
@@ -228,6 +238,8 @@ impl PeerConnection {
             have_local_offer: false,
             dtls: None,
             dtls_client: false,
+            dtls_due: false,
+            dtls_held: Vec::new(),
             early_dtls: Vec::new(),
             transport_up: false,
             dtls_up: false,
@@ -485,9 +497,10 @@ impl PeerConnection {
             self.sctp.start(self.dtls_client, max, now);
             self.pump(now);
         }
-        // The server waits for the ClientHello at once; the client starts once ICE is up.
-        if !self.dtls_client || self.transport_up {
-            self.start_dtls(now);
+        // Created on the next timer, off the offer/answer path; the server then waits for
+        // the ClientHello, the client holds its own until ICE is up.
+        if self.dtls.is_none() {
+            self.dtls_due = true;
         }
     }
 
@@ -495,6 +508,7 @@ impl PeerConnection {
         if self.dtls.is_some() || self.closed {
             return;
         }
+        self.dtls_due = false;
         let Some(remote) = &self.remote else {
             return;
         };
@@ -522,9 +536,13 @@ impl PeerConnection {
     /// ICE has a selected pair: a DTLS client starts its handshake.
     pub fn transport_connected(&mut self, now: Instant) {
         self.transport_up = true;
-        if self.dtls_client {
-            self.start_dtls(now);
-        }
+        self.start_dtls(now);
+        self.out.extend(self.dtls_held.drain(..));
+    }
+
+    /// Whether DTLS output must wait for ICE: a client's flights before a pair exists.
+    fn hold_dtls(&self) -> bool {
+        self.dtls_client && !self.transport_up
     }
 
     /// Creates a data channel (opens when SCTP is up and the peer acknowledges).
@@ -586,6 +604,12 @@ impl PeerConnection {
         match data.first().copied() {
             Some(20..=63) => match self.dtls.as_mut() {
                 Some(d) => d.handle_datagram(data, now),
+                None if self.dtls_due => {
+                    self.start_dtls(now);
+                    if let Some(d) = self.dtls.as_mut() {
+                        d.handle_datagram(data, now);
+                    }
+                }
                 None => {
                     if self.early_dtls.len() < MAX_EARLY_DTLS {
                         self.early_dtls.push(data.to_vec());
@@ -877,7 +901,15 @@ impl PeerConnection {
     /// Runs timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.dtls_due {
+            self.start_dtls(now);
+        }
+        let hold = self.hold_dtls();
         if let Some(d) = self.dtls.as_mut() {
+            if hold && d.poll_timeout().is_some_and(|t| t <= now) {
+                // A retransmitted first flight replaces the one still held.
+                self.dtls_held.clear();
+            }
             d.handle_timeout(now);
         }
         if self.sctp.poll_timeout().is_some_and(|t| t <= now) {
@@ -891,6 +923,9 @@ impl PeerConnection {
 
     /// The earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.dtls_due && !self.closed {
+            return Some(self.now);
+        }
         let d = self.dtls.as_ref().and_then(|d| d.poll_timeout());
         let s = if self.dtls_up {
             self.sctp.poll_timeout()
@@ -936,11 +971,7 @@ impl PeerConnection {
     fn pump(&mut self, now: Instant) {
         for _ in 0..64 {
             let mut busy = false;
-            if let Some(d) = self.dtls.as_mut() {
-                while let Some(p) = d.poll_datagram() {
-                    self.out.push_back(p);
-                }
-            }
+            self.drain_dtls();
             while let Some(ev) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
                 busy = true;
                 match ev {
@@ -973,9 +1004,19 @@ impl PeerConnection {
                 break;
             }
         }
+        self.drain_dtls();
+    }
+
+    /// DTLS datagrams to the wire, or held while a client has no pair yet.
+    fn drain_dtls(&mut self) {
+        let hold = self.hold_dtls();
         if let Some(d) = self.dtls.as_mut() {
             while let Some(p) = d.poll_datagram() {
-                self.out.push_back(p);
+                if hold {
+                    self.dtls_held.push(p);
+                } else {
+                    self.out.push_back(p);
+                }
             }
         }
     }

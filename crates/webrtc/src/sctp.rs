@@ -353,8 +353,22 @@ impl DataChannels {
         self.flush();
     }
 
+    /// Whether setup is still going on (association or a channel not up): its packets
+    /// go to the setup trace.
+    fn in_setup(&self) -> bool {
+        (!self.connected
+            || self
+                .channels
+                .values()
+                .any(|c| c.state == ChannelState::Connecting))
+            && tracing::enabled!(target: "natter_webrtc::setup", tracing::Level::DEBUG)
+    }
+
     /// One SCTP packet from the peer (a DTLS record's plaintext).
     pub fn handle_packet(&mut self, packet: &[u8], now: Instant) {
+        if self.in_setup() {
+            tracing::debug!(target: "natter_webrtc::setup", "SCTP in {}", chunk_names(packet));
+        }
         if !self.started {
             self.dropped += 1;
             return;
@@ -425,7 +439,11 @@ impl DataChannels {
             // Sending can change what the association has to tell us.
             self.flush();
         }
-        self.out.pop_front()
+        let p = self.out.pop_front()?;
+        if self.in_setup() {
+            tracing::debug!(target: "natter_webrtc::setup", "SCTP out {}", chunk_names(&p));
+        }
+        Some(p)
     }
 
     /// Next event.
@@ -647,6 +665,41 @@ pub fn ppid_number(p: PayloadProtocolIdentifier) -> u32 {
         PayloadProtocolIdentifier::BinaryEmpty => dcep::ppid::BINARY_EMPTY,
         _ => 0,
     }
+}
+
+/// The chunk types of an SCTP packet, for the setup trace (DATA with its PPID).
+fn chunk_names(packet: &[u8]) -> String {
+    let mut names = Vec::new();
+    let mut rest = packet.get(12..).unwrap_or(&[]);
+    for _ in 0..16 {
+        let Some(h) = rest.get(..4) else { break };
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let name = match h[0] {
+            0 => {
+                let ppid = rest
+                    .get(12..16)
+                    .map_or(0, |p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]));
+                format!("DATA(ppid {ppid}, {} B)", len.saturating_sub(16))
+            }
+            1 => "INIT".into(),
+            2 => "INIT-ACK".into(),
+            3 => "SACK".into(),
+            4 => "HEARTBEAT".into(),
+            5 => "HEARTBEAT-ACK".into(),
+            6 => "ABORT".into(),
+            10 => "COOKIE-ECHO".into(),
+            11 => "COOKIE-ACK".into(),
+            130 => "RECONFIG".into(),
+            192 => "FORWARD-TSN".into(),
+            t => format!("chunk {t}"),
+        };
+        names.push(name);
+        if len < 4 {
+            break;
+        }
+        rest = rest.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
+    }
+    names.join(" ")
 }
 
 #[cfg(test)]

@@ -32,6 +32,20 @@ pub enum Signal {
     },
     /// `{"cmd":"stats"}`: print a `{"event":"stats",...}` line now.
     Stats,
+    /// `{"cmd":"add-channel","label":L}`: open a data channel; when the session has no
+    /// data m-section yet, natter offers one (renegotiation).
+    AddChannel {
+        /// The channel's label.
+        label: String,
+    },
+    /// `{"cmd":"add","kind":"audio"|"data"}`: natter offers the session again with that
+    /// m-section added (renegotiation, JSEP §5.2.2).
+    AddMedia {
+        /// Add audio.
+        audio: bool,
+        /// Add data.
+        data: bool,
+    },
 }
 
 /// Why a line was not understood.
@@ -57,6 +71,23 @@ impl Signal {
         if let Some(c) = obj.get("cmd").and_then(Value::as_str) {
             return match c {
                 "stats" => Ok(Signal::Stats),
+                "add-channel" => match obj.get("label").and_then(Value::as_str) {
+                    Some(l) => Ok(Signal::AddChannel {
+                        label: l.to_owned(),
+                    }),
+                    None => Err(SignalError::Unknown(short())),
+                },
+                "add" => match obj.get("kind").and_then(Value::as_str) {
+                    Some("audio") => Ok(Signal::AddMedia {
+                        audio: true,
+                        data: false,
+                    }),
+                    Some("data") => Ok(Signal::AddMedia {
+                        audio: false,
+                        data: true,
+                    }),
+                    _ => Err(SignalError::Unknown(short())),
+                },
                 _ => Err(SignalError::Unknown(short())),
             };
         }
@@ -138,6 +169,21 @@ mod tests {
             Ok(Signal::EndOfCandidates)
         );
         assert_eq!(Signal::parse(r#"{"cmd":"stats"}"#), Ok(Signal::Stats));
+        assert_eq!(
+            Signal::parse(r#"{"cmd":"add-channel","label":"late"}"#),
+            Ok(Signal::AddChannel {
+                label: "late".into()
+            })
+        );
+        assert_eq!(
+            Signal::parse(r#"{"cmd":"add","kind":"audio"}"#),
+            Ok(Signal::AddMedia {
+                audio: true,
+                data: false
+            })
+        );
+        assert!(Signal::parse(r#"{"cmd":"add","kind":"smell"}"#).is_err());
+        assert!(Signal::parse(r#"{"cmd":"add-channel"}"#).is_err());
         assert!(Signal::parse(r#"{"cmd":"reboot"}"#).is_err());
         assert!(Signal::parse("[1]").is_err());
         assert!(Signal::parse(r#"{"foo":1}"#).is_err());

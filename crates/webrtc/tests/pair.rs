@@ -542,3 +542,64 @@ fn stats_count_traffic_and_channels() {
     p.a.close_channel(ia, p.now);
     assert_eq!(p.a.stats().channels_closed, 1);
 }
+
+/// What `{"cmd":"add","kind":"audio"}` makes `natter webrtc` do as the original answerer:
+/// add audio and offer again (it keeps its DTLS role); the first offerer answers, audio
+/// flows and the channel carries on.
+#[test]
+fn answerer_offers_again_adding_audio() {
+    let mut p = Pair::new(
+        Config {
+            audio: true,
+            ..data_cfg(true, 41)
+        },
+        data_cfg(false, 42),
+    );
+    let (ia, _) = p.open_channel("chat", ChannelType::RELIABLE);
+    p.b.add_media(true, false);
+    let offer = p.b.create_offer().expect("re-offer from the answerer");
+    assert_eq!(
+        mlines(&offer),
+        // a offered audio first; b, without audio then, had refused it: the m-section
+        // keeps its place and is taken up now.
+        vec![
+            ("audio".into(), "0".into()),
+            ("application".into(), "1".into())
+        ]
+    );
+    assert_eq!(
+        attr(&offer, "a=setup:"),
+        vec!["active", "active"],
+        "b stays the DTLS client"
+    );
+    let answer = p.a.accept_offer(&offer, p.now).expect("re-answer");
+    p.b.accept_answer(&answer, p.now).expect("apply");
+    assert!(p.a.audio_ready() && p.b.audio_ready());
+    p.b.send_audio(&[0xf8, 0xff, 0xfe], 960, true, p.now);
+    p.run(
+        |p| {
+            p.ev_a
+                .iter()
+                .any(|e| matches!(e, PcEvent::AudioStarted { .. }))
+        },
+        |_| false,
+    );
+    // a echoes audio back (echo config): b hears it too.
+    p.run(
+        |p| {
+            p.ev_b
+                .iter()
+                .any(|e| matches!(e, PcEvent::AudioStarted { .. }))
+        },
+        |_| false,
+    );
+    p.a.send(ia, true, b"still here", p.now).expect("send");
+    p.run(
+        |p| {
+            p.ev_b
+                .iter()
+                .any(|e| matches!(e, PcEvent::Message { data, .. } if data == b"still here"))
+        },
+        |_| false,
+    );
+}
