@@ -28,12 +28,17 @@ wait_for "$TMP/serve.out" "natter: metrics" || { cat "$TMP/serve.err"; exit 1; }
 wait_udp 3480
 
 # uclient: 4 clients x 50 messages of 100 bytes, each echoed by turnutils_peer.
+# Each case sends from its own loopback address: uclient leaves its UDP allocations to expire,
+# and a later case whose ephemeral port happened to match one of them would share its 5-tuple
+# and be refused (441 for another user, as RFC 8656 says), a flake that says nothing about us.
+uclient_case=0
 uclient() { # NAME ARGS...
     local name=$1
     shift
     local log="$TMP/uc-$name.log"
-    timeout 60 turnutils_uclient "$@" -e "${PEER:-127.0.0.1}" -r 3480 -n 50 -m 4 -l 100 \
-        "${HOST:-127.0.0.1}" >"$log" 2>&1
+    uclient_case=$((uclient_case + 1))
+    timeout 60 turnutils_uclient "$@" -L "${LOCAL:-127.0.0.$((20 + uclient_case))}" \
+        -e "${PEER:-127.0.0.1}" -r 3480 -n 50 -m 4 -l 100 "${HOST:-127.0.0.1}" >"$log" 2>&1
     if grep -q "tot_send_msgs=200, tot_recv_msgs=200" "$log" &&
         grep -q "Total lost packets 0 (0.000000%)" "$log"; then
         ok "turnutils_uclient $name: 200/200 echoed, zero loss"
@@ -47,7 +52,7 @@ uclient "tcp channel" -t -u u -w p -p 3478
 uclient "tcp send-indication" -t -s -u u -w p -p 3478
 uclient "tls channel" -t -S -u u -w p -p 5349
 uclient "tls send-indication" -t -S -s -u u -w p -p 5349
-PEER=::1 HOST=::1 uclient "udp over IPv6 to an IPv6 relay" -u u -w p -p 3478 -x
+LOCAL=::1 PEER=::1 HOST=::1 uclient "udp over IPv6 to an IPv6 relay" -u u -w p -p 3478 -x
 uclient "udp REST secret" -W s3cret -u restuser -p 3478
 uclient "tcp REST secret" -t -W s3cret -u restuser -p 3478
 # RFC 6062 TCP relaying (-T: client-to-client pairs, one CONNECTs to the other's relayed
