@@ -5,29 +5,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use natter_dtls::{DtlsCertificate, DtlsEndpoint, DtlsEvent};
-use natter_stun::credentials::long_term_key;
 use natter_stun::{ChannelData, Class, Message, MessageWriter, Method, TransactionId};
-use natter_turn::server::{Authenticator, PeerPolicy, ServerConfig, UserKeys};
+use natter_turn::server::{PeerPolicy, ServerConfig};
 use natter_turn_io::tls::{files_or_self_signed, ReloadableTls};
 use natter_turn_io::turn_server::{self, TurnConfig};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
-const REALM: &str = "natter";
-const T: Duration = Duration::from_secs(10);
-
-struct Alice;
-impl Authenticator for Alice {
-    fn keys(&self, username: &str, realm: &str, _unix: u64) -> Option<UserKeys> {
-        (username == "alice").then(|| UserKeys {
-            md5: long_term_key("alice", realm, "pw"),
-            sha256: None,
-        })
-    }
-}
+mod common;
+use common::{request, Alice, REALM, T};
 
 /// A DTLS client association over a tokio UDP socket.
 struct Client {
@@ -76,23 +65,6 @@ impl Client {
             other => panic!("{other:?}"),
         }
     }
-}
-
-fn request(
-    method: Method,
-    n: u8,
-    nonce: Option<&str>,
-    add: impl FnOnce(&mut MessageWriter<'_>),
-) -> Vec<u8> {
-    let mut b = Vec::new();
-    let mut w = MessageWriter::new(&mut b, method, Class::Request, TransactionId([n; 12]));
-    add(&mut w);
-    if let Some(nonce) = nonce {
-        w.add_username("alice").add_realm(REALM).add_nonce(nonce);
-        w.add_message_integrity(&long_term_key("alice", REALM, "pw"));
-    }
-    w.finish().unwrap();
-    b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,32 +6,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use natter_stun::credentials::long_term_key;
-use natter_stun::{Class, Message, MessageWriter, Method, TransactionId};
-use natter_turn::server::{Authenticator, PeerPolicy, ServerConfig, UserKeys};
+use natter_stun::{Class, Message, Method};
+use natter_turn::server::{PeerPolicy, ServerConfig};
 use natter_turn_io::turn_server::{self, TurnConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-const REALM: &str = "natter";
-const T: Duration = Duration::from_secs(10);
-
-struct Alice;
-impl Authenticator for Alice {
-    fn keys(&self, username: &str, realm: &str, _unix: u64) -> Option<UserKeys> {
-        (username == "alice").then(|| UserKeys {
-            md5: long_term_key("alice", realm, "pw"),
-            sha256: None,
-        })
-    }
-}
-
-fn key() -> [u8; 16] {
-    long_term_key("alice", REALM, "pw")
-}
+mod common;
+use common::{key, request, Alice, REALM, T};
 
 fn start(shards: usize) -> turn_server::TurnHandle {
     let cfg = TurnConfig {
@@ -67,23 +51,6 @@ async fn read_msg(s: &mut TcpStream) -> Vec<u8> {
         .unwrap()
         .unwrap();
     buf
-}
-
-fn request(
-    method: Method,
-    n: u8,
-    nonce: Option<&str>,
-    add: impl FnOnce(&mut MessageWriter<'_>),
-) -> Vec<u8> {
-    let mut b = Vec::new();
-    let mut w = MessageWriter::new(&mut b, method, Class::Request, TransactionId([n; 12]));
-    add(&mut w);
-    if let Some(nonce) = nonce {
-        w.add_username("alice").add_realm(REALM).add_nonce(nonce);
-        w.add_message_integrity(&key());
-    }
-    w.finish().unwrap();
-    b
 }
 
 async fn ask(s: &mut TcpStream, req: Vec<u8>) -> Vec<u8> {
