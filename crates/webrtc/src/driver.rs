@@ -31,6 +31,8 @@ const MDNS_TAG: usize = usize::MAX - 2;
 pub const DEFAULT_LABEL: &str = "natter";
 /// Remote candidates kept before the remote description arrives.
 const MAX_EARLY_CANDIDATES: usize = 64;
+/// Most inputs taken from the channel before the PeerConnection is pumped.
+const MAX_INPUT_BATCH: usize = 64;
 
 /// What `natter webrtc` was asked to do.
 #[derive(Debug, Clone)]
@@ -302,28 +304,13 @@ pub fn run(opts: Options) -> Result<(), String> {
         match rx.recv_timeout(deadline.saturating_duration_since(now)) {
             Ok(dg) => {
                 let now = Instant::now();
-                match dg.tag {
-                    STDIN_TAG => {
-                        let line = String::from_utf8_lossy(&dg.data).into_owned();
-                        d.on_line(&line, now);
-                    }
-                    STDIN_EOF_TAG => tracing::debug!("stdin closed"),
-                    MDNS_TAG => {
-                        for c in d.mdns.handle_datagram(&dg.data) {
-                            d.add_checked(&c, now);
-                        }
-                    }
-                    tag => {
-                        d.rx_datagrams += 1;
-                        d.rx_bytes += dg.data.len() as u64;
-                        d.trace(now, || {
-                            format!("rx {} from {}", describe(&dg.data), dg.from)
-                        });
-                        if let Some((_, data)) =
-                            d.transport.handle_datagram(now, tag, dg.from, &dg.data)
-                        {
-                            d.pc.handle_datagram(&data, now);
-                        }
+                d.on_input(dg, now);
+                // Whatever else has arrived goes in before the PeerConnection is pumped:
+                // one pass of SCTP then answers a burst (one SACK, replies bundled).
+                for _ in 1..MAX_INPUT_BATCH {
+                    match rx.try_recv() {
+                        Ok(dg) => d.on_input(dg, now),
+                        Err(_) => break,
                     }
                 }
             }
@@ -453,6 +440,33 @@ fn kind_name(k: CandidateType) -> &'static str {
 }
 
 impl Driver {
+    /// One input from the loop's channel: a stdin line, an mDNS answer or a datagram.
+    fn on_input(&mut self, dg: Datagram, now: Instant) {
+        match dg.tag {
+            STDIN_TAG => {
+                let line = String::from_utf8_lossy(&dg.data).into_owned();
+                self.on_line(&line, now);
+            }
+            STDIN_EOF_TAG => tracing::debug!("stdin closed"),
+            MDNS_TAG => {
+                for c in self.mdns.handle_datagram(&dg.data) {
+                    self.add_checked(&c, now);
+                }
+            }
+            tag => {
+                self.rx_datagrams += 1;
+                self.rx_bytes += dg.data.len() as u64;
+                self.trace(now, || {
+                    format!("rx {} from {}", describe(&dg.data), dg.from)
+                });
+                if let Some((_, data)) = self.transport.handle_datagram(now, tag, dg.from, &dg.data)
+                {
+                    self.pc.handle_datagram(&data, now);
+                }
+            }
+        }
+    }
+
     /// One line of the setup trace: milliseconds since start, then what happened.
     fn trace(&self, now: Instant, what: impl FnOnce() -> String) {
         if !self.setup_done

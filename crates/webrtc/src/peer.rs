@@ -165,9 +165,12 @@ pub struct PeerConnection {
     /// the key and makes its key share), so it happens off the offer/answer path and,
     /// for a client, before ICE is up rather than after.
     dtls_due: bool,
-    /// A DTLS client's first flight, made before ICE had a pair: sent on
-    /// [`Self::transport_connected`] (a datagram without a pair would be dropped and cost
-    /// a retransmission timeout).
+    /// DTLS flights made before ICE had a pair, sent on [`Self::transport_connected`]: a
+    /// client's first flight, and a server's answer to a ClientHello that came in before
+    /// our own ICE selected a pair (the controlled side can select one first, as soon as
+    /// its check succeeds, and its ClientHello then overtakes our check's response). A
+    /// datagram without a pair would be dropped and cost a retransmission timeout (1 s
+    /// with OpenSSL).
     dtls_held: Vec<Vec<u8>>,
     early_dtls: Vec<Vec<u8>>,
     transport_up: bool,
@@ -191,6 +194,11 @@ pub struct PeerConnection {
     out: VecDeque<Vec<u8>>,
     events: VecDeque<PcEvent>,
     closed: bool,
+    /// Input arrived (a datagram, a message to send) and DTLS and SCTP have not been
+    /// pumped since: the pump runs once, on the next poll, so a burst of inputs costs one
+    /// pass. SCTP then bundles every queued message into full packets and acknowledges
+    /// every received packet with one SACK, instead of a packet and a SACK per input.
+    pump_due: bool,
     stats: PcStats,
     now: Instant,
 }
@@ -257,6 +265,7 @@ impl PeerConnection {
             out: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
+            pump_due: false,
             stats: PcStats::default(),
             now,
         }
@@ -540,9 +549,9 @@ impl PeerConnection {
         self.out.extend(self.dtls_held.drain(..));
     }
 
-    /// Whether DTLS output must wait for ICE: a client's flights before a pair exists.
+    /// Whether DTLS output must wait for ICE: any flight before a pair exists.
     fn hold_dtls(&self) -> bool {
-        self.dtls_client && !self.transport_up
+        !self.transport_up
     }
 
     /// Creates a data channel (opens when SCTP is up and the peer acknowledges).
@@ -580,7 +589,9 @@ impl PeerConnection {
     ) -> Result<(), SendError> {
         self.sctp.send(id, text, data)?;
         self.stats.msgs_tx += 1;
-        self.pump(now);
+        self.now = self.now.max(now);
+        // Packets go out on the next poll: messages sent together share packets.
+        self.pump_due = true;
         Ok(())
     }
 
@@ -619,7 +630,9 @@ impl PeerConnection {
             Some(128..=191) => self.handle_srtp(data),
             _ => self.stats.unknown += 1,
         }
-        self.pump(now);
+        // SCTP runs on the next poll: datagrams handled together get one SACK, and the
+        // replies to their messages share packets.
+        self.pump_due = true;
     }
 
     /// Sends one Opus frame (`samples` at 48 kHz) on the audio stream.
@@ -923,7 +936,7 @@ impl PeerConnection {
 
     /// The earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.dtls_due && !self.closed {
+        if (self.dtls_due || self.pump_due) && !self.closed {
             return Some(self.now);
         }
         let d = self.dtls.as_ref().and_then(|d| d.poll_timeout());
@@ -940,6 +953,9 @@ impl PeerConnection {
 
     /// Next datagram to send on the selected pair.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.pump_due {
+            self.pump(self.now);
+        }
         let d = self.out.pop_front()?;
         self.stats.packets_tx += 1;
         self.stats.bytes_tx += d.len() as u64;
@@ -948,6 +964,9 @@ impl PeerConnection {
 
     /// Next event.
     pub fn poll_event(&mut self) -> Option<PcEvent> {
+        if self.pump_due {
+            self.pump(self.now);
+        }
         self.events.pop_front()
     }
 
@@ -969,6 +988,7 @@ impl PeerConnection {
 
     /// Moves data between DTLS and SCTP until both are quiet.
     fn pump(&mut self, now: Instant) {
+        self.pump_due = false;
         for _ in 0..64 {
             let mut busy = false;
             self.drain_dtls();

@@ -122,6 +122,11 @@ pub struct DataChannels {
     next_id: u16,
     events: VecDeque<ChannelEvent>,
     out: VecDeque<Vec<u8>>,
+    /// Something happened (input, a timer, a message queued) since the association was
+    /// last asked for packets. sctp-proto's `poll_transmit` walks its whole in-flight queue
+    /// (hundreds of chunks in a bulk transfer) even when it has nothing to send, so it is
+    /// asked once per change rather than until it says "nothing".
+    transmit_due: bool,
     /// Messages that could not be parsed or were refused, for diagnostics.
     pub dropped: u64,
 }
@@ -172,6 +177,7 @@ impl DataChannels {
             next_id: 0,
             events: VecDeque::new(),
             out: VecDeque::new(),
+            transmit_due: false,
             dropped: 0,
         }
     }
@@ -216,7 +222,10 @@ impl DataChannels {
             cfg.transport = t.clone();
         }
         match self.endpoint.connect(cfg, FAKE_ADDR) {
-            Ok(a) => self.assoc = Some(a),
+            Ok(a) => {
+                self.assoc = Some(a);
+                self.transmit_due = true;
+            }
             Err(e) => self.events.push_back(ChannelEvent::Lost(e.to_string())),
         }
     }
@@ -428,16 +437,21 @@ impl DataChannels {
 
     /// Next SCTP packet to send (encrypt it as one DTLS record).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if self.out.is_empty() {
+        if self.out.is_empty() && self.transmit_due {
+            self.transmit_due = false;
             if let Some((_, a)) = self.assoc.as_mut() {
-                while let Some(t) = a.poll_transmit(now) {
+                // One call gathers everything sendable (control, retransmissions, new DATA
+                // up to cwnd and rwnd, SACK). Each call walks the whole in-flight queue, so
+                // it is not repeated just to learn that nothing is left: only after new
+                // input (see `transmit_due`).
+                if let Some(t) = a.poll_transmit(now) {
                     if let Payload::RawEncode(packets) = t.payload {
                         self.out.extend(packets.into_iter().map(|b| b.to_vec()));
                     }
                 }
             }
             // Sending can change what the association has to tell us.
-            self.flush();
+            self.flush_events();
         }
         let p = self.out.pop_front()?;
         if self.in_setup() {
@@ -451,9 +465,18 @@ impl DataChannels {
         self.events.pop_front()
     }
 
-    /// Moves endpoint events and association events along; reads whatever arrived.
+    /// After any input: the association may have packets to send; then
+    /// [`Self::flush_events`].
     fn flush(&mut self) {
-        for _ in 0..64 {
+        self.transmit_due = true;
+        self.flush_events();
+    }
+
+    /// Moves endpoint events and association events along; reads whatever arrived.
+    fn flush_events(&mut self) {
+        // Bounded, but far above what one input produces (a DatagramReceived and maybe a
+        // Readable per DATA chunk): events left behind would wait for the next input.
+        for _ in 0..4096 {
             let Some((handle, a)) = self.assoc.as_mut() else {
                 return;
             };
