@@ -10,6 +10,9 @@ fuzz_target!(|data: &[u8]| {
         let written = m.to_bytes();
         let again = Message::parse(&written).expect("re-parse of written message");
         assert_eq!(m, again);
+        // Tags are found without collecting the parameters: must agree with the full parse.
+        assert_eq!(m.from_tag(), m.from().ok().and_then(|f| f.tag()));
+        assert_eq!(m.to_tag(), m.to().ok().and_then(|t| t.tag()));
     }
     let _ = Message::parse_lenient(data);
     let mut framer = StreamFramer::new(Limits::default());

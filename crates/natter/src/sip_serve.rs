@@ -97,10 +97,13 @@ pub struct StoreBindings {
     /// `Store::put_binding` cost more CPU than the SIP work). Same table and SQL as natter-store;
     /// `None` (in-memory stores, or the file cannot be opened) falls back to the `Store` calls.
     batch: Mutex<Option<rusqlite::Connection>>,
+    /// A third connection, for the writer thread's WAL checkpoints: the batch connection
+    /// never checkpoints on its own (`wal_autocheckpoint=0`), since a checkpoint copies the
+    /// log into the database and syncs the file, which can take long enough on a busy disk
+    /// to hold up every answer waiting for the commit that happened to trigger it.
+    checkpoint: Mutex<Option<rusqlite::Connection>>,
     dirty: Mutex<Dirty>,
     wake: Condvar,
-    /// Signalled after each commit, for `sync`.
-    committed: Condvar,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -208,6 +211,10 @@ pub(crate) fn from_record(r: BindingRecord, clock: Clock) -> Binding {
 /// How often the writer flushes and how often it purges expired rows.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often the writer thread checkpoints the WAL (see `StoreBindings::checkpoint`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// WAL frames (pages) past which a checkpoint makes the log start over (~64 MiB).
+const WAL_RESTART_FRAMES: i64 = 16_384;
 /// How often freed heap pages go back to the kernel (see [`release_free_memory`]).
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
@@ -246,6 +253,12 @@ impl StoreBindings {
             // Another writer (`natter user add`) may hold the lock for a moment.
             c.busy_timeout(Duration::from_secs(2)).ok()?;
             c.pragma_update(None, "synchronous", "NORMAL").ok()?;
+            c.pragma_update(None, "wal_autocheckpoint", 0).ok()?;
+            Some(c)
+        });
+        let checkpoint = batch.as_ref().and(file).and_then(|f| {
+            let c = rusqlite::Connection::open(f).ok()?;
+            c.busy_timeout(Duration::from_secs(2)).ok()?;
             Some(c)
         });
         fix_mmap_threshold();
@@ -258,9 +271,9 @@ impl StoreBindings {
             mem,
             store,
             batch: Mutex::new(batch),
+            checkpoint: Mutex::new(checkpoint),
             dirty: Mutex::new(Dirty::default()),
             wake: Condvar::new(),
-            committed: Condvar::new(),
             writer: Mutex::new(None),
         });
         let w = me.clone();
@@ -275,28 +288,45 @@ impl StoreBindings {
     fn write_loop(&self) {
         let mut last_purge = Instant::now();
         let mut last_trim = Instant::now();
+        let mut last_checkpoint = Instant::now();
         loop {
-            let (batch, stop) = {
-                let mut d = lock(&self.dirty);
-                if !d.stop && d.cleared.is_empty() && d.ops.is_empty() {
-                    d = match self.wake.wait_timeout(d, FLUSH_EVERY) {
+            let stop = {
+                let d = lock(&self.dirty);
+                // Always the full interval: the SIP thread commits its own batches, so
+                // pending changes do not mean the writer has to hurry.
+                let d = if !d.stop {
+                    match self.wake.wait_timeout(d, FLUSH_EVERY) {
                         Ok((g, _)) => g,
                         Err(p) => p.into_inner().0,
-                    };
-                }
-                let stop = d.stop;
-                (
-                    (
-                        std::mem::take(&mut d.cleared),
-                        std::mem::take(&mut d.ops),
-                        d.queued,
-                    ),
-                    stop,
-                )
+                    }
+                } else {
+                    d
+                };
+                d.stop
             };
-            let (cleared, ops, upto) = batch;
-            self.apply((cleared, ops));
-            self.committed_up_to(upto);
+            self.flush();
+            if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                last_checkpoint = Instant::now();
+                if let Some(c) = lock(&self.checkpoint).as_ref() {
+                    // PASSIVE: copies what it can without waiting for, or blocking, the
+                    // SIP thread's commits.
+                    match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+                    {
+                        // Commits during every checkpoint can keep the log from starting over
+                        // under constant load: past a bound, make it start over (this one
+                        // waits for the writer).
+                        Ok(frames) if frames > WAL_RESTART_FRAMES => {
+                            if let Err(e) =
+                                c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+                            {
+                                tracing::debug!(error = %e, "SIP bindings checkpoint failed");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "SIP bindings checkpoint failed"),
+                    }
+                }
+            }
             if last_trim.elapsed() >= TRIM_EVERY {
                 last_trim = Instant::now();
                 release_free_memory();
@@ -313,13 +343,31 @@ impl StoreBindings {
         }
     }
 
-    fn apply(&self, (cleared, ops): Batch) {
+    /// Commits every change queued so far. Whoever calls it (the SIP thread in `sync`, the
+    /// writer thread on its timer) takes the batch and writes it under the connection's lock,
+    /// so batches reach SQLite in the order they were taken.
+    fn flush(&self) {
+        let mut conn = lock(&self.batch);
+        let (batch, upto) = {
+            let mut d = lock(&self.dirty);
+            if d.committed >= d.queued {
+                return;
+            }
+            (
+                (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops)),
+                d.queued,
+            )
+        };
+        self.apply(&mut conn, batch);
+        self.committed_up_to(upto);
+    }
+
+    fn apply(&self, conn: &mut Option<rusqlite::Connection>, (cleared, ops): Batch) {
         if cleared.is_empty() && ops.is_empty() {
             return;
         }
         let clock = Clock::now();
         {
-            let mut conn = lock(&self.batch);
             if let Some(c) = conn.as_mut() {
                 match write_batch(c, &cleared, &ops, clock) {
                     Ok(()) => return,
@@ -346,28 +394,23 @@ impl StoreBindings {
         }
     }
 
-    /// Records that every change up to `upto` is committed and wakes `sync` callers.
+    /// Records that every change up to `upto` is committed.
     fn committed_up_to(&self, upto: u64) {
         let mut d = lock(&self.dirty);
         d.committed = d.committed.max(upto);
-        drop(d);
-        self.committed.notify_all();
     }
 
-    /// Blocks until every change made so far is committed to SQLite.
+    /// Returns once every change made so far is committed to SQLite. The caller commits
+    /// them itself: handing the batch to the writer thread and waiting for it cost two
+    /// thread wake-ups per batch of messages, more than the commit.
     fn wait_committed(&self) {
-        let mut d = lock(&self.dirty);
-        let target = d.queued;
-        if d.committed >= target {
-            return;
+        {
+            let d = lock(&self.dirty);
+            if d.committed >= d.queued {
+                return;
+            }
         }
-        self.wake.notify_one();
-        while d.committed < target && !d.stop {
-            d = match self.committed.wait_timeout(d, FLUSH_EVERY) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
+        self.flush();
     }
 
     /// Writes everything pending and stops the writer (at shutdown).
@@ -378,11 +421,7 @@ impl StoreBindings {
             let _ = h.join();
         }
         // Anything queued after the writer stopped goes out here.
-        let batch = {
-            let mut d = lock(&self.dirty);
-            (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops))
-        };
-        self.apply(batch);
+        self.flush();
     }
 
     fn mark(&self, f: impl FnOnce(&mut Dirty)) {
@@ -391,9 +430,8 @@ impl StoreBindings {
         d.queued += 1;
         if d.stop {
             // The writer is gone: write through.
-            let batch = (std::mem::take(&mut d.cleared), std::mem::take(&mut d.ops));
             drop(d);
-            self.apply(batch);
+            self.flush();
         }
     }
 }
@@ -421,16 +459,22 @@ fn write_batch(
         for ((aor, contact), op) in ops {
             match op {
                 Some(b) => {
-                    let r = to_record(b, clock);
+                    // The columns of `to_record`, bound straight from the binding (no copies
+                    // of its strings: this runs on the SIP thread, once per REGISTER).
+                    let path = if b.path.is_empty() {
+                        std::borrow::Cow::Borrowed("")
+                    } else {
+                        std::borrow::Cow::Owned(b.path.join("\n"))
+                    };
                     put.execute(rusqlite::params![
-                        r.aor,
-                        r.contact,
-                        r.expires_at as i64,
-                        f64::from(r.q),
-                        r.call_id,
-                        r.cseq,
-                        r.path,
-                        r.source
+                        b.aor,
+                        b.contact,
+                        clock.to_unix(b.expires_at) as i64,
+                        f64::from(f32::from(b.q) / 1000.0),
+                        b.call_id,
+                        b.cseq,
+                        path.as_ref(),
+                        source_text(b)
                     ])?;
                 }
                 None => {
@@ -483,6 +527,11 @@ impl BindingStore for StoreBindings {
 
     fn sync(&self) {
         self.wait_committed();
+    }
+
+    fn needs_sync(&self) -> bool {
+        let d = lock(&self.dirty);
+        d.committed < d.queued
     }
 }
 

@@ -675,6 +675,14 @@ const STREAM_IDLE: Duration = Duration::from_secs(600);
 /// commit: large enough to amortise the commit under a REGISTER storm,
 /// small enough to keep answers prompt.
 const UDP_BATCH: usize = 64;
+
+/// How long answers that wait for a store commit may wait for more datagrams
+/// to share it (see the UDP loop in `run`): well below any SIP timer, and
+/// the difference between one commit per REGISTER and one per several.
+const COMMIT_LINGER: Duration = Duration::from_millis(1);
+
+/// Messages after which a batch is answered without lingering further.
+const COMMIT_LINGER_UP_TO: usize = 256;
 /// Accepted stream connections beyond this are refused (memory bound).
 const MAX_STREAMS: usize = 10_000;
 
@@ -1126,33 +1134,57 @@ async fn run(
                 sock.readable().await?;
                 // Take what is queued (up to UDP_BATCH datagrams, one
                 // `recvmmsg`), then answer them all after one store commit
-                // (group commit) and one `sendmmsg`.
-                let n = match sock.try_io(Interest::READABLE, || rb.recv(sock.as_raw_fd())) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
-                    Err(e) => return Err(e.into()),
-                };
-                for i in 0..n {
-                    let Some((dgram, src)) = rb.get(i) else {
-                        continue;
+                // (group commit) and one `sendmmsg`. When the answers wait
+                // for a commit, take what arrives within COMMIT_LINGER too:
+                // one commit, one wake-up and one `sendmmsg` then serve
+                // several REGISTERs even at moderate rates, where each
+                // datagram would otherwise be a batch of its own.
+                let mut linger_until = None;
+                let mut taken = 0;
+                loop {
+                    let n = match sock.try_io(Interest::READABLE, || rb.recv(sock.as_raw_fd())) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => 0,
+                        Err(e) => return Err(e.into()),
                     };
-                    // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
-                    // CRLFs) are answered here without taking the core lock.
-                    match keepalive::classify(Transport::Udp, src, dgram) {
-                        Some(KeepAlive::Answer(answer)) => {
-                            if let Err(e) = sock.try_send_to(&answer, src) {
-                                tracing::debug!("keep-alive answer to {src} failed: {e}");
+                    taken += n;
+                    for i in 0..n {
+                        let Some((dgram, src)) = rb.get(i) else {
+                            continue;
+                        };
+                        // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
+                        // CRLFs) are answered here without taking the core lock.
+                        match keepalive::classify(Transport::Udp, src, dgram) {
+                            Some(KeepAlive::Answer(answer)) => {
+                                if let Err(e) = sock.try_send_to(&answer, src) {
+                                    tracing::debug!("keep-alive answer to {src} failed: {e}");
+                                }
                             }
+                            Some(KeepAlive::Ignore) => {}
+                            None if shared.route(Transport::Udp, src, dgram) => {}
+                            None => outs.push(lock(&shared.core).handle(
+                                Instant::now(),
+                                Transport::Udp,
+                                src,
+                                dgram,
+                            )),
                         }
-                        Some(KeepAlive::Ignore) => {}
-                        None if shared.route(Transport::Udp, src, dgram) => {}
-                        None => outs.push(lock(&shared.core).handle(
-                            Instant::now(),
-                            Transport::Udp,
-                            src,
-                            dgram,
-                        )),
+                    }
+                    if n == UDP_BATCH && taken < COMMIT_LINGER_UP_TO {
+                        continue; // more is queued already
+                    }
+                    if taken >= COMMIT_LINGER_UP_TO
+                        || outs.iter().all(|o| o.transmits.is_empty())
+                        || !shared.bindings.needs_sync()
+                    {
+                        break;
+                    }
+                    let until = *linger_until
+                        .get_or_insert_with(|| tokio::time::Instant::now() + COMMIT_LINGER);
+                    match tokio::time::timeout_at(until, sock.readable()).await {
+                        Ok(r) => r?,
+                        Err(_) => break,
                     }
                 }
                 shared.answer(std::mem::take(&mut outs));

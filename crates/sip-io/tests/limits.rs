@@ -113,6 +113,9 @@ async fn body_over_the_limit_is_answered_413_then_closed() {
 struct Durable {
     mem: MemoryBindings,
     unsynced: std::sync::atomic::AtomicUsize,
+    /// AORs changed since the last sync, and those made durable.
+    pending: std::sync::Mutex<Vec<String>>,
+    durable: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl natter_sip_server::BindingStore for Durable {
@@ -122,6 +125,7 @@ impl natter_sip_server::BindingStore for Durable {
     fn upsert(&self, b: natter_sip_server::Binding) {
         self.unsynced
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.pending.lock().unwrap().push(b.aor.clone());
         self.mem.upsert(b);
     }
     fn remove(&self, aor: &str, contact: &str) {
@@ -137,7 +141,64 @@ impl natter_sip_server::BindingStore for Durable {
         self.mem.len()
     }
     fn sync(&self) {
+        let done = std::mem::take(&mut *self.pending.lock().unwrap());
+        self.durable.lock().unwrap().extend(done);
         self.unsynced.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+    // Says so, like the SQLite store: the driver then lingers for more datagrams.
+    fn needs_sync(&self) -> bool {
+        self.unsynced.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+}
+
+/// A burst of REGISTERs sharing commits (the driver gathers datagrams while a
+/// commit is pending): every one answered 200, none before its binding is durable.
+#[tokio::test]
+async fn register_burst_is_answered_only_after_sync() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.server.auth = false;
+    let store = Arc::new(Durable::default());
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, fut) = bind(cfg, Arc::new(StaticCredentials::new()), store.clone(), rx)
+        .await
+        .unwrap();
+    tokio::spawn(fut);
+    let server = bound.of(Transport::Udp)[0];
+    let sock = tokio::net::UdpSocket::bind(any).await.unwrap();
+    let me = sock.local_addr().unwrap();
+    for i in 0..40 {
+        let reg = format!(
+            "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKburst{i}\r\nMax-Forwards: 70\r\n\
+From: <sip:b{i}@natter.test>;tag=b{i}\r\nTo: <sip:b{i}@natter.test>\r\nCall-ID: burst{i}@test\r\nCSeq: 1 REGISTER\r\n\
+Contact: <sip:b{i}@{me}>\r\nContent-Length: 0\r\n\r\n"
+        );
+        sock.send_to(reg.as_bytes(), server).await.unwrap();
+    }
+    let mut answered = std::collections::HashSet::new();
+    let mut buf = vec![0u8; 4096];
+    while answered.len() < 40 {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("every REGISTER answered")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(text.starts_with("SIP/2.0 200 "), "{text}");
+        let i = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Call-ID: burst"))
+            .and_then(|l| l.strip_suffix("@test"))
+            .expect("Call-ID")
+            .to_owned();
+        assert!(
+            store
+                .durable
+                .lock()
+                .unwrap()
+                .contains(&format!("sip:b{i}@natter.test")),
+            "200 OK for b{i} sent before its binding was made durable"
+        );
+        answered.insert(i);
     }
 }
 

@@ -166,6 +166,11 @@ pub trait BindingStore: Send + Sync {
     /// lose; one call covers every change since the last (group commit).
     /// Memory-only stores have nothing to do.
     fn sync(&self) {}
+    /// Whether changes are waiting for [`BindingStore::sync`]. Drivers may then gather a
+    /// few more messages (a millisecond's worth) so one commit covers them all.
+    fn needs_sync(&self) -> bool {
+        false
+    }
     /// Like [`BindingStore::lookup`], but says when the answer is unknown (shared store down
     /// and nothing cached) instead of answering "no bindings". Local stores never fail.
     fn try_lookup(&self, aor: &str, now: Instant) -> Result<Vec<Binding>, Unavailable> {

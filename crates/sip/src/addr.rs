@@ -127,8 +127,9 @@ impl<'a> NameAddr<'a> {
     /// The `tag` header parameter of a From/To value, without building the
     /// whole [`NameAddr`] (see [`NameAddr::params_part`]).
     pub fn tag_of(value: &'a str) -> Option<&'a str> {
-        let params = header_params(NameAddr::params_part(value)?).ok()?;
-        find_param(&params, "tag").and_then(|p| p.value)
+        crate::syntax::find_header_param(NameAddr::params_part(value)?, "tag")
+            .ok()?
+            .and_then(|p| p.value)
     }
 
     /// Parameter by case-insensitive name.

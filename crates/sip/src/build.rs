@@ -63,6 +63,58 @@ pub fn reason_phrase(code: u16) -> &'static str {
     }
 }
 
+/// Whether a To value keeps its own tag in a response: it has one, or it
+/// cannot be read (a To we cannot read is copied as it is, never given a tag).
+fn to_has_tag(value: &str) -> bool {
+    NameAddr::params_part(value)
+        .map(|p| crate::syntax::find_header_param(p, "tag"))
+        .map_or(true, |p| p.map_or(true, |p| p.is_some()))
+}
+
+/// Whether [`Message::response_to`] copies headers of `kind` into a response
+/// with status `code` (To aside, which it copies with a tag added).
+pub(crate) fn copied_kind(kind: HeaderName, code: u16) -> bool {
+    matches!(
+        kind,
+        HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq
+    ) || ((101..300).contains(&code) && kind == HeaderName::RecordRoute)
+}
+
+/// Write what [`Message::response_to`]`(req, code, Some(reason), to_tag)`
+/// serializes to, up to and without its `Content-Length: 0` line: the status
+/// line and the headers copied from `req`. Straight into `out`, without
+/// building the response (held responses are rebuilt with it, see
+/// `transaction::held`).
+pub(crate) fn write_response_head(
+    req: &Message<'_>,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"SIP/2.0 ");
+    crate::writer::push_u16(out, code);
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in &req.headers {
+        if copied_kind(h.kind, code) {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(h.value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        } else if h.kind == HeaderName::To {
+            out.extend_from_slice(b"To: ");
+            out.extend_from_slice(h.value.as_bytes());
+            if let (Some(tag), false) = (to_tag, to_has_tag(&h.value)) {
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(tag.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
 impl<'a> Message<'a> {
     /// A request with no headers yet.
     pub fn request(method: Method<'a>, uri: impl Into<Cow<'a, str>>) -> Message<'a> {
@@ -101,23 +153,12 @@ impl<'a> Message<'a> {
             code,
             Cow::Owned(reason.unwrap_or(reason_phrase(code)).to_owned()),
         );
-        let copy_rr = (101..300).contains(&code);
         for h in &req.headers {
-            let keep = matches!(
-                h.kind,
-                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq
-            ) || (copy_rr && h.kind == HeaderName::RecordRoute);
-            if keep {
+            if copied_kind(h.kind, code) {
                 resp.headers.push(h.clone().into_owned());
             } else if h.kind == HeaderName::To {
                 let mut value = h.value.to_string();
-                // A To we cannot read is copied as it is, never given a tag.
-                let has_tag = NameAddr::params_part(&h.value)
-                    .map(crate::syntax::header_params)
-                    .map_or(true, |p| {
-                        p.map_or(true, |p| crate::syntax::find_param(&p, "tag").is_some())
-                    });
-                if let (Some(tag), false) = (to_tag, has_tag) {
+                if let (Some(tag), false) = (to_tag, to_has_tag(&h.value)) {
                     value.push_str(";tag=");
                     value.push_str(tag);
                 }

@@ -6,12 +6,14 @@
 
 use std::borrow::Cow;
 
+use crate::addr::NameAddr;
 use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
 use crate::method::Method;
-use crate::syntax::{is_token, is_ws, trim_ws};
+use crate::syntax::{is_token, is_ws, split_commas, trim_ws};
 use crate::uri::{Scheme, Uri};
+use crate::via::Via;
 
 /// Size limits applied while parsing. Beyond them a server answers (see
 /// [`ParseError::status_code`]): `513` for a message over `max_message`,
@@ -233,8 +235,16 @@ fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>,
 
 /// Check a parsed message has what every SIP element relies on.
 pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
-    let vias = msg.vias().map_err(|e| e.in_header("Via"))?;
-    if vias.is_empty() {
+    // Every Via value must parse; nothing is kept (the typed views parse
+    // again when asked), so nothing is collected here.
+    let mut any_via = false;
+    for v in msg.header_values(HeaderName::Via) {
+        for part in split_commas(v).map_err(|e| e.in_header("Via"))? {
+            Via::parse(part).map_err(|e| e.in_header("Via"))?;
+            any_via = true;
+        }
+    }
+    if !any_via {
         return Err(ParseError::Missing("Via"));
     }
     msg.from()?;
@@ -250,10 +260,21 @@ pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
     msg.content_length()?;
     msg.expires()?;
     msg.u32_header(HeaderName::MinExpires)?;
-    msg.contacts()?;
-    msg.addr_list(HeaderName::Route)?;
-    msg.addr_list(HeaderName::RecordRoute)?;
-    msg.addr_list(HeaderName::Path)?;
+    for kind in [
+        HeaderName::Contact,
+        HeaderName::Route,
+        HeaderName::RecordRoute,
+        HeaderName::Path,
+    ] {
+        for v in msg.header_values(kind) {
+            for part in split_commas(v).map_err(|e| e.in_header(kind.as_str()))? {
+                if kind == HeaderName::Contact && part == "*" {
+                    continue;
+                }
+                NameAddr::parse(part).map_err(|e| e.in_header(kind.as_str()))?;
+            }
+        }
+    }
     if let Some(date) = msg.header(HeaderName::Date) {
         // rfc1123-date always ends in "GMT" (RFC 4475 baddate).
         if !date.ends_with(" GMT") {

@@ -249,6 +249,33 @@ pub fn find_param<'p, 'a>(params: &'p [Param<'a>], name: &str) -> Option<&'p Par
 /// `host` (incl. IPv6 reference) or `quoted-string`.
 pub fn header_params(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
     let mut out = Vec::new();
+    each_header_param(s, |p| {
+        out.push(p);
+        true
+    })?;
+    Ok(out)
+}
+
+/// The parameter `name` (case-insensitive) of a `*( SEMI generic-param )`
+/// string, checking the whole string as [`header_params`] does but without
+/// collecting (tags are looked up several times per request).
+pub fn find_header_param<'a>(s: &'a str, name: &str) -> Result<Option<Param<'a>>, ParseError> {
+    let mut found = None;
+    each_header_param(s, |p| {
+        if found.is_none() && p.name.eq_ignore_ascii_case(name) {
+            found = Some(p);
+        }
+        true
+    })?;
+    Ok(found)
+}
+
+/// Walk the parameters of [`header_params`]' syntax, in order, until `f`
+/// returns false.
+fn each_header_param<'a>(
+    s: &'a str,
+    mut f: impl FnMut(Param<'a>) -> bool,
+) -> Result<(), ParseError> {
     let mut rest = trim_ws(s);
     while !rest.is_empty() {
         rest = rest
@@ -280,12 +307,14 @@ pub fn header_params(s: &str) -> Result<Vec<Param<'_>>, ParseError> {
             }
             rest = rest.trim_start_matches(is_ws);
         }
-        out.push(Param { name, value });
         if !rest.is_empty() && !rest.starts_with(';') {
             return Err(ParseError::Syntax("junk after parameter"));
         }
+        if !f(Param { name, value }) {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Parse a decimal number that fits in `u32`, rejecting signs and overflow.

@@ -16,7 +16,7 @@ impl Message<'_> {
             }
             StartLine::Response { code, reason } => {
                 out.extend_from_slice(b"SIP/2.0 ");
-                out.extend_from_slice(code.to_string().as_bytes());
+                push_u16(out, *code);
                 out.push(b' ');
                 out.extend_from_slice(reason.as_bytes());
                 out.extend_from_slice(b"\r\n");
@@ -45,4 +45,20 @@ impl Message<'_> {
         self.write_to(&mut out);
         out
     }
+}
+
+/// Append `n` in decimal (status codes: no `String` per response).
+pub(crate) fn push_u16(out: &mut Vec<u8>, n: u16) {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }

@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Instant;
 
 use super::held::Held;
@@ -15,11 +15,16 @@ use super::{
 };
 use crate::message::Message;
 use crate::method::Method;
+use crate::via::MAGIC_COOKIE;
 
 /// Transaction handle.
 pub type TxId = u64;
 
 type KeyDigest = u128;
+
+/// How late after their Timer J held responses may be dropped (see
+/// [`TransactionLayer::next_deadline`]).
+const HELD_SLACK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the layer asks its owner (the TU or the I/O driver) to do or know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +166,11 @@ impl<P: Clone> TransactionLayer<P> {
     /// calling [`TransactionLayer::on_timer`] then is harmless).
     pub fn next_deadline(&self) -> Option<Instant> {
         let t = self.timers.peek().map(|Reverse((t, _))| *t);
-        match (t, self.held.next_deadline()) {
+        // Held responses are let go a little after Timer J, in groups: under
+        // load one expires every fraction of a millisecond, and waking up for
+        // each would cost a timer and a wake-up per request.
+        let held = self.held.next_deadline().map(|t| t + HELD_SLACK);
+        match (t, held) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -184,8 +193,48 @@ impl<P: Clone> TransactionLayer<P> {
 
     /// Find the INVITE server transaction a CANCEL targets.
     pub fn find_cancel_target(&self, cancel: &Message<'_>) -> Option<TxId> {
-        let key = TransactionKey::cancel_target(cancel).ok()?;
-        self.server_index.get(&self.digest(&key)).copied()
+        let (digest, _) = self.server_digest(cancel, "INVITE")?;
+        self.server_index.get(&digest).copied()
+    }
+
+    /// Digest of the server transaction key of `req` (§17.2.3) for `method`,
+    /// and whether it is an RFC 2543 key. For RFC 3261 branches (nearly every
+    /// request) the parts are hashed where they lie in the message: building
+    /// the [`TransactionKey`]'s three strings cost more than the rest of the
+    /// lookup. Server digests are only compared with server digests.
+    fn server_digest(&self, req: &Message<'_>, method: &str) -> Option<(KeyDigest, bool)> {
+        let via = req.top_via().ok()?;
+        match via.branch() {
+            Some(branch) if branch.starts_with(MAGIC_COOKIE) => {
+                let mut a = self.hashers.0.build_hasher();
+                let mut b = self.hashers.1.build_hasher();
+                let lower;
+                let host = if via.host.bytes().any(|c| c.is_ascii_uppercase()) {
+                    lower = via.host.to_ascii_lowercase();
+                    lower.as_str()
+                } else {
+                    via.host
+                };
+                for h in [&mut a, &mut b] {
+                    branch.hash(h);
+                    host.hash(h);
+                    via.port.hash(h);
+                    method.hash(h);
+                }
+                Some((
+                    (u128::from(a.finish()) << 64) | u128::from(b.finish()),
+                    false,
+                ))
+            }
+            _ => {
+                let key = if method == "INVITE" {
+                    TransactionKey::cancel_target(req).ok()?
+                } else {
+                    TransactionKey::server(req).ok()?
+                };
+                Some((self.digest(&key), true))
+            }
+        }
     }
 
     /// 128-bit keyed digest of a transaction key. Tables store this instead
@@ -254,6 +303,10 @@ impl<P: Clone> TransactionLayer<P> {
 
     fn insert(&mut self, machine: Machine, peer: P, key: TransactionKey) -> TxId {
         let key = self.digest(&key);
+        self.insert_digest(machine, peer, key)
+    }
+
+    fn insert_digest(&mut self, machine: Machine, peer: P, key: KeyDigest) -> TxId {
         let id = self.alloc();
         if machine.is_server() {
             self.server_index.insert(key, id);
@@ -319,7 +372,8 @@ impl<P: Clone> TransactionLayer<P> {
                     if self.server_index.get(&e.key) == Some(&tx) {
                         self.server_index.remove(&e.key);
                     }
-                    self.held.push(tx, e.key, now + self.cfg.t1x64(), &bytes);
+                    self.held
+                        .hold(tx, e.key, now + self.cfg.t1x64(), resp, &bytes);
                     out.push(Event::Send {
                         tx,
                         to: e.peer,
@@ -369,17 +423,20 @@ impl<P: Clone> TransactionLayer<P> {
     ) -> Vec<Event<P>> {
         let mut out = Vec::new();
         if msg.is_request() {
-            let Ok(key) = TransactionKey::server(&msg) else {
+            let is_ack = msg.method() == Some(&Method::Ack);
+            let method = match msg.method() {
+                Some(Method::Ack) | None => "INVITE",
+                Some(m) => m.as_str(),
+            };
+            let Some((digest, rfc2543)) = self.server_digest(&msg, method) else {
                 return out;
             };
-            let is_ack = msg.method() == Some(&Method::Ack);
-            let digest = self.digest(&key);
             if let Some(r) = self.held.get(digest) {
                 // A retransmission of a completed non-INVITE request.
                 out.push(Event::Send {
                     tx: r.tx,
                     to: from,
-                    bytes: r.bytes.to_vec(),
+                    bytes: r.response(&msg),
                 });
                 return out;
             }
@@ -387,7 +444,7 @@ impl<P: Clone> TransactionLayer<P> {
                 let actions = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
                     Some(Machine::InviteServer(t)) => {
                         // RFC 2543 ACK matching also needs the To tag of our final response.
-                        let tag_ok = !matches!(key, TransactionKey::Rfc2543 { .. })
+                        let tag_ok = !rfc2543
                             || !is_ack
                             || t.final_to_tag().is_none()
                             || msg.to_tag() == t.final_to_tag();
@@ -424,7 +481,7 @@ impl<P: Clone> TransactionLayer<P> {
                     Vec::new(),
                 )
             };
-            let id = self.insert(machine, from.clone(), key);
+            let id = self.insert_digest(machine, from.clone(), digest);
             out.push(Event::Request { tx: id, from, msg });
             self.apply(id, actions, &mut out);
             return out;
