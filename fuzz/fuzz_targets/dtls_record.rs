@@ -19,6 +19,19 @@ fn certs() -> &'static (DtlsCertificate, DtlsCertificate) {
     })
 }
 
+/// A genuine ClientHello flight, made once and replayed to every input's server: the
+/// server's answer is what is fuzzed, and a fresh client per input cost a TLS context and
+/// a key share each time.
+fn client_hello() -> &'static [Vec<u8>] {
+    static HELLO: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    HELLO.get_or_init(|| {
+        let (_, client_cert) = certs();
+        let mut client = DtlsEndpoint::new(DtlsRole::Client, client_cert, None, Instant::now())
+            .expect("client");
+        std::iter::from_fn(|| client.poll_datagram()).collect()
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, mut rest)) = data.split_first() else {
         return;
@@ -31,10 +44,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if flags & 1 != 0 {
-        if let Ok(mut client) = DtlsEndpoint::new(DtlsRole::Client, client_cert, None, now) {
-            while let Some(d) = client.poll_datagram() {
-                let _ = server.handle_datagram(&d, now);
-            }
+        for d in client_hello() {
+            let _ = server.handle_datagram(d, now);
         }
     }
     while rest.len() >= 2 {

@@ -90,9 +90,16 @@ pub struct FrameAssembler {
     /// Next sequence number expected to start a frame; `None` while waiting for a key frame.
     expected: Option<u64>,
     nacked: BTreeSet<u64>,
+    /// `(expected, next)`: while `expected` is unchanged, every number below `next` has
+    /// been looked at by [`Self::take_nacks`] (offered, or present then and still present).
+    nack_cursor: Option<(u64, u64)>,
     keyframe_request: bool,
     stats: AssemblerStats,
 }
+
+/// How far below the newest packet losses are still NACKed (and remembered as offered):
+/// older ones are past any sender's retransmission history.
+const NACK_WINDOW: u64 = 4096;
 
 impl FrameAssembler {
     /// An assembler that waits for a key frame first.
@@ -103,6 +110,7 @@ impl FrameAssembler {
             highest: None,
             expected: None,
             nacked: BTreeSet::new(),
+            nack_cursor: None,
             keyframe_request: false,
             stats: AssemblerStats::default(),
         }
@@ -165,18 +173,26 @@ impl FrameAssembler {
         let (Some(e), Some(h)) = (self.expected, self.highest) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for s in e..h {
-            if out.len() >= MAX_NACKS {
-                break;
+        // Only the window below the newest packet, and not again what an earlier call
+        // already looked at: scanning all of `e..h` on every call cost time proportional to
+        // the gap, which a peer grows by 32767 with every packet it sends.
+        let mut s = e.max(h.saturating_sub(NACK_WINDOW));
+        if let Some((ce, next)) = self.nack_cursor {
+            if ce == e {
+                s = s.max(next);
             }
+        }
+        let mut out = Vec::new();
+        while s < h && out.len() < MAX_NACKS {
             if !self.packets.contains_key(&s) && self.nacked.insert(s) {
                 out.push(s as u16);
             }
+            s += 1;
         }
+        self.nack_cursor = Some((e, s));
         if let Some(&first) = self.nacked.first() {
-            if first + 4096 < h {
-                self.nacked = self.nacked.split_off(&(h - 4096));
+            if first + NACK_WINDOW < h {
+                self.nacked = self.nacked.split_off(&(h - NACK_WINDOW));
             }
         }
         self.stats.nacks += out.len() as u64;
@@ -329,6 +345,41 @@ mod tests {
         assert_eq!(got[0].data.len(), 250);
         assert!(a.take_nacks().is_empty());
         assert!(!a.take_keyframe_request());
+    }
+
+    #[test]
+    fn sequence_jumps_are_nacked_only_near_the_newest_packet() {
+        let s = stream(1, 100);
+        let mut a = FrameAssembler::new(Codec::Vp8);
+        let (seq0, ts, _, p) = &s[0];
+        a.push(*seq0, *ts, false, p);
+        assert!(drain(&mut a).is_empty());
+        assert!(!a.waiting_for_keyframe());
+        // A peer jumping ahead 30000 numbers with every packet: the gap behind the frame
+        // being assembled reaches 3 million; only the last 4096 numbers are offered, each
+        // once, MAX_NACKS per call.
+        let mut seq = *seq0;
+        for _ in 0..100 {
+            seq = seq.wrapping_add(30_000);
+            a.push(seq, *ts, false, &[0x11]);
+        }
+        let mut offered = std::collections::BTreeSet::new();
+        loop {
+            let n = a.take_nacks();
+            if n.is_empty() {
+                break;
+            }
+            assert!(n.len() <= MAX_NACKS);
+            for x in n {
+                assert!(seq.wrapping_sub(x) <= 4096, "{x} is far below {seq}");
+                assert!(offered.insert(x), "{x} offered twice");
+            }
+        }
+        assert_eq!(offered.len(), 4096);
+        // New losses after the newest packet are still offered.
+        a.push(seq.wrapping_add(3), *ts, false, &[0x11]);
+        let n = a.take_nacks();
+        assert_eq!(n, [seq.wrapping_add(1), seq.wrapping_add(2)]);
     }
 
     #[test]

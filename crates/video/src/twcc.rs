@@ -281,6 +281,18 @@ impl SendSideBwe {
         s
     }
 
+    /// When and how big the packet numbered `seq` was, if it is still in the history.
+    ///
+    /// The history holds consecutive numbers (`on_send` appends the next one, only the
+    /// oldest are dropped, and it is shorter than the number space), so the entry is found
+    /// by its distance from the oldest. A search per reported packet made one feedback
+    /// (up to 65535 packets from a 36-byte message) cost 65535 x 8192 comparisons.
+    fn sent_entry(&self, seq: u16) -> Option<(Instant, usize)> {
+        let &(first, _, _) = self.sent.front()?;
+        let &(s, at, size) = self.sent.get(usize::from(seq.wrapping_sub(first)))?;
+        (s == seq).then_some((at, size))
+    }
+
     /// The current target in bit/s.
     pub fn target_bps(&self) -> u32 {
         self.target_bps as u32
@@ -292,7 +304,7 @@ impl SendSideBwe {
         let mut acked_bytes = 0usize;
         let mut samples: Vec<(Instant, i64)> = Vec::new();
         for (seq, arrival) in &fb.packets {
-            let Some(&(_, sent_at, size)) = self.sent.iter().rev().find(|p| p.0 == *seq) else {
+            let Some((sent_at, size)) = self.sent_entry(*seq) else {
                 continue;
             };
             match arrival {
@@ -405,6 +417,43 @@ mod tests {
         let fb = parse_feedback(&r.poll_feedback(7, 8).expect("feedback")).expect("parses");
         assert_eq!(fb.packets.len(), 1);
         assert_eq!(fb.fb_count, 1);
+    }
+
+    #[test]
+    fn feedback_is_matched_to_the_history_across_wraparound() {
+        let t0 = Instant::now();
+        let mut bwe = SendSideBwe::new(500_000, 50_000, 2_000_000);
+        // 70000 sends: the numbers wrap and only the last 8192 (4464..=12655) are kept.
+        for k in 0..70_000u32 {
+            bwe.on_send(1000, t0 + Duration::from_micros(u64::from(k)));
+        }
+        let last = (70_000u32 - 1) as u16;
+        assert_eq!(bwe.sent_entry(last).map(|e| e.1), Some(1000));
+        assert_eq!(
+            bwe.sent_entry(last.wrapping_sub(8191)).map(|e| e.0),
+            Some(t0 + Duration::from_micros(70_000 - 8192))
+        );
+        assert_eq!(bwe.sent_entry(last.wrapping_sub(8192)), None);
+        assert_eq!(bwe.sent_entry(last.wrapping_add(1)), None);
+        // The largest feedback a peer can send: every number, every second one lost. Only
+        // the 8192 in the history count, half of them lost.
+        let packets: Vec<(u16, Option<i64>)> = (0..=u16::MAX)
+            .map(|s| {
+                (
+                    last.wrapping_add(1).wrapping_add(s),
+                    (s % 2 == 0).then_some(i64::from(s)),
+                )
+            })
+            .collect();
+        let fb = Feedback {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            fb_count: 0,
+            packets,
+        };
+        bwe.on_feedback(&fb, t0 + Duration::from_secs(1));
+        assert_eq!(bwe.feedbacks, 1);
+        assert!((bwe.last_loss - 0.5).abs() < 1e-9, "{}", bwe.last_loss);
     }
 
     #[test]

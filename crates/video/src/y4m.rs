@@ -108,20 +108,31 @@ impl<R: BufRead> Y4mReader<R> {
         }
         let (w, h) = (self.header.width, self.header.height);
         let (cw, ch) = I420Frame::chroma_size(w, h);
-        let mut f = I420Frame {
+        Ok(Some(I420Frame {
             width: w,
             height: h,
-            y: vec![0; w * h],
-            u: vec![0; cw * ch],
-            v: vec![0; cw * ch],
-        };
-        for plane in [&mut f.y, &mut f.u, &mut f.v] {
-            self.r
-                .read_exact(plane)
-                .map_err(|_| VideoError::Y4m("frame cut short".into()))?;
-        }
-        Ok(Some(f))
+            y: read_plane(&mut self.r, w * h)?,
+            u: read_plane(&mut self.r, cw * ch)?,
+            v: read_plane(&mut self.r, cw * ch)?,
+        }))
     }
+}
+
+/// Most bytes reserved for a plane before its data is there.
+const PLANE_PREALLOC: usize = 64 * 1024;
+
+/// Reads exactly `n` bytes. The buffer grows with the data actually read, so a short stream
+/// whose header claims 8192 x 8192 costs its own size, not a 100 MB frame for every `FRAME`.
+fn read_plane<R: Read>(r: &mut R, n: usize) -> Result<Vec<u8>, VideoError> {
+    let mut plane = Vec::with_capacity(n.min(PLANE_PREALLOC));
+    let got = r
+        .take(n as u64)
+        .read_to_end(&mut plane)
+        .map_err(|_| VideoError::Y4m("frame cut short".into()))?;
+    if got != n {
+        return Err(VideoError::Y4m("frame cut short".into()));
+    }
+    Ok(plane)
 }
 
 /// Writes frames to a y4m stream (`C420jpeg`).
@@ -210,5 +221,13 @@ mod tests {
         let cut = b"YUV4MPEG2 W4 H4\nFRAME\n0123";
         let mut r = Y4mReader::new(&cut[..]).expect("header");
         assert!(r.next_frame().is_err());
+        // A header claiming the largest picture, then a few bytes: refused as cut short
+        // (without reserving the 100 MB the header claims).
+        let cut = b"YUV4MPEG2 W8192 H8192\nFRAME\n0123";
+        let mut r = Y4mReader::new(&cut[..]).expect("header");
+        assert_eq!(
+            r.next_frame(),
+            Err(VideoError::Y4m("frame cut short".into()))
+        );
     }
 }

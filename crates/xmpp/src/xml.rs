@@ -376,6 +376,19 @@ enum Step {
     Skip(usize),
 }
 
+/// What a parse that ran out of bytes had read of a stanza, so that the next feed resumes
+/// after the last complete tag instead of re-reading the stanza from its start (which made a
+/// stanza arriving in small pieces cost time quadratic in its size).
+#[derive(Debug, Clone)]
+struct Partial {
+    /// Offset in the buffer just after the stanza's last complete markup: text after it
+    /// is still pending (it is unescaped once the next markup proves it complete).
+    resume: usize,
+    scopes: Vec<Scope>,
+    stack: Vec<(Element, String)>,
+    elements: usize,
+}
+
 /// Incremental parser for one XML stream (reset it on stream restarts).
 #[derive(Debug, Clone)]
 pub struct StreamParser {
@@ -387,6 +400,14 @@ pub struct StreamParser {
     /// test vectors).
     fragment: bool,
     closed: bool,
+    /// The last parse ran out of bytes inside markup the buffer begins with: whatever it
+    /// waits for ends with `>` (tag, comment, CDATA, declaration), so bytes without one
+    /// cannot complete anything and are only buffered.
+    stalled: bool,
+    /// Where to resume the stanza being read (see [`Partial`]).
+    partial: Option<Partial>,
+    /// Bytes handed to the XML reader so far: the parser's work, which tests bound.
+    scanned: u64,
 }
 
 impl StreamParser {
@@ -398,6 +419,9 @@ impl StreamParser {
             header_scope: None,
             fragment: false,
             closed: false,
+            stalled: false,
+            partial: None,
+            scanned: 0,
         }
     }
 
@@ -409,6 +433,9 @@ impl StreamParser {
             header_scope: Some(Scope::new()),
             fragment: true,
             closed: false,
+            stalled: false,
+            partial: None,
+            scanned: 0,
         }
     }
 
@@ -424,6 +451,14 @@ impl StreamParser {
             return Ok(out);
         }
         self.buf.extend_from_slice(data);
+        if self.stalled && !data.contains(&b'>') {
+            // The same "need more bytes" the parse would answer, without the parse.
+            if self.buf.len() > self.limits.max_stanza_bytes {
+                return Err(XmlError::TooLarge(self.limits.max_stanza_bytes));
+            }
+            return Ok(out);
+        }
+        self.stalled = false;
         loop {
             let step = if self.header_scope.is_none() {
                 self.read_header()?
@@ -435,6 +470,10 @@ impl StreamParser {
                     if self.buf.len() > self.limits.max_stanza_bytes {
                         return Err(XmlError::TooLarge(self.limits.max_stanza_bytes));
                     }
+                    // Only when the buffer begins with markup: bare text (or a BOM) can
+                    // still turn into an error without any `>`.
+                    self.stalled =
+                        self.buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
                     break;
                 }
                 Step::Skip(n) => {
@@ -459,16 +498,17 @@ impl StreamParser {
     }
 
     fn reader(&self) -> Reader<&[u8]> {
-        let mut r = Reader::from_reader(self.buf.as_slice());
-        let c = r.config_mut();
-        c.check_end_names = false;
-        c.trim_text_start = false;
-        c.trim_text_end = false;
-        c.expand_empty_elements = false;
-        r
+        reader_over(&self.buf)
+    }
+
+    /// Bytes the XML reader has been handed so far (a measure of the parser's work).
+    #[cfg(test)]
+    fn scanned(&self) -> u64 {
+        self.scanned
     }
 
     fn read_header(&mut self) -> Result<Step, XmlError> {
+        self.scanned += self.buf.len() as u64;
         let mut r = self.reader();
         let ev = match r.read_event() {
             Ok(ev) => ev,
@@ -504,7 +544,6 @@ impl StreamParser {
     }
 
     fn read_stanza(&mut self) -> Result<Step, XmlError> {
-        let limits = self.limits;
         // `</stream:stream>` closes a tag this slice never opened, which quick-xml refuses
         // whatever its settings: recognise it here.
         let start = self
@@ -513,6 +552,9 @@ impl StreamParser {
             .position(|b| !b.is_ascii_whitespace())
             .unwrap_or(self.buf.len());
         let rest = self.buf.get(start..).unwrap_or(&[]);
+        if let Some(p) = self.partial.take() {
+            return self.read_stanza_from(p);
+        }
         if !self.fragment && rest.starts_with(b"</") {
             return Ok(match rest.iter().position(|b| *b == b'>') {
                 Some(end) => {
@@ -525,22 +567,67 @@ impl StreamParser {
                 None => Step::More,
             });
         }
-        let mut r = self.reader();
-        let mut scopes: Vec<Scope> = vec![self.header_scope.clone().unwrap_or_default()];
-        let mut stack: Vec<(Element, String)> = Vec::new();
-        let mut elements = 0usize;
+        self.read_stanza_from(Partial {
+            resume: 0,
+            scopes: vec![self.header_scope.clone().unwrap_or_default()],
+            stack: Vec::new(),
+            elements: 0,
+        })
+    }
+
+    /// Reads a stanza from `p.resume`, with what was read before it in `p`.
+    fn read_stanza_from(&mut self, p: Partial) -> Result<Step, XmlError> {
+        let limits = self.limits;
+        let Partial {
+            resume: base,
+            mut scopes,
+            mut stack,
+            mut elements,
+        } = p;
+        self.scanned += self.buf.len().saturating_sub(base) as u64;
+        // A reader resuming inside a stanza must know how many elements are open (quick-xml
+        // refuses an end tag it saw no start tag for), so it first reads one placeholder
+        // start tag per open element. That also keeps a BOM at `base` as the text it is
+        // there (a reader drops one only at its very start).
+        let tail = self.buf.get(base..).unwrap_or(&[]);
+        let prefix = 3 * stack.len();
+        let joined;
+        let src: &[u8] = if stack.is_empty() {
+            tail
+        } else {
+            joined = [b"<a>".repeat(stack.len()).as_slice(), tail].concat();
+            &joined
+        };
+        let mut r = reader_over(src);
+        for _ in 0..stack.len() {
+            let _ = r.read_event();
+        }
         let mut pending_text: Vec<u8> = Vec::new();
+        // Just after the last complete markup, relative to `base`.
+        let mut mark = 0usize;
         loop {
             let ev = match r.read_event() {
                 Ok(ev) => ev,
                 // The slice ran out inside a tag, comment or CDATA section.
-                Err(quick_xml::Error::Syntax(_)) => return Ok(Step::More),
+                Err(quick_xml::Error::Syntax(_)) => Event::Eof,
                 Err(e) => return Err(map_err(e)),
             };
             if matches!(ev, Event::Eof) {
+                if !stack.is_empty() {
+                    self.partial = Some(Partial {
+                        resume: base + mark,
+                        scopes,
+                        stack,
+                        elements,
+                    });
+                }
                 return Ok(Step::More);
             }
-            let pos = usize::try_from(r.buffer_position()).unwrap_or(usize::MAX);
+            let read = usize::try_from(r.buffer_position()).unwrap_or(usize::MAX);
+            let pos = base.saturating_add(read.saturating_sub(prefix));
+            if !matches!(ev, Event::Text(_)) {
+                mark = pos - base;
+            }
             // Text is unescaped once the next markup proves it complete (a chunk may end
             // in the middle of `&amp;`).
             if !matches!(ev, Event::Text(_)) && !pending_text.is_empty() {
@@ -636,6 +723,17 @@ impl StreamParser {
     }
 }
 
+/// A reader over `src` with the settings the stream parser relies on.
+fn reader_over(src: &[u8]) -> Reader<&[u8]> {
+    let mut r = Reader::from_reader(src);
+    let c = r.config_mut();
+    c.check_end_names = false;
+    c.trim_text_start = false;
+    c.trim_text_end = false;
+    c.expand_empty_elements = false;
+    r
+}
+
 /// Parses one complete element (a stored stanza, a test vector).
 pub fn parse_element(s: &str) -> Result<Element, XmlError> {
     let mut p = StreamParser::fragment(Limits::default());
@@ -684,6 +782,70 @@ mod tests {
                 Some("x & y \u{263a}".to_owned())
             );
             assert_eq!(evs[3], XmlEvent::StreamClose);
+        }
+    }
+
+    /// Events (or the error) of `doc` after the header, fed in `chunk`-byte pieces.
+    fn chunked(doc: &[u8], chunk: usize) -> (Vec<XmlEvent>, Option<XmlError>, u64) {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(HEADER.as_bytes()).expect("header");
+        let before = p.scanned();
+        let mut evs = Vec::new();
+        for c in doc.chunks(chunk) {
+            match p.feed(c) {
+                Ok(e) => evs.extend(e),
+                Err(e) => return (evs, Some(e), p.scanned() - before),
+            }
+        }
+        (evs, None, p.scanned() - before)
+    }
+
+    #[test]
+    fn a_stanza_in_small_pieces_is_read_in_linear_time() {
+        // One 100 KB stanza of many children, arriving a byte at a time: the parser used to
+        // re-read it from its start for every byte (5e9 bytes scanned here).
+        let mut doc = b"<message><body>".to_vec();
+        for i in 0..5000 {
+            doc.extend_from_slice(format!("<x a='{i}'>t &amp; &gt; u</x>").as_bytes());
+        }
+        doc.extend_from_slice(b"</body></message>");
+        let (whole, err, _) = chunked(&doc, doc.len());
+        assert_eq!((whole.len(), err), (1, None));
+        let (small, err, scanned) = chunked(&doc, 1);
+        assert_eq!(err, None);
+        assert_eq!(small, whole);
+        assert!(
+            scanned < 4 * doc.len() as u64,
+            "{scanned} bytes scanned for {}",
+            doc.len()
+        );
+    }
+
+    #[test]
+    fn resuming_and_skipping_read_the_same_as_a_whole_feed() {
+        let docs: [&[u8]; 9] = [
+            b"<m><b>x > y</b><!-- > -- --><![CDATA[a]>b]]><c d='>'/>z</m> <n/>",
+            b"<m>\xEF\xBB\xBFbom<a/>\xEF\xBB\xBF<b/>\xEF\xBB</m>",
+            b"<m><a>&am",
+            b"<m><a>&unknown;</a></m>",
+            b"<m><a></b></m>",
+            b"<m>text<?pi x?></m>",
+            b"  <m/>stray",
+            b"<m><a/>\xFF\xFE<b/></m>",
+            b"<m><a>\xC3</a></m></stream:stream>",
+        ];
+        for doc in docs {
+            let (whole_evs, whole_err, _) = chunked(doc, doc.len());
+            for chunk in 1..=9 {
+                let (evs, err, _) = chunked(doc, chunk);
+                let name = String::from_utf8_lossy(doc);
+                // (A feed that fails returns none of its events, so after an error only
+                // the failure itself is compared.)
+                assert_eq!(err.is_some(), whole_err.is_some(), "{name} in {chunk}");
+                if err.is_none() {
+                    assert_eq!(evs, whole_evs, "{name} in {chunk}-byte pieces");
+                }
+            }
         }
     }
 
