@@ -790,6 +790,7 @@ impl Driver {
                 "bytes_sent": st.bytes_sent,
                 "retransmitted": st.retransmitted,
                 "nacks_received": st.nacks_received,
+                "nacks_suppressed": st.nacks_suppressed,
                 "keyframe_requests_received": st.keyframe_requests_received,
                 "sent_size": sent.map(|(w, h)| format!("{w}x{h}")),
                 "bitrate_kbps": self.vsource.as_ref().map(|s| s.bitrate()),

@@ -76,6 +76,9 @@ pub struct VideoStats {
     pub plis_sent: u64,
     /// Sequence numbers the peer NACKed.
     pub nacks_received: u64,
+    /// NACKed numbers not sent again because they were resent less than
+    /// [`RESEND_INTERVAL`] before.
+    pub nacks_suppressed: u64,
     /// PLIs and FIRs the peer sent about our stream.
     pub keyframe_requests_received: u64,
     /// Transport-wide feedback messages received (and used by the estimate).
@@ -113,13 +116,26 @@ pub struct Rtx {
     pub pt: u8,
 }
 
+/// How soon one sent packet may be retransmitted again. A receiver NACKs a gap again only
+/// after about a round trip (libwebrtc waits at least 5 ms and the RTT), so repeats inside this
+/// interval are duplicates within one NACK or one burst of them.
+pub const RESEND_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// One packet of our media stream kept for NACKs.
+#[derive(Debug)]
+struct Sent {
+    seq: u16,
+    bytes: Vec<u8>,
+    resent_at: Option<Instant>,
+}
+
 /// RTP-level state of both video directions (owned by the PeerConnection).
 #[derive(Debug)]
 pub struct VideoRtp {
     codec: Codec,
     packetizer: Vp8Packetizer,
     seq: u16,
-    history: VecDeque<(u16, Vec<u8>)>,
+    history: VecDeque<Sent>,
     keyframe_requested: bool,
     assembler: FrameAssembler,
     remote_ssrc: Option<u32>,
@@ -269,7 +285,11 @@ impl VideoRtp {
                 continue;
             }
             self.stats.bytes_sent += p.len() as u64;
-            self.history.push_back((self.seq, pkt.clone()));
+            self.history.push_back(Sent {
+                seq: self.seq,
+                bytes: pkt.clone(),
+                resent_at: None,
+            });
             if self.history.len() > HISTORY {
                 self.history.pop_front();
             }
@@ -285,6 +305,14 @@ impl VideoRtp {
         self.stats.keyframes_sent += u64::from(keyframe);
         self.stats.packets_sent += out.len() as u64;
         out
+    }
+
+    /// Where sequence number `seq` is in the history. The history holds consecutive numbers
+    /// (every media packet is stored as it is numbered), so this is an offset from the oldest.
+    fn history_index(&self, seq: u16) -> Option<usize> {
+        let first = self.history.front()?.seq;
+        let i = usize::from(seq.wrapping_sub(first));
+        self.history.get(i).filter(|e| e.seq == seq).map(|_| i)
     }
 
     /// A stored packet again for a NACK: wrapped as RTX on our RTX stream when negotiated
@@ -419,14 +447,25 @@ impl VideoRtp {
                 } if media_ssrc == our_ssrc => {
                     self.stats.nacks_received += lost.len() as u64;
                     for s in lost {
-                        let Some(i) = self.history.iter().position(|(q, _)| *q == s) else {
+                        let Some(i) = self.history_index(s) else {
                             continue;
                         };
-                        let pkt = std::mem::take(&mut self.history[i].1);
+                        // The same packet at most once per interval, however many times a
+                        // NACK (or a burst of them) names it: a 1 KB NACK listing one number
+                        // 256 times must not become 256 retransmissions.
+                        if self.history[i]
+                            .resent_at
+                            .is_some_and(|t| now.saturating_duration_since(t) < RESEND_INTERVAL)
+                        {
+                            self.stats.nacks_suppressed += 1;
+                            continue;
+                        }
+                        self.history[i].resent_at = Some(now);
+                        let pkt = std::mem::take(&mut self.history[i].bytes);
                         if let Some(r) = self.retransmission(&pkt, now) {
                             resend.push(r);
                         }
-                        self.history[i].1 = pkt;
+                        self.history[i].bytes = pkt;
                     }
                 }
                 RtcpPacket::Other {

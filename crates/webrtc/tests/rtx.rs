@@ -129,12 +129,79 @@ fn nack_is_answered_with_rtx_and_repairs_the_frame() {
         .expect("nack");
         out
     };
-    let again = a.on_rtcp(&nack, MEDIA_SSRC, Instant::now());
+    // (later than RESEND_INTERVAL after the first, or it would count as a duplicate)
+    let later = Instant::now() + Duration::from_secs(1);
+    let again = a.on_rtcp(&nack, MEDIA_SSRC, later);
     let r2 = RtpPacket::parse(&again[0]).expect("rtx");
     assert_eq!(r2.sequence(), first_rtx_seq.wrapping_add(1));
     assert_eq!(r2.payload(), r.payload());
     // A NACK about another SSRC is not ours.
-    assert!(a.on_rtcp(&nack, 0x5555, Instant::now()).is_empty());
+    assert!(a.on_rtcp(&nack, 0x5555, later).is_empty());
+}
+
+/// A NACK naming one packet 256 times (about 1 KB of RTCP), and the same NACK again at once,
+/// cost one retransmission, not hundreds: the amplification a hostile peer could otherwise
+/// get. After RESEND_INTERVAL the packet may go again.
+#[test]
+fn repeated_nacks_of_one_packet_are_answered_once_per_interval() {
+    let (mut a, _b) = pair(true);
+    let t0 = Instant::now();
+    let pkts = a.packetize(MEDIA_SSRC, VP8, &frame(4000, 1), 9000, true, t0);
+    let seq = RtpPacket::parse(&pkts[1]).expect("rtp").sequence();
+    let oldest = RtpPacket::parse(&pkts[0]).expect("rtp").sequence();
+    let nack = {
+        let mut out = Vec::new();
+        natter_rtp::rtcp::write_compound(
+            &[RtcpPacket::Nack {
+                sender_ssrc: RECV_SSRC,
+                media_ssrc: MEDIA_SSRC,
+                lost: vec![seq; 256],
+            }],
+            &mut out,
+        )
+        .expect("nack");
+        out
+    };
+    assert!(
+        nack.len() >= 256,
+        "one FCI entry per repeat: {} bytes",
+        nack.len()
+    );
+    let first = a.on_rtcp(&nack, MEDIA_SSRC, t0);
+    assert_eq!(first.len(), 1, "one retransmission for 256 repeats");
+    let osn = u16::from_be_bytes([first[0][12], first[0][13]]);
+    assert_eq!(osn, seq, "the NACKed packet");
+    let soon = t0 + natter_webrtc::video::RESEND_INTERVAL / 2;
+    assert!(
+        a.on_rtcp(&nack, MEDIA_SSRC, soon).is_empty(),
+        "a repeat at once is a duplicate"
+    );
+    let later = t0 + natter_webrtc::video::RESEND_INTERVAL;
+    assert_eq!(
+        a.on_rtcp(&nack, MEDIA_SSRC, later).len(),
+        1,
+        "after the interval, again"
+    );
+    let st = a.stats();
+    assert_eq!(
+        (st.nacks_received, st.nacks_suppressed, st.rtx_sent),
+        (768, 766, 2)
+    );
+    // A number never sent (or long gone from the history) is ignored.
+    let gone = {
+        let mut out = Vec::new();
+        natter_rtp::rtcp::write_compound(
+            &[RtcpPacket::Nack {
+                sender_ssrc: RECV_SSRC,
+                media_ssrc: MEDIA_SSRC,
+                lost: vec![seq.wrapping_add(1000), oldest.wrapping_sub(1)],
+            }],
+            &mut out,
+        )
+        .expect("nack");
+        out
+    };
+    assert!(a.on_rtcp(&gone, MEDIA_SSRC, later).is_empty());
 }
 
 #[test]
