@@ -588,6 +588,15 @@ impl Driver {
                     self.offer_again();
                 }
             }
+            Signal::BufferedLow { label, bytes } => {
+                let set = self
+                    .pc
+                    .channel_id(&label)
+                    .is_some_and(|id| self.pc.set_buffered_amount_low_threshold(id, bytes));
+                if !set {
+                    tracing::warn!("buffered-low: no open channel {label:?}");
+                }
+            }
             Signal::AddMedia { audio, data } => {
                 self.pc.add_media(audio, data);
                 self.offer_again();
@@ -1019,6 +1028,13 @@ impl Driver {
                 self.emit(&signal::event(
                     "closed",
                     json!({ "label": label, "id": id }),
+                ));
+            }
+            PcEvent::BufferedAmountLow { id, label } => {
+                let buffered = self.pc.buffered_amount(id);
+                self.emit(&signal::event(
+                    "buffered-low",
+                    json!({ "label": label, "id": id, "buffered": buffered }),
                 ));
             }
             PcEvent::AudioStarted { ssrc } => {

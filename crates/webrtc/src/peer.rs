@@ -89,6 +89,14 @@ pub enum PcEvent {
         /// Label.
         label: String,
     },
+    /// A channel's queued bytes fell to or below its low mark
+    /// ([`PeerConnection::set_buffered_amount_low_threshold`]).
+    BufferedAmountLow {
+        /// Stream id.
+        id: u16,
+        /// Label.
+        label: String,
+    },
     /// The first audio packet arrived from the peer.
     AudioStarted {
         /// The peer's SSRC.
@@ -600,6 +608,13 @@ impl PeerConnection {
         self.sctp.buffered_amount(id)
     }
 
+    /// Sets a channel's low mark (W3C `bufferedAmountLowThreshold`): flow control for a sender
+    /// that stops at a high mark of [`Self::buffered_amount`] and resumes on
+    /// [`PcEvent::BufferedAmountLow`]. `false` when the channel does not exist (yet).
+    pub fn set_buffered_amount_low_threshold(&mut self, id: u16, bytes: usize) -> bool {
+        self.sctp.set_buffered_amount_low_threshold(id, bytes)
+    }
+
     /// Closes a channel.
     pub fn close_channel(&mut self, id: u16, now: Instant) {
         self.sctp.close_channel(id);
@@ -1103,6 +1118,11 @@ impl PeerConnection {
                 self.stats.channels_closed += 1;
                 let label = self.label(id);
                 self.events.push_back(PcEvent::ChannelClosed { id, label });
+            }
+            ChannelEvent::BufferedAmountLow { id } => {
+                let label = self.label(id);
+                self.events
+                    .push_back(PcEvent::BufferedAmountLow { id, label });
             }
             ChannelEvent::Lost(reason) => self.fail(format!("SCTP: {reason}")),
         }

@@ -100,6 +100,12 @@ pub enum ChannelEvent {
         /// Stream id.
         id: u16,
     },
+    /// The bytes queued on a channel fell to or below its low mark (W3C
+    /// `bufferedamountlow`): a sender that paused at a high mark can go on.
+    BufferedAmountLow {
+        /// Stream id.
+        id: u16,
+    },
     /// The association is gone (peer ABORT, timeout).
     Lost(String),
 }
@@ -346,6 +352,18 @@ impl DataChannels {
             .unwrap_or(0)
     }
 
+    /// Sets a channel's low mark (W3C `bufferedAmountLowThreshold`, default 0): when an
+    /// acknowledgement (or an abandoned partially reliable message) takes the bytes queued on
+    /// it from above the mark to at or below it, a [`ChannelEvent::BufferedAmountLow`]
+    /// follows. `false` when there is no such stream.
+    pub fn set_buffered_amount_low_threshold(&mut self, id: u16, bytes: usize) -> bool {
+        self.assoc.as_mut().is_some_and(|(_, a)| {
+            a.stream(id)
+                .ok()
+                .is_some_and(|mut s| s.set_buffered_amount_low_threshold(bytes).is_ok())
+        })
+    }
+
     /// Closes a channel (outgoing stream reset, RFC 8831 §6.7).
     pub fn close_channel(&mut self, id: u16) {
         if let Some(c) = self.channels.get_mut(&id) {
@@ -510,6 +528,15 @@ impl DataChannels {
                             self.events.push_back(ChannelEvent::Closed { id });
                         }
                     }
+                }
+                Event::Stream(StreamEvent::BufferedAmountLow { id })
+                    if self
+                        .channels
+                        .get(&id)
+                        .is_some_and(|c| c.state != ChannelState::Closed) =>
+                {
+                    self.events
+                        .push_back(ChannelEvent::BufferedAmountLow { id });
                 }
                 Event::Stream(StreamEvent::ResetComplete { id }) => {
                     self.channels.remove(&id);

@@ -38,6 +38,14 @@ pub enum Signal {
         /// The channel's label.
         label: String,
     },
+    /// `{"cmd":"buffered-low","label":L,"bytes":N}`: set channel L's low mark; natter then
+    /// prints `{"event":"buffered-low","label":L,...}` each time its queued bytes fall to N.
+    BufferedLow {
+        /// The channel's label.
+        label: String,
+        /// The low mark in bytes.
+        bytes: usize,
+    },
     /// `{"cmd":"add","kind":"audio"|"data"}`: natter offers the session again with that
     /// m-section added (renegotiation, JSEP §5.2.2).
     AddMedia {
@@ -76,6 +84,18 @@ impl Signal {
                         label: l.to_owned(),
                     }),
                     None => Err(SignalError::Unknown(short())),
+                },
+                "buffered-low" => match (
+                    obj.get("label").and_then(Value::as_str),
+                    obj.get("bytes")
+                        .and_then(Value::as_u64)
+                        .and_then(|b| usize::try_from(b).ok()),
+                ) {
+                    (Some(l), Some(bytes)) => Ok(Signal::BufferedLow {
+                        label: l.to_owned(),
+                        bytes,
+                    }),
+                    _ => Err(SignalError::Unknown(short())),
                 },
                 "add" => match obj.get("kind").and_then(Value::as_str) {
                     Some("audio") => Ok(Signal::AddMedia {
@@ -184,6 +204,15 @@ mod tests {
         );
         assert!(Signal::parse(r#"{"cmd":"add","kind":"smell"}"#).is_err());
         assert!(Signal::parse(r#"{"cmd":"add-channel"}"#).is_err());
+        assert_eq!(
+            Signal::parse(r#"{"cmd":"buffered-low","label":"bulk","bytes":65536}"#),
+            Ok(Signal::BufferedLow {
+                label: "bulk".into(),
+                bytes: 65536
+            })
+        );
+        assert!(Signal::parse(r#"{"cmd":"buffered-low","label":"bulk","bytes":-1}"#).is_err());
+        assert!(Signal::parse(r#"{"cmd":"buffered-low","bytes":1}"#).is_err());
         assert!(Signal::parse(r#"{"cmd":"reboot"}"#).is_err());
         assert!(Signal::parse("[1]").is_err());
         assert!(Signal::parse(r#"{"foo":1}"#).is_err());

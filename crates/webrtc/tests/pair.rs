@@ -603,3 +603,51 @@ fn answerer_offers_again_adding_audio() {
         |_| false,
     );
 }
+
+/// Flow control (W3C `bufferedAmountLowThreshold`): with a 64 KiB low mark, 1 MiB queued on a
+/// channel raises exactly one low-mark event once acknowledgements bring what is queued to
+/// 64 KiB or less, and at that point the queue really is at or below the mark; refilling above
+/// the mark raises it again.
+#[test]
+fn buffered_amount_low_mark_fires_when_the_queue_drains_below_it() {
+    let mut p = Pair::new(data_cfg(false, 21), data_cfg(false, 22));
+    let (ia, _) = p.open_channel("flow", ChannelType::RELIABLE);
+    let mark = 64 * 1024;
+    assert!(p.a.set_buffered_amount_low_threshold(ia, mark));
+    assert!(
+        !p.a.set_buffered_amount_low_threshold(999, mark),
+        "no such channel"
+    );
+    let lows = |p: &Pair| {
+        p.ev_a
+            .iter()
+            .filter(|e| matches!(e, PcEvent::BufferedAmountLow { label, .. } if label == "flow"))
+            .count()
+    };
+    for round in 1..=2 {
+        for i in 0..16 {
+            p.a.send(ia, false, &msg(i, 64 * 1024), p.now)
+                .expect("send");
+        }
+        assert!(p.a.buffered_amount(ia) > mark, "queued above the mark");
+        let before = lows(&p);
+        p.run(|p| lows(p) > before, |_| false);
+        let at = p.a.buffered_amount(ia);
+        assert!(at <= mark, "round {round}: {at} bytes queued at the event");
+        assert_eq!(lows(&p), round, "one event per crossing");
+        // Drain completely: no further event without going above the mark again.
+        let got = |p: &Pair| {
+            p.ev_b
+                .iter()
+                .filter(|e| matches!(e, PcEvent::Message { label, .. } if label == "flow"))
+                .count()
+        };
+        p.run(|p| got(p) == 16 * round, |_| false);
+        p.steps(50, |_| false);
+        assert_eq!(
+            lows(&p),
+            round,
+            "round {round}: no second event while below the mark"
+        );
+    }
+}
