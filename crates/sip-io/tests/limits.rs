@@ -151,21 +151,33 @@ impl natter_sip_server::BindingStore for Durable {
     }
 }
 
-/// A burst of REGISTERs sharing commits (the driver gathers datagrams while a
-/// commit is pending): every one answered 200, none before its binding is durable.
-#[tokio::test]
-async fn register_burst_is_answered_only_after_sync() {
+/// A registrar without authentication on a loopback UDP port, over the `Durable` store, and a
+/// client socket: (server address, client socket, store, the shutdown sender to keep alive).
+async fn durable_registrar() -> (
+    SocketAddr,
+    tokio::net::UdpSocket,
+    Arc<Durable>,
+    tokio::sync::watch::Sender<bool>,
+) {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut cfg = SipServeConfig::new("natter.test", any);
     cfg.server.auth = false;
     let store = Arc::new(Durable::default());
-    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let (bound, fut) = bind(cfg, Arc::new(StaticCredentials::new()), store.clone(), rx)
         .await
         .unwrap();
     tokio::spawn(fut);
     let server = bound.of(Transport::Udp)[0];
     let sock = tokio::net::UdpSocket::bind(any).await.unwrap();
+    (server, sock, store, tx)
+}
+
+/// A burst of REGISTERs sharing commits (the driver gathers datagrams while a
+/// commit is pending): every one answered 200, none before its binding is durable.
+#[tokio::test]
+async fn register_burst_is_answered_only_after_sync() {
+    let (server, sock, store, _tx) = durable_registrar().await;
     let me = sock.local_addr().unwrap();
     for i in 0..40 {
         let reg = format!(
@@ -205,17 +217,7 @@ Contact: <sip:b{i}@{me}>\r\nContent-Length: 0\r\n\r\n"
 /// Issue 10 item 4: the driver makes bindings durable before it sends the 200 OK.
 #[tokio::test]
 async fn register_is_answered_only_after_sync() {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut cfg = SipServeConfig::new("natter.test", any);
-    cfg.server.auth = false;
-    let store = Arc::new(Durable::default());
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, fut) = bind(cfg, Arc::new(StaticCredentials::new()), store.clone(), rx)
-        .await
-        .unwrap();
-    tokio::spawn(fut);
-    let server = bound.of(Transport::Udp)[0];
-    let sock = tokio::net::UdpSocket::bind(any).await.unwrap();
+    let (server, sock, store, _tx) = durable_registrar().await;
     for i in 0..10 {
         let me = sock.local_addr().unwrap();
         let reg = format!(

@@ -62,6 +62,21 @@ fn nacks(fb: &[u8]) -> Vec<u16> {
         .collect()
 }
 
+/// A compound RTCP packet holding one generic NACK from b about a's media stream.
+fn nack_of(lost: Vec<u16>) -> Vec<u8> {
+    let mut out = Vec::new();
+    natter_rtp::rtcp::write_compound(
+        &[RtcpPacket::Nack {
+            sender_ssrc: RECV_SSRC,
+            media_ssrc: MEDIA_SSRC,
+            lost,
+        }],
+        &mut out,
+    )
+    .expect("nack");
+    out
+}
+
 /// a sends one frame to b with packet `lost` missing; b NACKs it; a's answer is returned
 /// with the original packet.
 fn lose_one(a: &mut VideoRtp, b: &mut VideoRtp, lost: usize) -> (Vec<u8>, Vec<Vec<u8>>, Vec<u8>) {
@@ -116,19 +131,7 @@ fn nack_is_answered_with_rtx_and_repairs_the_frame() {
     assert_eq!((sb.rtx_received, sb.nacks_sent, sb.frames_lost), (1, 1, 0));
 
     // A second NACK of the same packet: the next number of the RTX stream's own space.
-    let nack = {
-        let mut out = Vec::new();
-        natter_rtp::rtcp::write_compound(
-            &[RtcpPacket::Nack {
-                sender_ssrc: RECV_SSRC,
-                media_ssrc: MEDIA_SSRC,
-                lost: vec![o.sequence()],
-            }],
-            &mut out,
-        )
-        .expect("nack");
-        out
-    };
+    let nack = nack_of(vec![o.sequence()]);
     // (later than RESEND_INTERVAL after the first, or it would count as a duplicate)
     let later = Instant::now() + Duration::from_secs(1);
     let again = a.on_rtcp(&nack, MEDIA_SSRC, later);
@@ -149,19 +152,7 @@ fn repeated_nacks_of_one_packet_are_answered_once_per_interval() {
     let pkts = a.packetize(MEDIA_SSRC, VP8, &frame(4000, 1), 9000, true, t0);
     let seq = RtpPacket::parse(&pkts[1]).expect("rtp").sequence();
     let oldest = RtpPacket::parse(&pkts[0]).expect("rtp").sequence();
-    let nack = {
-        let mut out = Vec::new();
-        natter_rtp::rtcp::write_compound(
-            &[RtcpPacket::Nack {
-                sender_ssrc: RECV_SSRC,
-                media_ssrc: MEDIA_SSRC,
-                lost: vec![seq; 256],
-            }],
-            &mut out,
-        )
-        .expect("nack");
-        out
-    };
+    let nack = nack_of(vec![seq; 256]);
     assert!(
         nack.len() >= 256,
         "one FCI entry per repeat: {} bytes",
@@ -188,19 +179,7 @@ fn repeated_nacks_of_one_packet_are_answered_once_per_interval() {
         (768, 766, 2)
     );
     // A number never sent (or long gone from the history) is ignored.
-    let gone = {
-        let mut out = Vec::new();
-        natter_rtp::rtcp::write_compound(
-            &[RtcpPacket::Nack {
-                sender_ssrc: RECV_SSRC,
-                media_ssrc: MEDIA_SSRC,
-                lost: vec![seq.wrapping_add(1000), oldest.wrapping_sub(1)],
-            }],
-            &mut out,
-        )
-        .expect("nack");
-        out
-    };
+    let gone = nack_of(vec![seq.wrapping_add(1000), oldest.wrapping_sub(1)]);
     assert!(a.on_rtcp(&gone, MEDIA_SSRC, later).is_empty());
 }
 
