@@ -19,6 +19,9 @@ NS=()
 lab_down() { for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null; done; }
 trap 'cleanup; lab_down' EXIT
 x() { ip netns exec "$@"; }
+# For background jobs: exec, so that $! is the server itself (prosody, natter serve) and the
+# kill at the end of a case reaches it, not just a subshell that leaves it running orphaned.
+xb() { exec ip netns exec "$@"; }
 
 # lab NAT_A NAT_B: pub (203.0.113.1 on br0), rtrA/rtrB (203.0.113.11/.12), lanA/lanB.
 lab() {
@@ -82,17 +85,17 @@ CFG
     for u in alice bob; do
         prosodyctl --config "$pd/prosody.cfg.lua" register "$u" localhost "${u}pw" >/dev/null 2>&1
     done
-    x "$P-pub" prosody -F --config "$pd/prosody.cfg.lua" >"$pd/stdout" 2>&1 &
+    xb "$P-pub" prosody -F --config "$pd/prosody.cfg.lua" >"$pd/stdout" 2>&1 &
     local pp=$!
     PIDS+=($pp)
-    x "$P-pub" "$NATTER" serve --data-dir "$TMP/$name/data" --auth-secret "$secret" --realm natter.test \
+    xb "$P-pub" "$NATTER" serve --data-dir "$TMP/$name/data" --auth-secret "$secret" --realm natter.test \
         --turn-listen 203.0.113.1:3478 --relay-ip 203.0.113.1 --no-sip --no-tls >"$TMP/$name/serve.log" 2>&1 &
     local sp=$!
     PIDS+=($sp)
     timeout 10 bash -c "until ip netns exec $P-pub ss -Hltn | grep -q ':5222 '; do sleep 0.05; done"
     timeout 10 bash -c "until ip netns exec $P-pub ss -Hunl | grep -q ':3478 '; do sleep 0.05; done"
     local S="--server 203.0.113.1:5222 --no-tls" o=$TMP/$name
-    x "$P-lanB" timeout 60 "$NATTER" xmpp answer --jid bob@localhost --password bobpw $S --once \
+    xb "$P-lanB" timeout 60 "$NATTER" xmpp answer --jid bob@localhost --password bobpw $S --once \
         --play "$TMP/b.wav" --record "$o/b.wav" >"$o/b.out" 2>"$o/b.err" &
     local bp=$!
     PIDS+=($bp)
@@ -116,6 +119,10 @@ CFG
     r=$($TONES check "$TMP/b.wav" "$o/a.wav" 2>&1) && ok "$name: audio bob->alice ($r)" || bad "$name: audio bob->alice ($r)"
     kill $pp $sp 2>/dev/null
     wait $pp $sp 2>/dev/null
+    local stray
+    stray=$(ip netns pids "$P-pub" 2>/dev/null | wc -l)
+    [ "$stray" = 0 ] && ok "$name: servers stopped, no process left in the namespace" ||
+        bad "$name: $stray processes left running in $P-pub"
     lab_down
 }
 run_case symmetric-x-symmetric symmetric symmetric 'ice=relay|ice_remote=relay'
