@@ -533,6 +533,10 @@ impl BindingStore for StoreBindings {
         let d = lock(&self.dirty);
         d.committed < d.queued
     }
+
+    fn changes(&self) -> u64 {
+        lock(&self.dirty).queued
+    }
 }
 
 /// What `natter serve` passes in.

@@ -116,6 +116,18 @@ struct Durable {
     /// AORs changed since the last sync, and those made durable.
     pending: std::sync::Mutex<Vec<String>>,
     durable: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Changes asked for so far (`BindingStore::changes`).
+    changes: std::sync::atomic::AtomicU64,
+    /// While true, `sync` waits (up to 10 s) until it is set false: a commit held back.
+    hold: std::sync::Mutex<bool>,
+    released: std::sync::Condvar,
+}
+
+impl Durable {
+    fn hold_syncs(&self, on: bool) {
+        *self.hold.lock().unwrap() = on;
+        self.released.notify_all();
+    }
 }
 
 impl natter_sip_server::BindingStore for Durable {
@@ -123,6 +135,8 @@ impl natter_sip_server::BindingStore for Durable {
         self.mem.lookup(aor, now)
     }
     fn upsert(&self, b: natter_sip_server::Binding) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.unsynced
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.pending.lock().unwrap().push(b.aor.clone());
@@ -141,6 +155,11 @@ impl natter_sip_server::BindingStore for Durable {
         self.mem.len()
     }
     fn sync(&self) {
+        let held = self.hold.lock().unwrap();
+        let _ = self
+            .released
+            .wait_timeout_while(held, Duration::from_secs(10), |h| *h)
+            .unwrap();
         let done = std::mem::take(&mut *self.pending.lock().unwrap());
         self.durable.lock().unwrap().extend(done);
         self.unsynced.store(0, std::sync::atomic::Ordering::SeqCst);
@@ -148,6 +167,9 @@ impl natter_sip_server::BindingStore for Durable {
     // Says so, like the SQLite store: the driver then lingers for more datagrams.
     fn needs_sync(&self) -> bool {
         self.unsynced.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+    fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -238,4 +260,52 @@ Contact: <sip:u{i}@{me}>\r\nContent-Length: 0\r\n\r\n"
             "200 OK sent before the binding was made durable"
         );
     }
+}
+
+/// Only answers behind a binding change wait for the commit: an OPTIONS that arrives with a
+/// REGISTER is answered while the REGISTER's commit is still held back, and the REGISTER's
+/// 200 OK leaves only once the commit is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_change_nothing_do_not_wait_for_the_commit() {
+    let (server, sock, store, _tx) = durable_registrar().await;
+    let me = sock.local_addr().unwrap();
+    store.hold_syncs(true);
+    let reg = format!(
+        "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKheld1\r\nMax-Forwards: 70\r\n\
+From: <sip:h1@natter.test>;tag=h1\r\nTo: <sip:h1@natter.test>\r\nCall-ID: held1@test\r\nCSeq: 1 REGISTER\r\n\
+Contact: <sip:h1@{me}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let options = format!(
+        "OPTIONS sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKheld2\r\nMax-Forwards: 70\r\n\
+From: <sip:h2@natter.test>;tag=h2\r\nTo: <sip:natter.test>\r\nCall-ID: held2@test\r\nCSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+    );
+    // One sendmmsg: the OPTIONS is queued while the driver still gathers for the REGISTER's
+    // commit (or in the same read), never only after the driver has begun to wait for it.
+    let mut batch = natter_udp_batch::SendSlices::new();
+    use std::os::fd::AsRawFd;
+    let sent = batch
+        .send(
+            sock.as_raw_fd(),
+            &[(reg.as_bytes(), server), (options.as_bytes(), server)],
+        )
+        .unwrap();
+    assert_eq!(sent, 2);
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("the OPTIONS is answered while the commit is held")
+        .unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("SIP/2.0 200 "), "{first}");
+    assert!(first.contains("CSeq: 1 OPTIONS\r\n"), "{first}");
+    assert!(store.durable.lock().unwrap().is_empty());
+    store.hold_syncs(false);
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("the REGISTER is answered after the commit")
+        .unwrap();
+    let second = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(second.contains("CSeq: 1 REGISTER\r\n"), "{second}");
+    assert!(store.durable.lock().unwrap().contains("sip:h1@natter.test"));
 }

@@ -171,6 +171,14 @@ pub trait BindingStore: Send + Sync {
     fn needs_sync(&self) -> bool {
         false
     }
+    /// How many changes this store has been asked to make so far (any counter that grows with
+    /// each one). A driver compares it before and after handling a message: when it did not
+    /// move, the message's answers do not wait for [`BindingStore::sync`] and leave at once,
+    /// so an INVITE or a 401 is not held up by the commit of a REGISTER storm. Stores that
+    /// do not count return 0, and drivers then treat only REGISTERs as waiting.
+    fn changes(&self) -> u64 {
+        0
+    }
     /// Like [`BindingStore::lookup`], but says when the answer is unknown (shared store down
     /// and nothing cached) instead of answering "no bindings". Local stores never fail.
     fn try_lookup(&self, aor: &str, now: Instant) -> Result<Vec<Binding>, Unavailable> {

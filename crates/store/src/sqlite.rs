@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS users (
     key_sha256 BLOB NOT NULL,
     PRIMARY KEY (name, realm)
 );
+-- WITHOUT ROWID: the table is its primary key's B-tree, so a REGISTER's upsert writes one
+-- tree instead of a table and an index. Files made before keep their rowid table; the SQL
+-- that reads and writes it is the same.
 CREATE TABLE IF NOT EXISTS bindings (
     aor TEXT NOT NULL,
     contact TEXT NOT NULL,
@@ -35,7 +38,7 @@ CREATE TABLE IF NOT EXISTS bindings (
     path TEXT NOT NULL,
     source TEXT NOT NULL,
     PRIMARY KEY (aor, contact)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
