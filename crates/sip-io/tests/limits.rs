@@ -195,6 +195,26 @@ async fn durable_registrar() -> (
     (server, sock, store, tx)
 }
 
+/// A REGISTER of `sip:{user}@natter.test` from `me`, without authentication; `id` makes the
+/// branch and the Call-ID (`{id}@test`).
+fn register(me: SocketAddr, user: &str, id: &str) -> String {
+    format!(
+        "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\n\
+From: <sip:{user}@natter.test>;tag={id}\r\nTo: <sip:{user}@natter.test>\r\nCall-ID: {id}@test\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// The next datagram on `sock` as text, within 5 s (`what` names it when it does not come).
+async fn recv_text(sock: &tokio::net::UdpSocket, what: &str) -> String {
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("{what}"))
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 /// A burst of REGISTERs sharing commits (the driver gathers datagrams while a
 /// commit is pending): every one answered 200, none before its binding is durable.
 #[tokio::test]
@@ -202,21 +222,12 @@ async fn register_burst_is_answered_only_after_sync() {
     let (server, sock, store, _tx) = durable_registrar().await;
     let me = sock.local_addr().unwrap();
     for i in 0..40 {
-        let reg = format!(
-            "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKburst{i}\r\nMax-Forwards: 70\r\n\
-From: <sip:b{i}@natter.test>;tag=b{i}\r\nTo: <sip:b{i}@natter.test>\r\nCall-ID: burst{i}@test\r\nCSeq: 1 REGISTER\r\n\
-Contact: <sip:b{i}@{me}>\r\nContent-Length: 0\r\n\r\n"
-        );
+        let reg = register(me, &format!("b{i}"), &format!("burst{i}"));
         sock.send_to(reg.as_bytes(), server).await.unwrap();
     }
     let mut answered = std::collections::HashSet::new();
-    let mut buf = vec![0u8; 4096];
     while answered.len() < 40 {
-        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-            .await
-            .expect("every REGISTER answered")
-            .unwrap();
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let text = recv_text(&sock, "every REGISTER answered").await;
         assert!(text.starts_with("SIP/2.0 200 "), "{text}");
         let i = text
             .lines()
@@ -242,18 +253,10 @@ async fn register_is_answered_only_after_sync() {
     let (server, sock, store, _tx) = durable_registrar().await;
     for i in 0..10 {
         let me = sock.local_addr().unwrap();
-        let reg = format!(
-            "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKsync{i}\r\nMax-Forwards: 70\r\n\
-From: <sip:u{i}@natter.test>;tag=s{i}\r\nTo: <sip:u{i}@natter.test>\r\nCall-ID: sync{i}@test\r\nCSeq: 1 REGISTER\r\n\
-Contact: <sip:u{i}@{me}>\r\nContent-Length: 0\r\n\r\n"
-        );
+        let reg = register(me, &format!("u{i}"), &format!("sync{i}"));
         sock.send_to(reg.as_bytes(), server).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(buf[..n].starts_with(b"SIP/2.0 200 "));
+        let text = recv_text(&sock, "the REGISTER answered").await;
+        assert!(text.starts_with("SIP/2.0 200 "), "{text}");
         assert_eq!(
             store.unsynced.load(std::sync::atomic::Ordering::SeqCst),
             0,
@@ -270,11 +273,7 @@ async fn answers_that_change_nothing_do_not_wait_for_the_commit() {
     let (server, sock, store, _tx) = durable_registrar().await;
     let me = sock.local_addr().unwrap();
     store.hold_syncs(true);
-    let reg = format!(
-        "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKheld1\r\nMax-Forwards: 70\r\n\
-From: <sip:h1@natter.test>;tag=h1\r\nTo: <sip:h1@natter.test>\r\nCall-ID: held1@test\r\nCSeq: 1 REGISTER\r\n\
-Contact: <sip:h1@{me}>\r\nContent-Length: 0\r\n\r\n"
-    );
+    let reg = register(me, "h1", "held1");
     let options = format!(
         "OPTIONS sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKheld2\r\nMax-Forwards: 70\r\n\
 From: <sip:h2@natter.test>;tag=h2\r\nTo: <sip:natter.test>\r\nCall-ID: held2@test\r\nCSeq: 1 OPTIONS\r\n\
@@ -291,21 +290,12 @@ Content-Length: 0\r\n\r\n"
         )
         .unwrap();
     assert_eq!(sent, 2);
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .expect("the OPTIONS is answered while the commit is held")
-        .unwrap();
-    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let first = recv_text(&sock, "the OPTIONS is answered while the commit is held").await;
     assert!(first.starts_with("SIP/2.0 200 "), "{first}");
     assert!(first.contains("CSeq: 1 OPTIONS\r\n"), "{first}");
     assert!(store.durable.lock().unwrap().is_empty());
     store.hold_syncs(false);
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .expect("the REGISTER is answered after the commit")
-        .unwrap();
-    let second = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let second = recv_text(&sock, "the REGISTER is answered after the commit").await;
     assert!(second.contains("CSeq: 1 REGISTER\r\n"), "{second}");
     assert!(store.durable.lock().unwrap().contains("sip:h1@natter.test"));
 }
