@@ -41,6 +41,11 @@ fn read_line<R: BufRead>(r: &mut R) -> Result<Option<Vec<u8>>, VideoError> {
 
 /// Parses a stream header line (without the newline).
 pub fn parse_header(line: &[u8]) -> Result<Y4mHeader, VideoError> {
+    // ASCII only (as the format is): every parameter's one-letter tag then splits on a
+    // character boundary.
+    if !line.is_ascii() {
+        return Err(VideoError::Y4m("header not ASCII".into()));
+    }
     let text = std::str::from_utf8(line).map_err(|_| VideoError::Y4m("header not ASCII".into()))?;
     let mut it = text.split(' ');
     if it.next() != Some("YUV4MPEG2") {
@@ -189,6 +194,15 @@ impl<W: Write> Y4mWriter<W> {
 mod tests {
     use super::*;
     use crate::pattern::TestPattern;
+
+    /// Found by the video_depacketize fuzz target: a parameter starting with a multi-byte
+    /// character made the tag split panic. Such a header is refused.
+    #[test]
+    fn non_ascii_header_is_refused_not_a_panic() {
+        let line = "YUV4MPEG2 W2 H2 \u{3e5}x".as_bytes();
+        assert!(matches!(parse_header(line), Err(VideoError::Y4m(_))));
+        assert!(parse_header(b"YUV4MPEG2 W2 H2").is_ok());
+    }
 
     #[test]
     fn write_read_round_trip() {
