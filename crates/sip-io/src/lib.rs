@@ -688,10 +688,11 @@ const UDP_BATCH: usize = 64;
 const COMMIT_LINGER: Duration = Duration::from_millis(5);
 
 /// Whether the answers to `dgram` must wait for the store's commit: handling it changed the
-/// store (`before`/`after` are [`BindingStore::changes`] around it), or, for stores that do
-/// not count their changes, it is a REGISTER (the one request that changes bindings; SIP
-/// allows CRLFs before the start line, RFC 3261 §7.5).
-fn waits_for_commit(dgram: &[u8], before: u64, after: u64) -> bool {
+/// store (`before`/`after` are [`BindingStore::changes`] around it), or it is a REGISTER while
+/// changes are uncommitted (`pending`; a retransmission is answered from the held 200 OK of
+/// an original whose binding may not be durable yet), or a REGISTER to a store that does not
+/// count its changes. SIP allows CRLFs before the start line (RFC 3261 §7.5).
+fn waits_for_commit(dgram: &[u8], before: u64, after: u64, pending: bool) -> bool {
     if before != after {
         return true;
     }
@@ -699,10 +700,10 @@ fn waits_for_commit(dgram: &[u8], before: u64, after: u64) -> bool {
         .iter()
         .position(|b| !matches!(b, b'\r' | b'\n'))
         .unwrap_or(dgram.len());
-    after == 0
-        && dgram
-            .get(start..)
-            .is_some_and(|m| m.starts_with(b"REGISTER"))
+    let register = dgram
+        .get(start..)
+        .is_some_and(|m| m.starts_with(b"REGISTER"));
+    register && (after == 0 || pending)
 }
 
 /// Messages after which a batch is answered without lingering further. Past
@@ -1200,7 +1201,9 @@ async fn run(
                                     src,
                                     dgram,
                                 );
-                                if waits_for_commit(dgram, before, shared.bindings.changes()) {
+                                let after = shared.bindings.changes();
+                                let pending = shared.bindings.needs_sync();
+                                if waits_for_commit(dgram, before, after, pending) {
                                     outs.push(out);
                                 } else {
                                     now_outs.push(out);
@@ -1328,19 +1331,29 @@ mod tests {
     use super::waits_for_commit;
 
     #[test]
-    fn answers_wait_for_a_commit_when_the_store_changed_or_for_an_uncounted_register() {
+    fn answers_wait_for_a_commit_when_the_store_changed_or_for_a_register() {
         // A counting store says whether the message changed it.
-        assert!(waits_for_commit(b"OPTIONS sip:x SIP/2.0\r\n", 3, 4));
-        assert!(!waits_for_commit(b"REGISTER sip:x SIP/2.0\r\n", 4, 4));
+        assert!(waits_for_commit(b"OPTIONS sip:x SIP/2.0\r\n", 3, 4, true));
+        assert!(!waits_for_commit(b"OPTIONS sip:x SIP/2.0\r\n", 4, 4, true));
+        // A REGISTER that changed nothing (a retransmission, a 401) waits while anything is
+        // uncommitted, and not otherwise.
+        assert!(waits_for_commit(b"REGISTER sip:x SIP/2.0\r\n", 4, 4, true));
+        assert!(!waits_for_commit(
+            b"REGISTER sip:x SIP/2.0\r\n",
+            4,
+            4,
+            false
+        ));
         // A store that does not count: REGISTERs wait, leading CRLFs or not; nothing else does.
-        assert!(waits_for_commit(b"REGISTER sip:x SIP/2.0\r\n", 0, 0));
+        assert!(waits_for_commit(b"REGISTER sip:x SIP/2.0\r\n", 0, 0, false));
         assert!(waits_for_commit(
             b"\r\n\r\nREGISTER sip:x SIP/2.0\r\n",
             0,
-            0
+            0,
+            false
         ));
-        assert!(!waits_for_commit(b"INVITE sip:x SIP/2.0\r\n", 0, 0));
-        assert!(!waits_for_commit(b"SIP/2.0 200 OK\r\n", 0, 0));
-        assert!(!waits_for_commit(b"", 0, 0));
+        assert!(!waits_for_commit(b"INVITE sip:x SIP/2.0\r\n", 0, 0, false));
+        assert!(!waits_for_commit(b"SIP/2.0 200 OK\r\n", 0, 0, false));
+        assert!(!waits_for_commit(b"", 0, 0, false));
     }
 }

@@ -299,3 +299,42 @@ Content-Length: 0\r\n\r\n"
     assert!(second.contains("CSeq: 1 REGISTER\r\n"), "{second}");
     assert!(store.durable.lock().unwrap().contains("sip:h1@natter.test"));
 }
+
+/// A REGISTER retransmitted while its binding's commit is still pending is answered from the
+/// held 200 OK, which must not leave before that commit either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retransmitted_register_is_not_answered_before_the_commit() {
+    let (server, sock, store, _tx) = durable_registrar().await;
+    let me = sock.local_addr().unwrap();
+    store.hold_syncs(true);
+    let reg = register(me, "r1", "retrans1");
+    // The original and its retransmission in one sendmmsg: the retransmission is handled
+    // while the original's commit is still held back.
+    let mut batch = natter_udp_batch::SendSlices::new();
+    use std::os::fd::AsRawFd;
+    let sent = batch
+        .send(
+            sock.as_raw_fd(),
+            &[(reg.as_bytes(), server), (reg.as_bytes(), server)],
+        )
+        .unwrap();
+    assert_eq!(sent, 2);
+    // Release the commit a moment later (from a plain thread: the driver's own runtime is
+    // blocked in the held commit); an answer sent before then finds nothing durable.
+    let releaser = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            store.hold_syncs(false);
+        })
+    };
+    for _ in 0..2 {
+        let text = recv_text(&sock, "both REGISTERs answered").await;
+        assert!(text.starts_with("SIP/2.0 200 "), "{text}");
+        assert!(
+            store.durable.lock().unwrap().contains("sip:r1@natter.test"),
+            "200 OK sent before the binding was made durable"
+        );
+    }
+    releaser.join().unwrap();
+}
