@@ -205,6 +205,17 @@ CSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>\r\nContent-Length: 0\r\n\r\n"
     )
 }
 
+/// Sends `a` then `b` to `to` in one `sendmmsg`, so both are queued at the server before it
+/// could finish handling `a`.
+fn send_together(sock: &tokio::net::UdpSocket, to: SocketAddr, a: &str, b: &str) {
+    use std::os::fd::AsRawFd;
+    let mut batch = natter_udp_batch::SendSlices::new();
+    let sent = batch
+        .send(sock.as_raw_fd(), &[(a.as_bytes(), to), (b.as_bytes(), to)])
+        .unwrap();
+    assert_eq!(sent, 2);
+}
+
 /// The next datagram on `sock` as text, within 5 s (`what` names it when it does not come).
 async fn recv_text(sock: &tokio::net::UdpSocket, what: &str) -> String {
     let mut buf = vec![0u8; 4096];
@@ -281,15 +292,7 @@ Content-Length: 0\r\n\r\n"
     );
     // One sendmmsg: the OPTIONS is queued while the driver still gathers for the REGISTER's
     // commit (or in the same read), never only after the driver has begun to wait for it.
-    let mut batch = natter_udp_batch::SendSlices::new();
-    use std::os::fd::AsRawFd;
-    let sent = batch
-        .send(
-            sock.as_raw_fd(),
-            &[(reg.as_bytes(), server), (options.as_bytes(), server)],
-        )
-        .unwrap();
-    assert_eq!(sent, 2);
+    send_together(&sock, server, &reg, &options);
     let first = recv_text(&sock, "the OPTIONS is answered while the commit is held").await;
     assert!(first.starts_with("SIP/2.0 200 "), "{first}");
     assert!(first.contains("CSeq: 1 OPTIONS\r\n"), "{first}");
@@ -310,15 +313,7 @@ async fn retransmitted_register_is_not_answered_before_the_commit() {
     let reg = register(me, "r1", "retrans1");
     // The original and its retransmission in one sendmmsg: the retransmission is handled
     // while the original's commit is still held back.
-    let mut batch = natter_udp_batch::SendSlices::new();
-    use std::os::fd::AsRawFd;
-    let sent = batch
-        .send(
-            sock.as_raw_fd(),
-            &[(reg.as_bytes(), server), (reg.as_bytes(), server)],
-        )
-        .unwrap();
-    assert_eq!(sent, 2);
+    send_together(&sock, server, &reg, &reg);
     // Release the commit a moment later (from a plain thread: the driver's own runtime is
     // blocked in the held commit); an answer sent before then finds nothing durable.
     let releaser = {
