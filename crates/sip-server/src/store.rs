@@ -173,9 +173,10 @@ pub trait BindingStore: Send + Sync {
     }
     /// How many changes this store has been asked to make so far (any counter that grows with
     /// each one). A driver compares it before and after handling a message: when it did not
-    /// move, the message's answers do not wait for [`BindingStore::sync`] and leave at once,
-    /// so an INVITE or a 401 is not held up by the commit of a REGISTER storm. Stores that
-    /// do not count return 0, and drivers then treat only REGISTERs as waiting.
+    /// move, the message's answers need not wait for [`BindingStore::sync`], so an INVITE or
+    /// an OPTIONS is not held up by the commit of a REGISTER storm (a REGISTER still waits
+    /// while changes are pending: its retransmission repeats a 200 OK). Stores that do not
+    /// count return 0, and drivers then treat every REGISTER as waiting.
     fn changes(&self) -> u64 {
         0
     }
