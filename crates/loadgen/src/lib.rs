@@ -1,5 +1,6 @@
 //! `natter-loadgen`: the load generator behind `bench/turn`, which measures Natter's TURN
-//! server side by side with coturn and with a bare UDP forwarder on loopback.
+//! server side by side with coturn and with a bare UDP forwarder on loopback, and behind
+//! `bench/sip`'s REGISTER rows beyond what SIPp can offer ([`sip_register`]).
 //!
 //! What it does not do: it is not a TURN client library (the control exchanges are the few a
 //! benchmark needs, built on `natter-stun`), and it never talks to anything but the addresses
@@ -24,6 +25,7 @@ pub mod pacer;
 pub mod procstat;
 pub mod relay;
 pub mod report;
+pub mod sip_register;
 pub mod turn_client;
 
 use std::net::SocketAddr;

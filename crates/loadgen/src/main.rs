@@ -11,6 +11,7 @@ use natter_loadgen::binding::{self, BindingConfig};
 use natter_loadgen::flow::PaceConfig;
 use natter_loadgen::forwarder::{self, Target};
 use natter_loadgen::relay::{self, RelayConfig, RelayMode};
+use natter_loadgen::sip_register::{self, RegisterConfig};
 use natter_loadgen::turn_client::Credentials;
 use natter_loadgen::LoadgenError;
 
@@ -18,7 +19,7 @@ use natter_loadgen::LoadgenError;
 #[command(
     name = "natter-loadgen",
     version,
-    about = "STUN/TURN load generator for bench/turn"
+    about = "STUN/TURN and SIP REGISTER load generator for bench/turn and bench/sip"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -91,6 +92,24 @@ enum Command {
         /// Count echoed requests as answers (for the forwarder in echo mode).
         #[arg(long)]
         accept_echo: bool,
+    },
+    /// SIP REGISTERs over UDP at a fixed rate, each a new registration; answers matched by
+    /// their Via branch. With --auth, every request is challenged and answered (digest MD5).
+    SipRegister {
+        /// Registrar address.
+        #[arg(long)]
+        server: SocketAddr,
+        #[command(flatten)]
+        pace: Pace,
+        /// Client sockets the load is spread over.
+        #[arg(long, default_value_t = 1)]
+        sockets: usize,
+        /// Distinct AORs (lg00000000...) cycled through without --auth.
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        /// USER:PASSWORD: register USER with digest authentication.
+        #[arg(long)]
+        auth: Option<String>,
     },
     /// Long-term-credential Allocates; reports allocations/s; --hold keeps them for RSS.
     Allocate {
@@ -190,6 +209,33 @@ fn run(command: Command) -> Result<(), LoadgenError> {
                 pace: pace.config()?,
                 sockets,
                 accept_echo,
+                drain: Duration::from_millis(pace.drain_ms),
+                server_pid: pace.server_pid,
+            })?;
+            println!("{}", report.line());
+        }
+        Command::SipRegister {
+            server,
+            pace,
+            sockets,
+            users,
+            auth,
+        } => {
+            let auth = match auth {
+                Some(a) => {
+                    let (u, p) = a
+                        .split_once(':')
+                        .ok_or(LoadgenError::Settings("--auth wants USER:PASSWORD"))?;
+                    Some((u.to_owned(), p.to_owned()))
+                }
+                None => None,
+            };
+            let report = sip_register::run(&RegisterConfig {
+                server,
+                pace: pace.config()?,
+                sockets,
+                users,
+                auth,
                 drain: Duration::from_millis(pace.drain_ms),
                 server_pid: pace.server_pid,
             })?;
