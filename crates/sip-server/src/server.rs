@@ -1259,7 +1259,15 @@ impl SipServer {
             resp.push(chal_h, ch.to_header_value());
         }
         resp.push(HeaderName::ContentLength, "0");
-        Some(self.layer.send_response(now, tx, &resp))
+        // Challenges to non-INVITE requests are stateless (RFC 3261 §8.2.7, as Kamailio's
+        // `www_challenge` answers through `sl`): a REGISTER storm leaves no held 401s, and a
+        // retransmitted request gets a fresh nonce. An INVITE's 407 stays in its transaction,
+        // which absorbs the hop-by-hop ACK.
+        if matches!(req.method(), Some(Method::Invite)) {
+            Some(self.layer.send_response(now, tx, &resp))
+        } else {
+            Some(self.layer.send_response_stateless(now, tx, &resp))
+        }
     }
 
     fn on_register(

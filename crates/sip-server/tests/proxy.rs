@@ -211,6 +211,72 @@ fn register_with_digest_challenge() {
 }
 
 #[test]
+fn challenges_to_register_are_stateless() {
+    // RFC 3261 §8.2.7: the 401 leaves no transaction behind, and a retransmitted REGISTER is
+    // challenged again with a fresh nonce instead of getting the first 401 back.
+    let mut net = Net::new(true, Mode::Proxy);
+    let msg = register("alice", ALICE, "st1", 1, "");
+    let first = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&first), vec![401]);
+    assert_eq!(
+        net.server.transactions(),
+        0,
+        "no transaction kept for a challenge"
+    );
+    let again = to(&net.send(ALICE, &msg), ALICE);
+    assert_eq!(codes(&again), vec![401]);
+    let nonce = |m: &Message<'_>| {
+        Challenge::parse(m.header(HeaderName::WwwAuthenticate).expect("challenge"))
+            .expect("parses")
+            .nonce
+    };
+    assert_ne!(nonce(&first[0]), nonce(&again[0]), "a fresh challenge");
+    // Both carry the same To tag, as the answers of one request would.
+    assert_eq!(
+        first[0].header(HeaderName::To),
+        again[0].header(HeaderName::To)
+    );
+    // The answer to either challenge registers.
+    let good = answer(
+        &Challenge::parse(
+            first[0]
+                .header(HeaderName::WwwAuthenticate)
+                .expect("challenge"),
+        )
+        .expect("parses"),
+        "REGISTER",
+        "sip:natter.test",
+        "alice",
+        "alicepw",
+        "cn",
+        1,
+    )
+    .expect("answer");
+    let msg = register(
+        "alice",
+        ALICE,
+        "st2",
+        2,
+        &format!("Authorization: {}\r\n", good.to_header_value()),
+    );
+    assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![200]);
+    // The 200 is held for retransmissions (a transaction), unlike the challenge.
+    assert_eq!(net.server.transactions(), 1);
+}
+
+#[test]
+fn invite_challenge_keeps_its_transaction_for_the_ack() {
+    let mut net = Net::new(true, Mode::Proxy);
+    let out = net.send(ALICE, &invite("alice", ALICE, "bob", "inv407", ""));
+    assert_eq!(codes(&to(&out, ALICE)), vec![100, 407]);
+    assert_eq!(
+        net.server.transactions(),
+        1,
+        "the INVITE's 407 waits for its ACK"
+    );
+}
+
+#[test]
 fn register_retransmission_gets_same_answer() {
     let mut net = Net::new(false, Mode::Proxy);
     let msg = register("alice", ALICE, "rt", 1, "");

@@ -766,3 +766,42 @@ fn layer_holds_many_responses_across_chunks() {
     assert_eq!(ended.len(), 3000);
     assert!(layer.is_empty());
 }
+
+#[test]
+fn stateless_final_response_drops_the_transaction() {
+    let t0 = Instant::now();
+    let mut layer: TransactionLayer<&str> = TransactionLayer::new(TimerConfig::default(), false);
+    let req = request("REGISTER", "z9hG4bKstateless");
+    let tx = match &layer.on_message(t0, "alice", false, req.clone())[..] {
+        [Event::Request { tx, .. }] => *tx,
+        other => panic!("{other:?}"),
+    };
+    let ev = layer.send_response_stateless(t0, tx, &response(&req, 401));
+    assert!(
+        matches!(&ev[..], [Event::Send { to: "alice", .. }, Event::Terminated { tx: t }] if *t == tx)
+    );
+    assert!(layer.is_empty());
+    assert_eq!(layer.next_deadline(), None, "nothing waits for Timer J");
+    // The retransmission is a new request, not absorbed by a held answer.
+    let ev = layer.on_message(t0 + 500 * MS, "alice", false, req.clone());
+    let again = match &ev[..] {
+        [Event::Request { tx, .. }] => *tx,
+        other => panic!("{other:?}"),
+    };
+    // A provisional answer, or a second final one, goes the stateful way.
+    assert_eq!(
+        layer
+            .send_response_stateless(t0, again, &response(&req, 100))
+            .len(),
+        1
+    );
+    assert_eq!(layer.len(), 1);
+    let ev = layer.send_response_stateless(t0, again, &response(&req, 200));
+    assert!(matches!(
+        &ev[..],
+        [Event::Send { .. }, Event::Terminated { .. }]
+    ));
+    assert!(layer
+        .send_response_stateless(t0, again, &response(&req, 200))
+        .is_empty());
+}

@@ -389,6 +389,43 @@ impl<P: Clone> TransactionLayer<P> {
         out
     }
 
+    /// Answer the request of non-INVITE server transaction `tx` with a final response and
+    /// drop the transaction at once, as a stateless UAS does (RFC 3261 §8.2.7): the response is
+    /// not kept for Timer J, so a retransmitted request is handled anew. Meant for digest
+    /// challenges, which §8.2.7 names as the typical stateless answer: a retransmission then
+    /// gets a fresh challenge, and a registrar under a REGISTER storm keeps no state for the
+    /// half of its traffic that only asks for credentials. Anything else (a provisional
+    /// response, an INVITE transaction, a transaction already answered) goes through
+    /// [`TransactionLayer::send_response`].
+    pub fn send_response_stateless(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        resp: &Message<'_>,
+    ) -> Vec<Event<P>> {
+        let answerable = matches!(
+            self.entries.get(&tx).map(|e| &e.machine),
+            Some(Machine::NonInviteServer(t))
+                if matches!(t.state(), NonInviteServerState::Trying | NonInviteServerState::Proceeding)
+        );
+        if !answerable || !resp.code().is_some_and(|c| c >= 200) {
+            return self.send_response(now, tx, resp);
+        }
+        let mut out = Vec::new();
+        if let Some(e) = self.entries.remove(&tx) {
+            if self.server_index.get(&e.key) == Some(&tx) {
+                self.server_index.remove(&e.key);
+            }
+            out.push(Event::Send {
+                tx,
+                to: e.peer,
+                bytes: resp.to_bytes(),
+            });
+            out.push(Event::Terminated { tx });
+        }
+        out
+    }
+
     /// Report a transport failure for `tx`.
     pub fn transport_error(&mut self, tx: TxId) -> Vec<Event<P>> {
         let mut out = Vec::new();
