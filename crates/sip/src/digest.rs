@@ -91,14 +91,30 @@ impl Algorithm {
     }
 }
 
-/// Split `Digest a=b, c="d"` into the scheme check and a parameter map.
-fn parse_params(value: &str) -> Result<HashMap<String, Cow<'_, str>>, DigestError> {
+/// The parameters of a `Digest` header value, in order. A challenge or credentials value
+/// has about ten, so a list searched without regard to case beats a map: no lowercased copy
+/// of each name, no hashing (this runs on every authenticated request).
+struct Params<'a>(Vec<(&'a str, Cow<'a, str>)>);
+
+impl<'a> Params<'a> {
+    /// The value of parameter `name` (ASCII case-insensitive); the last one if repeated.
+    fn get(&self, name: &str) -> Option<&Cow<'a, str>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// Split `Digest a=b, c="d"` into the scheme check and its parameters.
+fn parse_params(value: &str) -> Result<Params<'_>, DigestError> {
     let v = trim_ws(value);
     let (scheme, rest) = v.split_once(is_ws).ok_or(DigestError::NotDigest)?;
     if !scheme.eq_ignore_ascii_case("Digest") {
         return Err(DigestError::NotDigest);
     }
-    let mut map = HashMap::new();
+    let mut params = Vec::with_capacity(12);
     for part in split_commas(rest).map_err(|_| DigestError::Syntax)? {
         let (name, val) = part.split_once('=').ok_or(DigestError::Syntax)?;
         let name = trim_ws(name);
@@ -116,9 +132,9 @@ fn parse_params(value: &str) -> Result<HashMap<String, Cow<'_, str>>, DigestErro
         } else {
             Cow::Borrowed(val)
         };
-        map.insert(name.to_ascii_lowercase(), val);
+        params.push((name, val));
     }
-    Ok(map)
+    Ok(Params(params))
 }
 
 /// A `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge.
@@ -716,5 +732,27 @@ mod tests {
         assert_eq!(c.username, "1000");
         assert_eq!(c.nc, Some(1));
         assert_eq!(c.qop.as_deref(), Some("auth"));
+    }
+
+    #[test]
+    fn parameter_names_are_case_insensitive_and_the_last_repeat_wins() {
+        let c = DigestCredentials::parse(
+            "digest USERNAME=\"bob\", Realm=r, nonce=\"n1\", uri=\"sip:x\", \
+             response=\"00\", NC=0000000a, nonce=\"n2\"",
+        )
+        .expect("parses");
+        assert_eq!(c.username, "bob");
+        assert_eq!(c.realm, "r");
+        assert_eq!(c.nonce, "n2");
+        assert_eq!(c.nc, Some(10));
+        assert_eq!(c.qop, None);
+        assert_eq!(
+            DigestCredentials::parse("Digest realm=r, nonce=n, uri=u, response=x"),
+            Err(DigestError::Missing("username"))
+        );
+        assert_eq!(
+            DigestCredentials::parse("Basic dXNlcjpwdw=="),
+            Err(DigestError::NotDigest)
+        );
     }
 }

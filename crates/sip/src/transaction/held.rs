@@ -25,6 +25,8 @@
 //! request's had none.
 
 use std::collections::{HashMap, VecDeque};
+
+use super::idhash::IdHash;
 use std::time::{Duration, Instant};
 
 use super::layer::TxId;
@@ -50,7 +52,7 @@ pub(crate) struct Held {
     /// Absolute position the next record goes to.
     end: u64,
     /// Key digest -> record position of the live held transactions.
-    index: HashMap<u128, u64>,
+    index: HashMap<u128, u64, IdHash>,
     /// Origin of the stored expiry times (the first time a record was held).
     epoch: Option<Instant>,
     /// Reused buffers for encoding recipes.
@@ -326,7 +328,7 @@ impl Held {
                 self.end = *start;
             }
             if self.index.capacity() > 4096 {
-                self.index = HashMap::new();
+                self.index = HashMap::default();
             }
         } else if self.index.capacity() > 4 * self.index.len() + 4096 {
             self.index.shrink_to(2 * self.index.len());

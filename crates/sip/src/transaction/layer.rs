@@ -8,6 +8,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Instant;
 
+use super::idhash::IdHash;
+
 use super::held::Held;
 use super::{
     Action, InviteClient, InviteServer, NonInviteClient, NonInviteServer, NonInviteServerState,
@@ -120,9 +122,9 @@ pub struct TransactionLayer<P> {
     cfg: TimerConfig,
     auto_trying: bool,
     next_id: TxId,
-    entries: HashMap<TxId, Entry<P>>,
-    client_index: HashMap<KeyDigest, TxId>,
-    server_index: HashMap<KeyDigest, TxId>,
+    entries: HashMap<TxId, Entry<P>, IdHash>,
+    client_index: HashMap<KeyDigest, TxId, IdHash>,
+    server_index: HashMap<KeyDigest, TxId, IdHash>,
     hashers: (RandomState, RandomState),
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
     /// Completed non-INVITE server transactions on unreliable transports:
@@ -138,9 +140,9 @@ impl<P: Clone> TransactionLayer<P> {
             cfg,
             auto_trying,
             next_id: 1,
-            entries: HashMap::new(),
-            client_index: HashMap::new(),
-            server_index: HashMap::new(),
+            entries: HashMap::default(),
+            client_index: HashMap::default(),
+            server_index: HashMap::default(),
             hashers: (RandomState::new(), RandomState::new()),
             timers: BinaryHeap::new(),
             held: Held::default(),

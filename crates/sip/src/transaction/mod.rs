@@ -9,6 +9,7 @@
 
 mod client;
 mod held;
+mod idhash;
 mod key;
 mod layer;
 mod server;
