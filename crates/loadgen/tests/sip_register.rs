@@ -23,6 +23,7 @@ struct Seen {
     authorized: usize,
     bad_digest: usize,
     aors: HashSet<String>,
+    contacts: HashSet<String>,
 }
 
 fn header<'a>(msg: &'a str, name: &str) -> &'a str {
@@ -64,6 +65,7 @@ fn registrar(
                 continue;
             }
             seen.aors.insert(header(&msg, "To: ").to_owned());
+            seen.contacts.insert(header(&msg, "Contact: ").to_owned());
             let copied: String = ["Via: ", "From: ", "To: ", "Call-ID: ", "CSeq: "]
                 .iter()
                 .map(|h| format!("{h}{}\r\n", header(&msg, h)))
@@ -140,6 +142,8 @@ fn every_answer_counts_once_and_drops_count_as_lost() {
     assert_eq!(field(&report, "stray"), "0");
     // Requests cycle through the 7 AORs lg00000000..lg00000006.
     assert_eq!(seen.aors.len(), 7, "{:?}", seen.aors);
+    // One contact per AOR whatever the client socket, so runs refresh rather than add.
+    assert_eq!(seen.contacts.len(), 7, "{:?}", seen.contacts);
 }
 
 #[test]
