@@ -119,6 +119,8 @@ pub struct Stats {
     pub forwarded: u64,
     /// Messages relayed statelessly (2xx ACKs, stray responses).
     pub stateless: u64,
+    /// Digest challenges sent (401 and 407).
+    pub challenges: u64,
 }
 
 #[derive(Debug)]
@@ -805,6 +807,13 @@ impl SipServer {
                 } else {
                     msg
                 };
+                if let Some(bytes) = self.stateless_challenge(now, &msg) {
+                    return Output {
+                        transmits: vec![Transmit { to: peer, bytes }],
+                        next_timeout: self.next_timeout(),
+                        refused: Vec::new(),
+                    };
+                }
                 let events = self
                     .layer
                     .on_message(now, peer, transport.is_reliable(), msg);
@@ -1212,14 +1221,10 @@ impl SipServer {
         req: &Message<'_>,
         proxy: bool,
     ) -> Option<Vec<Event<Peer>>> {
-        let (cred_h, chal_h, code) = if proxy {
-            (
-                HeaderName::ProxyAuthorization,
-                HeaderName::ProxyAuthenticate,
-                407,
-            )
+        let cred_h = if proxy {
+            HeaderName::ProxyAuthorization
         } else {
-            (HeaderName::Authorization, HeaderName::WwwAuthenticate, 401)
+            HeaderName::Authorization
         };
         let method = req
             .method()
@@ -1251,14 +1256,7 @@ impl SipServer {
                 },
             }
         }
-        let tag = self.to_tag(req);
-        let mut resp = Message::response_to(req, code, None, Some(&tag));
-        resp.remove(HeaderName::ContentLength);
-        for alg in self.cfg.auth_algorithms.clone() {
-            let ch = self.digest.challenge(now, alg, stale);
-            resp.push(chal_h, ch.to_header_value());
-        }
-        resp.push(HeaderName::ContentLength, "0");
+        let resp = self.challenge(now, req, proxy, stale);
         // Challenges to non-INVITE requests are stateless (RFC 3261 §8.2.7, as Kamailio's
         // `www_challenge` answers through `sl`): a REGISTER storm leaves no held 401s, and a
         // retransmitted request gets a fresh nonce. An INVITE's 407 stays in its transaction,
@@ -1268,6 +1266,60 @@ impl SipServer {
         } else {
             Some(self.layer.send_response_stateless(now, tx, &resp))
         }
+    }
+
+    /// The 401 (or, for a proxied request, 407) that asks `req` for credentials.
+    fn challenge(
+        &mut self,
+        now: Instant,
+        req: &Message<'_>,
+        proxy: bool,
+        stale: bool,
+    ) -> Message<'static> {
+        let (chal_h, code) = if proxy {
+            (HeaderName::ProxyAuthenticate, 407)
+        } else {
+            (HeaderName::WwwAuthenticate, 401)
+        };
+        self.stats.challenges += 1;
+        let tag = self.to_tag(req);
+        let mut resp = Message::response_to(req, code, None, Some(&tag));
+        resp.remove(HeaderName::ContentLength);
+        for i in 0..self.cfg.auth_algorithms.len() {
+            let alg = self.cfg.auth_algorithms[i];
+            let ch = self.digest.challenge(now, alg, stale);
+            resp.push(chal_h, ch.to_header_value());
+        }
+        resp.push(HeaderName::ContentLength, "0");
+        resp.into_owned()
+    }
+
+    /// The answer to a REGISTER that brings no credentials at all, when the transaction
+    /// layer need not see it: a 401 with a fresh nonce, built from the parsed datagram and
+    /// sent statelessly (RFC 3261 §8.2.7), the same answer `on_register` would give through
+    /// a transaction it then drops at once. Half of a registration storm is such requests;
+    /// skipping the layer skips copying the request into an owned transaction entry.
+    /// `None` for anything the full path treats differently (a Route, a Require or
+    /// Proxy-Require to check, Max-Forwards 0, a loop, a Request-URI not ours).
+    fn stateless_challenge(&mut self, now: Instant, req: &Message<'_>) -> Option<Vec<u8>> {
+        if !self.cfg.auth
+            || req.method() != Some(&Method::Register)
+            || req.header(HeaderName::Authorization).is_some()
+            || req.header(HeaderName::Route).is_some()
+            || req.header(HeaderName::Require).is_some()
+            || req.header(HeaderName::ProxyRequire).is_some()
+            || req.max_forwards().ok()? == Some(0)
+            || self.is_loop(req)
+        {
+            return None;
+        }
+        let ruri = req.request_uri()?.ok()?;
+        if !self.is_local_uri(&ruri) {
+            return None;
+        }
+        // The fields a response copies must be well-formed, as for any answer.
+        req.to().ok()?;
+        Some(self.challenge(now, req, false, false).to_bytes())
     }
 
     fn on_register(

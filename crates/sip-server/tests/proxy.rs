@@ -231,6 +231,7 @@ fn challenges_to_register_are_stateless() {
             .nonce
     };
     assert_ne!(nonce(&first[0]), nonce(&again[0]), "a fresh challenge");
+    assert_eq!(net.server.stats().challenges, 2);
     // Both carry the same To tag, as the answers of one request would.
     assert_eq!(
         first[0].header(HeaderName::To),
@@ -262,6 +263,44 @@ fn challenges_to_register_are_stateless() {
     assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![200]);
     // The 200 is held for retransmissions (a transaction), unlike the challenge.
     assert_eq!(net.server.transactions(), 1);
+}
+
+#[test]
+fn register_without_credentials_is_checked_before_it_is_challenged() {
+    // The stateless challenge must not jump the checks the full path makes first.
+    let mut net = Net::new(true, Mode::Proxy);
+    let r = to(
+        &net.send(
+            ALICE,
+            &register("alice", ALICE, "c1", 1, "Require: nonexistent\r\n"),
+        ),
+        ALICE,
+    );
+    assert_eq!(codes(&r), vec![420]);
+    let r = to(
+        &net.send(
+            ALICE,
+            &register("alice", ALICE, "c2", 1, "Proxy-Require: nonexistent\r\n"),
+        ),
+        ALICE,
+    );
+    assert_eq!(codes(&r), vec![420]);
+    let zero = register("alice", ALICE, "c3", 1, "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    assert!(zero.contains("Max-Forwards: 0"), "{zero}");
+    assert_eq!(codes(&to(&net.send(ALICE, &zero), ALICE)), vec![483]);
+    assert_eq!(net.server.stats().challenges, 0);
+    // The challenge echoes what a response must (Via with received/rport, From, To with
+    // our tag, Call-ID, CSeq).
+    let r = to(
+        &net.send(ALICE, &register("alice", ALICE, "c4", 7, "")),
+        ALICE,
+    );
+    assert_eq!(codes(&r), vec![401]);
+    let via = r[0].top_via().expect("via");
+    assert_eq!(via.branch(), Some("z9hG4bKc4"));
+    assert!(r[0].to_tag().is_some_and(|t| t.starts_with("nt")));
+    assert_eq!(r[0].cseq().expect("cseq").seq, 7);
+    assert_eq!(net.server.stats().challenges, 1);
 }
 
 #[test]
