@@ -140,6 +140,27 @@ fn register_plain(net: &mut Net, user: &str, at: &str, extra: &str) {
     assert_eq!(codes(&to(&out, at)), vec![200], "register {user}");
 }
 
+/// A REGISTER for `aor_user` from Alice's address whose credentials (`auth` = user and
+/// password, nonce count `nc`) answer `ch`.
+fn register_answering(
+    ch: &Challenge,
+    aor_user: &str,
+    auth: (&str, &str),
+    branch: &str,
+    cseq: u32,
+    nc: u32,
+) -> String {
+    let creds =
+        answer(ch, "REGISTER", "sip:natter.test", auth.0, auth.1, "cn", nc).expect("answer");
+    register(
+        aor_user,
+        ALICE,
+        branch,
+        cseq,
+        &format!("Authorization: {}\r\n", creds.to_header_value()),
+    )
+}
+
 #[test]
 fn register_with_digest_challenge() {
     let mut net = Net::new(true, Mode::Proxy);
@@ -151,42 +172,10 @@ fn register_with_digest_challenge() {
     assert_eq!(ch.realm, "natter.test");
     assert_eq!(ch.qop, vec!["auth"]);
     // Wrong password: refused with 403.
-    let bad = answer(
-        &ch,
-        "REGISTER",
-        "sip:natter.test",
-        "alice",
-        "wrong",
-        "cn",
-        1,
-    )
-    .expect("answer");
-    let msg = register(
-        "alice",
-        ALICE,
-        "a2",
-        2,
-        &format!("Authorization: {}\r\n", bad.to_header_value()),
-    );
+    let msg = register_answering(&ch, "alice", ("alice", "wrong"), "a2", 2, 1);
     assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![403]);
     // Right password.
-    let good = answer(
-        &ch,
-        "REGISTER",
-        "sip:natter.test",
-        "alice",
-        "alicepw",
-        "cn",
-        2,
-    )
-    .expect("answer");
-    let msg = register(
-        "alice",
-        ALICE,
-        "a3",
-        3,
-        &format!("Authorization: {}\r\n", good.to_header_value()),
-    );
+    let msg = register_answering(&ch, "alice", ("alice", "alicepw"), "a3", 3, 2);
     let r = to(&net.send(ALICE, &msg), ALICE);
     assert_eq!(codes(&r), vec![200]);
     assert_eq!(
@@ -198,15 +187,7 @@ fn register_with_digest_challenge() {
         1
     );
     // Authenticating as bob for alice's AOR is forbidden.
-    let as_bob =
-        answer(&ch, "REGISTER", "sip:natter.test", "bob", "bobpw", "cn", 4).expect("answer");
-    let msg = register(
-        "alice",
-        ALICE,
-        "a4",
-        4,
-        &format!("Authorization: {}\r\n", as_bob.to_header_value()),
-    );
+    let msg = register_answering(&ch, "alice", ("bob", "bobpw"), "a4", 4, 4);
     assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![403]);
 }
 
@@ -238,28 +219,13 @@ fn challenges_to_register_are_stateless() {
         again[0].header(HeaderName::To)
     );
     // The answer to either challenge registers.
-    let good = answer(
-        &Challenge::parse(
-            first[0]
-                .header(HeaderName::WwwAuthenticate)
-                .expect("challenge"),
-        )
-        .expect("parses"),
-        "REGISTER",
-        "sip:natter.test",
-        "alice",
-        "alicepw",
-        "cn",
-        1,
+    let ch = Challenge::parse(
+        first[0]
+            .header(HeaderName::WwwAuthenticate)
+            .expect("challenge"),
     )
-    .expect("answer");
-    let msg = register(
-        "alice",
-        ALICE,
-        "st2",
-        2,
-        &format!("Authorization: {}\r\n", good.to_header_value()),
-    );
+    .expect("parses");
+    let msg = register_answering(&ch, "alice", ("alice", "alicepw"), "st2", 2, 1);
     assert_eq!(codes(&to(&net.send(ALICE, &msg), ALICE)), vec![200]);
     // The 200 is held for retransmissions (a transaction), unlike the challenge.
     assert_eq!(net.server.transactions(), 1);
