@@ -173,6 +173,9 @@ audio_ok "hold: baresip -> natter audio after resume" "$TMP/b30.wav" "$TMP/hold-
 fi
 
 # natter <-> natter: B holds A's call and resumes; both directions carry audio after the resume.
+# The last 3 s of each recording are checked: A's call lasts 8 s from its INVITE, so on an idle
+# machine they start ~2.4 s after the resume (B resumes 2.5 s after answering). With 7 s the
+# margin was ~1.4 s, and one loaded CI run matched A -> B at only 0.81.
 if [[ hold-nn =~ ${ONLY:-.} ]]; then
     "$NATTER" phone --listen 127.0.0.1:25064 --codec PCMA --play "$TMP/b30.wav" --record "$TMP/hn-b.wav" \
         --answer --once --hold-at 1 --resume-at 2.5 >"$TMP/hn-b.out" 2>"$TMP/hn-b.err" &
@@ -180,7 +183,7 @@ if [[ hold-nn =~ ${ONLY:-.} ]]; then
     PIDS+=($NB)
     wait_udp 25064 10
     timeout 30 "$NATTER" phone "${PHONE_DIRECT[@]}" --codec PCMA --play "$TMP/n30.wav" --record "$TMP/hn-a.wav" \
-        --call sip:b@127.0.0.1:25064 --duration 7 >"$TMP/hn-a.out" 2>"$TMP/hn-a.err"
+        --call sip:b@127.0.0.1:25064 --duration 8 >"$TMP/hn-a.out" 2>"$TMP/hn-a.err"
     wait $NB
     if grep -q '^held by=remote' "$TMP/hn-a.out" && grep -q '^resumed by=remote' "$TMP/hn-a.out" &&
         grep -q '^held by=local' "$TMP/hn-b.out"; then
