@@ -8,9 +8,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Instant;
 
-use super::idhash::IdHash;
-
 use super::held::Held;
+use super::idhash::IdHash;
 use super::{
     Action, InviteClient, InviteServer, NonInviteClient, NonInviteServer, NonInviteServerState,
     TimerConfig, TransactionKey,
