@@ -113,6 +113,11 @@ pub struct DtlsEndpoint {
     events: VecDeque<DtlsEvent>,
     handshake_deadline: Instant,
     retransmit_at: Option<Instant>,
+    /// When the pending retransmission was first due, while OpenSSL's latch holds it back.
+    /// The next one is scheduled from this instant, so latch waits never push the schedule
+    /// (1, 3, 7, 15, 23 s) later: the number of retransmissions before
+    /// [`HANDSHAKE_TIMEOUT`] does not depend on how fast the wall clock runs against ours.
+    held_since: Option<Instant>,
     rto: Duration,
     /// Plaintext buffer for reads, kept to avoid a 16 KiB allocation per datagram.
     read_buf: Vec<u8>,
@@ -277,6 +282,7 @@ impl DtlsEndpoint {
             events: VecDeque::new(),
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             retransmit_at: None,
+            held_since: None,
             rto: INITIAL_RTO,
             read_buf: Vec::new(),
             srtp,
@@ -323,10 +329,14 @@ impl DtlsEndpoint {
         self.stream.get_mut().begin(None, false);
         match timer::retransmit(self.stream.ssl()) {
             Retransmit::Sent => {
+                let sent_at = self.held_since.take().unwrap_or(now);
                 self.rto = (self.rto * 2).min(MAX_RTO);
-                self.retransmit_at = Some(now + self.rto);
+                self.retransmit_at = Some(sent_at + self.rto);
             }
-            Retransmit::NotYet => self.retransmit_at = Some(now + LATCH_RETRY),
+            Retransmit::NotYet => {
+                self.held_since.get_or_insert(due);
+                self.retransmit_at = Some(now + LATCH_RETRY);
+            }
             Retransmit::GaveUp => self.fail(DtlsError::Timeout),
         }
     }
@@ -431,10 +441,12 @@ impl DtlsEndpoint {
     fn schedule_retransmit(&mut self, written_before: u64, now: Instant) {
         if !timer::is_armed(self.stream.ssl()) {
             self.retransmit_at = None;
+            self.held_since = None;
             self.rto = INITIAL_RTO;
         } else if self.stream.get_mut().written != written_before || self.retransmit_at.is_none() {
             // A new flight (or a re-send prompted by the peer): start its clock afresh.
             self.rto = INITIAL_RTO;
+            self.held_since = None;
             self.retransmit_at = Some(now + self.rto);
         }
     }
