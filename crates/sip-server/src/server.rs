@@ -1016,7 +1016,12 @@ impl SipServer {
         // Deterministic per request so retransmitted answers agree.
         let call_id = req.call_id().unwrap_or("");
         let from_tag = req.from_tag().unwrap_or("");
-        format!("nt{:x}", fnv(&[call_id, from_tag, "natter"]))
+        let mut tag = String::with_capacity(18);
+        tag.push_str("nt");
+        tag.push_str(&natter_sip::syntax::hex(
+            &fnv(&[call_id, from_tag, "natter"]).to_be_bytes(),
+        ));
+        tag
     }
 
     fn on_request(

@@ -13,7 +13,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::syntax::{hex, is_token, is_ws, quote, split_commas, trim_ws, unescape_quoted};
+use crate::syntax::{is_token, is_ws, quote, split_commas, trim_ws, unescape_quoted};
 
 /// Digest errors.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -76,9 +76,23 @@ impl Algorithm {
 
     /// Hex digest of `data`.
     pub fn hash(self, data: &[u8]) -> String {
+        self.hash_parts(&[data]).as_str().to_owned()
+    }
+
+    /// Hex digest of the concatenation of `parts`, on the stack: the request-digest is three
+    /// or four such hashes over short colon-joined fields, on every authenticated request.
+    fn hash_parts(self, parts: &[&[u8]]) -> HexDigest {
         match self {
-            Algorithm::Md5 | Algorithm::Md5Sess => hex(&Md5::digest(data)),
-            Algorithm::Sha256 | Algorithm::Sha256Sess => hex(&Sha256::digest(data)),
+            Algorithm::Md5 | Algorithm::Md5Sess => {
+                let mut h = Md5::new();
+                parts.iter().for_each(|p| h.update(p));
+                HexDigest::of(&h.finalize())
+            }
+            Algorithm::Sha256 | Algorithm::Sha256Sess => {
+                let mut h = Sha256::new();
+                parts.iter().for_each(|p| h.update(p));
+                HexDigest::of(&h.finalize())
+            }
         }
     }
 
@@ -88,6 +102,35 @@ impl Algorithm {
             Algorithm::Sha256 | Algorithm::Sha256Sess => 2,
             Algorithm::Md5 | Algorithm::Md5Sess => 1,
         }
+    }
+}
+
+/// A lower-case hex digest of up to 32 bytes (SHA-256), kept on the stack.
+#[derive(Clone, Copy)]
+struct HexDigest {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl HexDigest {
+    fn of(bytes: &[u8]) -> HexDigest {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        let n = bytes.len().min(32);
+        for (i, b) in bytes.iter().take(n).enumerate() {
+            buf[2 * i] = HEX[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+        }
+        HexDigest { buf, len: 2 * n }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -295,7 +338,15 @@ impl DigestCredentials {
 
 /// H(username:realm:password).
 pub fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> String {
-    alg.hash(format!("{username}:{realm}:{password}").as_bytes())
+    alg.hash_parts(&[
+        username.as_bytes(),
+        b":",
+        realm.as_bytes(),
+        b":",
+        password.as_bytes(),
+    ])
+    .as_str()
+    .to_owned()
 }
 
 /// The request-digest (RFC 7616 §3.4.1; RFC 2069 form when `qop` is None).
@@ -312,23 +363,62 @@ pub fn response(
     method: &str,
     uri: &str,
 ) -> String {
+    response_digest(alg, ha1, nonce, nc, cnonce, qop, method, uri)
+        .as_str()
+        .to_owned()
+}
+
+/// [`response`] without allocating: every hash input is fed to the hasher in pieces.
+#[allow(clippy::too_many_arguments)]
+fn response_digest(
+    alg: Algorithm,
+    ha1: &str,
+    nonce: &str,
+    nc: Option<u32>,
+    cnonce: Option<&str>,
+    qop: Option<&str>,
+    method: &str,
+    uri: &str,
+) -> HexDigest {
+    let cnonce = cnonce.unwrap_or("").as_bytes();
+    let sess;
     let ha1 = if alg.is_sess() {
-        alg.hash(format!("{ha1}:{nonce}:{}", cnonce.unwrap_or("")).as_bytes())
+        sess = alg.hash_parts(&[ha1.as_bytes(), b":", nonce.as_bytes(), b":", cnonce]);
+        sess.as_bytes()
     } else {
-        ha1.to_owned()
+        ha1.as_bytes()
     };
-    let ha2 = alg.hash(format!("{method}:{uri}").as_bytes());
+    let ha2 = alg.hash_parts(&[method.as_bytes(), b":", uri.as_bytes()]);
+    let nonce = nonce.as_bytes();
     match qop {
-        Some(q) => alg.hash(
-            format!(
-                "{ha1}:{nonce}:{:08x}:{}:{q}:{ha2}",
-                nc.unwrap_or(0),
-                cnonce.unwrap_or("")
-            )
-            .as_bytes(),
-        ),
-        None => alg.hash(format!("{ha1}:{nonce}:{ha2}").as_bytes()),
+        Some(q) => {
+            let nc = nc_hex(nc.unwrap_or(0));
+            alg.hash_parts(&[
+                ha1,
+                b":",
+                nonce,
+                b":",
+                &nc,
+                b":",
+                cnonce,
+                b":",
+                q.as_bytes(),
+                b":",
+                ha2.as_bytes(),
+            ])
+        }
+        None => alg.hash_parts(&[ha1, b":", nonce, b":", ha2.as_bytes()]),
     }
+}
+
+/// A nonce-count as eight lower-case hex digits (RFC 7616 `nc-value`).
+fn nc_hex(nc: u32) -> [u8; 8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 8];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = HEX[((nc >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    out
 }
 
 /// Build credentials answering `challenge` (client side, §22.2/§22.3).
@@ -401,7 +491,9 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct DigestServer {
     realm: String,
-    secret: [u8; 32],
+    /// HMAC-SHA256 keyed with the secret, cloned per nonce: keying hashes two blocks that
+    /// every MAC would otherwise repeat.
+    keyed: HmacSha256,
     epoch: Instant,
     nonce_ttl: Duration,
     check_nc: bool,
@@ -416,9 +508,12 @@ impl DigestServer {
     /// A server for `realm`. `secret` keys the nonce MAC; `now` is the epoch
     /// nonce timestamps count from.
     pub fn new(realm: impl Into<String>, secret: [u8; 32], now: Instant) -> DigestServer {
+        // HMAC accepts keys of any length, so keying cannot fail.
+        let keyed = <HmacSha256 as Mac>::new_from_slice(&secret)
+            .unwrap_or_else(|_| <HmacSha256 as Mac>::new(&Default::default()));
         DigestServer {
             realm: realm.into(),
-            secret,
+            keyed,
             epoch: now,
             nonce_ttl: Duration::from_secs(300),
             check_nc: true,
@@ -445,26 +540,26 @@ impl DigestServer {
         &self.realm
     }
 
-    fn mac(&self, stamp: u64, serial: u64) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = match <HmacSha256 as Mac>::new_from_slice(&self.secret) {
-            Ok(m) => m,
-            Err(_) => return String::new(),
-        };
+    fn mac(&self, stamp: u64, serial: u64) -> HexDigest {
+        let mut mac = self.keyed.clone();
         mac.update(&stamp.to_be_bytes());
         mac.update(&serial.to_be_bytes());
         mac.update(self.realm.as_bytes());
         let tag = mac.finalize().into_bytes();
-        hex(tag.get(..16).unwrap_or(&[]))
+        HexDigest::of(tag.get(..16).unwrap_or(&[]))
     }
 
     /// A fresh nonce, unique per call (the serial keeps two clients
     /// challenged in the same second from sharing a nonce-count space).
     pub fn nonce(&mut self, now: Instant) -> String {
+        use std::fmt::Write as _;
         let stamp = now.saturating_duration_since(self.epoch).as_secs();
         self.counter = self.counter.wrapping_add(1);
         let serial = self.counter;
-        format!("{stamp:x}.{serial:x}.{}", self.mac(stamp, serial))
+        let mut out = String::with_capacity(2 * 16 + 2 + 32);
+        let _ = write!(out, "{stamp:x}.{serial:x}.");
+        out.push_str(self.mac(stamp, serial).as_str());
+        out
     }
 
     /// A challenge (qop=auth) for `alg`.
@@ -513,7 +608,7 @@ impl DigestServer {
         if !constant_time_eq(mac.as_bytes(), self.mac(stamp, serial).as_bytes()) {
             return Verdict::BadNonce;
         }
-        let expected = response(
+        let expected = response_digest(
             creds.algorithm,
             ha1,
             &creds.nonce,
@@ -708,6 +803,13 @@ mod tests {
             server.verify_password(t0, &creds, "INVITE", "pw"),
             Verdict::BadNonce
         );
+    }
+
+    #[test]
+    fn nonce_counts_are_eight_hex_digits() {
+        assert_eq!(&nc_hex(1), b"00000001");
+        assert_eq!(&nc_hex(0xdead_beef), b"deadbeef");
+        assert_eq!(&nc_hex(0x1000), b"00001000");
     }
 
     #[test]
