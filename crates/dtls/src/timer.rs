@@ -10,7 +10,8 @@
 //!   clock) after each (re)start. `DTLSv1_handle_timeout`, which we call when *our* schedule
 //!   says so (after at least 1 s), then retransmits. Should the latch still be closed (only
 //!   possible when virtual time runs ahead of the wall clock, as in tests), the endpoint
-//!   simply asks again a little later.
+//!   simply asks again a little later, and schedules the retransmission after it from when
+//!   this one was due, so the wait never shifts the schedule.
 //! * OpenSSL also retransmits on its own whenever it starts a read with the latch open, and
 //!   when a read finds no data with the latch open: at the start and at the end of an engine
 //!   call. Those writes come before the pipe's datagram was read or after it reported "no
