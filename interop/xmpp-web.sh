@@ -89,7 +89,7 @@ timeout 10 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/25281) 2>/dev/null; do sle
 
 PAGE="http://127.0.0.1:25281/jingle.html?ws=ws://127.0.0.1:25280/xmpp-websocket"
 S="--server 127.0.0.1:25222 --no-tls"
-judge() { # NAME NATTER_RC NATTER_OUT BROWSER_RC BROWSER_LOG
+judge() { # NAME NATTER_RC NATTER_OUT BROWSER_RC BROWSER_LOG NATTER_ERR
     local est stats rx res
     est=$(grep -m1 '^established' "$3")
     stats=$(grep '^stats' "$3" | tail -1)
@@ -98,7 +98,10 @@ judge() { # NAME NATTER_RC NATTER_OUT BROWSER_RC BROWSER_LOG
     if [ "$2" = 0 ] && [ "$4" = 0 ] && [ -n "$est" ] && [ "${rx:-0}" -gt 0 ]; then
         ok "$1 ($est; $stats; browser $res)"
     else
-        bad "$1 (natter $2: ${est:-no established line}; $stats; browser $4: $res)" "$5"
+        # Both sides' view: the page's log, then natter's stdout and log (what `bad` shows
+        # is the end).
+        { cat "$5"; sed 's/^/[natter] /' "$3" "$6"; } >"$5.why" 2>/dev/null
+        bad "$1 (natter $2: ${est:-no established line}; $stats; browser $4: $res)" "$5.why"
     fi
 }
 audio() { # NAME NATTER_WAV BROWSER_WAV BROWSER_LOG
@@ -128,7 +131,7 @@ timeout 40 "$NATTER" xmpp call bob@localhost/web --jid alice@localhost --passwor
 nrc=$?
 timeout 30 bash -c "while kill -0 $BR 2>/dev/null; do sleep 0.05; done"
 wait $BR
-judge "natter calls stanza.js in Chromium" $nrc "$TMP/n1.out" $? "$TMP/b1.log"
+judge "natter calls stanza.js in Chromium" $nrc "$TMP/n1.out" $? "$TMP/b1.log" "$TMP/n1.err"
 audio "natter calls stanza.js" "$TMP/n1.wav" "$TMP/b1.wav" "$TMP/b1.log"
 
 # 2. The browser calls natter.
@@ -144,7 +147,7 @@ brc=$?
 timeout 20 bash -c "while kill -0 $NA 2>/dev/null; do sleep 0.05; done"
 wait $NA
 nrc=$?
-judge "stanza.js in Chromium calls natter" $nrc "$TMP/n2.out" $brc "$TMP/b2.log"
+judge "stanza.js in Chromium calls natter" $nrc "$TMP/n2.out" $brc "$TMP/b2.log" "$TMP/n2.err"
 audio "stanza.js calls natter" "$TMP/n2.wav" "$TMP/b2.wav" "$TMP/b2.log"
 grep -q "^ended reason=remote-hangup" "$TMP/n2.out" && ok "browser's session-terminate ends natter's call" \
     || bad "browser's session-terminate ends natter's call" "$TMP/n2.out"
