@@ -26,8 +26,8 @@ fn client_hello() -> &'static [Vec<u8>] {
     static HELLO: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     HELLO.get_or_init(|| {
         let (_, client_cert) = certs();
-        let mut client = DtlsEndpoint::new(DtlsRole::Client, client_cert, None, Instant::now())
-            .expect("client");
+        let mut client =
+            DtlsEndpoint::new(DtlsRole::Client, client_cert, None, Instant::now()).expect("client");
         std::iter::from_fn(|| client.poll_datagram()).collect()
     })
 }

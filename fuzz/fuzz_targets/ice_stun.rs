@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 use natter_ice::{Agent, AgentConfig, InterfaceFilter};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&port, rest)) = data.split_first() else { return };
+    let Some((&port, rest)) = data.split_first() else {
+        return;
+    };
     let mut agent = Agent::new(AgentConfig {
         controlling: port & 1 == 0,
         seed: Some(1),
@@ -20,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
     agent.add_host_candidate(1, "eth0", local);
     agent.set_remote_credentials("RUFRAG", "remote-password-0123456789");
-    let _ = agent.add_remote_candidate_sdp("candidate:1 1 UDP 2130706431 198.51.100.7 7000 typ host");
+    let _ =
+        agent.add_remote_candidate_sdp("candidate:1 1 UDP 2130706431 198.51.100.7 7000 typ host");
     let t0 = Instant::now();
     let from = SocketAddr::new("198.51.100.7".parse().unwrap(), 7000 + u16::from(port));
     for (i, chunk) in rest.split(|b| *b == 0xff).enumerate().take(16) {

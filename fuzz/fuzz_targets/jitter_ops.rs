@@ -22,7 +22,11 @@ impl AudioDecoder for Dec {
             Some(0) => Ok(0),
             Some(_) => {
                 let n = payload.len() / 2;
-                out.extend(payload.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]])));
+                out.extend(
+                    payload
+                        .chunks_exact(2)
+                        .map(|c| i16::from_be_bytes([c[0], c[1]])),
+                );
                 Ok(n)
             }
         }
@@ -57,7 +61,12 @@ impl Cursor<'_> {
         Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_be_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
     fn bytes(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.0.len());
@@ -71,7 +80,9 @@ const RATES: [u32; 4] = [8000, 16000, 48000, 44100];
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Cursor(data);
-    let (Some(a), Some(b), Some(d), Some(e)) = (c.u8(), c.u8(), c.u8(), c.u8()) else { return };
+    let (Some(a), Some(b), Some(d), Some(e)) = (c.u8(), c.u8(), c.u8(), c.u8()) else {
+        return;
+    };
     let rate = RATES[usize::from(a & 3)];
     let cfg = JitterConfig {
         sample_rate: rate,
@@ -81,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
         max_delay_ms: u32::from(d) * 4,
         max_packets: usize::from(e % 64),
     };
-    let dec = Dec { rate, native: a & 0x20 != 0, fec: a & 0x40 != 0 };
+    let dec = Dec {
+        rate,
+        native: a & 0x20 != 0,
+        fec: a & 0x40 != 0,
+    };
     let mut jb = JitterBuffer::new(cfg, dec);
     let frame = (rate * if a & 0x10 != 0 { 10 } else { 20 } / 1000) as usize;
     let t0 = Instant::now() + Duration::from_secs(3600);
@@ -91,19 +106,25 @@ fuzz_target!(|data: &[u8]| {
         if ms >= 0 {
             t0 + Duration::from_millis(ms as u64)
         } else {
-            t0.checked_sub(Duration::from_millis(ms.unsigned_abs())).unwrap_or(t0)
+            t0.checked_sub(Duration::from_millis(ms.unsigned_abs()))
+                .unwrap_or(t0)
         }
     };
     while let Some(op) = c.u8() {
         match op % 4 {
             0 | 1 => {
-                let (Some(seq), Some(ts), Some(dt), Some(len)) = (c.u16(), c.u32(), c.u8(), c.u8()) else { break };
+                let (Some(seq), Some(ts), Some(dt), Some(len)) = (c.u16(), c.u32(), c.u8(), c.u8())
+                else {
+                    break;
+                };
                 t_ms += i64::from(dt as i8);
                 let payload = c.bytes(usize::from(len) * 4).to_vec();
                 jb.insert(seq, ts, &payload, at(t_ms));
             }
             2 => {
-                let (Some(ts), Some(level)) = (c.u32(), c.u8()) else { break };
+                let (Some(ts), Some(level)) = (c.u32(), c.u8()) else {
+                    break;
+                };
                 jb.insert_comfort_noise(ts, level, at(t_ms));
             }
             _ => {

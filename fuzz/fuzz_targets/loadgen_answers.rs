@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     for request in [
         Request::Allocate { lifetime: 600 },
         Request::CreatePermission { peer },
-        Request::ChannelBind { peer, channel: 0x4000 },
+        Request::ChannelBind {
+            peer,
+            channel: 0x4000,
+        },
         Request::Refresh { lifetime: 0 },
     ] {
         let _ = read_answer(data, request, tid, Some("natter"));

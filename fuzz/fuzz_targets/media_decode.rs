@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = dec.decode(chunk, &mut out);
         assert!(out.len() - before <= 5760.max(chunk.len() * 2));
         if sel & 0x80 != 0 && i % 2 == 1 {
-            dec.conceal(usize::from(chunk.first().copied().unwrap_or(0)) * 10, &mut out);
+            dec.conceal(
+                usize::from(chunk.first().copied().unwrap_or(0)) * 10,
+                &mut out,
+            );
             let _ = dec.decode_fec(chunk, 960, &mut out);
         }
     }

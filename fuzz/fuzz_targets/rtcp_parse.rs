@@ -9,10 +9,15 @@ use natter_rtp::{RtpSession, SessionConfig};
 
 fuzz_target!(|data: &[u8]| {
     for reduced in [false, true] {
-        let Ok(packets) = parse_compound(data, reduced) else { continue };
+        let Ok(packets) = parse_compound(data, reduced) else {
+            continue;
+        };
         let mut out = Vec::new();
         write_compound(&packets, &mut out).expect("parsed packets are writable");
-        assert_eq!(parse_compound(&out, reduced).expect("written packets parse"), packets);
+        assert_eq!(
+            parse_compound(&out, reduced).expect("written packets parse"),
+            packets
+        );
     }
     let t0 = Instant::now();
     let mut config = SessionConfig::new(0x1111, 8000, "fuzz");

@@ -7,11 +7,20 @@ use natter_rtp::RtpPacket;
 
 fuzz_target!(|data: &[u8]| {
     let _ = classify(data);
-    let Ok(p) = RtpPacket::parse(data) else { return };
-    let _ = (p.marker(), p.csrcs().count(), p.extension(), p.extensions().count(), p.header_len());
+    let Ok(p) = RtpPacket::parse(data) else {
+        return;
+    };
+    let _ = (
+        p.marker(),
+        p.csrcs().count(),
+        p.extension(),
+        p.extensions().count(),
+        p.header_len(),
+    );
     let h = p.to_header();
     let mut out = Vec::new();
-    h.write(p.payload(), &mut out).expect("a parsed header is writable");
+    h.write(p.payload(), &mut out)
+        .expect("a parsed header is writable");
     let q = RtpPacket::parse(&out).expect("written packet parses");
     assert_eq!(q.to_header(), h);
     assert_eq!(q.payload(), p.payload());

@@ -9,7 +9,14 @@ fuzz_target!(|data: &[u8]| {
         let again = natter_sdp::SessionDescription::parse(&text).expect("writer output parses");
         assert_eq!(again, sd);
         for m in &sd.media {
-            let _ = (m.candidates(), m.rtpmaps(), m.fmtps(), m.crypto(), m.extmaps(), m.ssrcs());
+            let _ = (
+                m.candidates(),
+                m.rtpmaps(),
+                m.fmtps(),
+                m.crypto(),
+                m.extmaps(),
+                m.ssrcs(),
+            );
             let _ = (m.rtcp(), m.setup(), m.fingerprints(), m.remote_candidates());
         }
     }

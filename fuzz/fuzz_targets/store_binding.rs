@@ -6,6 +6,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Some(b) = natter_store::codec::decode_binding("sip:a@b", data) {
         let again = natter_store::codec::encode_binding(&b);
-        assert_eq!(natter_store::codec::decode_binding("sip:a@b", &again), Some(b));
+        assert_eq!(
+            natter_store::codec::decode_binding("sip:a@b", &again),
+            Some(b)
+        );
     }
 });

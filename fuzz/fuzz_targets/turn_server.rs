@@ -41,11 +41,23 @@ fuzz_target!(|data: &[u8]| {
         unauth_rate: 0,
         ..ServerConfig::default()
     };
-    let mut s = Server::new(cfg, t0, 0, [0; 32], Arc::new(Quotas::default()), Relays(0), Any);
+    let mut s = Server::new(
+        cfg,
+        t0,
+        0,
+        [0; 32],
+        Arc::new(Quotas::default()),
+        Relays(0),
+        Any,
+    );
     let five = FiveTuple {
         client: SocketAddr::from(([198, 51, 100, 1], 4000)),
         server: SocketAddr::from(([192, 0, 2, 1], 3478)),
-        transport: if data.get(1).is_some_and(|b| b & 1 == 1) { Transport::Tcp } else { Transport::Udp },
+        transport: if data.get(1).is_some_and(|b| b & 1 == 1) {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
     };
     let mut out = Vec::new();
     // Split the input into datagrams at 0xFF 0xFF markers; alternate client and peer sides.
