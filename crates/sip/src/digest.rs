@@ -398,7 +398,7 @@ fn response_digest(
                 b":",
                 nonce,
                 b":",
-                &nc,
+                nc.as_bytes(),
                 b":",
                 cnonce,
                 b":",
@@ -412,13 +412,8 @@ fn response_digest(
 }
 
 /// A nonce-count as eight lower-case hex digits (RFC 7616 `nc-value`).
-fn nc_hex(nc: u32) -> [u8; 8] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 8];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = HEX[((nc >> (28 - 4 * i)) & 0xf) as usize];
-    }
-    out
+fn nc_hex(nc: u32) -> HexDigest {
+    HexDigest::of(&nc.to_be_bytes())
 }
 
 /// Build credentials answering `challenge` (client side, §22.2/§22.3).
@@ -807,9 +802,9 @@ mod tests {
 
     #[test]
     fn nonce_counts_are_eight_hex_digits() {
-        assert_eq!(&nc_hex(1), b"00000001");
-        assert_eq!(&nc_hex(0xdead_beef), b"deadbeef");
-        assert_eq!(&nc_hex(0x1000), b"00001000");
+        assert_eq!(nc_hex(1).as_str(), "00000001");
+        assert_eq!(nc_hex(0xdead_beef).as_str(), "deadbeef");
+        assert_eq!(nc_hex(0x1000).as_str(), "00001000");
     }
 
     #[test]
