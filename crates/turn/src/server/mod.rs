@@ -1418,19 +1418,19 @@ impl<R: RelayProvider, A: Authenticator> Server<R, A> {
         }
         // The number must not be bound to another peer, nor the peer to another number, even
         // while a lapsed binding sits in quarantine.
-        let clash = a
-            .channels
-            .iter()
-            .any(|c| (c.number == number) != (c.peer == peer));
-        if clash {
-            return self.error(
-                five,
-                msg,
-                seal,
-                400,
-                "Channel or peer already bound otherwise",
-                out,
-            );
+        // The reason says which of the two it was: clients that draw channel numbers at random
+        // (coturn's turnutils_uclient) occasionally draw one twice, and the log should say so.
+        let clash = a.channels.iter().find_map(|c| {
+            if c.number == number && c.peer != peer {
+                Some("Channel number already bound to another peer")
+            } else if c.peer == peer && c.number != number {
+                Some("Peer already bound to another channel number")
+            } else {
+                None
+            }
+        });
+        if let Some(reason) = clash {
+            return self.error(five, msg, seal, 400, reason, out);
         }
         let expires = now + self.cfg.channel_lifetime;
         let perm_expires = now + self.cfg.permission_lifetime;

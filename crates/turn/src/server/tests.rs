@@ -492,14 +492,30 @@ fn channel_bind_conflicts_and_bad_numbers_are_400() {
             w.add_channel_number(n).add_xor_peer_address(p);
         });
         let r = reply(s.handle_client(t0, five(), &req, &mut out));
-        error_code(&r)
+        let m = Message::parse(&r).unwrap();
+        m.error_code()
+            .unwrap()
+            .map(|e| (e.code, e.reason.to_string()))
     };
+    let is_400 = |r: Option<(u16, String)>, why: &str| assert_eq!(r, Some((400, why.into())));
     assert_eq!(bind(&mut s, 0x4000, p1, 10), None);
     assert_eq!(bind(&mut s, 0x4000, p1, 11), None, "refresh is fine");
-    assert_eq!(bind(&mut s, 0x4000, p2, 12), Some(400), "number taken");
-    assert_eq!(bind(&mut s, 0x4001, p1, 13), Some(400), "peer taken");
-    assert_eq!(bind(&mut s, 0x3FFF, p2, 14), Some(400), "out of range");
-    assert_eq!(bind(&mut s, 0x8000, p2, 15), Some(400), "out of range");
+    is_400(
+        bind(&mut s, 0x4000, p2, 12),
+        "Channel number already bound to another peer",
+    );
+    is_400(
+        bind(&mut s, 0x4001, p1, 13),
+        "Peer already bound to another channel number",
+    );
+    is_400(
+        bind(&mut s, 0x3FFF, p2, 14),
+        "Channel number outside 0x4000-0x7FFF",
+    );
+    is_400(
+        bind(&mut s, 0x8000, p2, 15),
+        "Channel number outside 0x4000-0x7FFF",
+    );
     assert_eq!(
         bind(&mut s, 0x7FFF, p2, 16),
         None,
