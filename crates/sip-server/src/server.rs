@@ -1231,25 +1231,24 @@ impl SipServer {
         } else {
             HeaderName::Authorization
         };
-        let method = req
-            .method()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default();
-        let realm = self.digest.realm().to_owned();
+        let method = req.method().map_or("", |m| m.as_str());
         let creds = req
             .header_values(cred_h)
             .filter_map(|v| DigestCredentials::parse(v).ok())
-            .find(|c| c.realm == realm);
+            .find(|c| c.realm == self.digest.realm());
         let mut stale = false;
         if let Some(c) = creds {
-            match self.creds.ha1(&c.username, &realm, c.algorithm) {
+            match self
+                .creds
+                .ha1(&c.username, self.digest.realm(), c.algorithm)
+            {
                 None => return Some(self.respond(now, tx, req, 403)),
-                Some(h) => match self.digest.verify(now, &c, &method, &h) {
+                Some(h) => match self.digest.verify(now, &c, method, &h) {
                     Verdict::Ok => {
                         // For REGISTER the authenticated user must own the AOR (§10.3 step 3).
                         if !proxy {
-                            let to_user = req.to().ok().and_then(|t| t.uri.user.map(str::to_owned));
-                            if to_user.as_deref() != Some(c.username.as_str()) {
+                            let to = req.to().ok();
+                            if to.and_then(|t| t.uri.user) != Some(c.username.as_str()) {
                                 return Some(self.respond(now, tx, req, 403));
                             }
                         }

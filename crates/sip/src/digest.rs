@@ -5,7 +5,6 @@
 //! HMAC-protected nonces, detects stale ones and rejects nonce-count replays.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -492,9 +491,23 @@ pub struct DigestServer {
     epoch: Instant,
     nonce_ttl: Duration,
     check_nc: bool,
-    nc_seen: HashMap<String, u32>,
+    /// The last nonce-count seen per nonce, in a ring indexed by the nonce's serial: serials
+    /// are issued in sequence, so the ring holds the most recent `max_tracked` nonces with no
+    /// hashing and no allocation per request. Each slot also keeps part of its nonce's MAC, so
+    /// a nonce from another shard or instance (same secret, its own serials) that lands on the
+    /// same slot is told apart. Grows on demand up to `max_tracked` slots.
+    nc_ring: Vec<NcSlot>,
     max_tracked: usize,
     counter: u64,
+}
+
+/// One nonce's replay state: `nc == 0` means the slot is free (a nonce-count starts at 1).
+#[derive(Debug, Clone, Copy, Default)]
+struct NcSlot {
+    /// The first 64 bits of the nonce's MAC: which nonce holds the slot.
+    tag: u64,
+    /// The highest nonce-count accepted with it.
+    nc: u32,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -512,7 +525,7 @@ impl DigestServer {
             epoch: now,
             nonce_ttl: Duration::from_secs(300),
             check_nc: true,
-            nc_seen: HashMap::new(),
+            nc_ring: Vec::new(),
             max_tracked: 100_000,
             counter: 0,
         }
@@ -625,20 +638,37 @@ impl DigestServer {
         }
         if self.check_nc {
             if let Some(nc) = creds.nc {
-                if self.nc_seen.len() >= self.max_tracked
-                    && !self.nc_seen.contains_key(&creds.nonce)
-                {
-                    // Bounded memory: forget everything; old nonces just lose replay protection.
-                    self.nc_seen.clear();
-                }
-                let last = self.nc_seen.entry(creds.nonce.clone()).or_insert(0);
-                if nc <= *last {
+                // The MAC was checked above, so its first 16 characters are hex.
+                let tag = mac
+                    .get(..16)
+                    .and_then(|t| u64::from_str_radix(t, 16).ok())
+                    .unwrap_or(0);
+                if !self.accept_nc(serial, tag, nc) {
                     return Verdict::Replay;
                 }
-                *last = nc;
             }
         }
         Verdict::Ok
+    }
+
+    /// Record nonce-count `nc` for the nonce (`serial`, `tag`); false when it is not above the
+    /// last one accepted with that nonce (a replay). A slot held by an older nonce is taken
+    /// over: that nonce loses its replay protection, as bounded memory requires.
+    fn accept_nc(&mut self, serial: u64, tag: u64, nc: u32) -> bool {
+        let cap = self.max_tracked.max(1);
+        let idx = usize::try_from(serial % cap as u64).unwrap_or(0);
+        if idx >= self.nc_ring.len() {
+            let len = (idx + 1).next_power_of_two().clamp(1024, cap);
+            self.nc_ring.resize(len.max(idx + 1), NcSlot::default());
+        }
+        let Some(slot) = self.nc_ring.get_mut(idx) else {
+            return true;
+        };
+        if slot.nc != 0 && slot.tag == tag && nc <= slot.nc {
+            return false;
+        }
+        *slot = NcSlot { tag, nc };
+        true
     }
 
     /// Convenience: verify with a clear-text password.
@@ -798,6 +828,54 @@ mod tests {
             server.verify_password(t0, &creds, "INVITE", "pw"),
             Verdict::BadNonce
         );
+    }
+
+    #[test]
+    fn replays_are_caught_per_nonce_across_servers_sharing_a_secret() {
+        // Two shards (or cluster instances) share the secret and issue the same serials.
+        let t0 = Instant::now();
+        let mut a = DigestServer::new("natter", [3; 32], t0);
+        let mut b = DigestServer::new("natter", [3; 32], t0);
+        let from_a = a.challenge(t0, Algorithm::Md5, false);
+        let from_b = b.challenge(t0 + Duration::from_secs(2), Algorithm::Md5, false);
+        assert_eq!(
+            from_a.nonce.split('.').nth(1),
+            from_b.nonce.split('.').nth(1)
+        );
+        let ca = answer(&from_a, "REGISTER", "sip:natter", "alice", "pw", "x", 1).unwrap();
+        let cb = answer(&from_b, "REGISTER", "sip:natter", "bob", "pw", "y", 1).unwrap();
+        let now = t0 + Duration::from_secs(3);
+        assert_eq!(b.verify_password(now, &cb, "REGISTER", "pw"), Verdict::Ok);
+        assert_eq!(b.verify_password(now, &ca, "REGISTER", "pw"), Verdict::Ok);
+        assert_eq!(
+            b.verify_password(now, &ca, "REGISTER", "pw"),
+            Verdict::Replay
+        );
+        assert_eq!(b.verify_password(now, &cb, "REGISTER", "pw"), Verdict::Ok);
+        assert_eq!(
+            b.verify_password(now, &cb, "REGISTER", "pw"),
+            Verdict::Replay
+        );
+    }
+
+    #[test]
+    fn the_replay_ring_holds_the_latest_nonces() {
+        let t0 = Instant::now();
+        let mut s = DigestServer::new("natter", [4; 32], t0);
+        s.max_tracked = 3000;
+        let creds: Vec<_> = (0..5000)
+            .map(|i| {
+                let ch = s.challenge(t0, Algorithm::Md5, false);
+                answer(&ch, "REGISTER", "sip:natter", "u", "pw", &i.to_string(), 1).unwrap()
+            })
+            .collect();
+        for c in &creds {
+            assert_eq!(s.verify_password(t0, c, "REGISTER", "pw"), Verdict::Ok);
+        }
+        assert!(s.nc_ring.len() <= 3000);
+        for c in &creds[2000..] {
+            assert_eq!(s.verify_password(t0, c, "REGISTER", "pw"), Verdict::Replay);
+        }
     }
 
     #[test]
