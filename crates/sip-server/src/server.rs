@@ -1248,7 +1248,7 @@ impl SipServer {
                         // For REGISTER the authenticated user must own the AOR (§10.3 step 3).
                         if !proxy {
                             let to = req.to().ok();
-                            if to.and_then(|t| t.uri.user) != Some(c.username.as_str()) {
+                            if to.and_then(|t| t.uri.user) != Some(c.username.as_ref()) {
                                 return Some(self.respond(now, tx, req, 403));
                             }
                         }
@@ -1291,8 +1291,7 @@ impl SipServer {
         resp.remove(HeaderName::ContentLength);
         for i in 0..self.cfg.auth_algorithms.len() {
             let alg = self.cfg.auth_algorithms[i];
-            let ch = self.digest.challenge(now, alg, stale);
-            resp.push(chal_h, ch.to_header_value());
+            resp.push(chal_h, self.digest.challenge_value(now, alg, stale));
         }
         resp.push(HeaderName::ContentLength, "0");
         resp.into_owned()

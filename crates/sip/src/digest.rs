@@ -12,7 +12,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::syntax::{is_token, is_ws, quote, split_commas, trim_ws, unescape_quoted};
+use crate::syntax::{is_token, is_ws, push_quoted, quote, split_commas, trim_ws, unescape_quoted};
 
 /// Digest errors.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -254,36 +254,38 @@ impl Challenge {
     }
 }
 
-/// `Authorization` / `Proxy-Authorization` Digest credentials.
+/// `Authorization` / `Proxy-Authorization` Digest credentials. Parsed credentials borrow
+/// from the header value (a server checks one on every authenticated request); built ones
+/// ([`answer`]) own their strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DigestCredentials {
+pub struct DigestCredentials<'a> {
     /// User name.
-    pub username: String,
+    pub username: Cow<'a, str>,
     /// Realm.
-    pub realm: String,
+    pub realm: Cow<'a, str>,
     /// Nonce being answered.
-    pub nonce: String,
+    pub nonce: Cow<'a, str>,
     /// digest-uri (the Request-URI).
-    pub uri: String,
+    pub uri: Cow<'a, str>,
     /// Response hash (hex).
-    pub response: String,
+    pub response: Cow<'a, str>,
     /// Algorithm.
     pub algorithm: Algorithm,
     /// Client nonce (with qop).
-    pub cnonce: Option<String>,
+    pub cnonce: Option<Cow<'a, str>>,
     /// Echoed opaque.
-    pub opaque: Option<String>,
+    pub opaque: Option<Cow<'a, str>>,
     /// qop chosen (`auth`) or none.
-    pub qop: Option<String>,
+    pub qop: Option<Cow<'a, str>>,
     /// Nonce count (with qop).
     pub nc: Option<u32>,
 }
 
-impl DigestCredentials {
+impl<'a> DigestCredentials<'a> {
     /// Parse a credentials header value.
-    pub fn parse(value: &str) -> Result<DigestCredentials, DigestError> {
+    pub fn parse(value: &'a str) -> Result<DigestCredentials<'a>, DigestError> {
         let p = parse_params(value)?;
-        let get = |k: &str| p.get(k).map(|v| v.to_string());
+        let get = |k: &str| p.get(k).cloned();
         let req = |k: &'static str| get(k).ok_or(DigestError::Missing(k));
         let nc = match p.get("nc") {
             Some(n) => {
@@ -425,7 +427,7 @@ pub fn answer(
     password: &str,
     cnonce: &str,
     nc: u32,
-) -> Result<DigestCredentials, DigestError> {
+) -> Result<DigestCredentials<'static>, DigestError> {
     let use_qop = if challenge.qop.is_empty() {
         None
     } else if challenge.qop.iter().any(|q| q.eq_ignore_ascii_case("auth")) {
@@ -449,15 +451,15 @@ pub fn answer(
         uri,
     );
     Ok(DigestCredentials {
-        username: username.to_owned(),
-        realm: challenge.realm.clone(),
-        nonce: challenge.nonce.clone(),
-        uri: uri.to_owned(),
-        response: resp,
+        username: Cow::Owned(username.to_owned()),
+        realm: Cow::Owned(challenge.realm.clone()),
+        nonce: Cow::Owned(challenge.nonce.clone()),
+        uri: Cow::Owned(uri.to_owned()),
+        response: Cow::Owned(resp),
         algorithm: challenge.algorithm,
-        cnonce,
-        opaque: challenge.opaque.clone(),
-        qop: use_qop,
+        cnonce: cnonce.map(Cow::Owned),
+        opaque: challenge.opaque.clone().map(Cow::Owned),
+        qop: use_qop.map(Cow::Owned),
         nc,
     })
 }
@@ -560,13 +562,34 @@ impl DigestServer {
     /// A fresh nonce, unique per call (the serial keeps two clients
     /// challenged in the same second from sharing a nonce-count space).
     pub fn nonce(&mut self, now: Instant) -> String {
+        let mut out = String::with_capacity(2 * 16 + 2 + 32);
+        self.write_nonce(now, &mut out);
+        out
+    }
+
+    fn write_nonce(&mut self, now: Instant, out: &mut String) {
         use std::fmt::Write as _;
         let stamp = now.saturating_duration_since(self.epoch).as_secs();
         self.counter = self.counter.wrapping_add(1);
         let serial = self.counter;
-        let mut out = String::with_capacity(2 * 16 + 2 + 32);
         let _ = write!(out, "{stamp:x}.{serial:x}.");
         out.push_str(self.mac(stamp, serial).as_str());
+    }
+
+    /// The header value of [`DigestServer::challenge`], written straight into one string:
+    /// a registrar sends one with every first REGISTER of a registration.
+    pub fn challenge_value(&mut self, now: Instant, alg: Algorithm, stale: bool) -> String {
+        let mut out = String::with_capacity(self.realm.len() + 120);
+        out.push_str("Digest realm=");
+        push_quoted(&mut out, &self.realm);
+        out.push_str(", nonce=\"");
+        self.write_nonce(now, &mut out);
+        out.push_str("\", algorithm=");
+        out.push_str(alg.as_str());
+        out.push_str(", qop=\"auth\"");
+        if stale {
+            out.push_str(", stale=TRUE");
+        }
         out
     }
 
@@ -587,7 +610,7 @@ impl DigestServer {
     pub fn verify(
         &mut self,
         now: Instant,
-        creds: &DigestCredentials,
+        creds: &DigestCredentials<'_>,
         method: &str,
         ha1: &str,
     ) -> Verdict {
@@ -675,7 +698,7 @@ impl DigestServer {
     pub fn verify_password(
         &mut self,
         now: Instant,
-        creds: &DigestCredentials,
+        creds: &DigestCredentials<'_>,
         method: &str,
         password: &str,
     ) -> Verdict {
@@ -777,7 +800,8 @@ mod tests {
             let ch = server.challenge(t0, alg, false);
             let parsed = Challenge::parse(&ch.to_header_value()).unwrap();
             let creds = answer(&parsed, "REGISTER", "sip:natter", "alice", "pw", "abc", 1).unwrap();
-            let wire = DigestCredentials::parse(&creds.to_header_value()).unwrap();
+            let value = creds.to_header_value();
+            let wire = DigestCredentials::parse(&value).unwrap();
             assert_eq!(wire, creds);
             assert_eq!(
                 server.verify_password(t0, &wire, "REGISTER", "pw"),
@@ -875,6 +899,19 @@ mod tests {
         assert!(s.nc_ring.len() <= 3000);
         for c in &creds[2000..] {
             assert_eq!(s.verify_password(t0, c, "REGISTER", "pw"), Verdict::Replay);
+        }
+    }
+
+    #[test]
+    fn challenge_value_is_the_challenge_written_out() {
+        let t0 = Instant::now();
+        for (alg, stale) in [(Algorithm::Md5, false), (Algorithm::Sha256, true)] {
+            let mut a = DigestServer::new("a \"quoted\" realm", [5; 32], t0);
+            let mut b = DigestServer::new("a \"quoted\" realm", [5; 32], t0);
+            assert_eq!(
+                a.challenge_value(t0, alg, stale),
+                b.challenge(t0, alg, stale).to_header_value()
+            );
         }
     }
 

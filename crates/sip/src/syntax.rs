@@ -338,6 +338,12 @@ pub fn parse_u32(s: &str, what: &'static str) -> Result<u32, ParseError> {
 /// Write `s` as a quoted string, escaping `"` and `\`.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+/// Append `s` to `out` as a quoted string, escaping `"` and `\`.
+pub fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         if c == '"' || c == '\\' {
@@ -346,7 +352,6 @@ pub fn quote(s: &str) -> String {
         out.push(c);
     }
     out.push('"');
-    out
 }
 
 /// Lower-case hex of bytes (digest responses, nonces).
