@@ -1106,7 +1106,7 @@ impl SipServer {
             let from_local = req.from().is_ok_and(|f| self.is_local_uri(&f.uri));
             let mut strip_auth = false;
             if self.cfg.auth && !in_dialog && from_local && method != Method::Ack {
-                if let Some(ev) = self.check_auth(now, tx, &req, true) {
+                if let Some(ev) = self.check_auth(now, tx, &req, None) {
                     return ev;
                 }
                 // Our credentials are consumed here, not forwarded (§22.3).
@@ -1166,7 +1166,7 @@ impl SipServer {
                 let resp = Message::response_to(&req, 403, Some("Relaying Forbidden"), Some(&tag));
                 return self.layer.send_response(now, tx, &resp);
             }
-            if let Some(ev) = self.check_auth(now, tx, &req, true) {
+            if let Some(ev) = self.check_auth(now, tx, &req, None) {
                 return ev;
             }
             req.remove(HeaderName::ProxyAuthorization);
@@ -1219,13 +1219,16 @@ impl SipServer {
     }
 
     /// Authenticate a request; `Some(events)` means it was answered (401/407/403).
+    /// `register` is `Some(To's user)` for a REGISTER (answered with 401, and the
+    /// authenticated user must own the AOR), `None` for a request to proxy (407).
     fn check_auth(
         &mut self,
         now: Instant,
         tx: TxId,
         req: &Message<'_>,
-        proxy: bool,
+        register: Option<Option<&str>>,
     ) -> Option<Vec<Event<Peer>>> {
+        let proxy = register.is_none();
         let cred_h = if proxy {
             HeaderName::ProxyAuthorization
         } else {
@@ -1246,9 +1249,8 @@ impl SipServer {
                 Some(h) => match self.digest.verify(now, &c, method, &h) {
                     Verdict::Ok => {
                         // For REGISTER the authenticated user must own the AOR (§10.3 step 3).
-                        if !proxy {
-                            let to = req.to().ok();
-                            if to.and_then(|t| t.uri.user) != Some(c.username.as_ref()) {
+                        if let Some(to_user) = register {
+                            if to_user != Some(c.username.as_ref()) {
                                 return Some(self.respond(now, tx, req, 403));
                             }
                         }
@@ -1285,16 +1287,25 @@ impl SipServer {
         } else {
             (HeaderName::WwwAuthenticate, 401)
         };
-        self.stats.challenges += 1;
         let tag = self.to_tag(req);
         let mut resp = Message::response_to(req, code, None, Some(&tag));
         resp.remove(HeaderName::ContentLength);
-        for i in 0..self.cfg.auth_algorithms.len() {
-            let alg = self.cfg.auth_algorithms[i];
-            resp.push(chal_h, self.digest.challenge_value(now, alg, stale));
+        for v in self.challenge_values(now, stale) {
+            resp.push(chal_h, v);
         }
         resp.push(HeaderName::ContentLength, "0");
         resp.into_owned()
+    }
+
+    /// One challenge per configured algorithm, each with a fresh nonce (counted).
+    fn challenge_values(&mut self, now: Instant, stale: bool) -> Vec<String> {
+        self.stats.challenges += 1;
+        let mut values = Vec::with_capacity(self.cfg.auth_algorithms.len());
+        for i in 0..self.cfg.auth_algorithms.len() {
+            let alg = self.cfg.auth_algorithms[i];
+            values.push(self.digest.challenge_value(now, alg, stale));
+        }
+        values
     }
 
     /// The answer to a REGISTER that brings no credentials at all, when the transaction
@@ -1322,7 +1333,16 @@ impl SipServer {
         }
         // The fields a response copies must be well-formed, as for any answer.
         req.to().ok()?;
-        Some(self.challenge(now, req, false, false).to_bytes())
+        // What `challenge` builds, written straight into bytes.
+        let tag = self.to_tag(req);
+        let values = self.challenge_values(now, false);
+        let extra: Vec<(HeaderName, &str)> = values
+            .iter()
+            .map(|v| (HeaderName::WwwAuthenticate, v.as_str()))
+            .collect();
+        let mut out = Vec::with_capacity(512);
+        Message::write_response_to(req, 401, Some(&tag), &extra, &mut out);
+        Some(out)
     }
 
     fn on_register(
@@ -1336,15 +1356,16 @@ impl SipServer {
         if let Some(ev) = self.reject_unsupported(now, tx, req, HeaderName::Require) {
             return ev;
         }
+        // To is parsed once here for both the owner check and the AOR (parsing validated it).
+        let Ok(to) = req.to() else {
+            return self.respond(now, tx, req, 400);
+        };
         if self.cfg.auth {
-            if let Some(ev) = self.check_auth(now, tx, req, false) {
+            if let Some(ev) = self.check_auth(now, tx, req, Some(to.uri.user)) {
                 return ev;
             }
         }
-        let aor = match req.to() {
-            Ok(t) => self.canonical_aor(&t.uri),
-            Err(_) => return self.respond(now, tx, req, 400),
-        };
+        let aor = self.canonical_aor(&to.uri);
         let tag = self.to_tag(req);
         let resp = registrar::register(
             &self.cfg.registrar,

@@ -143,6 +143,27 @@ impl<'a> Message<'a> {
     /// A response to `req` (§8.2.6): copies Via, From, To, Call-ID, CSeq (and
     /// Record-Route for dialog-creating answers, §12.1.1), adds `to_tag` when
     /// the To header has none, ends with `Content-Length: 0`.
+    /// The wire form of [`Message::response_to`]`(req, code, None, to_tag)` with the `extra`
+    /// headers added before its `Content-Length: 0`, written straight into `out` without
+    /// building the response: a registrar's stateless 401 to every first REGISTER of a
+    /// registration needs no `Message` of its own.
+    pub fn write_response_to(
+        req: &Message<'_>,
+        code: u16,
+        to_tag: Option<&str>,
+        extra: &[(HeaderName, &str)],
+        out: &mut Vec<u8>,
+    ) {
+        write_response_head(req, code, reason_phrase(code), to_tag, out);
+        for (kind, value) in extra {
+            out.extend_from_slice(kind.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    }
+
     pub fn response_to(
         req: &Message<'_>,
         code: u16,
@@ -171,5 +192,48 @@ impl<'a> Message<'a> {
         }
         resp.push(HeaderName::ContentLength, "0");
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::header::HeaderName;
+    use crate::message::Message;
+
+    #[test]
+    fn write_response_to_writes_what_response_to_serializes() {
+        let req = b"REGISTER sip:natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport=5060;received=192.0.2.9\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:u@natter.test>;tag=abc\r\n\
+To: \"U\" <sip:u@natter.test>\r\n\
+Call-ID: c1@192.0.2.1\r\n\
+CSeq: 7 REGISTER\r\n\
+Contact: <sip:u@192.0.2.1:5060>\r\n\
+Expires: 3600\r\n\
+Content-Length: 0\r\n\r\n";
+        let req = Message::parse(req).unwrap();
+        let extra = [
+            (
+                HeaderName::WwwAuthenticate,
+                "Digest realm=\"r\", nonce=\"n\"",
+            ),
+            (
+                HeaderName::WwwAuthenticate,
+                "Digest realm=\"r\", nonce=\"m\"",
+            ),
+        ];
+        let mut built = Message::response_to(&req, 401, None, Some("t1"));
+        built.remove(HeaderName::ContentLength);
+        for (k, v) in extra {
+            built.push(k, v);
+        }
+        built.push(HeaderName::ContentLength, "0");
+        let mut out = Vec::new();
+        Message::write_response_to(&req, 401, Some("t1"), &extra, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&built.to_bytes())
+        );
     }
 }
