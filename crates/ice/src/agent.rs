@@ -302,6 +302,33 @@ impl Agent {
         })
     }
 
+    /// One line for a log when ICE did not connect: the remote candidates known (a
+    /// peer-reflexive one means the peer's checks arrived) and every pair with its state
+    /// (pairs left in progress or failed mean our checks went unanswered).
+    pub fn describe_checks(&self) -> String {
+        let remotes: Vec<String> = self
+            .remotes
+            .iter()
+            .map(|c| format!("{}/{:?}", c.addr, c.kind))
+            .collect();
+        let pairs: Vec<String> = self
+            .pairs()
+            .iter()
+            .map(|p| format!("{}->{} {:?}", p.local, p.remote, p.state))
+            .collect();
+        format!(
+            "state {:?}, remote credentials {}, remote candidates [{}], pairs [{}]",
+            self.state,
+            if self.remote_creds.is_some() {
+                "known"
+            } else {
+                "unknown"
+            },
+            remotes.join(", "),
+            pairs.join(", ")
+        )
+    }
+
     /// Snapshot of the check list, highest priority first.
     pub fn pairs(&self) -> Vec<PairInfo> {
         let mut v: Vec<PairInfo> = self

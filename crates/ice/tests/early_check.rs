@@ -322,6 +322,17 @@ fn signalled_form_of_an_early_check_source_pairs_with_every_local_candidate() {
         w.agents[0].selected_pair(1).map(|(l, r)| (l.addr, r.addr)),
         Some((sa("10.0.0.1:5000"), sa("10.0.0.2:6000")))
     );
+    // The line a driver logs when a call never connects names all of it.
+    let line = w.agents[0].describe_checks();
+    assert!(line.contains("remote credentials known"), "{line}");
+    assert!(
+        line.contains("remote candidates [10.0.0.2:6000/Host]"),
+        "{line}"
+    );
+    assert!(
+        line.contains("10.0.0.1:5000->10.0.0.2:6000 Succeeded"),
+        "{line}"
+    );
 }
 
 /// The controlled side: the caller's first check reaches a callee whose STUN requests

@@ -355,6 +355,10 @@ pub fn run(opts: Options) -> Result<(), String> {
             }
         }
         if d.connected_at.is_none() && now.duration_since(d.started) > d.opts.connect_timeout {
+            tracing::warn!(
+                "not connected: ICE {}",
+                d.transport.agent().describe_checks()
+            );
             let e = "not connected in time".to_owned();
             d.emit(&signal::event("closed", json!({ "reason": e })));
             return Err(e);

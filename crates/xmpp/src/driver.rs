@@ -1611,6 +1611,15 @@ impl<W: Write> Driver<W> {
             let _ = r.finalize();
         }
         if let Some(t) = &mut call.ice {
+            if call.stage != Stage::Established {
+                // A call that never got going: what ICE knew, so the log says whether the
+                // peer's candidates or checks ever arrived (and which pairs were tried).
+                eprintln!(
+                    "natter xmpp: call not established; ICE {} (stashed {})",
+                    t.agent().describe_checks(),
+                    call.stash.len()
+                );
+            }
             t.close();
         }
         let stats = call.media.as_ref().map(|m| m.stats()).unwrap_or_default();
