@@ -33,15 +33,6 @@ impl SipCredentials {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -58,8 +49,10 @@ impl Credentials for SipCredentials {
         let k = self.keys.keys(user, realm, unix_now())?;
         match alg {
             // The -sess variants derive their session key from the same HA1.
-            Algorithm::Md5 | Algorithm::Md5Sess => Some(hex(&k.md5)),
-            Algorithm::Sha256 | Algorithm::Sha256Sess => k.sha256.map(|s| hex(&s)),
+            Algorithm::Md5 | Algorithm::Md5Sess => Some(natter_sip::syntax::hex(&k.md5)),
+            Algorithm::Sha256 | Algorithm::Sha256Sess => {
+                k.sha256.map(|s| natter_sip::syntax::hex(&s))
+            }
         }
     }
 

@@ -90,7 +90,10 @@ pub fn register(
     for b in current.iter().filter(|b| b.expires_at > now) {
         let secs = b.expires_at.saturating_duration_since(now).as_secs();
         let mut v = String::with_capacity(b.contact.len() + 24);
-        let _ = write!(v, "<{}>;expires={secs}", b.contact);
+        v.push('<');
+        v.push_str(&b.contact);
+        v.push_str(">;expires=");
+        natter_sip::syntax::push_decimal(&mut v, u32::try_from(secs).unwrap_or(u32::MAX));
         if b.q != 1000 {
             let _ = write!(v, ";q=0.{:03}", b.q);
         }

@@ -2104,12 +2104,17 @@ fn fixed_via(value: &str, transport: Transport, src: SocketAddr) -> Option<Strin
     if !needs_received && !has_rport {
         return None;
     }
-    // One string, written in place: this runs for nearly every request.
-    use std::fmt::Write as _;
+    // One string, written in place without `write!`: this runs for nearly
+    // every request.
+    use natter_sip::syntax::{push_decimal, push_ip};
     let mut out = String::with_capacity(first.len() + 48);
-    let _ = write!(out, "SIP/2.0/{} {}", via.transport, via.host);
+    out.push_str("SIP/2.0/");
+    out.push_str(via.transport);
+    out.push(' ');
+    out.push_str(via.host);
     if let Some(p) = via.port {
-        let _ = write!(out, ":{p}");
+        out.push(':');
+        push_decimal(&mut out, u32::from(p));
     }
     for p in &via.params {
         if p.name.eq_ignore_ascii_case("received") || p.name.eq_ignore_ascii_case("rport") {
@@ -2122,9 +2127,11 @@ fn fixed_via(value: &str, transport: Transport, src: SocketAddr) -> Option<Strin
             out.push_str(v);
         }
     }
-    let _ = write!(out, ";received={}", src.ip());
+    out.push_str(";received=");
+    push_ip(&mut out, src.ip());
     if has_rport {
-        let _ = write!(out, ";rport={}", src.port());
+        out.push_str(";rport=");
+        push_decimal(&mut out, u32::from(src.port()));
     }
     for rest in parts.iter().skip(1) {
         out.push_str(", ");
