@@ -186,11 +186,25 @@ async fn durable_registrar() -> (
     cfg.server.auth = false;
     let store = Arc::new(Durable::default());
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, fut) = bind(cfg, Arc::new(StaticCredentials::new()), store.clone(), rx)
-        .await
-        .unwrap();
-    tokio::spawn(fut);
-    let server = bound.of(Transport::Udp)[0];
+    // The driver gets a thread and a runtime of its own, as in `natter serve`: its commits
+    // block that thread (held ones for seconds here), which on the test's shared runtime
+    // could also hold back the test task waiting for an answer.
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let driver_store = store.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (bound, fut) = bind(cfg, Arc::new(StaticCredentials::new()), driver_store, rx)
+                .await
+                .unwrap();
+            let _ = addr_tx.send(bound.of(Transport::Udp)[0]);
+            let _ = fut.await;
+        });
+    });
+    let server = addr_rx.await.unwrap();
     let sock = tokio::net::UdpSocket::bind(any).await.unwrap();
     (server, sock, store, tx)
 }

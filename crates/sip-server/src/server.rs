@@ -1331,8 +1331,8 @@ impl SipServer {
         if !self.is_local_uri(&ruri) {
             return None;
         }
-        // The fields a response copies must be well-formed, as for any answer.
-        req.to().ok()?;
+        // The fields a response copies are well-formed: `handle` only gets
+        // here with a message `Message::parse_with` validated.
         // What `challenge` builds, written straight into bytes.
         let tag = self.to_tag(req);
         let values = self.challenge_values(now, false);

@@ -12,7 +12,10 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::syntax::{is_token, is_ws, push_quoted, quote, split_commas, trim_ws, unescape_quoted};
+use crate::error::ParseError;
+use crate::syntax::{
+    for_each_comma_part, is_token, is_ws, push_quoted, quote, trim_ws, unescape_quoted,
+};
 
 /// Digest errors.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -32,6 +35,13 @@ pub enum DigestError {
     /// Only qop=auth (or no qop) is supported.
     #[error("unsupported qop")]
     Qop,
+}
+
+/// A malformed comma-separated list is a syntax error in the parameters.
+impl From<ParseError> for DigestError {
+    fn from(_: ParseError) -> Self {
+        DigestError::Syntax
+    }
 }
 
 /// Hash algorithm (RFC 7616 §3.3; RFC 8760 adds SHA-256 to SIP).
@@ -151,13 +161,26 @@ impl<'a> Params<'a> {
 
 /// Split `Digest a=b, c="d"` into the scheme check and its parameters.
 fn parse_params(value: &str) -> Result<Params<'_>, DigestError> {
+    let mut params = Vec::with_capacity(12);
+    each_param(value, |name, val| {
+        params.push((name, val));
+        Ok(())
+    })?;
+    Ok(Params(params))
+}
+
+/// Check the `Digest` scheme and hand each `name=value` parameter to `f` in
+/// order (quoted values unquoted, escapes resolved), collecting nothing.
+fn each_param<'a>(
+    value: &'a str,
+    mut f: impl FnMut(&'a str, Cow<'a, str>) -> Result<(), DigestError>,
+) -> Result<(), DigestError> {
     let v = trim_ws(value);
     let (scheme, rest) = v.split_once(is_ws).ok_or(DigestError::NotDigest)?;
     if !scheme.eq_ignore_ascii_case("Digest") {
         return Err(DigestError::NotDigest);
     }
-    let mut params = Vec::with_capacity(12);
-    for part in split_commas(rest).map_err(|_| DigestError::Syntax)? {
+    for_each_comma_part(rest, |part| {
         let (name, val) = part.split_once('=').ok_or(DigestError::Syntax)?;
         let name = trim_ws(name);
         let val = trim_ws(val);
@@ -174,9 +197,8 @@ fn parse_params(value: &str) -> Result<Params<'_>, DigestError> {
         } else {
             Cow::Borrowed(val)
         };
-        params.push((name, val));
-    }
-    Ok(Params(params))
+        f(name, val)
+    })
 }
 
 /// A `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge.
@@ -284,31 +306,51 @@ pub struct DigestCredentials<'a> {
 impl<'a> DigestCredentials<'a> {
     /// Parse a credentials header value.
     pub fn parse(value: &'a str) -> Result<DigestCredentials<'a>, DigestError> {
-        let p = parse_params(value)?;
-        let get = |k: &str| p.get(k).cloned();
-        let req = |k: &'static str| get(k).ok_or(DigestError::Missing(k));
-        let nc = match p.get("nc") {
+        // One pass over the parameters into their fields (the last of a
+        // repeated name wins): this runs on every authenticated request.
+        let (mut username, mut realm, mut nonce, mut uri, mut response) =
+            (None, None, None, None, None);
+        let (mut algorithm, mut cnonce, mut opaque, mut qop, mut nc) =
+            (None, None, None, None, None);
+        each_param(value, |name, val| {
+            let slot = match name.len() {
+                2 if name.eq_ignore_ascii_case("nc") => &mut nc,
+                3 if name.eq_ignore_ascii_case("uri") => &mut uri,
+                3 if name.eq_ignore_ascii_case("qop") => &mut qop,
+                5 if name.eq_ignore_ascii_case("realm") => &mut realm,
+                5 if name.eq_ignore_ascii_case("nonce") => &mut nonce,
+                6 if name.eq_ignore_ascii_case("cnonce") => &mut cnonce,
+                6 if name.eq_ignore_ascii_case("opaque") => &mut opaque,
+                8 if name.eq_ignore_ascii_case("username") => &mut username,
+                8 if name.eq_ignore_ascii_case("response") => &mut response,
+                9 if name.eq_ignore_ascii_case("algorithm") => &mut algorithm,
+                _ => return Ok(()),
+            };
+            *slot = Some(val);
+            Ok(())
+        })?;
+        let nc = match nc {
             Some(n) => {
                 if n.len() != 8 {
                     return Err(DigestError::Syntax);
                 }
-                Some(u32::from_str_radix(n, 16).map_err(|_| DigestError::Syntax)?)
+                Some(u32::from_str_radix(&n, 16).map_err(|_| DigestError::Syntax)?)
             }
             None => None,
         };
         Ok(DigestCredentials {
-            username: req("username")?,
-            realm: req("realm")?,
-            nonce: req("nonce")?,
-            uri: req("uri")?,
-            response: req("response")?,
-            algorithm: match p.get("algorithm") {
-                Some(a) => Algorithm::parse(a)?,
+            username: username.ok_or(DigestError::Missing("username"))?,
+            realm: realm.ok_or(DigestError::Missing("realm"))?,
+            nonce: nonce.ok_or(DigestError::Missing("nonce"))?,
+            uri: uri.ok_or(DigestError::Missing("uri"))?,
+            response: response.ok_or(DigestError::Missing("response"))?,
+            algorithm: match algorithm {
+                Some(a) => Algorithm::parse(&a)?,
                 None => Algorithm::Md5,
             },
-            cnonce: get("cnonce"),
-            opaque: get("opaque"),
-            qop: get("qop"),
+            cnonce,
+            opaque,
+            qop,
             nc,
         })
     }
@@ -966,5 +1008,26 @@ mod tests {
             DigestCredentials::parse("Basic dXNlcjpwdw=="),
             Err(DigestError::NotDigest)
         );
+    }
+
+    #[test]
+    fn credentials_unescape_quotes_and_refuse_broken_lists() {
+        let c = DigestCredentials::parse(
+            r#"Digest username="a\"b, c", realm="r", nonce="n", uri="sip:x", response="00""#,
+        )
+        .expect("parses");
+        assert_eq!(c.username, "a\"b, c");
+        for bad in [
+            r#"Digest username="abc, realm=r, nonce=n, uri=u, response=x"#,
+            "Digest username=a,, realm=r, nonce=n, uri=u, response=x",
+            "Digest username=a, realm=r, nonce=n, uri=u, response=x,",
+            "Digest username, realm=r, nonce=n, uri=u, response=x",
+        ] {
+            assert_eq!(
+                DigestCredentials::parse(bad),
+                Err(DigestError::Syntax),
+                "{bad}"
+            );
+        }
     }
 }

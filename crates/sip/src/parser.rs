@@ -65,17 +65,15 @@ pub(crate) fn skip_leading_crlf(b: &[u8]) -> &[u8] {
 /// Find the end of the header section: index of the first byte after the
 /// empty line, and the index where the header lines end.
 pub(crate) fn find_header_end(b: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\n' {
-            // "\n\n" or "\n\r\n"
-            match (b.get(i + 1), b.get(i + 2)) {
-                (Some(b'\n'), _) => return Some((i + 2, i)),
-                (Some(b'\r'), Some(b'\n')) => return Some((i + 3, i)),
-                _ => {}
-            }
+    // memchr's vectorised scan from line end to line end: a byte-by-byte loop
+    // here was 2-3 % of a registrar's CPU.
+    for i in memchr::memchr_iter(b'\n', b) {
+        // "\n\n" or "\n\r\n"
+        match (b.get(i + 1), b.get(i + 2)) {
+            (Some(b'\n'), _) => return Some((i + 2, i)),
+            (Some(b'\r'), Some(b'\n')) => return Some((i + 3, i)),
+            _ => {}
         }
-        i += 1;
     }
     None
 }

@@ -13,6 +13,8 @@ const TOKEN: u8 = 1;
 const PARAM_VALUE: u8 = 2;
 /// Host name characters: alphanumerics and `-` (labels; dots apart).
 const HOST: u8 = 4;
+/// `word` characters (Call-ID): `token` plus the separators it allows.
+const WORD: u8 = 8;
 
 const fn byte_classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -27,7 +29,24 @@ const fn byte_classes() -> [u8; 256] {
             );
         let mut v = 0;
         if token {
-            v |= TOKEN | PARAM_VALUE;
+            v |= TOKEN | PARAM_VALUE | WORD;
+        }
+        if matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        ) {
+            v |= WORD;
         }
         if matches!(b, b'[' | b']' | b':') {
             v |= PARAM_VALUE;
@@ -84,11 +103,7 @@ fn run_len(s: &str, class: u8) -> usize {
 
 /// `word` characters: token plus the separators that Call-ID allows.
 pub fn is_word_char(c: char) -> bool {
-    is_token_char(c)
-        || matches!(
-            c,
-            '(' | ')' | '<' | '>' | ':' | '\\' | '"' | '/' | '[' | ']' | '?' | '{' | '}'
-        )
+    c.is_ascii() && is(c as u8, WORD)
 }
 
 /// True when `s` is a non-empty `token`.
@@ -98,10 +113,12 @@ pub fn is_token(s: &str) -> bool {
 
 /// True when `s` is a non-empty `word` run, optionally `word@word` (Call-ID).
 pub fn is_callid(s: &str) -> bool {
-    let mut parts = s.splitn(2, '@');
-    let first = parts.next().unwrap_or("");
-    let ok = |p: &str| !p.is_empty() && p.chars().all(is_word_char);
-    ok(first) && parts.next().map_or(true, ok)
+    let (first, second) = match split_once_byte(s, b'@') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| is(b, WORD));
+    ok(first) && second.map_or(true, ok)
 }
 
 /// Whitespace inside a header value (folding already removed).
@@ -162,16 +179,32 @@ pub fn unescape_quoted(s: &str) -> String {
 /// `<...>` do not count. Empty elements are an error (RFC 4475 badinv01).
 /// The result is bounded by the value's length.
 pub fn split_commas(value: &str) -> Result<Vec<&str>, ParseError> {
+    let mut out = Vec::new();
+    for_each_comma_part(value, |part| {
+        out.push(part);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The elements of [`split_commas`], handed to `f` in order without
+/// collecting them (digest credentials are split on every authenticated
+/// request). An error from `f` stops the walk and is returned; a syntax error
+/// in the list may surface after earlier elements were handed over.
+pub fn for_each_comma_part<'a, E: From<ParseError>>(
+    value: &'a str,
+    mut f: impl FnMut(&'a str) -> Result<(), E>,
+) -> Result<(), E> {
+    let empty = || ParseError::Syntax("empty element in comma-separated list");
     let bytes = value.as_bytes();
     // Most values are one element with no quotes: two memchr scans decide it.
     if !bytes.contains(&b',') && !bytes.contains(&b'"') {
         let only = trim_ws(value);
         if only.is_empty() {
-            return Err(ParseError::Syntax("empty element in comma-separated list"));
+            return Err(empty().into());
         }
-        return Ok(vec![only]);
+        return f(only);
     }
-    let mut out = Vec::new();
     let mut start = 0usize;
     let mut in_quote = false;
     let mut in_angle = false;
@@ -194,23 +227,22 @@ pub fn split_commas(value: &str) -> Result<Vec<&str>, ParseError> {
             b',' if !in_angle => {
                 let part = trim_ws(value.get(start..i).unwrap_or(""));
                 if part.is_empty() {
-                    return Err(ParseError::Syntax("empty element in comma-separated list"));
+                    return Err(empty().into());
                 }
-                out.push(part);
+                f(part)?;
                 start = i + 1;
             }
             _ => {}
         }
     }
     if in_quote {
-        return Err(ParseError::Syntax("unterminated quoted string"));
+        return Err(ParseError::Syntax("unterminated quoted string").into());
     }
     let last = trim_ws(value.get(start..).unwrap_or(""));
     if last.is_empty() {
-        return Err(ParseError::Syntax("empty element in comma-separated list"));
+        return Err(empty().into());
     }
-    out.push(last);
-    Ok(out)
+    f(last)
 }
 
 /// A `generic-param` (`name[=value]`) as found after `;` in headers and URIs.
@@ -408,6 +440,48 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_ids_are_words_with_at_most_one_at() {
+        for ok in [
+            "a",
+            "a84b4c76e66710@pc33.atlanta.com",
+            "x(1)<2>:3/[4]?{5}\"6\"\\",
+            "~`!%*_+-.",
+        ] {
+            assert!(is_callid(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "@b",
+            "a@",
+            "a@b@c",
+            "a b",
+            "a\tb",
+            "caf\u{e9}",
+            "a;b",
+            "a,b",
+            "a=b",
+        ] {
+            assert!(!is_callid(bad), "{bad}");
+        }
+        assert!(is_word_char('?') && !is_word_char(' ') && !is_word_char('@'));
+    }
+
+    #[test]
+    fn decimals_and_addresses_are_written_plainly() {
+        let mut s = String::new();
+        push_decimal(&mut s, 0);
+        s.push(' ');
+        push_decimal(&mut s, 65535);
+        s.push(' ');
+        push_decimal(&mut s, u32::MAX);
+        s.push(' ');
+        push_ip(&mut s, "192.0.2.255".parse().expect("v4"));
+        s.push(' ');
+        push_ip(&mut s, "2001:db8::1".parse().expect("v6"));
+        assert_eq!(s, "0 65535 4294967295 192.0.2.255 2001:db8::1");
+    }
 
     #[test]
     fn commas_respect_quotes_and_angles() {
