@@ -9,7 +9,7 @@ use crate::addr::{Contact, NameAddr};
 use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
 use crate::method::Method;
-use crate::syntax::{is_callid, parse_u32, split_commas, trim_ws};
+use crate::syntax::{for_each_comma_part, is_callid, parse_u32, split_commas, trim_ws};
 use crate::uri::Uri;
 use crate::via::Via;
 
@@ -156,11 +156,14 @@ impl<'a> Message<'a> {
         let first = self
             .header(HeaderName::Via)
             .ok_or(ParseError::Missing("Via"))?;
-        let top = split_commas(first)?
-            .into_iter()
-            .next()
-            .ok_or(ParseError::Missing("Via"))?;
-        Via::parse(top)
+        // The first element, with the rest of the list checked as `split_commas` does but
+        // without collecting it: the transaction layer asks for the top Via of every message.
+        let mut top = None;
+        for_each_comma_part(first, |part| {
+            top.get_or_insert(part);
+            Ok::<(), ParseError>(())
+        })?;
+        Via::parse(top.ok_or(ParseError::Missing("Via"))?)
     }
 
     fn single_addr(&self, kind: HeaderName) -> Result<NameAddr<'_>, ParseError> {
@@ -404,6 +407,22 @@ Content-Length: 0\r\n\r\n";
         let again = Message::parse(&bytes).unwrap();
         assert_eq!(&*again.body, b"hello");
         m.remove(HeaderName::Via);
+        assert!(m.top_via().is_err());
+        // The top Via is the first element of the first Via header; a broken list is an
+        // error even past that element.
+        m.push_front(
+            HeaderName::Via,
+            "SIP/2.0/UDP a.example;branch=z9hG4bK1, SIP/2.0/TCP b",
+        );
+        assert_eq!(m.top_via().map(|v| v.host), Ok("a.example"));
+        m.remove(HeaderName::Via);
+        m.push_front(HeaderName::Via, "SIP/2.0/UDP a.example;branch=z9hG4bK1, ,");
+        assert!(m.top_via().is_err());
+        m.remove(HeaderName::Via);
+        m.push_front(
+            HeaderName::Via,
+            "SIP/2.0/UDP a.example;branch=z9hG4bK1, \"open",
+        );
         assert!(m.top_via().is_err());
     }
 
