@@ -140,9 +140,6 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// A response to `req` (§8.2.6): copies Via, From, To, Call-ID, CSeq (and
-    /// Record-Route for dialog-creating answers, §12.1.1), adds `to_tag` when
-    /// the To header has none, ends with `Content-Length: 0`.
     /// The wire form of [`Message::response_to`]`(req, code, None, to_tag)` with the `extra`
     /// headers added before its `Content-Length: 0`, written straight into `out` without
     /// building the response: a registrar's stateless 401 to every first REGISTER of a
@@ -164,6 +161,9 @@ impl<'a> Message<'a> {
         out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     }
 
+    /// A response to `req` (§8.2.6): copies Via, From, To, Call-ID, CSeq (and
+    /// Record-Route for dialog-creating answers, §12.1.1), adds `to_tag` when
+    /// the To header has none, ends with `Content-Length: 0`.
     pub fn response_to(
         req: &Message<'_>,
         code: u16,

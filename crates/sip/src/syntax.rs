@@ -389,6 +389,14 @@ pub fn push_quoted(out: &mut String, s: &str) {
 /// Append `n` in decimal: ports and counters in headers written for nearly
 /// every request, where `write!` and its formatting machinery showed in profiles.
 pub fn push_decimal(out: &mut String, n: u32) {
+    let (buf, start) = decimal_digits(n);
+    for &d in buf.get(start..).unwrap_or(&[]) {
+        out.push(char::from(d));
+    }
+}
+
+/// The ASCII digits of `n`: a buffer and where in it they start.
+pub(crate) fn decimal_digits(n: u32) -> ([u8; 10], usize) {
     let mut buf = [0u8; 10];
     let mut i = buf.len();
     let mut n = n;
@@ -402,9 +410,7 @@ pub fn push_decimal(out: &mut String, n: u32) {
             break;
         }
     }
-    for &d in buf.get(i..).unwrap_or(&[]) {
-        out.push(char::from(d));
-    }
+    (buf, i)
 }
 
 /// Append an IP address as a SIP host (`received=` and the like): IPv4 in

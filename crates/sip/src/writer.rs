@@ -49,16 +49,6 @@ impl Message<'_> {
 
 /// Append `n` in decimal (status codes: no `String` per response).
 pub(crate) fn push_u16(out: &mut Vec<u8>, n: u16) {
-    let mut buf = [0u8; 5];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    let (buf, start) = crate::syntax::decimal_digits(u32::from(n));
+    out.extend_from_slice(buf.get(start..).unwrap_or(&[]));
 }
