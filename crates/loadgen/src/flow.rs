@@ -122,6 +122,28 @@ pub struct SinkCounters {
     pub unmatched: AtomicU64,
 }
 
+/// What a [`Sink`] hands each datagram to, for receivers that also act once per received
+/// batch (answer in batches, say). [`Sink::spawn`] takes a plain closure instead.
+pub trait Receiver: Send + 'static {
+    /// Whether `packet`, received on socket `socket`, belongs to this run.
+    fn datagram(&mut self, socket: usize, packet: &[u8]) -> bool;
+
+    /// Called after each `recvmmsg` batch of socket `socket` has been handed over.
+    fn batch_end(&mut self, _socket: usize) {}
+}
+
+/// A closure as a [`Receiver`].
+struct Classify<C>(C);
+
+impl<C> Receiver for Classify<C>
+where
+    C: FnMut(usize, &[u8]) -> bool + Send + 'static,
+{
+    fn datagram(&mut self, socket: usize, packet: &[u8]) -> bool {
+        (self.0)(socket, packet)
+    }
+}
+
 /// A thread receiving on some sockets until told to stop.
 pub struct Sink {
     counters: Arc<SinkCounters>,
@@ -133,10 +155,15 @@ impl Sink {
     /// Starts counting on `sockets`; `classify(socket_index, datagram)` says whether a datagram
     /// belongs to this run. The thread holds the sockets and stops within one poll interval of
     /// [`Sink::stop`].
-    pub fn spawn<C>(sockets: Vec<Arc<UdpSocket>>, mut classify: C) -> Self
+    pub fn spawn<C>(sockets: Vec<Arc<UdpSocket>>, classify: C) -> Self
     where
         C: FnMut(usize, &[u8]) -> bool + Send + 'static,
     {
+        Self::spawn_receiver(sockets, Classify(classify))
+    }
+
+    /// Like [`Sink::spawn`], with a [`Receiver`] that also hears when each batch ends.
+    pub fn spawn_receiver<R: Receiver>(sockets: Vec<Arc<UdpSocket>>, mut classify: R) -> Self {
         let counters = Arc::new(SinkCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let thread_counters = Arc::clone(&counters);
@@ -164,10 +191,11 @@ impl Sink {
                         }
                         let mut matched = 0;
                         for i in 0..n {
-                            if classify(index, batch.packet(i)) {
+                            if classify.datagram(index, batch.packet(i)) {
                                 matched += 1;
                             }
                         }
+                        classify.batch_end(index);
                         thread_counters
                             .matched
                             .fetch_add(matched, Ordering::Relaxed);

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 
-use crate::batch::bind_udp;
-use crate::flow::{paced_send, PaceConfig, Sink};
+use crate::batch::{bind_udp, SendBatch};
+use crate::flow::{paced_send, PaceConfig, Receiver, Sink};
 use crate::measure::Measurement;
 use crate::report::Report;
 use crate::LoadgenError;
@@ -214,9 +214,9 @@ pub fn classify(packet: &[u8], cookie: [u8; 4]) -> Option<Answer> {
     Some(Answer { seq, status, retry })
 }
 
-/// The value of `name="..."` (or an unquoted token) in a challenge header line.
-fn param<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let lower = line.to_ascii_lowercase();
+/// The value of `name="..."` (or an unquoted token) in a challenge header line; `lower` is
+/// the line in lower case (same length), `name` is lower case.
+fn param<'a>(line: &'a str, lower: &str, name: &str) -> Option<&'a str> {
     let mut from = 0;
     while let Some(i) = lower[from..].find(name) {
         let start = from + i;
@@ -245,8 +245,109 @@ fn param<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// The authenticated retry of request `seq`: the first request's bytes with CSeq 2, the
-/// retry branch, and an Authorization header answering `challenge` (a 401's bytes).
+/// Lower-case hex of the MD5 of `text`.
+fn md5_hex(text: &str) -> String {
+    let digest = Md5::digest(text.as_bytes());
+    let mut out = String::with_capacity(32);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Answers the 401s of one run (RFC 2617/8760 MD5, `qop=auth` when offered). H(A2) depends
+/// only on the server, and H(A1) only on the realm, so each is computed once, not per 401:
+/// the generator shares the machine with the server it measures.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    user: String,
+    password: String,
+    uri: String,
+    ha2: String,
+    /// (realm, H(A1)) of the last challenge.
+    ha1: Option<(String, String)>,
+}
+
+impl Responder {
+    /// A responder for `user`/`password` registering at `server`.
+    pub fn new(user: &str, password: &str, server: SocketAddr) -> Self {
+        let uri = format!("sip:{server}");
+        Self {
+            ha2: md5_hex(&format!("REGISTER:{uri}")),
+            user: user.to_owned(),
+            password: password.to_owned(),
+            uri,
+            ha1: None,
+        }
+    }
+
+    /// The authenticated retry of request `first`: its bytes with CSeq 2, the retry branch,
+    /// and an Authorization header answering `challenge` (a 401's bytes).
+    pub fn retry(&mut self, first: &[u8], challenge: &[u8]) -> Option<Vec<u8>> {
+        let text = std::str::from_utf8(challenge).ok()?;
+        let line = text.lines().find(|l| {
+            l.as_bytes()
+                .get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"www-authenticate:"))
+        })?;
+        let lower = line.to_ascii_lowercase();
+        let realm = param(line, &lower, "realm")?;
+        let nonce = param(line, &lower, "nonce")?;
+        let opaque = param(line, &lower, "opaque");
+        let qop_auth =
+            param(line, &lower, "qop").is_some_and(|q| q.split(',').any(|v| v.trim() == "auth"));
+        if self.ha1.as_ref().is_none_or(|(r, _)| r != realm) {
+            let ha1 = md5_hex(&format!("{}:{realm}:{}", self.user, self.password));
+            self.ha1 = Some((realm.to_owned(), ha1));
+        }
+        let ha1 = self.ha1.as_ref().map(|(_, h)| h.as_str())?;
+        let (uri, ha2, user) = (&self.uri, &self.ha2, &self.user);
+        let cnonce = "6c67636e";
+        let response = if qop_auth {
+            md5_hex(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"))
+        } else {
+            md5_hex(&format!("{ha1}:{nonce}:{ha2}"))
+        };
+
+        // The first request's header block, less its blank line, with two bytes changed.
+        let body_at = memchr::memmem::find(first, b"\r\n\r\n")?;
+        let mut out = Vec::with_capacity(first.len() + 300);
+        out.extend_from_slice(&first[..body_at + 2]);
+        let cseq = memchr::memmem::find(&out, b"\r\nCSeq: 1 REGISTER\r\n")?;
+        out[cseq + 8] = b'2';
+        let branch = memchr::memmem::find(&out, BRANCH.as_bytes())? + BRANCH.len() + 20;
+        *out.get_mut(branch)? = RETRY;
+        let _ = write!(
+            Bytes(&mut out),
+            "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+             uri=\"{uri}\", response=\"{response}\", algorithm=MD5"
+        );
+        if qop_auth {
+            let _ = write!(
+                Bytes(&mut out),
+                ", qop=auth, nc=00000001, cnonce=\"{cnonce}\""
+            );
+        }
+        if let Some(o) = opaque {
+            let _ = write!(Bytes(&mut out), ", opaque=\"{o}\"");
+        }
+        out.extend_from_slice(b"\r\n\r\n");
+        Some(out)
+    }
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The authenticated retry of request `first` (see [`Responder::retry`]), computing every
+/// hash afresh.
 pub fn retry_request(
     first: &[u8],
     challenge: &[u8],
@@ -254,55 +355,93 @@ pub fn retry_request(
     password: &str,
     server: SocketAddr,
 ) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(challenge).ok()?;
-    let line = text
-        .split("\r\n")
-        .find(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))?;
-    let realm = param(line, "realm")?;
-    let nonce = param(line, "nonce")?;
-    let opaque = param(line, "opaque");
-    let qop_auth = param(line, "qop").is_some_and(|q| q.split(',').any(|v| v.trim() == "auth"));
-    let uri = format!("sip:{server}");
-    let hex = |s: String| format!("{:x}", Md5::digest(s.as_bytes()));
-    let ha1 = hex(format!("{user}:{realm}:{password}"));
-    let ha2 = hex(format!("REGISTER:{uri}"));
-    let cnonce = "6c67636e";
-    let response = if qop_auth {
-        hex(format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"))
-    } else {
-        hex(format!("{ha1}:{nonce}:{ha2}"))
-    };
-    let mut auth = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
-         uri=\"{uri}\", response=\"{response}\", algorithm=MD5"
-    );
-    if qop_auth {
-        let _ = write!(auth, ", qop=auth, nc=00000001, cnonce=\"{cnonce}\"");
-    }
-    if let Some(o) = opaque {
-        let _ = write!(auth, ", opaque=\"{o}\"");
-    }
-    auth.push_str("\r\n");
+    Responder::new(user, password, server).retry(first, challenge)
+}
 
-    let first = std::str::from_utf8(first).ok()?;
-    let body_at = first.find("\r\n\r\n")?;
-    let mut out = String::with_capacity(first.len() + auth.len());
-    for line in first[..body_at].split("\r\n") {
-        if line.starts_with("CSeq:") {
-            out.push_str("CSeq: 2 REGISTER");
-        } else if let Some(i) = line.find(BRANCH) {
-            let end = i + BRANCH.len() + 20;
-            out.push_str(line.get(..end)?);
-            out.push(char::from(RETRY));
-            out.push_str(line.get(end + 1..)?);
-        } else {
-            out.push_str(line);
+/// The receiving side: tallies each answer and answers each 401 with the authenticated
+/// retry. The retries a `recvmmsg` batch asks for leave together in one `sendmmsg` (one
+/// `send` per retry made the generator's system time the larger part of a digest run, and on
+/// a shared machine that is CPU taken from the server under test).
+struct Answers {
+    tally: Arc<Mutex<Tally>>,
+    fds: Vec<RawFd>,
+    templates: Vec<Template>,
+    responder: Option<Responder>,
+    users: u64,
+    cookie: [u8; 4],
+    total: u64,
+    start: Instant,
+    ns_per_request: f64,
+    /// Retries waiting for the end of their socket's batch.
+    retries: Vec<Vec<Vec<u8>>>,
+}
+
+impl Receiver for Answers {
+    fn datagram(&mut self, index: usize, packet: &[u8]) -> bool {
+        let Some(answer) = classify(packet, self.cookie) else {
+            return false;
+        };
+        let Ok(mut t) = self.tally.lock() else {
+            return false;
+        };
+        if answer.seq >= self.total {
+            return false;
         }
-        out.push_str("\r\n");
+        match (answer.status, answer.retry, self.responder.as_mut()) {
+            (100..=199, _, _) => false,
+            (401 | 407, false, Some(responder)) => {
+                if !mark(&mut t.challenged, answer.seq) {
+                    return false;
+                }
+                t.challenges += 1;
+                let (Some(template), Some(queue)) =
+                    (self.templates.get(index), self.retries.get_mut(index))
+                else {
+                    return false;
+                };
+                let mut first = template.bytes.clone();
+                template.fill(&mut first, self.cookie, answer.seq, self.users);
+                match responder.retry(&first, packet) {
+                    Some(retry) => queue.push(retry),
+                    None => t.retry_failed += 1,
+                }
+                false
+            }
+            (200..=299, retry, auth) if retry == auth.is_some() => {
+                if !mark(&mut t.done, answer.seq) {
+                    return false;
+                }
+                let due = self.start
+                    + Duration::from_nanos((answer.seq as f64 * self.ns_per_request) as u64);
+                let ms = Instant::now().saturating_duration_since(due).as_millis() as usize;
+                t.hist[ms.min(HIST_MS)] += 1;
+                t.ok += 1;
+                true
+            }
+            _ => {
+                t.errors += 1;
+                false
+            }
+        }
     }
-    out.push_str(&auth);
-    out.push_str("\r\n");
-    Some(out.into_bytes())
+
+    fn batch_end(&mut self, index: usize) {
+        let (Some(queue), Some(&fd)) = (self.retries.get_mut(index), self.fds.get(index)) else {
+            return;
+        };
+        if queue.is_empty() {
+            return;
+        }
+        let packets: Vec<&[u8]> = queue.iter().map(Vec::as_slice).collect();
+        let sent = SendBatch::new().send(fd, &packets).unwrap_or(0);
+        let unsent = (packets.len() - sent.min(packets.len())) as u64;
+        queue.clear();
+        if unsent > 0 {
+            if let Ok(mut t) = self.tally.lock() {
+                t.retry_failed += unsent;
+            }
+        }
+    }
 }
 
 /// What the receiving side saw.
@@ -396,63 +535,24 @@ pub fn run(config: &RegisterConfig) -> Result<Report, LoadgenError> {
     }));
     let start = Instant::now();
     let ns_per_request = 1e9 / config.pace.rate_per_s as f64;
-    let sink = {
-        let tally = Arc::clone(&tally);
-        let reply_sockets = sockets.clone();
-        let templates = templates.clone();
-        let auth = config.auth.clone();
-        let server = config.server;
-        let users = config.users;
-        Sink::spawn(sockets.clone(), move |index, packet| {
-            let Some(answer) = classify(packet, cookie) else {
-                return false;
-            };
-            let Ok(mut t) = tally.lock() else {
-                return false;
-            };
-            if answer.seq >= total {
-                return false;
-            }
-            match (answer.status, answer.retry, &auth) {
-                (100..=199, _, _) => false,
-                (401 | 407, false, Some((user, password))) => {
-                    if !mark(&mut t.challenged, answer.seq) {
-                        return false;
-                    }
-                    t.challenges += 1;
-                    let Some(template) = templates.get(index) else {
-                        return false;
-                    };
-                    let mut first = template.bytes.clone();
-                    template.fill(&mut first, cookie, answer.seq, users);
-                    match retry_request(&first, packet, user, password, server) {
-                        Some(retry) => {
-                            if reply_sockets[index].send(&retry).is_err() {
-                                t.retry_failed += 1;
-                            }
-                        }
-                        None => t.retry_failed += 1,
-                    }
-                    false
-                }
-                (200..=299, retry, _) if retry == auth.is_some() => {
-                    if !mark(&mut t.done, answer.seq) {
-                        return false;
-                    }
-                    let due =
-                        start + Duration::from_nanos((answer.seq as f64 * ns_per_request) as u64);
-                    let ms = Instant::now().saturating_duration_since(due).as_millis() as usize;
-                    t.hist[ms.min(HIST_MS)] += 1;
-                    t.ok += 1;
-                    true
-                }
-                _ => {
-                    t.errors += 1;
-                    false
-                }
-            }
-        })
-    };
+    let sink = Sink::spawn_receiver(
+        sockets.clone(),
+        Answers {
+            tally: Arc::clone(&tally),
+            fds: fds.clone(),
+            templates: templates.clone(),
+            responder: config
+                .auth
+                .as_ref()
+                .map(|(u, p)| Responder::new(u, p, config.server)),
+            users: config.users,
+            cookie,
+            total,
+            start,
+            ns_per_request,
+            retries: vec![Vec::new(); fds.len()],
+        },
+    );
     let mut buffers: Vec<Vec<u8>> = templates.iter().map(|t| t.bytes.clone()).collect();
     let measurement = Measurement::start(config.server_pid);
     let users = config.users;
@@ -584,6 +684,26 @@ mod tests {
             classify(answer.as_bytes(), COOKIE).map(|a| (a.seq, a.retry)),
             Some((5, true))
         );
+    }
+
+    #[test]
+    fn a_responder_recomputes_ha1_when_the_realm_changes() {
+        let (server, local) = addrs();
+        let t = template(server, local, Some("u"));
+        let mut first = t.bytes.clone();
+        t.fill(&mut first, COOKIE, 7, 1);
+        let challenge = |realm: &str| {
+            format!("SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"{realm}\", nonce=\"n\"\r\n\r\n")
+        };
+        let mut responder = Responder::new("u", "pw", server);
+        for realm in ["a", "b", "a"] {
+            let c = challenge(realm);
+            assert_eq!(
+                responder.retry(&first, c.as_bytes()),
+                retry_request(&first, c.as_bytes(), "u", "pw", server),
+                "realm {realm}"
+            );
+        }
     }
 
     #[test]
