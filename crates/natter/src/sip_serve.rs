@@ -485,7 +485,7 @@ impl BindingStore for StoreBindings {
     }
 
     fn upsert(&self, binding: Binding) {
-        self.mem.upsert(binding.clone());
+        self.mem.upsert_ref(&binding);
         self.mark(|d| {
             d.ops.insert(
                 (binding.aor.clone(), binding.contact.clone()),

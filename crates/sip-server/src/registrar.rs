@@ -219,7 +219,7 @@ fn apply(
         }
         let expires = expires.min(cfg.max_expires);
         let q = addr.q_millis()?;
-        let contact = addr.uri.to_string();
+        let contact = addr.uri.to_text();
         let instance = addr
             .param("+sip.instance")
             .and_then(|p| p.value)

@@ -269,6 +269,37 @@ impl MemoryBindings {
     }
 }
 
+impl MemoryBindings {
+    /// Inserts or replaces the binding with `b`'s (aor, contact) without taking it: a store
+    /// that keeps `b` as well (a write-behind queue) need not clone it for this table.
+    pub fn upsert_ref(&self, b: &Binding) {
+        let epoch = self.epoch;
+        self.with(|p| {
+            let list = p
+                .map
+                .get(b.aor.as_str())
+                .map(|packed| compact::decode(epoch, &b.aor, packed))
+                .unwrap_or_default();
+            // In place when it refreshes a binding (the list keeps its order), else last.
+            let replaced = list.iter().any(|x| x.contact == b.contact);
+            let updated = list
+                .iter()
+                .map(|x| if x.contact == b.contact { b } else { x });
+            let added = (!replaced).then_some(b);
+            let packed = compact::encode_all(epoch, updated.chain(added));
+            if !replaced {
+                p.count += 1;
+            }
+            match p.map.get_mut(b.aor.as_str()) {
+                Some(v) => *v = packed,
+                None => {
+                    p.map.insert(b.aor.as_str().into(), packed);
+                }
+            }
+        });
+    }
+}
+
 impl BindingStore for MemoryBindings {
     fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding> {
         let epoch = self.epoch;
@@ -284,13 +315,7 @@ impl BindingStore for MemoryBindings {
     }
 
     fn upsert(&self, binding: Binding) {
-        let aor = binding.aor.clone();
-        self.edit(&aor, |list| {
-            match list.iter_mut().find(|b| b.contact == binding.contact) {
-                Some(b) => *b = binding,
-                None => list.push(binding),
-            }
-        });
+        self.upsert_ref(&binding);
     }
 
     fn remove(&self, aor: &str, contact: &str) {
@@ -325,5 +350,42 @@ impl BindingStore for MemoryBindings {
 
     fn len(&self) -> usize {
         self.with(|p| p.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn binding(contact: &str, cseq: u32, now: Instant) -> Binding {
+        Binding {
+            aor: "sip:alice@example.com".into(),
+            contact: contact.into(),
+            q: 1000,
+            expires_at: now + Duration::from_secs(60),
+            call_id: "c".into(),
+            cseq,
+            path: Vec::new(),
+            source: None,
+            instance: None,
+            reg_id: None,
+        }
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_binding_in_its_place() {
+        let now = Instant::now();
+        let m = MemoryBindings::new();
+        for c in ["sip:a@h", "sip:b@h", "sip:c@h"] {
+            m.upsert(binding(c, 1, now));
+        }
+        m.upsert_ref(&binding("sip:b@h", 2, now));
+        let list = m.lookup("sip:alice@example.com", now);
+        let got: Vec<_> = list.iter().map(|b| (b.contact.as_str(), b.cseq)).collect();
+        assert_eq!(got, [("sip:a@h", 1), ("sip:b@h", 2), ("sip:c@h", 1)]);
+        assert_eq!(m.len(), 3);
+        m.upsert_ref(&binding("sip:d@h", 1, now));
+        assert_eq!(m.len(), 4);
     }
 }

@@ -341,42 +341,73 @@ impl<'a> Uri<'a> {
     }
 }
 
-impl fmt::Display for Scheme<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Scheme<'_> {
+    /// The scheme's name, without the colon.
+    pub fn as_str(&self) -> &str {
+        match self {
             Scheme::Sip => "sip",
             Scheme::Sips => "sips",
             Scheme::Tel => "tel",
             Scheme::Other(s) => s,
-        })
+        }
+    }
+}
+
+impl fmt::Display for Scheme<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Uri<'_> {
+    /// Writes the URI as [`fmt::Display`] shows it, piece by piece: the registrar writes
+    /// every Contact it stores this way, and `format_args!` per piece cost more than the
+    /// copying.
+    pub fn write_into<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
+        w.write_str(self.scheme.as_str())?;
+        w.write_str(":")?;
+        if let Some(u) = self.user {
+            w.write_str(u)?;
+            if let Some(p) = self.password {
+                w.write_str(":")?;
+                w.write_str(p)?;
+            }
+            w.write_str("@")?;
+        }
+        w.write_str(self.host)?;
+        if let Some(p) = self.port {
+            let (digits, start) = crate::syntax::decimal_digits(u32::from(p));
+            w.write_str(":")?;
+            w.write_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default())?;
+        }
+        for p in &self.params {
+            w.write_str(";")?;
+            w.write_str(p.name)?;
+            if let Some(v) = p.value {
+                w.write_str("=")?;
+                w.write_str(v)?;
+            }
+        }
+        for (i, h) in self.headers.iter().enumerate() {
+            w.write_str(if i == 0 { "?" } else { "&" })?;
+            w.write_str(h.name)?;
+            w.write_str("=")?;
+            w.write_str(h.value.unwrap_or(""))?;
+        }
+        Ok(())
+    }
+
+    /// The URI as text (what `to_string` gives), in one allocation of about the right size.
+    pub fn to_text(&self) -> String {
+        let mut s = String::with_capacity(self.host.len() + self.user.map_or(0, str::len) + 40);
+        let _ = self.write_into(&mut s);
+        s
     }
 }
 
 impl fmt::Display for Uri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:", self.scheme)?;
-        if let Some(u) = self.user {
-            f.write_str(u)?;
-            if let Some(p) = self.password {
-                write!(f, ":{p}")?;
-            }
-            f.write_str("@")?;
-        }
-        f.write_str(self.host)?;
-        if let Some(p) = self.port {
-            write!(f, ":{p}")?;
-        }
-        for p in &self.params {
-            write!(f, ";{}", p.name)?;
-            if let Some(v) = p.value {
-                write!(f, "={v}")?;
-            }
-        }
-        for (i, h) in self.headers.iter().enumerate() {
-            f.write_str(if i == 0 { "?" } else { "&" })?;
-            write!(f, "{}={}", h.name, h.value.unwrap_or(""))?;
-        }
-        Ok(())
+        self.write_into(f)
     }
 }
 
@@ -398,6 +429,11 @@ mod tests {
             u.to_string(),
             "sip:alice:secret@[2001:db8::1]:5070;transport=tcp;lr?subject=x&h="
         );
+        assert_eq!(u.to_text(), u.to_string());
+        for text in ["sips:bob@example.com:65535", "sip:10.0.0.1:0", "tel:+1-201;x=y"] {
+            let u = Uri::parse(text).unwrap();
+            assert_eq!(u.to_text(), text);
+        }
     }
 
     #[test]
