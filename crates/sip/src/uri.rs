@@ -378,7 +378,9 @@ impl Uri<'_> {
         if let Some(p) = self.port {
             let (digits, start) = crate::syntax::decimal_digits(u32::from(p));
             w.write_str(":")?;
-            w.write_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default())?;
+            w.write_str(
+                std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default(),
+            )?;
         }
         for p in &self.params {
             w.write_str(";")?;
@@ -430,7 +432,11 @@ mod tests {
             "sip:alice:secret@[2001:db8::1]:5070;transport=tcp;lr?subject=x&h="
         );
         assert_eq!(u.to_text(), u.to_string());
-        for text in ["sips:bob@example.com:65535", "sip:10.0.0.1:0", "tel:+1-201;x=y"] {
+        for text in [
+            "sips:bob@example.com:65535",
+            "sip:10.0.0.1:0",
+            "tel:+1-201;x=y",
+        ] {
             let u = Uri::parse(text).unwrap();
             assert_eq!(u.to_text(), text);
         }
