@@ -56,16 +56,17 @@ pub fn unavailable(req: &Message<'_>, to_tag: &str) -> Message<'static> {
     r
 }
 
-/// Process a REGISTER for `aor` and build the response.
-pub fn register(
+/// Process a REGISTER for `aor` and build the response. The response borrows the
+/// request's Via, From, Call-ID and CSeq: it is written out at once.
+pub fn register<'r>(
     cfg: &RegistrarConfig,
     store: &dyn BindingStore,
     now: Instant,
-    req: &Message<'_>,
+    req: &'r Message<'_>,
     aor: &str,
     source: Peer,
     to_tag: &str,
-) -> Message<'static> {
+) -> Message<'r> {
     let (outbound, current) = match apply(cfg, store, now, req, aor, source) {
         Ok(v) => v,
         Err(Reject::Unavailable) => return unavailable(req, to_tag),
@@ -85,7 +86,7 @@ pub fn register(
         }
         Err(Reject::OutOfOrder) => return error(req, 500, Some("Out of order REGISTER"), to_tag),
     };
-    let mut resp = error(req, 200, None, to_tag);
+    let mut resp = Message::response_borrowing(req, 200, None, Some(to_tag));
     resp.remove(HeaderName::ContentLength);
     for b in current.iter().filter(|b| b.expires_at > now) {
         let secs = b.expires_at.saturating_duration_since(now).as_secs();
@@ -116,7 +117,7 @@ pub fn register(
         .map(|l| l.iter().any(|s| s.eq_ignore_ascii_case("path")));
     if supports_path.unwrap_or(false) {
         for p in req.header_values(HeaderName::Path) {
-            resp.push(HeaderName::Path, p.to_owned());
+            resp.push(HeaderName::Path, p);
         }
     }
     resp.push(HeaderName::ContentLength, "0");

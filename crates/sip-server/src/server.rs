@@ -514,7 +514,7 @@ impl SipServer {
         now: Instant,
         p: Parked,
         dests: Vec<Peer>,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         if dests.is_empty() {
             let tag = self.to_tag(&p.req);
             let resp =
@@ -551,7 +551,7 @@ impl SipServer {
         mut name: Lookup,
         inbound: Transport,
         caller_flow: Option<Peer>,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         let key = name.key();
         let parked = Parked {
             tx,
@@ -588,7 +588,7 @@ impl SipServer {
     }
 
     /// Requests whose lookup never came back are answered 504.
-    fn expire_parked(&mut self, now: Instant) -> Vec<Event<Peer>> {
+    fn expire_parked(&mut self, now: Instant) -> Vec<Event<'static, Peer>> {
         let due: Vec<u64> = self
             .parked
             .iter()
@@ -718,7 +718,7 @@ impl SipServer {
     /// second, so the second entry's token is the destination flow. A lone
     /// entry with a token (RFC 5626 §5.3 style) means: send to that flow,
     /// unless the request came from it.
-    fn strip_own_routes(&self, req: &mut Message<'static>, from: Peer) -> Option<Peer> {
+    fn strip_own_routes(&self, req: &mut Message<'_>, from: Peer) -> Option<Peer> {
         let mut tokens: Vec<Option<Peer>> = Vec::with_capacity(2);
         for _ in 0..2 {
             let first = req
@@ -973,8 +973,8 @@ impl SipServer {
         }
     }
 
-    fn process(&mut self, now: Instant, events: Vec<Event<Peer>>, out: &mut Vec<Transmit>) {
-        let mut queue: std::collections::VecDeque<Event<Peer>> = events.into();
+    fn process(&mut self, now: Instant, events: Vec<Event<'_, Peer>>, out: &mut Vec<Transmit>) {
+        let mut queue: std::collections::VecDeque<Event<'_, Peer>> = events.into();
         let mut guard = 0usize;
         while let Some(ev) = queue.pop_front() {
             guard += 1;
@@ -987,9 +987,11 @@ impl SipServer {
                     Vec::new()
                 }
                 Event::Request { tx, from, msg } => self.on_request(now, tx, from, msg),
-                Event::Response { tx, msg } => self.on_branch_response(now, tx, msg),
+                // Responses and strays are forwarded or kept: they are copied out of the
+                // received datagram, requests only where they are kept (proxied, parked).
+                Event::Response { tx, msg } => self.on_branch_response(now, tx, msg.into_owned()),
                 Event::Stray { from, msg } => {
-                    self.on_stray(now, from, msg, out);
+                    self.on_stray(now, from, msg.into_owned(), out);
                     Vec::new()
                 }
                 Event::Timeout { tx } => self.on_branch_failure(now, tx, 408),
@@ -1009,7 +1011,7 @@ impl SipServer {
         tx: TxId,
         req: &Message<'_>,
         code: u16,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         let tag = self.to_tag(req);
         let resp = Message::response_to(req, code, None, Some(&tag));
         self.layer.send_response(now, tx, &resp)
@@ -1032,8 +1034,8 @@ impl SipServer {
         now: Instant,
         tx: TxId,
         from: Peer,
-        req: Message<'static>,
-    ) -> Vec<Event<Peer>> {
+        req: Message<'_>,
+    ) -> Vec<Event<'static, Peer>> {
         let method = req.method().cloned().unwrap_or(Method::Options);
         if method == Method::Cancel {
             return self.on_cancel(now, tx, &req);
@@ -1072,7 +1074,14 @@ impl SipServer {
                 q: 1000,
                 flow: None,
             };
-            return self.start_proxy(now, tx, req, vec![target], from.transport, None);
+            return self.start_proxy(
+                now,
+                tx,
+                req.into_owned(),
+                vec![target],
+                from.transport,
+                None,
+            );
         }
         if let Some(dest) = flow_dest {
             // An initial request whose Route names one of our flows: another instance of a
@@ -1086,7 +1095,14 @@ impl SipServer {
                 q: 1000,
                 flow: Some(dest),
             };
-            return self.start_proxy(now, tx, req, vec![target], from.transport, None);
+            return self.start_proxy(
+                now,
+                tx,
+                req.into_owned(),
+                vec![target],
+                from.transport,
+                None,
+            );
         }
         let Some(Ok(ruri)) = req.request_uri() else {
             return self.respond(now, tx, &req, 416);
@@ -1156,7 +1172,14 @@ impl SipServer {
                 req.remove(HeaderName::ProxyAuthorization);
             }
             let caller_flow = self.caller_flow(&req, from);
-            return self.start_proxy(now, tx, req, targets, from.transport, caller_flow);
+            return self.start_proxy(
+                now,
+                tx,
+                req.into_owned(),
+                targets,
+                from.transport,
+                caller_flow,
+            );
         }
         // Route set or foreign Request-URI: forward to the next hop. With
         // authentication on this is not an open relay: initial requests
@@ -1184,12 +1207,19 @@ impl SipServer {
                     flow: None,
                 };
                 let caller_flow = self.caller_flow(&req, from);
-                self.start_proxy(now, tx, req, vec![target], from.transport, caller_flow)
+                self.start_proxy(
+                    now,
+                    tx,
+                    req.into_owned(),
+                    vec![target],
+                    from.transport,
+                    caller_flow,
+                )
             }
             None => match next_hop_name(&req) {
                 Some(name) => {
                     let caller_flow = self.caller_flow(&req, from);
-                    self.forward_named(now, tx, req, name, from.transport, caller_flow)
+                    self.forward_named(now, tx, req.into_owned(), name, from.transport, caller_flow)
                 }
                 None => self.respond(now, tx, &req, 404),
             },
@@ -1230,7 +1260,7 @@ impl SipServer {
         tx: TxId,
         req: &Message<'_>,
         register: Option<Option<&str>>,
-    ) -> Option<Vec<Event<Peer>>> {
+    ) -> Option<Vec<Event<'static, Peer>>> {
         let proxy = register.is_none();
         let cred_h = if proxy {
             HeaderName::ProxyAuthorization
@@ -1354,7 +1384,7 @@ impl SipServer {
         tx: TxId,
         from: Peer,
         req: &Message<'_>,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         // The registrar is a UAS: Require it does not understand -> 420 (§8.2.2.3).
         if let Some(ev) = self.reject_unsupported(now, tx, req, HeaderName::Require) {
             return ev;
@@ -1386,7 +1416,12 @@ impl SipServer {
         self.layer.send_response(now, tx, &resp)
     }
 
-    fn on_cancel(&mut self, now: Instant, tx: TxId, cancel: &Message<'_>) -> Vec<Event<Peer>> {
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        cancel: &Message<'_>,
+    ) -> Vec<Event<'static, Peer>> {
         let Some(target) = self.layer.find_cancel_target(cancel) else {
             return self.respond(now, tx, cancel, 481);
         };
@@ -1420,7 +1455,7 @@ impl SipServer {
         tx: TxId,
         req: &Message<'_>,
         kind: HeaderName,
-    ) -> Option<Vec<Event<Peer>>> {
+    ) -> Option<Vec<Event<'static, Peer>>> {
         let unknown: Vec<String> = req
             .list(kind)
             .ok()?
@@ -1472,7 +1507,7 @@ impl SipServer {
         mut targets: Vec<Target>,
         inbound: Transport,
         inbound_flow: Option<Peer>,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         let is_invite = req.method() == Some(&Method::Invite);
         // Sequential groups by descending q; equal q forked in parallel (§16.6, §10.2.1.2).
         targets.sort_by_key(|t| Reverse(t.q));
@@ -1502,7 +1537,7 @@ impl SipServer {
         self.next_group(now, tx)
     }
 
-    fn next_group(&mut self, now: Instant, server_tx: TxId) -> Vec<Event<Peer>> {
+    fn next_group(&mut self, now: Instant, server_tx: TxId) -> Vec<Event<'static, Peer>> {
         let mut ev = Vec::new();
         let Some(ctx) = self.ctxs.get_mut(&server_tx) else {
             return ev;
@@ -1623,7 +1658,7 @@ impl SipServer {
         now: Instant,
         client_tx: TxId,
         resp: Message<'static>,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         let mut ev = Vec::new();
         let Some(&server_tx) = self.branch_of.get(&client_tx) else {
             return ev;
@@ -1715,7 +1750,12 @@ impl SipServer {
         ev
     }
 
-    fn on_branch_failure(&mut self, now: Instant, client_tx: TxId, code: u16) -> Vec<Event<Peer>> {
+    fn on_branch_failure(
+        &mut self,
+        now: Instant,
+        client_tx: TxId,
+        code: u16,
+    ) -> Vec<Event<'static, Peer>> {
         let Some(&server_tx) = self.branch_of.get(&client_tx) else {
             return Vec::new();
         };
@@ -1735,7 +1775,7 @@ impl SipServer {
         self.on_branch_response(now, client_tx, resp)
     }
 
-    fn check_complete(&mut self, now: Instant, server_tx: TxId) -> Vec<Event<Peer>> {
+    fn check_complete(&mut self, now: Instant, server_tx: TxId) -> Vec<Event<'static, Peer>> {
         let Some(ctx) = self.ctxs.get_mut(&server_tx) else {
             return Vec::new();
         };
@@ -1781,7 +1821,7 @@ impl SipServer {
         now: Instant,
         server_tx: TxId,
         except: Option<usize>,
-    ) -> Vec<Event<Peer>> {
+    ) -> Vec<Event<'static, Peer>> {
         let mut ev = Vec::new();
         let n = self.ctxs.get(&server_tx).map_or(0, |c| c.branches.len());
         for idx in 0..n {
@@ -1808,7 +1848,12 @@ impl SipServer {
         ev
     }
 
-    fn send_cancel(&mut self, now: Instant, server_tx: TxId, idx: usize) -> Vec<Event<Peer>> {
+    fn send_cancel(
+        &mut self,
+        now: Instant,
+        server_tx: TxId,
+        idx: usize,
+    ) -> Vec<Event<'static, Peer>> {
         let Some((inv, peer)) = self
             .ctxs
             .get(&server_tx)
@@ -2056,7 +2101,7 @@ fn loop_hash(req: &Message<'_>) -> u64 {
     fnv(&[ruri, call_id, from_tag, to_tag, &seq, route]) & 0xffff_ffff
 }
 
-fn remove_top_route(req: &mut Message<'static>) {
+fn remove_top_route(req: &mut Message<'_>) {
     let Some(i) = req.headers.iter().position(|h| h.kind == HeaderName::Route) else {
         return;
     };
@@ -2097,8 +2142,15 @@ fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> M
 /// neither (a UA reachable at its sent-by that did not ask for rport: the
 /// common case, which then costs no copy).
 fn fixed_via(value: &str, transport: Transport, src: SocketAddr) -> Option<String> {
-    let parts = natter_sip::syntax::split_commas(value).ok()?;
-    let first = parts.first()?;
+    // The list is walked without collecting it (this runs for every request); a list that
+    // does not split is left alone, as before.
+    let mut first = None;
+    natter_sip::syntax::for_each_comma_part(value, |part| {
+        first.get_or_insert(part);
+        Ok::<(), natter_sip::ParseError>(())
+    })
+    .ok()?;
+    let first = first?;
     let via = Via::parse(first).ok()?;
     let needs_received = host_ip(via.host) != Some(src.ip());
     let behind_nat =
@@ -2136,10 +2188,15 @@ fn fixed_via(value: &str, transport: Transport, src: SocketAddr) -> Option<Strin
         out.push_str(";rport=");
         push_decimal(&mut out, u32::from(src.port()));
     }
-    for rest in parts.iter().skip(1) {
-        out.push_str(", ");
-        out.push_str(rest);
-    }
+    let mut index = 0;
+    let _ = natter_sip::syntax::for_each_comma_part(value, |rest| {
+        if index > 0 {
+            out.push_str(", ");
+            out.push_str(rest);
+        }
+        index += 1;
+        Ok::<(), natter_sip::ParseError>(())
+    });
     Some(out)
 }
 

@@ -170,23 +170,43 @@ impl<'a> Message<'a> {
         reason: Option<&str>,
         to_tag: Option<&str>,
     ) -> Message<'static> {
-        let mut resp = Message::response(
-            code,
-            Cow::Owned(reason.unwrap_or(reason_phrase(code)).to_owned()),
-        );
+        Message::response_borrowing(req, code, reason, to_tag).into_owned()
+    }
+
+    /// [`Message::response_to`], borrowing the copied header values from `req` instead of
+    /// copying them: for a response that is written out at once (a registrar's 200 OK),
+    /// which then costs no allocation per copied header.
+    pub fn response_borrowing<'r>(
+        req: &'r Message<'_>,
+        code: u16,
+        reason: Option<&'r str>,
+        to_tag: Option<&str>,
+    ) -> Message<'r> {
+        let mut resp =
+            Message::response(code, Cow::Borrowed(reason.unwrap_or(reason_phrase(code))));
+        resp.headers.reserve(req.headers.len().min(12));
         for h in &req.headers {
             if copied_kind(h.kind, code) {
-                resp.headers.push(h.clone().into_owned());
+                resp.headers.push(Header {
+                    kind: h.kind,
+                    name: Cow::Borrowed(&h.name),
+                    value: Cow::Borrowed(&h.value),
+                });
             } else if h.kind == HeaderName::To {
-                let mut value = h.value.to_string();
-                if let (Some(tag), false) = (to_tag, to_has_tag(&h.value)) {
-                    value.push_str(";tag=");
-                    value.push_str(tag);
-                }
+                let value = match (to_tag, to_has_tag(&h.value)) {
+                    (Some(tag), false) => {
+                        let mut value = String::with_capacity(h.value.len() + 5 + tag.len());
+                        value.push_str(&h.value);
+                        value.push_str(";tag=");
+                        value.push_str(tag);
+                        Cow::Owned(value)
+                    }
+                    _ => Cow::Borrowed(&*h.value),
+                };
                 resp.headers.push(Header {
                     kind: HeaderName::To,
                     name: Cow::Borrowed("To"),
-                    value: Cow::Owned(value),
+                    value,
                 });
             }
         }
@@ -199,6 +219,29 @@ impl<'a> Message<'a> {
 mod tests {
     use crate::header::HeaderName;
     use crate::message::Message;
+
+    #[test]
+    fn a_borrowing_response_is_the_owned_one() {
+        for to in ["To: <sip:u@natter.test>", "To: <sip:u@natter.test>;tag=x9"] {
+            let req = format!(
+                "INVITE sip:u@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n\
+Record-Route: <sip:p.example;lr>\r\n\
+f: <sip:a@natter.test>;tag=abc\r\n\
+{to}\r\n\
+Call-ID: c1@192.0.2.1\r\n\
+CSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n"
+            );
+            let req = Message::parse(req.as_bytes()).unwrap();
+            for (code, reason) in [(180, None), (200, Some("Fine")), (486, None)] {
+                let owned = Message::response_to(&req, code, reason, Some("t1"));
+                let borrowed = Message::response_borrowing(&req, code, reason, Some("t1"));
+                assert_eq!(borrowed.to_bytes(), owned.to_bytes(), "{to} {code}");
+                assert_eq!(borrowed.clone().into_owned(), owned);
+            }
+        }
+    }
 
     #[test]
     fn write_response_to_writes_what_response_to_serializes() {

@@ -432,8 +432,8 @@ impl<P: Clone> UserAgent<P> {
         self.timers.push(Reverse((at, id)));
     }
 
-    fn collect(&mut self, now: Instant, events: Vec<Event<P>>) {
-        let mut queue: VecDeque<Event<P>> = events.into();
+    fn collect(&mut self, now: Instant, events: Vec<Event<'_, P>>) {
+        let mut queue: VecDeque<Event<'_, P>> = events.into();
         let mut guard = 0;
         while let Some(ev) = queue.pop_front() {
             guard += 1;
@@ -445,9 +445,12 @@ impl<P: Clone> UserAgent<P> {
                     self.out.push_back((to, bytes));
                     Vec::new()
                 }
-                Event::Request { tx, from, msg } => self.on_request(now, tx, from, msg),
-                Event::Response { tx, msg } => self.on_response(now, tx, msg),
-                Event::Stray { msg, .. } => self.on_stray(now, msg),
+                // The UA keeps what it is handed (dialogs, events for its owner).
+                Event::Request { tx, from, msg } => {
+                    self.on_request(now, tx, from, msg.into_owned())
+                }
+                Event::Response { tx, msg } => self.on_response(now, tx, msg.into_owned()),
+                Event::Stray { msg, .. } => self.on_stray(now, msg.into_owned()),
                 Event::Timeout { tx } | Event::TransportError { tx } => self.on_failure(tx),
                 Event::Terminated { tx } => {
                     self.pending.remove(&tx);
@@ -957,7 +960,13 @@ impl<P: Clone> UserAgent<P> {
             .map(|(id, _)| *id)
     }
 
-    fn respond(&mut self, now: Instant, tx: TxId, req: &Message<'_>, code: u16) -> Vec<Event<P>> {
+    fn respond(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Message<'_>,
+        code: u16,
+    ) -> Vec<Event<'static, P>> {
         let tag = self.token();
         let resp = Message::response_to(req, code, None, Some(&tag));
         self.layer.send_response(now, tx, &resp)
@@ -969,7 +978,7 @@ impl<P: Clone> UserAgent<P> {
         tx: TxId,
         _from: P,
         req: Message<'static>,
-    ) -> Vec<Event<P>> {
+    ) -> Vec<Event<'static, P>> {
         let method = req.method().cloned().unwrap_or(Method::Options);
         let in_dialog = req.to_tag().is_some();
         match method {
@@ -1183,7 +1192,12 @@ impl<P: Clone> UserAgent<P> {
         true
     }
 
-    fn on_response(&mut self, now: Instant, tx: TxId, resp: Message<'static>) -> Vec<Event<P>> {
+    fn on_response(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        resp: Message<'static>,
+    ) -> Vec<Event<'static, P>> {
         let Some(code) = resp.code() else {
             return Vec::new();
         };
@@ -1306,7 +1320,7 @@ impl<P: Clone> UserAgent<P> {
         _tx: TxId,
         resp: Message<'static>,
         code: u16,
-    ) -> Vec<Event<P>> {
+    ) -> Vec<Event<'static, P>> {
         let Some(c) = self.calls.get_mut(&call) else {
             return Vec::new();
         };
@@ -1398,7 +1412,7 @@ impl<P: Clone> UserAgent<P> {
         Vec::new()
     }
 
-    fn on_stray(&mut self, now: Instant, msg: Message<'static>) -> Vec<Event<P>> {
+    fn on_stray(&mut self, now: Instant, msg: Message<'static>) -> Vec<Event<'static, P>> {
         if msg.method() == Some(&Method::Ack) {
             if let Some(call) = self.find_call(&msg) {
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -1424,7 +1438,7 @@ impl<P: Clone> UserAgent<P> {
         Vec::new()
     }
 
-    fn on_failure(&mut self, tx: TxId) -> Vec<Event<P>> {
+    fn on_failure(&mut self, tx: TxId) -> Vec<Event<'static, P>> {
         let Some(p) = self.pending.get(&tx) else {
             return Vec::new();
         };

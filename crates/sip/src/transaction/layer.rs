@@ -28,8 +28,13 @@ type KeyDigest = u128;
 const HELD_SLACK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the layer asks its owner (the TU or the I/O driver) to do or know.
+///
+/// Messages in the events of [`TransactionLayer::on_message`] borrow the received bytes
+/// (`'m`), as the message given to it did: the owner handles them before it reads the next
+/// datagram, and copies only what it keeps (an INVITE being proxied, say). Every other
+/// method's events are `'static`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event<P> {
+pub enum Event<'m, P> {
     /// Transmit bytes to a peer.
     Send {
         /// Transaction that produced them.
@@ -46,14 +51,14 @@ pub enum Event<P> {
         /// Where it came from.
         from: P,
         /// The request.
-        msg: Message<'static>,
+        msg: Message<'m>,
     },
     /// A client transaction received a response for the TU.
     Response {
         /// Client transaction.
         tx: TxId,
         /// The response.
-        msg: Message<'static>,
+        msg: Message<'m>,
     },
     /// A message outside any transaction: an ACK for a 2xx, or a response
     /// with no matching client transaction (a proxy forwards these
@@ -62,7 +67,7 @@ pub enum Event<P> {
         /// Where it came from.
         from: P,
         /// The message.
-        msg: Message<'static>,
+        msg: Message<'m>,
     },
     /// Timer B/F/H fired.
     Timeout {
@@ -255,7 +260,7 @@ impl<P: Clone> TransactionLayer<P> {
     }
 
     /// Convert machine actions to events and refresh the timer heap.
-    fn apply(&mut self, tx: TxId, actions: Vec<Action>, out: &mut Vec<Event<P>>) {
+    fn apply<'m>(&mut self, tx: TxId, actions: Vec<Action>, out: &mut Vec<Event<'m, P>>) {
         let Some(entry) = self.entries.get_mut(&tx) else {
             return;
         };
@@ -334,7 +339,7 @@ impl<P: Clone> TransactionLayer<P> {
         to: P,
         reliable: bool,
         req: Message<'static>,
-    ) -> (TxId, Vec<Event<P>>) {
+    ) -> (TxId, Vec<Event<'static, P>>) {
         let mut out = Vec::new();
         let key = TransactionKey::client(&req).unwrap_or(TransactionKey::Branch {
             branch: String::new(),
@@ -354,7 +359,12 @@ impl<P: Clone> TransactionLayer<P> {
     }
 
     /// The TU answers server transaction `tx`.
-    pub fn send_response(&mut self, now: Instant, tx: TxId, resp: &Message<'_>) -> Vec<Event<P>> {
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        resp: &Message<'_>,
+    ) -> Vec<Event<'static, P>> {
         let mut out = Vec::new();
         let actions = match self.entries.get_mut(&tx).map(|e| &mut e.machine) {
             Some(Machine::InviteServer(t)) => t.send_response(now, resp),
@@ -403,7 +413,7 @@ impl<P: Clone> TransactionLayer<P> {
         now: Instant,
         tx: TxId,
         resp: &Message<'_>,
-    ) -> Vec<Event<P>> {
+    ) -> Vec<Event<'static, P>> {
         let answerable = matches!(
             self.entries.get(&tx).map(|e| &e.machine),
             Some(Machine::NonInviteServer(t))
@@ -428,7 +438,7 @@ impl<P: Clone> TransactionLayer<P> {
     }
 
     /// Report a transport failure for `tx`.
-    pub fn transport_error(&mut self, tx: TxId) -> Vec<Event<P>> {
+    pub fn transport_error(&mut self, tx: TxId) -> Vec<Event<'static, P>> {
         let mut out = Vec::new();
         let actions = match self.entries.get_mut(&tx).map(|e| &mut e.machine) {
             Some(Machine::InviteClient(t)) => t.on_transport_error(),
@@ -443,7 +453,7 @@ impl<P: Clone> TransactionLayer<P> {
 
     /// Drop a transaction at once (a proxy giving up on a branch whose
     /// INVITE was cancelled but never completed, §16.8). No message is sent.
-    pub fn terminate(&mut self, tx: TxId) -> Vec<Event<P>> {
+    pub fn terminate(&mut self, tx: TxId) -> Vec<Event<'static, P>> {
         let mut out = Vec::new();
         if self.entries.contains_key(&tx) {
             self.apply(tx, vec![Action::Terminated], &mut out);
@@ -452,13 +462,13 @@ impl<P: Clone> TransactionLayer<P> {
     }
 
     /// Feed a received (already parsed and validated) message.
-    pub fn on_message(
+    pub fn on_message<'m>(
         &mut self,
         now: Instant,
         from: P,
         reliable: bool,
-        msg: Message<'_>,
-    ) -> Vec<Event<P>> {
+        msg: Message<'m>,
+    ) -> Vec<Event<'m, P>> {
         let mut out = Vec::new();
         if msg.is_request() {
             let is_ack = msg.method() == Some(&Method::Ack);
@@ -487,10 +497,7 @@ impl<P: Clone> TransactionLayer<P> {
                             || t.final_to_tag().is_none()
                             || msg.to_tag() == t.final_to_tag();
                         if !tag_ok {
-                            out.push(Event::Stray {
-                                from,
-                                msg: msg.into_owned(),
-                            });
+                            out.push(Event::Stray { from, msg });
                             return out;
                         }
                         t.on_request(now, &msg)
@@ -502,16 +509,18 @@ impl<P: Clone> TransactionLayer<P> {
                 return out;
             }
             if is_ack {
-                out.push(Event::Stray {
-                    from,
-                    msg: msg.into_owned(),
-                });
+                out.push(Event::Stray { from, msg });
                 return out;
             }
-            let msg = msg.into_owned();
             let (machine, actions) = if msg.method() == Some(&Method::Invite) {
-                let (t, a) =
-                    InviteServer::new(now, msg.clone(), reliable, self.cfg, self.auto_trying);
+                // The INVITE server keeps its request (for CANCEL and ACK matching).
+                let (t, a) = InviteServer::new(
+                    now,
+                    msg.clone().into_owned(),
+                    reliable,
+                    self.cfg,
+                    self.auto_trying,
+                );
                 (Machine::InviteServer(Box::new(t)), a)
             } else {
                 (
@@ -525,17 +534,11 @@ impl<P: Clone> TransactionLayer<P> {
             return out;
         }
         let Ok(key) = TransactionKey::client(&msg) else {
-            out.push(Event::Stray {
-                from,
-                msg: msg.into_owned(),
-            });
+            out.push(Event::Stray { from, msg });
             return out;
         };
         let Some(&id) = self.client_index.get(&self.digest(&key)) else {
-            out.push(Event::Stray {
-                from,
-                msg: msg.into_owned(),
-            });
+            out.push(Event::Stray { from, msg });
             return out;
         };
         let actions = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
@@ -548,7 +551,7 @@ impl<P: Clone> TransactionLayer<P> {
     }
 
     /// Fire all timers due at `now`.
-    pub fn on_timer(&mut self, now: Instant) -> Vec<Event<P>> {
+    pub fn on_timer(&mut self, now: Instant) -> Vec<Event<'static, P>> {
         let mut out = Vec::new();
         while let Some(Reverse((t, id))) = self.timers.peek().copied() {
             if t > now {
