@@ -803,10 +803,10 @@ impl SipServer {
         } else {
             Framing::Stream
         };
-        match Message::parse_with(bytes, framing, &self.cfg.limits) {
-            Ok(msg) => {
+        match Message::parse_with_top_via(bytes, framing, &self.cfg.limits) {
+            Ok((msg, top_via)) => {
                 let msg = if msg.is_request() {
-                    fix_top_via(msg, transport, src)
+                    fix_top_via(msg, transport, src, top_via.as_ref())
                 } else {
                     msg
                 };
@@ -817,9 +817,10 @@ impl SipServer {
                         refused: Vec::new(),
                     };
                 }
-                let events = self
-                    .layer
-                    .on_message(now, peer, transport.is_reliable(), msg);
+                // `received`/`rport` do not change the branch or sent-by that key it.
+                let events =
+                    self.layer
+                        .on_message_via(now, peer, transport.is_reliable(), msg, top_via);
                 self.process(now, events, &mut tx_out);
             }
             Err(e) => return self.refuse(peer, Some(bytes), &e),
@@ -2128,11 +2129,16 @@ fn remove_top_route(req: &mut Message<'_>) {
 /// comes from behind a NAT: `rport` is added even when the UA did not ask
 /// (nathelper's `force_rport`), since its Via port is unreachable too and
 /// statelessly relayed responses must follow the flow.
-fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> Message<'_> {
+fn fix_top_via<'a>(
+    mut msg: Message<'a>,
+    transport: Transport,
+    src: SocketAddr,
+    top_via: Option<&Via<'_>>,
+) -> Message<'a> {
     let Some(i) = msg.headers.iter().position(|h| h.kind == HeaderName::Via) else {
         return msg;
     };
-    if let Some(fixed) = fixed_via(&msg.headers[i].value, transport, src) {
+    if let Some(fixed) = fixed_via(&msg.headers[i].value, transport, src, top_via) {
         msg.headers[i].value = fixed.into();
     }
     msg
@@ -2141,9 +2147,15 @@ fn fix_top_via(mut msg: Message<'_>, transport: Transport, src: SocketAddr) -> M
 /// The top Via value with `received`/`rport` set, or `None` when it needs
 /// neither (a UA reachable at its sent-by that did not ask for rport: the
 /// common case, which then costs no copy).
-fn fixed_via(value: &str, transport: Transport, src: SocketAddr) -> Option<String> {
+fn fixed_via(
+    value: &str,
+    transport: Transport,
+    src: SocketAddr,
+    top_via: Option<&Via<'_>>,
+) -> Option<String> {
     // The list is walked without collecting it (this runs for every request); a list that
-    // does not split is left alone, as before.
+    // does not split is left alone, as before. `top_via` is this list's first element as
+    // validation parsed it.
     let mut first = None;
     natter_sip::syntax::for_each_comma_part(value, |part| {
         first.get_or_insert(part);
@@ -2151,7 +2163,14 @@ fn fixed_via(value: &str, transport: Transport, src: SocketAddr) -> Option<Strin
     })
     .ok()?;
     let first = first?;
-    let via = Via::parse(first).ok()?;
+    let parsed;
+    let via = match top_via {
+        Some(v) => v,
+        None => {
+            parsed = Via::parse(first).ok()?;
+            &parsed
+        }
+    };
     let needs_received = host_ip(via.host) != Some(src.ip());
     let behind_nat =
         transport == Transport::Udp && host_ip(via.host).is_some_and(|ip| ip != src.ip());

@@ -11,7 +11,7 @@ use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
 use crate::message::{Message, StartLine};
 use crate::method::Method;
-use crate::syntax::{is_token, is_ws, split_commas, trim_ws};
+use crate::syntax::{for_each_comma_part, is_token, is_ws, trim_ws};
 use crate::uri::{Scheme, Uri};
 use crate::via::Via;
 
@@ -233,14 +233,35 @@ fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>,
 
 /// Check a parsed message has what every SIP element relies on.
 pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
-    // Every Via value must parse; nothing is kept (the typed views parse
-    // again when asked), so nothing is collected here.
+    validate_keeping_top_via(msg).map(|_| ())
+}
+
+/// [`validate`], handing back the top Via it parsed when it borrows from the input (the
+/// transaction layer and a proxy's `received`/`rport` both need it; parsing it once saves
+/// two of three parses per request). Other typed views parse again when asked.
+fn validate_keeping_top_via<'a>(msg: &Message<'a>) -> Result<Option<Via<'a>>, ParseError> {
     let mut any_via = false;
-    for v in msg.header_values(HeaderName::Via) {
-        for part in split_commas(v).map_err(|e| e.in_header("Via"))? {
-            Via::parse(part).map_err(|e| e.in_header("Via"))?;
-            any_via = true;
+    let mut top = None;
+    for (i, h) in msg
+        .headers
+        .iter()
+        .filter(|h| h.kind == HeaderName::Via)
+        .enumerate()
+    {
+        match (&h.value, i) {
+            (Cow::Borrowed(value), 0) => for_each_comma_part(value, |part: &'a str| {
+                let via = Via::parse(part)?;
+                any_via = true;
+                top.get_or_insert(via);
+                Ok::<(), ParseError>(())
+            }),
+            (value, _) => for_each_comma_part(value, |part| {
+                Via::parse(part)?;
+                any_via = true;
+                Ok::<(), ParseError>(())
+            }),
         }
+        .map_err(|e| e.in_header("Via"))?;
     }
     if !any_via {
         return Err(ParseError::Missing("Via"));
@@ -265,12 +286,13 @@ pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
         HeaderName::Path,
     ] {
         for v in msg.header_values(kind) {
-            for part in split_commas(v).map_err(|e| e.in_header(kind.as_str()))? {
-                if kind == HeaderName::Contact && part == "*" {
-                    continue;
+            for_each_comma_part(v, |part| {
+                if !(kind == HeaderName::Contact && part == "*") {
+                    NameAddr::parse(part)?;
                 }
-                NameAddr::parse(part).map_err(|e| e.in_header(kind.as_str()))?;
-            }
+                Ok::<(), ParseError>(())
+            })
+            .map_err(|e| e.in_header(kind.as_str()))?;
         }
     }
     if let Some(date) = msg.header(HeaderName::Date) {
@@ -279,7 +301,7 @@ pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
             return Err(ParseError::BadHeader("Date"));
         }
     }
-    Ok(())
+    Ok(top)
 }
 
 impl<'a> Message<'a> {
@@ -294,6 +316,16 @@ impl<'a> Message<'a> {
         framing: Framing,
         limits: &Limits,
     ) -> Result<Message<'a>, ParseError> {
+        Self::parse_with_top_via(input, framing, limits).map(|(msg, _)| msg)
+    }
+
+    /// [`Message::parse_with`], also returning the top Via that validation parsed (`None`
+    /// when its value had to be unfolded into a copy): pass it on instead of parsing it again.
+    pub fn parse_with_top_via(
+        input: &'a [u8],
+        framing: Framing,
+        limits: &Limits,
+    ) -> Result<(Message<'a>, Option<Via<'a>>), ParseError> {
         if input.len() > limits.max_message {
             return Err(ParseError::TooLarge("message"));
         }
@@ -335,8 +367,8 @@ impl<'a> Message<'a> {
             (None, Framing::Stream) => return Err(ParseError::Missing("Content-Length")),
         };
         msg.body = Cow::Borrowed(body);
-        validate(&msg)?;
-        Ok(msg)
+        let top_via = validate_keeping_top_via(&msg)?;
+        Ok((msg, top_via))
     }
 
     /// Parse without the mandatory-header validation: only framing, start line
@@ -377,6 +409,40 @@ pub fn is_known_scheme(uri: &Uri<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_top_via_comes_back_as_validation_parsed_it() {
+        let req = b"OPTIONS sip:x@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example:5070;branch=z9hG4bKa, SIP/2.0/TCP b.example;branch=z9hG4bKb\r\n\
+Via: SIP/2.0/UDP c.example;branch=z9hG4bKc\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: <sip:x@natter.test>\r\nCall-ID: c\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let (msg, via) =
+            Message::parse_with_top_via(req, Framing::Datagram, &Limits::default()).unwrap();
+        let via = via.unwrap();
+        assert_eq!(
+            (via.host, via.port, via.branch()),
+            ("a.example", Some(5070), Some("z9hG4bKa"))
+        );
+        assert_eq!(msg.top_via().unwrap(), via);
+        // A folded top Via is unfolded into a copy: nothing borrowed to hand back.
+        let folded = b"OPTIONS sip:x@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example\r\n ;branch=z9hG4bKa\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: <sip:x@natter.test>\r\nCall-ID: c\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let (msg, via) =
+            Message::parse_with_top_via(folded, Framing::Datagram, &Limits::default()).unwrap();
+        assert!(via.is_none());
+        assert_eq!(msg.top_via().unwrap().branch(), Some("z9hG4bKa"));
+        // A broken Via anywhere is still refused.
+        let broken = b"OPTIONS sip:x@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example;branch=z9hG4bKa, SIP/2.0/UDP\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: <sip:x@natter.test>\r\nCall-ID: c\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        assert!(
+            Message::parse_with_top_via(broken, Framing::Datagram, &Limits::default()).is_err()
+        );
+    }
 
     const INVITE: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds\r\n\

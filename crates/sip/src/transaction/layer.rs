@@ -16,7 +16,7 @@ use super::{
 };
 use crate::message::Message;
 use crate::method::Method;
-use crate::via::MAGIC_COOKIE;
+use crate::via::{Via, MAGIC_COOKIE};
 
 /// Transaction handle.
 pub type TxId = u64;
@@ -199,7 +199,7 @@ impl<P: Clone> TransactionLayer<P> {
 
     /// Find the INVITE server transaction a CANCEL targets.
     pub fn find_cancel_target(&self, cancel: &Message<'_>) -> Option<TxId> {
-        let (digest, _) = self.server_digest(cancel, "INVITE")?;
+        let (digest, _) = self.server_digest(cancel, "INVITE", None)?;
         self.server_index.get(&digest).copied()
     }
 
@@ -208,8 +208,20 @@ impl<P: Clone> TransactionLayer<P> {
     /// request) the parts are hashed where they lie in the message: building
     /// the [`TransactionKey`]'s three strings cost more than the rest of the
     /// lookup. Server digests are only compared with server digests.
-    fn server_digest(&self, req: &Message<'_>, method: &str) -> Option<(KeyDigest, bool)> {
-        let via = req.top_via().ok()?;
+    fn server_digest(
+        &self,
+        req: &Message<'_>,
+        method: &str,
+        top_via: Option<&Via<'_>>,
+    ) -> Option<(KeyDigest, bool)> {
+        let parsed;
+        let via = match top_via {
+            Some(v) => v,
+            None => {
+                parsed = req.top_via().ok()?;
+                &parsed
+            }
+        };
         match via.branch() {
             Some(branch) if branch.starts_with(MAGIC_COOKIE) => {
                 let mut a = self.hashers.0.build_hasher();
@@ -469,6 +481,19 @@ impl<P: Clone> TransactionLayer<P> {
         reliable: bool,
         msg: Message<'m>,
     ) -> Vec<Event<'m, P>> {
+        self.on_message_via(now, from, reliable, msg, None)
+    }
+
+    /// [`TransactionLayer::on_message`] with the request's top Via already parsed (see
+    /// `Message::parse_with_top_via`; it keys the server transaction). `None` parses it here.
+    pub fn on_message_via<'m>(
+        &mut self,
+        now: Instant,
+        from: P,
+        reliable: bool,
+        msg: Message<'m>,
+        top_via: Option<Via<'_>>,
+    ) -> Vec<Event<'m, P>> {
         let mut out = Vec::new();
         if msg.is_request() {
             let is_ack = msg.method() == Some(&Method::Ack);
@@ -476,7 +501,7 @@ impl<P: Clone> TransactionLayer<P> {
                 Some(Method::Ack) | None => "INVITE",
                 Some(m) => m.as_str(),
             };
-            let Some((digest, rfc2543)) = self.server_digest(&msg, method) else {
+            let Some((digest, rfc2543)) = self.server_digest(&msg, method, top_via.as_ref()) else {
                 return out;
             };
             if let Some(r) = self.held.get(digest) {
