@@ -139,13 +139,35 @@ impl Clock {
 /// `UDP:203.0.113.9:40000|1|"<urn:uuid:...>"`. Rows written before outbound existed have
 /// no `|` and read back as plain flows, so no schema change is needed.
 fn source_text(b: &Binding) -> String {
-    let mut s = b
-        .source
-        .map(|(t, a)| format!("{}:{a}", t.via_token()))
-        .unwrap_or_default();
+    use natter_sip::syntax::{push_decimal, push_ip};
+    // Written piece by piece: this runs on the SIP thread for every binding it commits.
+    let mut s = String::with_capacity(56 + b.instance.as_ref().map_or(0, String::len));
+    if let Some((t, a)) = b.source {
+        s.push_str(t.via_token());
+        s.push(':');
+        // `SocketAddr`'s own form, which `parse_source` reads back.
+        match a {
+            SocketAddr::V4(v4) => {
+                push_ip(&mut s, a.ip());
+                s.push(':');
+                push_decimal(&mut s, u32::from(v4.port()));
+            }
+            SocketAddr::V6(v6) if v6.scope_id() != 0 => s.push_str(&a.to_string()),
+            SocketAddr::V6(v6) => {
+                s.push('[');
+                push_ip(&mut s, a.ip());
+                s.push_str("]:");
+                push_decimal(&mut s, u32::from(v6.port()));
+            }
+        }
+    }
     if let Some(i) = &b.instance {
-        let reg_id = b.reg_id.map(|r| r.to_string()).unwrap_or_default();
-        s.push_str(&format!("|{reg_id}|{i}"));
+        s.push('|');
+        if let Some(r) = b.reg_id {
+            push_decimal(&mut s, r);
+        }
+        s.push('|');
+        s.push_str(i);
     }
     s
 }
@@ -983,6 +1005,16 @@ mod tests {
             ..ob.clone()
         };
         assert_eq!(from_record(to_record(&inst, clock), clock), inst);
+        // A link-local IPv6 flow keeps its scope.
+        for flow in ["[fe80::1%3]:5060", "[2001:db8::9]:5061", "10.0.0.1:0"] {
+            let scoped = Binding {
+                source: Some((Transport::Udp, flow.parse().unwrap())),
+                ..b.clone()
+            };
+            let r = to_record(&scoped, clock);
+            assert_eq!(r.source, format!("UDP:{flow}"));
+            assert_eq!(from_record(r, clock), scoped);
+        }
     }
 
     /// Register, stop the server, start it again on the same store: the proxy still knows
