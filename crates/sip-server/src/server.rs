@@ -1065,36 +1065,18 @@ impl SipServer {
         // after RFC 5658 double record-routing).
         let flow_dest = self.strip_own_routes(&mut req, from);
         let in_dialog = req.to_tag().is_some();
-        if let Some(dest) = flow_dest.filter(|_| in_dialog) {
-            // A mid-dialog request for a UA behind a NAT: its Contact (the
-            // Request-URI, left as is) is private; the flow reaches it.
-            let target = Target {
-                uri: None,
-                routes: Vec::new(),
-                dest,
-                q: 1000,
-                flow: None,
-            };
-            return self.start_proxy(
-                now,
-                tx,
-                req.into_owned(),
-                vec![target],
-                from.transport,
-                None,
-            );
-        }
         if let Some(dest) = flow_dest {
-            // An initial request whose Route names one of our flows: another instance of a
-            // cluster (or an edge role, via Path) hands us a request for a UA only we can
-            // reach. Send it over the flow, and record-route with its token so the dialog's
-            // later requests come back through us to that flow.
+            // A mid-dialog request for a UA behind a NAT: its Contact (the Request-URI, left
+            // as is) is private; the flow reaches it. An initial request whose Route names one
+            // of our flows: another instance of a cluster (or an edge role, via Path) hands us
+            // a request for a UA only we can reach. Send it over the flow, and record-route
+            // with its token so the dialog's later requests come back through us to that flow.
             let target = Target {
                 uri: None,
                 routes: Vec::new(),
                 dest,
                 q: 1000,
-                flow: Some(dest),
+                flow: (!in_dialog).then_some(dest),
             };
             return self.start_proxy(
                 now,
