@@ -182,9 +182,8 @@ impl Sink {
                 // Let a batch build up: one wake-up per datagram would make the sink, not the
                 // server, the bottleneck. The socket buffers (4 MiB) absorb far more than this.
                 std::thread::sleep(COALESCE);
-                // Read only the sockets with something to read: with many client sockets, a
-                // `recvmmsg` per socket per wake-up (most finding nothing) was most of the
-                // generator's system time.
+                // Read only the sockets `poll` reports readable: with many client sockets, a
+                // `recvmmsg` on each per wake-up mostly finds nothing.
                 if wait_readable(&fds, Duration::ZERO, &mut ready).is_err() {
                     break;
                 }

@@ -359,9 +359,9 @@ pub fn retry_request(
 }
 
 /// The receiving side: tallies each answer and answers each 401 with the authenticated
-/// retry. The retries a `recvmmsg` batch asks for leave together in one `sendmmsg` (one
-/// `send` per retry made the generator's system time the larger part of a digest run, and on
-/// a shared machine that is CPU taken from the server under test).
+/// retry. The retries a `recvmmsg` batch asks for leave together in one `sendmmsg` rather
+/// than one `send` each: fewer system calls from a generator that shares the machine with
+/// the server it measures.
 struct Answers {
     tally: Arc<Mutex<Tally>>,
     fds: Vec<RawFd>,
