@@ -8,16 +8,26 @@ use crate::error::ParseError;
 
 /// Byte classes, looked up in one table on the hot parsing paths (a REGISTER
 /// runs these over every header several times).
-const TOKEN: u8 = 1;
+const TOKEN: u16 = 1;
 /// `token` characters plus `[`, `]` and `:` (unquoted parameter values).
-const PARAM_VALUE: u8 = 2;
+const PARAM_VALUE: u16 = 2;
 /// Host name characters: alphanumerics and `-` (labels; dots apart).
-const HOST: u8 = 4;
+const HOST: u16 = 4;
 /// `word` characters (Call-ID): `token` plus the separators it allows.
-const WORD: u8 = 8;
+const WORD: u16 = 8;
+/// What may appear unescaped in each part of a SIP URI (RFC 3261 §25.1): `unreserved`.
+pub(crate) const URI_UNRESERVED: u16 = 16;
+/// user-unreserved: `& = + $ , ; ? /`.
+pub(crate) const URI_USER: u16 = 32;
+/// Password: `& = + $ ,`.
+pub(crate) const URI_PASSWORD: u16 = 64;
+/// paramchar: param-unreserved `[ ] / : & + $`.
+pub(crate) const URI_PARAM: u16 = 128;
+/// hnv-unreserved and friends: `[ ] / ? : + $`.
+pub(crate) const URI_HEADER: u16 = 256;
 
-const fn byte_classes() -> [u8; 256] {
-    let mut t = [0u8; 256];
+const fn byte_classes() -> [u16; 256] {
+    let mut t = [0u16; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
@@ -54,17 +64,37 @@ const fn byte_classes() -> [u8; 256] {
         if alnum || b == b'-' {
             v |= HOST;
         }
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
+            v |= URI_UNRESERVED;
+        }
+        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            v |= URI_USER;
+        }
+        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',') {
+            v |= URI_PASSWORD;
+        }
+        if matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            v |= URI_PARAM;
+        }
+        if matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            v |= URI_HEADER;
+        }
         t[i] = v;
         i += 1;
     }
     t
 }
 
-static CLASSES: [u8; 256] = byte_classes();
+static CLASSES: [u16; 256] = byte_classes();
 
-/// Whether byte `b` is in `class`.
+/// Whether byte `b` is in `class` (any of the bits given).
 #[inline]
-fn is(b: u8, class: u8) -> bool {
+pub(crate) fn is(b: u8, class: u16) -> bool {
     CLASSES[usize::from(b)] & class != 0
 }
 
@@ -97,7 +127,7 @@ pub fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
 
 /// Length of the leading run of `s` in `class` (ASCII only, so a char boundary).
 #[inline]
-fn run_len(s: &str, class: u8) -> usize {
+fn run_len(s: &str, class: u16) -> usize {
     s.bytes().position(|b| !is(b, class)).unwrap_or(s.len())
 }
 

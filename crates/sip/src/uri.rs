@@ -8,6 +8,10 @@ use std::fmt;
 
 use crate::error::ParseError;
 use crate::syntax::Param;
+use crate::syntax::{
+    URI_HEADER as HEADER, URI_PARAM as PARAM, URI_PASSWORD as PASSWORD,
+    URI_UNRESERVED as UNRESERVED, URI_USER as USER,
+};
 
 /// URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,54 +46,8 @@ pub struct Uri<'a> {
     pub headers: Vec<Param<'a>>,
 }
 
-/// What may appear unescaped in each part of a SIP URI (RFC 3261 §25.1), one bit per part
-/// in a byte table: a URI is checked byte by byte several times per request.
-const UNRESERVED: u8 = 1;
-/// user-unreserved: `& = + $ , ; ? /`.
-const USER: u8 = 2;
-/// Password: `& = + $ ,`.
-const PASSWORD: u8 = 4;
-/// paramchar: param-unreserved `[ ] / : & + $`.
-const PARAM: u8 = 8;
-/// hnv-unreserved and friends: `[ ] / ? : + $`.
-const HEADER: u8 = 16;
-
-const fn uri_classes() -> [u8; 256] {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        let mut v = 0;
-        if b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-            )
-        {
-            v |= UNRESERVED;
-        }
-        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
-            v |= USER;
-        }
-        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',') {
-            v |= PASSWORD;
-        }
-        if matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
-            v |= PARAM;
-        }
-        if matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
-            v |= HEADER;
-        }
-        t[i] = v;
-        i += 1;
-    }
-    t
-}
-
-static URI_CLASSES: [u8; 256] = uri_classes();
-
 /// Check `s` only holds unreserved bytes, bytes of class `extra` and valid `%HH` escapes.
-fn check_escaped(s: &str, extra: u8, what: &'static str) -> Result<(), ParseError> {
+fn check_escaped(s: &str, extra: u16, what: &'static str) -> Result<(), ParseError> {
     let allowed = UNRESERVED | extra;
     let b = s.as_bytes();
     let mut i = 0;
@@ -103,7 +61,7 @@ fn check_escaped(s: &str, extra: u8, what: &'static str) -> Result<(), ParseErro
             i += 3;
             continue;
         }
-        if URI_CLASSES[usize::from(c)] & allowed == 0 {
+        if !crate::syntax::is(c, allowed) {
             return Err(ParseError::Uri(what));
         }
         i += 1;
