@@ -6,7 +6,8 @@ use std::fmt;
 
 use crate::error::ParseError;
 use crate::syntax::{
-    find_param, header_params, is_token_char, is_ws, quoted_string, unescape_quoted, Param,
+    end_of_address, find_param, header_params, is_token_char, is_ws, quoted_string, trim_ws,
+    trim_ws_start, unescape_quoted, Param,
 };
 use crate::uri::Uri;
 
@@ -23,7 +24,9 @@ impl DisplayName<'_> {
     /// Display name with quoting removed.
     pub fn text(&self) -> Cow<'_, str> {
         match self {
-            DisplayName::Quoted(s) if s.contains('\\') => Cow::Owned(unescape_quoted(s)),
+            DisplayName::Quoted(s) if s.as_bytes().contains(&b'\\') => {
+                Cow::Owned(unescape_quoted(s))
+            }
             DisplayName::Quoted(s) | DisplayName::Tokens(s) => Cow::Borrowed(s),
         }
     }
@@ -45,16 +48,16 @@ pub struct NameAddr<'a> {
 impl<'a> NameAddr<'a> {
     /// Parse one `(name-addr / addr-spec) *(SEMI param)`.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, ParseError> {
-        let s = s.trim_matches(is_ws);
+        let s = trim_ws(s);
         let (display, after_display) = if s.starts_with('"') {
             let (content, rest) = quoted_string(s)?;
-            let rest = rest.trim_start_matches(is_ws);
+            let rest = trim_ws_start(rest);
             if !rest.starts_with('<') {
                 return Err(ParseError::Syntax("display name without <URI>"));
             }
             (Some(DisplayName::Quoted(content)), rest)
         } else if let Some(lt) = crate::syntax::find_byte(s, b'<') {
-            let name = s.get(..lt).unwrap_or("").trim_matches(is_ws);
+            let name = trim_ws(s.get(..lt).unwrap_or(""));
             if !name.chars().all(|c| is_token_char(c) || is_ws(c)) {
                 return Err(ParseError::Syntax("display name is not a token sequence"));
             }
@@ -83,9 +86,9 @@ impl<'a> NameAddr<'a> {
         }
         // addr-spec: the URI ends at the first ';' or whitespace, and may not
         // contain ',', '?' or ';' of its own (RFC 3261 §20.10).
-        let end = s.find(|c: char| c == ';' || is_ws(c)).unwrap_or(s.len());
+        let end = end_of_address(s);
         let uri_str = s.get(..end).unwrap_or("");
-        if uri_str.contains(['?', ',']) {
+        if uri_str.bytes().any(|b| b == b'?' || b == b',') {
             return Err(ParseError::Syntax("addr-spec with '?' or ',' needs <>"));
         }
         let uri = Uri::parse(uri_str)?;
@@ -103,7 +106,7 @@ impl<'a> NameAddr<'a> {
     /// hot paths that only want a tag use it on messages that were already
     /// validated. Garbage gives `None`.
     pub fn params_part(s: &'a str) -> Option<&'a str> {
-        let s = s.trim_matches(is_ws);
+        let s = trim_ws(s);
         let rest = if s.starts_with('"') {
             quoted_string(s).ok()?.1
         } else {
@@ -116,9 +119,7 @@ impl<'a> NameAddr<'a> {
                 inner.get(gt + 1..)
             }
             None => {
-                let end = rest
-                    .find(|c: char| c == ';' || is_ws(c))
-                    .unwrap_or(rest.len());
+                let end = end_of_address(rest);
                 rest.get(end..)
             }
         }

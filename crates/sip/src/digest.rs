@@ -14,7 +14,8 @@ use thiserror::Error;
 
 use crate::error::ParseError;
 use crate::syntax::{
-    for_each_comma_part, is_token, is_ws, push_quoted, quote, trim_ws, unescape_quoted,
+    for_each_comma_part, is_token, is_ws, push_quoted, quote, split_once_byte, trim_ws,
+    unescape_quoted,
 };
 
 /// Digest errors.
@@ -181,7 +182,7 @@ fn each_param<'a>(
         return Err(DigestError::NotDigest);
     }
     for_each_comma_part(rest, |part| {
-        let (name, val) = part.split_once('=').ok_or(DigestError::Syntax)?;
+        let (name, val) = split_once_byte(part, b'=').ok_or(DigestError::Syntax)?;
         let name = trim_ws(name);
         let val = trim_ws(val);
         if !is_token(name) {
@@ -189,7 +190,7 @@ fn each_param<'a>(
         }
         let val = if let Some(q) = val.strip_prefix('"') {
             let inner = q.strip_suffix('"').ok_or(DigestError::Syntax)?;
-            if inner.contains('\\') {
+            if inner.as_bytes().contains(&b'\\') {
                 Cow::Owned(unescape_quoted(inner))
             } else {
                 Cow::Borrowed(inner)

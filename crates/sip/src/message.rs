@@ -168,9 +168,16 @@ impl<'a> Message<'a> {
 
     fn single_addr(&self, kind: HeaderName) -> Result<NameAddr<'_>, ParseError> {
         let v = self.single(kind)?;
-        let parts = split_commas(v).map_err(|e| e.in_header(kind.as_str()))?;
-        match parts.as_slice() {
-            [one] => NameAddr::parse(one).map_err(|e| e.in_header(kind.as_str())),
+        // Counted, not collected: From and To are read several times per request.
+        let (mut first, mut count) = (None, 0usize);
+        crate::syntax::for_each_comma_part(v, |part| {
+            count += 1;
+            first.get_or_insert(part);
+            Ok::<(), ParseError>(())
+        })
+        .map_err(|e| e.in_header(kind.as_str()))?;
+        match (first, count) {
+            (Some(one), 1) => NameAddr::parse(one).map_err(|e| e.in_header(kind.as_str())),
             _ => Err(ParseError::BadHeader(kind.as_str())),
         }
     }

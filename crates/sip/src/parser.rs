@@ -170,7 +170,7 @@ fn parse_headers_lenient(block: &str) -> Vec<Header<'_>> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = name.trim_end_matches(is_ws);
+        let name = crate::syntax::trim_ws_end(name);
         if is_token(name) {
             headers.push(Header {
                 kind: HeaderName::from_wire(name),
@@ -186,10 +186,26 @@ fn parse_headers_lenient(block: &str) -> Vec<Header<'_>> {
 fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>, ParseError> {
     // Typical messages have 8-20 headers: one allocation up front.
     let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
-    for raw in block.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.as_bytes().contains(&b'\r') {
-            return Err(ParseError::HeaderLine);
+    let bytes = block.as_bytes();
+    let mut pos = 0usize;
+    // `pos` passes the block's length once the last line (possibly empty) is taken.
+    while pos <= bytes.len() {
+        // One memchr scan finds the line's end and any stray CR in it (a CR is only
+        // allowed right before the LF, or as the block's last byte).
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let (len, next) = match memchr::memchr2(b'\r', b'\n', rest) {
+            None => (rest.len(), None),
+            Some(k) if rest.get(k) == Some(&b'\n') => (k, Some(pos + k + 1)),
+            Some(k) => match rest.get(k + 1) {
+                Some(b'\n') => (k, Some(pos + k + 2)),
+                None => (k, None),
+                Some(_) => return Err(ParseError::HeaderLine),
+            },
+        };
+        let line = block.get(pos..pos + len).ok_or(ParseError::HeaderLine)?;
+        match next {
+            Some(n) => pos = n,
+            None => pos = bytes.len() + 1,
         }
         if line.len() > limits.max_header_line {
             return Err(ParseError::HeaderTooLong(limits.max_header_line));
@@ -218,7 +234,7 @@ fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>,
             line.get(..colon).unwrap_or(""),
             line.get(colon + 1..).unwrap_or(""),
         );
-        let name = name.trim_end_matches(is_ws);
+        let name = crate::syntax::trim_ws_end(name);
         if !is_token(name) {
             return Err(ParseError::HeaderLine);
         }
@@ -409,6 +425,23 @@ pub fn is_known_scheme(uri: &Uri<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_lines_end_at_lf_or_crlf_and_refuse_a_stray_cr() {
+        let limits = Limits::default();
+        let h = parse_headers("A: 1\r\nB: 2\nC:3\r", &limits).unwrap();
+        let got: Vec<_> = h.iter().map(|h| (&*h.name, &*h.value)).collect();
+        assert_eq!(got, vec![("A", "1"), ("B", "2"), ("C", "3")]);
+        // A continuation as the last line folds into the field before it.
+        let h = parse_headers("A: 1\r\n  more\r\n\tstill", &limits).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].value, "1 more still");
+        assert!(parse_headers("A: 1\rB: 2", &limits).is_err());
+        assert!(parse_headers("A: 1\r\r\nB: 2", &limits).is_err());
+        // A trailing LF leaves an empty last line, which is not a header.
+        assert!(parse_headers("A: 1\r\n", &limits).is_err());
+        assert!(parse_headers("A 1", &limits).is_err());
+    }
 
     #[test]
     fn the_top_via_comes_back_as_validation_parsed_it() {

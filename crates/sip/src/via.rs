@@ -25,8 +25,8 @@ pub struct Via<'a> {
 
 /// Split around `/` with LWS allowed on both sides; returns (before, after).
 fn slash(s: &str) -> Option<(&str, &str)> {
-    let (a, b) = s.split_once('/')?;
-    Some((trim_ws(a), b.trim_start_matches(is_ws)))
+    let (a, b) = crate::syntax::split_once_byte(s, b'/')?;
+    Some((trim_ws(a), crate::syntax::trim_ws_start(b)))
 }
 
 impl<'a> Via<'a> {
@@ -42,7 +42,8 @@ impl<'a> Via<'a> {
             return Err(ParseError::Version);
         }
         let t_end = rest
-            .find(|c: char| !crate::syntax::is_token_char(c))
+            .bytes()
+            .position(|b| !crate::syntax::is_token_char(char::from(b)))
             .unwrap_or(rest.len());
         let transport = rest.get(..t_end).unwrap_or("");
         if !is_token(transport) {
@@ -52,10 +53,8 @@ impl<'a> Via<'a> {
         if !rest.starts_with(is_ws) {
             return Err(bad);
         }
-        let rest = rest.trim_start_matches(is_ws);
-        let hp_end = rest
-            .find(|c: char| c == ';' || is_ws(c))
-            .unwrap_or(rest.len());
+        let rest = crate::syntax::trim_ws_start(rest);
+        let hp_end = crate::syntax::end_of_address(rest);
         let hostport = rest.get(..hp_end).unwrap_or("");
         let (host, port) = split_hostport(hostport).map_err(|_| bad.clone())?;
         let params = header_params(rest.get(hp_end..).unwrap_or("")).map_err(|_| bad.clone())?;
