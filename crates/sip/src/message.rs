@@ -128,7 +128,10 @@ impl<'a> Message<'a> {
     pub fn list(&self, kind: HeaderName) -> Result<Vec<&str>, ParseError> {
         let mut out = Vec::new();
         for v in self.header_values(kind) {
-            out.extend(split_commas(v)?);
+            crate::syntax::for_each_comma_part(v, |part| {
+                out.push(part);
+                Ok::<(), ParseError>(())
+            })?;
         }
         Ok(out)
     }
@@ -237,17 +240,16 @@ impl<'a> Message<'a> {
     /// Contact values (`*` or addresses).
     pub fn contacts(&self) -> Result<Vec<Contact<'_>>, ParseError> {
         let mut out = Vec::new();
-        for v in self
-            .list(HeaderName::Contact)
-            .map_err(|e| e.in_header("Contact"))?
-        {
-            if v == "*" {
-                out.push(Contact::Star);
-            } else {
-                out.push(Contact::Addr(
-                    NameAddr::parse(v).map_err(|e| e.in_header("Contact"))?,
-                ));
-            }
+        for v in self.header_values(HeaderName::Contact) {
+            crate::syntax::for_each_comma_part(v, |part| {
+                out.push(if part == "*" {
+                    Contact::Star
+                } else {
+                    Contact::Addr(NameAddr::parse(part)?)
+                });
+                Ok::<(), ParseError>(())
+            })
+            .map_err(|e| e.in_header("Contact"))?;
         }
         Ok(out)
     }
@@ -263,12 +265,17 @@ impl<'a> Message<'a> {
 
     /// A numeric single-valued header (`Expires`, `Min-Expires`, ...).
     pub fn u32_header(&self, kind: HeaderName) -> Result<Option<u32>, ParseError> {
-        match self.header(kind) {
-            None => Ok(None),
-            Some(_) => parse_u32(trim_ws(self.single(kind)?), kind.as_str())
-                .map(Some)
-                .map_err(|_| ParseError::BadHeader(kind.as_str())),
+        // One walk over the headers: absent, once, or a duplicate.
+        let mut values = self.header_values(kind);
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(ParseError::Duplicate(kind.as_str()));
         }
+        parse_u32(trim_ws(value), kind.as_str())
+            .map(Some)
+            .map_err(|_| ParseError::BadHeader(kind.as_str()))
     }
 
     /// Expires header.
