@@ -57,7 +57,9 @@ pub fn unavailable(req: &Message<'_>, to_tag: &str) -> Message<'static> {
 }
 
 /// Process a REGISTER for `aor` and build the response. The response borrows the
-/// request's Via, From, Call-ID and CSeq: it is written out at once.
+/// request's Via, From, Call-ID and CSeq: it is written out at once. `contacts` are the
+/// request's Contacts when validation already parsed them (`None`: parsed here).
+#[allow(clippy::too_many_arguments)]
 pub fn register<'r>(
     cfg: &RegistrarConfig,
     store: &dyn BindingStore,
@@ -66,8 +68,9 @@ pub fn register<'r>(
     aor: &str,
     source: Peer,
     to_tag: &str,
+    contacts: Option<Vec<Contact<'_>>>,
 ) -> Message<'r> {
-    let (outbound, current) = match apply(cfg, store, now, req, aor, source) {
+    let (outbound, current) = match apply(cfg, store, now, req, aor, source, contacts) {
         Ok(v) => v,
         Err(Reject::Unavailable) => return unavailable(req, to_tag),
         Err(Reject::TooBrief) => {
@@ -177,8 +180,12 @@ fn apply(
     req: &Message<'_>,
     aor: &str,
     source: Peer,
+    contacts: Option<Vec<Contact<'_>>>,
 ) -> Result<(bool, Vec<Binding>), Reject> {
-    let contacts = req.contacts()?;
+    let contacts = match contacts {
+        Some(c) => c,
+        None => req.contacts()?,
+    };
     let header_expires = req.expires()?;
     let call_id = req.call_id()?.to_owned();
     let cseq = req.cseq()?.seq;

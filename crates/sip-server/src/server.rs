@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use natter_sip::digest::{Algorithm, DigestCredentials, DigestServer, Verdict};
 use natter_sip::transaction::{Event, TimerConfig, TransactionLayer, TxId};
-use natter_sip::{Framing, HeaderName, Limits, Message, Method, ParseError, StartLine, Uri, Via};
+use natter_sip::{
+    Framing, HeaderName, Limits, Message, Method, ParseError, StartLine, Uri, Via, Views,
+};
 
 use crate::flow;
 use crate::keepalive::{self, KeepAlive};
@@ -803,8 +805,9 @@ impl SipServer {
         } else {
             Framing::Stream
         };
-        match Message::parse_with_top_via(bytes, framing, &self.cfg.limits) {
-            Ok((msg, top_via)) => {
+        match Message::parse_with_views(bytes, framing, &self.cfg.limits) {
+            Ok((msg, mut views)) => {
+                let top_via = views.top_via.take();
                 let msg = if msg.is_request() {
                     fix_top_via(msg, transport, src, top_via.as_ref())
                 } else {
@@ -821,7 +824,7 @@ impl SipServer {
                 let events =
                     self.layer
                         .on_message_via(now, peer, transport.is_reliable(), msg, top_via);
-                self.process(now, events, &mut tx_out);
+                self.process_with_views(now, events, &mut tx_out, views);
             }
             Err(e) => return self.refuse(peer, Some(bytes), &e),
         }
@@ -975,6 +978,20 @@ impl SipServer {
     }
 
     fn process(&mut self, now: Instant, events: Vec<Event<'_, Peer>>, out: &mut Vec<Transmit>) {
+        self.process_with_views(now, events, out, Views::default());
+    }
+
+    /// [`SipServer::process`] for the events of one received message, with the typed
+    /// headers its validation parsed: they go with the first request event, the only one
+    /// that can be that message (the layer reports a new request once, and whatever the
+    /// handlers add is queued behind it).
+    fn process_with_views<'m>(
+        &mut self,
+        now: Instant,
+        events: Vec<Event<'m, Peer>>,
+        out: &mut Vec<Transmit>,
+        mut views: Views<'m>,
+    ) {
         let mut queue: std::collections::VecDeque<Event<'_, Peer>> = events.into();
         let mut guard = 0usize;
         while let Some(ev) = queue.pop_front() {
@@ -987,7 +1004,9 @@ impl SipServer {
                     out.push(Transmit { to, bytes });
                     Vec::new()
                 }
-                Event::Request { tx, from, msg } => self.on_request(now, tx, from, msg),
+                Event::Request { tx, from, msg } => {
+                    self.on_request(now, tx, from, msg, std::mem::take(&mut views))
+                }
                 // Responses and strays are forwarded or kept: they are copied out of the
                 // received datagram, requests only where they are kept (proxied, parked).
                 Event::Response { tx, msg } => self.on_branch_response(now, tx, msg.into_owned()),
@@ -1036,6 +1055,7 @@ impl SipServer {
         tx: TxId,
         from: Peer,
         req: Message<'_>,
+        views: Views<'_>,
     ) -> Vec<Event<'static, Peer>> {
         let method = req.method().cloned().unwrap_or(Method::Options);
         if method == Method::Cancel {
@@ -1096,7 +1116,7 @@ impl SipServer {
         }
         if !has_route && self.is_local_uri(&ruri) {
             if method == Method::Register {
-                return self.on_register(now, tx, from, &req);
+                return self.on_register(now, tx, from, &req, views);
             }
             if ruri.user.is_none() {
                 let code = if method == Method::Options { 200 } else { 404 };
@@ -1367,14 +1387,20 @@ impl SipServer {
         tx: TxId,
         from: Peer,
         req: &Message<'_>,
+        views: Views<'_>,
     ) -> Vec<Event<'static, Peer>> {
         // The registrar is a UAS: Require it does not understand -> 420 (§8.2.2.3).
         if let Some(ev) = self.reject_unsupported(now, tx, req, HeaderName::Require) {
             return ev;
         }
-        // To is parsed once here for both the owner check and the AOR (parsing validated it).
-        let Ok(to) = req.to() else {
-            return self.respond(now, tx, req, 400);
+        // Validation parsed To and the Contacts; they are parsed here only when they came
+        // folded (see `Views`).
+        let to = match views.to {
+            Some(to) => to,
+            None => match req.to() {
+                Ok(to) => to,
+                Err(_) => return self.respond(now, tx, req, 400),
+            },
         };
         if self.cfg.auth {
             if let Some(ev) = self.check_auth(now, tx, req, Some(to.uri.user)) {
@@ -1391,6 +1417,7 @@ impl SipServer {
             &aor,
             from,
             &tag,
+            views.contacts,
         );
         if resp.code() == Some(200) {
             self.stats.registrations += 1;

@@ -36,7 +36,7 @@ pub use framer::{Frame, StreamFramer};
 pub use header::{Header, HeaderName};
 pub use message::{CSeq, Message, StartLine};
 pub use method::Method;
-pub use parser::{Framing, Limits};
+pub use parser::{Framing, Limits, Views};
 pub use syntax::Param;
 pub use uri::{Scheme, Uri};
 pub use via::{Via, MAGIC_COOKIE};

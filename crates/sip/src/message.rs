@@ -68,6 +68,22 @@ pub struct Message<'a> {
     pub body: Cow<'a, [u8]>,
 }
 
+/// The one address of a From or To value `v` (a list of more is refused).
+pub(crate) fn single_addr(v: &str, kind: HeaderName) -> Result<NameAddr<'_>, ParseError> {
+    // Counted, not collected: From and To are read several times per request.
+    let (mut first, mut count) = (None, 0usize);
+    crate::syntax::for_each_comma_part(v, |part| {
+        count += 1;
+        first.get_or_insert(part);
+        Ok::<(), ParseError>(())
+    })
+    .map_err(|e| e.in_header(kind.as_str()))?;
+    match (first, count) {
+        (Some(one), 1) => NameAddr::parse(one).map_err(|e| e.in_header(kind.as_str())),
+        _ => Err(ParseError::BadHeader(kind.as_str())),
+    }
+}
+
 impl<'a> Message<'a> {
     /// True for requests.
     pub fn is_request(&self) -> bool {
@@ -170,19 +186,7 @@ impl<'a> Message<'a> {
     }
 
     fn single_addr(&self, kind: HeaderName) -> Result<NameAddr<'_>, ParseError> {
-        let v = self.single(kind)?;
-        // Counted, not collected: From and To are read several times per request.
-        let (mut first, mut count) = (None, 0usize);
-        crate::syntax::for_each_comma_part(v, |part| {
-            count += 1;
-            first.get_or_insert(part);
-            Ok::<(), ParseError>(())
-        })
-        .map_err(|e| e.in_header(kind.as_str()))?;
-        match (first, count) {
-            (Some(one), 1) => NameAddr::parse(one).map_err(|e| e.in_header(kind.as_str())),
-            _ => Err(ParseError::BadHeader(kind.as_str())),
-        }
+        single_addr(self.single(kind)?, kind)
     }
 
     /// From header.

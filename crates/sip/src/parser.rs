@@ -6,10 +6,10 @@
 
 use std::borrow::Cow;
 
-use crate::addr::NameAddr;
+use crate::addr::{Contact, NameAddr};
 use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
-use crate::message::{Message, StartLine};
+use crate::message::{single_addr, Message, StartLine};
 use crate::method::Method;
 use crate::syntax::{for_each_comma_part, is_token, is_ws, trim_ws};
 use crate::uri::{Scheme, Uri};
@@ -249,13 +249,39 @@ fn parse_headers<'a>(block: &'a str, limits: &Limits) -> Result<Vec<Header<'a>>,
 
 /// Check a parsed message has what every SIP element relies on.
 pub fn validate(msg: &Message<'_>) -> Result<(), ParseError> {
-    validate_keeping_top_via(msg).map(|_| ())
+    validate_keeping_views(msg).map(|_| ())
 }
 
-/// [`validate`], handing back the top Via it parsed when it borrows from the input (the
-/// transaction layer and a proxy's `received`/`rport` both need it; parsing it once saves
-/// two of three parses per request). Other typed views parse again when asked.
-fn validate_keeping_top_via<'a>(msg: &Message<'a>) -> Result<Option<Via<'a>>, ParseError> {
+/// The typed headers validation had to parse anyway, handed back so that nobody parses
+/// them again: the transaction layer keys on the top Via, a registrar reads To and every
+/// Contact. A field is `None` when its header had to be unfolded into a copy (the views
+/// borrow the input) or, for `contacts`, when the message has no Contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Views<'a> {
+    /// The first element of the first Via header.
+    pub top_via: Option<Via<'a>>,
+    /// The To header.
+    pub to: Option<NameAddr<'a>>,
+    /// Every Contact element, in order (`*` included).
+    pub contacts: Option<Vec<Contact<'a>>>,
+}
+
+/// A header that must appear exactly once, as a borrowed value when it was not unfolded.
+fn single_header<'m, 'a>(
+    msg: &'m Message<'a>,
+    kind: HeaderName,
+) -> Result<&'m Cow<'a, str>, ParseError> {
+    let mut found = msg.headers.iter().filter(|h| h.kind == kind);
+    let first = found.next().ok_or(ParseError::Missing(kind.as_str()))?;
+    if found.next().is_some() {
+        return Err(ParseError::Duplicate(kind.as_str()));
+    }
+    Ok(&first.value)
+}
+
+/// [`validate`], handing back the [`Views`] it parsed (parsing them once saved two of
+/// three Via parses per request, and one To and one Contact parse per registration).
+fn validate_keeping_views<'a>(msg: &Message<'a>) -> Result<Views<'a>, ParseError> {
     let mut any_via = false;
     let mut top = None;
     for (i, h) in msg
@@ -283,7 +309,13 @@ fn validate_keeping_top_via<'a>(msg: &Message<'a>) -> Result<Option<Via<'a>>, Pa
         return Err(ParseError::Missing("Via"));
     }
     msg.from()?;
-    msg.to()?;
+    let to = match single_header(msg, HeaderName::To)? {
+        Cow::Borrowed(v) => Some(single_addr(v, HeaderName::To)?),
+        Cow::Owned(v) => {
+            single_addr(v, HeaderName::To)?;
+            None
+        }
+    };
     msg.call_id()?;
     let cseq = msg.cseq()?;
     if let Some(m) = msg.method() {
@@ -295,17 +327,38 @@ fn validate_keeping_top_via<'a>(msg: &Message<'a>) -> Result<Option<Via<'a>>, Pa
     msg.content_length()?;
     msg.expires()?;
     msg.u32_header(HeaderName::MinExpires)?;
-    for kind in [
-        HeaderName::Contact,
-        HeaderName::Route,
-        HeaderName::RecordRoute,
-        HeaderName::Path,
-    ] {
+    let mut contacts: Option<Vec<Contact<'a>>> = None;
+    let mut contacts_unfolded = false;
+    for h in msg.headers.iter().filter(|h| h.kind == HeaderName::Contact) {
+        match &h.value {
+            Cow::Borrowed(v) => for_each_comma_part(v, |part: &'a str| {
+                let c = if part == "*" {
+                    Contact::Star
+                } else {
+                    Contact::Addr(NameAddr::parse(part)?)
+                };
+                contacts.get_or_insert_with(Vec::new).push(c);
+                Ok::<(), ParseError>(())
+            }),
+            Cow::Owned(v) => {
+                contacts_unfolded = true;
+                for_each_comma_part(v, |part| {
+                    if part != "*" {
+                        NameAddr::parse(part)?;
+                    }
+                    Ok::<(), ParseError>(())
+                })
+            }
+        }
+        .map_err(|e| e.in_header("Contact"))?;
+    }
+    if contacts_unfolded {
+        contacts = None;
+    }
+    for kind in [HeaderName::Route, HeaderName::RecordRoute, HeaderName::Path] {
         for v in msg.header_values(kind) {
             for_each_comma_part(v, |part| {
-                if !(kind == HeaderName::Contact && part == "*") {
-                    NameAddr::parse(part)?;
-                }
+                NameAddr::parse(part)?;
                 Ok::<(), ParseError>(())
             })
             .map_err(|e| e.in_header(kind.as_str()))?;
@@ -317,7 +370,11 @@ fn validate_keeping_top_via<'a>(msg: &Message<'a>) -> Result<Option<Via<'a>>, Pa
             return Err(ParseError::BadHeader("Date"));
         }
     }
-    Ok(top)
+    Ok(Views {
+        top_via: top,
+        to,
+        contacts,
+    })
 }
 
 impl<'a> Message<'a> {
@@ -342,6 +399,15 @@ impl<'a> Message<'a> {
         framing: Framing,
         limits: &Limits,
     ) -> Result<(Message<'a>, Option<Via<'a>>), ParseError> {
+        Self::parse_with_views(input, framing, limits).map(|(msg, views)| (msg, views.top_via))
+    }
+
+    /// [`Message::parse_with`], also returning the typed headers validation parsed.
+    pub fn parse_with_views(
+        input: &'a [u8],
+        framing: Framing,
+        limits: &Limits,
+    ) -> Result<(Message<'a>, Views<'a>), ParseError> {
         if input.len() > limits.max_message {
             return Err(ParseError::TooLarge("message"));
         }
@@ -383,8 +449,8 @@ impl<'a> Message<'a> {
             (None, Framing::Stream) => return Err(ParseError::Missing("Content-Length")),
         };
         msg.body = Cow::Borrowed(body);
-        let top_via = validate_keeping_top_via(&msg)?;
-        Ok((msg, top_via))
+        let views = validate_keeping_views(&msg)?;
+        Ok((msg, views))
     }
 
     /// Parse without the mandatory-header validation: only framing, start line
@@ -441,6 +507,57 @@ mod tests {
         // A trailing LF leaves an empty last line, which is not a header.
         assert!(parse_headers("A: 1\r\n", &limits).is_err());
         assert!(parse_headers("A 1", &limits).is_err());
+    }
+
+    #[test]
+    fn to_and_contacts_come_back_as_validation_parsed_them() {
+        let req = b"REGISTER sip:natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example;branch=z9hG4bKa\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: \"A\" <sip:a@natter.test>\r\nCall-ID: c\r\n\
+Contact: <sip:a@192.0.2.1>;expires=60, sip:a@192.0.2.2\r\nContact: *\r\n\
+CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        let (msg, views) =
+            Message::parse_with_views(req, Framing::Datagram, &Limits::default()).unwrap();
+        assert_eq!(views.to, Some(msg.to().unwrap()));
+        assert_eq!(views.contacts, Some(msg.contacts().unwrap()));
+        assert_eq!(views.contacts.as_ref().map(Vec::len), Some(3));
+        assert_eq!(views.top_via, Some(msg.top_via().unwrap()));
+        // Folded To and Contact are unfolded into copies: nothing borrowed to hand back,
+        // but they are still checked.
+        let folded = b"REGISTER sip:natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example;branch=z9hG4bKa\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo:\r\n <sip:a@natter.test>\r\nCall-ID: c\r\n\
+Contact: <sip:a@192.0.2.1>\r\nContact: <sip:a@192.0.2.2>,\r\n <sip:a@192.0.2.3>\r\n\
+CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        let (msg, views) =
+            Message::parse_with_views(folded, Framing::Datagram, &Limits::default()).unwrap();
+        assert_eq!((views.to, views.contacts), (None, None));
+        assert_eq!(msg.contacts().unwrap().len(), 3);
+        let no_contact = b"OPTIONS sip:x@natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example;branch=z9hG4bKa\r\n\
+From: <sip:a@natter.test>;tag=1\r\nTo: <sip:x@natter.test>\r\nCall-ID: c\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let (_, views) =
+            Message::parse_with_views(no_contact, Framing::Datagram, &Limits::default()).unwrap();
+        assert!(views.contacts.is_none());
+        for bad in [
+            "To: <sip:a@natter.test>\r\nTo: <sip:b@natter.test>",
+            "To: <sip:a@natter.test>, <sip:b@natter.test>",
+            "To: <sip:a@natter.test\r\nContact: <sip:a@192.0.2.1>",
+            "To: <sip:a@natter.test>\r\nContact: <sip:a@192.0.2.1>, <sip:",
+            "To: <sip:a@natter.test>\r\nContact: <sip:a@192.0.2.1>\r\nContact: ,",
+        ] {
+            let req = format!(
+                "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP a.example;branch=z9hG4bKa\r\n\
+From: <sip:a@natter.test>;tag=1\r\n{bad}\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+Content-Length: 0\r\n\r\n"
+            );
+            assert!(
+                Message::parse_with_views(req.as_bytes(), Framing::Datagram, &Limits::default())
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
