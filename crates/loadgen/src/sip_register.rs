@@ -374,6 +374,8 @@ struct Answers {
     ns_per_request: f64,
     /// Retries waiting for the end of their socket's batch.
     retries: Vec<Vec<Vec<u8>>>,
+    /// Send the retries of a batch as UDP GSO runs (`--gso`), as the first requests go.
+    gso: bool,
 }
 
 impl Receiver for Answers {
@@ -433,7 +435,12 @@ impl Receiver for Answers {
             return;
         }
         let packets: Vec<&[u8]> = queue.iter().map(Vec::as_slice).collect();
-        let sent = SendBatch::new().send(fd, &packets).unwrap_or(0);
+        let mut batch = if self.gso {
+            SendBatch::with_gso()
+        } else {
+            SendBatch::new()
+        };
+        let sent = batch.send(fd, &packets).unwrap_or(0);
         let unsent = (packets.len() - sent.min(packets.len())) as u64;
         queue.clear();
         if unsent > 0 {
@@ -551,6 +558,7 @@ pub fn run(config: &RegisterConfig) -> Result<Report, LoadgenError> {
             start,
             ns_per_request,
             retries: vec![Vec::new(); fds.len()],
+            gso: config.pace.gso,
         },
     );
     let mut buffers: Vec<Vec<u8>> = templates.iter().map(|t| t.bytes.clone()).collect();
