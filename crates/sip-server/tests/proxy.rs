@@ -908,3 +908,62 @@ fn unresolvable_or_unanswered_names_get_a_final_answer() {
     assert!(codes(&to(&out, ALICE)).contains(&504));
     assert_eq!(net.server.parked_requests(), 0);
 }
+
+/// Validation hands the registrar the To and Contacts it parsed; headers that came folded
+/// are unfolded into copies and parsed by the registrar itself. Both ways register the
+/// same bindings.
+#[test]
+fn folded_to_and_contacts_register_the_same_bindings() {
+    let contacts_of = |folded: bool| {
+        let mut net = Net::new(false, Mode::Proxy);
+        let (to, contact) = if folded {
+            (
+                "To:\r\n <sip:alice@natter.test>",
+                "Contact: <sip:alice@192.0.2.10:5060>;expires=60,\r\n <sip:alice@192.0.2.11:5060>",
+            )
+        } else {
+            (
+                "To: <sip:alice@natter.test>",
+                "Contact: <sip:alice@192.0.2.10:5060>;expires=60, <sip:alice@192.0.2.11:5060>",
+            )
+        };
+        let msg = format!(
+            "REGISTER sip:natter.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP {ALICE};branch=z9hG4bKfold;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@natter.test>;tag=ra\r\n\
+{to}\r\n\
+Call-ID: fold@{ALICE}\r\n\
+CSeq: 1 REGISTER\r\n\
+{contact}\r\n\
+Content-Length: 0\r\n\r\n"
+        );
+        let answers = to_answers(&mut net, &msg);
+        assert_eq!(codes(&answers), vec![200], "folded={folded}");
+        let mut uris: Vec<String> = answers[0]
+            .contacts()
+            .expect("200 Contacts")
+            .iter()
+            .filter_map(|c| match c {
+                natter_sip::Contact::Addr(a) => Some(a.uri.to_string()),
+                natter_sip::Contact::Star => None,
+            })
+            .collect();
+        uris.sort();
+        uris
+    };
+    let plain = contacts_of(false);
+    assert_eq!(
+        plain,
+        vec![
+            "sip:alice@192.0.2.10:5060".to_owned(),
+            "sip:alice@192.0.2.11:5060".to_owned()
+        ]
+    );
+    assert_eq!(contacts_of(true), plain);
+}
+
+fn to_answers(net: &mut Net, msg: &str) -> Vec<Message<'static>> {
+    let out = net.send(ALICE, msg);
+    to(&out, ALICE)
+}
