@@ -154,12 +154,18 @@ impl<'a> Message<'a> {
 
     /// The value of a header that must appear exactly once.
     pub fn single(&self, kind: HeaderName) -> Result<&str, ParseError> {
-        let mut it = self.header_values(kind);
-        let first = it.next().ok_or(ParseError::Missing(kind.as_str()))?;
-        if it.next().is_some() {
+        self.single_value(kind).map(|v| v.as_ref())
+    }
+
+    /// [`Message::single`] as stored: borrowed from the input unless it was unfolded, so
+    /// validation can hand out views that outlive the message.
+    pub(crate) fn single_value(&self, kind: HeaderName) -> Result<&Cow<'a, str>, ParseError> {
+        let mut found = self.headers.iter().filter(|h| h.kind == kind);
+        let first = found.next().ok_or(ParseError::Missing(kind.as_str()))?;
+        if found.next().is_some() {
             return Err(ParseError::Duplicate(kind.as_str()));
         }
-        Ok(first)
+        Ok(&first.value)
     }
 
     /// Every Via value, topmost first.

@@ -266,19 +266,6 @@ pub struct Views<'a> {
     pub contacts: Option<Vec<Contact<'a>>>,
 }
 
-/// A header that must appear exactly once, as a borrowed value when it was not unfolded.
-fn single_header<'m, 'a>(
-    msg: &'m Message<'a>,
-    kind: HeaderName,
-) -> Result<&'m Cow<'a, str>, ParseError> {
-    let mut found = msg.headers.iter().filter(|h| h.kind == kind);
-    let first = found.next().ok_or(ParseError::Missing(kind.as_str()))?;
-    if found.next().is_some() {
-        return Err(ParseError::Duplicate(kind.as_str()));
-    }
-    Ok(&first.value)
-}
-
 /// [`validate`], handing back the [`Views`] it parsed (parsing them once saved two of
 /// three Via parses per request, and one To and one Contact parse per registration).
 fn validate_keeping_views<'a>(msg: &Message<'a>) -> Result<Views<'a>, ParseError> {
@@ -309,7 +296,7 @@ fn validate_keeping_views<'a>(msg: &Message<'a>) -> Result<Views<'a>, ParseError
         return Err(ParseError::Missing("Via"));
     }
     msg.from()?;
-    let to = match single_header(msg, HeaderName::To)? {
+    let to = match msg.single_value(HeaderName::To)? {
         Cow::Borrowed(v) => Some(single_addr(v, HeaderName::To)?),
         Cow::Owned(v) => {
             single_addr(v, HeaderName::To)?;
