@@ -112,6 +112,12 @@ pub struct ServeArgs {
     /// Answer with 302 redirects instead of proxying.
     #[arg(long)]
     pub sip_redirect: bool,
+    /// Spread UDP requests over the SIP threads by Call-ID instead of by sender (4-tuple):
+    /// for a registrar or proxy that most traffic reaches through few peers (an SBC, an edge
+    /// proxy), which would otherwise each load one thread. Costs a hand-over between threads
+    /// for most requests, so it is off by default.
+    #[arg(long, env = "NATTER_SIP_SPREAD_BY_CALL_ID")]
+    pub sip_spread_by_call_id: bool,
     /// DNS server for locating SIP next hops by name (RFC 3263: NAPTR, SRV,
     /// A/AAAA), IP:PORT, repeatable. Default: the system's resolv.conf.
     #[arg(long = "dns-server", value_delimiter = ',')]
@@ -174,6 +180,7 @@ pub struct FileConfig {
     pub sip_domain: Option<String>,
     pub no_sip_auth: Option<bool>,
     pub sip_redirect: Option<bool>,
+    pub sip_spread_by_call_id: Option<bool>,
     pub dns_server: Option<Vec<SocketAddr>>,
     pub sip_tls_ca: Option<PathBuf>,
     pub sip_tls_insecure: Option<bool>,
@@ -244,6 +251,7 @@ impl ServeArgs {
         self.sip_domain = self.sip_domain.or(f.sip_domain);
         self.no_sip_auth |= f.no_sip_auth.unwrap_or(false);
         self.sip_redirect |= f.sip_redirect.unwrap_or(false);
+        self.sip_spread_by_call_id |= f.sip_spread_by_call_id.unwrap_or(false);
         self.dns_server = pick(self.dns_server, f.dns_server);
         self.sip_tls_ca = self.sip_tls_ca.or(f.sip_tls_ca);
         self.sip_tls_insecure |= f.sip_tls_insecure.unwrap_or(false);

@@ -232,6 +232,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             realm: realm.clone(),
             auth: !args.no_sip_auth,
             redirect: args.sip_redirect,
+            spread_by_call_id: args.sip_spread_by_call_id,
             tls: tls.as_ref().map(ReloadableTls::current),
             store_file: Some(data_dir.join("natter.sqlite3")),
             listen,

@@ -568,6 +568,8 @@ pub struct SipSettings {
     pub auth: bool,
     /// Answer 302 instead of proxying.
     pub redirect: bool,
+    /// Spread UDP requests over the threads by Call-ID (see `SipServeConfig::spread_by_call_id`).
+    pub spread_by_call_id: bool,
     /// Server certificate (the TURN one).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The store's SQLite file (for batched binding writes).
@@ -660,6 +662,7 @@ pub fn start(
     cfg.dns = s.dns.clone();
     cfg.tls_client = s.tls_client.clone();
     cfg.udp_shards = s.threads.max(1);
+    cfg.spread_by_call_id = s.spread_by_call_id;
     cfg.server.realm = s.realm.clone();
     cfg.server.mode = if s.redirect {
         Mode::Redirect
@@ -895,6 +898,7 @@ mod tests {
             realm: "natter".into(),
             auth: true,
             redirect: false,
+            spread_by_call_id: false,
             tls: None,
             store_file: None,
             dns: natter_sip_io::DnsConfig::System,

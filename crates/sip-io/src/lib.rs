@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -82,6 +83,15 @@ pub struct SipServeConfig {
     /// response that reaches the wrong thread is handed to the one named in
     /// its branch. Stream transports stay on the first thread. Default 1.
     pub udp_shards: usize,
+    /// With several UDP shards, hand each UDP request to the shard of its
+    /// Call-ID (see [`natter_sip_server::call_id_shard`]) rather than serve it
+    /// on the shard whose socket the kernel chose by 4-tuple. For traffic
+    /// that arrives through few peers (an SBC, an edge proxy): one flow
+    /// otherwise runs on one thread. Every request of a registration or
+    /// dialog shares its Call-ID, so its state stays on one shard either way.
+    /// The price is a hand-over between threads for most requests (measured
+    /// in bench/README.md), so it is off by default. Default false.
+    pub spread_by_call_id: bool,
 }
 
 /// Default for [`SipServeConfig::incomplete_message_timeout`]: 30 s, far
@@ -105,6 +115,7 @@ impl std::fmt::Debug for SipServeConfig {
             .field("dns", &self.dns)
             .field("tls_client", &self.tls_client.is_some())
             .field("udp_shards", &self.udp_shards)
+            .field("spread_by_call_id", &self.spread_by_call_id)
             .finish()
     }
 }
@@ -124,6 +135,7 @@ impl SipServeConfig {
             dns: DnsConfig::System,
             tls_client: None,
             udp_shards: 1,
+            spread_by_call_id: false,
         }
     }
 }
@@ -160,6 +172,11 @@ pub struct LiveStats {
     pub transactions: usize,
     /// Open TCP/TLS/WS connections.
     pub connections: usize,
+    /// Messages a shard received and handed to the shard that owns them (a
+    /// response's transaction, a UDP request's Call-ID).
+    pub handed_over: u64,
+    /// Messages dropped because the owning shard's inbox was full.
+    pub handoff_drops: u64,
 }
 
 impl std::fmt::Debug for StatsHandle {
@@ -185,6 +202,8 @@ impl StatsHandle {
             live.core.forwarded += s.forwarded;
             live.core.stateless += s.stateless;
             live.transactions += c.transactions();
+            live.handed_over += shared.handed_over.load(Ordering::Relaxed);
+            live.handoff_drops += shared.handoff_drops.load(Ordering::Relaxed);
         }
         Some(live)
     }
@@ -217,15 +236,73 @@ struct Shared {
     inboxes: std::sync::OnceLock<Vec<mpsc::Sender<Inbound>>>,
     /// Reused `sendmmsg` headers for the UDP answers of a batch.
     send_batch: Mutex<batch::SendSlices>,
+    /// Whether UDP requests go to the shard of their Call-ID.
+    spread_by_call_id: bool,
+    /// Messages this shard received and handed to their owner.
+    handed_over: AtomicU64,
+    /// Messages dropped because their owner's inbox was full.
+    handoff_drops: AtomicU64,
 }
 
-/// A message handed from the shard that received it to the one that owns
-/// its transaction.
-type Inbound = (Transport, SocketAddr, Vec<u8>);
+/// Messages handed from the shard whose socket received them to the shard
+/// that owns them: a response to the shard named in its branch, a UDP request
+/// to the shard of its Call-ID. One per receive batch and owner, so a
+/// hand-over costs one allocation, one channel message and at most one
+/// wake-up per batch rather than per message.
+struct Inbound {
+    transport: Transport,
+    /// The messages, back to back.
+    bytes: Vec<u8>,
+    /// Each message's source and where it ends in `bytes` (it starts where
+    /// the one before ended).
+    msgs: Vec<(SocketAddr, usize)>,
+}
+
+impl Inbound {
+    fn new(transport: Transport) -> Self {
+        Self {
+            transport,
+            bytes: Vec::with_capacity(8 * 1024),
+            msgs: Vec::with_capacity(16),
+        }
+    }
+
+    fn push(&mut self, src: SocketAddr, msg: &[u8]) {
+        self.bytes.extend_from_slice(msg);
+        self.msgs.push((src, self.bytes.len()));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        let mut start = 0;
+        self.msgs.iter().map(move |&(src, end)| {
+            let msg = self.bytes.get(start..end).unwrap_or(&[]);
+            start = end;
+            (src, msg)
+        })
+    }
+}
 
 /// How many handed-over messages may wait per shard; beyond it they are
 /// dropped like a datagram the kernel could not queue.
 const INBOX_DEPTH: usize = 4096;
+
+/// Stages one message for `shard` (see [`Shared::hand_over`]).
+fn stage(
+    staged: &mut Vec<Option<Inbound>>,
+    shard: u16,
+    transport: Transport,
+    src: SocketAddr,
+    msg: &[u8],
+) {
+    let i = usize::from(shard);
+    if staged.len() <= i {
+        staged.resize_with(i + 1, || None);
+    }
+    if let Some(slot) = staged.get_mut(i) {
+        slot.get_or_insert_with(|| Inbound::new(transport))
+            .push(src, msg);
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
@@ -466,21 +543,93 @@ impl Shared {
 
     /// Hand a response to the shard its branch names, when that is not
     /// this one. True when it was handed over (or dropped for a full inbox).
+    /// Hands a response to the shard named in its branch, when that is
+    /// another shard (stream connections; UDP batches go through
+    /// [`Shared::owner_elsewhere`] and [`Shared::hand_over`]).
     fn route(&self, transport: Transport, src: SocketAddr, bytes: &[u8]) -> bool {
-        let Some(inboxes) = self.inboxes.get() else {
+        let Some(s) = natter_sip_server::branch_shard(bytes) else {
             return false;
         };
-        match natter_sip_server::branch_shard(bytes) {
-            Some(s) if s != self.shard => match inboxes.get(usize::from(s)) {
-                Some(tx) => {
-                    if tx.try_send((transport, src, bytes.to_vec())).is_err() {
-                        tracing::debug!("shard {s} inbox full: response from {src} dropped");
-                    }
-                    true
+        if s == self.shard
+            || self
+                .inboxes
+                .get()
+                .map_or(true, |i| usize::from(s) >= i.len())
+        {
+            return false;
+        }
+        let mut staged = Vec::new();
+        stage(&mut staged, s, transport, src, bytes);
+        self.hand_over(&mut staged);
+        true
+    }
+
+    /// The other shard that owns a UDP datagram, if any: a response's owner
+    /// is named in its branch, a request's is that of its Call-ID (see
+    /// [`natter_sip_server::call_id_shard`]).
+    fn owner_elsewhere(&self, dgram: &[u8]) -> Option<u16> {
+        let shards = self.inboxes.get()?.len();
+        let owner = natter_sip_server::branch_shard(dgram).or_else(|| {
+            self.spread_by_call_id
+                .then(|| natter_sip_server::call_id_shard(dgram, shards as u16))
+                .flatten()
+        })?;
+        (owner != self.shard && usize::from(owner) < shards).then_some(owner)
+    }
+
+    /// Sends what was staged for other shards, one channel message each. A
+    /// full inbox drops the messages like a full socket buffer would (the
+    /// sender retransmits), and counts them.
+    fn hand_over(&self, staged: &mut [Option<Inbound>]) {
+        let Some(inboxes) = self.inboxes.get() else {
+            return;
+        };
+        for (shard, slot) in staged.iter_mut().enumerate() {
+            let Some(batch) = slot.take() else {
+                continue;
+            };
+            let n = batch.msgs.len() as u64;
+            match inboxes.get(shard).map(|tx| tx.try_send(batch)) {
+                Some(Ok(())) => {
+                    self.handed_over.fetch_add(n, Ordering::Relaxed);
                 }
-                None => false,
-            },
-            _ => false,
+                _ => {
+                    self.handoff_drops.fetch_add(n, Ordering::Relaxed);
+                    tracing::debug!("shard {shard} inbox full: {n} messages dropped");
+                }
+            }
+        }
+    }
+
+    /// Whether answers waiting for a commit (`outs`, from `taken` messages)
+    /// should wait COMMIT_LINGER for more messages to share that commit: not
+    /// twice, not past a full batch, not when nothing waits.
+    fn should_linger(&self, lingered: bool, taken: usize, outs: &[Output]) -> bool {
+        !lingered
+            && taken < COMMIT_LINGER_UP_TO
+            && outs.iter().any(|o| !o.transmits.is_empty())
+            && self.bindings.needs_sync()
+    }
+
+    /// Runs one message through the core, and files its output with the
+    /// answers that wait for the store's commit or with those that do not.
+    fn handle_into(
+        &self,
+        core: &mut SipServer,
+        now: Instant,
+        transport: Transport,
+        src: SocketAddr,
+        dgram: &[u8],
+        (outs, now_outs): (&mut Vec<Output>, &mut Vec<Output>),
+    ) {
+        let before = self.bindings.changes();
+        let out = core.handle(now, transport, src, dgram);
+        let after = self.bindings.changes();
+        let pending = self.bindings.needs_sync();
+        if waits_for_commit(dgram, before, after, pending) {
+            outs.push(out);
+        } else {
+            now_outs.push(out);
         }
     }
 
@@ -980,6 +1129,7 @@ pub async fn bind_with_stats(
         creds,
         conns: Arc::new(Mutex::new(HashMap::new())),
         incomplete_timeout: config.incomplete_message_timeout,
+        spread_by_call_id: config.spread_by_call_id,
         bindings,
         resolver: SipResolver::new(&config.dns),
         tls_connector: config
@@ -1064,6 +1214,7 @@ struct ShardCommon {
     bindings: Arc<dyn BindingStore>,
     resolver: SipResolver,
     tls_connector: Option<tokio_rustls::TlsConnector>,
+    spread_by_call_id: bool,
 }
 
 impl ShardCommon {
@@ -1097,6 +1248,9 @@ impl ShardCommon {
             shard,
             inboxes: std::sync::OnceLock::new(),
             send_batch: Mutex::new(batch::SendSlices::new()),
+            spread_by_call_id: self.spread_by_call_id,
+            handed_over: AtomicU64::new(0),
+            handoff_drops: AtomicU64::new(0),
         });
         if inboxes.len() > 1 {
             let _ = shared.inboxes.set(inboxes);
@@ -1119,8 +1273,43 @@ async fn run(
         // Responses other shards received for this shard's transactions.
         let shared = shared.clone();
         tasks.spawn(async move {
-            while let Some((transport, src, bytes)) = inbox.recv().await {
-                shared.handle_here(transport, src, &bytes);
+            // Like the UDP loop below: answers behind a binding change wait
+            // for one commit shared by what arrives within COMMIT_LINGER.
+            let mut outs = Vec::new();
+            let mut now_outs = Vec::new();
+            while let Some(first) = inbox.recv().await {
+                let mut next = Some(first);
+                let mut taken = 0;
+                let mut lingered = false;
+                loop {
+                    while let Some(batch) = next.take().or_else(|| inbox.try_recv().ok()) {
+                        taken += batch.msgs.len();
+                        let now = Instant::now();
+                        let mut core = lock(&shared.core);
+                        for (src, msg) in batch.iter() {
+                            shared.handle_into(
+                                &mut core,
+                                now,
+                                batch.transport,
+                                src,
+                                msg,
+                                (&mut outs, &mut now_outs),
+                            );
+                        }
+                        if taken >= COMMIT_LINGER_UP_TO {
+                            break;
+                        }
+                    }
+                    if !now_outs.is_empty() {
+                        shared.send_outputs(std::mem::take(&mut now_outs));
+                    }
+                    if !shared.should_linger(lingered, taken, &outs) {
+                        break;
+                    }
+                    tokio::time::sleep(COMMIT_LINGER).await;
+                    lingered = true;
+                }
+                shared.answer(std::mem::take(&mut outs));
             }
             // With one shard nobody sends: the task must not end the server.
             std::future::pending::<()>().await;
@@ -1166,6 +1355,7 @@ async fn run(
             let mut rb = batch::RecvBatch::new(UDP_BATCH, 65_535, 0);
             let mut outs = Vec::new();
             let mut now_outs = Vec::new();
+            let mut staged: Vec<Option<Inbound>> = Vec::new();
             loop {
                 sock.readable().await?;
                 // Take what is queued (up to UDP_BATCH datagrams, one
@@ -1189,38 +1379,40 @@ async fn run(
                         Err(e) => return Err(e.into()),
                     };
                     taken += n;
-                    for i in 0..n {
-                        let Some((dgram, src)) = rb.get(i) else {
-                            continue;
-                        };
-                        // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
-                        // CRLFs) are answered here without taking the core lock.
-                        match keepalive::classify(Transport::Udp, src, dgram) {
-                            Some(KeepAlive::Answer(answer)) => {
-                                if let Err(e) = sock.try_send_to(&answer, src) {
-                                    tracing::debug!("keep-alive answer to {src} failed: {e}");
+                    {
+                        let now = Instant::now();
+                        let mut core = lock(&shared.core);
+                        for i in 0..n {
+                            let Some((dgram, src)) = rb.get(i) else {
+                                continue;
+                            };
+                            // Keep-alives (RFC 5626 §8 STUN Binding requests, bare
+                            // CRLFs) are answered here without the core; messages
+                            // another shard owns are staged for it.
+                            match keepalive::classify(Transport::Udp, src, dgram) {
+                                Some(KeepAlive::Answer(answer)) => {
+                                    if let Err(e) = sock.try_send_to(&answer, src) {
+                                        tracing::debug!("keep-alive answer to {src} failed: {e}");
+                                    }
                                 }
-                            }
-                            Some(KeepAlive::Ignore) => {}
-                            None if shared.route(Transport::Udp, src, dgram) => {}
-                            None => {
-                                let before = shared.bindings.changes();
-                                let out = lock(&shared.core).handle(
-                                    Instant::now(),
-                                    Transport::Udp,
-                                    src,
-                                    dgram,
-                                );
-                                let after = shared.bindings.changes();
-                                let pending = shared.bindings.needs_sync();
-                                if waits_for_commit(dgram, before, after, pending) {
-                                    outs.push(out);
-                                } else {
-                                    now_outs.push(out);
-                                }
+                                Some(KeepAlive::Ignore) => {}
+                                None => match shared.owner_elsewhere(dgram) {
+                                    Some(owner) => {
+                                        stage(&mut staged, owner, Transport::Udp, src, dgram)
+                                    }
+                                    None => shared.handle_into(
+                                        &mut core,
+                                        now,
+                                        Transport::Udp,
+                                        src,
+                                        dgram,
+                                        (&mut outs, &mut now_outs),
+                                    ),
+                                },
                             }
                         }
                     }
+                    shared.hand_over(&mut staged);
                     // Answers that changed nothing in the store go out now, one `sendmmsg`
                     // per received batch; only those behind a binding change linger.
                     if !now_outs.is_empty() {
@@ -1229,11 +1421,7 @@ async fn run(
                     if n == UDP_BATCH && taken < COMMIT_LINGER_UP_TO {
                         continue; // more is queued already
                     }
-                    if lingered
-                        || taken >= COMMIT_LINGER_UP_TO
-                        || outs.iter().all(|o| o.transmits.is_empty())
-                        || !shared.bindings.needs_sync()
-                    {
+                    if !shared.should_linger(lingered, taken, &outs) {
                         break;
                     }
                     // Drained, with fewer than a batch waiting for the commit:

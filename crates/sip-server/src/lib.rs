@@ -19,7 +19,9 @@ pub mod store;
 pub use keepalive::KeepAlive;
 pub use peer::{Peer, Transmit, Transport};
 pub use registrar::{RegistrarConfig, RETRY_AFTER_SECS};
-pub use server::{branch_shard, Lookup, Mode, Output, ServerConfig, SipServer, Stats};
+pub use server::{
+    branch_shard, call_id_shard, Lookup, Mode, Output, ServerConfig, SipServer, Stats,
+};
 pub use store::{
     Binding, BindingStore, Change, Credentials, MemoryBindings, StaticCredentials, Unavailable,
 };

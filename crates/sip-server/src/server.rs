@@ -2100,6 +2100,57 @@ pub fn branch_shard(bytes: &[u8]) -> Option<u16> {
     std::str::from_utf8(digits.get(..n)?).ok()?.parse().ok()
 }
 
+/// The shard that owns a request when the driver runs `shards` of them: its Call-ID hashed
+/// over the shards, read from the raw bytes without parsing the message. Every request of a
+/// registration or dialog (retransmissions, the ACK of a 2xx, a CANCEL, a BYE from either
+/// side) carries the same Call-ID, so they all meet the transaction and dialog state of one
+/// shard, whichever shard's socket the kernel gave them to. The kernel spreads datagrams over
+/// SO_REUSEPORT sockets by 4-tuple: a registrar behind one SBC or proxy (one flow) would
+/// otherwise run on one core. `None` with one shard, for responses (see [`branch_shard`]),
+/// and when no Call-ID header comes before the blank line (the owner of the socket then
+/// answers it, with 400).
+///
+/// The hash is not keyed: a sender choosing Call-IDs can load one shard, as it can already by
+/// choosing its ports, and nothing else depends on it.
+pub fn call_id_shard(bytes: &[u8], shards: u16) -> Option<u16> {
+    if shards <= 1 {
+        return None;
+    }
+    // RFC 3261 §7.5: CRLFs before the start line are ignored.
+    let start = bytes.iter().position(|b| !matches!(b, b'\r' | b'\n'))?;
+    let msg = bytes.get(start..)?;
+    if msg.starts_with(b"SIP/2.0 ") {
+        return None;
+    }
+    let mut at = memchr::memchr(b'\n', msg)? + 1;
+    while let Some(rest) = msg.get(at..) {
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let line = rest.get(..end)?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return None; // end of the header block
+        }
+        if let Some(colon) = memchr::memchr(b':', line) {
+            let name = line.get(..colon)?.trim_ascii();
+            if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
+                let value = line.get(colon + 1..)?.trim_ascii();
+                if value.is_empty() {
+                    return None;
+                }
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for &b in value {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0100_0000_01b3);
+                }
+                // FNV's low bits mix poorly: fold the high half in.
+                return Some(((h ^ (h >> 32)) % u64::from(shards)) as u16);
+            }
+        }
+        at += end + 1;
+    }
+    None
+}
+
 /// Hash of the fields that identify a request for loop detection (§16.6 step 8).
 fn loop_hash(req: &Message<'_>) -> u64 {
     let ruri = req.request_uri_str().unwrap_or("");
@@ -2230,7 +2281,43 @@ fn fixed_via(
 
 #[cfg(test)]
 mod shard_tests {
-    use super::branch_shard;
+    use super::{branch_shard, call_id_shard};
+
+    #[test]
+    fn requests_belong_to_the_shard_of_their_call_id() {
+        let a = b"REGISTER sip:d SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: abc@h\r\nCSeq: 1 REGISTER\r\n\r\n";
+        let owner = call_id_shard(a, 8).expect("a Call-ID");
+        assert!(owner < 8);
+        // The same Call-ID in compact form, other spacing, CRLFs before the start line and
+        // another method (a CANCEL, an ACK): the same shard.
+        let b = b"\r\nCANCEL sip:x SIP/2.0\r\nv: SIP/2.0/UDP h\r\ni:abc@h \r\n\r\n";
+        assert_eq!(call_id_shard(b, 8), Some(owner));
+        let lf = b"ACK sip:x SIP/2.0\nCSeq: 1 ACK\ncall-id:\tabc@h\n\n";
+        assert_eq!(call_id_shard(lf, 8), Some(owner));
+        // One shard, a response, no Call-ID before the blank line, an empty one: no owner.
+        assert_eq!(call_id_shard(a, 1), None);
+        assert_eq!(
+            call_id_shard(b"SIP/2.0 200 OK\r\nCall-ID: abc@h\r\n\r\n", 8),
+            None
+        );
+        assert_eq!(
+            call_id_shard(b"OPTIONS sip:x SIP/2.0\r\n\r\nCall-ID: abc@h\r\n", 8),
+            None
+        );
+        assert_eq!(
+            call_id_shard(b"OPTIONS sip:x SIP/2.0\r\nCall-ID:  \r\n\r\n", 8),
+            None
+        );
+        assert_eq!(call_id_shard(b"", 8), None);
+        assert_eq!(call_id_shard(b"\r\n\r\n", 8), None);
+        // Many Call-IDs spread over every shard.
+        let mut seen = [0u32; 4];
+        for i in 0..400 {
+            let m = format!("OPTIONS sip:x SIP/2.0\r\nCall-ID: {i}-reg@10.0.0.1\r\n\r\n");
+            seen[usize::from(call_id_shard(m.as_bytes(), 4).expect("owner"))] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
+    }
 
     #[test]
     fn branch_shard_reads_the_top_via_of_responses_only() {
