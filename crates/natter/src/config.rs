@@ -118,6 +118,11 @@ pub struct ServeArgs {
     /// for most requests, so it is off by default.
     #[arg(long, env = "NATTER_SIP_SPREAD_BY_CALL_ID")]
     pub sip_spread_by_call_id: bool,
+    /// Keep registrations in memory only, as Kamailio's usrloc does by default (db_mode 0):
+    /// a restart forgets them until each UA refreshes, and no REGISTER waits for a write.
+    /// Default: every binding is written to the store before its 200 OK.
+    #[arg(long, env = "NATTER_SIP_VOLATILE_BINDINGS")]
+    pub sip_volatile_bindings: bool,
     /// DNS server for locating SIP next hops by name (RFC 3263: NAPTR, SRV,
     /// A/AAAA), IP:PORT, repeatable. Default: the system's resolv.conf.
     #[arg(long = "dns-server", value_delimiter = ',')]
@@ -181,6 +186,7 @@ pub struct FileConfig {
     pub no_sip_auth: Option<bool>,
     pub sip_redirect: Option<bool>,
     pub sip_spread_by_call_id: Option<bool>,
+    pub sip_volatile_bindings: Option<bool>,
     pub dns_server: Option<Vec<SocketAddr>>,
     pub sip_tls_ca: Option<PathBuf>,
     pub sip_tls_insecure: Option<bool>,
@@ -252,6 +258,7 @@ impl ServeArgs {
         self.no_sip_auth |= f.no_sip_auth.unwrap_or(false);
         self.sip_redirect |= f.sip_redirect.unwrap_or(false);
         self.sip_spread_by_call_id |= f.sip_spread_by_call_id.unwrap_or(false);
+        self.sip_volatile_bindings |= f.sip_volatile_bindings.unwrap_or(false);
         self.dns_server = pick(self.dns_server, f.dns_server);
         self.sip_tls_ca = self.sip_tls_ca.or(f.sip_tls_ca);
         self.sip_tls_insecure |= f.sip_tls_insecure.unwrap_or(false);

@@ -233,6 +233,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             auth: !args.no_sip_auth,
             redirect: args.sip_redirect,
             spread_by_call_id: args.sip_spread_by_call_id,
+            volatile_bindings: args.sip_volatile_bindings,
             tls: tls.as_ref().map(ReloadableTls::current),
             store_file: Some(data_dir.join("natter.sqlite3")),
             listen,

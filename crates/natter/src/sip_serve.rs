@@ -570,6 +570,8 @@ pub struct SipSettings {
     pub redirect: bool,
     /// Spread UDP requests over the threads by Call-ID (see `SipServeConfig::spread_by_call_id`).
     pub spread_by_call_id: bool,
+    /// Registrations in memory only (with the local store): nothing written, nothing reloaded.
+    pub volatile_bindings: bool,
     /// Server certificate (the TURN one).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The store's SQLite file (for batched binding writes).
@@ -676,6 +678,10 @@ pub fn start(
     }
     cfg.server.secret = rand::random();
     let (b2, local, cluster): (Arc<dyn BindingStore>, _, _) = match store {
+        SipStore::Local(_) if s.volatile_bindings => {
+            tracing::info!("SIP registrations are kept in memory only (--sip-volatile-bindings)");
+            (Arc::new(MemoryBindings::new()), None, None)
+        }
         SipStore::Local(store) => {
             let b = StoreBindings::open(store, s.store_file.as_deref())?;
             (b.clone(), Some(b), None)
@@ -899,6 +905,7 @@ mod tests {
             auth: true,
             redirect: false,
             spread_by_call_id: false,
+            volatile_bindings: false,
             tls: None,
             store_file: None,
             dns: natter_sip_io::DnsConfig::System,
@@ -908,6 +915,10 @@ mod tests {
     }
 
     fn serve(path: &std::path::Path) -> (SipHandle, Arc<Store>) {
+        serve_with(path, false)
+    }
+
+    fn serve_with(path: &std::path::Path, volatile_bindings: bool) -> (SipHandle, Arc<Store>) {
         let store = Arc::new(Store::open(path).unwrap());
         let keys = Arc::new(Keys::new(
             "natter",
@@ -917,6 +928,7 @@ mod tests {
         ));
         let mut s = settings();
         s.store_file = Some(path.to_owned());
+        s.volatile_bindings = volatile_bindings;
         (
             start(s, keys, SipStore::Local(store.clone())).unwrap(),
             store,
@@ -1019,6 +1031,54 @@ mod tests {
             assert_eq!(r.source, format!("UDP:{flow}"));
             assert_eq!(from_record(r, clock), scoped);
         }
+    }
+
+    /// With `--sip-volatile-bindings` a registration is served from memory (a MESSAGE reaches
+    /// the contact) and nothing reaches the store, so a restart starts empty.
+    #[test]
+    fn volatile_bindings_are_served_from_memory_and_never_written() {
+        let dir = std::env::temp_dir().join(format!("natter-sip-volatile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("natter.sqlite3");
+        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let contact = format!("sip:alice@{}", phone.local_addr().unwrap());
+        let (h, store) = serve_with(&db, true);
+        let ex = rt()
+            .block_on(client::register(
+                &client(h.udp[0], Some(contact.clone())),
+                600,
+            ))
+            .unwrap();
+        assert_eq!(ex.code, 200, "{:?}", ex.log);
+        let server = h.udp[0];
+        let sender = std::thread::spawn(move || {
+            rt().block_on(client::message(
+                &client(server, None),
+                "sip:alice@natter",
+                "hi",
+            ))
+        });
+        let mut buf = [0u8; 4096];
+        let (n, from) = phone
+            .recv_from(&mut buf)
+            .expect("MESSAGE reaches the contact");
+        let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(
+            got.starts_with(&format!("MESSAGE {contact} SIP/2.0\r\n")),
+            "{got}"
+        );
+        let req = natter_sip::Message::parse(&buf[..n]).unwrap();
+        let ok = natter_sip::Message::response_to(&req, 200, None, Some("alice"));
+        phone.send_to(&ok.to_bytes(), from).unwrap();
+        assert_eq!(sender.join().unwrap().unwrap().code, 200);
+        h.shutdown();
+        assert!(store.live_bindings(unix_now()).unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Register, stop the server, start it again on the same store: the proxy still knows
