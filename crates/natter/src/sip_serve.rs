@@ -680,6 +680,8 @@ pub fn start(
     let (b2, local, cluster): (Arc<dyn BindingStore>, _, _) = match store {
         SipStore::Local(_) if s.volatile_bindings => {
             tracing::info!("SIP registrations are kept in memory only (--sip-volatile-bindings)");
+            // No writer thread hands freed pages back here: the SIP thread does (below).
+            fix_mmap_threshold();
             (Arc::new(MemoryBindings::new()), None, None)
         }
         SipStore::Local(store) => {
@@ -702,6 +704,7 @@ pub fn start(
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let bindings = b2.clone();
+    let volatile = local.is_none() && cluster.is_none();
     let thread = std::thread::Builder::new()
         .name("sip".into())
         .spawn(move || {
@@ -716,6 +719,15 @@ pub fn start(
                 }
             };
             rt.block_on(async move {
+                if volatile {
+                    // What the store's writer thread does otherwise (see `release_free_memory`).
+                    tokio::spawn(async {
+                        loop {
+                            tokio::time::sleep(TRIM_EVERY).await;
+                            release_free_memory();
+                        }
+                    });
+                }
                 match natter_sip_io::bind_with_stats(cfg, creds, b2, rx).await {
                     Ok((bound, stats, fut)) => {
                         let _ = ready_tx.send(Ok((bound, stats)));
