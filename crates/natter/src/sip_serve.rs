@@ -1045,28 +1045,33 @@ mod tests {
         }
     }
 
-    /// With `--sip-volatile-bindings` a registration is served from memory (a MESSAGE reaches
-    /// the contact) and nothing reaches the store, so a restart starts empty.
-    #[test]
-    fn volatile_bindings_are_served_from_memory_and_never_written() {
-        let dir = std::env::temp_dir().join(format!("natter-sip-volatile-{}", std::process::id()));
+    /// A fresh store path under a directory named for the test, and a socket standing in for
+    /// alice's phone with her contact URI.
+    fn store_and_phone(name: &str) -> (std::path::PathBuf, std::net::UdpSocket, String) {
+        let dir = std::env::temp_dir().join(format!("natter-sip-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("natter.sqlite3");
         let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         phone
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let contact = format!("sip:alice@{}", phone.local_addr().unwrap());
-        let (h, store) = serve_with(&db, true);
+        (dir.join("natter.sqlite3"), phone, contact)
+    }
+
+    fn register_alice(h: &SipHandle, contact: &str) {
         let ex = rt()
             .block_on(client::register(
-                &client(h.udp[0], Some(contact.clone())),
+                &client(h.udp[0], Some(contact.to_owned())),
                 600,
             ))
             .unwrap();
         assert_eq!(ex.code, 200, "{:?}", ex.log);
-        let server = h.udp[0];
+    }
+
+    /// A MESSAGE for alice through the proxy at `server` must reach `phone` at `contact`; the
+    /// phone answers 200, which must travel back to the sender through the proxy.
+    fn message_reaches_alice(server: SocketAddr, phone: &std::net::UdpSocket, contact: &str) {
         let sender = std::thread::spawn(move || {
             rt().block_on(client::message(
                 &client(server, None),
@@ -1083,38 +1088,36 @@ mod tests {
             got.starts_with(&format!("MESSAGE {contact} SIP/2.0\r\n")),
             "{got}"
         );
+        assert!(got.ends_with("\r\n\r\nhi"), "{got}");
+        // Answer it like a phone would: the 200 travels back through the proxy.
         let req = natter_sip::Message::parse(&buf[..n]).unwrap();
         let ok = natter_sip::Message::response_to(&req, 200, None, Some("alice"));
         phone.send_to(&ok.to_bytes(), from).unwrap();
-        assert_eq!(sender.join().unwrap().unwrap().code, 200);
+        let ex = sender.join().unwrap().unwrap();
+        assert_eq!(ex.code, 200, "{:?}", ex.log);
+    }
+
+    /// With `--sip-volatile-bindings` a registration is served from memory (a MESSAGE reaches
+    /// the contact) and nothing reaches the store, so a restart starts empty.
+    #[test]
+    fn volatile_bindings_are_served_from_memory_and_never_written() {
+        let (db, phone, contact) = store_and_phone("volatile");
+        let (h, store) = serve_with(&db, true);
+        register_alice(&h, &contact);
+        message_reaches_alice(h.udp[0], &phone, &contact);
         h.shutdown();
         assert!(store.live_bindings(unix_now()).unwrap().is_empty());
         drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(db.parent().unwrap());
     }
 
     /// Register, stop the server, start it again on the same store: the proxy still knows
     /// where alice is and delivers a MESSAGE to her contact.
     #[test]
     fn restart_keeps_registrations() {
-        let dir = std::env::temp_dir().join(format!("natter-sip-restart-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("natter.sqlite3");
-        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        phone
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let contact = format!("sip:alice@{}", phone.local_addr().unwrap());
-
+        let (db, phone, contact) = store_and_phone("restart");
         let (h, store) = serve(&db);
-        let ex = rt()
-            .block_on(client::register(
-                &client(h.udp[0], Some(contact.clone())),
-                600,
-            ))
-            .unwrap();
-        assert_eq!(ex.code, 200, "{:?}", ex.log);
+        register_alice(&h, &contact);
         h.shutdown();
         let rows = store.live_bindings(unix_now()).unwrap();
         assert_eq!(rows.len(), 1);
@@ -1123,40 +1126,9 @@ mod tests {
         drop(store);
 
         let (h, _store) = serve(&db);
-        let server = h.udp[0];
-        let sender = std::thread::spawn(move || {
-            rt().block_on(client::message(
-                &client(server, None),
-                "sip:alice@natter",
-                "hi",
-            ))
-        });
-        let mut buf = [0u8; 4096];
-        let (n, _) = phone
-            .recv_from(&mut buf)
-            .expect("MESSAGE reaches the contact");
-        let got = String::from_utf8_lossy(&buf[..n]).into_owned();
-        assert!(
-            got.starts_with(&format!("MESSAGE {contact} SIP/2.0\r\n")),
-            "{got}"
-        );
-        assert!(got.ends_with("\r\n\r\nhi"), "{got}");
-        // Answer it like a phone would: the 200 travels back through the proxy.
-        let mut ok = String::from("SIP/2.0 200 OK\r\n");
-        for l in got.split("\r\n").filter(|l| {
-            ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
-                .iter()
-                .any(|h| l.starts_with(h))
-        }) {
-            ok.push_str(l);
-            ok.push_str("\r\n");
-        }
-        ok.push_str("Content-Length: 0\r\n\r\n");
-        phone.send_to(ok.as_bytes(), server).unwrap();
-        let ex = sender.join().unwrap().unwrap();
-        assert_eq!(ex.code, 200, "{:?}", ex.log);
+        message_reaches_alice(h.udp[0], &phone, &contact);
         h.shutdown();
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(db.parent().unwrap());
     }
 
     /// Issue 10: a kill -9 under REGISTER load lost acknowledged bindings (they waited up to

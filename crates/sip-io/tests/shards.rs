@@ -4,43 +4,14 @@
 //! owns its transaction (named in the branch), or the callers never get it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use natter_sip::Message;
-use natter_sip_io::{bind_with_stats, SipServeConfig};
-use natter_sip_server::{MemoryBindings, StaticCredentials};
 use tokio::net::UdpSocket;
 
-async fn recv(sock: &UdpSocket) -> Message<'static> {
-    let mut buf = vec![0u8; 65535];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
-        .await
-        .expect("a message within 10 s")
-        .expect("recv");
-    Message::parse(&buf[..n]).expect("valid SIP").into_owned()
-}
+mod common;
 
-#[tokio::test]
-async fn responses_find_the_shard_that_owns_their_transaction() {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let mut cfg = SipServeConfig::new("natter.test", any);
-    cfg.tcp.clear();
-    cfg.server.auth = false;
-    cfg.udp_shards = 4;
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, stats, fut) = bind_with_stats(
-        cfg,
-        Arc::new(StaticCredentials::new()),
-        Arc::new(MemoryBindings::new()),
-        rx,
-    )
-    .await
-    .expect("bind");
-    tokio::spawn(fut);
-    let proxy = bound.of(natter_sip_server::Transport::Udp)[0];
-
-    // bob registers from one socket: every response he sends has one 4-tuple.
+/// bob registers from one socket: every response he sends has one 4-tuple.
+async fn register_bob(proxy: SocketAddr) -> UdpSocket {
     let bob = UdpSocket::bind("127.0.0.1:0").await.expect("bob");
     let bob_addr = bob.local_addr().expect("addr");
     let reg = format!(
@@ -49,7 +20,33 @@ From: <sip:bob@natter.test>;tag=r\r\nTo: <sip:bob@natter.test>\r\nCall-ID: reg@t
 Contact: <sip:bob@{bob_addr}>\r\nContent-Length: 0\r\n\r\n"
     );
     bob.send_to(reg.as_bytes(), proxy).await.expect("send");
-    assert_eq!(recv(&bob).await.code(), Some(200));
+    assert_eq!(common::recv_response(&bob).await.code(), Some(200));
+    bob
+}
+
+/// bob answers a request the proxy forwarded with 200; returns the shard its branch names.
+async fn answer_as_bob(bob: &UdpSocket, proxy: SocketAddr, m: &Message<'_>) -> String {
+    let branch = m
+        .top_via()
+        .expect("via")
+        .branch()
+        .expect("branch")
+        .to_owned();
+    let resp = Message::response_to(m, 200, None, Some("bob"));
+    bob.send_to(&resp.to_bytes(), proxy).await.expect("send");
+    branch
+        .strip_prefix("z9hG4bK-nt")
+        .and_then(|b| b.split('.').next())
+        .expect("our branch")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn responses_find_the_shard_that_owns_their_transaction() {
+    let mut cfg = common::udp_proxy_config();
+    cfg.udp_shards = 4;
+    let (proxy, stats) = common::start(cfg).await;
+    let bob = register_bob(proxy).await;
 
     // 24 callers, each from its own port (so spread over the shards).
     const CALLERS: usize = 24;
@@ -68,21 +65,11 @@ Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
     // bob answers every forwarded MESSAGE with 200 from his one socket.
     let mut shards_seen = std::collections::BTreeSet::new();
     for _ in 0..CALLERS {
-        let m = recv(&bob).await;
-        let top = m.top_via().expect("via");
-        let branch = top.branch().expect("branch").to_owned();
-        shards_seen.insert(
-            branch
-                .strip_prefix("z9hG4bK-nt")
-                .and_then(|b| b.split('.').next())
-                .expect("our branch")
-                .to_owned(),
-        );
-        let resp = Message::response_to(&m, 200, None, Some("bob"));
-        bob.send_to(&resp.to_bytes(), proxy).await.expect("send");
+        let m = common::recv_response(&bob).await;
+        shards_seen.insert(answer_as_bob(&bob, proxy, &m).await);
     }
     for (i, s) in callers.iter().enumerate() {
-        let r = recv(s).await;
+        let r = common::recv_response(s).await;
         assert_eq!(r.code(), Some(200), "caller {i}");
     }
     assert!(
@@ -105,33 +92,11 @@ Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
 /// one caller socket (one 4-tuple) with distinct Call-IDs; the first MESSAGE is sent twice
 /// (a retransmission). Every caller's transaction must end with bob's 200.
 async fn one_flow_shards(spread_by_call_id: bool, msgs: usize) -> (Vec<String>, u64, u64) {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let mut cfg = SipServeConfig::new("natter.test", any);
-    cfg.tcp.clear();
-    cfg.server.auth = false;
+    let mut cfg = common::udp_proxy_config();
     cfg.udp_shards = 4;
     cfg.spread_by_call_id = spread_by_call_id;
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, stats, fut) = bind_with_stats(
-        cfg,
-        Arc::new(StaticCredentials::new()),
-        Arc::new(MemoryBindings::new()),
-        rx,
-    )
-    .await
-    .expect("bind");
-    tokio::spawn(fut);
-    let proxy = bound.of(natter_sip_server::Transport::Udp)[0];
-
-    let bob = UdpSocket::bind("127.0.0.1:0").await.expect("bob");
-    let bob_addr = bob.local_addr().expect("addr");
-    let reg = format!(
-        "REGISTER sip:natter.test SIP/2.0\r\nVia: SIP/2.0/UDP {bob_addr};branch=z9hG4bKreg;rport\r\nMax-Forwards: 70\r\n\
-From: <sip:bob@natter.test>;tag=r\r\nTo: <sip:bob@natter.test>\r\nCall-ID: reg@test\r\nCSeq: 1 REGISTER\r\n\
-Contact: <sip:bob@{bob_addr}>\r\nContent-Length: 0\r\n\r\n"
-    );
-    bob.send_to(reg.as_bytes(), proxy).await.expect("send");
-    assert_eq!(recv(&bob).await.code(), Some(200));
+    let (proxy, stats) = common::start(cfg).await;
+    let bob = register_bob(proxy).await;
 
     let caller = UdpSocket::bind("127.0.0.1:0").await.expect("caller");
     let me = caller.local_addr().expect("addr");
@@ -149,33 +114,19 @@ Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
     let mut shards = Vec::new();
     let mut call_ids = std::collections::BTreeSet::new();
     for _ in 0..msgs {
-        let m = recv(&bob).await;
+        let m = common::recv_response(&bob).await;
         // The retransmission was absorbed by the transaction of the original: each
         // Call-ID reaches bob once.
         assert!(
             call_ids.insert(m.call_id().expect("Call-ID").to_owned()),
             "a request forwarded twice"
         );
-        let branch = m
-            .top_via()
-            .expect("via")
-            .branch()
-            .expect("branch")
-            .to_owned();
-        shards.push(
-            branch
-                .strip_prefix("z9hG4bK-nt")
-                .and_then(|b| b.split('.').next())
-                .expect("our branch")
-                .to_owned(),
-        );
-        let resp = Message::response_to(&m, 200, None, Some("bob"));
-        bob.send_to(&resp.to_bytes(), proxy).await.expect("send");
+        shards.push(answer_as_bob(&bob, proxy, &m).await);
     }
     // Every caller transaction ends with bob's 200 (the retransmission may get it twice).
     let mut answered = std::collections::BTreeSet::new();
     while answered.len() < msgs {
-        let r = recv(&caller).await;
+        let r = common::recv_response(&caller).await;
         assert_eq!(r.code(), Some(200));
         answered.insert(r.call_id().expect("Call-ID").to_owned());
     }

@@ -1,12 +1,13 @@
-//! What the outbound-connection tests share: a proxy without authentication
-//! listening on UDP, a request to send through it, and reading its answer.
+//! What the driver's tests share: a proxy without authentication listening on
+//! UDP, a request to send through it, and reading its answer.
+#![allow(dead_code)] // each test file uses part of it
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use natter_sip::Message;
-use natter_sip_io::{bind, SipServeConfig};
+use natter_sip_io::{bind_with_stats, SipServeConfig, StatsHandle};
 use natter_sip_server::{MemoryBindings, StaticCredentials, Transport};
 use rustls::pki_types::CertificateDer;
 use tokio::net::UdpSocket;
@@ -27,10 +28,7 @@ Content-Length: 0\r\n\r\n"
 
 /// A proxy on 127.0.0.1 (UDP only) trusting `trust` for the TLS connections it opens.
 pub async fn proxy(trust: Option<CertificateDer<'static>>) -> SocketAddr {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let mut cfg = SipServeConfig::new("natter.test", any);
-    cfg.tcp.clear();
-    cfg.server.auth = false;
+    let mut cfg = udp_proxy_config();
     if let Some(trust) = trust {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(trust).expect("root");
@@ -39,8 +37,22 @@ pub async fn proxy(trust: Option<CertificateDer<'static>>) -> SocketAddr {
             .with_no_client_auth();
         cfg.tls_client = Some(Arc::new(client));
     }
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, fut) = bind(
+    start(cfg).await.0
+}
+
+/// A proxy for natter.test on 127.0.0.1 (UDP only, any port), without authentication.
+pub fn udp_proxy_config() -> SipServeConfig {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut cfg = SipServeConfig::new("natter.test", any);
+    cfg.tcp.clear();
+    cfg.server.auth = false;
+    cfg
+}
+
+/// Serves `cfg` (bindings in memory) until the test ends: its UDP address and its counters.
+pub async fn start(cfg: SipServeConfig) -> (SocketAddr, StatsHandle) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, stats, fut) = bind_with_stats(
         cfg,
         Arc::new(StaticCredentials::new()),
         Arc::new(MemoryBindings::new()),
@@ -49,10 +61,10 @@ pub async fn proxy(trust: Option<CertificateDer<'static>>) -> SocketAddr {
     .await
     .expect("bind");
     tokio::spawn(async move {
-        let _keep = _tx;
+        let _keep = tx;
         let _ = fut.await;
     });
-    bound.of(Transport::Udp)[0]
+    (bound.of(Transport::Udp)[0], stats)
 }
 
 /// The next SIP message on `sock`, within 20 s.
