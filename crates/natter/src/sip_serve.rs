@@ -693,6 +693,11 @@ pub fn start(
             secret,
             epoch_unix,
         } => {
+            if s.volatile_bindings {
+                tracing::warn!(
+                    "--sip-volatile-bindings ignored: a cluster keeps bindings in its shared store"
+                );
+            }
             cfg.server.secret = secret;
             let behind = Duration::from_secs(unix_now().saturating_sub(epoch_unix));
             cfg.server.nonce_epoch = Instant::now().checked_sub(behind);
@@ -704,7 +709,8 @@ pub fn start(
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let bindings = b2.clone();
-    let volatile = local.is_none() && cluster.is_none();
+    // Memory-only bindings: no writer thread hands freed pages back, so the SIP runtime does.
+    let trim_here = local.is_none() && cluster.is_none();
     let thread = std::thread::Builder::new()
         .name("sip".into())
         .spawn(move || {
@@ -719,12 +725,12 @@ pub fn start(
                 }
             };
             rt.block_on(async move {
-                if volatile {
-                    // What the store's writer thread does otherwise (see `release_free_memory`).
+                if trim_here {
+                    // Off the SIP thread: trimming a large heap can take milliseconds.
                     tokio::spawn(async {
                         loop {
                             tokio::time::sleep(TRIM_EVERY).await;
-                            release_free_memory();
+                            let _ = tokio::task::spawn_blocking(release_free_memory).await;
                         }
                     });
                 }

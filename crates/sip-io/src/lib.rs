@@ -541,11 +541,10 @@ impl Shared {
         tracing::info!("closing {transport} connection from {peer}: {err}");
     }
 
-    /// Hand a response to the shard its branch names, when that is not
-    /// this one. True when it was handed over (or dropped for a full inbox).
     /// Hands a response to the shard named in its branch, when that is
-    /// another shard (stream connections; UDP batches go through
-    /// [`Shared::owner_elsewhere`] and [`Shared::hand_over`]).
+    /// another shard: true when it was handed over (or dropped for a full
+    /// inbox). For stream connections; UDP batches go through
+    /// [`Shared::owner_elsewhere`] and [`Shared::hand_over`].
     fn route(&self, transport: Transport, src: SocketAddr, bytes: &[u8]) -> bool {
         let Some(s) = natter_sip_server::branch_shard(bytes) else {
             return false;
