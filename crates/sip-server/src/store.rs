@@ -202,26 +202,44 @@ pub trait BindingStore: Send + Sync {
 
 /// In-memory location service. Each AOR's bindings are kept packed in one
 /// byte string (see `compact`): ~200 bytes per typical user instead of ~440.
+/// The AORs are spread over [`SHARDS`] separately locked maps, so SIP threads
+/// seldom wait for each other, and a walk over every binding (expiry, a
+/// snapshot) holds one small map at a time instead of the whole table.
 #[derive(Debug)]
 pub struct MemoryBindings {
-    inner: Mutex<Packed>,
+    shards: Box<[Mutex<Packed>]>,
+    /// Picks an AOR's shard; keyed per process, as AORs come from requests.
+    hasher: std::collections::hash_map::RandomState,
     /// Origin of the packed expiry times.
     epoch: Instant,
 }
 
+/// How many maps [`MemoryBindings`] splits its AORs over.
+const SHARDS: usize = 16;
+
 #[derive(Debug, Default)]
 struct Packed {
     map: HashMap<Box<str>, Box<[u8]>>,
-    /// Bindings over all AORs.
+    /// Bindings over the shard's AORs.
     count: usize,
 }
 
 impl Default for MemoryBindings {
     fn default() -> Self {
         MemoryBindings {
-            inner: Mutex::new(Packed::default()),
+            shards: (0..SHARDS).map(|_| Mutex::new(Packed::default())).collect(),
+            hasher: Default::default(),
             epoch: Instant::now(),
         }
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update; the map
+/// itself is still usable.
+fn lock_shard(m: &Mutex<Packed>) -> std::sync::MutexGuard<'_, Packed> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
@@ -231,21 +249,31 @@ impl MemoryBindings {
         MemoryBindings::default()
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Packed) -> R) -> R {
-        // A poisoned lock only means another thread panicked mid-update;
-        // the map itself is still usable.
-        let mut guard = match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        f(&mut guard)
+    fn with<R>(&self, aor: &str, f: impl FnOnce(&mut Packed) -> R) -> R {
+        use std::hash::BuildHasher as _;
+        let i = (self.hasher.hash_one(aor) as usize) % self.shards.len();
+        f(&mut lock_shard(&self.shards[i]))
+    }
+
+    /// Calls `f` with every binding, expired or not, one shard at a time: only that shard's
+    /// AORs wait meanwhile. An AOR changed during the walk is seen either before or after
+    /// the change, never half of it.
+    pub fn for_each_binding(&self, mut f: impl FnMut(&Binding)) {
+        for shard in self.shards.iter() {
+            let p = lock_shard(shard);
+            for (aor, packed) in &p.map {
+                for b in compact::decode(self.epoch, aor, packed) {
+                    f(&b);
+                }
+            }
+        }
     }
 
     /// Change the list of `aor` with `f` (unpacked, then packed again; an
     /// empty list removes the AOR).
     fn edit(&self, aor: &str, f: impl FnOnce(&mut Vec<Binding>)) {
         let epoch = self.epoch;
-        self.with(|p| {
+        self.with(aor, |p| {
             let mut list = p
                 .map
                 .get(aor)
@@ -274,7 +302,7 @@ impl MemoryBindings {
     /// that keeps `b` as well (a write-behind queue) need not clone it for this table.
     pub fn upsert_ref(&self, b: &Binding) {
         let epoch = self.epoch;
-        self.with(|p| {
+        self.with(&b.aor, |p| {
             let list = p
                 .map
                 .get(b.aor.as_str())
@@ -303,7 +331,7 @@ impl MemoryBindings {
 impl BindingStore for MemoryBindings {
     fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding> {
         let epoch = self.epoch;
-        self.with(|p| {
+        self.with(aor, |p| {
             let mut v = p
                 .map
                 .get(aor)
@@ -328,28 +356,32 @@ impl BindingStore for MemoryBindings {
 
     fn purge_expired(&self, now: Instant) -> usize {
         let epoch = self.epoch;
-        self.with(|p| {
-            let mut removed = 0;
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut p = lock_shard(shard);
+            let mut here = 0;
             p.map.retain(|aor, packed| {
                 let list = compact::decode(epoch, aor, packed);
                 let live = list.iter().filter(|b| b.expires_at > now).count();
                 if live < list.len() {
-                    removed += list.len() - live;
+                    here += list.len() - live;
                     *packed =
                         compact::encode_all(epoch, list.iter().filter(|b| b.expires_at > now));
                 }
                 live > 0
             });
-            p.count -= removed.min(p.count);
+            p.count -= here.min(p.count);
             if p.map.capacity() > 4 * p.map.len() + 4096 {
-                p.map.shrink_to(2 * p.map.len());
+                let n = 2 * p.map.len();
+                p.map.shrink_to(n);
             }
-            removed
-        })
+            removed += here;
+        }
+        removed
     }
 
     fn len(&self) -> usize {
-        self.with(|p| p.count)
+        self.shards.iter().map(|s| lock_shard(s).count).sum()
     }
 }
 

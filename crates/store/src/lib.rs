@@ -15,6 +15,7 @@
 //! The store is off the packet path on purpose: servers cache what they read and write only on
 //! state changes (a REGISTER, a new user), so neither backend is touched per packet.
 
+pub mod binding_log;
 pub mod codec;
 pub mod redis_store;
 mod sqlite;

@@ -165,8 +165,32 @@ impl Store {
         Ok(n)
     }
 
-    /// Every binding not yet expired at `now_unix`, for loading the registrar at start.
+    /// Every binding not yet expired at `now_unix`, as a restart of the registrar would load
+    /// them: from the binding log next to the file when a server has kept one (see
+    /// [`crate::binding_log`]), else from the `bindings` table.
     pub fn live_bindings(&self, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError> {
+        match self.file() {
+            Some(db) => crate::binding_log::live_bindings(&db, now_unix, &mut || {
+                self.table_bindings(now_unix)
+            }),
+            None => self.table_bindings(now_unix),
+        }
+    }
+
+    /// The store's file, `None` for an in-memory store.
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        let conn = self.lock().ok()?;
+        conn.path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+
+    /// Empties the `bindings` table (once a binding log holds them all).
+    pub fn clear_binding_table(&self) -> Result<usize, StoreError> {
+        Ok(self.lock()?.execute("DELETE FROM bindings", [])?)
+    }
+
+    fn table_bindings(&self, now_unix: u64) -> Result<Vec<BindingRecord>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare(
             "SELECT aor, contact, expires_at, q, call_id, cseq, path, source FROM bindings
