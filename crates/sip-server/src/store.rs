@@ -215,7 +215,7 @@ pub struct MemoryBindings {
 }
 
 /// How many maps [`MemoryBindings`] splits its AORs over.
-const SHARDS: usize = 16;
+const SHARDS: usize = 32;
 
 #[derive(Debug, Default)]
 struct Packed {
@@ -255,13 +255,21 @@ impl MemoryBindings {
         f(&mut lock_shard(&self.shards[i]))
     }
 
-    /// Calls `f` with every binding, expired or not, one shard at a time: only that shard's
-    /// AORs wait meanwhile. An AOR changed during the walk is seen either before or after
-    /// the change, never half of it.
+    /// Calls `f` with every binding, expired or not. Each shard is copied in its packed form
+    /// under its lock and decoded after, so a SIP thread waits at most for one small copy.
+    /// An AOR changed during the walk is seen either before or after the change, never half
+    /// of it.
     pub fn for_each_binding(&self, mut f: impl FnMut(&Binding)) {
+        let mut copy: Vec<(Box<str>, Box<[u8]>)> = Vec::new();
         for shard in self.shards.iter() {
-            let p = lock_shard(shard);
-            for (aor, packed) in &p.map {
+            copy.clear();
+            copy.extend(
+                lock_shard(shard)
+                    .map
+                    .iter()
+                    .map(|(a, p)| (a.clone(), p.clone())),
+            );
+            for (aor, packed) in &copy {
                 for b in compact::decode(self.epoch, aor, packed) {
                     f(&b);
                 }

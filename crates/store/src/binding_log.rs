@@ -448,6 +448,9 @@ pub struct BindingLog {
 
 /// A snapshot being written; [`BindingLog::begin_snapshot`] starts one.
 pub struct SnapshotWriter {
+    /// The segment that was active when the snapshot began: synced when the snapshot is
+    /// finished (outside the log's lock, so appends never wait for the disk).
+    previous: Option<File>,
     tmp: PathBuf,
     file: io::BufWriter<File>,
     bytes: u64,
@@ -548,11 +551,11 @@ impl BindingLog {
         let next = self.active_no + 1;
         let seg = create_segment(&self.db, next)?;
         let old = std::mem::replace(&mut self.active, seg);
-        // The old segment's last bytes reach the disk before the snapshot replaces it.
-        old.sync_data().map_err(io_error)?;
         self.active_no = next;
         self.log_bytes = 0;
-        self.snapshot_to(next)
+        let mut w = self.snapshot_to(next)?;
+        w.previous = Some(old);
+        Ok(w)
     }
 
     fn snapshot_to(&self, first: u64) -> Result<SnapshotWriter, StoreError> {
@@ -562,6 +565,7 @@ impl BindingLog {
         file.write_all(SNAPSHOT_MAGIC).map_err(io_error)?;
         file.write_all(&first.to_le_bytes()).map_err(io_error)?;
         Ok(SnapshotWriter {
+            previous: None,
             tmp,
             file,
             bytes: 0,
@@ -591,11 +595,17 @@ impl BindingLog {
 /// the segments it covers. Returns the snapshot's size in record bytes.
 pub fn finish_snapshot_file(db: &Path, w: SnapshotWriter) -> io::Result<u64> {
     let SnapshotWriter {
+        previous,
         tmp,
         file,
         bytes,
         first,
     } = w;
+    // Not needed for the snapshot itself (it holds the changes), but until the rename the
+    // segment is what a restart reads.
+    if let Some(p) = previous {
+        p.sync_data()?;
+    }
     let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_data()?;
     drop(file);
