@@ -330,7 +330,9 @@ impl StoreBindings {
             let wants = lock(&self.log)
                 .as_ref()
                 .is_some_and(BindingLog::wants_snapshot);
-            if wants && last_failed_snapshot.map_or(true, |t| t.elapsed() >= SNAPSHOT_RETRY) {
+            let retry_due =
+                !matches!(last_failed_snapshot, Some(t) if t.elapsed() < SNAPSHOT_RETRY);
+            if wants && retry_due {
                 match self.snapshot() {
                     Ok(()) => last_failed_snapshot = None,
                     Err(e) => {

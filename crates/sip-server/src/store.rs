@@ -428,4 +428,31 @@ mod tests {
         m.upsert_ref(&binding("sip:d@h", 1, now));
         assert_eq!(m.len(), 4);
     }
+
+    #[test]
+    fn a_walk_sees_every_binding_of_every_shard_once() {
+        let now = Instant::now();
+        let m = MemoryBindings::new();
+        for i in 0..500 {
+            let mut b = binding(&format!("sip:c{i}@h"), i, now);
+            b.aor = format!("sip:u{}@example.com", i % 200);
+            m.upsert(b);
+        }
+        m.remove_all("sip:u7@example.com");
+        let mut seen = Vec::new();
+        m.for_each_binding(|b| seen.push((b.aor.clone(), b.contact.clone(), b.cseq)));
+        assert_eq!(seen.len(), m.len());
+        assert_eq!(seen.len(), 500 - 3);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 497);
+        assert!(seen
+            .iter()
+            .all(|(a, c, n)| { a != "sip:u7@example.com" && *c == format!("sip:c{n}@h") }));
+        // The expired ones are walked too (a snapshot leaves them out itself) until purged.
+        assert_eq!(m.purge_expired(now + Duration::from_secs(61)), 497);
+        let mut left = 0;
+        m.for_each_binding(|_| left += 1);
+        assert_eq!((left, m.len()), (0, 0));
+    }
 }
