@@ -441,6 +441,8 @@ pub struct BindingLog {
     _lock: File,
     active: File,
     active_no: u64,
+    /// Bytes of whole records (and the header) in the active segment.
+    active_len: u64,
     /// Segment bytes written since the last snapshot.
     log_bytes: u64,
     snapshot_bytes: u64,
@@ -509,6 +511,7 @@ impl BindingLog {
             _lock: lock,
             active,
             active_no: next,
+            active_len: SEGMENT_MAGIC.len() as u64,
             log_bytes: 0,
             snapshot_bytes: 0,
         };
@@ -526,9 +529,17 @@ impl BindingLog {
         Ok((me, records))
     }
 
-    /// Appends encoded records to the active segment (one `write`).
+    /// Appends encoded records to the active segment (one `write`). A write that fails part
+    /// way (a full disk) is cut back off, so the records after it are not hidden behind a
+    /// damaged one when the segment is read.
     pub fn append(&mut self, records: &[u8]) -> io::Result<()> {
-        self.active.write_all(records)?;
+        if let Err(e) = self.active.write_all(records) {
+            // The segment is opened for appending: every write lands at its end, wherever
+            // the cut leaves it.
+            let _ = self.active.set_len(self.active_len);
+            return Err(e);
+        }
+        self.active_len += records.len() as u64;
         self.log_bytes += records.len() as u64;
         Ok(())
     }
@@ -552,6 +563,7 @@ impl BindingLog {
         let seg = create_segment(&self.db, next)?;
         let old = std::mem::replace(&mut self.active, seg);
         self.active_no = next;
+        self.active_len = SEGMENT_MAGIC.len() as u64;
         self.log_bytes = 0;
         let mut w = self.snapshot_to(next)?;
         w.previous = Some(old);
@@ -630,10 +642,10 @@ fn sync_dir(db: &Path) -> io::Result<()> {
 }
 
 fn create_segment(db: &Path, n: u64) -> Result<File, StoreError> {
+    // Numbers only grow (one past the highest on disk), so the file is always new.
     let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
+        .create_new(true)
+        .append(true)
         .open(segment_path(db, n))
         .map_err(io_error)?;
     f.write_all(SEGMENT_MAGIC).map_err(io_error)?;
