@@ -1055,16 +1055,22 @@ mod tests {
 
     /// A fresh store path under a directory named for the test, and a socket standing in for
     /// alice's phone with her contact URI.
-    fn store_and_phone(name: &str) -> (std::path::PathBuf, std::net::UdpSocket, String) {
+    /// A fresh, empty directory for one test's store; returns the store file's path in it.
+    fn fresh_store_file(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("natter-sip-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        dir.join("natter.sqlite3")
+    }
+
+    fn store_and_phone(name: &str) -> (std::path::PathBuf, std::net::UdpSocket, String) {
+        let db = fresh_store_file(name);
         let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         phone
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let contact = format!("sip:alice@{}", phone.local_addr().unwrap());
-        (dir.join("natter.sqlite3"), phone, contact)
+        (db, phone, contact)
     }
 
     fn register_alice(h: &SipHandle, contact: &str) {
@@ -1160,10 +1166,7 @@ mod tests {
     /// snapshot covers are gone.
     #[test]
     fn a_snapshot_taken_under_changes_reloads_the_same_table() {
-        let dir = std::env::temp_dir().join(format!("natter-sip-snap-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("natter.sqlite3");
+        let db = fresh_store_file("snap");
         let store = Arc::new(Store::open(&db).unwrap());
         let b = StoreBindings::open(store.clone(), Some(&db)).unwrap();
         let now = Instant::now();
@@ -1234,7 +1237,7 @@ mod tests {
         assert_eq!((back[0].q, back[0].cseq), (500, 3));
         assert_eq!(again.len(), expected.len());
         again.flush_and_stop();
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(db.parent().unwrap());
     }
 
     /// Issue 10: a kill -9 under REGISTER load lost acknowledged bindings (they waited up to
@@ -1243,10 +1246,7 @@ mod tests {
     /// a crash at that instant would load) right after each 200, without any flush.
     #[test]
     fn every_acknowledged_binding_is_committed_before_its_200() {
-        let dir = std::env::temp_dir().join(format!("natter-sip-crash-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("natter.sqlite3");
+        let db = fresh_store_file("crash");
         let (h, _store) = serve(&db);
         let rt = rt();
         let mut acked = Vec::new();
@@ -1281,6 +1281,6 @@ mod tests {
         assert_eq!(restarted.lookup("sip:alice@natter", now).len(), 20);
         restarted.flush_and_stop();
         h.shutdown();
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(db.parent().unwrap());
     }
 }
